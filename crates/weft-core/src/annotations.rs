@@ -1,0 +1,211 @@
+//! The `weft.dev/` annotations and labels: names, what values they take, and how they combine
+//! with the Mesh defaults into a workload's effective proxy settings.
+
+use crate::duration::Duration;
+use crate::quantity::{Cpu, Memory};
+use crate::resources::mesh::{LogLevel, MeshSpec, MtlsMode, ProxyDefaults};
+
+pub const PREFIX: &str = "weft.dev/";
+
+// Annotations: per-workload proxy settings (a Namespace's apply to all its workloads).
+pub const HOLD_APPLICATION: &str = "weft.dev/hold-application";
+pub const DRAIN_DURATION: &str = "weft.dev/drain-duration";
+pub const PROXY_CPU_REQUEST: &str = "weft.dev/proxy-cpu-request";
+pub const PROXY_CPU_LIMIT: &str = "weft.dev/proxy-cpu-limit";
+pub const PROXY_MEMORY_REQUEST: &str = "weft.dev/proxy-memory-request";
+pub const PROXY_MEMORY_LIMIT: &str = "weft.dev/proxy-memory-limit";
+pub const CONCURRENCY: &str = "weft.dev/concurrency";
+pub const LOG_LEVEL: &str = "weft.dev/log-level";
+pub const ACCESS_LOG: &str = "weft.dev/access-log";
+pub const METRICS: &str = "weft.dev/metrics";
+pub const MTLS_MODE: &str = "weft.dev/mtls-mode";
+pub const ANALYZE_IGNORE: &str = "weft.dev/analyze-ignore";
+
+// Labels: selection and enrolment.
+pub const REV: &str = "weft.dev/rev";
+pub const DATAPLANE_MODE: &str = "weft.dev/dataplane-mode";
+pub const USE_WAYPOINT: &str = "weft.dev/use-waypoint";
+
+/// What kind of value a key takes, for validation and for the reference page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Bool,
+    Duration,
+    Cpu,
+    Memory,
+    Count,
+    LogLevel,
+    MtlsMode,
+    Codes,
+    Revision,
+    DataplaneMode,
+    Name,
+}
+
+/// One known key: where it goes, what it takes, what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub name: &'static str,
+    pub is_label: bool,
+    pub kind: ValueKind,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+pub const KEYS: &[Key] = &[
+    Key { name: HOLD_APPLICATION, is_label: false, kind: ValueKind::Bool, default: "true", doc: "Start the app only after its proxy is ready." },
+    Key { name: DRAIN_DURATION, is_label: false, kind: ValueKind::Duration, default: "5s", doc: "How long the proxy finishes in-flight requests on shutdown." },
+    Key { name: PROXY_CPU_REQUEST, is_label: false, kind: ValueKind::Cpu, default: "20m", doc: "Proxy CPU request." },
+    Key { name: PROXY_CPU_LIMIT, is_label: false, kind: ValueKind::Cpu, default: "1", doc: "Proxy CPU limit (at least 100m)." },
+    Key { name: PROXY_MEMORY_REQUEST, is_label: false, kind: ValueKind::Memory, default: "24Mi", doc: "Proxy memory request." },
+    Key { name: PROXY_MEMORY_LIMIT, is_label: false, kind: ValueKind::Memory, default: "128Mi", doc: "Proxy memory limit (at least 32Mi)." },
+    Key { name: CONCURRENCY, is_label: false, kind: ValueKind::Count, default: "2", doc: "Proxy worker threads." },
+    Key { name: LOG_LEVEL, is_label: false, kind: ValueKind::LogLevel, default: "info", doc: "Proxy log level: trace, debug, info, warn, error." },
+    Key { name: ACCESS_LOG, is_label: false, kind: ValueKind::Bool, default: "true", doc: "JSON access log to stdout." },
+    Key { name: METRICS, is_label: false, kind: ValueKind::Bool, default: "true", doc: "Prometheus metrics on port 15020." },
+    Key { name: MTLS_MODE, is_label: false, kind: ValueKind::MtlsMode, default: "STRICT", doc: "Inbound mTLS mode: STRICT, PERMISSIVE or DISABLE." },
+    Key { name: ANALYZE_IGNORE, is_label: false, kind: ValueKind::Codes, default: "", doc: "Analyzer codes not reported for this resource, comma-separated (e.g. WEFT0304,WEFT0306)." },
+    Key { name: REV, is_label: true, kind: ValueKind::Revision, default: "default", doc: "Control-plane revision that serves the workloads (canary upgrades)." },
+    Key { name: DATAPLANE_MODE, is_label: true, kind: ValueKind::DataplaneMode, default: "sidecar", doc: "sidecar, ambient (node proxy) or none (not in the mesh)." },
+    Key { name: USE_WAYPOINT, is_label: true, kind: ValueKind::Name, default: "", doc: "Name of the waypoint Gateway (class weft-waypoint) that handles L7 for these workloads, or `none`." },
+];
+
+pub fn key(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// The known key closest to a misspelled one, if any is close.
+pub fn closest(name: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|k| (strsim::damerau_levenshtein(name, k.name), k.name))
+        .filter(|(d, _)| *d <= 4)
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Checks a value for a key, returning what was wrong and what is expected.
+pub fn check_value(kind: ValueKind, value: &str) -> Result<(), String> {
+    let ok = match kind {
+        ValueKind::Bool => parse_bool(value).is_some(),
+        ValueKind::Duration => return value.parse::<Duration>().map(drop).map_err(|e| e.to_string()),
+        ValueKind::Cpu => return value.parse::<Cpu>().map(drop).map_err(|e| e.to_string()),
+        ValueKind::Memory => return value.parse::<Memory>().map(drop).map_err(|e| e.to_string()),
+        ValueKind::Count => value.parse::<u32>().is_ok_and(|n| (1..=64).contains(&n)),
+        ValueKind::LogLevel => value.parse::<LogLevel>().is_ok(),
+        ValueKind::MtlsMode => value.parse::<MtlsMode>().is_ok(),
+        ValueKind::Codes => value.split(',').all(|c| is_code(c.trim())),
+        ValueKind::Revision | ValueKind::Name => crate::meta::check_dns_label(value).is_ok(),
+        ValueKind::DataplaneMode => DataplaneMode::parse(value).is_some(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{value:?} is not {}", expected(kind)))
+    }
+}
+
+fn expected(kind: ValueKind) -> &'static str {
+    match kind {
+        ValueKind::Bool => "a boolean (\"true\" or \"false\")",
+        ValueKind::Duration => "a duration like 5s",
+        ValueKind::Cpu => "a CPU quantity like 100m",
+        ValueKind::Memory => "a memory quantity like 64Mi",
+        ValueKind::Count => "a whole number from 1 to 64",
+        ValueKind::LogLevel => "one of trace, debug, info, warn, error",
+        ValueKind::MtlsMode => "one of STRICT, PERMISSIVE, DISABLE",
+        ValueKind::Codes => "a comma-separated list of codes like WEFT0304",
+        ValueKind::Revision | ValueKind::Name => "a DNS label (lower-case letters, digits, '-')",
+        ValueKind::DataplaneMode => "one of sidecar, ambient, none",
+    }
+}
+
+fn is_code(s: &str) -> bool {
+    s.len() == 8 && s.starts_with("WEFT") && s[4..].bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "true" | "True" | "TRUE" | "on" => Some(true),
+        "false" | "False" | "FALSE" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataplaneMode {
+    Sidecar,
+    Ambient,
+    None,
+}
+
+impl DataplaneMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sidecar" => Some(DataplaneMode::Sidecar),
+            "ambient" => Some(DataplaneMode::Ambient),
+            "none" => Some(DataplaneMode::None),
+            _ => None,
+        }
+    }
+}
+
+/// A workload's effective proxy settings: Mesh defaults, then the Namespace's annotations,
+/// then the Workload's. Invalid values are skipped here (the analyzer reports them).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxySettings {
+    pub hold_application: bool,
+    pub drain_duration: Duration,
+    pub cpu_request: Cpu,
+    pub cpu_limit: Cpu,
+    pub memory_request: Memory,
+    pub memory_limit: Memory,
+    pub concurrency: u32,
+    pub log_level: LogLevel,
+    pub access_log: bool,
+    pub metrics: bool,
+    pub mtls_mode: MtlsMode,
+    pub dataplane_mode: DataplaneMode,
+}
+
+/// Where an effective setting came from, for messages.
+pub type Layers<'a> = [&'a std::collections::BTreeMap<String, String>];
+
+impl ProxySettings {
+    /// `layers` are annotation maps from least to most specific (namespace, then workload);
+    /// `labels` likewise for the dataplane mode.
+    pub fn resolve(mesh: &MeshSpec, annotations: &Layers<'_>, labels: &Layers<'_>) -> Self {
+        let ProxyDefaults {
+            hold_application,
+            drain_duration,
+            resources,
+            concurrency,
+            log_level,
+        } = mesh.proxy.clone();
+        let get = |key: &str| annotations.iter().rev().find_map(|m| m.get(key));
+        fn pick<T: std::str::FromStr>(v: Option<&String>, default: T) -> T {
+            v.and_then(|s| s.parse().ok()).unwrap_or(default)
+        }
+        let pick_bool =
+            |key: &str, default: bool| get(key).and_then(|v| parse_bool(v)).unwrap_or(default);
+        ProxySettings {
+            hold_application: pick_bool(HOLD_APPLICATION, hold_application),
+            drain_duration: pick(get(DRAIN_DURATION), drain_duration),
+            cpu_request: pick(get(PROXY_CPU_REQUEST), resources.requests.cpu),
+            cpu_limit: pick(get(PROXY_CPU_LIMIT), resources.limits.cpu),
+            memory_request: pick(get(PROXY_MEMORY_REQUEST), resources.requests.memory),
+            memory_limit: pick(get(PROXY_MEMORY_LIMIT), resources.limits.memory),
+            concurrency: pick(get(CONCURRENCY), concurrency),
+            log_level: pick(get(LOG_LEVEL), log_level),
+            access_log: pick_bool(ACCESS_LOG, mesh.access_log.enabled),
+            metrics: pick_bool(METRICS, mesh.metrics.enabled),
+            mtls_mode: pick(get(MTLS_MODE), mesh.mtls.mode),
+            dataplane_mode: labels
+                .iter()
+                .rev()
+                .find_map(|m| m.get(DATAPLANE_MODE).and_then(|v| DataplaneMode::parse(v)))
+                .unwrap_or(DataplaneMode::Sidecar),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! weft's core: resource types, the configuration loader with precise errors, effective proxy
+//! settings and the analyzer rules. No async runtime and no network; the loader reads files.
+
+pub mod annotations;
+pub mod duration;
+pub mod load;
+pub mod meta;
+pub mod quantity;
+pub mod resources;
+
+pub use load::{Config, ConfigError, Loaded, Location, load_paths, parse_str};
+pub use resources::{Kind, Resource};

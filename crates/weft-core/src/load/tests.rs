@@ -1,0 +1,159 @@
+use super::*;
+
+fn one_error(text: &str) -> ConfigError {
+    let out = parse_str("mesh.yaml", text);
+    assert_eq!(out.errors.len(), 1, "{:#?}", out.errors);
+    out.errors.into_iter().next().unwrap()
+}
+
+#[test]
+fn reads_every_kind_from_one_stream() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop");
+    let out = load_paths(&[dir]);
+    assert!(out.is_ok(), "{:#?}", out.errors);
+    assert!(!out.config.resources.is_empty());
+}
+
+#[test]
+fn unknown_field_names_place_and_suggests() {
+    let e = one_error(
+        "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata:\n  name: web\nspec:\n  command: [web]\n  replcas: 2\n",
+    );
+    assert_eq!(e.location.to_string(), "mesh.yaml:7:3");
+    assert_eq!(e.path.as_deref(), Some("spec.replcas"));
+    assert_eq!(e.hint.as_deref(), Some("did you mean `replicas`?"));
+    assert_eq!(e.resource.as_deref(), Some("Workload/web"));
+}
+
+#[test]
+fn type_error_points_at_the_value() {
+    let e = one_error(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports:\n  - port: http\n",
+    );
+    assert_eq!(e.location.to_string(), "mesh.yaml:6:11");
+    assert_eq!(e.path.as_deref(), Some("spec.ports[0].port"));
+    assert!(e.message.contains("expected u16"), "{}", e.message);
+    assert!(e.hint.unwrap().contains("port"));
+}
+
+#[test]
+fn missing_field_names_the_field_and_parent() {
+    let e = one_error("apiVersion: v1\nkind: Service\nmetadata:\n  namespace: shop\n");
+    assert_eq!(e.path.as_deref(), Some("metadata"));
+    assert!(e.message.contains("`name`"), "{}", e.message);
+    assert_eq!(e.location.line, 4);
+}
+
+#[test]
+fn bad_enum_value_suggests_the_valid_one() {
+    let e = one_error(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - matches:\n    - path: {type: Prefix, value: /}\n",
+    );
+    assert_eq!(e.path.as_deref(), Some("spec.rules[0].matches[0].path.type"));
+    let hint = e.hint.unwrap();
+    assert!(hint.starts_with("did you mean `PathPrefix`?"), "{hint}");
+}
+
+#[test]
+fn duplicates_name_both_places() {
+    let out = parse_str(
+        "a.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+    );
+    assert_eq!(out.errors.len(), 1);
+    let e = &out.errors[0];
+    assert_eq!(e.location.line, 5);
+    assert_eq!(e.related[0].line, 1);
+    assert!(e.to_string().contains("defined twice"));
+    assert_eq!(out.config.resources.len(), 1);
+}
+
+#[test]
+fn wrong_api_version_and_kind_typos() {
+    let e = one_error("apiVersion: weft.dev/v1\nkind: Mesh\nmetadata: {name: m}\n");
+    assert_eq!(e.hint.as_deref(), Some("use `apiVersion: weft.dev/v1alpha1`"));
+    let e = one_error("apiVersion: weft.dev/v1alpha1\nkind: Workoad\nmetadata: {name: m}\n");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `Workload`?"));
+}
+
+#[test]
+fn foreign_kinds_are_skipped_and_kube_workloads_read() {
+    let out = parse_str(
+        "k.yaml",
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {a: b}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {weft.dev/hold-application: "true"}
+    spec:
+      serviceAccountName: web
+      containers:
+      - name: web
+        image: shop/web:1
+        ports: [{containerPort: 8080, name: http}]
+        resources: {limits: {cpu: 1}}
+"#,
+    );
+    assert!(out.is_ok(), "{:#?}", out.errors);
+    assert_eq!(out.config.skipped.len(), 1);
+    let Resource::Workload(w) = &out.config.resources[0].resource else {
+        panic!("not a workload")
+    };
+    assert_eq!(w.spec.replicas, 3);
+    assert_eq!(w.metadata.label("app"), Some("web"));
+    assert_eq!(w.spec.ports[0].container_port, 8080);
+    assert_eq!(w.spec.service_account_name, "web");
+}
+
+#[test]
+fn json_documents_load_too() {
+    let out = parse_str(
+        "n.json",
+        r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}"#,
+    );
+    assert!(out.is_ok(), "{:#?}", out.errors);
+    assert_eq!(out.config.resources[0].resource.id(), "Namespace/shop");
+}
+
+#[test]
+fn invalid_names_are_rejected_with_a_suggestion() {
+    let e = one_error("apiVersion: v1\nkind: Namespace\nmetadata: {name: My_Shop}\n");
+    assert_eq!(e.path.as_deref(), Some("metadata.name"));
+    assert!(e.message.contains("\"my-shop\""), "{}", e.message);
+}
+
+#[test]
+fn syntax_errors_keep_earlier_documents() {
+    let out = parse_str(
+        "s.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkey: [unclosed\n",
+    );
+    assert_eq!(out.config.resources.len(), 1);
+    assert_eq!(out.errors.len(), 1);
+    assert!(out.errors[0].message.contains("YAML syntax error"));
+}
+
+#[test]
+fn directories_are_read_recursively_in_order() {
+    let dir = std::env::temp_dir().join(format!("weft-load-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("a.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n").unwrap();
+    std::fs::write(dir.join("sub/b.yml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not config").unwrap();
+    let out = load_paths(&[&dir]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.is_ok(), "{:#?}", out.errors);
+    let ids: Vec<_> = out.config.resources.iter().map(|r| r.resource.id()).collect();
+    assert_eq!(ids, ["Namespace/a", "Namespace/b"]);
+}

@@ -1,0 +1,325 @@
+//! `Mesh`: mesh-wide settings and the defaults every proxy starts from.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Duration;
+use crate::meta::ObjectMeta;
+use crate::quantity::{Cpu, Memory};
+
+/// Mesh-wide settings. At most one per configuration; every field has a default, so an
+/// absent Mesh means "all best practices on".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Mesh {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: MeshSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MeshSpec {
+    /// Trust domain of workload identities: `spiffe://<trustDomain>/ns/<ns>/sa/<sa>`.
+    #[serde(default = "default_trust_domain")]
+    pub trust_domain: String,
+    /// Mutual TLS between proxies.
+    #[serde(default)]
+    pub mtls: MtlsSettings,
+    /// Defaults for every proxy; workloads override them with `weft.dev/` annotations.
+    #[serde(default)]
+    pub proxy: ProxyDefaults,
+    /// Access logging by every proxy.
+    #[serde(default)]
+    pub access_log: AccessLog,
+    /// Prometheus metrics served by every proxy.
+    #[serde(default)]
+    pub metrics: Metrics,
+    /// Distributed tracing (OpenTelemetry).
+    #[serde(default)]
+    pub tracing: Tracing,
+    /// What a proxy does with traffic to a destination the mesh does not know.
+    #[serde(default)]
+    pub outbound_traffic_policy: OutboundTrafficPolicy,
+    /// Address ranges used by the local runtime (`weft up`).
+    #[serde(default)]
+    pub network: LocalNetwork,
+}
+
+impl Default for MeshSpec {
+    fn default() -> Self {
+        MeshSpec {
+            trust_domain: default_trust_domain(),
+            mtls: MtlsSettings::default(),
+            proxy: ProxyDefaults::default(),
+            access_log: AccessLog::default(),
+            metrics: Metrics::default(),
+            tracing: Tracing::default(),
+            outbound_traffic_policy: OutboundTrafficPolicy::default(),
+            network: LocalNetwork::default(),
+        }
+    }
+}
+
+fn default_trust_domain() -> String {
+    "cluster.local".into()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MtlsSettings {
+    /// `STRICT` (default): only mTLS from mesh workloads is accepted. `PERMISSIVE`: plaintext is
+    /// accepted too (migration only). `DISABLE`: no mTLS.
+    #[serde(default)]
+    pub mode: MtlsMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MtlsMode {
+    #[default]
+    Strict,
+    Permissive,
+    Disable,
+}
+
+impl std::str::FromStr for MtlsMode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "STRICT" => Ok(MtlsMode::Strict),
+            "PERMISSIVE" => Ok(MtlsMode::Permissive),
+            "DISABLE" => Ok(MtlsMode::Disable),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Proxy defaults. Each has a per-workload `weft.dev/` annotation (docs/config.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyDefaults {
+    /// Start the application only after its proxy is ready, so no early request is lost.
+    #[serde(default = "yes")]
+    pub hold_application: bool,
+    /// On shutdown, how long the proxy keeps finishing in-flight requests after the app got SIGTERM.
+    #[serde(default = "default_drain")]
+    pub drain_duration: Duration,
+    /// Proxy CPU and memory requests and limits.
+    #[serde(default)]
+    pub resources: ProxyResources,
+    /// Worker threads per proxy.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Proxy log level.
+    #[serde(default)]
+    pub log_level: LogLevel,
+}
+
+impl Default for ProxyDefaults {
+    fn default() -> Self {
+        ProxyDefaults {
+            hold_application: true,
+            drain_duration: default_drain(),
+            resources: ProxyResources::default(),
+            concurrency: default_concurrency(),
+            log_level: LogLevel::default(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_drain() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_concurrency() -> u32 {
+    2
+}
+
+/// Proxy resources. The defaults fit weft's proxy (a few MiB idle); raise them from
+/// `weft right-size` recommendations, not by copying another mesh's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyResources {
+    #[serde(default = "default_requests")]
+    pub requests: ResourceAmounts,
+    #[serde(default = "default_limits")]
+    pub limits: ResourceAmounts,
+}
+
+impl Default for ProxyResources {
+    fn default() -> Self {
+        ProxyResources {
+            requests: default_requests(),
+            limits: default_limits(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceAmounts {
+    pub cpu: Cpu,
+    pub memory: Memory,
+}
+
+fn default_requests() -> ResourceAmounts {
+    ResourceAmounts {
+        cpu: Cpu(20),
+        memory: Memory(24 << 20),
+    }
+}
+fn default_limits() -> ResourceAmounts {
+    ResourceAmounts {
+        cpu: Cpu(1000),
+        memory: Memory(128 << 20),
+    }
+}
+
+/// The smallest limits a weft proxy can run under without being throttled or killed.
+pub const PROXY_CPU_FLOOR: Cpu = Cpu(100);
+pub const PROXY_MEMORY_FLOOR: Memory = Memory(32 << 20);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl std::str::FromStr for LogLevel {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "trace" => Ok(LogLevel::Trace),
+            "debug" => Ok(LogLevel::Debug),
+            "info" => Ok(LogLevel::Info),
+            "warn" => Ok(LogLevel::Warn),
+            "error" => Ok(LogLevel::Error),
+            _ => Err(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessLog {
+    /// One line per request or connection.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `JSON` (default) or `TEXT`.
+    #[serde(default)]
+    pub format: AccessLogFormat,
+    /// Where the log goes.
+    #[serde(default = "default_log_path")]
+    pub path: String,
+}
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        AccessLog {
+            enabled: true,
+            format: AccessLogFormat::default(),
+            path: default_log_path(),
+        }
+    }
+}
+
+fn default_log_path() -> String {
+    "/dev/stdout".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AccessLogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metrics {
+    /// Serve Prometheus metrics on every proxy.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Port of the metrics endpoint (`/metrics`).
+    #[serde(default = "default_metrics_port")]
+    pub port: u16,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            enabled: true,
+            port: default_metrics_port(),
+        }
+    }
+}
+
+fn default_metrics_port() -> u16 {
+    15020
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tracing {
+    /// Export spans. Off by default: it needs a collector.
+    #[serde(default)]
+    pub enabled: bool,
+    /// OTLP/gRPC collector address, e.g. `http://127.0.0.1:4317`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Percentage of requests traced, 0–100. Default: 1.
+    #[serde(default = "default_sampling")]
+    pub sampling_percent: f64,
+}
+
+fn default_sampling() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutboundTrafficPolicy {
+    /// Pass traffic to unknown destinations through as plain TCP.
+    #[default]
+    AllowAny,
+    /// Refuse traffic to destinations that are not mesh services.
+    RegistryOnly,
+}
+
+/// Address ranges of the local runtime. Defaults sit in the benchmarking range 198.18.0.0/15,
+/// which is never routed on the internet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalNetwork {
+    /// Pod addresses.
+    #[serde(default = "default_pod_cidr")]
+    pub pod_cidr: String,
+    /// Service virtual IPs.
+    #[serde(default = "default_service_cidr")]
+    pub service_cidr: String,
+}
+
+impl Default for LocalNetwork {
+    fn default() -> Self {
+        LocalNetwork {
+            pod_cidr: default_pod_cidr(),
+            service_cidr: default_service_cidr(),
+        }
+    }
+}
+
+fn default_pod_cidr() -> String {
+    "198.18.0.0/17".into()
+}
+fn default_service_cidr() -> String {
+    "198.18.128.0/17".into()
+}

@@ -1,0 +1,254 @@
+//! `AuthorizationPolicy` (allow/deny by identity, namespace, port, method, path, header) and
+//! `TrafficPolicy` (load balancing, connection limits, outlier detection, retries, timeouts).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Duration;
+use crate::meta::{LabelSelector, ObjectMeta};
+
+/// Enforced by the server-side proxy. DENY wins over ALLOW; a workload selected by any ALLOW
+/// policy refuses what no ALLOW rule matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizationPolicy {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: AuthorizationPolicySpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizationPolicySpec {
+    /// Workloads in the policy's namespace it applies to. Absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// `ALLOW` (default) or `DENY`.
+    #[serde(default)]
+    pub action: AuthorizationAction,
+    /// A request matching any rule gets the action. An ALLOW policy with no rules allows nothing.
+    #[serde(default)]
+    pub rules: Vec<AuthorizationRule>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AuthorizationAction {
+    #[default]
+    Allow,
+    Deny,
+}
+
+/// Matches when every non-empty part matches (any entry within a list).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizationRule {
+    /// Who sends. Empty: anyone.
+    #[serde(default)]
+    pub from: Vec<RuleFrom>,
+    /// What is asked for. Empty: anything.
+    #[serde(default)]
+    pub to: Vec<RuleTo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleFrom {
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    /// Peer identities: `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`, or the short form
+    /// `<trust-domain>/ns/<ns>/sa/<sa>`; `*` as a prefix or suffix wildcard.
+    #[serde(default)]
+    pub principals: Vec<String>,
+    #[serde(default)]
+    pub not_principals: Vec<String>,
+    /// Peer namespaces.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub not_namespaces: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleTo {
+    pub operation: Operation,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Operation {
+    /// Destination ports (L4).
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    #[serde(default)]
+    pub not_ports: Vec<u16>,
+    /// HTTP methods (L7: makes the rule apply to HTTP only).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub not_methods: Vec<String>,
+    /// HTTP paths; `*` as a prefix or suffix wildcard (L7).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub not_paths: Vec<String>,
+    /// Request headers that must be present with one of the listed values; `*` matches any (L7).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Vec<String>>,
+}
+
+impl Operation {
+    /// True when the operation needs to see HTTP to decide.
+    pub fn is_l7(&self) -> bool {
+        !(self.methods.is_empty()
+            && self.not_methods.is_empty()
+            && self.paths.is_empty()
+            && self.not_paths.is_empty()
+            && self.headers.is_empty())
+    }
+}
+
+/// Per-service client-side behaviour: how proxies that call the Service balance, limit, eject
+/// and retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrafficPolicy {
+    pub metadata: ObjectMeta,
+    pub spec: TrafficPolicySpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrafficPolicySpec {
+    /// The Services this policy applies to (`kind: Service`), in the policy's namespace.
+    pub target_refs: Vec<PolicyTargetRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_pool: Option<ConnectionPool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierDetection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
+    /// Default timeout of a whole request to the Service, retries included. Routes may override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyTargetRef {
+    /// Default: `""` (core).
+    #[serde(default)]
+    pub group: String,
+    /// `Service`.
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadBalancer {
+    /// `LEAST_REQUEST` (default: power of two choices on outstanding requests), `ROUND_ROBIN`
+    /// or `RANDOM`.
+    #[serde(default, rename = "type")]
+    pub lb_type: LoadBalancerType,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LoadBalancerType {
+    #[default]
+    LeastRequest,
+    RoundRobin,
+    Random,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConnectionPool {
+    /// Connections per endpoint. Default: 1024.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Requests waiting for a connection before new ones are refused. Default: 1024.
+    #[serde(default = "default_max_connections")]
+    pub max_pending_requests: u32,
+    /// Requests per connection before it is recycled; 0 = unlimited (default).
+    #[serde(default)]
+    pub max_requests_per_connection: u32,
+    /// Default: 5s.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Duration,
+    /// Idle connections are closed after this. Default: 90s.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Duration,
+}
+
+fn default_max_connections() -> u32 {
+    1024
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(90)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutlierDetection {
+    /// Consecutive 5xx or connect failures that eject an endpoint. Default: 5.
+    #[serde(default = "default_consecutive_errors")]
+    pub consecutive_errors: u32,
+    /// Default: 10s.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    /// First ejection lasts this long, then grows linearly. Default: 30s.
+    #[serde(default = "default_ejection")]
+    pub base_ejection_time: Duration,
+    /// At most this share of endpoints is ejected at once. Default: 50.
+    #[serde(default = "default_max_ejection")]
+    pub max_ejection_percent: u32,
+}
+
+fn default_consecutive_errors() -> u32 {
+    5
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_ejection() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_ejection() -> u32 {
+    50
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retries {
+    /// Retries after the first attempt. Default: 2.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Timeout of each attempt. Default: none (the request timeout applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout: Option<Duration>,
+    /// Conditions: `connect-failure`, `reset`, `5xx`, `gateway-error`, or a status code.
+    /// Default: connect-failure, reset, 503.
+    #[serde(default = "default_retry_on")]
+    pub retry_on: Vec<String>,
+}
+
+fn default_attempts() -> u32 {
+    2
+}
+fn default_retry_on() -> Vec<String> {
+    vec!["connect-failure".into(), "reset".into(), "503".into()]
+}
