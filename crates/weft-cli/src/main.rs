@@ -1,1 +1,70 @@
-fn main() {}
+//! `weft`: one binary for the whole mesh. Each verb lives in its own module.
+
+mod analyze;
+mod yaml_out;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// weft — a light service mesh: control plane, proxies and tools in one binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "weft",
+    version,
+    about,
+    long_about = "weft — a light service mesh: control plane, proxies and tools in one binary.\n\n\
+Best practices are defaults: mTLS STRICT, the app waits for its proxy, proxies drain on \
+shutdown, metrics and JSON access logs are on.",
+    after_help = "Start with `weft analyze examples/shop` to check a configuration.\nDocs: docs/config.md (every kind and field), `weft analyze --explain CODE`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check configuration files for errors and risky settings, with a fix for each finding.
+    Analyze(analyze::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(args) => analyze::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        // A closed pipe (`weft analyze ... | head`) is the reader's choice, not a failure.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("weft: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

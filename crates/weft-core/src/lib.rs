@@ -10,3 +10,4 @@ pub mod resources;
 
 pub use load::{Config, ConfigError, Loaded, Location, load_paths, parse_str};
 pub use resources::{Kind, Resource};
+pub mod analyze;

@@ -157,7 +157,9 @@ pub fn closest<S: AsRef<str>>(word: &str, candidates: &[S]) -> Option<String> {
         .map(|c| {
             let other = c.to_ascii_lowercase();
             let contains = lower.len() >= 3 && (other.contains(&lower) || lower.contains(&other));
-            let score = if contains {
+            let score = if other == lower {
+                0
+            } else if contains {
                 1
             } else {
                 strsim::damerau_levenshtein(&lower, &other)

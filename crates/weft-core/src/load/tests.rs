@@ -26,6 +26,14 @@ fn unknown_field_names_place_and_suggests() {
 }
 
 #[test]
+fn case_slips_suggest_the_exact_field() {
+    let e = one_error(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports:\n  - port: 80\n    targetport: 8080\n",
+    );
+    assert_eq!(e.hint.as_deref(), Some("did you mean `targetPort`?"));
+}
+
+#[test]
 fn type_error_points_at_the_value() {
     let e = one_error(
         "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports:\n  - port: http\n",

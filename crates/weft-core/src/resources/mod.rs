@@ -101,6 +101,10 @@ impl std::fmt::Display for Kind {
 }
 
 /// One resource of any kind.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "held once per config document, never in a hot path"
+)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resource {
     Mesh(Mesh),

@@ -1,0 +1,151 @@
+//! `weft analyze PATH...`: load configuration, run the analyzer, print findings.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use weft_core::analyze::{self, Severity};
+use weft_core::load;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Exit status: 0 when nothing at or above --fail-on was found, 1 otherwise, 2 on usage errors.\n\
+Suppress a finding for one resource with the annotation `weft.dev/analyze-ignore: WEFT0304,WEFT0306`.")]
+pub struct Args {
+    /// Files or directories (read recursively: *.yaml, *.yml, *.json).
+    #[arg(required_unless_present_any = ["explain", "list_rules"])]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Lowest severity that makes the exit status non-zero.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    fail_on: FailOn,
+    /// Print the long explanation of a code, with a bad and a good example.
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["paths", "list_rules"])]
+    explain: Option<String>,
+    /// List every rule with its code, severity and title.
+    #[arg(long, conflicts_with = "paths")]
+    list_rules: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FailOn {
+    Error,
+    Warning,
+    Info,
+}
+
+impl FailOn {
+    fn severity(self) -> Severity {
+        match self {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+            FailOn::Info => Severity::Info,
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    if let Some(code) = &args.explain {
+        let Some(rule) = analyze::rule(code) else {
+            bail!("no rule {code:?}; `weft analyze --list-rules` lists them");
+        };
+        writeln!(stdout, "{}", analyze::explain(rule))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.list_rules {
+        for r in analyze::rules() {
+            writeln!(stdout, "{}  {:<7}  {}", r.code, r.severity, r.title)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let outcome = load::load_paths(&args.paths);
+    let analysis = analyze::analyze(&outcome.config);
+    let errors = outcome.errors.len() + analysis.count(Severity::Error);
+    let summary = json!({
+        "errors": errors,
+        "warnings": analysis.count(Severity::Warning),
+        "info": analysis.count(Severity::Info),
+        "suppressed": analysis.suppressed,
+        "resources": outcome.config.resources.len(),
+        "files": outcome.files.len(),
+        "skipped": outcome.config.skipped.len(),
+    });
+
+    match args.output {
+        Output::Text => {
+            for e in &outcome.errors {
+                writeln!(stdout, "{e}")?;
+            }
+            for f in &analysis.findings {
+                writeln!(stdout, "{f}")?;
+            }
+            let s = &summary;
+            let mut line = format!(
+                "{} {}, {} {}, {} info",
+                s["errors"],
+                plural(s["errors"].as_u64(), "error"),
+                s["warnings"],
+                plural(s["warnings"].as_u64(), "warning"),
+                s["info"]
+            );
+            if analysis.suppressed > 0 {
+                line += &format!(" ({} suppressed)", analysis.suppressed);
+            }
+            line += &format!(
+                " in {} {} from {} {}",
+                s["resources"],
+                plural(s["resources"].as_u64(), "resource"),
+                s["files"],
+                plural(s["files"].as_u64(), "file"),
+            );
+            if !outcome.config.skipped.is_empty() {
+                line += &format!(
+                    "; {} documents of other kinds skipped",
+                    s["skipped"]
+                );
+            }
+            writeln!(stdout, "{line}")?;
+        }
+        Output::Json | Output::Yaml => {
+            let doc = json!({
+                "configErrors": outcome.errors,
+                "findings": analysis.findings,
+                "summary": summary,
+            });
+            let text = match args.output {
+                Output::Json => serde_json::to_string_pretty(&doc).context("encoding JSON")?,
+                _ => crate::yaml_out::to_yaml(&doc),
+            };
+            writeln!(stdout, "{text}")?;
+        }
+    }
+
+    let threshold = args.fail_on.severity();
+    let failing = !outcome.errors.is_empty()
+        || analysis.findings.iter().any(|f| f.severity >= threshold);
+    Ok(if failing {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn plural(n: Option<u64>, word: &str) -> String {
+    if n == Some(1) {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
