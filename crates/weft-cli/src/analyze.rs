@@ -10,8 +10,10 @@ use weft_core::analyze::{self, Severity};
 use weft_core::load;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit status: 0 when nothing at or above --fail-on was found, 1 otherwise, 2 on usage errors.\n\
-Suppress a finding for one resource with the annotation `weft.dev/analyze-ignore: WEFT0304,WEFT0306`.")]
+#[command(
+    after_help = "Exit status: 0 when nothing at or above --fail-on was found, 1 otherwise, 2 on usage errors.\n\
+Suppress a finding for one resource with the annotation `weft.dev/analyze-ignore: WEFT0304,WEFT0306`."
+)]
 pub struct Args {
     /// Files or directories (read recursively: *.yaml, *.yml, *.json).
     #[arg(required_unless_present_any = ["explain", "list_rules"])]
@@ -111,10 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 plural(s["files"].as_u64(), "file"),
             );
             if !outcome.config.skipped.is_empty() {
-                line += &format!(
-                    "; {} documents of other kinds skipped",
-                    s["skipped"]
-                );
+                line += &format!("; {} documents of other kinds skipped", s["skipped"]);
             }
             writeln!(stdout, "{line}")?;
         }
@@ -133,8 +132,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let threshold = args.fail_on.severity();
-    let failing = !outcome.errors.is_empty()
-        || analysis.findings.iter().any(|f| f.severity >= threshold);
+    let failing =
+        !outcome.errors.is_empty() || analysis.findings.iter().any(|f| f.severity >= threshold);
     Ok(if failing {
         ExitCode::FAILURE
     } else {

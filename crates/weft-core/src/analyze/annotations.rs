@@ -104,12 +104,27 @@ spec: {command: [api]}
 const FOREIGN: &[(&str, &str)] = &[
     ("sidecar.istio.io/proxyCPU", "weft.dev/proxy-cpu-request"),
     ("sidecar.istio.io/proxyCPULimit", "weft.dev/proxy-cpu-limit"),
-    ("sidecar.istio.io/proxyMemory", "weft.dev/proxy-memory-request"),
-    ("sidecar.istio.io/proxyMemoryLimit", "weft.dev/proxy-memory-limit"),
+    (
+        "sidecar.istio.io/proxyMemory",
+        "weft.dev/proxy-memory-request",
+    ),
+    (
+        "sidecar.istio.io/proxyMemoryLimit",
+        "weft.dev/proxy-memory-limit",
+    ),
     ("sidecar.istio.io/logLevel", "weft.dev/log-level"),
-    ("sidecar.istio.io/inject", "the label weft.dev/dataplane-mode (sidecar or none)"),
-    ("proxy.istio.io/config", "weft.dev/ annotations (hold-application and drain are on by default)"),
-    ("istio.io/dataplane-mode", "the label weft.dev/dataplane-mode"),
+    (
+        "sidecar.istio.io/inject",
+        "the label weft.dev/dataplane-mode (sidecar or none)",
+    ),
+    (
+        "proxy.istio.io/config",
+        "weft.dev/ annotations (hold-application and drain are on by default)",
+    ),
+    (
+        "istio.io/dataplane-mode",
+        "the label weft.dev/dataplane-mode",
+    ),
     ("istio.io/use-waypoint", "the label weft.dev/use-waypoint"),
 ];
 
@@ -129,9 +144,13 @@ fn one(l: &Loaded, key: &str, value: &str, in_labels: bool, out: &mut Report) {
     let map = if in_labels { "labels" } else { "annotations" };
     let path = format!("metadata.{map}.{key}");
     if let Some((_, instead)) = FOREIGN.iter().find(|(k, _)| *k == key) {
-        out.add("WEFT0404", l, &path,
+        out.add(
+            "WEFT0404",
+            l,
+            &path,
             format!("{key} is not read by weft"),
-            format!("use {instead}"));
+            format!("use {instead}"),
+        );
         return;
     }
     if !key.starts_with(PREFIX) {
@@ -142,18 +161,36 @@ fn one(l: &Loaded, key: &str, value: &str, in_labels: bool, out: &mut Report) {
             Some(best) => format!("did you mean {best}?"),
             None => "see docs/config.md for the weft.dev/ keys".into(),
         };
-        out.add("WEFT0401", l, &path, format!("unknown key {key}; weft ignores it"), fix);
+        out.add(
+            "WEFT0401",
+            l,
+            &path,
+            format!("unknown key {key}; weft ignores it"),
+            fix,
+        );
         return;
     };
     if known.is_label != in_labels {
-        let (is, should) = if known.is_label { ("an annotation", "labels") } else { ("a label", "annotations") };
-        out.add("WEFT0403", l, &path,
+        let (is, should) = if known.is_label {
+            ("an annotation", "labels")
+        } else {
+            ("a label", "annotations")
+        };
+        out.add(
+            "WEFT0403",
+            l,
+            &path,
             format!("{key} is set as {is} and is ignored there"),
-            format!("move it to metadata.{should}"));
+            format!("move it to metadata.{should}"),
+        );
     }
     if let Err(why) = check_value(known.kind, value) {
-        out.add("WEFT0402", l, &path,
+        out.add(
+            "WEFT0402",
+            l,
+            &path,
             format!("{key}: {why}"),
-            format!("write a valid value; the default is {:?}", known.default));
+            format!("write a valid value; the default is {:?}", known.default),
+        );
     }
 }

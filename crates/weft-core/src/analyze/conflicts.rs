@@ -256,16 +256,35 @@ fn normalized(mut m: HttpRouteMatch) -> String {
 fn zero_weights(ix: &Index<'_>, out: &mut Report) {
     for l in &ix.config.resources {
         let rules: Vec<Vec<u32>> = match &l.resource {
-            Resource::HttpRoute(r) => r.spec.rules.iter().map(|x| x.backend_refs.iter().map(|b| b.weight).collect()).collect(),
-            Resource::GrpcRoute(r) => r.spec.rules.iter().map(|x| x.backend_refs.iter().map(|b| b.weight).collect()).collect(),
-            Resource::TcpRoute(r) => r.spec.rules.iter().map(|x| x.backend_refs.iter().map(|b| b.weight).collect()).collect(),
+            Resource::HttpRoute(r) => r
+                .spec
+                .rules
+                .iter()
+                .map(|x| x.backend_refs.iter().map(|b| b.weight).collect())
+                .collect(),
+            Resource::GrpcRoute(r) => r
+                .spec
+                .rules
+                .iter()
+                .map(|x| x.backend_refs.iter().map(|b| b.weight).collect())
+                .collect(),
+            Resource::TcpRoute(r) => r
+                .spec
+                .rules
+                .iter()
+                .map(|x| x.backend_refs.iter().map(|b| b.weight).collect())
+                .collect(),
             _ => continue,
         };
         for (i, weights) in rules.iter().enumerate() {
             if !weights.is_empty() && weights.iter().all(|w| *w == 0) {
-                out.add("WEFT0202", l, &format!("spec.rules[{i}].backendRefs"),
+                out.add(
+                    "WEFT0202",
+                    l,
+                    &format!("spec.rules[{i}].backendRefs"),
                     "every backend of this rule has weight 0, so no request can be sent",
-                    "give at least one backend a positive weight (the default is 1)");
+                    "give at least one backend a positive weight (the default is 1)",
+                );
             }
         }
     }
@@ -281,9 +300,13 @@ fn revisions(ix: &Index<'_>, out: &mut Report) {
         if let Some(rev) = rev
             && rev.contains(',')
         {
-            out.add("WEFT0203", l, &format!("metadata.labels.{REV}"),
+            out.add(
+                "WEFT0203",
+                l,
+                &format!("metadata.labels.{REV}"),
                 format!("{REV}={rev:?} names several revisions"),
-                "name exactly one revision; move the namespace by changing the label");
+                "name exactly one revision; move the namespace by changing the label",
+            );
         }
         let other = other_mesh_label(labels);
         if let (Some(rev), Some(other)) = (rev, other) {
@@ -307,26 +330,56 @@ fn other_mesh_label(labels: &BTreeMap<String, String>) -> Option<String> {
 fn duplicate_ports(ix: &Index<'_>, out: &mut Report) {
     for l in &ix.config.resources {
         let (ports, code, field): (Vec<(u16, Option<&str>)>, _, _) = match &l.resource {
-            Resource::Service(s) => (s.spec.ports.iter().map(|p| (p.port, p.name.as_deref())).collect(), "WEFT0204", "port"),
-            Resource::Workload(w) => (w.spec.ports.iter().map(|p| (p.container_port, p.name.as_deref())).collect(), "WEFT0205", "containerPort"),
+            Resource::Service(s) => (
+                s.spec
+                    .ports
+                    .iter()
+                    .map(|p| (p.port, p.name.as_deref()))
+                    .collect(),
+                "WEFT0204",
+                "port",
+            ),
+            Resource::Workload(w) => (
+                w.spec
+                    .ports
+                    .iter()
+                    .map(|p| (p.container_port, p.name.as_deref()))
+                    .collect(),
+                "WEFT0205",
+                "containerPort",
+            ),
             _ => continue,
         };
         dup_report(l, &ports, code, field, out);
     }
 }
 
-fn dup_report(l: &Loaded, ports: &[(u16, Option<&str>)], code: &'static str, field: &str, out: &mut Report) {
+fn dup_report(
+    l: &Loaded,
+    ports: &[(u16, Option<&str>)],
+    code: &'static str,
+    field: &str,
+    out: &mut Report,
+) {
     for (i, (port, name)) in ports.iter().enumerate() {
         if let Some(j) = ports[..i].iter().position(|(p, _)| p == port) {
-            out.add(code, l, &format!("spec.ports[{i}].{field}"),
+            out.add(
+                code,
+                l,
+                &format!("spec.ports[{i}].{field}"),
                 format!("port {port} is declared twice (also spec.ports[{j}])"),
-                "give each port its own number, or remove the copy");
+                "give each port its own number, or remove the copy",
+            );
         } else if let Some(n) = name
             && let Some(j) = ports[..i].iter().position(|(_, other)| other == &Some(*n))
         {
-            out.add(code, l, &format!("spec.ports[{i}].name"),
+            out.add(
+                code,
+                l,
+                &format!("spec.ports[{i}].name"),
                 format!("port name {n:?} is used twice (also spec.ports[{j}])"),
-                "give each port its own name");
+                "give each port its own name",
+            );
         }
     }
 }
@@ -353,15 +406,25 @@ fn traffic_policies(ix: &Index<'_>, out: &mut Report) {
 }
 
 fn meshes(ix: &Index<'_>, out: &mut Report) {
-    let Some(first) = ix.mesh_resource else { return };
+    let Some(first) = ix.mesh_resource else {
+        return;
+    };
     for (l, _) in ix.each(|r| match r {
         Resource::Mesh(m) => Some(m),
         _ => None,
     }) {
         if !std::ptr::eq(l, first) {
-            out.add("WEFT0207", l, "metadata.name",
-                format!("a second Mesh; {} at {} is the one in force", first.resource.id(), first.origin),
-                "merge its settings into the first Mesh and delete this one");
+            out.add(
+                "WEFT0207",
+                l,
+                "metadata.name",
+                format!(
+                    "a second Mesh; {} at {} is the one in force",
+                    first.resource.id(),
+                    first.origin
+                ),
+                "merge its settings into the first Mesh and delete this one",
+            );
         }
     }
 }

@@ -152,7 +152,9 @@ impl<'a> Index<'a> {
                         for (j, f) in rule.filters.iter().enumerate() {
                             if let Some(m) = &f.request_mirror {
                                 backends.push((
-                                    format!("spec.rules[{i}].filters[{j}].requestMirror.backendRef"),
+                                    format!(
+                                        "spec.rules[{i}].filters[{j}].requestMirror.backendRef"
+                                    ),
                                     m.backend_ref.clone(),
                                 ));
                             }

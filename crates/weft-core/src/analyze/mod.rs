@@ -174,7 +174,10 @@ pub struct Analysis {
 
 impl Analysis {
     pub fn count(&self, severity: Severity) -> usize {
-        self.findings.iter().filter(|f| f.severity == severity).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
     }
 }
 
@@ -199,11 +202,7 @@ pub fn analyze(config: &Config) -> Analysis {
 
 /// The long explanation of a rule with its examples, as `weft analyze --explain` prints it.
 pub fn explain(rule: &Rule) -> String {
-    let indent = |s: &str| {
-        s.lines()
-            .map(|l| format!("    {l}\n"))
-            .collect::<String>()
-    };
+    let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
     format!(
         "{code} ({sev}): {title}\n\n{explain}\n\nExamples build on a Workload `web` (label app: web, port 8080) and a Service `web` (port 80 -> 8080).\n\nBad:\n{bad}\nGood:\n{good}",
         code = rule.code,

@@ -249,9 +249,11 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
     if let Some(l) = ix.mesh_resource {
         mesh(ix, l, out);
     }
-    let sites = ix.config.resources.iter().filter(|l| {
-        matches!(l.resource, Resource::Namespace(_) | Resource::Workload(_))
-    });
+    let sites = ix
+        .config
+        .resources
+        .iter()
+        .filter(|l| matches!(l.resource, Resource::Namespace(_) | Resource::Workload(_)));
     for loaded in sites {
         annotated(&Site { loaded }, out);
     }
@@ -259,14 +261,30 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
         let s = ix.settings(w);
         let own = |k: &str| w.metadata.annotation(k).is_some();
         if s.cpu_limit < s.cpu_request && (own(PROXY_CPU_LIMIT) || own(PROXY_CPU_REQUEST)) {
-            out.add("WEFT0303", l, &format!("metadata.annotations.{PROXY_CPU_LIMIT}"),
-                format!("proxy CPU limit {} is below its request {}", s.cpu_limit, s.cpu_request),
-                "raise the limit to at least the request, or lower the request");
+            out.add(
+                "WEFT0303",
+                l,
+                &format!("metadata.annotations.{PROXY_CPU_LIMIT}"),
+                format!(
+                    "proxy CPU limit {} is below its request {}",
+                    s.cpu_limit, s.cpu_request
+                ),
+                "raise the limit to at least the request, or lower the request",
+            );
         }
-        if s.memory_limit < s.memory_request && (own(PROXY_MEMORY_LIMIT) || own(PROXY_MEMORY_REQUEST)) {
-            out.add("WEFT0303", l, &format!("metadata.annotations.{PROXY_MEMORY_LIMIT}"),
-                format!("proxy memory limit {} is below its request {}", s.memory_limit, s.memory_request),
-                "raise the limit to at least the request, or lower the request");
+        if s.memory_limit < s.memory_request
+            && (own(PROXY_MEMORY_LIMIT) || own(PROXY_MEMORY_REQUEST))
+        {
+            out.add(
+                "WEFT0303",
+                l,
+                &format!("metadata.annotations.{PROXY_MEMORY_LIMIT}"),
+                format!(
+                    "proxy memory limit {} is below its request {}",
+                    s.memory_limit, s.memory_request
+                ),
+                "raise the limit to at least the request, or lower the request",
+            );
         }
     }
 }
@@ -278,16 +296,36 @@ fn mesh(ix: &Index<'_>, l: &Loaded, out: &mut Report) {
     memory_limit(l, r.limits.memory, &format!("{base}.limits.memory"), out);
     cpu_limit(l, r.limits.cpu, &format!("{base}.limits.cpu"), out);
     if r.limits.cpu < r.requests.cpu {
-        out.add("WEFT0303", l, &format!("{base}.limits.cpu"),
-            format!("proxy CPU limit {} is below its request {}", r.limits.cpu, r.requests.cpu),
-            "raise the limit to at least the request, or lower the request");
+        out.add(
+            "WEFT0303",
+            l,
+            &format!("{base}.limits.cpu"),
+            format!(
+                "proxy CPU limit {} is below its request {}",
+                r.limits.cpu, r.requests.cpu
+            ),
+            "raise the limit to at least the request, or lower the request",
+        );
     }
     if r.limits.memory < r.requests.memory {
-        out.add("WEFT0303", l, &format!("{base}.limits.memory"),
-            format!("proxy memory limit {} is below its request {}", r.limits.memory, r.requests.memory),
-            "raise the limit to at least the request, or lower the request");
+        out.add(
+            "WEFT0303",
+            l,
+            &format!("{base}.limits.memory"),
+            format!(
+                "proxy memory limit {} is below its request {}",
+                r.limits.memory, r.requests.memory
+            ),
+            "raise the limit to at least the request, or lower the request",
+        );
     }
-    oversized(l, Some(r.requests.cpu), Some(r.requests.memory), &format!("{base}.requests"), out);
+    oversized(
+        l,
+        Some(r.requests.cpu),
+        Some(r.requests.memory),
+        &format!("{base}.requests"),
+        out,
+    );
     if !m.proxy.hold_application {
         hold_off(l, "spec.proxy.holdApplication", out);
     }
@@ -315,8 +353,12 @@ fn annotated(site: &Site<'_>, out: &mut Report) {
     {
         cpu_limit(l, c, &path, out);
     }
-    let cpu = site.annotation(PROXY_CPU_REQUEST).and_then(|(v, _)| v.parse().ok());
-    let mem = site.annotation(PROXY_MEMORY_REQUEST).and_then(|(v, _)| v.parse().ok());
+    let cpu = site
+        .annotation(PROXY_CPU_REQUEST)
+        .and_then(|(v, _)| v.parse().ok());
+    let mem = site
+        .annotation(PROXY_MEMORY_REQUEST)
+        .and_then(|(v, _)| v.parse().ok());
     let req_path = match site.annotation(PROXY_CPU_REQUEST) {
         Some((_, p)) => p,
         None => format!("metadata.annotations.{PROXY_MEMORY_REQUEST}"),
@@ -358,9 +400,13 @@ fn memory_limit(l: &Loaded, m: Memory, path: &str, out: &mut Report) {
 
 fn cpu_limit(l: &Loaded, c: Cpu, path: &str, out: &mut Report) {
     if c < PROXY_CPU_FLOOR {
-        out.add("WEFT0302", l, path,
+        out.add(
+            "WEFT0302",
+            l,
+            path,
             format!("proxy CPU limit {c} is below {PROXY_CPU_FLOOR}; the proxy will be throttled"),
-            format!("set it to at least {PROXY_CPU_FLOOR} (default 1), or remove it"));
+            format!("set it to at least {PROXY_CPU_FLOOR} (default 1), or remove it"),
+        );
     }
 }
 
@@ -368,27 +414,52 @@ fn oversized(l: &Loaded, cpu: Option<Cpu>, mem: Option<Memory>, path: &str, out:
     let big_cpu = cpu.filter(|c| *c >= OVERSIZED_CPU);
     let big_mem = mem.filter(|m| *m >= OVERSIZED_MEMORY);
     if big_cpu.is_some() || big_mem.is_some() {
-        let what: Vec<String> = big_cpu.map(|c| format!("CPU {c}")).into_iter()
-            .chain(big_mem.map(|m| format!("memory {m}"))).collect();
-        out.add("WEFT0310", l, path,
-            format!("proxy requests {} are far above what a weft proxy uses", what.join(" and ")),
-            "use the defaults (20m, 24Mi) or `weft right-size` recommendations");
+        let what: Vec<String> = big_cpu
+            .map(|c| format!("CPU {c}"))
+            .into_iter()
+            .chain(big_mem.map(|m| format!("memory {m}")))
+            .collect();
+        out.add(
+            "WEFT0310",
+            l,
+            path,
+            format!(
+                "proxy requests {} are far above what a weft proxy uses",
+                what.join(" and ")
+            ),
+            "use the defaults (20m, 24Mi) or `weft right-size` recommendations",
+        );
     }
 }
 
 fn hold_off(l: &Loaded, path: &str, out: &mut Report) {
-    out.add("WEFT0304", l, path, "hold-application is off: the app may start before its proxy and lose its first requests",
-        "remove the setting (on by default)");
+    out.add(
+        "WEFT0304",
+        l,
+        path,
+        "hold-application is off: the app may start before its proxy and lose its first requests",
+        "remove the setting (on by default)",
+    );
 }
 
 fn metrics_off(l: &Loaded, path: &str, out: &mut Report) {
-    out.add("WEFT0305", l, path, "proxy metrics are off: no request rate, errors or latency for these workloads",
-        "remove the setting (on by default)");
+    out.add(
+        "WEFT0305",
+        l,
+        path,
+        "proxy metrics are off: no request rate, errors or latency for these workloads",
+        "remove the setting (on by default)",
+    );
 }
 
 fn access_log_off(l: &Loaded, path: &str, out: &mut Report) {
-    out.add("WEFT0306", l, path, "access logs are off: failed requests leave no trace of which stage failed",
-        "remove the setting (JSON to stdout by default)");
+    out.add(
+        "WEFT0306",
+        l,
+        path,
+        "access logs are off: failed requests leave no trace of which stage failed",
+        "remove the setting (JSON to stdout by default)",
+    );
 }
 
 fn mtls(l: &Loaded, mode: MtlsMode, path: &str, out: &mut Report) {
@@ -404,6 +475,11 @@ fn mtls(l: &Loaded, mode: MtlsMode, path: &str, out: &mut Report) {
 }
 
 fn drain_off(l: &Loaded, path: &str, out: &mut Report) {
-    out.add("WEFT0309", l, path, "drain duration is 0: in-flight requests are cut when the pod stops",
-        "remove the setting (5s by default) or set the time your slowest request needs");
+    out.add(
+        "WEFT0309",
+        l,
+        path,
+        "drain duration is 0: in-flight requests are cut when the pod stops",
+        "remove the setting (5s by default) or set the time your slowest request needs",
+    );
 }

@@ -241,24 +241,43 @@ fn routes(ix: &Index<'_>, out: &mut Report) {
             let ns = p.namespace.as_deref().unwrap_or(own_ns);
             if p.is_service() {
                 let Some((_, svc)) = ix.service(ns, &p.name) else {
-                    out.add("WEFT0101", l, &format!("{path}.name"),
-                        format!("parentRef names Service {ns}/{} which does not exist", p.name),
-                        "fix the name or namespace, or define the Service");
+                    out.add(
+                        "WEFT0101",
+                        l,
+                        &format!("{path}.name"),
+                        format!(
+                            "parentRef names Service {ns}/{} which does not exist",
+                            p.name
+                        ),
+                        "fix the name or namespace, or define the Service",
+                    );
                     continue;
                 };
                 if let Some(port) = p.port
                     && !svc.spec.ports.iter().any(|sp| sp.port == port)
                 {
-                    out.add("WEFT0102", l, &format!("{path}.port"),
+                    out.add(
+                        "WEFT0102",
+                        l,
+                        &format!("{path}.port"),
                         format!("Service {ns}/{} has no port {port}", p.name),
-                        format!("use one of its ports: {}", port_list(svc)));
+                        format!("use one of its ports: {}", port_list(svc)),
+                    );
                 }
                 if let Some(section) = &p.section_name
-                    && !svc.spec.ports.iter().any(|sp| sp.name.as_deref() == Some(section))
+                    && !svc
+                        .spec
+                        .ports
+                        .iter()
+                        .any(|sp| sp.name.as_deref() == Some(section))
                 {
-                    out.add("WEFT0102", l, &format!("{path}.sectionName"),
+                    out.add(
+                        "WEFT0102",
+                        l,
+                        &format!("{path}.sectionName"),
                         format!("Service {ns}/{} has no port named {section:?}", p.name),
-                        format!("use one of its ports: {}", port_list(svc)));
+                        format!("use one of its ports: {}", port_list(svc)),
+                    );
                 }
             } else {
                 let Some((_, gw)) = ix.gateway(ns, &p.name) else {
@@ -271,16 +290,24 @@ fn routes(ix: &Index<'_>, out: &mut Report) {
                 if let Some(section) = &p.section_name
                     && !names.contains(&section.as_str())
                 {
-                    out.add("WEFT0102", l, &format!("{path}.sectionName"),
+                    out.add(
+                        "WEFT0102",
+                        l,
+                        &format!("{path}.sectionName"),
                         format!("Gateway {ns}/{} has no listener {section:?}", p.name),
-                        format!("use one of its listeners: {}", names.join(", ")));
+                        format!("use one of its listeners: {}", names.join(", ")),
+                    );
                 }
                 if let Some(port) = p.port
                     && !gw.spec.listeners.iter().any(|x| x.port == port)
                 {
-                    out.add("WEFT0102", l, &format!("{path}.port"),
+                    out.add(
+                        "WEFT0102",
+                        l,
+                        &format!("{path}.port"),
                         format!("Gateway {ns}/{} has no listener on port {port}", p.name),
-                        "use a listener's port, or drop `port`");
+                        "use a listener's port, or drop `port`",
+                    );
                 }
             }
         }
@@ -290,19 +317,30 @@ fn routes(ix: &Index<'_>, out: &mut Report) {
             }
             let ns = b.namespace.as_deref().unwrap_or(own_ns);
             let Some((_, svc)) = ix.service(ns, &b.name) else {
-                out.add("WEFT0103", l, &format!("{path}.name"),
+                out.add(
+                    "WEFT0103",
+                    l,
+                    &format!("{path}.name"),
                     format!("backend Service {ns}/{} does not exist", b.name),
-                    "fix the name or namespace, or define the Service");
+                    "fix the name or namespace, or define the Service",
+                );
                 continue;
             };
             match b.port {
-                None => out.add("WEFT0104", l, path,
+                None => out.add(
+                    "WEFT0104",
+                    l,
+                    path,
                     format!("backend {ns}/{} has no `port`", b.name),
-                    format!("add `port:` with one of: {}", port_list(svc))),
+                    format!("add `port:` with one of: {}", port_list(svc)),
+                ),
                 Some(port) if !svc.spec.ports.iter().any(|sp| sp.port == port) => out.add(
-                    "WEFT0104", l, &format!("{path}.port"),
+                    "WEFT0104",
+                    l,
+                    &format!("{path}.port"),
                     format!("Service {ns}/{} has no port {port}", b.name),
-                    format!("use one of its ports: {}", port_list(svc))),
+                    format!("use one of its ports: {}", port_list(svc)),
+                ),
                 Some(_) => {}
             }
         }
@@ -337,13 +375,28 @@ fn services(ix: &Index<'_>, out: &mut Report) {
         let ns = svc.metadata.namespace();
         let selected: Vec<_> = ix.selected(ns, &svc.spec.selector).collect();
         if selected.is_empty() {
-            let want: Vec<String> = svc.spec.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            out.add("WEFT0106", l, "spec.selector",
-                format!("selector {} matches no workload in namespace {ns}", want.join(",")),
-                "fix the selector, or add these labels to the workload's metadata.labels");
+            let want: Vec<String> = svc
+                .spec
+                .selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            out.add(
+                "WEFT0106",
+                l,
+                "spec.selector",
+                format!(
+                    "selector {} matches no workload in namespace {ns}",
+                    want.join(",")
+                ),
+                "fix the selector, or add these labels to the workload's metadata.labels",
+            );
             continue;
         }
-        let declared: Vec<_> = selected.iter().filter(|(_, w)| !w.spec.ports.is_empty()).collect();
+        let declared: Vec<_> = selected
+            .iter()
+            .filter(|(_, w)| !w.spec.ports.is_empty())
+            .collect();
         if declared.is_empty() {
             continue;
         }
@@ -373,15 +426,21 @@ fn policies(ix: &Index<'_>, out: &mut Report) {
         Resource::AuthorizationPolicy(p) => Some(p),
         _ => None,
     }) {
-        let Some(sel) = &p.spec.selector else { continue };
+        let Some(sel) = &p.spec.selector else {
+            continue;
+        };
         if sel.match_labels.is_empty() {
             continue;
         }
         let ns = p.metadata.namespace();
         if ix.selected(ns, &sel.match_labels).next().is_none() {
-            out.add("WEFT0107", l, "spec.selector.matchLabels",
+            out.add(
+                "WEFT0107",
+                l,
+                "spec.selector.matchLabels",
                 format!("selector matches no workload in namespace {ns}"),
-                "fix the labels, or move the policy to the workloads' namespace");
+                "fix the labels, or move the policy to the workloads' namespace",
+            );
         }
     }
     for (l, p) in ix.each(|r| match r {
@@ -391,13 +450,21 @@ fn policies(ix: &Index<'_>, out: &mut Report) {
         let ns = p.metadata.namespace();
         for (i, t) in p.spec.target_refs.iter().enumerate() {
             if t.kind != "Service" || !t.group.is_empty() {
-                out.add("WEFT0108", l, &format!("spec.targetRefs[{i}].kind"),
+                out.add(
+                    "WEFT0108",
+                    l,
+                    &format!("spec.targetRefs[{i}].kind"),
                     format!("targetRef kind {:?} is not supported", t.kind),
-                    "target a Service: `kind: Service`, `group: \"\"`");
+                    "target a Service: `kind: Service`, `group: \"\"`",
+                );
             } else if ix.service(ns, &t.name).is_none() {
-                out.add("WEFT0108", l, &format!("spec.targetRefs[{i}].name"),
+                out.add(
+                    "WEFT0108",
+                    l,
+                    &format!("spec.targetRefs[{i}].name"),
                     format!("Service {ns}/{} does not exist", t.name),
-                    "fix the name, or define the Service in the policy's namespace");
+                    "fix the name, or define the Service in the policy's namespace",
+                );
             }
         }
     }
@@ -406,7 +473,9 @@ fn policies(ix: &Index<'_>, out: &mut Report) {
 fn waypoints(ix: &Index<'_>, out: &mut Report) {
     for l in &ix.config.resources {
         let meta = l.resource.metadata();
-        let Some(name) = meta.label(USE_WAYPOINT) else { continue };
+        let Some(name) = meta.label(USE_WAYPOINT) else {
+            continue;
+        };
         if name == "none" {
             continue;
         }

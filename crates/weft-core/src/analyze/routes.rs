@@ -292,7 +292,9 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
                         if let Some(method) = &m.method
                             && method.match_type.is_regex()
                         {
-                            for (field, v) in [("service", &method.service), ("method", &method.method)] {
+                            for (field, v) in
+                                [("service", &method.service), ("method", &method.method)]
+                            {
                                 if let Some(v) = v {
                                     regex(l, &format!("{base}.method.{field}"), v, out);
                                 }
@@ -307,9 +309,19 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
                     && let Some(per_try) = r.per_try_timeout
                     && total < per_try.times(r.attempts + 1)
                 {
-                    out.add("WEFT0502", l, "spec.timeout",
-                        format!("timeout {total} is shorter than perTryTimeout {per_try} × {} attempts", r.attempts + 1),
-                        format!("raise the timeout to at least {}, or lower perTryTimeout or attempts", per_try.times(r.attempts + 1)));
+                    out.add(
+                        "WEFT0502",
+                        l,
+                        "spec.timeout",
+                        format!(
+                            "timeout {total} is shorter than perTryTimeout {per_try} × {} attempts",
+                            r.attempts + 1
+                        ),
+                        format!(
+                            "raise the timeout to at least {}, or lower perTryTimeout or attempts",
+                            per_try.times(r.attempts + 1)
+                        ),
+                    );
                 }
             }
             _ => {}
@@ -330,10 +342,14 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
                 continue;
             }
             let ns = p.namespace.as_deref().unwrap_or(own_ns);
-            let Some((_, svc)) = ix.service(ns, &p.name) else { continue };
+            let Some((_, svc)) = ix.service(ns, &p.name) else {
+                continue;
+            };
             for sp in svc.spec.ports.iter().filter(|sp| {
                 p.port.is_none_or(|port| sp.port == port)
-                    && p.section_name.as_ref().is_none_or(|s| sp.name.as_ref() == Some(s))
+                    && p.section_name
+                        .as_ref()
+                        .is_none_or(|s| sp.name.as_ref() == Some(s))
             }) {
                 let path = format!("spec.parentRefs[{i}]");
                 match sp.app_protocol() {
@@ -358,9 +374,16 @@ fn http_rule(l: &Loaded, i: usize, rule: &HttpRouteRule, out: &mut Report) {
             let path = format!("{mbase}.path.value");
             match p.match_type {
                 PathMatchType::RegularExpression => regex(l, &path, &p.value, out),
-                _ if !p.value.starts_with('/') => out.add("WEFT0505", l, &path,
-                    format!("path {:?} does not start with `/` and never matches", p.value),
-                    format!("write {:?}", format!("/{}", p.value))),
+                _ if !p.value.starts_with('/') => out.add(
+                    "WEFT0505",
+                    l,
+                    &path,
+                    format!(
+                        "path {:?} does not start with `/` and never matches",
+                        p.value
+                    ),
+                    format!("write {:?}", format!("/{}", p.value)),
+                ),
                 _ => {}
             }
         }
@@ -369,9 +392,13 @@ fn http_rule(l: &Loaded, i: usize, rule: &HttpRouteRule, out: &mut Report) {
     }
     if let Some(t) = &rule.timeouts {
         match (t.request, t.backend_request) {
-            (Some(total), Some(per_try)) if per_try > total => out.add("WEFT0504", l, &format!("{base}.timeouts.backendRequest"),
+            (Some(total), Some(per_try)) if per_try > total => out.add(
+                "WEFT0504",
+                l,
+                &format!("{base}.timeouts.backendRequest"),
                 format!("backendRequest {per_try} is longer than request {total}"),
-                "make backendRequest at most the request timeout"),
+                "make backendRequest at most the request timeout",
+            ),
             (Some(total), Some(per_try)) => {
                 let attempts = rule.retry.as_ref().map_or(0, |r| r.attempts.unwrap_or(2)) + 1;
                 if attempts > 1 && total < per_try.times(attempts) {
@@ -391,39 +418,86 @@ fn http_rule(l: &Loaded, i: usize, rule: &HttpRouteRule, out: &mut Report) {
         rewrite |= f.filter_type == HttpFilterType::URLRewrite;
     }
     if redirect && rewrite {
-        out.add("WEFT0507", l, &format!("{base}.filters"),
+        out.add(
+            "WEFT0507",
+            l,
+            &format!("{base}.filters"),
             "RequestRedirect and URLRewrite are both set in one rule",
-            "keep one: a redirect answers the client, a rewrite changes the forwarded request");
+            "keep one: a redirect answers the client, a rewrite changes the forwarded request",
+        );
     } else if redirect && !rule.backend_refs.is_empty() {
-        out.add("WEFT0507", l, &format!("{base}.backendRefs"),
+        out.add(
+            "WEFT0507",
+            l,
+            &format!("{base}.backendRefs"),
             "the rule redirects, so its backendRefs are never used",
-            "remove the backendRefs, or move them to a rule without the redirect");
+            "remove the backendRefs, or move them to a rule without the redirect",
+        );
     }
     if !redirect && rule.backend_refs.is_empty() {
-        out.add("WEFT0508", l, &base,
+        out.add(
+            "WEFT0508",
+            l,
+            &base,
             "the rule has no backendRefs and no redirect; matching requests get 500",
-            "add backendRefs, or a RequestRedirect filter");
+            "add backendRefs, or a RequestRedirect filter",
+        );
     }
 }
 
 fn filter(l: &Loaded, path: &str, f: &HttpRouteFilter, out: &mut Report) {
     let set = [
-        (HttpFilterType::RequestHeaderModifier, "requestHeaderModifier", f.request_header_modifier.is_some()),
-        (HttpFilterType::ResponseHeaderModifier, "responseHeaderModifier", f.response_header_modifier.is_some()),
-        (HttpFilterType::RequestMirror, "requestMirror", f.request_mirror.is_some()),
-        (HttpFilterType::RequestRedirect, "requestRedirect", f.request_redirect.is_some()),
-        (HttpFilterType::URLRewrite, "urlRewrite", f.url_rewrite.is_some()),
-        (HttpFilterType::ExtensionRef, "extensionRef", f.extension_ref.is_some()),
+        (
+            HttpFilterType::RequestHeaderModifier,
+            "requestHeaderModifier",
+            f.request_header_modifier.is_some(),
+        ),
+        (
+            HttpFilterType::ResponseHeaderModifier,
+            "responseHeaderModifier",
+            f.response_header_modifier.is_some(),
+        ),
+        (
+            HttpFilterType::RequestMirror,
+            "requestMirror",
+            f.request_mirror.is_some(),
+        ),
+        (
+            HttpFilterType::RequestRedirect,
+            "requestRedirect",
+            f.request_redirect.is_some(),
+        ),
+        (
+            HttpFilterType::URLRewrite,
+            "urlRewrite",
+            f.url_rewrite.is_some(),
+        ),
+        (
+            HttpFilterType::ExtensionRef,
+            "extensionRef",
+            f.extension_ref.is_some(),
+        ),
     ];
     for (ty, field, present) in set {
         if ty == f.filter_type && !present {
-            out.add("WEFT0506", l, &format!("{path}.type"),
+            out.add(
+                "WEFT0506",
+                l,
+                &format!("{path}.type"),
                 format!("filter type {ty:?} needs `{field}`, which is not set"),
-                format!("add `{field}:` with its settings"));
+                format!("add `{field}:` with its settings"),
+            );
         } else if ty != f.filter_type && present {
-            out.add("WEFT0506", l, &format!("{path}.{field}"),
-                format!("`{field}` is set on a {:?} filter and is ignored", f.filter_type),
-                format!("set `type: {ty:?}` or move `{field}` to its own filter"));
+            out.add(
+                "WEFT0506",
+                l,
+                &format!("{path}.{field}"),
+                format!(
+                    "`{field}` is set on a {:?} filter and is ignored",
+                    f.filter_type
+                ),
+                format!("set `type: {ty:?}` or move `{field}` to its own filter"),
+            );
         }
     }
 }
@@ -438,9 +512,19 @@ fn headers(l: &Loaded, base: &str, list: &[HeaderMatch], out: &mut Report) {
 
 fn regex(l: &Loaded, path: &str, pattern: &str, out: &mut Report) {
     if let Err(e) = regex::Regex::new(pattern) {
-        let first = e.to_string().lines().last().unwrap_or_default().trim().to_string();
-        out.add("WEFT0501", l, path,
+        let first = e
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        out.add(
+            "WEFT0501",
+            l,
+            path,
             format!("invalid regular expression {pattern:?}: {first}"),
-            "fix the pattern (RE2 syntax: no look-around or back-references)");
+            "fix the pattern (RE2 syntax: no look-around or back-references)",
+        );
     }
 }

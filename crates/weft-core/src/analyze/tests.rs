@@ -4,7 +4,11 @@ use crate::load::parse_str;
 fn run(extra: &str) -> Analysis {
     let text = format!("{EXAMPLE_BASE}---\n{extra}");
     let out = parse_str("example.yaml", &text);
-    assert!(out.is_ok(), "example does not load: {:#?}\n{text}", out.errors);
+    assert!(
+        out.is_ok(),
+        "example does not load: {:#?}\n{text}",
+        out.errors
+    );
     analyze(&out.config)
 }
 
@@ -26,11 +30,18 @@ fn every_rule_fires_on_bad_and_not_on_good() {
     for rule in rules() {
         let bad = run(rule.bad);
         if !codes(&bad).contains(&rule.code) {
-            failures.push(format!("{}: bad example not flagged; got {:?}", rule.code, codes(&bad)));
+            failures.push(format!(
+                "{}: bad example not flagged; got {:?}",
+                rule.code,
+                codes(&bad)
+            ));
         }
         let good = run(rule.good);
         if codes(&good).contains(&rule.code) {
-            failures.push(format!("{}: good example flagged: {:#?}", rule.code, good.findings));
+            failures.push(format!(
+                "{}: good example flagged: {:#?}",
+                rule.code, good.findings
+            ));
         }
         if let Some(e) = good.findings.iter().find(|f| f.severity == Severity::Error) {
             failures.push(format!("{}: good example has an error: {e}", rule.code));
@@ -49,7 +60,9 @@ fn codes_are_unique_well_formed_and_many() {
     assert_eq!(sorted.len(), all.len(), "duplicate codes");
     assert_eq!(sorted, all, "rules are not in code order");
     for c in all {
-        assert!(c.len() == 8 && c.starts_with("WEFT") && c[4..].chars().all(|d| d.is_ascii_digit()));
+        assert!(
+            c.len() == 8 && c.starts_with("WEFT") && c[4..].chars().all(|d| d.is_ascii_digit())
+        );
     }
 }
 

@@ -94,13 +94,22 @@ spec: {command: [api], replicas: 1}
 pub fn check(ix: &Index<'_>, out: &mut Report) {
     for (l, w) in ix.workloads() {
         if w.spec.command.is_empty() && w.spec.image.is_none() {
-            out.add("WEFT0601", l, "spec",
+            out.add(
+                "WEFT0601",
+                l,
+                "spec",
                 "no `command`: the local runtime has nothing to run",
-                "add `command:` (a string or a list, e.g. [python3, -m, http.server])");
+                "add `command:` (a string or a list, e.g. [python3, -m, http.server])",
+            );
         }
         if w.spec.replicas == 0 {
-            out.add("WEFT0604", l, "spec.replicas", "replicas is 0: no pod runs",
-                "set replicas to 1 or more when the workload should serve");
+            out.add(
+                "WEFT0604",
+                l,
+                "spec.replicas",
+                "replicas is 0: no pod runs",
+                "set replicas to 1 or more when the workload should serve",
+            );
         }
     }
     let domain = ix.mesh.trust_domain.as_str();
@@ -109,20 +118,32 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
         _ => None,
     }) {
         if p.spec.action == AuthorizationAction::Allow && p.spec.rules.is_empty() {
-            out.add("WEFT0602", l, "spec",
+            out.add(
+                "WEFT0602",
+                l,
+                "spec",
                 "ALLOW policy without rules: every request to the selected workloads is denied",
-                "add the rules that should be allowed (`rules: [{}]` allows everything)");
+                "add the rules that should be allowed (`rules: [{}]` allows everything)",
+            );
         }
         for (i, rule) in p.spec.rules.iter().enumerate() {
             for (j, from) in rule.from.iter().enumerate() {
                 let s = &from.source;
-                for (field, list) in [("principals", &s.principals), ("notPrincipals", &s.not_principals)] {
+                for (field, list) in [
+                    ("principals", &s.principals),
+                    ("notPrincipals", &s.not_principals),
+                ] {
                     for (k, principal) in list.iter().enumerate() {
                         if let Err(why) = check_principal(principal, domain) {
-                            out.add("WEFT0603", l,
+                            out.add(
+                                "WEFT0603",
+                                l,
                                 &format!("spec.rules[{i}].from[{j}].source.{field}[{k}]"),
                                 format!("principal {principal:?} {why}"),
-                                format!("write spiffe://{domain}/ns/<namespace>/sa/<service-account>"));
+                                format!(
+                                    "write spiffe://{domain}/ns/<namespace>/sa/<service-account>"
+                                ),
+                            );
                         }
                     }
                 }
@@ -138,7 +159,9 @@ fn check_principal(p: &str, domain: &str) -> Result<(), String> {
     let id = p.strip_prefix("spiffe://").unwrap_or(p);
     let (td, rest) = id.split_once('/').ok_or("is not a SPIFFE ID")?;
     if td != domain && td != "*" {
-        return Err(format!("is in trust domain {td:?}, not the mesh's {domain:?}"));
+        return Err(format!(
+            "is in trust domain {td:?}, not the mesh's {domain:?}"
+        ));
     }
     let parts: Vec<&str> = rest.split('/').collect();
     match parts.as_slice() {

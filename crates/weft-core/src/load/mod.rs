@@ -129,7 +129,12 @@ fn collect(path: &Path, explicit: bool, files: &mut Vec<PathBuf>) -> Result<(), 
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| Box::new(ConfigError::new(here(), format!("cannot list directory: {e}"))))?
+        .map_err(|e| {
+            Box::new(ConfigError::new(
+                here(),
+                format!("cannot list directory: {e}"),
+            ))
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             !p.file_name()
