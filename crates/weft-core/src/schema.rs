@@ -1,8 +1,12 @@
-//! JSON Schemas (draft 2020-12) of every kind, as whole documents.
+//! JSON Schemas (draft 2020-12) of every kind, as whole documents, and the configuration
+//! reference page built from them (`docs/config.md`).
 
 mod examples;
+mod fields;
+mod reference;
 
 pub use examples::example;
+pub use reference::reference_markdown;
 
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
