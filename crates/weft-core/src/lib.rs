@@ -7,6 +7,7 @@ pub mod load;
 pub mod meta;
 pub mod quantity;
 pub mod resources;
+pub mod schema;
 
 pub use load::{Config, ConfigError, Loaded, Location, load_paths, parse_str};
 pub use resources::{Kind, Resource};

@@ -10,6 +10,8 @@ pub const INGRESS_CLASS: &str = "weft";
 /// Gateway class of an L7 waypoint for ambient workloads.
 pub const WAYPOINT_CLASS: &str = "weft-waypoint";
 
+/// Where traffic enters the mesh (class `weft`: an ingress gateway) or where L7 policy runs for
+/// ambient workloads (class `weft-waypoint`: a waypoint). Routes attach to its listeners.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Gateway {

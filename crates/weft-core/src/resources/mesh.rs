@@ -269,7 +269,7 @@ fn default_metrics_port() -> u16 {
     15020
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tracing {
     /// Export spans. Off by default: it needs a collector.
@@ -281,6 +281,16 @@ pub struct Tracing {
     /// Percentage of requests traced, 0–100. Default: 1.
     #[serde(default = "default_sampling")]
     pub sampling_percent: f64,
+}
+
+impl Default for Tracing {
+    fn default() -> Self {
+        Tracing {
+            enabled: false,
+            endpoint: None,
+            sampling_percent: default_sampling(),
+        }
+    }
 }
 
 fn default_sampling() -> f64 {
@@ -324,4 +334,20 @@ fn default_pod_cidr() -> String {
 }
 fn default_service_cidr() -> String {
     "198.18.128.0/17".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_defaults_match_serde_defaults() {
+        // `MeshSpec::default()` is what an absent Mesh means; it must equal `spec: {}` and
+        // `tracing: {}`, which take the per-field serde defaults.
+        let from_empty: MeshSpec = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(from_empty, MeshSpec::default());
+        let tracing: Tracing = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(tracing, Tracing::default());
+        assert_eq!(Tracing::default().sampling_percent, 1.0);
+    }
 }
