@@ -226,7 +226,7 @@ pub fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataplaneMode {
     Sidecar,
@@ -247,7 +247,7 @@ impl DataplaneMode {
 
 /// A workload's effective proxy settings: Mesh defaults, then the Namespace's annotations,
 /// then the Workload's. Invalid values are skipped here (the analyzer reports them).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxySettings {
     pub hold_application: bool,

@@ -5,6 +5,7 @@ pub mod annotations;
 pub mod duration;
 pub mod load;
 pub mod meta;
+pub mod model;
 pub mod quantity;
 pub mod resources;
 pub mod schema;

@@ -1,0 +1,283 @@
+//! Builds the served resources from the configuration and the pods that are running.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use super::vip::{self, Cidr};
+use super::{
+    AddressConfig, ClientPolicy, Endpoint, PortConfig, Protocol, ProxyConfig, Retry, ServiceConfig,
+    routes, spiffe_id,
+};
+use crate::annotations::ProxySettings;
+use crate::load::Config;
+use crate::meta::selects;
+use crate::resources::mesh::MeshSpec;
+use crate::resources::service::{AppProtocol, IntOrString};
+use crate::resources::{Resource, Workload};
+
+type Labels = BTreeMap<String, String>;
+
+/// A running pod, as its proxy announced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    pub id: String,
+    pub namespace: String,
+    pub workload: String,
+    pub name: String,
+    pub ip: IpAddr,
+    pub service_account: String,
+    pub labels: BTreeMap<String, String>,
+    pub inbound: Option<SocketAddr>,
+}
+
+/// The resources of one configuration version with one set of pods.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub mesh: MeshSpec,
+    pub services: BTreeMap<String, ServiceConfig>,
+    pub addresses: BTreeMap<IpAddr, String>,
+    workloads: BTreeMap<(String, String), Workload>,
+    /// Namespace name → (labels, annotations).
+    namespaces: BTreeMap<String, (Labels, Labels)>,
+}
+
+impl Snapshot {
+    pub fn build(config: &Config, pods: &[Pod]) -> Snapshot {
+        let mut snap = Snapshot::default();
+        let mut fixed_vips = BTreeMap::new();
+        for l in &config.resources {
+            let meta = l.resource.metadata();
+            match &l.resource {
+                Resource::Mesh(m) => snap.mesh = m.spec.clone(),
+                Resource::Workload(w) => {
+                    snap.workloads
+                        .insert((meta.namespace().to_string(), meta.name.clone()), w.clone());
+                }
+                Resource::Namespace(_) => {
+                    snap.namespaces.insert(
+                        meta.name.clone(),
+                        (meta.labels.clone(), meta.annotations.clone()),
+                    );
+                }
+                Resource::Service(s) => {
+                    let key = format!("{}/{}", meta.namespace(), meta.name);
+                    let fixed = s.spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
+                    fixed_vips.insert(key, fixed);
+                }
+                _ => {}
+            }
+        }
+        let range: Cidr = snap
+            .mesh
+            .network
+            .service_cidr
+            .parse()
+            .unwrap_or_else(|_| "198.18.128.0/17".parse().expect("valid default range"));
+        let vips = vip::assign(range, &fixed_vips);
+
+        for l in &config.resources {
+            let Resource::Service(s) = &l.resource else {
+                continue;
+            };
+            let ns = s.metadata.namespace().to_string();
+            let name = s.metadata.name.clone();
+            let key = format!("{ns}/{name}");
+            let vip = vips.get(&key).copied();
+            let ports: Vec<PortConfig> = s
+                .spec
+                .ports
+                .iter()
+                .map(|p| PortConfig {
+                    port: p.port,
+                    name: p.name.clone(),
+                    protocol: protocol(p.app_protocol()),
+                })
+                .collect();
+            let endpoints = if s.spec.selector.is_empty() {
+                Vec::new()
+            } else {
+                pods.iter()
+                    .filter(|p| p.namespace == ns && selects(&s.spec.selector, snap.labels(p)))
+                    .map(|p| Endpoint {
+                        pod: p.name.clone(),
+                        workload: p.workload.clone(),
+                        address: p.ip,
+                        ports: s
+                            .spec
+                            .ports
+                            .iter()
+                            .filter_map(|sp| Some((sp.port, snap.target_port(p, &sp.target())?)))
+                            .collect(),
+                        identity: spiffe_id(
+                            &snap.mesh.trust_domain,
+                            &p.namespace,
+                            &p.service_account,
+                        ),
+                        inbound: p.inbound,
+                    })
+                    .collect()
+            };
+            let hostnames = vec![
+                name.clone(),
+                format!("{name}.{ns}"),
+                format!("{name}.{ns}.svc"),
+                format!("{name}.{ns}.svc.cluster.local"),
+            ];
+            if let Some(ip) = vip {
+                snap.addresses.insert(ip, key.clone());
+            }
+            snap.services.insert(
+                key,
+                ServiceConfig {
+                    namespace: ns,
+                    name,
+                    vip,
+                    hostnames,
+                    ports,
+                    endpoints,
+                    http: None,
+                    tcp: Vec::new(),
+                    policy: ClientPolicy::default(),
+                },
+            );
+        }
+        routes::attach(config, &mut snap.services);
+        traffic_policies(config, &mut snap.services);
+        snap
+    }
+
+    fn labels<'a>(&'a self, pod: &'a Pod) -> &'a BTreeMap<String, String> {
+        if !pod.labels.is_empty() {
+            return &pod.labels;
+        }
+        self.workloads
+            .get(&(pod.namespace.clone(), pod.workload.clone()))
+            .map(|w| &w.metadata.labels)
+            .unwrap_or(&pod.labels)
+    }
+
+    fn target_port(&self, pod: &Pod, target: &IntOrString) -> Option<u16> {
+        match target {
+            IntOrString::Int(n) => Some(*n),
+            IntOrString::String(name) => self
+                .workloads
+                .get(&(pod.namespace.clone(), pod.workload.clone()))?
+                .spec
+                .ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name))
+                .map(|p| p.container_port),
+        }
+    }
+
+    pub fn address(&self, ip: IpAddr) -> Option<AddressConfig> {
+        self.addresses.get(&ip).map(|s| AddressConfig {
+            address: ip,
+            service: s.clone(),
+        })
+    }
+
+    /// The configuration of the proxy of `pod`.
+    pub fn proxy(&self, pod: &Pod) -> ProxyConfig {
+        let empty = BTreeMap::new();
+        let (ns_labels, ns_annotations) = self
+            .namespaces
+            .get(&pod.namespace)
+            .map(|(l, a)| (l, a))
+            .unwrap_or((&empty, &empty));
+        let workload = self
+            .workloads
+            .get(&(pod.namespace.clone(), pod.workload.clone()));
+        let w_annotations = workload.map(|w| &w.metadata.annotations).unwrap_or(&empty);
+        let labels = self.labels(pod);
+        let settings = ProxySettings::resolve(
+            &self.mesh,
+            &[ns_annotations, w_annotations],
+            &[ns_labels, labels],
+        );
+        let mut inbound_ports: Vec<PortConfig> = Vec::new();
+        for svc in self.services.values() {
+            if !svc
+                .endpoints
+                .iter()
+                .any(|e| e.pod == pod.name && svc.namespace == pod.namespace)
+            {
+                continue;
+            }
+            for ep in svc.endpoints.iter().filter(|e| e.pod == pod.name) {
+                for (svc_port, target) in &ep.ports {
+                    let protocol = svc.port(*svc_port).map_or(Protocol::Detect, |p| p.protocol);
+                    if !inbound_ports.iter().any(|p| p.port == *target) {
+                        inbound_ports.push(PortConfig {
+                            port: *target,
+                            name: None,
+                            protocol,
+                        });
+                    }
+                }
+            }
+        }
+        inbound_ports.sort_by_key(|p| p.port);
+        ProxyConfig {
+            id: pod.id.clone(),
+            namespace: pod.namespace.clone(),
+            workload: pod.workload.clone(),
+            identity: spiffe_id(
+                &self.mesh.trust_domain,
+                &pod.namespace,
+                &pod.service_account,
+            ),
+            trust_domain: self.mesh.trust_domain.clone(),
+            settings,
+            inbound_ports,
+            outbound_traffic_policy: self.mesh.outbound_traffic_policy,
+        }
+    }
+}
+
+fn protocol(p: AppProtocol) -> Protocol {
+    match p {
+        AppProtocol::Http => Protocol::Http,
+        AppProtocol::Http2 => Protocol::Http2,
+        AppProtocol::Grpc => Protocol::Grpc,
+        AppProtocol::Tcp => Protocol::Tcp,
+        AppProtocol::Detect => Protocol::Detect,
+    }
+}
+
+fn traffic_policies(config: &Config, services: &mut BTreeMap<String, ServiceConfig>) {
+    for l in &config.resources {
+        let Resource::TrafficPolicy(p) = &l.resource else {
+            continue;
+        };
+        let ns = p.metadata.namespace();
+        for t in &p.spec.target_refs {
+            let Some(svc) = services.get_mut(&format!("{ns}/{}", t.name)) else {
+                continue;
+            };
+            let c = &mut svc.policy;
+            if let Some(lb) = &p.spec.load_balancer {
+                c.load_balancer = lb.lb_type;
+            }
+            if let Some(pool) = &p.spec.connection_pool {
+                c.connect_timeout = pool.connect_timeout;
+                c.idle_timeout = pool.idle_timeout;
+                c.max_connections = pool.max_connections;
+            }
+            if let Some(o) = &p.spec.outlier_detection {
+                c.consecutive_errors = o.consecutive_errors;
+                c.base_ejection_time = o.base_ejection_time;
+                c.max_ejection_percent = o.max_ejection_percent;
+            }
+            if let Some(r) = &p.spec.retries {
+                c.retry = Some(Retry {
+                    attempts: r.attempts,
+                    codes: r.retry_on.iter().filter_map(|s| s.parse().ok()).collect(),
+                    backoff: crate::duration::Duration::from_millis(25),
+                });
+                c.per_try_timeout = r.per_try_timeout;
+            }
+            c.timeout = p.spec.timeout.or(c.timeout);
+        }
+    }
+}

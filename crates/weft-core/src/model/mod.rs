@@ -1,0 +1,253 @@
+//! The compact resources the control plane serves to proxies: what one proxy needs to call a
+//! Service (its ports, endpoints, routes and client policy), where an address leads, and the
+//! proxy's own settings. Built from a [`crate::Config`] plus the running pods by [`Snapshot`].
+
+mod build;
+mod routes;
+pub mod vip;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+pub use build::{Pod, Snapshot};
+
+use crate::annotations::ProxySettings;
+use crate::duration::Duration;
+use crate::resources::http_route::{HttpRouteFilter, HttpRouteMatch};
+use crate::resources::mesh::OutboundTrafficPolicy;
+use crate::resources::policy::LoadBalancerType;
+
+/// Type URL of [`ServiceConfig`] resources, named `<namespace>/<name>`.
+pub const SERVICE_TYPE: &str = "weft.dev/Service";
+/// Type URL of [`AddressConfig`] resources, named by IP address.
+pub const ADDRESS_TYPE: &str = "weft.dev/Address";
+/// Type URL of [`ProxyConfig`] resources, named by proxy id.
+pub const PROXY_TYPE: &str = "weft.dev/Proxy";
+
+/// Everything a client proxy needs to send traffic to one Service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceConfig {
+    pub namespace: String,
+    pub name: String,
+    /// Virtual IP clients connect to.
+    pub vip: Option<IpAddr>,
+    /// Names that resolve to the VIP: `name`, `name.ns`, `name.ns.svc.cluster.local`.
+    pub hostnames: Vec<String>,
+    pub ports: Vec<PortConfig>,
+    pub endpoints: Vec<Endpoint>,
+    /// HTTP (and gRPC) routes attached to this Service, as match entries in precedence order.
+    #[serde(default)]
+    pub http: Option<HttpRoutes>,
+    /// TCP routes attached to this Service.
+    #[serde(default)]
+    pub tcp: Vec<TcpRule>,
+    pub policy: ClientPolicy,
+}
+
+impl ServiceConfig {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    pub fn port(&self, port: u16) -> Option<&PortConfig> {
+        self.ports.iter().find(|p| p.port == port)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    Http2,
+    Grpc,
+    Tcp,
+    /// Detect from the first bytes.
+    Detect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortConfig {
+    pub port: u16,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub protocol: Protocol,
+}
+
+/// One pod behind a Service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub pod: String,
+    pub workload: String,
+    pub address: IpAddr,
+    /// Service port → pod port.
+    pub ports: BTreeMap<u16, u16>,
+    /// SPIFFE identity of the pod.
+    pub identity: String,
+    /// When set, connect here instead of `address:port` (uncaptured mode: tests, explicit
+    /// configuration); the inbound proxy knows the app port.
+    #[serde(default)]
+    pub inbound: Option<SocketAddr>,
+}
+
+impl Endpoint {
+    /// Where to connect for service port `port`.
+    pub fn target(&self, port: u16) -> Option<SocketAddr> {
+        if let Some(inbound) = self.inbound {
+            return Some(inbound);
+        }
+        self.ports
+            .get(&port)
+            .map(|p| SocketAddr::new(self.address, *p))
+    }
+}
+
+/// HTTP routing for a Service: rules, and match entries sorted by Gateway API precedence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRoutes {
+    pub rules: Vec<HttpRule>,
+    /// Tried in order; the first that matches picks `rules[rule]`.
+    pub entries: Vec<MatchEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchEntry {
+    /// Ports of the Service this entry applies to; empty = all.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    #[serde(rename = "match")]
+    pub matcher: HttpRouteMatch,
+    pub rule: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRule {
+    /// `Kind/namespace/route` and the rule index, for logs and errors.
+    pub name: String,
+    #[serde(default)]
+    pub filters: Vec<HttpRouteFilter>,
+    pub backends: Vec<Backend>,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub per_try_timeout: Option<Duration>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backend {
+    /// `<namespace>/<name>` of the backend Service.
+    pub service: String,
+    pub port: u16,
+    pub weight: u32,
+    #[serde(default)]
+    pub filters: Vec<HttpRouteFilter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retry {
+    /// Retries after the first attempt.
+    pub attempts: u32,
+    /// Status codes that are retried (connection failures always are).
+    pub codes: Vec<u16>,
+    pub backoff: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpRule {
+    pub name: String,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    pub backends: Vec<Backend>,
+}
+
+/// How clients balance, limit, eject and retry, from the Service's TrafficPolicy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientPolicy {
+    pub load_balancer: LoadBalancerType,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: u32,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    #[serde(default)]
+    pub per_try_timeout: Option<Duration>,
+    pub consecutive_errors: u32,
+    pub base_ejection_time: Duration,
+    pub max_ejection_percent: u32,
+}
+
+impl Default for ClientPolicy {
+    fn default() -> Self {
+        ClientPolicy {
+            load_balancer: LoadBalancerType::LeastRequest,
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(90),
+            max_connections: 1024,
+            timeout: None,
+            retry: None,
+            per_try_timeout: None,
+            consecutive_errors: 5,
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_percent: 50,
+        }
+    }
+}
+
+/// Where an address leads: the Service whose VIP it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressConfig {
+    pub address: IpAddr,
+    /// `<namespace>/<name>`.
+    pub service: String,
+}
+
+/// A proxy's own configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyConfig {
+    pub id: String,
+    pub namespace: String,
+    pub workload: String,
+    /// `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`.
+    pub identity: String,
+    pub trust_domain: String,
+    pub settings: ProxySettings,
+    /// Ports of the workload and their protocol, from the Services that select it.
+    pub inbound_ports: Vec<PortConfig>,
+    pub outbound_traffic_policy: OutboundTrafficPolicy,
+}
+
+/// SPIFFE identity of a service account.
+pub fn spiffe_id(trust_domain: &str, namespace: &str, service_account: &str) -> String {
+    format!("spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}")
+}
+
+/// A stable version string for a serializable value: a hash of its JSON.
+pub fn version_of<T: Serialize>(value: &T) -> String {
+    use std::hash::{Hash, Hasher};
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests;
