@@ -1,6 +1,8 @@
 //! `weft`: one binary for the whole mesh. Each verb lives in its own module.
 
 mod analyze;
+mod control;
+mod logging;
 mod yaml_out;
 
 use std::process::ExitCode;
@@ -27,6 +29,8 @@ struct Cli {
 enum Command {
     /// Check configuration files for errors and risky settings, with a fix for each finding.
     Analyze(analyze::Args),
+    /// Run the control plane: watch a config directory, serve proxies, expose the debug API.
+    Control(control::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Control(args) => control::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

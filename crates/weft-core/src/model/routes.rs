@@ -15,17 +15,16 @@ use crate::resources::route_common::{ParentReference, StringMatchType};
 /// Ports, hostnames, one match and its rule, before ordering.
 type Pending = (Vec<u16>, Vec<String>, HttpRouteMatch, HttpRule);
 
-struct Attached<'a> {
+struct Attached {
     service: String,
     ports: Vec<u16>,
-    parent: &'a ParentReference,
 }
 
-fn parents<'a>(
+fn parents(
     ns: &str,
-    refs: &'a [ParentReference],
+    refs: &[ParentReference],
     services: &BTreeMap<String, ServiceConfig>,
-) -> Vec<Attached<'a>> {
+) -> Vec<Attached> {
     refs.iter()
         .filter(|p| p.is_service())
         .filter_map(|p| {
@@ -44,7 +43,6 @@ fn parents<'a>(
             Some(Attached {
                 service: key,
                 ports,
-                parent: p,
             })
         })
         .collect()
@@ -78,7 +76,6 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
         match &l.resource {
             Resource::HttpRoute(r) => {
                 for at in parents(ns, &r.spec.parent_refs, services) {
-                    let _ = at.parent;
                     for (i, rule) in r.spec.rules.iter().enumerate() {
                         let retry = rule.retry.as_ref().map(|x| Retry {
                             attempts: x.attempts.unwrap_or(2),

@@ -1,0 +1,117 @@
+//! Admin and debug HTTP API of the control plane (JSON). Read-only; binds to localhost by
+//! default.
+//!
+//! - `GET /ready` — 200 once the configuration is loaded and the servers are bound
+//! - `GET /debug/config` — generation in force, when applied, the last rejected change
+//! - `GET /debug/syncz` — every connected proxy with per-type SYNCED / STALE / NACKED / NOT SENT
+//! - `GET /debug/config_dump?proxy=ID` — what the control plane sent that proxy, with ACK state
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use serde_json::{Value, json};
+
+use crate::state::State;
+
+pub async fn handle(
+    state: Arc<State>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.method() != Method::GET {
+        return Ok(reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "read-only API: use GET"}),
+        ));
+    }
+    let query = req.uri().query().unwrap_or("");
+    let param = |key: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    };
+    let res = match req.uri().path() {
+        "/ready" => reply(StatusCode::OK, json!({"ready": true})),
+        "/debug/config" => reply(StatusCode::OK, json!(state.config_status())),
+        "/debug/syncz" => {
+            let proxies = state.proxies();
+            let list: Vec<Value> = proxies
+                .values()
+                .map(|p| {
+                    let types: serde_json::Map<String, Value> = p
+                        .types
+                        .iter()
+                        .map(|(ty, t)| {
+                            (
+                                ty.clone(),
+                                json!({
+                                    "state": t.compute_state(),
+                                    "subscribed": t.subscribed.len(),
+                                    "lastNonce": t.last_nonce,
+                                    "ackedNonce": t.acked_nonce,
+                                    "ackedAtMs": t.acked_at_ms,
+                                    "nack": t.nack,
+                                }),
+                            )
+                        })
+                        .collect();
+                    json!({"node": p.node, "connectedAtMs": p.connected_at_ms, "types": types})
+                })
+                .collect();
+            reply(StatusCode::OK, Value::Array(list))
+        }
+        "/debug/config_dump" => match param("proxy") {
+            None => reply(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "add ?proxy=<id>; /debug/syncz lists the ids"}),
+            ),
+            Some(id) => match state.proxies().get(&id) {
+                None => reply(
+                    StatusCode::NOT_FOUND,
+                    json!({"error": format!("no connected proxy {id:?}")}),
+                ),
+                Some(p) => {
+                    let types: serde_json::Map<String, Value> = p
+                        .types
+                        .iter()
+                        .map(|(ty, t)| {
+                            (
+                                ty.clone(),
+                                json!({
+                                    "state": t.compute_state(),
+                                    "versions": t.sent,
+                                    "resources": t.bodies,
+                                    "nack": t.nack,
+                                }),
+                            )
+                        })
+                        .collect();
+                    reply(StatusCode::OK, json!({"node": p.node, "types": types}))
+                }
+            },
+        },
+        "/" => reply(
+            StatusCode::OK,
+            json!({"endpoints": ["/ready", "/debug/config", "/debug/syncz", "/debug/config_dump?proxy=ID"]}),
+        ),
+        other => reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no endpoint {other}; GET / lists them")}),
+        ),
+    };
+    Ok(res)
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut text = serde_json::to_vec_pretty(&body).unwrap_or_default();
+    text.push(b'\n');
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(text)))
+        .unwrap_or_default()
+}

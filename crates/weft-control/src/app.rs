@@ -1,0 +1,137 @@
+//! Wiring: load the configuration, bind the discovery and admin listeners, start the watcher.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::discovery;
+use crate::source;
+use crate::state::State;
+
+/// How to run the control plane.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory of configuration, watched for changes.
+    pub config_dir: PathBuf,
+    /// Discovery (gRPC) listen address; port 15010 by convention.
+    pub discovery_addr: SocketAddr,
+    /// Admin/debug HTTP listen address; port 15014 by convention.
+    pub admin_addr: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration in {dir} is invalid:\n{}", problems.join("\n"))]
+    InvalidConfig { dir: String, problems: Vec<String> },
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running control plane with its real listen addresses.
+#[derive(Debug)]
+pub struct Bound {
+    pub discovery: SocketAddr,
+    pub admin: SocketAddr,
+    pub state: Arc<State>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Bound {
+    /// Stops accepting, closes streams, and waits for the tasks.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Runs until ctrl-c / SIGTERM.
+    pub async fn wait(self) {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+pub async fn build(cfg: Config) -> Result<Bound, Error> {
+    let dir = cfg.config_dir.clone();
+    let config = tokio::task::spawn_blocking(move || source::load(&dir))
+        .await
+        .unwrap_or_else(|e| Err(vec![e.to_string()]))
+        .map_err(|problems| Error::InvalidConfig {
+            dir: cfg.config_dir.display().to_string(),
+            problems,
+        })?;
+    let state = State::new(config);
+    let bind = |what, addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { what, addr, source })
+    };
+    let discovery_listener = bind("discovery", cfg.discovery_addr).await?;
+    let admin_listener = bind("admin", cfg.admin_addr).await?;
+    let discovery = discovery_listener
+        .local_addr()
+        .unwrap_or(cfg.discovery_addr);
+    let admin = admin_listener.local_addr().unwrap_or(cfg.admin_addr);
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    tasks.spawn(source::watch(cfg.config_dir.clone(), state.clone()));
+
+    let svc = discovery::Server::new(state.clone());
+    let mut stop_grpc = stop_rx.clone();
+    tasks.spawn(async move {
+        let incoming = TcpListenerStream::new(discovery_listener);
+        let result = tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stop_grpc.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!("discovery server failed: {e}");
+        }
+    });
+
+    let admin_state = state.clone();
+    tasks.spawn(async move {
+        loop {
+            let Ok((stream, _)) = admin_listener.accept().await else {
+                continue;
+            };
+            let st = admin_state.clone();
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req| crate::admin::handle(st.clone(), req));
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+
+    tracing::info!(%discovery, %admin, "control plane ready");
+    Ok(Bound {
+        discovery,
+        admin,
+        state,
+        stop,
+        tasks,
+    })
+}

@@ -1,0 +1,85 @@
+//! What was sent to each proxy, per resource type, and what it ACKed or NACKed: the data
+//! behind `weft status`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+/// The proxy as it introduced itself.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeInfo {
+    pub id: String,
+    pub role: String,
+    pub namespace: String,
+    pub workload: String,
+    pub pod: String,
+    pub ip: String,
+    pub revision: String,
+    pub peer: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyStatus {
+    pub node: NodeInfo,
+    pub connected_at_ms: u64,
+    /// Per type URL.
+    pub types: BTreeMap<String, TypeStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SyncState {
+    /// Everything sent was ACKed.
+    #[serde(rename = "SYNCED")]
+    Synced,
+    /// A response is waiting for its ACK.
+    #[serde(rename = "STALE")]
+    Stale,
+    /// The last response was rejected; the proxy runs its previous config.
+    #[serde(rename = "NACKED")]
+    Nacked,
+    /// Nothing was sent yet.
+    #[serde(rename = "NOT SENT")]
+    NotSent,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeStatus {
+    pub state: Option<SyncState>,
+    pub subscribed: BTreeSet<String>,
+    /// Name → version last sent.
+    pub sent: BTreeMap<String, String>,
+    /// Name → body last sent (the proxy's config once ACKed).
+    #[serde(skip)]
+    pub bodies: BTreeMap<String, serde_json::Value>,
+    pub last_nonce: Option<String>,
+    pub last_sent_at_ms: Option<u64>,
+    pub acked_nonce: Option<String>,
+    pub acked_at_ms: Option<u64>,
+    pub nack: Option<Nack>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Nack {
+    pub nonce: String,
+    pub error: String,
+    pub at_ms: u64,
+}
+
+impl TypeStatus {
+    pub fn compute_state(&self) -> SyncState {
+        match (&self.last_nonce, &self.nack, &self.acked_nonce) {
+            (None, _, _) => SyncState::NotSent,
+            (Some(n), Some(nack), _) if nack.nonce == *n => SyncState::Nacked,
+            (Some(n), _, Some(a)) if a == n => SyncState::Synced,
+            _ => SyncState::Stale,
+        }
+    }
+
+    pub fn refresh(&mut self) {
+        self.state = Some(self.compute_state());
+    }
+}

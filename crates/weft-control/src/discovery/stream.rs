@@ -1,0 +1,296 @@
+//! One proxy's discovery stream: subscriptions, pushes on change, ACK/NACK bookkeeping.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tonic::{Status, Streaming};
+use weft_core::model::{self, ADDRESS_TYPE, PROXY_TYPE, Pod, SERVICE_TYPE, Snapshot};
+use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node, Resource};
+
+use super::status::{Nack, NodeInfo, ProxyStatus, TypeStatus};
+use crate::state::{State, now_ms};
+
+const TYPES: [&str; 3] = [SERVICE_TYPE, ADDRESS_TYPE, PROXY_TYPE];
+
+#[derive(Default)]
+struct Subscription {
+    names: BTreeSet<String>,
+    /// Name → version the proxy holds (sent, or announced on reconnect).
+    sent: BTreeMap<String, String>,
+    /// Names already reported as missing.
+    missing: BTreeSet<String>,
+}
+
+pub(super) struct Connection {
+    state: Arc<State>,
+    tx: mpsc::Sender<Result<DeltaResponse, Status>>,
+    pod: Option<Pod>,
+    id: Option<String>,
+    subs: BTreeMap<String, Subscription>,
+    nonce: u64,
+}
+
+impl Connection {
+    pub(super) fn new(state: Arc<State>, tx: mpsc::Sender<Result<DeltaResponse, Status>>) -> Self {
+        Connection {
+            state,
+            tx,
+            pod: None,
+            id: None,
+            subs: BTreeMap::new(),
+            nonce: 0,
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut requests: Streaming<DeltaRequest>,
+        peer: Option<SocketAddr>,
+    ) {
+        let mut snapshots = self.state.snapshot();
+        loop {
+            tokio::select! {
+                msg = requests.message() => match msg {
+                    Ok(Some(req)) => {
+                        if let Err(status) = self.handle(req, peer, &mut snapshots).await {
+                            let _ = self.tx.send(Err(status)).await;
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(proxy = ?self.id, "discovery stream ended: {e}");
+                        break;
+                    }
+                },
+                changed = snapshots.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let snap = snapshots.borrow_and_update().clone();
+                    for ty in TYPES {
+                        if !self.push(ty, &snap, None).await {
+                            return self.close();
+                        }
+                    }
+                }
+            }
+        }
+        self.close();
+    }
+
+    fn close(&self) {
+        if let Some(id) = &self.id {
+            tracing::info!(proxy = %id, "proxy disconnected");
+            self.state.proxies().remove(id);
+            self.state.remove_pod(id);
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        req: DeltaRequest,
+        peer: Option<SocketAddr>,
+        snapshots: &mut watch::Receiver<Arc<Snapshot>>,
+    ) -> Result<(), Status> {
+        if self.id.is_none() {
+            let node = req
+                .node
+                .clone()
+                .ok_or_else(|| Status::invalid_argument("the first request must carry `node`"))?;
+            self.hello(node, peer)?;
+        }
+        // Read after hello: the snapshot then includes this proxy's own pod.
+        let snap = snapshots.borrow_and_update().clone();
+        let ty = req.type_url.as_str();
+        if !TYPES.contains(&ty) {
+            return Err(Status::invalid_argument(format!(
+                "unknown type_url {ty:?}; known: {TYPES:?}"
+            )));
+        }
+        if !req.response_nonce.is_empty() {
+            self.record_reply(ty, &req);
+        }
+        let sub = self.subs.entry(ty.to_string()).or_default();
+        for (name, version) in &req.initial_versions {
+            sub.sent.insert(name.clone(), version.clone());
+        }
+        for name in &req.unsubscribe {
+            sub.names.remove(name);
+            sub.sent.remove(name);
+            sub.missing.remove(name);
+        }
+        let new: Vec<String> = req
+            .subscribe
+            .iter()
+            .filter(|n| sub.names.insert((*n).clone()))
+            .cloned()
+            .collect();
+        if !new.is_empty() {
+            let names: BTreeSet<String> = new.into_iter().collect();
+            self.push(ty, &snap, Some(names)).await;
+        }
+        self.update_status(ty);
+        Ok(())
+    }
+
+    fn hello(&mut self, node: Node, peer: Option<SocketAddr>) -> Result<(), Status> {
+        if node.id.is_empty() {
+            return Err(Status::invalid_argument("node.id is empty"));
+        }
+        let info = NodeInfo {
+            id: node.id.clone(),
+            role: node.role.clone(),
+            namespace: node.namespace.clone(),
+            workload: node.workload.clone(),
+            pod: node.pod.clone(),
+            ip: node.ip.clone(),
+            revision: node.revision.clone(),
+            peer: peer.map(|p| p.to_string()),
+        };
+        tracing::info!(proxy = %node.id, role = %node.role, "proxy connected");
+        self.state.proxies().insert(
+            node.id.clone(),
+            ProxyStatus {
+                node: info,
+                connected_at_ms: now_ms(),
+                types: BTreeMap::new(),
+            },
+        );
+        self.id = Some(node.id.clone());
+        if let Ok(ip) = node.ip.parse() {
+            let pod = Pod {
+                id: node.id,
+                namespace: node.namespace,
+                workload: node.workload,
+                name: node.pod,
+                ip,
+                service_account: if node.service_account.is_empty() {
+                    "default".into()
+                } else {
+                    node.service_account
+                },
+                labels: node.labels.into_iter().collect(),
+                inbound: node.inbound_address.parse().ok(),
+            };
+            self.pod = Some(pod.clone());
+            self.state.add_pod(pod);
+        }
+        Ok(())
+    }
+
+    fn record_reply(&mut self, ty: &str, req: &DeltaRequest) {
+        let Some(id) = &self.id else { return };
+        let mut proxies = self.state.proxies();
+        let Some(p) = proxies.get_mut(id) else { return };
+        let t = p.types.entry(ty.to_string()).or_default();
+        match &req.error_detail {
+            Some(err) => {
+                tracing::warn!(proxy = %id, type_url = ty, nonce = %req.response_nonce, "proxy rejected config: {}", err.message);
+                t.nack = Some(Nack {
+                    nonce: req.response_nonce.clone(),
+                    error: err.message.clone(),
+                    at_ms: now_ms(),
+                });
+            }
+            None => {
+                t.acked_nonce = Some(req.response_nonce.clone());
+                t.acked_at_ms = Some(now_ms());
+            }
+        }
+        t.refresh();
+    }
+
+    /// Sends what changed for `ty`: all subscribed names, or only `only` (new subscriptions).
+    /// Returns false when the proxy is gone.
+    async fn push(&mut self, ty: &str, snap: &Snapshot, only: Option<BTreeSet<String>>) -> bool {
+        let Some(sub) = self.subs.get_mut(ty) else {
+            return true;
+        };
+        let names: Vec<String> = match &only {
+            Some(n) => n.iter().cloned().collect(),
+            None => sub.names.iter().cloned().collect(),
+        };
+        let mut resources = Vec::new();
+        let mut removed = Vec::new();
+        let mut bodies = Vec::new();
+        for name in names {
+            match lookup(ty, &name, snap, self.pod.as_ref()) {
+                Some(body) => {
+                    let version = model::version_of(&body);
+                    sub.missing.remove(&name);
+                    if sub.sent.get(&name) == Some(&version) {
+                        continue;
+                    }
+                    sub.sent.insert(name.clone(), version.clone());
+                    resources.push(Resource {
+                        name: name.clone(),
+                        version,
+                        body: serde_json::to_vec(&body).unwrap_or_default(),
+                    });
+                    bodies.push((name, body));
+                }
+                None => {
+                    let was_sent = sub.sent.remove(&name).is_some();
+                    if was_sent || sub.missing.insert(name.clone()) {
+                        removed.push(name);
+                    }
+                }
+            }
+        }
+        if resources.is_empty() && removed.is_empty() {
+            return true;
+        }
+        self.nonce += 1;
+        let nonce = format!("{}-{}", self.nonce, now_ms());
+        if let Some(id) = &self.id
+            && let Some(p) = self.state.proxies().get_mut(id)
+        {
+            let t = p.types.entry(ty.to_string()).or_default();
+            t.last_nonce = Some(nonce.clone());
+            t.last_sent_at_ms = Some(now_ms());
+            for (name, body) in bodies {
+                t.bodies.insert(name, body);
+            }
+            for name in &removed {
+                t.bodies.remove(name);
+            }
+        }
+        self.update_status(ty);
+        let response = DeltaResponse {
+            type_url: ty.to_string(),
+            resources,
+            removed,
+            nonce,
+        };
+        self.tx.send(Ok(response)).await.is_ok()
+    }
+
+    fn update_status(&self, ty: &str) {
+        let (Some(id), Some(sub)) = (&self.id, self.subs.get(ty)) else {
+            return;
+        };
+        let mut proxies = self.state.proxies();
+        let Some(p) = proxies.get_mut(id) else { return };
+        let t: &mut TypeStatus = p.types.entry(ty.to_string()).or_default();
+        t.subscribed = sub.names.clone();
+        t.sent = sub.sent.clone();
+        t.refresh();
+    }
+}
+
+/// The body of resource `name` of type `ty`, or None when it does not exist.
+fn lookup(ty: &str, name: &str, snap: &Snapshot, pod: Option<&Pod>) -> Option<serde_json::Value> {
+    let value = match ty {
+        SERVICE_TYPE => serde_json::to_value(snap.services.get(name)?),
+        ADDRESS_TYPE => serde_json::to_value(snap.address(name.parse().ok()?)?),
+        PROXY_TYPE => {
+            let pod = pod.filter(|p| p.id == name)?;
+            serde_json::to_value(snap.proxy(pod))
+        }
+        _ => return None,
+    };
+    value.ok()
+}

@@ -1,0 +1,11 @@
+//! The weft control plane: reads configuration from a [`source`], builds what each proxy needs
+//! ([`weft_core::model::Snapshot`]), serves it over the delta [`discovery`] stream and records
+//! what every proxy has ACKed, which the [`admin`] API shows.
+
+pub mod admin;
+pub mod app;
+pub mod discovery;
+pub mod source;
+pub mod state;
+
+pub use app::{Bound, Config, build};

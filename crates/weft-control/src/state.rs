@@ -1,0 +1,126 @@
+//! The control plane's state: the configuration in force, the last rejected change, the pods
+//! announced by their proxies, the snapshot built from both, and each proxy's sync status.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::watch;
+use weft_core::Config;
+use weft_core::model::{Pod, Snapshot};
+
+use crate::discovery::status::ProxyStatus;
+
+/// Milliseconds since the Unix epoch, for status times.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigStatus {
+    /// Increases with every applied change.
+    pub generation: u64,
+    pub applied_at_ms: u64,
+    pub resources: usize,
+    /// The last rejected change, if it came after the one in force.
+    pub rejected: Option<Rejected>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejected {
+    pub at_ms: u64,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Arc<Config>,
+    status: ConfigStatus,
+    pods: BTreeMap<String, Pod>,
+}
+
+#[derive(Debug)]
+pub struct State {
+    inner: Mutex<Inner>,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    proxies: Mutex<BTreeMap<String, ProxyStatus>>,
+}
+
+impl State {
+    pub fn new(config: Config) -> Arc<State> {
+        let snapshot = Arc::new(Snapshot::build(&config, &[]));
+        let status = ConfigStatus {
+            generation: 1,
+            applied_at_ms: now_ms(),
+            resources: config.resources.len(),
+            rejected: None,
+        };
+        Arc::new(State {
+            inner: Mutex::new(Inner {
+                config: Arc::new(config),
+                status,
+                pods: BTreeMap::new(),
+            }),
+            snapshot: watch::Sender::new(snapshot),
+            proxies: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn proxies(&self) -> MutexGuard<'_, BTreeMap<String, ProxyStatus>> {
+        self.proxies.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts a new configuration in force.
+    pub fn apply(&self, config: Config) {
+        let mut inner = self.inner();
+        inner.status.generation += 1;
+        inner.status.applied_at_ms = now_ms();
+        inner.status.resources = config.resources.len();
+        inner.status.rejected = None;
+        inner.config = Arc::new(config);
+        self.rebuild(&inner);
+    }
+
+    /// Records a rejected change; the configuration in force does not change.
+    pub fn reject(&self, problems: Vec<String>) {
+        self.inner().status.rejected = Some(Rejected {
+            at_ms: now_ms(),
+            problems,
+        });
+    }
+
+    pub fn add_pod(&self, pod: Pod) {
+        let mut inner = self.inner();
+        inner.pods.insert(pod.id.clone(), pod);
+        self.rebuild(&inner);
+    }
+
+    pub fn remove_pod(&self, id: &str) {
+        let mut inner = self.inner();
+        if inner.pods.remove(id).is_some() {
+            self.rebuild(&inner);
+        }
+    }
+
+    fn rebuild(&self, inner: &Inner) {
+        let pods: Vec<Pod> = inner.pods.values().cloned().collect();
+        self.snapshot
+            .send_replace(Arc::new(Snapshot::build(&inner.config, &pods)));
+    }
+
+    pub fn snapshot(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.subscribe()
+    }
+
+    pub fn config_status(&self) -> ConfigStatus {
+        self.inner().status.clone()
+    }
+}

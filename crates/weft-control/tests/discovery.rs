@@ -1,0 +1,271 @@
+//! Boots a real control plane on port 0 over a temporary config directory and talks to it as a
+//! proxy would: subscribe, ACK, NACK, config changes, rejected changes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use weft_core::model::{PROXY_TYPE, SERVICE_TYPE, ServiceConfig};
+use weft_proto::discovery::discovery_client::DiscoveryClient;
+use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
+
+const SHOP: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  command: [web]
+  ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+"#;
+
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config_dir(name: &str, text: &str) -> Dir {
+    let dir = std::env::temp_dir().join(format!("weft-cp-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mesh.yaml"), text).unwrap();
+    Dir(dir)
+}
+
+async fn start(dir: &Dir) -> weft_control::Bound {
+    weft_control::build(weft_control::Config {
+        config_dir: dir.0.clone(),
+        discovery_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+    })
+    .await
+    .expect("control plane starts")
+}
+
+struct Proxy {
+    tx: mpsc::Sender<DeltaRequest>,
+    rx: tonic::Streaming<DeltaResponse>,
+}
+
+impl Proxy {
+    async fn connect(cp: &weft_control::Bound, id: &str) -> Proxy {
+        let mut client = DiscoveryClient::connect(format!("http://{}", cp.discovery))
+            .await
+            .unwrap();
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(DeltaRequest {
+            node: Some(Node {
+                id: id.into(),
+                role: "sidecar".into(),
+                namespace: "shop".into(),
+                workload: "web".into(),
+                pod: id.split('.').next().unwrap().into(),
+                ip: "198.18.0.7".into(),
+                service_account: "web".into(),
+                ..Default::default()
+            }),
+            type_url: SERVICE_TYPE.into(),
+            subscribe: vec!["shop/web".into(), "shop/nope".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let rx = client
+            .delta(ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        Proxy { tx, rx }
+    }
+
+    async fn next(&mut self) -> DeltaResponse {
+        tokio::time::timeout(Duration::from_secs(5), self.rx.message())
+            .await
+            .expect("a response within 5s")
+            .unwrap()
+            .expect("stream open")
+    }
+
+    async fn reply(&self, resp: &DeltaResponse, error: Option<&str>) {
+        self.tx
+            .send(DeltaRequest {
+                type_url: resp.type_url.clone(),
+                response_nonce: resp.nonce.clone(),
+                error_detail: error.map(|m| ErrorDetail { message: m.into() }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let body = buf.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {buf}"))
+}
+
+async fn sync_state(cp: &weft_control::Bound, id: &str, ty: &str) -> String {
+    let list = get(cp.admin, "/debug/syncz").await;
+    let p = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["node"]["id"] == id)
+        .expect("proxy listed");
+    p["types"][ty]["state"].as_str().unwrap_or("").to_string()
+}
+
+async fn eventually(mut f: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached within 5s");
+}
+
+#[tokio::test]
+async fn subscribe_ack_nack_and_missing_names() {
+    let dir = config_dir("ack", SHOP);
+    let cp = start(&dir).await;
+    let mut proxy = Proxy::connect(&cp, "web-0.shop").await;
+    let first = proxy.next().await;
+    assert_eq!(first.type_url, SERVICE_TYPE);
+    assert_eq!(
+        first.removed,
+        ["shop/nope"],
+        "missing names are reported, not awaited"
+    );
+    let svc: ServiceConfig = serde_json::from_slice(&first.resources[0].body).unwrap();
+    assert_eq!(svc.key(), "shop/web");
+    // The proxy's own pod is an endpoint, its named targetPort resolved.
+    assert_eq!(svc.endpoints.len(), 1);
+    assert_eq!(svc.endpoints[0].ports[&80], 8080);
+    assert_eq!(sync_state(&cp, "web-0.shop", SERVICE_TYPE).await, "STALE");
+
+    proxy.reply(&first, None).await;
+    eventually(async || sync_state(&cp, "web-0.shop", SERVICE_TYPE).await == "SYNCED").await;
+
+    // Subscribing to the proxy's own config, then rejecting it, shows NACKED with the reason.
+    proxy
+        .tx
+        .send(DeltaRequest {
+            type_url: PROXY_TYPE.into(),
+            subscribe: vec!["web-0.shop".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let own = proxy.next().await;
+    assert_eq!(own.resources[0].name, "web-0.shop");
+    proxy
+        .reply(&own, Some("filter ExtensionRef is not supported"))
+        .await;
+    eventually(async || sync_state(&cp, "web-0.shop", PROXY_TYPE).await == "NACKED").await;
+    let dump = get(cp.admin, "/debug/config_dump?proxy=web-0.shop").await;
+    assert_eq!(
+        dump["types"][PROXY_TYPE]["nack"]["error"],
+        "filter ExtensionRef is not supported"
+    );
+    assert!(dump["types"][SERVICE_TYPE]["resources"]["shop/web"].is_object());
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn config_changes_are_pushed_and_bad_ones_rejected() {
+    let dir = config_dir("push", SHOP);
+    let cp = start(&dir).await;
+    let mut proxy = Proxy::connect(&cp, "web-0.shop").await;
+    let first = proxy.next().await;
+    proxy.reply(&first, None).await;
+
+    // A good change: a second port, pushed within a second or so.
+    std::fs::write(dir.0.join("mesh.yaml"), SHOP.replace(
+        "ports: [{name: http, port: 80, targetPort: http}]",
+        "ports: [{name: http, port: 80, targetPort: http}, {name: http-alt, port: 81, targetPort: http}]",
+    )).unwrap();
+    let update = proxy.next().await;
+    let svc: ServiceConfig = serde_json::from_slice(&update.resources[0].body).unwrap();
+    assert_eq!(svc.ports.len(), 2);
+    proxy.reply(&update, None).await;
+    let generation = get(cp.admin, "/debug/config").await["generation"]
+        .as_u64()
+        .unwrap();
+
+    // A bad change is rejected with file:line, and the last good config stays.
+    std::fs::write(dir.0.join("broken.yaml"), "apiVersion: v1\nkind: Service\nmetadata: {name: x, namespace: shop}\nspec:\n  ports: [{port: eighty}]\n").unwrap();
+    eventually(async || !get(cp.admin, "/debug/config").await["rejected"].is_null()).await;
+    let status = get(cp.admin, "/debug/config").await;
+    assert_eq!(status["generation"].as_u64().unwrap(), generation);
+    let problem = status["rejected"]["problems"][0].as_str().unwrap();
+    assert!(
+        problem.contains("broken.yaml:5:") && problem.contains("spec.ports[0].port"),
+        "{problem}"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(600), proxy.rx.message())
+            .await
+            .is_err(),
+        "nothing pushed"
+    );
+
+    // Fixing it applies again.
+    std::fs::remove_file(dir.0.join("broken.yaml")).unwrap();
+    eventually(async || get(cp.admin, "/debug/config").await["rejected"].is_null()).await;
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn disconnect_removes_the_endpoint_for_others() {
+    let dir = config_dir("endpoints", SHOP);
+    let cp = start(&dir).await;
+    let mut watcher = Proxy::connect(&cp, "web-0.shop").await;
+    let first = watcher.next().await;
+    watcher.reply(&first, None).await;
+    let other = Proxy::connect(&cp, "web-1.shop").await;
+    // web-1 joins with the same IP in this test; the endpoint list grows to two pods.
+    let grown = watcher.next().await;
+    let svc: ServiceConfig = serde_json::from_slice(&grown.resources[0].body).unwrap();
+    assert_eq!(svc.endpoints.len(), 2);
+    drop(other);
+    let shrunk = watcher.next().await;
+    let svc: ServiceConfig = serde_json::from_slice(&shrunk.resources[0].body).unwrap();
+    assert_eq!(svc.endpoints.len(), 1);
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_initial_config_refuses_to_start_with_the_reason() {
+    let dir = config_dir(
+        "invalid",
+        "apiVersion: v1\nkind: Servce\nmetadata: {name: x}\n",
+    );
+    let err = weft_control::build(weft_control::Config {
+        config_dir: dir.0.clone(),
+        discovery_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+    })
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("mesh.yaml:2:7") && text.contains("did you mean `Service`?"),
+        "{text}"
+    );
+}
