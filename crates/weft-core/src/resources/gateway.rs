@@ -16,6 +16,7 @@ pub const WAYPOINT_CLASS: &str = "weft-waypoint";
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Gateway {
     pub metadata: ObjectMeta,
+    /// The Gateway's class, listeners and addresses.
     pub spec: GatewaySpec,
     /// Set by Kubernetes; accepted and ignored.
     #[serde(default, skip_serializing)]
@@ -33,6 +34,8 @@ impl Gateway {
 pub struct GatewaySpec {
     /// `weft` for an ingress gateway, `weft-waypoint` for a waypoint.
     pub gateway_class_name: String,
+    /// The ports and protocols the Gateway accepts traffic on; routes attach to these
+    /// listeners. At least one.
     pub listeners: Vec<Listener>,
     /// Addresses requested for the gateway. The local runtime listens on 127.0.0.1.
     #[serde(default)]
@@ -47,6 +50,7 @@ pub struct Listener {
     /// Host name this listener accepts. Empty: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// Port the listener accepts traffic on.
     pub port: u16,
     /// `HTTP`, `HTTPS`, `TLS`, `TCP` or `HBONE` (waypoints).
     pub protocol: String,
@@ -61,6 +65,7 @@ pub struct Listener {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AllowedRoutes {
+    /// Namespaces whose routes may attach. Default: the Gateway's own (`from: Same`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<RouteNamespaces>,
     /// Route kinds allowed, e.g. `[{kind: HTTPRoute}]`. Default: by listener protocol.
@@ -74,6 +79,7 @@ pub struct RouteNamespaces {
     /// `Same` (default), `All` or `Selector`.
     #[serde(default)]
     pub from: FromNamespaces,
+    /// With `from: Selector`: the namespaces whose labels match may attach routes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<crate::meta::LabelSelector>,
 }
@@ -89,8 +95,10 @@ pub enum FromNamespaces {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouteGroupKind {
+    /// API group of the route kind. Default: `gateway.networking.k8s.io`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Route kind, e.g. `HTTPRoute`.
     pub kind: String,
 }
 
@@ -100,5 +108,6 @@ pub struct GatewayAddress {
     /// `IPAddress` (default) or `Hostname`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub address_type: Option<String>,
+    /// The address: an IP address or a host name, as `type` says.
     pub value: String,
 }

@@ -14,6 +14,7 @@ use crate::meta::ObjectMeta;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrpcRoute {
     pub metadata: ObjectMeta,
+    /// Where the route attaches, the host names it serves, and its rules.
     pub spec: GrpcRouteSpec,
     /// Set by Kubernetes; accepted and ignored.
     #[serde(default, skip_serializing)]
@@ -23,10 +24,13 @@ pub struct GrpcRoute {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrpcRouteSpec {
+    /// Services (mesh) or Gateways (ingress) this route applies to.
     #[serde(default)]
     pub parent_refs: Vec<ParentReference>,
+    /// Host names matched against the `:authority` (`Host`) header. Empty: any host.
     #[serde(default)]
     pub hostnames: Vec<String>,
+    /// Rules, tried by specificity (Gateway API precedence).
     #[serde(default)]
     pub rules: Vec<GrpcRouteRule>,
 }
@@ -34,13 +38,16 @@ pub struct GrpcRouteSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrpcRouteRule {
+    /// Optional rule name, unique within the route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Any one match selects the rule. Default: every call.
     #[serde(default)]
     pub matches: Vec<GrpcRouteMatch>,
+    /// Applied in order to calls matching this rule.
     #[serde(default)]
     pub filters: Vec<GrpcRouteFilter>,
+    /// Where matching calls go, split by weight.
     #[serde(default)]
     pub backend_refs: Vec<GrpcBackendRef>,
 }
@@ -48,6 +55,7 @@ pub struct GrpcRouteRule {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrpcRouteMatch {
+    /// gRPC service and method to match. Absent: any call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<GrpcMethodMatch>,
     /// All must match.
@@ -72,6 +80,8 @@ pub struct GrpcMethodMatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrpcRouteFilter {
+    /// Which filter this is. The field of the same name (`RequestHeaderModifier` →
+    /// `requestHeaderModifier`, ...) holds its settings.
     #[serde(rename = "type")]
     pub filter_type: GrpcFilterType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,18 +105,24 @@ pub enum GrpcFilterType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrpcBackendRef {
+    /// API group of the backend. Default: `""` (core).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Kind of the backend. Default: `Service`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Name of the backend: a Service unless `group` and `kind` say otherwise.
     pub name: String,
+    /// Namespace of the backend. Default: the route's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Service port. Required when the backend is a Service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Default: 1.
     #[serde(default = "one")]
     pub weight: u32,
+    /// Applied in order to calls sent to this backend only.
     #[serde(default)]
     pub filters: Vec<GrpcRouteFilter>,
 }
@@ -129,6 +145,7 @@ impl GrpcBackendRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpRoute {
     pub metadata: ObjectMeta,
+    /// Where the route attaches, and where connections go.
     pub spec: TcpRouteSpec,
     /// Set by Kubernetes; accepted and ignored.
     #[serde(default, skip_serializing)]
@@ -138,8 +155,10 @@ pub struct TcpRoute {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpRouteSpec {
+    /// Services (mesh) or Gateways (ingress) this route applies to.
     #[serde(default)]
     pub parent_refs: Vec<ParentReference>,
+    /// Rules, each with the backends that connections are forwarded to.
     #[serde(default)]
     pub rules: Vec<TcpRouteRule>,
 }
@@ -147,8 +166,10 @@ pub struct TcpRouteSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpRouteRule {
+    /// Optional rule name, unique within the route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Where connections go, split by weight.
     #[serde(default)]
     pub backend_refs: Vec<BackendRef>,
 }

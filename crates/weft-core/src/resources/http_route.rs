@@ -15,6 +15,7 @@ use crate::meta::ObjectMeta;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRoute {
     pub metadata: ObjectMeta,
+    /// Where the route attaches, the host names it serves, and its rules.
     pub spec: HttpRouteSpec,
     /// Set by Kubernetes; accepted and ignored.
     #[serde(default, skip_serializing)]
@@ -51,8 +52,10 @@ pub struct HttpRouteRule {
     /// Where matching requests go, split by weight.
     #[serde(default)]
     pub backend_refs: Vec<HttpBackendRef>,
+    /// Timeouts of requests matching this rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<HttpRouteTimeouts>,
+    /// How failed requests matching this rule are retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<HttpRouteRetry>,
 }
@@ -60,6 +63,7 @@ pub struct HttpRouteRule {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRouteMatch {
+    /// Request path to match. Default: prefix `/`, which matches every path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<HttpPathMatch>,
     /// All must match.
@@ -68,6 +72,7 @@ pub struct HttpRouteMatch {
     /// All must match.
     #[serde(default)]
     pub query_params: Vec<HeaderMatch>,
+    /// HTTP method to match. Absent: any method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethod>,
 }
@@ -113,6 +118,8 @@ pub enum HttpMethod {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRouteFilter {
+    /// Which filter this is. The field of the same name (`RequestHeaderModifier` →
+    /// `requestHeaderModifier`, `URLRewrite` → `urlRewrite`, ...) holds its settings.
     #[serde(rename = "type")]
     pub filter_type: HttpFilterType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,8 +128,11 @@ pub struct HttpRouteFilter {
     pub response_header_modifier: Option<HeaderModifier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_mirror: Option<RequestMirror>,
+    /// Answers the request with a redirect instead of forwarding it. Cannot be combined with a
+    /// `URLRewrite` filter in the same rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_redirect: Option<HttpRequestRedirect>,
+    /// Rewrites the host and path of the request before it is forwarded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_rewrite: Option<HttpUrlRewrite>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,10 +155,14 @@ pub struct HttpRequestRedirect {
     /// `http` or `https`. Default: unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
+    /// Host name in the `Location` header. Default: the request's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// How the request's path is changed for the `Location` header. Default: unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<HttpPathModifier>,
+    /// Port in the `Location` header. Default: 80 or 443 when `scheme` is set (the
+    /// scheme's well-known port), otherwise the port the request was sent to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// 301 or 302 (default), 303, 307, 308.
@@ -163,8 +177,10 @@ fn found() -> u16 {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpUrlRewrite {
+    /// Replaces the `Host` header of the forwarded request. Default: unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// How the path of the forwarded request is changed. Default: unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<HttpPathModifier>,
 }
@@ -172,10 +188,15 @@ pub struct HttpUrlRewrite {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpPathModifier {
+    /// `ReplaceFullPath`: the whole path becomes `replaceFullPath`. `ReplacePrefixMatch`: the
+    /// part matched by the rule's `PathPrefix` match becomes `replacePrefixMatch`.
     #[serde(rename = "type")]
     pub modifier_type: PathModifierType,
+    /// The new path, with `type: ReplaceFullPath`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replace_full_path: Option<String>,
+    /// Replaces the matched prefix, with `type: ReplacePrefixMatch`; the rest of the path is
+    /// kept (prefix `/api`, replacement `/v2`: `/api/items` becomes `/v2/items`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replace_prefix_match: Option<String>,
 }
@@ -190,18 +211,24 @@ pub enum PathModifierType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpBackendRef {
+    /// API group of the backend. Default: `""` (core).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Kind of the backend. Default: `Service`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Name of the backend: a Service unless `group` and `kind` say otherwise.
     pub name: String,
+    /// Namespace of the backend. Default: the route's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Service port. Required when the backend is a Service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Default: 1.
     #[serde(default = "one")]
     pub weight: u32,
+    /// Applied in order to requests sent to this backend only.
     #[serde(default)]
     pub filters: Vec<HttpRouteFilter>,
 }

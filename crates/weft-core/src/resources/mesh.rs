@@ -13,6 +13,7 @@ use crate::quantity::{Cpu, Memory};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Mesh {
     pub metadata: ObjectMeta,
+    /// The mesh-wide settings. Absent: every default.
     #[serde(default)]
     pub spec: MeshSpec,
 }
@@ -143,8 +144,10 @@ fn default_concurrency() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProxyResources {
+    /// CPU and memory reserved for each proxy (Kubernetes requests).
     #[serde(default = "default_requests")]
     pub requests: ResourceAmounts,
+    /// The most CPU and memory each proxy may use (Kubernetes limits).
     #[serde(default = "default_limits")]
     pub limits: ResourceAmounts,
 }

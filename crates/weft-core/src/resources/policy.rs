@@ -15,6 +15,9 @@ use crate::meta::{LabelSelector, ObjectMeta};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthorizationPolicy {
     pub metadata: ObjectMeta,
+    /// The workloads the policy applies to, its action and its rules. Absent: `action: ALLOW`
+    /// with no selector and no rules, which denies every request to every workload in the
+    /// namespace.
     #[serde(default)]
     pub spec: AuthorizationPolicySpec,
 }
@@ -56,6 +59,7 @@ pub struct AuthorizationRule {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleFrom {
+    /// The peer. Matches when every non-empty field below matches.
     pub source: Source,
 }
 
@@ -66,11 +70,14 @@ pub struct Source {
     /// `<trust-domain>/ns/<ns>/sa/<sa>`; `*` as a prefix or suffix wildcard.
     #[serde(default)]
     pub principals: Vec<String>,
+    /// Peer identities excluded: the source does not match a peer listed here. Same form and
+    /// wildcards as `principals`.
     #[serde(default)]
     pub not_principals: Vec<String>,
     /// Peer namespaces.
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// Peer namespaces excluded: the source does not match a peer from one of these.
     #[serde(default)]
     pub not_namespaces: Vec<String>,
 }
@@ -78,6 +85,7 @@ pub struct Source {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleTo {
+    /// The request. Matches when every non-empty field below matches.
     pub operation: Operation,
 }
 
@@ -87,16 +95,19 @@ pub struct Operation {
     /// Destination ports (L4).
     #[serde(default)]
     pub ports: Vec<u16>,
+    /// Destination ports excluded (L4).
     #[serde(default)]
     pub not_ports: Vec<u16>,
     /// HTTP methods (L7: makes the rule apply to HTTP only).
     #[serde(default)]
     pub methods: Vec<String>,
+    /// HTTP methods excluded (L7).
     #[serde(default)]
     pub not_methods: Vec<String>,
     /// HTTP paths; `*` as a prefix or suffix wildcard (L7).
     #[serde(default)]
     pub paths: Vec<String>,
+    /// HTTP paths excluded; `*` as a prefix or suffix wildcard (L7).
     #[serde(default)]
     pub not_paths: Vec<String>,
     /// Request headers that must be present with one of the listed values; `*` matches any (L7).
@@ -121,6 +132,7 @@ impl Operation {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficPolicy {
     pub metadata: ObjectMeta,
+    /// The target Services and how calling proxies treat their traffic.
     pub spec: TrafficPolicySpec,
 }
 
@@ -129,12 +141,16 @@ pub struct TrafficPolicy {
 pub struct TrafficPolicySpec {
     /// The Services this policy applies to (`kind: Service`), in the policy's namespace.
     pub target_refs: Vec<PolicyTargetRef>,
+    /// How a calling proxy picks one of the Service's endpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancer>,
+    /// Limits and timeouts of the connections a calling proxy opens to the endpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_pool: Option<ConnectionPool>,
+    /// Ejects endpoints that keep failing from load balancing for a while.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlier_detection: Option<OutlierDetection>,
+    /// How a calling proxy retries failed requests to the Service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<Retries>,
     /// Default timeout of a whole request to the Service, retries included. Routes may override.
@@ -150,6 +166,7 @@ pub struct PolicyTargetRef {
     pub group: String,
     /// `Service`.
     pub kind: String,
+    /// Name of the Service, in the policy's namespace.
     pub name: String,
 }
 

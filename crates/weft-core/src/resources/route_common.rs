@@ -16,6 +16,7 @@ pub struct ParentReference {
     /// Namespace of the parent. Default: the route's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Name of the parent Service or Gateway.
     pub name: String,
     /// A Gateway listener name, or a Service port name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,6 +42,7 @@ pub struct BackendRef {
     /// Default: `Service`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Name of the backend: a Service unless `group` and `kind` say otherwise.
     pub name: String,
     /// Default: the route's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,13 +81,17 @@ pub struct HeaderMatch {
     pub match_type: StringMatchType,
     /// Header name, case-insensitive.
     pub name: String,
+    /// Value to match: the exact value, or with `type: RegularExpression` a regular expression
+    /// (RE2 syntax).
     pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HeaderValue {
+    /// Header name, case-insensitive.
     pub name: String,
+    /// Header value.
     pub value: String,
 }
 
@@ -118,7 +124,10 @@ pub struct RequestMirror {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalObjectReference {
+    /// API group of the filter's resource.
     pub group: String,
+    /// Kind of the filter's resource.
     pub kind: String,
+    /// Name of the filter's resource, in the route's namespace.
     pub name: String,
 }

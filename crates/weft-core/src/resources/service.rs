@@ -14,6 +14,7 @@ use crate::meta::ObjectMeta;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Service {
     pub metadata: ObjectMeta,
+    /// Which workloads back the Service, and the ports it exposes.
     #[serde(default)]
     pub spec: ServiceSpec,
     /// Set by Kubernetes; accepted and ignored.
@@ -27,6 +28,7 @@ pub struct ServiceSpec {
     /// Workloads whose labels contain all of these are the Service's endpoints.
     #[serde(default)]
     pub selector: BTreeMap<String, String>,
+    /// Ports the Service exposes, each forwarded to a port of the selected workloads.
     #[serde(default)]
     pub ports: Vec<ServicePort>,
     /// Kubernetes service type; accepted and ignored by the local runtime.

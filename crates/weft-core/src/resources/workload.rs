@@ -11,6 +11,7 @@ use crate::meta::ObjectMeta;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Workload {
     pub metadata: ObjectMeta,
+    /// What to run, how many pods, and the program's ports and identity.
     pub spec: WorkloadSpec,
 }
 
@@ -79,7 +80,9 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvVar {
+    /// Variable name.
     pub name: String,
+    /// Variable value.
     #[serde(default)]
     pub value: String,
 }
@@ -90,6 +93,7 @@ pub struct ContainerPort {
     /// Port name, referenced by a Service's `targetPort`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Port number the program listens on.
     pub container_port: u16,
     /// `TCP` (default) or `UDP`. UDP passes the mesh untouched.
     #[serde(default)]
