@@ -1,0 +1,1 @@
+//! Endpoint selection (placeholder module, filled in by the balancer change).
