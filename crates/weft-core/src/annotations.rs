@@ -53,21 +53,111 @@ pub struct Key {
 }
 
 pub const KEYS: &[Key] = &[
-    Key { name: HOLD_APPLICATION, is_label: false, kind: ValueKind::Bool, default: "true", doc: "Start the app only after its proxy is ready." },
-    Key { name: DRAIN_DURATION, is_label: false, kind: ValueKind::Duration, default: "5s", doc: "How long the proxy finishes in-flight requests on shutdown." },
-    Key { name: PROXY_CPU_REQUEST, is_label: false, kind: ValueKind::Cpu, default: "20m", doc: "Proxy CPU request." },
-    Key { name: PROXY_CPU_LIMIT, is_label: false, kind: ValueKind::Cpu, default: "1", doc: "Proxy CPU limit (at least 100m)." },
-    Key { name: PROXY_MEMORY_REQUEST, is_label: false, kind: ValueKind::Memory, default: "24Mi", doc: "Proxy memory request." },
-    Key { name: PROXY_MEMORY_LIMIT, is_label: false, kind: ValueKind::Memory, default: "128Mi", doc: "Proxy memory limit (at least 32Mi)." },
-    Key { name: CONCURRENCY, is_label: false, kind: ValueKind::Count, default: "2", doc: "Proxy worker threads." },
-    Key { name: LOG_LEVEL, is_label: false, kind: ValueKind::LogLevel, default: "info", doc: "Proxy log level: trace, debug, info, warn, error." },
-    Key { name: ACCESS_LOG, is_label: false, kind: ValueKind::Bool, default: "true", doc: "JSON access log to stdout." },
-    Key { name: METRICS, is_label: false, kind: ValueKind::Bool, default: "true", doc: "Prometheus metrics on port 15020." },
-    Key { name: MTLS_MODE, is_label: false, kind: ValueKind::MtlsMode, default: "STRICT", doc: "Inbound mTLS mode: STRICT, PERMISSIVE or DISABLE." },
-    Key { name: ANALYZE_IGNORE, is_label: false, kind: ValueKind::Codes, default: "", doc: "Analyzer codes not reported for this resource, comma-separated (e.g. WEFT0304,WEFT0306)." },
-    Key { name: REV, is_label: true, kind: ValueKind::Revision, default: "default", doc: "Control-plane revision that serves the workloads (canary upgrades)." },
-    Key { name: DATAPLANE_MODE, is_label: true, kind: ValueKind::DataplaneMode, default: "sidecar", doc: "sidecar, ambient (node proxy) or none (not in the mesh)." },
-    Key { name: USE_WAYPOINT, is_label: true, kind: ValueKind::Name, default: "", doc: "Name of the waypoint Gateway (class weft-waypoint) that handles L7 for these workloads, or `none`." },
+    Key {
+        name: HOLD_APPLICATION,
+        is_label: false,
+        kind: ValueKind::Bool,
+        default: "true",
+        doc: "Start the app only after its proxy is ready.",
+    },
+    Key {
+        name: DRAIN_DURATION,
+        is_label: false,
+        kind: ValueKind::Duration,
+        default: "5s",
+        doc: "How long the proxy finishes in-flight requests on shutdown.",
+    },
+    Key {
+        name: PROXY_CPU_REQUEST,
+        is_label: false,
+        kind: ValueKind::Cpu,
+        default: "20m",
+        doc: "Proxy CPU request.",
+    },
+    Key {
+        name: PROXY_CPU_LIMIT,
+        is_label: false,
+        kind: ValueKind::Cpu,
+        default: "1",
+        doc: "Proxy CPU limit (at least 100m).",
+    },
+    Key {
+        name: PROXY_MEMORY_REQUEST,
+        is_label: false,
+        kind: ValueKind::Memory,
+        default: "24Mi",
+        doc: "Proxy memory request.",
+    },
+    Key {
+        name: PROXY_MEMORY_LIMIT,
+        is_label: false,
+        kind: ValueKind::Memory,
+        default: "128Mi",
+        doc: "Proxy memory limit (at least 32Mi).",
+    },
+    Key {
+        name: CONCURRENCY,
+        is_label: false,
+        kind: ValueKind::Count,
+        default: "2",
+        doc: "Proxy worker threads.",
+    },
+    Key {
+        name: LOG_LEVEL,
+        is_label: false,
+        kind: ValueKind::LogLevel,
+        default: "info",
+        doc: "Proxy log level: trace, debug, info, warn, error.",
+    },
+    Key {
+        name: ACCESS_LOG,
+        is_label: false,
+        kind: ValueKind::Bool,
+        default: "true",
+        doc: "JSON access log to stdout.",
+    },
+    Key {
+        name: METRICS,
+        is_label: false,
+        kind: ValueKind::Bool,
+        default: "true",
+        doc: "Prometheus metrics on port 15020.",
+    },
+    Key {
+        name: MTLS_MODE,
+        is_label: false,
+        kind: ValueKind::MtlsMode,
+        default: "STRICT",
+        doc: "Inbound mTLS mode: STRICT, PERMISSIVE or DISABLE.",
+    },
+    Key {
+        name: ANALYZE_IGNORE,
+        is_label: false,
+        kind: ValueKind::Codes,
+        default: "",
+        doc: "Analyzer codes not reported for this resource, comma-separated (e.g. WEFT0304,WEFT0306).",
+    },
+    Key {
+        name: REV,
+        is_label: true,
+        kind: ValueKind::Revision,
+        default: "default",
+        doc: "Control-plane revision that serves the workloads (canary upgrades).",
+    },
+    Key {
+        name: DATAPLANE_MODE,
+        is_label: true,
+        kind: ValueKind::DataplaneMode,
+        default: "sidecar",
+        doc: "sidecar, ambient (node proxy) or none (not in the mesh).",
+    },
+    Key {
+        name: USE_WAYPOINT,
+        is_label: true,
+        kind: ValueKind::Name,
+        default: "",
+        doc: "Name of the waypoint Gateway (class weft-waypoint) that handles L7 for these workloads, or `none`.",
+    },
 ];
 
 pub fn key(name: &str) -> Option<&'static Key> {
@@ -87,7 +177,12 @@ pub fn closest(name: &str) -> Option<&'static str> {
 pub fn check_value(kind: ValueKind, value: &str) -> Result<(), String> {
     let ok = match kind {
         ValueKind::Bool => parse_bool(value).is_some(),
-        ValueKind::Duration => return value.parse::<Duration>().map(drop).map_err(|e| e.to_string()),
+        ValueKind::Duration => {
+            return value
+                .parse::<Duration>()
+                .map(drop)
+                .map_err(|e| e.to_string());
+        }
         ValueKind::Cpu => return value.parse::<Cpu>().map(drop).map_err(|e| e.to_string()),
         ValueKind::Memory => return value.parse::<Memory>().map(drop).map_err(|e| e.to_string()),
         ValueKind::Count => value.parse::<u32>().is_ok_and(|n| (1..=64).contains(&n)),

@@ -12,7 +12,9 @@ pub struct Duration(std::time::Duration);
 
 /// Why a duration string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: {reason} (write a number with a unit, e.g. 500ms, 10s, 1m30s, 2h)")]
+#[error(
+    "invalid duration {input:?}: {reason} (write a number with a unit, e.g. 500ms, 10s, 1m30s, 2h)"
+)]
 pub struct ParseDurationError {
     input: String,
     reason: &'static str,
@@ -61,13 +63,19 @@ impl FromStr for Duration {
         let mut total: u128 = 0;
         let mut rest = s;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(err("expected a number"));
             }
-            let value: u128 = rest[..digits].parse().map_err(|_| err("number too large"))?;
+            let value: u128 = rest[..digits]
+                .parse()
+                .map_err(|_| err("number too large"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let nanos_per_unit: u128 = match &rest[..unit_len] {
                 "h" => 3_600_000_000_000,
                 "m" => 60_000_000_000,
@@ -153,7 +161,15 @@ mod tests {
 
     #[test]
     fn rejects_missing_or_unknown_units() {
-        for bad in ["", "10", "10x", "s", "1.5s", "-1s", "99999999999999999999999h"] {
+        for bad in [
+            "",
+            "10",
+            "10x",
+            "s",
+            "1.5s",
+            "-1s",
+            "99999999999999999999999h",
+        ] {
             assert!(bad.parse::<Duration>().is_err(), "{bad:?} should fail");
         }
     }

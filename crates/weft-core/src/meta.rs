@@ -90,7 +90,10 @@ pub fn check_dns_label(name: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if name.len() > 63 {
-        return Err(format!("is {} characters long; the limit is 63", name.len()));
+        return Err(format!(
+            "is {} characters long; the limit is 63",
+            name.len()
+        ));
     }
     if let Some(c) = name
         .chars()

@@ -3,9 +3,9 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::Loaded;
 use super::error::{ConfigError, Location, closest, explain_serde};
 use super::yaml::Document;
-use super::Loaded;
 use crate::meta::check_dns_label;
 use crate::resources::{Kind, Resource, kube};
 
@@ -32,10 +32,7 @@ pub(super) fn decode(file: &str, doc: Document) -> Result<Decoded, Box<ConfigErr
             return Err(Box::new(
                 ConfigError::new(
                     start,
-                    format!(
-                        "a resource must be a mapping, found {}",
-                        describe(other)
-                    ),
+                    format!("a resource must be a mapping, found {}", describe(other)),
                 )
                 .with_hint("start the document with `apiVersion:`, `kind:` and `metadata:`"),
             ));
@@ -107,7 +104,12 @@ pub(super) fn decode(file: &str, doc: Document) -> Result<Decoded, Box<ConfigErr
                     .with_hint(format!("weft reads: {}", names.join(", "))),
                 ));
             }
-            _ => return Ok(Decoded::Skipped(start, format!("{api_version}/{kind_name}"))),
+            _ => {
+                return Ok(Decoded::Skipped(
+                    start,
+                    format!("{api_version}/{kind_name}"),
+                ));
+            }
         }
     };
 
@@ -215,4 +217,3 @@ fn describe(v: &Value) -> &'static str {
         Value::Object(_) => "a mapping",
     }
 }
-

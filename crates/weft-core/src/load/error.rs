@@ -121,7 +121,11 @@ pub(crate) fn explain_serde(message: &str) -> (String, Option<String>, Option<St
             Some(best) => format!("did you mean `{best}`? (one of: {})", expected.join(", ")),
             None => format!("use one of: {}", expected.join(", ")),
         };
-        return (format!("`{variant}` is not a valid value"), Some(hint), None);
+        return (
+            format!("`{variant}` is not a valid value"),
+            Some(hint),
+            None,
+        );
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or(rest);
@@ -187,8 +191,9 @@ mod tests {
 
     #[test]
     fn unknown_field_suggests_the_closest() {
-        let (msg, hint, field) =
-            explain_serde("unknown field `replcas`, expected one of `command`, `replicas`, `ports`");
+        let (msg, hint, field) = explain_serde(
+            "unknown field `replcas`, expected one of `command`, `replicas`, `ports`",
+        );
         assert_eq!(msg, "unknown field `replcas`");
         assert_eq!(hint.unwrap(), "did you mean `replicas`?");
         assert_eq!(field.unwrap(), "replcas");

@@ -49,7 +49,10 @@ fn bad_enum_value_suggests_the_valid_one() {
     let e = one_error(
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - matches:\n    - path: {type: Prefix, value: /}\n",
     );
-    assert_eq!(e.path.as_deref(), Some("spec.rules[0].matches[0].path.type"));
+    assert_eq!(
+        e.path.as_deref(),
+        Some("spec.rules[0].matches[0].path.type")
+    );
     let hint = e.hint.unwrap();
     assert!(hint.starts_with("did you mean `PathPrefix`?"), "{hint}");
 }
@@ -71,7 +74,10 @@ fn duplicates_name_both_places() {
 #[test]
 fn wrong_api_version_and_kind_typos() {
     let e = one_error("apiVersion: weft.dev/v1\nkind: Mesh\nmetadata: {name: m}\n");
-    assert_eq!(e.hint.as_deref(), Some("use `apiVersion: weft.dev/v1alpha1`"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("use `apiVersion: weft.dev/v1alpha1`")
+    );
     let e = one_error("apiVersion: weft.dev/v1alpha1\nkind: Workoad\nmetadata: {name: m}\n");
     assert_eq!(e.hint.as_deref(), Some("did you mean `Workload`?"));
 }
@@ -148,12 +154,25 @@ fn syntax_errors_keep_earlier_documents() {
 fn directories_are_read_recursively_in_order() {
     let dir = std::env::temp_dir().join(format!("weft-load-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("sub")).unwrap();
-    std::fs::write(dir.join("a.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n").unwrap();
-    std::fs::write(dir.join("sub/b.yml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n").unwrap();
+    std::fs::write(
+        dir.join("a.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sub/b.yml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("notes.txt"), "not config").unwrap();
     let out = load_paths(&[&dir]);
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.is_ok(), "{:#?}", out.errors);
-    let ids: Vec<_> = out.config.resources.iter().map(|r| r.resource.id()).collect();
+    let ids: Vec<_> = out
+        .config
+        .resources
+        .iter()
+        .map(|r| r.resource.id())
+        .collect();
     assert_eq!(ids, ["Namespace/a", "Namespace/b"]);
 }

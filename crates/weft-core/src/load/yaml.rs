@@ -307,7 +307,9 @@ fn parse_int(text: &str) -> Option<Number> {
 fn looks_like_float(text: &str) -> bool {
     let t = text.trim_start_matches(['-', '+']);
     !t.is_empty()
-        && t.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.')
+        && t.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
         && t.chars()
             .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
 }
@@ -325,9 +327,15 @@ mod tests {
         assert_eq!(d.value["b"][0]["x"], Value::String("2".into()));
         assert_eq!(d.value["b"][0]["y"], Value::Bool(true));
         assert_eq!(d.positions.key("b[0].y"), Some(Pos { line: 4, column: 5 }));
-        assert_eq!(d.positions.value("b[0].x"), Some(Pos { line: 3, column: 8 }));
+        assert_eq!(
+            d.positions.value("b[0].x"),
+            Some(Pos { line: 3, column: 8 })
+        );
         // Unknown deeper paths fall back to the nearest known one.
-        assert_eq!(d.positions.value("b[0].x.z"), Some(Pos { line: 3, column: 8 }));
+        assert_eq!(
+            d.positions.value("b[0].x.z"),
+            Some(Pos { line: 3, column: 8 })
+        );
         assert_eq!(docs[1].value["c"], Value::Null);
         assert_eq!(docs[1].start.line, 6);
     }
@@ -337,7 +345,11 @@ mod tests {
         let (_, err) = parse_documents("a: 1\nb: 2\na: 3\n");
         let err = err.unwrap();
         assert_eq!(err.pos.line, 3);
-        assert!(err.message.contains("duplicate key `a` (first at line 1)"), "{}", err.message);
+        assert!(
+            err.message.contains("duplicate key `a` (first at line 1)"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -182,7 +182,9 @@ fn default_limits() -> ResourceAmounts {
 pub const PROXY_CPU_FLOOR: Cpu = Cpu(100);
 pub const PROXY_MEMORY_FLOOR: Memory = Memory(32 << 20);
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Trace,
