@@ -37,7 +37,7 @@ impl FromStr for Cpu {
             return m.parse::<u64>().map(Cpu).map_err(|_| err());
         }
         let cores: f64 = s.parse().map_err(|_| err())?;
-        if !cores.is_finite() || cores < 0.0 || cores > 1e9 {
+        if !cores.is_finite() || !(0.0..=1e9).contains(&cores) {
             return Err(err());
         }
         Ok(Cpu((cores * 1000.0).round() as u64))
@@ -82,7 +82,7 @@ impl FromStr for Memory {
 
 impl fmt::Display for Cpu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             write!(f, "{}", self.0 / 1000)
         } else {
             write!(f, "{}m", self.0)
@@ -93,7 +93,7 @@ impl fmt::Display for Cpu {
 impl fmt::Display for Memory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, size) in [("Gi", 1u64 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }

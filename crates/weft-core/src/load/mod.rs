@@ -78,7 +78,7 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Outcome {
         let path = path.as_ref();
         let mut files = Vec::new();
         if let Err(e) = collect(path, true, &mut files) {
-            out.errors.push(e);
+            out.errors.push(*e);
             continue;
         }
         if files.is_empty() {
@@ -114,10 +114,10 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Outcome {
     out
 }
 
-fn collect(path: &Path, explicit: bool, files: &mut Vec<PathBuf>) -> Result<(), ConfigError> {
+fn collect(path: &Path, explicit: bool, files: &mut Vec<PathBuf>) -> Result<(), Box<ConfigError>> {
     let here = || Location::new(&path.display().to_string(), Pos::default());
     let meta = std::fs::metadata(path)
-        .map_err(|e| ConfigError::new(here(), format!("cannot read: {e}")))?;
+        .map_err(|e| Box::new(ConfigError::new(here(), format!("cannot read: {e}"))))?;
     if meta.is_file() {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if explicit || matches!(ext, "yaml" | "yml" | "json") {
@@ -126,7 +126,12 @@ fn collect(path: &Path, explicit: bool, files: &mut Vec<PathBuf>) -> Result<(), 
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| ConfigError::new(here(), format!("cannot list directory: {e}")))?
+        .map_err(|e| {
+            Box::new(ConfigError::new(
+                here(),
+                format!("cannot list directory: {e}"),
+            ))
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             !p.file_name()

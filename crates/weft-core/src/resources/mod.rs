@@ -101,6 +101,9 @@ impl std::fmt::Display for Kind {
 }
 
 /// One resource of any kind.
+// Resources are built once per document and kept in a `Vec`; boxing the larger kinds would
+// only add indirection to every match on them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resource {
     Mesh(Mesh),
