@@ -163,6 +163,12 @@ fn syntax_errors_keep_earlier_documents() {
 }
 
 #[test]
+fn syntax_errors_at_the_end_of_the_last_line_point_at_it() {
+    let e = one_error("apiVersion: v1\nkind: Namespace\nmetadata: {name: [a");
+    assert_eq!(e.location.to_string(), "mesh.yaml:3:20");
+}
+
+#[test]
 fn directories_are_read_recursively_in_order() {
     let dir = std::env::temp_dir().join(format!("weft-load-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("sub")).unwrap();

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
 
 /// A 1-based line and column.
@@ -14,11 +14,21 @@ pub struct Pos {
 }
 
 impl Pos {
-    fn of(span: &Span) -> Pos {
-        Pos {
-            line: span.start.line(),
-            column: span.start.col() + 1,
+    /// Just past the last character of `text`.
+    fn end_of(text: &str) -> Pos {
+        let mut end = Pos { line: 1, column: 1 };
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\r' if chars.peek() == Some(&'\n') => {}
+                '\n' | '\r' => {
+                    end.line += 1;
+                    end.column = 1;
+                }
+                _ => end.column += 1,
+            }
         }
+        end
     }
 }
 
@@ -74,6 +84,7 @@ const MAX_NODES: usize = 500_000;
 pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
     let mut b = Builder {
         events: Parser::new_from_str(text),
+        end: Pos::end_of(text),
         anchors: HashMap::new(),
         nodes: 0,
         positions: Positions::default(),
@@ -90,7 +101,7 @@ pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
         // Inside a document: one node, then DocumentEnd.
         b.positions = Positions::default();
         let node = match b.next() {
-            Ok(Some((Event::DocumentEnd, span))) => Ok((Value::Null, Pos::of(&span))),
+            Ok(Some((Event::DocumentEnd, span))) => Ok((Value::Null, b.pos(&span.start))),
             Ok(Some((ev, span))) => b.node(ev, span, String::new(), 0),
             Ok(None) => return (docs, None),
             Err(e) => Err(e),
@@ -111,21 +122,30 @@ pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
 
 struct Builder<'a> {
     events: Parser<'a, saphyr_parser::StrInput<'a>>,
+    /// Where the text ends: no position lies beyond.
+    end: Pos,
     anchors: HashMap<usize, Value>,
     nodes: usize,
     positions: Positions,
 }
 
 impl<'a> Builder<'a> {
+    /// The position of a parser mark. The parser puts the end of a text that lacks a final line
+    /// break on the line after it, which does not exist: that is moved back to the text's end.
+    fn pos(&self, mark: &Marker) -> Pos {
+        let pos = Pos {
+            line: mark.line(),
+            column: mark.col() + 1,
+        };
+        pos.min(self.end)
+    }
+
     fn next(&mut self) -> Result<Option<(Event<'a>, Span)>, SyntaxError> {
         match self.events.next() {
             None => Ok(None),
             Some(Ok(ev)) => Ok(Some(ev)),
             Some(Err(e)) => Err(SyntaxError {
-                pos: Pos {
-                    line: e.marker().line(),
-                    column: e.marker().col() + 1,
-                },
+                pos: self.pos(e.marker()),
                 message: format!("YAML syntax error: {}", e.info()),
             }),
         }
@@ -135,7 +155,7 @@ impl<'a> Builder<'a> {
         self.nodes += n;
         if self.nodes > MAX_NODES {
             return Err(SyntaxError {
-                pos: Pos::of(span),
+                pos: self.pos(&span.start),
                 message: format!(
                     "document too large: more than {MAX_NODES} values (are aliases expanding without end?)"
                 ),
@@ -151,7 +171,7 @@ impl<'a> Builder<'a> {
         path: String,
         depth: usize,
     ) -> Result<(Value, Pos), SyntaxError> {
-        let pos = Pos::of(&span);
+        let pos = self.pos(&span.start);
         if depth > MAX_DEPTH {
             return Err(SyntaxError {
                 pos,
@@ -196,7 +216,7 @@ impl<'a> Builder<'a> {
                         Some(kv) => kv,
                         None => return Err(eof(pos)),
                     };
-                    let key_pos = Pos::of(&key_span);
+                    let key_pos = self.pos(&key_span.start);
                     let key = match key_ev {
                         Event::Scalar(text, ..) => text.into_owned(),
                         _ => {
@@ -373,6 +393,18 @@ mod tests {
             docs[0].value,
             serde_json::json!([1, -2, 31, 1.5, "3", "yes", null, 8, 1000.0])
         );
+    }
+
+    #[test]
+    fn errors_at_the_end_stay_inside_the_text() {
+        // Without a final line break the parser reports the end on the line after the last.
+        let (_, err) = parse_documents("a: 1\nb: [x,");
+        assert_eq!(err.unwrap().pos, Pos { line: 2, column: 7 });
+        let (_, err) = parse_documents("a: 1\r\nb: [");
+        assert_eq!(err.unwrap().pos, Pos { line: 2, column: 5 });
+        // With one, the end is the start of the (empty) next line.
+        let (_, err) = parse_documents("a: [x,\n");
+        assert_eq!(err.unwrap().pos, Pos { line: 2, column: 1 });
     }
 
     #[test]
