@@ -1,1 +1,0 @@
-//! Endpoint selection (placeholder module, filled in by the balancer change).
