@@ -19,6 +19,9 @@ pub struct Args {
     /// Admin and debug HTTP API.
     #[arg(long, default_value = "127.0.0.1:15014")]
     admin: SocketAddr,
+    /// After a start, how long to let proxies reconnect before answering (e.g. 1s, 500ms).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: std::time::Duration,
     /// Log level (trace, debug, info, warn, error).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -27,7 +30,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    logging::init(&args.log_level, args.log_format);
+    let _ = logging::init(&args.log_level, args.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -38,6 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             config_dir: args.config,
             discovery_addr: args.discovery,
             admin_addr: args.admin,
+            warmup: args.warmup,
         })
         .await?;
         eprintln!(
@@ -47,4 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bound.wait().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<weft_core::duration::Duration>()
+        .map(|d| d.as_std())
+        .map_err(|e| e.to_string())
 }

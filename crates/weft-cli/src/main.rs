@@ -3,6 +3,7 @@
 mod analyze;
 mod control;
 mod logging;
+mod proxy;
 mod yaml_out;
 
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Analyze(analyze::Args),
     /// Run the control plane: watch a config directory, serve proxies, expose the debug API.
     Control(control::Args),
+    /// Run a proxy (sidecar role): capture, route and balance the workload's traffic.
+    Proxy(Box<proxy::Args>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Control(args) => control::run(args),
+        Command::Proxy(args) => proxy::run(*args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

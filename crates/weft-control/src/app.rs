@@ -23,6 +23,9 @@ pub struct Config {
     pub discovery_addr: SocketAddr,
     /// Admin/debug HTTP listen address; port 15014 by convention.
     pub admin_addr: SocketAddr,
+    /// After a (re)start, how long to collect reconnecting proxies before answering, so no
+    /// proxy is sent a view of the mesh in which its peers' endpoints are missing.
+    pub warmup: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,7 @@ impl Bound {
     /// Stops accepting, closes streams, and waits for the tasks.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        self.state.stopping.send_replace(true);
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
     }
@@ -77,7 +81,7 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
             dir: cfg.config_dir.display().to_string(),
             problems,
         })?;
-    let state = State::new(config);
+    let state = State::new(config, cfg.warmup);
     let bind = |what, addr| async move {
         TcpListener::bind(addr)
             .await

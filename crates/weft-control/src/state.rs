@@ -45,13 +45,17 @@ struct Inner {
 
 #[derive(Debug)]
 pub struct State {
+    /// Discovery answers wait until this instant (see `Config::warmup`).
+    pub serve_after: tokio::time::Instant,
+    /// Set on shutdown: every discovery stream ends.
+    pub stopping: watch::Sender<bool>,
     inner: Mutex<Inner>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     proxies: Mutex<BTreeMap<String, ProxyStatus>>,
 }
 
 impl State {
-    pub fn new(config: Config) -> Arc<State> {
+    pub fn new(config: Config, warmup: std::time::Duration) -> Arc<State> {
         let snapshot = Arc::new(Snapshot::build(&config, &[]));
         let status = ConfigStatus {
             generation: 1,
@@ -60,6 +64,8 @@ impl State {
             rejected: None,
         };
         Arc::new(State {
+            serve_after: tokio::time::Instant::now() + warmup,
+            stopping: watch::Sender::new(false),
             inner: Mutex::new(Inner {
                 config: Arc::new(config),
                 status,

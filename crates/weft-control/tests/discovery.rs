@@ -46,6 +46,7 @@ async fn start(dir: &Dir) -> weft_control::Bound {
         config_dir: dir.0.clone(),
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
+        warmup: Duration::ZERO,
     })
     .await
     .expect("control plane starts")
@@ -260,6 +261,7 @@ async fn invalid_initial_config_refuses_to_start_with_the_reason() {
         config_dir: dir.0.clone(),
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
+        warmup: Duration::ZERO,
     })
     .await
     .unwrap_err();

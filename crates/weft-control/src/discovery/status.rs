@@ -72,6 +72,8 @@ pub struct Nack {
 impl TypeStatus {
     pub fn compute_state(&self) -> SyncState {
         match (&self.last_nonce, &self.nack, &self.acked_nonce) {
+            // A reconnecting proxy announced versions that are current: nothing to send.
+            (None, _, _) if !self.sent.is_empty() => SyncState::Synced,
             (None, _, _) => SyncState::NotSent,
             (Some(n), Some(nack), _) if nack.nonce == *n => SyncState::Nacked,
             (Some(n), _, Some(a)) if a == n => SyncState::Synced,

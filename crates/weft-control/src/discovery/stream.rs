@@ -50,8 +50,11 @@ impl Connection {
         peer: Option<SocketAddr>,
     ) {
         let mut snapshots = self.state.snapshot();
+        let mut stopping = self.state.stopping.subscribe();
         loop {
             tokio::select! {
+                biased;
+                _ = async { let _ = stopping.wait_for(|s| *s).await; } => break,
                 msg = requests.message() => match msg {
                     Ok(Some(req)) => {
                         if let Err(status) = self.handle(req, peer, &mut snapshots).await {
@@ -85,7 +88,10 @@ impl Connection {
         if let Some(id) = &self.id {
             tracing::info!(proxy = %id, "proxy disconnected");
             self.state.proxies().remove(id);
-            self.state.remove_pod(id);
+            // On shutdown, proxies keep their endpoints: nobody should be told they left.
+            if !*self.state.stopping.borrow() {
+                self.state.remove_pod(id);
+            }
         }
     }
 
@@ -101,6 +107,8 @@ impl Connection {
                 .clone()
                 .ok_or_else(|| Status::invalid_argument("the first request must carry `node`"))?;
             self.hello(node, peer)?;
+            // Let the other proxies of a restarted control plane re-register first.
+            tokio::time::sleep_until(self.state.serve_after).await;
         }
         // Read after hello: the snapshot then includes this proxy's own pod.
         let snap = snapshots.borrow_and_update().clone();

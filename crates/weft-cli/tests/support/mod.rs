@@ -1,0 +1,282 @@
+//! A mesh in one process: a control plane over a temporary config directory, proxies in
+//! explicit mode on port 0, and echo backends that say who answered.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub struct Dir(pub PathBuf);
+
+impl Dir {
+    pub fn new(name: &str) -> Dir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "weft-mesh-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    pub fn write(&self, file: &str, text: &str) {
+        // Write then rename, so the watcher never reads half a file.
+        let tmp = self.0.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, self.0.join(file)).unwrap();
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub async fn control(dir: &Dir, discovery: SocketAddr, warmup: Duration) -> weft_control::Bound {
+    weft_control::build(weft_control::Config {
+        config_dir: dir.0.clone(),
+        discovery_addr: discovery,
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        warmup,
+    })
+    .await
+    .expect("control plane starts")
+}
+
+/// A sidecar in explicit mode: outbound goes to `target`, inbound to `app`.
+pub async fn proxy(
+    cp: SocketAddr,
+    ns: &str,
+    workload: &str,
+    pod: &str,
+    target: Option<SocketAddr>,
+    app: Option<SocketAddr>,
+) -> weft_proxy::Bound {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let bound = weft_proxy::build(weft_proxy::Config {
+        identity: weft_proxy::Identity {
+            id: format!("{pod}.{ns}"),
+            namespace: ns.into(),
+            workload: workload.into(),
+            pod: pod.into(),
+            ip: "127.0.0.1".parse().unwrap(),
+            service_account: workload.into(),
+            labels: Default::default(),
+        },
+        control_plane: format!("http://{cp}"),
+        outbound: any,
+        inbound: any,
+        admin: any,
+        readiness: any,
+        outbound_target: target,
+        inbound_app: app,
+        set_log_level: None,
+        log_level: "info".into(),
+    })
+    .await
+    .expect("proxy binds");
+    assert!(
+        bound.ready(Duration::from_secs(10)).await,
+        "proxy {pod} ready"
+    );
+    bound
+}
+
+/// An HTTP/1.1 + HTTP/2 server that answers `name` in the `x-server` header and body, echoes
+/// request bodies, and can be told to answer a status with `?status=NNN` or wait `?sleep=ms`.
+pub struct Echo {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn echo(name: &'static str) -> Echo {
+    echo_on("127.0.0.1:0".parse().unwrap(), name).await
+}
+
+pub async fn echo_on(addr: SocketAddr, name: &'static str) -> Echo {
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let h = h.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    h.fetch_add(1, Ordering::Relaxed);
+                    answer(name, req)
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Echo { addr, hits, task }
+}
+
+async fn answer(
+    name: &str,
+    mut req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let query = req.uri().query().unwrap_or("").to_string();
+    let get = |k: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(a, _)| *a == k)
+            .map(|(_, v)| v.to_string())
+    };
+    if let Some(ms) = get("sleep") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+    }
+    if req
+        .headers()
+        .get("upgrade")
+        .is_some_and(|v| v == "websocket")
+    {
+        let on = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(io) = on.await {
+                let mut io = TokioIo::new(io);
+                let (mut r, mut w) = tokio::io::split(&mut io);
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            }
+        });
+        return Ok(Response::builder()
+            .status(101)
+            .header("upgrade", "websocket")
+            .header("connection", "upgrade")
+            .body(Full::new(Bytes::new()))
+            .unwrap());
+    }
+    let status: u16 = get("status").and_then(|s| s.parse().ok()).unwrap_or(200);
+    let path = req.uri().path().to_string();
+    let version = format!("{:?}", req.version());
+    let host = req
+        .headers()
+        .get("host")
+        .map(|h| h.to_str().unwrap_or("").to_string())
+        .unwrap_or_else(|| {
+            req.uri()
+                .authority()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        });
+    let echoed: Vec<String> = req
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("x-"))
+        .map(|(k, v)| format!("{k}={}", v.to_str().unwrap_or("")))
+        .collect();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let text = if body.is_empty() {
+        format!("{name} {version} {path} host={host} {}", echoed.join(" "))
+    } else {
+        String::from_utf8_lossy(&body).into_owned()
+    };
+    Ok(Response::builder()
+        .status(status)
+        .header("x-server", name)
+        .body(Full::new(Bytes::from(text)))
+        .unwrap())
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn server(&self) -> &str {
+        self.headers
+            .get("x-server")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// Sends one HTTP/1.1 request to `addr` with `Host: host`.
+pub async fn get(addr: SocketAddr, host: &str, path: &str) -> Reply {
+    send(
+        addr,
+        Request::get(path)
+            .header("host", host)
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await
+}
+
+pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to proxy");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let res = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+        .await
+        .expect("response within 10s")
+        .expect("response");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// GET on an admin API, as JSON.
+pub async fn admin(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let r = get(addr, "admin", path).await;
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body))
+}
+
+pub async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    for _ in 0..150 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not reached within 7.5s");
+}

@@ -1,0 +1,78 @@
+//! One JSON line per request or TCP connection, on stdout (the default everywhere in weft).
+
+use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Record {
+    pub ts_ms: u64,
+    /// `outbound` or `inbound`.
+    pub direction: &'static str,
+    /// `HTTP/1.1`, `HTTP/2.0`, `TCP`.
+    pub protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub duration_ms: f64,
+    /// Destination Service (`ns/name`) when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Route rule that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Address the request was sent to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// Stage that failed (`weft-error`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_received: Option<u64>,
+}
+
+impl Record {
+    pub fn new(direction: &'static str) -> Self {
+        Record {
+            ts_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            direction,
+            ..Default::default()
+        }
+    }
+
+    pub fn finish(&mut self, elapsed: Duration) {
+        self.duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
+    }
+}
+
+/// Writes records when enabled.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessLog {
+    pub enabled: bool,
+}
+
+impl AccessLog {
+    pub fn write(&self, r: &Record) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut line) = serde_json::to_vec(r) {
+            line.push(b'\n');
+            let _ = std::io::stdout().lock().write_all(&line);
+        }
+    }
+}

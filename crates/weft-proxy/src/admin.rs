@@ -1,0 +1,96 @@
+//! Operator endpoints.
+//!
+//! Admin, on 127.0.0.1:15000 (localhost only):
+//! - `GET /ready` — 200 when ready, else 503 with the reason
+//! - `GET /config_dump` — the proxy's config, the Services and addresses it holds, versions,
+//!   the last rejected update, and the discovery connection state
+//! - `GET /logging` — the log level; `POST /logging?level=debug` changes it
+//!
+//! Readiness, on port 15021: `GET /healthz/ready` — the same answer as `/ready`, for
+//! kubelets and `weft up`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use serde_json::{Value, json};
+
+use crate::app::Shared;
+
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let query = req.uri().query().unwrap_or("").to_string();
+    let res = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/ready") | (&Method::GET, "/healthz/ready") => ready(&shared),
+        (&Method::GET, "/config_dump") => {
+            let mut dump = shared.store.dump();
+            dump["discovery"] = json!(*shared.status.borrow());
+            reply(StatusCode::OK, dump)
+        }
+        (&Method::GET, "/logging") => reply(
+            StatusCode::OK,
+            json!({"level": *shared.log_level.lock().unwrap_or_else(|p| p.into_inner())}),
+        ),
+        (&Method::POST, "/logging") => {
+            let level = query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "level")
+                .map(|(_, v)| v.to_string());
+            match (level, &shared.set_log_level) {
+                (None, _) => reply(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "add ?level=trace|debug|info|warn|error"}),
+                ),
+                (Some(_), None) => reply(
+                    StatusCode::NOT_IMPLEMENTED,
+                    json!({"error": "log level is fixed in this process"}),
+                ),
+                (Some(l), Some(set)) => match set(&l) {
+                    Ok(()) => {
+                        *shared.log_level.lock().unwrap_or_else(|p| p.into_inner()) = l.clone();
+                        reply(StatusCode::OK, json!({"level": l}))
+                    }
+                    Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e})),
+                },
+            }
+        }
+        (&Method::GET, "/") => reply(
+            StatusCode::OK,
+            json!({"endpoints": ["/ready", "/config_dump", "/logging", "POST /logging?level="]}),
+        ),
+        (m, p) if m != Method::GET && m != Method::POST => reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": format!("{m} {p}: use GET (POST changes state)")}),
+        ),
+        (_, p) => reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no endpoint {p}; GET / lists them")}),
+        ),
+    };
+    Ok(res)
+}
+
+fn ready(shared: &Shared) -> Response<Full<Bytes>> {
+    match shared.not_ready_reason() {
+        None => reply(StatusCode::OK, json!({"ready": true})),
+        Some(why) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"ready": false, "reason": why}),
+        ),
+    }
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut text = serde_json::to_vec_pretty(&body).unwrap_or_default();
+    text.push(b'\n');
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(text)))
+        .unwrap_or_default()
+}

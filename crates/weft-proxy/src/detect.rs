@@ -1,0 +1,97 @@
+//! Protocol detection from the first bytes a client sends: HTTP/2 prior knowledge (the
+//! connection preface), HTTP/1.x (a method token and a space), else opaque TCP. Bytes are
+//! peeked, not consumed. A client that sends nothing within the timeout (a server-first
+//! protocol) is TCP.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detected {
+    Http1,
+    Http2,
+    Tcp,
+}
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const METHODS: &[&[u8]] = &[
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
+/// What `buf` (the first bytes) says, or None when more bytes are needed to tell.
+pub fn classify(buf: &[u8]) -> Option<Detected> {
+    let n = buf.len().min(PREFACE.len());
+    if buf[..n] == PREFACE[..n] {
+        return (n == PREFACE.len()).then_some(Detected::Http2);
+    }
+    let mut undecided = false;
+    for m in METHODS {
+        let k = buf.len().min(m.len());
+        if buf[..k] == m[..k] {
+            if k == m.len() {
+                return Some(Detected::Http1);
+            }
+            undecided = true;
+        }
+    }
+    if undecided || buf.is_empty() {
+        None
+    } else {
+        Some(Detected::Tcp)
+    }
+}
+
+/// Peeks at `stream` until the protocol is known or `timeout` passes.
+pub async fn detect(stream: &TcpStream, timeout: Duration) -> Detected {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = [0u8; 24];
+    loop {
+        let peeked = tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await;
+        let n = match peeked {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Detected::Tcp,
+            Ok(Ok(n)) => n,
+        };
+        if let Some(d) = classify(&buf[..n]) {
+            return d;
+        }
+        // Part of a method or preface arrived; wait briefly for the rest.
+        if tokio::time::Instant::now() >= deadline {
+            return Detected::Tcp;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_first_bytes() {
+        assert_eq!(classify(b"GET / HTTP/1.1\r\n"), Some(Detected::Http1));
+        assert_eq!(classify(b"DELETE /x"), Some(Detected::Http1));
+        assert_eq!(classify(PREFACE), Some(Detected::Http2));
+        assert_eq!(classify(b"PRI * HT"), None, "partial preface waits");
+        assert_eq!(classify(b"GE"), None, "partial method waits");
+        assert_eq!(
+            classify(b"\x16\x03\x01\x02"),
+            Some(Detected::Tcp),
+            "TLS is opaque"
+        );
+        assert_eq!(
+            classify(b"get / HTTP/1.1"),
+            Some(Detected::Tcp),
+            "methods are case-sensitive"
+        );
+        assert_eq!(classify(b"*1\r\n$4\r\nPING"), Some(Detected::Tcp));
+    }
+}

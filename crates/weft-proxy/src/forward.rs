@@ -1,0 +1,148 @@
+//! Sends one request to one upstream address and turns the answer into the downstream response:
+//! hop-by-hop headers dropped, `Host`/`:authority` kept, bodies and trailers streamed, and
+//! protocol upgrades (WebSocket) spliced through.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::TokioIo;
+
+use crate::body::{self, Body};
+use crate::error::ProxyError;
+use crate::pool::Pool;
+
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHORIZATION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes connection-specific headers; keeps `Connection: upgrade` + `Upgrade` when
+/// `upgrade` is set, and `TE: trailers` (gRPC needs it).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .filter(|n| !(upgrade && n == header::UPGRADE))
+        .collect();
+    let saved_upgrade = if upgrade {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    for n in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(n);
+    }
+    if headers
+        .get(header::TE)
+        .is_some_and(|v| v.as_bytes() != b"trailers")
+    {
+        headers.remove(header::TE);
+    }
+    if let Some(u) = saved_upgrade {
+        headers.insert(header::UPGRADE, u);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// True for an HTTP/1.1 upgrade request (WebSocket and others; not h2c, which is served as
+/// HTTP/1.1 by ignoring the offer as RFC 9113 allows).
+pub fn is_upgrade(parts: &http::request::Parts) -> bool {
+    parts.version == Version::HTTP_11
+        && parts
+            .headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| !v.eq_ignore_ascii_case("h2c"))
+}
+
+/// The authority the client asked for: `:authority` / absolute URI, else `Host`.
+pub fn authority(parts: &http::request::Parts) -> Option<String> {
+    parts.uri.authority().map(|a| a.to_string()).or_else(|| {
+        parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    })
+}
+
+/// Sends `parts` + `body` to `target` with the same HTTP version as the client used.
+pub async fn forward(
+    pool: &Pool,
+    target: SocketAddr,
+    mut parts: http::request::Parts,
+    body: Body,
+    connect_timeout: Duration,
+) -> Result<Response<Body>, ProxyError> {
+    let upgrade = is_upgrade(&parts);
+    let on_upgrade = if upgrade {
+        parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+    } else {
+        None
+    };
+    if parts
+        .headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"h2c"))
+    {
+        parts.headers.remove("http2-settings");
+    }
+    strip_hop_by_hop(&mut parts.headers, upgrade);
+    let authority = authority(&parts).unwrap_or_else(|| target.to_string());
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    if parts.version == Version::HTTP_2 {
+        parts.uri = Uri::builder()
+            .scheme("http")
+            .authority(authority.as_str())
+            .path_and_query(path.as_str())
+            .build()
+            .unwrap_or_else(|_| Uri::from_static("/"));
+        parts.headers.remove(header::HOST);
+    } else {
+        parts.uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        if !parts.headers.contains_key(header::HOST)
+            && let Ok(v) = HeaderValue::from_str(&authority)
+        {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
+    let req = Request::from_parts(parts, body);
+    let mut res = pool.send(target, req, connect_timeout).await?;
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let upstream = hyper::upgrade::on(&mut res);
+        if let Some(downstream) = on_upgrade {
+            tokio::spawn(async move {
+                match (downstream.await, upstream.await) {
+                    (Ok(d), Ok(u)) => {
+                        let mut d = TokioIo::new(d);
+                        let mut u = TokioIo::new(u);
+                        let _ = tokio::io::copy_bidirectional(&mut d, &mut u).await;
+                    }
+                    (d, u) => tracing::debug!(
+                        "upgrade failed: downstream {:?}, upstream {:?}",
+                        d.err(),
+                        u.err()
+                    ),
+                }
+            });
+        }
+        let (parts, _) = res.into_parts();
+        return Ok(Response::from_parts(parts, body::empty()));
+    }
+    let (mut parts, incoming) = res.into_parts();
+    strip_hop_by_hop(&mut parts.headers, false);
+    Ok(Response::from_parts(parts, body::stream(incoming)))
+}

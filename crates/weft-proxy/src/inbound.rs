@@ -1,0 +1,116 @@
+//! Inbound: traffic for the local app. The original destination port (or the configured app
+//! address in explicit mode) says where the app listens; HTTP is proxied request by request so
+//! it is logged (and, with identity, authorized), anything else is copied as TCP.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use tokio::net::{TcpListener, TcpStream};
+use weft_core::model::Protocol;
+
+use crate::access_log::Record;
+use crate::app::Shared;
+use crate::body::{self, Body};
+use crate::detect::{self, Detected};
+use crate::outbound::DETECT_TIMEOUT;
+use crate::{capture, forward, serve};
+
+const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketAddr>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => { tracing::warn!("inbound accept: {e}"); continue; }
+            },
+            _ = shared.drain.signaled() => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let target = match app {
+                Some(a) => a,
+                None => match capture::original_dst(&stream) {
+                    // The app listens inside the pod: deliver on loopback, same port.
+                    Ok(d) => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), d.port()),
+                    Err(e) => return tracing::warn!(%peer, "inbound: no original destination: {e}"),
+                },
+            };
+            connection(stream, peer, target, shared).await;
+        });
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, target: SocketAddr, shared: Arc<Shared>) {
+    let mut record = Record::new("inbound");
+    record.downstream = Some(peer.to_string());
+    let declared = shared.store.proxy_config().and_then(|p| {
+        p.inbound_ports
+            .iter()
+            .find(|x| x.port == target.port())
+            .map(|x| x.protocol)
+    });
+    let detected = match declared {
+        Some(Protocol::Tcp) => Detected::Tcp,
+        Some(Protocol::Http | Protocol::Http2 | Protocol::Grpc) => Detected::Http1,
+        _ => detect::detect(&stream, DETECT_TIMEOUT).await,
+    };
+    if detected == Detected::Tcp {
+        let log = shared.log();
+        return serve::tcp(
+            stream,
+            target,
+            APP_CONNECT_TIMEOUT,
+            shared.drain.clone(),
+            log,
+            record,
+        )
+        .await;
+    }
+    let drain = shared.drain.clone();
+    serve::http(stream, drain, move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(request(&shared, target, peer, req).await) }
+    })
+    .await;
+}
+
+async fn request(
+    shared: &Shared,
+    target: SocketAddr,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let start = Instant::now();
+    let (parts, incoming) = req.into_parts();
+    let mut record = Record::new("inbound");
+    record.protocol = format!("{:?}", parts.version);
+    record.method = Some(parts.method.to_string());
+    record.path = parts.uri.path_and_query().map(|p| p.to_string());
+    record.authority = forward::authority(&parts);
+    record.downstream = Some(peer.to_string());
+    record.upstream = Some(target.to_string());
+    let res = match forward::forward(
+        &shared.pool,
+        target,
+        parts,
+        body::stream(incoming),
+        APP_CONNECT_TIMEOUT,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            record.error = Some(e.stage());
+            e.into_response()
+        }
+    };
+    record.status = Some(res.status().as_u16());
+    record.finish(start.elapsed());
+    shared.log().write(&record);
+    res
+}

@@ -1,0 +1,403 @@
+//! Outbound: traffic the local app sends. The original destination (or the configured target
+//! in explicit mode) names a Service by its VIP; the port's protocol, or detection, decides
+//! between HTTP routing and opaque TCP.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use hyper::body::{Body as _, Incoming};
+use tokio::net::{TcpListener, TcpStream};
+use weft_core::model::{Backend, Protocol};
+use weft_core::resources::mesh::OutboundTrafficPolicy;
+
+use crate::access_log::Record;
+use crate::app::Shared;
+use crate::body::{self, Body};
+use crate::detect::{self, Detected};
+use crate::error::ProxyError;
+use crate::forward;
+use crate::route::{RequestView, pick_backend};
+use crate::state::{LookupError, ServiceEntry};
+use crate::{capture, filters, serve};
+
+pub const DETECT_TIMEOUT: Duration = Duration::from_millis(100);
+
+pub async fn run(listener: TcpListener, shared: Arc<Shared>, fixed: Option<SocketAddr>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => { tracing::warn!("outbound accept: {e}"); continue; }
+            },
+            _ = shared.drain.signaled() => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let dst = match fixed {
+                Some(d) => d,
+                None => match capture::original_dst(&stream) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        return tracing::warn!(%peer, "outbound: no original destination: {e}");
+                    }
+                },
+            };
+            connection(stream, peer, dst, shared).await;
+        });
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared: Arc<Shared>) {
+    let mut record = Record::new("outbound");
+    record.downstream = Some(peer.to_string());
+    // Only a destination the control plane says is not a Service passes through; when it
+    // cannot be asked, the connection is refused rather than sent somewhere unchecked.
+    let svc = match shared.store.address(dst.ip()).await {
+        Ok(key) => match shared.store.service(&key).await {
+            Ok(svc) => svc,
+            Err(e) => return refuse(shared, record, key, e),
+        },
+        Err(LookupError::Missing) => return passthrough(stream, dst, shared, record).await,
+        Err(e) => return refuse(shared, record, dst.to_string(), e),
+    };
+    record.service = Some(svc.config.key());
+    let protocol = svc
+        .config
+        .port(dst.port())
+        .map_or(Protocol::Detect, |p| p.protocol);
+    let detected = match protocol {
+        Protocol::Tcp => Detected::Tcp,
+        Protocol::Http | Protocol::Http2 | Protocol::Grpc => Detected::Http1,
+        Protocol::Detect => detect::detect(&stream, DETECT_TIMEOUT).await,
+    };
+    if detected == Detected::Tcp {
+        return tcp(stream, dst, &svc, shared, record).await;
+    }
+    let key: Arc<str> = svc.config.key().into();
+    let port = dst.port();
+    let drain = shared.drain.clone();
+    serve::http(stream, drain, move |req| {
+        let shared = shared.clone();
+        let key = key.clone();
+        async move { Ok::<_, Infallible>(request(shared, key, port, peer, req).await) }
+    })
+    .await;
+}
+
+fn refuse(shared: Arc<Shared>, record: Record, what: String, e: LookupError) {
+    let err = match e {
+        LookupError::Missing => ProxyError::NoBackend(format!("service {what} does not exist")),
+        LookupError::Timeout => {
+            ProxyError::NotReady(format!("no answer from the control plane about {what}"))
+        }
+    };
+    serve::refuse_tcp(shared.log(), record, &err);
+}
+
+/// A destination that is not a mesh Service: passed through as TCP, or refused.
+async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, record: Record) {
+    let policy = shared
+        .store
+        .proxy_config()
+        .map(|p| p.outbound_traffic_policy);
+    if policy == Some(OutboundTrafficPolicy::RegistryOnly) {
+        let err = ProxyError::UnknownDestination(dst.to_string());
+        return serve::refuse_tcp(shared.log(), record, &err);
+    }
+    let log = shared.log();
+    serve::tcp(
+        stream,
+        dst,
+        Duration::from_secs(5),
+        shared.drain.clone(),
+        log,
+        record,
+    )
+    .await;
+}
+
+async fn tcp(
+    stream: TcpStream,
+    dst: SocketAddr,
+    svc: &ServiceEntry,
+    shared: Arc<Shared>,
+    mut record: Record,
+) {
+    let log = shared.log();
+    let rule = svc
+        .config
+        .tcp
+        .iter()
+        .find(|r| r.ports.is_empty() || r.ports.contains(&dst.port()));
+    let target = async {
+        let (backend_svc, port) = match rule {
+            Some(rule) => {
+                record.route = Some(rule.name.clone());
+                let b = pick_backend(&rule.backends).ok_or_else(|| {
+                    ProxyError::NoBackend(format!("{} has no backend with weight > 0", rule.name))
+                })?;
+                let s = shared.store.service(&b.service).await.map_err(|_| {
+                    ProxyError::NoBackend(format!("service {} does not exist", b.service))
+                })?;
+                (s, if b.port == 0 { dst.port() } else { b.port })
+            }
+            None => (
+                shared
+                    .store
+                    .service(&svc.config.key())
+                    .await
+                    .map_err(|_| ProxyError::NoRoute)?,
+                dst.port(),
+            ),
+        };
+        let pick = backend_svc
+            .balancer
+            .pick()
+            .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
+        let addr = pick
+            .target(port)
+            .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
+        pick.success();
+        Ok::<_, ProxyError>((addr, backend_svc.config.policy.connect_timeout.as_std()))
+    };
+    match target.await {
+        Ok((addr, timeout)) => {
+            serve::tcp(stream, addr, timeout, shared.drain.clone(), log, record).await
+        }
+        Err(e) => serve::refuse_tcp(log, record, &e),
+    }
+}
+
+/// One HTTP request: route, filter, pick a backend and an endpoint, forward with retries and
+/// timeouts, log.
+async fn request(
+    shared: Arc<Shared>,
+    key: Arc<str>,
+    port: u16,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let start = Instant::now();
+    let (parts, incoming) = req.into_parts();
+    let mut record = Record::new("outbound");
+    record.protocol = format!("{:?}", parts.version);
+    record.method = Some(parts.method.to_string());
+    record.path = parts.uri.path_and_query().map(|p| p.to_string());
+    record.authority = forward::authority(&parts);
+    record.downstream = Some(peer.to_string());
+    record.service = Some(key.to_string());
+    let res = match route(&shared, &key, port, parts, incoming, &mut record).await {
+        Ok(r) => r,
+        Err(e) => {
+            record.error = Some(e.stage());
+            e.into_response()
+        }
+    };
+    record.status = Some(res.status().as_u16());
+    record.finish(start.elapsed());
+    shared.log().write(&record);
+    res
+}
+
+async fn route(
+    shared: &Shared,
+    key: &str,
+    port: u16,
+    mut parts: http::request::Parts,
+    incoming: Incoming,
+    record: &mut Record,
+) -> Result<Response<Body>, ProxyError> {
+    let svc = shared.store.service(key).await.map_err(|e| match e {
+        LookupError::Missing => ProxyError::NoBackend(format!("service {key} no longer exists")),
+        LookupError::Timeout => ProxyError::NotReady("control plane did not answer".into()),
+    })?;
+    let host = forward::authority(&parts).map(|a| strip_port(&a).to_string());
+    let selected = match &svc.routes {
+        Some(routes) => {
+            let view = RequestView {
+                method: &parts.method,
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                headers: &parts.headers,
+                host: host.as_deref(),
+                port,
+            };
+            let sel = routes.select(&view).ok_or(ProxyError::NoRoute)?;
+            Some((sel.rule.clone(), sel.matched_prefix.map(str::to_string)))
+        }
+        None => None,
+    };
+    let (rule, prefix) = match selected {
+        Some((r, p)) => (Some(r), p),
+        None => (None, None),
+    };
+    if let Some(rule) = &rule {
+        record.route = Some(rule.name.clone());
+        if let Some(redirect) = filters::request(&rule.filters, &mut parts, prefix.as_deref()) {
+            let (p, ()) = redirect.into_parts();
+            return Ok(Response::from_parts(p, body::empty()));
+        }
+    }
+    let backend = match &rule {
+        Some(rule) => pick_backend(&rule.backends)
+            .ok_or_else(|| {
+                ProxyError::NoBackend(format!("{} has no backend with weight > 0", rule.name))
+            })?
+            .clone(),
+        None => Backend {
+            service: key.to_string(),
+            port,
+            weight: 1,
+            filters: Vec::new(),
+        },
+    };
+    if filters::request(&backend.filters, &mut parts, prefix.as_deref()).is_some() {
+        return Err(ProxyError::NoBackend(
+            "redirects are not allowed on backends".into(),
+        ));
+    }
+    let backend_svc = if backend.service == key {
+        svc.clone()
+    } else {
+        shared
+            .store
+            .service(&backend.service)
+            .await
+            .map_err(|e| match e {
+                LookupError::Missing => {
+                    ProxyError::NoBackend(format!("service {} does not exist", backend.service))
+                }
+                LookupError::Timeout => ProxyError::NotReady(format!(
+                    "no answer from the control plane about {}",
+                    backend.service
+                )),
+            })?
+    };
+    let bport = if backend.port == 0 {
+        port
+    } else {
+        backend.port
+    };
+    let policy = &svc.config.policy;
+    let timeout = rule.as_ref().and_then(|r| r.timeout).or(policy.timeout);
+    let per_try = rule
+        .as_ref()
+        .and_then(|r| r.per_try_timeout)
+        .or(policy.per_try_timeout);
+    let retry = rule
+        .as_ref()
+        .and_then(|r| r.retry.clone())
+        .or_else(|| policy.retry.clone());
+    // A body can be sent once; only requests without one are retried.
+    // Upgrades are not retried: the connection is handed over on the first answer.
+    let replayable = incoming.is_end_stream() && !forward::is_upgrade(&parts);
+    let mut body = Some(body::stream(incoming));
+    let attempts = if replayable {
+        retry.as_ref().map_or(0, |r| r.attempts) + 1
+    } else {
+        1
+    };
+    let connect_timeout = backend_svc.config.policy.connect_timeout.as_std();
+
+    let work = async {
+        let mut last = None;
+        for attempt in 1..=attempts {
+            record.attempts = Some(attempt);
+            let pick = backend_svc
+                .balancer
+                .pick()
+                .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
+            let target = pick
+                .target(bport)
+                .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
+            record.upstream = Some(target.to_string());
+            let b = body.take().unwrap_or_else(body::empty);
+            let mut p = clone_parts(&parts);
+            if attempt == attempts {
+                // The last try owns the upgrade, if any.
+                p.extensions = std::mem::take(&mut parts.extensions);
+            }
+            let sent = forward::forward(&shared.pool, target, p, b, connect_timeout);
+            let result = match per_try {
+                Some(t) => tokio::time::timeout(t.as_std(), sent)
+                    .await
+                    .unwrap_or(Err(ProxyError::Timeout)),
+                None => sent.await,
+            };
+            let more = attempt < attempts;
+            match result {
+                Ok(mut res) => {
+                    let status = res.status().as_u16();
+                    let retry_status = retry.as_ref().is_some_and(|r| r.codes.contains(&status));
+                    if res.status().is_server_error() {
+                        pick.failure()
+                    } else {
+                        pick.success()
+                    }
+                    if retry_status && more {
+                        last = Some(Ok(res));
+                        backoff(retry.as_ref(), attempt).await;
+                        continue;
+                    }
+                    if let Some(rule) = &rule {
+                        let (mut rp, rb) = res.into_parts();
+                        filters::response(&rule.filters, &mut rp);
+                        filters::response(&backend.filters, &mut rp);
+                        res = Response::from_parts(rp, rb);
+                    }
+                    return Ok(res);
+                }
+                Err(e) => {
+                    pick.failure();
+                    let again = more && (e.retryable() || matches!(e, ProxyError::Timeout));
+                    if !again {
+                        return Err(e);
+                    }
+                    last = Some(Err(e));
+                    backoff(retry.as_ref(), attempt).await;
+                }
+            }
+        }
+        last.unwrap_or(Err(ProxyError::Timeout))
+    };
+    match timeout {
+        Some(t) => tokio::time::timeout(t.as_std(), work)
+            .await
+            .unwrap_or(Err(ProxyError::Timeout)),
+        None => work.await,
+    }
+}
+
+async fn backoff(retry: Option<&weft_core::model::Retry>, attempt: u32) {
+    let base = retry.map_or(Duration::from_millis(25), |r| r.backoff.as_std());
+    let d = base * 2u32.saturating_pow(attempt.saturating_sub(1)).min(8);
+    let jitter = Duration::from_micros(fastrand::u64(0..=d.as_micros() as u64 / 2));
+    tokio::time::sleep(d + jitter).await;
+}
+
+fn clone_parts(p: &http::request::Parts) -> http::request::Parts {
+    let mut req = Request::builder()
+        .method(p.method.clone())
+        .uri(p.uri.clone())
+        .version(p.version)
+        .body(())
+        .unwrap_or_default();
+    *req.headers_mut() = p.headers.clone();
+    req.into_parts().0
+}
+
+fn strip_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.split(']').next().map_or(authority, |h| &h[1..]);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            authority
+        }
+    })
+}

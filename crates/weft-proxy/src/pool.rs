@@ -1,0 +1,162 @@
+//! Upstream connections per endpoint: HTTP/1.1 keep-alive reuse and one multiplexed HTTP/2
+//! connection, each with a connect timeout. Requests keep their own `Host` / `:authority`;
+//! the pool decides only where the bytes go.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http::{Request, Response, Version};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+use crate::body::Body;
+use crate::error::ProxyError;
+
+/// Idle HTTP/1 connections kept per endpoint.
+const MAX_IDLE_PER_ENDPOINT: usize = 64;
+
+#[derive(Debug, Default)]
+pub struct Pool {
+    h1: Mutex<HashMap<SocketAddr, Vec<http1::SendRequest<Body>>>>,
+    h2: Mutex<HashMap<SocketAddr, http2::SendRequest<Body>>>,
+}
+
+impl Pool {
+    /// Sends `req` to `target` over HTTP/2 when `version` is 2, else HTTP/1.1.
+    pub async fn send(
+        &self,
+        target: SocketAddr,
+        req: Request<Body>,
+        connect_timeout: Duration,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        if req.version() == Version::HTTP_2 {
+            self.send_h2(target, req, connect_timeout).await
+        } else {
+            self.send_h1(target, req, connect_timeout).await
+        }
+    }
+
+    async fn send_h1(
+        &self,
+        target: SocketAddr,
+        req: Request<Body>,
+        connect_timeout: Duration,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let idle = self.take_h1(target);
+        let mut sender = match idle {
+            Some(s) => s,
+            None => {
+                let io = connect(target, connect_timeout).await?;
+                let (sender, conn) = http1::handshake(TokioIo::new(io))
+                    .await
+                    .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.with_upgrades().await {
+                        tracing::debug!(%target, "upstream HTTP/1 connection ended: {e}");
+                    }
+                });
+                sender
+            }
+        };
+        let upgrade = req.headers().contains_key(http::header::UPGRADE);
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
+        // The connection becomes ready again once this response's body is read; keep it for
+        // reuse unless it is being taken over by an upgrade.
+        if !upgrade && res.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            self.put_h1(target, sender);
+        }
+        Ok(res)
+    }
+
+    fn take_h1(&self, target: SocketAddr) -> Option<http1::SendRequest<Body>> {
+        let mut pools = self.h1.lock().unwrap_or_else(|p| p.into_inner());
+        let list = pools.get_mut(&target)?;
+        list.retain(|s| !s.is_closed());
+        let i = list.iter().position(|s| s.is_ready())?;
+        Some(list.swap_remove(i))
+    }
+
+    fn put_h1(&self, target: SocketAddr, sender: http1::SendRequest<Body>) {
+        let mut pools = self.h1.lock().unwrap_or_else(|p| p.into_inner());
+        let list = pools.entry(target).or_default();
+        if list.len() < MAX_IDLE_PER_ENDPOINT {
+            list.push(sender);
+        }
+    }
+
+    async fn send_h2(
+        &self,
+        target: SocketAddr,
+        req: Request<Body>,
+        connect_timeout: Duration,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let existing = {
+            let pools = self.h2.lock().unwrap_or_else(|p| p.into_inner());
+            pools.get(&target).filter(|s| !s.is_closed()).cloned()
+        };
+        let mut sender = match existing {
+            Some(s) => s,
+            None => {
+                let io = connect(target, connect_timeout).await?;
+                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                    .handshake(TokioIo::new(io))
+                    .await
+                    .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%target, "upstream HTTP/2 connection ended: {e}");
+                    }
+                });
+                self.h2
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(target, sender.clone());
+                sender
+            }
+        };
+        sender
+            .ready()
+            .await
+            .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| ProxyError::UpstreamReset(e.to_string()))
+    }
+
+    /// Drops every pooled connection to endpoints not in `keep` (called on endpoint changes).
+    pub fn retain(&self, keep: impl Fn(&SocketAddr) -> bool) {
+        self.h1
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|a, _| keep(a));
+        self.h2
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|a, _| keep(a));
+    }
+}
+
+/// Opens a TCP connection with a timeout, naming the failure.
+pub async fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyError> {
+    match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
+        Err(_) => Err(ProxyError::ConnectTimeout(target.to_string())),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Err(ProxyError::ConnectRefused(target.to_string()))
+        }
+        Ok(Err(e)) => Err(ProxyError::UpstreamReset(format!(
+            "connect to {target}: {e}"
+        ))),
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}

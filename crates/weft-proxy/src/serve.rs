@@ -1,0 +1,85 @@
+//! Serving accepted connections: HTTP (HTTP/1.x and HTTP/2 on one builder, with upgrades)
+//! and opaque TCP, both stopping cleanly when the proxy drains.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
+
+use crate::access_log::{AccessLog, Record};
+use crate::body::Body;
+use crate::drain::Drain;
+use crate::error::ProxyError;
+use crate::pool;
+
+/// Serves HTTP on `stream` with `handler` until the client closes or the drain finishes it:
+/// on drain, in-flight requests complete and idle keep-alive connections close.
+pub async fn http<F, Fut>(stream: TcpStream, drain: Drain, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
+    let _guard = drain.guard();
+    let _ = stream.set_nodelay(true);
+    let svc = hyper::service::service_fn(move |req| (handler.clone())(req));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!("downstream connection ended: {e}");
+            }
+            return;
+        }
+        _ = drain.signaled() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// Copies bytes both ways between `client` and `target`, logging one record.
+pub async fn tcp(
+    mut client: TcpStream,
+    target: SocketAddr,
+    connect_timeout: Duration,
+    drain: Drain,
+    log: AccessLog,
+    mut record: Record,
+) {
+    let _guard = drain.guard();
+    let start = Instant::now();
+    record.protocol = "TCP".into();
+    record.upstream = Some(target.to_string());
+    match pool::connect(target, connect_timeout).await {
+        Ok(mut upstream) => {
+            // Opaque streams cannot be finished early; they run until the drain deadline.
+            if let Ok((sent, received)) =
+                tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+            {
+                record.bytes_sent = Some(sent);
+                record.bytes_received = Some(received);
+            }
+        }
+        Err(e) => {
+            record.error = Some(e.stage());
+            tracing::debug!(%target, "tcp: {e}");
+        }
+    }
+    record.finish(start.elapsed());
+    log.write(&record);
+}
+
+/// Closes a TCP client that cannot be served, logging why.
+pub fn refuse_tcp(log: AccessLog, mut record: Record, err: &ProxyError) {
+    record.protocol = "TCP".into();
+    record.error = Some(err.stage());
+    log.write(&record);
+    tracing::debug!("tcp connection refused: {err}");
+}

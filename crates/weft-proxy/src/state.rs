@@ -1,0 +1,307 @@
+//! What the proxy knows: its own config, the Services it has asked for (on demand, on first
+//! traffic), and which address leads to which Service. Entries are replaced whole on update;
+//! a rejected update leaves the previous entries in force.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, watch};
+use weft_core::model::{
+    ADDRESS_TYPE, AddressConfig, PROXY_TYPE, ProxyConfig, SERVICE_TYPE, ServiceConfig,
+};
+
+use crate::balance::Balancer;
+use crate::route::CompiledRoutes;
+
+/// How long a request waits for the control plane to answer an on-demand lookup.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A Service ready to route to.
+#[derive(Debug)]
+pub struct ServiceEntry {
+    pub config: ServiceConfig,
+    pub routes: Option<CompiledRoutes>,
+    pub balancer: Arc<Balancer>,
+}
+
+#[derive(Debug, Clone)]
+enum Known<T> {
+    Present(T),
+    Missing,
+}
+
+#[derive(Debug, Default)]
+struct Maps {
+    services: HashMap<String, Known<Arc<ServiceEntry>>>,
+    addresses: HashMap<IpAddr, Known<String>>,
+    /// (type, name) → version held.
+    versions: HashMap<(String, String), String>,
+    /// (type, name) subscribed.
+    requested: HashSet<(String, String)>,
+    last_nack: Option<Value>,
+}
+
+/// A lookup that did not find anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupError {
+    /// The control plane says it does not exist.
+    Missing,
+    /// No answer in time (control plane unreachable and nothing cached).
+    Timeout,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    maps: RwLock<Maps>,
+    proxy: watch::Sender<Option<Arc<ProxyConfig>>>,
+    changed: Notify,
+    subscribe: mpsc::UnboundedSender<(String, String)>,
+}
+
+impl Store {
+    /// The receiver gets `(type, name)` for each new on-demand subscription.
+    pub fn new() -> (Arc<Store>, mpsc::UnboundedReceiver<(String, String)>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let store = Store {
+            maps: RwLock::new(Maps::default()),
+            proxy: watch::Sender::new(None),
+            changed: Notify::new(),
+            subscribe: tx,
+        };
+        (Arc::new(store), rx)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Maps> {
+        self.maps.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Maps> {
+        self.maps.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn proxy(&self) -> watch::Receiver<Option<Arc<ProxyConfig>>> {
+        self.proxy.subscribe()
+    }
+
+    pub fn proxy_config(&self) -> Option<Arc<ProxyConfig>> {
+        self.proxy.borrow().clone()
+    }
+
+    /// Everything subscribed, with held versions, for re-subscribing after a reconnect.
+    pub fn subscriptions(&self) -> Vec<(String, String, Option<String>)> {
+        let maps = self.read();
+        maps.requested
+            .iter()
+            .map(|(t, n)| {
+                (
+                    t.clone(),
+                    n.clone(),
+                    maps.versions.get(&(t.clone(), n.clone())).cloned(),
+                )
+            })
+            .collect()
+    }
+
+    fn request(&self, ty: &str, name: &str) {
+        let key = (ty.to_string(), name.to_string());
+        let new = self.write().requested.insert(key);
+        if new {
+            let _ = self.subscribe.send((ty.to_string(), name.to_string()));
+        }
+    }
+
+    /// Registers a subscription that the discovery client sends on (re)connect.
+    pub fn want(&self, ty: &str, name: &str) {
+        self.write()
+            .requested
+            .insert((ty.to_string(), name.to_string()));
+    }
+
+    /// The Service `ns/name`, asking the control plane on first use.
+    pub async fn service(&self, key: &str) -> Result<Arc<ServiceEntry>, LookupError> {
+        self.lookup(SERVICE_TYPE, key, |m| m.services.get(key).cloned())
+            .await
+    }
+
+    /// The Service whose VIP is `ip`, asking the control plane on first use.
+    pub async fn address(&self, ip: IpAddr) -> Result<String, LookupError> {
+        self.lookup(ADDRESS_TYPE, &ip.to_string(), |m| {
+            m.addresses.get(&ip).cloned()
+        })
+        .await
+    }
+
+    async fn lookup<T: Clone>(
+        &self,
+        ty: &str,
+        name: &str,
+        get: impl Fn(&Maps) -> Option<Known<T>>,
+    ) -> Result<T, LookupError> {
+        let deadline = tokio::time::Instant::now() + LOOKUP_TIMEOUT;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let found = get(&self.read());
+            match found {
+                Some(Known::Present(v)) => return Ok(v),
+                Some(Known::Missing) => return Err(LookupError::Missing),
+                None => self.request(ty, name),
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(LookupError::Timeout);
+            }
+        }
+    }
+
+    /// Applies one response. `Err` (the NACK text) leaves everything as it was.
+    pub fn apply(
+        &self,
+        ty: &str,
+        resources: &[(String, String, Vec<u8>)],
+        removed: &[String],
+    ) -> Result<(), String> {
+        let result = match ty {
+            PROXY_TYPE => self.apply_proxy(resources),
+            SERVICE_TYPE => self.apply_services(resources, removed),
+            ADDRESS_TYPE => self.apply_addresses(resources, removed),
+            other => Err(format!("unknown resource type {other}")),
+        };
+        match &result {
+            Ok(()) => {
+                let mut maps = self.write();
+                for (name, version, _) in resources {
+                    maps.versions
+                        .insert((ty.to_string(), name.clone()), version.clone());
+                }
+                for name in removed {
+                    maps.versions.remove(&(ty.to_string(), name.clone()));
+                }
+            }
+            Err(e) => {
+                self.write().last_nack = Some(json!({"type": ty, "error": e}));
+            }
+        }
+        self.changed.notify_waiters();
+        result
+    }
+
+    fn apply_proxy(&self, resources: &[(String, String, Vec<u8>)]) -> Result<(), String> {
+        let Some((name, _, body)) = resources.last() else {
+            return Ok(());
+        };
+        let cfg: ProxyConfig =
+            serde_json::from_slice(body).map_err(|e| format!("proxy config {name}: {e}"))?;
+        self.proxy.send_replace(Some(Arc::new(cfg)));
+        Ok(())
+    }
+
+    fn apply_services(
+        &self,
+        resources: &[(String, String, Vec<u8>)],
+        removed: &[String],
+    ) -> Result<(), String> {
+        // Decode and compile everything first: one bad resource rejects the whole response.
+        let mut decoded = Vec::with_capacity(resources.len());
+        for (name, _, body) in resources {
+            let cfg: ServiceConfig =
+                serde_json::from_slice(body).map_err(|e| format!("service {name}: {e}"))?;
+            let routes = match &cfg.http {
+                Some(r) => {
+                    Some(CompiledRoutes::new(r).map_err(|e| format!("service {name}: {e}"))?)
+                }
+                None => None,
+            };
+            decoded.push((name.clone(), cfg, routes));
+        }
+        let mut maps = self.write();
+        for (name, cfg, routes) in decoded {
+            let balancer = match maps.services.get(&name) {
+                Some(Known::Present(old)) => {
+                    old.balancer.update(cfg.endpoints.clone());
+                    old.balancer.clone()
+                }
+                _ => Arc::new(Balancer::new(
+                    cfg.policy.load_balancer,
+                    &cfg.policy,
+                    cfg.endpoints.clone(),
+                )),
+            };
+            let entry = ServiceEntry {
+                config: cfg,
+                routes,
+                balancer,
+            };
+            maps.services.insert(name, Known::Present(Arc::new(entry)));
+        }
+        for name in removed {
+            maps.services.insert(name.clone(), Known::Missing);
+        }
+        Ok(())
+    }
+
+    fn apply_addresses(
+        &self,
+        resources: &[(String, String, Vec<u8>)],
+        removed: &[String],
+    ) -> Result<(), String> {
+        let mut decoded = Vec::new();
+        for (name, _, body) in resources {
+            let a: AddressConfig =
+                serde_json::from_slice(body).map_err(|e| format!("address {name}: {e}"))?;
+            decoded.push(a);
+        }
+        let mut maps = self.write();
+        for a in decoded {
+            maps.addresses.insert(a.address, Known::Present(a.service));
+        }
+        for name in removed {
+            if let Ok(ip) = name.parse() {
+                maps.addresses.insert(ip, Known::Missing);
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything held, for `/config_dump`.
+    pub fn dump(&self) -> Value {
+        let maps = self.read();
+        let services: serde_json::Map<String, Value> = maps
+            .services
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Known::Present(e) => serde_json::to_value(&e.config).unwrap_or(Value::Null),
+                    Known::Missing => json!("missing"),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let addresses: serde_json::Map<String, Value> = maps
+            .addresses
+            .iter()
+            .map(|(ip, v)| {
+                let v = match v {
+                    Known::Present(s) => json!(s),
+                    Known::Missing => json!("missing"),
+                };
+                (ip.to_string(), v)
+            })
+            .collect();
+        let versions: serde_json::Map<String, Value> = maps
+            .versions
+            .iter()
+            .map(|((t, n), v)| (format!("{t} {n}"), json!(v)))
+            .collect();
+        json!({
+            "proxy": self.proxy.borrow().as_deref(),
+            "services": services,
+            "addresses": addresses,
+            "versions": versions,
+            "lastNack": maps.last_nack,
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! The discovery client: one delta stream to the control plane, ACK or NACK per response,
+//! on-demand subscriptions, and reconnect with backoff. While disconnected the proxy keeps
+//! serving with what it has (static stability); on reconnect it re-subscribes with the versions
+//! it holds, so unchanged resources are not resent.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use weft_core::model::{ADDRESS_TYPE, PROXY_TYPE, SERVICE_TYPE};
+use weft_proto::discovery::discovery_client::DiscoveryClient;
+use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
+
+use crate::state::Store;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Connection state, for readiness and the admin API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub connected: bool,
+    /// A proxy config was received and ACKed at least once.
+    pub configured: bool,
+    pub last_error: Option<String>,
+}
+
+/// Runs until the task is dropped.
+pub async fn run(
+    endpoint: String,
+    node: Node,
+    store: Arc<Store>,
+    mut subscriptions: mpsc::UnboundedReceiver<(String, String)>,
+    status: watch::Sender<Status>,
+) {
+    store.want(PROXY_TYPE, &node.id);
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let result = session(&endpoint, &node, &store, &mut subscriptions, &status).await;
+        let err = match result {
+            Ok(()) => "stream closed by the control plane".to_string(),
+            Err(e) => e,
+        };
+        status.send_modify(|s| {
+            s.connected = false;
+            s.last_error = Some(err.clone());
+        });
+        tracing::warn!(control_plane = %endpoint, "discovery: {err}; serving with the last config, retrying in {backoff:?}");
+        // Jitter spreads reconnects of many proxies after a control-plane restart.
+        let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 2));
+        tokio::time::sleep(backoff + jitter).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        if status.borrow().configured {
+            backoff = backoff.min(Duration::from_secs(1));
+        }
+    }
+}
+
+async fn session(
+    endpoint: &str,
+    node: &Node,
+    store: &Arc<Store>,
+    subscriptions: &mut mpsc::UnboundedReceiver<(String, String)>,
+    status: &watch::Sender<Status>,
+) -> Result<(), String> {
+    let mut client = DiscoveryClient::connect(endpoint.to_string())
+        .await
+        .map_err(|e| format!("cannot connect to {endpoint}: {e}"))?;
+    let (tx, rx) = mpsc::channel(64);
+    // First request: who we are, and everything we already hold.
+    let mut by_type: HashMap<String, (Vec<String>, HashMap<String, String>)> = HashMap::new();
+    for (ty, name, version) in store.subscriptions() {
+        let e = by_type.entry(ty).or_default();
+        if let Some(v) = version {
+            e.1.insert(name.clone(), v);
+        }
+        e.0.push(name);
+    }
+    let mut first = true;
+    for ty in [PROXY_TYPE, ADDRESS_TYPE, SERVICE_TYPE] {
+        let (names, versions) = by_type.remove(ty).unwrap_or_default();
+        if names.is_empty() && !first {
+            continue;
+        }
+        let req = DeltaRequest {
+            node: first.then(|| node.clone()),
+            type_url: ty.to_string(),
+            subscribe: names,
+            initial_versions: versions,
+            ..Default::default()
+        };
+        first = false;
+        tx.send(req)
+            .await
+            .map_err(|_| "request channel closed".to_string())?;
+    }
+    let mut responses = client
+        .delta(ReceiverStream::new(rx))
+        .await
+        .map_err(|e| format!("discovery stream refused: {}", e.message()))?
+        .into_inner();
+    status.send_modify(|s| {
+        s.connected = true;
+        s.last_error = None;
+    });
+    tracing::info!(control_plane = %endpoint, "discovery connected");
+    loop {
+        tokio::select! {
+            msg = responses.message() => {
+                let resp = match msg {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(format!("discovery stream failed: {}", e.message())),
+                };
+                let reply = handle(store, &resp, status);
+                tx.send(reply).await.map_err(|_| "request channel closed".to_string())?;
+            }
+            sub = subscriptions.recv() => {
+                let Some((ty, name)) = sub else { return Ok(()) };
+                let req = DeltaRequest { type_url: ty, subscribe: vec![name], ..Default::default() };
+                tx.send(req).await.map_err(|_| "request channel closed".to_string())?;
+            }
+        }
+    }
+}
+
+/// Applies a response and builds its ACK or NACK.
+fn handle(store: &Store, resp: &DeltaResponse, status: &watch::Sender<Status>) -> DeltaRequest {
+    let resources: Vec<(String, String, Vec<u8>)> = resp
+        .resources
+        .iter()
+        .map(|r| (r.name.clone(), r.version.clone(), r.body.clone()))
+        .collect();
+    let result = store.apply(&resp.type_url, &resources, &resp.removed);
+    let error_detail = match result {
+        Ok(()) => {
+            if resp.type_url == PROXY_TYPE && store.proxy_config().is_some() {
+                status.send_modify(|s| s.configured = true);
+            }
+            tracing::debug!(type_url = %resp.type_url, n = resources.len(), removed = resp.removed.len(), "config applied");
+            None
+        }
+        Err(message) => {
+            tracing::warn!(type_url = %resp.type_url, "config rejected, keeping the previous one: {message}");
+            Some(ErrorDetail { message })
+        }
+    };
+    DeltaRequest {
+        type_url: resp.type_url.clone(),
+        response_nonce: resp.nonce.clone(),
+        error_detail,
+        ..Default::default()
+    }
+}
