@@ -97,6 +97,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     rt.block_on(async {
         let bound = weft_proxy::build(cfg).await?;
+        eprintln!(
+            "weft proxy: outbound on {}, inbound on {}, admin on {}, readiness on {}",
+            bound.outbound, bound.inbound, bound.admin, bound.readiness
+        );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;
         tokio::select! {

@@ -301,6 +301,13 @@ async fn route(
         1
     };
     let connect_timeout = backend_svc.config.policy.connect_timeout.as_std();
+    // A port declared http is spoken as HTTP/1.1 upstream, http2/grpc as HTTP/2, whatever the
+    // client used; an undeclared port keeps the client's version.
+    let upstream_version = match backend_svc.config.port(bport).map(|p| p.protocol) {
+        Some(Protocol::Http) if !forward::is_upgrade(&parts) => Some(http::Version::HTTP_11),
+        Some(Protocol::Http2 | Protocol::Grpc) => Some(http::Version::HTTP_2),
+        _ => None,
+    };
 
     let work = async {
         let mut last = None;
@@ -316,6 +323,9 @@ async fn route(
             record.upstream = Some(target.to_string());
             let b = body.take().unwrap_or_else(body::empty);
             let mut p = clone_parts(&parts);
+            if let Some(v) = upstream_version {
+                p.version = v;
+            }
             if attempt == attempts {
                 // The last try owns the upgrade, if any.
                 p.extensions = std::mem::take(&mut parts.extensions);
