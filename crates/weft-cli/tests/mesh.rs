@@ -58,6 +58,9 @@ spec:
   - matches: [{{path: {{value: /v2}}}}, {{headers: [{{name: x-canary, value: "1"}}]}}]
     backendRefs: [{{name: web-v2, port: 80}}]
     filters: [{{type: RequestHeaderModifier, requestHeaderModifier: {{add: [{{name: x-routed, value: canary}}]}}}}]
+  - matches: [{{path: {{value: /mirrored}}}}]
+    filters: [{{type: RequestMirror, requestMirror: {{backendRef: {{name: web-v2, port: 80}}}}}}]
+    backendRefs: [{{name: web-v1, port: 80}}]
   - matches: [{{path: {{type: Exact, value: /moved}}}}]
     filters: [{{type: RequestRedirect, requestRedirect: {{path: {{type: ReplaceFullPath, replaceFullPath: /new}}, statusCode: 301}}}}]
   - {default_rule}
@@ -170,6 +173,23 @@ async fn routes_match_path_and_header_and_apply_filters() {
     let r = get(m.client.outbound, "web", "/moved").await;
     assert_eq!(r.status, 301);
     assert_eq!(r.headers["location"], "http://web/new");
+}
+
+#[tokio::test]
+async fn mirrored_requests_reach_the_mirror_too() {
+    let m = start("mirror").await;
+    let v2 = m.servers[2].1.hits.clone();
+    for _ in 0..5 {
+        let r = get(m.client.outbound, "web", "/mirrored").await;
+        assert!(
+            r.server().starts_with("v1"),
+            "the answer comes from the backend, not the mirror"
+        );
+    }
+    eventually("the mirror got every request", async || {
+        v2.load(std::sync::atomic::Ordering::Relaxed) == 5
+    })
+    .await;
 }
 
 #[tokio::test]

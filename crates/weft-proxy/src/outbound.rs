@@ -203,7 +203,7 @@ async fn request(
 }
 
 async fn route(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     key: &str,
     port: u16,
     mut parts: http::request::Parts,
@@ -291,6 +291,22 @@ async fn route(
         .as_ref()
         .and_then(|r| r.retry.clone())
         .or_else(|| policy.retry.clone());
+    if incoming.is_end_stream()
+        && let Some(rule) = &rule
+    {
+        for m in filters::mirrors(&rule.filters) {
+            if fastrand::u32(0..100) < m.percent.unwrap_or(100) {
+                let ns = m
+                    .backend_ref
+                    .namespace
+                    .as_deref()
+                    .unwrap_or(&svc.config.namespace);
+                let key = format!("{ns}/{}", m.backend_ref.name);
+                let port = m.backend_ref.port.unwrap_or(port);
+                tokio::spawn(mirror(shared.clone(), key, port, clone_parts(&parts)));
+            }
+        }
+    }
     // A body can be sent once; only requests without one are retried.
     // Upgrades are not retried: the connection is handed over on the first answer.
     let replayable = incoming.is_end_stream() && !forward::is_upgrade(&parts);
@@ -378,6 +394,32 @@ async fn route(
             .await
             .unwrap_or(Err(ProxyError::Timeout)),
         None => work.await,
+    }
+}
+
+/// Sends a copy of a bodiless request to a mirror backend; its answer is dropped.
+async fn mirror(shared: Arc<Shared>, key: String, port: u16, parts: http::request::Parts) {
+    let Ok(svc) = shared.store.service(&key).await else {
+        return tracing::debug!(service = %key, "mirror backend does not exist");
+    };
+    let Some(pick) = svc.balancer.pick() else {
+        return;
+    };
+    let Some(target) = pick.target(port) else {
+        return;
+    };
+    let timeout = svc.config.policy.connect_timeout.as_std();
+    match forward::forward(&shared.pool, target, parts, body::empty(), timeout).await {
+        Ok(res) => {
+            // Read the body so the connection can be reused.
+            use http_body_util::BodyExt;
+            let _ = res.into_body().collect().await;
+            pick.success();
+        }
+        Err(e) => {
+            pick.failure();
+            tracing::debug!(service = %key, "mirror: {e}");
+        }
     }
 }
 
