@@ -461,3 +461,55 @@ async fn drain_finishes_in_flight_requests() {
         "listener closed"
     );
 }
+
+#[tokio::test]
+async fn opaque_tcp_follows_tcp_routes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let m = start("tcp").await;
+    m.dir.write("mesh.yaml", &mesh(SPLIT_90_10, &format!("{OUTLIER}{}", r#"---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: tcp, namespace: shop, labels: {app: tcp}}
+spec: {command: [tcp], ports: [{name: tcp, containerPort: 9000}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp, namespace: shop}
+spec: {clusterIP: 198.18.128.40, selector: {app: tcp}, ports: [{name: tcp-echo, port: 9000, targetPort: tcp}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-front, namespace: shop, annotations: {weft.dev/analyze-ignore: WEFT0106}}
+spec: {clusterIP: 198.18.128.41, selector: {app: none}, ports: [{name: tcp-front, port: 9000}]}
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: front, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: tcp-front, port: 9000}]
+  rules: [{backendRefs: [{name: tcp, port: 9000}]}]
+"#)));
+    // A raw TCP echo: no HTTP anywhere.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let _server = proxy(m.cp.discovery, "shop", "tcp", "tcp-0", None, Some(app)).await;
+    let client = client_to(&m, "198.18.128.41:9000").await;
+    let mut s = tokio::net::TcpStream::connect(client.outbound)
+        .await
+        .unwrap();
+    s.write_all(b"\x00\x01 not http at all").await.unwrap();
+    let mut buf = [0u8; 18];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"\x00\x01 not http at all");
+}
