@@ -54,6 +54,22 @@ impl Record {
         }
     }
 
+    /// A record for an HTTP request, from what the client sent.
+    pub fn for_request(
+        direction: &'static str,
+        parts: &http::request::Parts,
+        peer: std::net::SocketAddr,
+    ) -> Self {
+        Record {
+            protocol: format!("{:?}", parts.version),
+            method: Some(parts.method.to_string()),
+            path: parts.uri.path_and_query().map(|p| p.to_string()),
+            authority: crate::forward::authority(parts),
+            downstream: Some(peer.to_string()),
+            ..Record::new(direction)
+        }
+    }
+
     pub fn finish(&mut self, elapsed: Duration) {
         self.duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
     }

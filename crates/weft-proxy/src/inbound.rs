@@ -22,16 +22,10 @@ use crate::{capture, forward, serve};
 const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketAddr>) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => { tracing::warn!("inbound accept: {e}"); continue; }
-            },
-            _ = shared.drain.signaled() => return,
-        };
+    let drain = shared.drain.clone();
+    serve::accept(listener, drain, "inbound", move |stream, peer| {
         let shared = shared.clone();
-        tokio::spawn(async move {
+        async move {
             let target = match app {
                 Some(a) => a,
                 None => match capture::original_dst(&stream) {
@@ -41,8 +35,9 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketA
                 },
             };
             connection(stream, peer, target, shared).await;
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, target: SocketAddr, shared: Arc<Shared>) {
@@ -87,12 +82,7 @@ async fn request(
 ) -> Response<Body> {
     let start = Instant::now();
     let (parts, incoming) = req.into_parts();
-    let mut record = Record::new("inbound");
-    record.protocol = format!("{:?}", parts.version);
-    record.method = Some(parts.method.to_string());
-    record.path = parts.uri.path_and_query().map(|p| p.to_string());
-    record.authority = forward::authority(&parts);
-    record.downstream = Some(peer.to_string());
+    let mut record = Record::for_request("inbound", &parts, peer);
     record.upstream = Some(target.to_string());
     let res = match forward::forward(
         &shared.pool,

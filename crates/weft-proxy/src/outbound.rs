@@ -26,16 +26,10 @@ use crate::{capture, filters, serve};
 pub const DETECT_TIMEOUT: Duration = Duration::from_millis(100);
 
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, fixed: Option<SocketAddr>) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => { tracing::warn!("outbound accept: {e}"); continue; }
-            },
-            _ = shared.drain.signaled() => return,
-        };
+    let drain = shared.drain.clone();
+    serve::accept(listener, drain, "outbound", move |stream, peer| {
         let shared = shared.clone();
-        tokio::spawn(async move {
+        async move {
             let dst = match fixed {
                 Some(d) => d,
                 None => match capture::original_dst(&stream) {
@@ -46,8 +40,9 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, fixed: Option<Socke
                 },
             };
             connection(stream, peer, dst, shared).await;
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared: Arc<Shared>) {
@@ -182,12 +177,7 @@ async fn request(
 ) -> Response<Body> {
     let start = Instant::now();
     let (parts, incoming) = req.into_parts();
-    let mut record = Record::new("outbound");
-    record.protocol = format!("{:?}", parts.version);
-    record.method = Some(parts.method.to_string());
-    record.path = parts.uri.path_and_query().map(|p| p.to_string());
-    record.authority = forward::authority(&parts);
-    record.downstream = Some(peer.to_string());
+    let mut record = Record::for_request("outbound", &parts, peer);
     record.service = Some(key.to_string());
     let res = match route(&shared, &key, port, parts, incoming, &mut record).await {
         Ok(r) => r,

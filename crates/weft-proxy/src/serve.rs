@@ -18,6 +18,27 @@ use crate::drain::Drain;
 use crate::error::ProxyError;
 use crate::pool;
 
+/// Accepts connections until the drain starts, handing each to `handle` on its own task.
+pub async fn accept<F, Fut>(
+    listener: tokio::net::TcpListener,
+    drain: Drain,
+    what: &'static str,
+    handle: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => { tokio::spawn(handle(stream, peer)); }
+                Err(e) => tracing::warn!("{what} accept: {e}"),
+            },
+            _ = drain.signaled() => return,
+        }
+    }
+}
+
 /// Serves HTTP on `stream` with `handler` until the client closes or the drain finishes it:
 /// on drain, in-flight requests complete and idle keep-alive connections close.
 pub async fn http<F, Fut>(stream: TcpStream, drain: Drain, handler: F)
