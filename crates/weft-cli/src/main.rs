@@ -2,6 +2,7 @@
 
 mod analyze;
 mod control;
+mod demo;
 mod logging;
 mod proxy;
 mod yaml_out;
@@ -32,6 +33,8 @@ enum Command {
     Analyze(analyze::Args),
     /// Run the control plane: watch a config directory, serve proxies, expose the debug API.
     Control(control::Args),
+    /// Run one service of the demo shop (frontend, catalog, cart, pricing).
+    Demo(demo::Args),
     /// Run a proxy (sidecar role): capture, route and balance the workload's traffic.
     Proxy(Box<proxy::Args>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Control(args) => control::run(args),
         Command::Proxy(args) => proxy::run(*args),
+        Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
