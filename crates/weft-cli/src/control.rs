@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:15014")]
     admin: SocketAddr,
     /// After a start, how long to let proxies reconnect before answering (e.g. 1s, 500ms).
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
     warmup: std::time::Duration,
     /// Log level (trace, debug, info, warn, error).
     #[arg(long, default_value = "info")]

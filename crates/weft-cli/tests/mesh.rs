@@ -142,6 +142,15 @@ async fn http_passes_through_both_proxies_with_host_and_headers_kept() {
         r.body
     );
     // Both sidecars saw it: the client proxy's outbound and one server proxy's inbound.
+    // The readiness port answers readiness and nothing else.
+    assert_eq!(
+        get(m.client.readiness, "x", "/config_dump").await.status,
+        404
+    );
+    assert_eq!(
+        get(m.client.readiness, "x", "/healthz/ready").await.status,
+        200
+    );
     let served: usize = m
         .servers
         .iter()
@@ -311,7 +320,7 @@ async fn control_plane_restart_fails_no_request() {
         let r = get(client.outbound, "web", "/").await;
         assert_eq!(r.status, 200, "{} {:?}", r.body, r.headers);
     }
-    let cp = control(&dir, discovery, Duration::from_millis(1500)).await;
+    let cp = control(&dir, discovery, Duration::from_millis(2500)).await;
     let mut ok = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
     while tokio::time::Instant::now() < deadline {

@@ -102,7 +102,11 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
     let mut stop_grpc = stop_rx.clone();
     tasks.spawn(async move {
         let incoming = TcpListenerStream::new(discovery_listener);
+        // Keepalives find proxies that vanished without closing their connection.
         let result = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
+            .tcp_keepalive(Some(std::time::Duration::from_secs(30)))
             .add_service(svc)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop_grpc.wait_for(|s| *s).await;

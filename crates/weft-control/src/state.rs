@@ -40,7 +40,8 @@ pub struct Rejected {
 struct Inner {
     config: Arc<Config>,
     status: ConfigStatus,
-    pods: BTreeMap<String, Pod>,
+    /// Pod id → (connection that announced it, pod).
+    pods: BTreeMap<String, (u64, Pod)>,
 }
 
 #[derive(Debug)]
@@ -52,6 +53,7 @@ pub struct State {
     inner: Mutex<Inner>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     proxies: Mutex<BTreeMap<String, ProxyStatus>>,
+    connections: std::sync::atomic::AtomicU64,
 }
 
 impl State {
@@ -73,6 +75,7 @@ impl State {
             }),
             snapshot: watch::Sender::new(snapshot),
             proxies: Mutex::new(BTreeMap::new()),
+            connections: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -103,21 +106,31 @@ impl State {
         });
     }
 
-    pub fn add_pod(&self, pod: Pod) {
+    /// A number for a new discovery stream, so a stale stream's close cannot remove what a
+    /// reconnected one registered.
+    pub fn next_connection(&self) -> u64 {
+        self.connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+
+    pub fn add_pod(&self, connection: u64, pod: Pod) {
         let mut inner = self.inner();
-        inner.pods.insert(pod.id.clone(), pod);
+        inner.pods.insert(pod.id.clone(), (connection, pod));
         self.rebuild(&inner);
     }
 
-    pub fn remove_pod(&self, id: &str) {
+    /// Removes the pod if `connection` is still the one that announced it.
+    pub fn remove_pod(&self, id: &str, connection: u64) {
         let mut inner = self.inner();
-        if inner.pods.remove(id).is_some() {
+        if inner.pods.get(id).is_some_and(|(c, _)| *c == connection) {
+            inner.pods.remove(id);
             self.rebuild(&inner);
         }
     }
 
     fn rebuild(&self, inner: &Inner) {
-        let pods: Vec<Pod> = inner.pods.values().cloned().collect();
+        let pods: Vec<Pod> = inner.pods.values().map(|(_, p)| p.clone()).collect();
         self.snapshot
             .send_replace(Arc::new(Snapshot::build(&inner.config, &pods)));
     }

@@ -131,6 +131,14 @@ async fn sync_state(cp: &weft_control::Bound, id: &str, ty: &str) -> String {
     p["types"][ty]["state"].as_str().unwrap_or("").to_string()
 }
 
+async fn listed(cp: &weft_control::Bound, id: &str) -> bool {
+    let list = get(cp.admin, "/debug/syncz").await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["node"]["id"] == id)
+}
+
 async fn eventually(mut f: impl AsyncFnMut() -> bool) {
     for _ in 0..100 {
         if f().await {
@@ -270,4 +278,76 @@ async fn invalid_initial_config_refuses_to_start_with_the_reason() {
         text.contains("mesh.yaml:2:7") && text.contains("did you mean `Service`?"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_stale_stream_closing_does_not_remove_its_reconnected_proxy() {
+    let dir = config_dir("reconnect", SHOP);
+    let cp = start(&dir).await;
+    let mut watcher = Proxy::connect(&cp, "web-0.shop").await;
+    let first = watcher.next().await;
+    watcher.reply(&first, None).await;
+    let old = Proxy::connect(&cp, "web-1.shop").await;
+    let grown = watcher.next().await;
+    let svc: ServiceConfig = serde_json::from_slice(&grown.resources[0].body).unwrap();
+    assert_eq!(svc.endpoints.len(), 2);
+    watcher.reply(&grown, None).await;
+    // web-1 reconnects before the control plane noticed its old stream died.
+    let _new = Proxy::connect(&cp, "web-1.shop").await;
+    eventually(async || listed(&cp, "web-1.shop").await).await;
+    drop(old);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Ok(Ok(Some(r))) =
+        tokio::time::timeout(Duration::from_millis(700), watcher.rx.message()).await
+    {
+        let svc: ServiceConfig = serde_json::from_slice(&r.resources[0].body).unwrap();
+        assert_eq!(
+            svc.endpoints.len(),
+            2,
+            "web-1 is still connected on its new stream"
+        );
+    }
+    assert!(
+        !sync_state(&cp, "web-1.shop", SERVICE_TYPE).await.is_empty(),
+        "still listed"
+    );
+    cp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_pushed_even_while_requests_keep_arriving() {
+    let dir = config_dir("busy", SHOP);
+    let cp = start(&dir).await;
+    let mut watcher = Proxy::connect(&cp, "web-0.shop").await;
+    let first = watcher.next().await;
+    watcher.reply(&first, None).await;
+    // Keep the stream busy with subscriptions queued behind each other.
+    let tx = watcher.tx.clone();
+    let filler = tokio::spawn(async move {
+        for i in 0..1500 {
+            let req = DeltaRequest {
+                type_url: SERVICE_TYPE.into(),
+                subscribe: vec![format!("shop/{i}-{}", "x".repeat(4096))],
+                ..Default::default()
+            };
+            if tx.send(req).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A change the watcher must hear about: a second pod joins shop/web.
+    let _other = Proxy::connect(&cp, "web-1.shop").await;
+    let mut pushed = false;
+    while let Ok(Ok(Some(r))) =
+        tokio::time::timeout(Duration::from_secs(3), watcher.rx.message()).await
+    {
+        if let Some(res) = r.resources.iter().find(|x| x.name == "shop/web") {
+            let svc: ServiceConfig = serde_json::from_slice(&res.body).unwrap();
+            pushed |= svc.endpoints.len() == 2;
+        }
+    }
+    filler.abort();
+    assert!(pushed, "the second endpoint of shop/web was never pushed");
+    cp.shutdown().await;
 }

@@ -21,8 +21,19 @@ use crate::app::Shared;
 
 pub async fn handle(
     shared: Arc<Shared>,
+    readiness_only: bool,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    // The readiness port is reachable from outside the pod: it answers readiness only.
+    if readiness_only {
+        return Ok(match (req.method(), req.uri().path()) {
+            (&Method::GET, "/healthz/ready") => ready(&shared),
+            _ => reply(
+                StatusCode::NOT_FOUND,
+                json!({"error": "this port serves GET /healthz/ready only"}),
+            ),
+        });
+    }
     let query = req.uri().query().unwrap_or("").to_string();
     let res = match (req.method(), req.uri().path()) {
         (&Method::GET, "/ready") | (&Method::GET, "/healthz/ready") => ready(&shared),

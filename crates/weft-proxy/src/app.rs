@@ -163,8 +163,14 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         service_account: id.service_account.clone(),
         labels: id.labels.clone().into_iter().collect(),
         revision: String::new(),
+        // Peers dial this address: a wildcard bind is announced as the pod's own address.
         inbound_address: if cfg.inbound_app.is_some() {
-            inbound.to_string()
+            let ip = if inbound.ip().is_unspecified() {
+                id.ip
+            } else {
+                inbound.ip()
+            };
+            SocketAddr::new(ip, inbound.port()).to_string()
         } else {
             String::new()
         },
@@ -187,17 +193,18 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         shared.clone(),
         cfg.inbound_app,
     ));
-    for l in [admin_l, ready_l] {
+    for (l, readiness_only) in [(admin_l, false), (ready_l, true)] {
         let shared = shared.clone();
         tasks.spawn(async move {
             loop {
                 let Ok((stream, _)) = l.accept().await else {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 };
                 let sh = shared.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
-                        crate::admin::handle(sh.clone(), req)
+                        crate::admin::handle(sh.clone(), readiness_only, req)
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)

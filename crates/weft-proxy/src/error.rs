@@ -31,6 +31,8 @@ pub enum ProxyError {
     Timeout,
     /// The upstream closed or reset the connection before a response.
     UpstreamReset(String),
+    /// The request cannot be forwarded as written (e.g. an unparseable authority).
+    BadRequest(String),
     /// The proxy has no configuration for this yet (control plane unreachable at start).
     NotReady(String),
 }
@@ -48,6 +50,7 @@ impl ProxyError {
             ProxyError::Timeout => "timeout",
             ProxyError::UpstreamReset(_) => "upstream-reset",
             ProxyError::NotReady(_) => "not-ready",
+            ProxyError::BadRequest(_) => "bad-request",
         }
     }
 
@@ -61,10 +64,12 @@ impl ProxyError {
             | ProxyError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ConnectTimeout(_) | ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::UpstreamReset(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
         }
     }
 
-    /// Whether the request may be sent again: nothing reached the application.
+    /// Whether the failure was in reaching the endpoint (a reset may still have reached the
+    /// application; the caller decides by method).
     pub fn retryable(&self) -> bool {
         matches!(
             self,
@@ -105,6 +110,7 @@ impl fmt::Display for ProxyError {
             ProxyError::Timeout => write!(f, "request timed out"),
             ProxyError::UpstreamReset(why) => write!(f, "upstream reset: {why}"),
             ProxyError::NotReady(why) => write!(f, "proxy not ready: {why}"),
+            ProxyError::BadRequest(why) => write!(f, "bad request: {why}"),
         }
     }
 }

@@ -109,10 +109,12 @@ pub async fn forward(
             .authority(authority.as_str())
             .path_and_query(path.as_str())
             .build()
-            .unwrap_or_else(|_| Uri::from_static("/"));
+            .map_err(|e| ProxyError::BadRequest(format!("authority {authority:?}: {e}")))?;
         parts.headers.remove(header::HOST);
     } else {
-        parts.uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        parts.uri = path
+            .parse()
+            .map_err(|e| ProxyError::BadRequest(format!("path {path:?}: {e}")))?;
         if !parts.headers.contains_key(header::HOST)
             && let Ok(v) = HeaderValue::from_str(&authority)
         {

@@ -63,6 +63,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, target: SocketAddr, sha
             shared.drain.clone(),
             log,
             record,
+            None,
         )
         .await;
     }

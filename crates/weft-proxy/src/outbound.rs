@@ -23,6 +23,8 @@ use crate::route::{RequestView, pick_backend};
 use crate::state::{LookupError, ServiceEntry};
 use crate::{capture, filters, serve};
 
+const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub const DETECT_TIMEOUT: Duration = Duration::from_millis(100);
 
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, fixed: Option<SocketAddr>) {
@@ -98,7 +100,8 @@ async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, re
         .store
         .proxy_config()
         .map(|p| p.outbound_traffic_policy);
-    if policy == Some(OutboundTrafficPolicy::RegistryOnly) {
+    // Without a proxy config the policy is unknown: refuse rather than fail open.
+    if policy != Some(OutboundTrafficPolicy::AllowAny) {
         let err = ProxyError::UnknownDestination(dst.to_string());
         return serve::refuse_tcp(shared.log(), record, &err);
     }
@@ -110,6 +113,7 @@ async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, re
         shared.drain.clone(),
         log,
         record,
+        None,
     )
     .await;
 }
@@ -155,12 +159,13 @@ async fn tcp(
         let addr = pick
             .target(port)
             .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
-        pick.success();
-        Ok::<_, ProxyError>((addr, backend_svc.config.policy.connect_timeout.as_std()))
+        let timeout = backend_svc.config.policy.connect_timeout.as_std();
+        Ok::<_, ProxyError>((addr, timeout, pick))
     };
     match target.await {
-        Ok((addr, timeout)) => {
-            serve::tcp(stream, addr, timeout, shared.drain.clone(), log, record).await
+        Ok((addr, timeout, pick)) => {
+            let drain = shared.drain.clone();
+            serve::tcp(stream, addr, timeout, drain, log, record, Some(pick)).await
         }
         Err(e) => serve::refuse_tcp(log, record, &e),
     }
@@ -354,7 +359,7 @@ async fn route(
                         pick.success()
                     }
                     if retry_status && more {
-                        last = Some(Ok(res));
+                        drop(res);
                         backoff(retry.as_ref(), attempt).await;
                         continue;
                     }
@@ -367,8 +372,18 @@ async fn route(
                     return Ok(res);
                 }
                 Err(e) => {
+                    // A malformed request is the client's fault, not the endpoint's.
+                    if matches!(e, ProxyError::BadRequest(_)) {
+                        return Err(e);
+                    }
                     pick.failure();
-                    let again = more && (e.retryable() || matches!(e, ProxyError::Timeout));
+                    // A refused connection reached nothing; a reset or timeout may have reached
+                    // the app, so only idempotent methods are sent again.
+                    let safe = matches!(
+                        e,
+                        ProxyError::ConnectRefused(_) | ProxyError::ConnectTimeout(_)
+                    ) || parts.method.is_idempotent();
+                    let again = more && safe && (e.retryable() || matches!(e, ProxyError::Timeout));
                     if !again {
                         return Err(e);
                     }
@@ -399,13 +414,18 @@ async fn mirror(shared: Arc<Shared>, key: String, port: u16, parts: http::reques
         return;
     };
     let timeout = svc.config.policy.connect_timeout.as_std();
-    match forward::forward(&shared.pool, target, parts, body::empty(), timeout).await {
-        Ok(res) => {
-            // Read the body so the connection can be reused.
-            use http_body_util::BodyExt;
-            let _ = res.into_body().collect().await;
-            pick.success();
-        }
+    let sent = forward::forward(&shared.pool, target, parts, body::empty(), timeout);
+    // A hung mirror must not hold a task and a connection forever.
+    let result = tokio::time::timeout(MIRROR_TIMEOUT, async {
+        let res = sent.await?;
+        use http_body_util::BodyExt;
+        let _ = res.into_body().collect().await;
+        Ok::<_, ProxyError>(())
+    })
+    .await
+    .unwrap_or(Err(ProxyError::Timeout));
+    match result {
+        Ok(()) => pick.success(),
         Err(e) => {
             pick.failure();
             tracing::debug!(service = %key, "mirror: {e}");

@@ -32,7 +32,11 @@ pub async fn accept<F, Fut>(
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => { tokio::spawn(handle(stream, peer)); }
-                Err(e) => tracing::warn!("{what} accept: {e}"),
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::warn!("{what} accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
             },
             _ = drain.signaled() => return,
         }
@@ -73,6 +77,7 @@ pub async fn tcp(
     drain: Drain,
     log: AccessLog,
     mut record: Record,
+    pick: Option<crate::balance::Pick>,
 ) {
     let _guard = drain.guard();
     let start = Instant::now();
@@ -80,6 +85,7 @@ pub async fn tcp(
     record.upstream = Some(target.to_string());
     match pool::connect(target, connect_timeout).await {
         Ok(mut upstream) => {
+            // The pick stays held (counted as outstanding) for the connection's life.
             // Opaque streams cannot be finished early; they run until the drain deadline.
             if let Ok((sent, received)) =
                 tokio::io::copy_bidirectional(&mut client, &mut upstream).await
@@ -87,8 +93,14 @@ pub async fn tcp(
                 record.bytes_sent = Some(sent);
                 record.bytes_received = Some(received);
             }
+            if let Some(p) = pick {
+                p.success();
+            }
         }
         Err(e) => {
+            if let Some(p) = pick {
+                p.failure();
+            }
             record.error = Some(e.stage());
             tracing::debug!(%target, "tcp: {e}");
         }

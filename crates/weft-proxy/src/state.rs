@@ -220,7 +220,9 @@ impl Store {
         let mut maps = self.write();
         for (name, cfg, routes) in decoded {
             let balancer = match maps.services.get(&name) {
-                Some(Known::Present(old)) => {
+                // Same policy: keep per-endpoint state (load, failures, ejections). A new
+                // policy (balancing kind, ejection settings) starts a fresh balancer.
+                Some(Known::Present(old)) if old.config.policy == cfg.policy => {
                     old.balancer.update(cfg.endpoints.clone());
                     old.balancer.clone()
                 }

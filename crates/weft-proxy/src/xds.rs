@@ -40,6 +40,10 @@ pub async fn run(
     let mut backoff = BACKOFF_MIN;
     loop {
         let result = session(&endpoint, &node, &store, &mut subscriptions, &status).await;
+        if status.borrow().connected {
+            // The session worked: the next failure starts over from a short wait.
+            backoff = BACKOFF_MIN;
+        }
         let err = match result {
             Ok(()) => "stream closed by the control plane".to_string(),
             Err(e) => e,
@@ -66,9 +70,17 @@ async fn session(
     subscriptions: &mut mpsc::UnboundedReceiver<(String, String)>,
     status: &watch::Sender<Status>,
 ) -> Result<(), String> {
-    let mut client = DiscoveryClient::connect(endpoint.to_string())
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .map_err(|e| format!("invalid control plane address {endpoint}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true)
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+        .connect()
         .await
         .map_err(|e| format!("cannot connect to {endpoint}: {e}"))?;
+    let mut client = DiscoveryClient::new(channel);
     let (tx, rx) = mpsc::channel(64);
     // First request: who we are, and everything we already hold.
     let mut by_type: HashMap<String, (Vec<String>, HashMap<String, String>)> = HashMap::new();

@@ -22,6 +22,8 @@ pub struct NodeInfo {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyStatus {
+    /// The discovery stream this status belongs to.
+    pub connection: u64,
     pub node: NodeInfo,
     pub connected_at_ms: u64,
     /// Per type URL.

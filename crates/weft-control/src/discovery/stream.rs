@@ -30,6 +30,7 @@ pub(super) struct Connection {
     id: Option<String>,
     subs: BTreeMap<String, Subscription>,
     nonce: u64,
+    connection: u64,
 }
 
 impl Connection {
@@ -41,6 +42,7 @@ impl Connection {
             id: None,
             subs: BTreeMap::new(),
             nonce: 0,
+            connection: 0,
         }
     }
 
@@ -49,6 +51,7 @@ impl Connection {
         mut requests: Streaming<DeltaRequest>,
         peer: Option<SocketAddr>,
     ) {
+        self.connection = self.state.next_connection();
         let mut snapshots = self.state.snapshot();
         let mut stopping = self.state.stopping.subscribe();
         loop {
@@ -87,10 +90,17 @@ impl Connection {
     fn close(&self) {
         if let Some(id) = &self.id {
             tracing::info!(proxy = %id, "proxy disconnected");
-            self.state.proxies().remove(id);
+            let mut proxies = self.state.proxies();
+            if proxies
+                .get(id)
+                .is_some_and(|p| p.connection == self.connection)
+            {
+                proxies.remove(id);
+            }
+            drop(proxies);
             // On shutdown, proxies keep their endpoints: nobody should be told they left.
             if !*self.state.stopping.borrow() {
-                self.state.remove_pod(id);
+                self.state.remove_pod(id, self.connection);
             }
         }
     }
@@ -110,8 +120,9 @@ impl Connection {
             // Let the other proxies of a restarted control plane re-register first.
             tokio::time::sleep_until(self.state.serve_after).await;
         }
-        // Read after hello: the snapshot then includes this proxy's own pod.
-        let snap = snapshots.borrow_and_update().clone();
+        // Read after hello: the snapshot then includes this proxy's own pod. Not marked seen:
+        // the run loop must still push a change to the names already subscribed.
+        let snap = snapshots.borrow().clone();
         let ty = req.type_url.as_str();
         if !TYPES.contains(&ty) {
             return Err(Status::invalid_argument(format!(
@@ -162,6 +173,7 @@ impl Connection {
         self.state.proxies().insert(
             node.id.clone(),
             ProxyStatus {
+                connection: self.connection,
                 node: info,
                 connected_at_ms: now_ms(),
                 types: BTreeMap::new(),
@@ -184,7 +196,7 @@ impl Connection {
                 inbound: node.inbound_address.parse().ok(),
             };
             self.pod = Some(pod.clone());
-            self.state.add_pod(pod);
+            self.state.add_pod(self.connection, pod);
         }
         Ok(())
     }
