@@ -55,6 +55,7 @@ pub async fn handle(
                                     "ackedNonce": t.acked_nonce,
                                     "ackedAtMs": t.acked_at_ms,
                                     "nack": t.nack,
+                                    "nackedResources": t.nacked,
                                 }),
                             )
                         })

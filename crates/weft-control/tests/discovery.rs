@@ -193,6 +193,27 @@ async fn subscribe_ack_nack_and_missing_names() {
         "filter ExtensionRef is not supported"
     );
     assert!(dump["types"][SERVICE_TYPE]["resources"]["shop/web"].is_object());
+    let list = get(cp.admin, "/debug/syncz").await;
+    assert_eq!(
+        list[0]["types"][PROXY_TYPE]["nackedResources"],
+        serde_json::json!(["web-0.shop"])
+    );
+    // A later, accepted response of the same type does not hide the rejection.
+    proxy
+        .tx
+        .send(DeltaRequest {
+            type_url: PROXY_TYPE.into(),
+            unsubscribe: vec![],
+            subscribe: vec!["other".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let other = proxy.next().await;
+    assert_eq!(other.removed, ["other"]);
+    proxy.reply(&other, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sync_state(&cp, "web-0.shop", PROXY_TYPE).await, "NACKED");
     cp.shutdown().await;
 }
 

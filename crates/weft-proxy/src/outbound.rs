@@ -85,13 +85,20 @@ async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared
 }
 
 fn refuse(shared: Arc<Shared>, record: Record, what: String, e: LookupError) {
-    let err = match e {
+    serve::refuse_tcp(shared.log(), record, &lookup_error(&what, e));
+}
+
+/// What a failed lookup of `what` means for the request.
+fn lookup_error(what: &str, e: LookupError) -> ProxyError {
+    match e {
         LookupError::Missing => ProxyError::NoBackend(format!("service {what} does not exist")),
         LookupError::Timeout => {
             ProxyError::NotReady(format!("no answer from the control plane about {what}"))
         }
-    };
-    serve::refuse_tcp(shared.log(), record, &err);
+        LookupError::Rejected(why) => {
+            ProxyError::NoBackend(format!("the config of {what} was rejected: {why}"))
+        }
+    }
 }
 
 /// A destination that is not a mesh Service: passed through as TCP, or refused.
@@ -205,10 +212,7 @@ async fn route(
     incoming: Incoming,
     record: &mut Record,
 ) -> Result<Response<Body>, ProxyError> {
-    let svc = shared.store.service(key).await.map_err(|e| match e {
-        LookupError::Missing => ProxyError::NoBackend(format!("service {key} no longer exists")),
-        LookupError::Timeout => ProxyError::NotReady("control plane did not answer".into()),
-    })?;
+    let svc = (shared.store.service(key).await).map_err(|e| lookup_error(key, e))?;
     let host = forward::authority(&parts).map(|a| strip_port(&a).to_string());
     let selected = match &svc.routes {
         Some(routes) => {
@@ -261,15 +265,7 @@ async fn route(
             .store
             .service(&backend.service)
             .await
-            .map_err(|e| match e {
-                LookupError::Missing => {
-                    ProxyError::NoBackend(format!("service {} does not exist", backend.service))
-                }
-                LookupError::Timeout => ProxyError::NotReady(format!(
-                    "no answer from the control plane about {}",
-                    backend.service
-                )),
-            })?
+            .map_err(|e| lookup_error(&backend.service, e))?
     };
     let bport = if backend.port == 0 {
         port

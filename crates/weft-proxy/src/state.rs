@@ -31,6 +31,8 @@ pub struct ServiceEntry {
 enum Known<T> {
     Present(T),
     Missing,
+    /// First seen in a response this proxy rejected (the reason).
+    Rejected(String),
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +53,8 @@ pub enum LookupError {
     Missing,
     /// No answer in time (control plane unreachable and nothing cached).
     Timeout,
+    /// The control plane's version was rejected and there is no earlier one.
+    Rejected(String),
 }
 
 #[derive(Debug)]
@@ -149,6 +153,7 @@ impl Store {
             match found {
                 Some(Known::Present(v)) => return Ok(v),
                 Some(Known::Missing) => return Err(LookupError::Missing),
+                Some(Known::Rejected(why)) => return Err(LookupError::Rejected(why)),
                 None => self.request(ty, name),
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -182,7 +187,25 @@ impl Store {
                 }
             }
             Err(e) => {
-                self.write().last_nack = Some(json!({"type": ty, "error": e}));
+                let mut maps = self.write();
+                maps.last_nack = Some(json!({"type": ty, "error": e}));
+                // Requests waiting for a first version must not wait for one that never comes.
+                for (name, _, _) in resources {
+                    match ty {
+                        SERVICE_TYPE => {
+                            let rejected = Known::Rejected(e.clone());
+                            maps.services.entry(name.clone()).or_insert(rejected);
+                        }
+                        ADDRESS_TYPE => {
+                            if let Ok(ip) = name.parse() {
+                                maps.addresses
+                                    .entry(ip)
+                                    .or_insert(Known::Rejected(e.clone()));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
             }
         }
         self.changed.notify_waiters();
@@ -278,6 +301,7 @@ impl Store {
                 let v = match v {
                     Known::Present(e) => serde_json::to_value(&e.config).unwrap_or(Value::Null),
                     Known::Missing => json!("missing"),
+                    Known::Rejected(why) => json!({"rejected": why}),
                 };
                 (k.clone(), v)
             })
@@ -289,6 +313,7 @@ impl Store {
                 let v = match v {
                     Known::Present(s) => json!(s),
                     Known::Missing => json!("missing"),
+                    Known::Rejected(why) => json!({"rejected": why}),
                 };
                 (ip.to_string(), v)
             })

@@ -61,6 +61,8 @@ pub struct TypeStatus {
     pub acked_nonce: Option<String>,
     pub acked_at_ms: Option<u64>,
     pub nack: Option<Nack>,
+    /// Resources whose latest version the proxy rejected and has not accepted since.
+    pub nacked: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +75,9 @@ pub struct Nack {
 
 impl TypeStatus {
     pub fn compute_state(&self) -> SyncState {
+        if !self.nacked.is_empty() {
+            return SyncState::Nacked;
+        }
         match (&self.last_nonce, &self.nack, &self.acked_nonce) {
             // A reconnecting proxy announced versions that are current: nothing to send.
             (None, _, _) if !self.sent.is_empty() => SyncState::Synced,

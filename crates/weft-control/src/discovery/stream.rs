@@ -21,6 +21,9 @@ struct Subscription {
     sent: BTreeMap<String, String>,
     /// Names already reported as missing.
     missing: BTreeSet<String>,
+    /// Nonce → (name, version the proxy held before) of responses not yet answered, so a
+    /// NACK can restore what the proxy really runs.
+    inflight: BTreeMap<String, Vec<(String, Option<String>)>>,
 }
 
 pub(super) struct Connection {
@@ -202,6 +205,24 @@ impl Connection {
     }
 
     fn record_reply(&mut self, ty: &str, req: &DeltaRequest) {
+        // What that response carried; on NACK the proxy still holds the previous versions, so
+        // they are restored and the next change resends those resources.
+        let carried = self
+            .subs
+            .get_mut(ty)
+            .and_then(|s| {
+                let carried = s.inflight.remove(&req.response_nonce)?;
+                if req.error_detail.is_some() {
+                    for (name, prev) in &carried {
+                        match prev {
+                            Some(v) => s.sent.insert(name.clone(), v.clone()),
+                            None => s.sent.remove(name),
+                        };
+                    }
+                }
+                Some(carried)
+            })
+            .unwrap_or_default();
         let Some(id) = &self.id else { return };
         let mut proxies = self.state.proxies();
         let Some(p) = proxies.get_mut(id) else { return };
@@ -214,8 +235,12 @@ impl Connection {
                     error: err.message.clone(),
                     at_ms: now_ms(),
                 });
+                t.nacked.extend(carried.into_iter().map(|(n, _)| n));
             }
             None => {
+                for (name, _) in &carried {
+                    t.nacked.remove(name);
+                }
                 t.acked_nonce = Some(req.response_nonce.clone());
                 t.acked_at_ms = Some(now_ms());
             }
@@ -236,6 +261,7 @@ impl Connection {
         let mut resources = Vec::new();
         let mut removed = Vec::new();
         let mut bodies = Vec::new();
+        let mut previous = Vec::new();
         for name in names {
             match lookup(ty, &name, snap, self.pod.as_ref()) {
                 Some(body) => {
@@ -244,7 +270,8 @@ impl Connection {
                     if sub.sent.get(&name) == Some(&version) {
                         continue;
                     }
-                    sub.sent.insert(name.clone(), version.clone());
+                    let old = sub.sent.insert(name.clone(), version.clone());
+                    previous.push((name.clone(), old));
                     resources.push(Resource {
                         name: name.clone(),
                         version,
@@ -265,6 +292,9 @@ impl Connection {
         }
         self.nonce += 1;
         let nonce = format!("{}-{}", self.nonce, now_ms());
+        if let Some(sub) = self.subs.get_mut(ty) {
+            sub.inflight.insert(nonce.clone(), previous);
+        }
         if let Some(id) = &self.id
             && let Some(p) = self.state.proxies().get_mut(id)
         {
