@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Request, Response, Version};
@@ -19,9 +19,12 @@ use crate::error::ProxyError;
 /// Idle HTTP/1 connections kept per endpoint.
 const MAX_IDLE_PER_ENDPOINT: usize = 64;
 
+type Idle = Arc<Mutex<HashMap<SocketAddr, Vec<http1::SendRequest<Body>>>>>;
+
 #[derive(Debug, Default)]
 pub struct Pool {
-    h1: Mutex<HashMap<SocketAddr, Vec<http1::SendRequest<Body>>>>,
+    /// HTTP/1 connections that are ready for a request.
+    h1: Idle,
     h2: Mutex<HashMap<SocketAddr, http2::SendRequest<Body>>>,
 }
 
@@ -67,10 +70,16 @@ impl Pool {
             .send_request(req)
             .await
             .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
-        // The connection becomes ready again once this response's body is read; keep it for
-        // reuse unless it is being taken over by an upgrade.
+        // The connection becomes ready again once this response's body is read; it returns
+        // to the idle list then (unless an upgrade takes it over), so the list holds only
+        // connections another request can use.
         if !upgrade && res.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-            self.put_h1(target, sender);
+            let idle = self.h1.clone();
+            tokio::spawn(async move {
+                if sender.ready().await.is_ok() {
+                    put_h1(&idle, target, sender);
+                }
+            });
         }
         Ok(res)
     }
@@ -81,14 +90,6 @@ impl Pool {
         list.retain(|s| !s.is_closed());
         let i = list.iter().position(|s| s.is_ready())?;
         Some(list.swap_remove(i))
-    }
-
-    fn put_h1(&self, target: SocketAddr, sender: http1::SendRequest<Body>) {
-        let mut pools = self.h1.lock().unwrap_or_else(|p| p.into_inner());
-        let list = pools.entry(target).or_default();
-        if list.len() < MAX_IDLE_PER_ENDPOINT {
-            list.push(sender);
-        }
     }
 
     async fn send_h2(
@@ -141,6 +142,15 @@ impl Pool {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|a, _| keep(a));
+    }
+}
+
+fn put_h1(idle: &Idle, target: SocketAddr, sender: http1::SendRequest<Body>) {
+    let mut pools = idle.lock().unwrap_or_else(|p| p.into_inner());
+    let list = pools.entry(target).or_default();
+    list.retain(|s| !s.is_closed());
+    if list.len() < MAX_IDLE_PER_ENDPOINT {
+        list.push(sender);
     }
 }
 
