@@ -53,6 +53,23 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
+/// HTTP/2 may split `cookie` into several fields; HTTP/1.1 servers expect one, joined with
+/// "; " (RFC 9113 §8.2.3).
+fn merge_cookies(headers: &mut HeaderMap) {
+    let values: Vec<&[u8]> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if values.len() < 2 {
+        return;
+    }
+    let joined = values.join(&b"; "[..]);
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
 /// True for an HTTP/1.1 upgrade request (WebSocket and others; not h2c, which is served as
 /// HTTP/1.1 by ignoring the offer as RFC 9113 allows).
 pub fn is_upgrade(parts: &http::request::Parts) -> bool {
@@ -115,6 +132,7 @@ pub async fn forward(
         parts.uri = path
             .parse()
             .map_err(|e| ProxyError::BadRequest(format!("path {path:?}: {e}")))?;
+        merge_cookies(&mut parts.headers);
         if !parts.headers.contains_key(header::HOST)
             && let Ok(v) = HeaderValue::from_str(&authority)
         {
@@ -147,4 +165,43 @@ pub async fn forward(
     let (mut parts, incoming) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
     Ok(Response::from_parts(parts, body::stream(incoming)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_cookies_are_joined_for_http1() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        merge_cookies(&mut h);
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(h[header::COOKIE], "a=1; b=2");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_but_te_trailers_and_upgrades_stay() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.get("x-private").is_none() && h.get("keep-alive").is_none());
+        assert!(h.get(header::CONNECTION).is_none());
+        assert_eq!(h[header::TE], "trailers");
+        assert_eq!(h["x-kept"], "1");
+        let mut u = HeaderMap::new();
+        u.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        u.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        strip_hop_by_hop(&mut u, true);
+        assert_eq!(u[header::UPGRADE], "websocket");
+        assert_eq!(u[header::CONNECTION], "upgrade");
+    }
 }

@@ -1,9 +1,9 @@
-//! Inbound: traffic for the local app. The original destination port (or the configured app
+//! Inbound: traffic for the local app. The original destination (or the configured app
 //! address in explicit mode) says where the app listens; HTTP is proxied request by request so
 //! it is logged (and, with identity, authorized), anything else is copied as TCP.
 
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use crate::{capture, forward, serve};
 const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketAddr>) {
+    let own_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let drain = shared.drain.clone();
     serve::accept(listener, drain, "inbound", move |stream, peer| {
         let shared = shared.clone();
@@ -29,8 +30,13 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketA
             let target = match app {
                 Some(a) => a,
                 None => match capture::original_dst(&stream) {
-                    // The app listens inside the pod: deliver on loopback, same port.
-                    Ok(d) => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), d.port()),
+                    // Deliver to where the client was going, the pod address: an app bound to
+                    // localhost only stays private, as it is without the mesh. The proxy's own
+                    // connections are exempt from capture, so this reaches the app directly.
+                    Ok(d) if d.port() == own_port => {
+                        return tracing::warn!(%peer, "inbound: refusing a connection to the proxy's own port");
+                    }
+                    Ok(d) => d,
                     Err(e) => return tracing::warn!(%peer, "inbound: no original destination: {e}"),
                 },
             };
