@@ -43,6 +43,9 @@ pub struct Args {
     admin: SocketAddr,
     #[arg(long, default_value = "0.0.0.0:15021")]
     readiness: SocketAddr,
+    /// Prometheus metrics (`GET /metrics`).
+    #[arg(long, default_value = "0.0.0.0:15020")]
+    metrics: SocketAddr,
     /// Explicit mode (no capture): send all outbound connections to this destination.
     #[arg(long)]
     outbound_target: Option<SocketAddr>,
@@ -90,6 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         inbound: args.inbound,
         admin: args.admin,
         readiness: args.readiness,
+        metrics: args.metrics,
         outbound_target: args.outbound_target,
         inbound_app: args.inbound_app,
         set_log_level: Some(set_level),
@@ -98,8 +102,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let bound = weft_proxy::build(cfg).await?;
         eprintln!(
-            "weft proxy: outbound on {}, inbound on {}, admin on {}, readiness on {}",
-            bound.outbound, bound.inbound, bound.admin, bound.readiness
+            "weft proxy: outbound on {}, inbound on {}, admin on {}, readiness on {}, metrics on {}",
+            bound.outbound, bound.inbound, bound.admin, bound.readiness, bound.metrics
         );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;

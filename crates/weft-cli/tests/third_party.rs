@@ -178,6 +178,7 @@ fn proxy_args(cp: SocketAddr, workload: &str, pod: &str) -> Command {
     ])
     .args(["--outbound", "127.0.0.1:0", "--inbound", "127.0.0.1:0"])
     .args(["--admin", "127.0.0.1:0", "--readiness", "127.0.0.1:0"])
+    .args(["--metrics", "127.0.0.1:0"])
     .env_remove("RUST_LOG");
     c
 }

@@ -75,14 +75,16 @@ impl Record {
     }
 }
 
-/// Writes records when enabled.
-#[derive(Debug, Clone, Copy)]
+/// Counts every record in the metrics, and writes it when the log is enabled.
+#[derive(Debug, Clone)]
 pub struct AccessLog {
     pub enabled: bool,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl AccessLog {
     pub fn write(&self, r: &Record) {
+        self.metrics.observe(r);
         if !self.enabled {
             return;
         }

@@ -24,10 +24,12 @@ pub async fn handle(
     readiness_only: bool,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    // The readiness port is reachable from outside the pod: it answers readiness only.
+    // The readiness/metrics port is reachable from outside the pod: it answers readiness and
+    // metrics only.
     if readiness_only {
         return Ok(match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz/ready") => ready(&shared),
+            (&Method::GET, "/metrics") => metrics(&shared),
             _ => reply(
                 StatusCode::NOT_FOUND,
                 json!({"error": "this port serves GET /healthz/ready only"}),
@@ -37,6 +39,9 @@ pub async fn handle(
     let query = req.uri().query().unwrap_or("").to_string();
     let res = match (req.method(), req.uri().path()) {
         (&Method::GET, "/ready") | (&Method::GET, "/healthz/ready") => ready(&shared),
+        (&Method::GET, "/stats/prometheus") | (&Method::GET, "/metrics") => {
+            return Ok(metrics(&shared));
+        }
         (&Method::GET, "/config_dump") => {
             let mut dump = shared.store.dump();
             dump["discovery"] = json!(*shared.status.borrow());
@@ -84,6 +89,16 @@ pub async fn handle(
         ),
     };
     Ok(res)
+}
+
+fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
+    Response::builder()
+        .header(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+        .body(Full::new(Bytes::from(shared.metrics.encode())))
+        .unwrap_or_default()
 }
 
 fn ready(shared: &Shared) -> Response<Full<Bytes>> {

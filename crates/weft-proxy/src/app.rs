@@ -42,6 +42,8 @@ pub struct Config {
     pub inbound: SocketAddr,
     pub admin: SocketAddr,
     pub readiness: SocketAddr,
+    /// Prometheus `/metrics`; port 15020 by convention.
+    pub metrics: SocketAddr,
     /// Explicit mode: every outbound connection goes to this destination (no capture).
     pub outbound_target: Option<SocketAddr>,
     /// Explicit mode: inbound traffic goes to this app address, and peers are told to reach
@@ -65,6 +67,7 @@ impl std::fmt::Debug for Config {
 /// State every connection shares.
 pub struct Shared {
     pub store: Arc<Store>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub pool: Pool,
     pub drain: Drain,
     pub status: watch::Receiver<xds::Status>,
@@ -84,7 +87,10 @@ impl Shared {
             .store
             .proxy_config()
             .is_none_or(|p| p.settings.access_log);
-        AccessLog { enabled }
+        AccessLog {
+            enabled,
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// None when ready; else why not.
@@ -118,6 +124,7 @@ pub struct Bound {
     pub inbound: SocketAddr,
     pub admin: SocketAddr,
     pub readiness: SocketAddr,
+    pub metrics: SocketAddr,
     pub shared: Arc<Shared>,
     trigger: Trigger,
     tasks: JoinSet<()>,
@@ -133,6 +140,8 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
     let inbound_l = bind("inbound", cfg.inbound).await?;
     let admin_l = bind("admin", cfg.admin).await?;
     let ready_l = bind("readiness", cfg.readiness).await?;
+    let metrics_l = bind("metrics", cfg.metrics).await?;
+    let metrics = metrics_l.local_addr().unwrap_or(cfg.metrics);
     let addr = |l: &TcpListener, d| l.local_addr().unwrap_or(d);
     let (outbound, inbound, admin, readiness) = (
         addr(&outbound_l, cfg.outbound),
@@ -146,6 +155,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
     let (trigger, drain) = drain::new();
     let shared = Arc::new(Shared {
         store: store.clone(),
+        metrics: Arc::default(),
         pool: Pool::default(),
         drain,
         status: status_rx,
@@ -193,7 +203,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         shared.clone(),
         cfg.inbound_app,
     ));
-    for (l, readiness_only) in [(admin_l, false), (ready_l, true)] {
+    for (l, readiness_only) in [(admin_l, false), (ready_l, true), (metrics_l, true)] {
         let shared = shared.clone();
         tasks.spawn(async move {
             loop {
@@ -219,6 +229,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         inbound,
         admin,
         readiness,
+        metrics,
         shared,
         trigger,
         tasks,

@@ -82,6 +82,7 @@ pub async fn proxy(
         inbound: any,
         admin: any,
         readiness: any,
+        metrics: any,
         outbound_target: target,
         inbound_app: app,
         set_log_level: None,

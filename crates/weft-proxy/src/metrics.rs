@@ -1,0 +1,178 @@
+//! Proxy metrics in Prometheus text format, derived from the same records as the access log
+//! (so they count whether or not the log is on). Served at `GET /metrics` on the metrics port
+//! (15020 by default) and at `GET /stats/prometheus` on the admin port.
+//!
+//! - `weft_requests_total{direction, service, status, error}` — HTTP requests
+//! - `weft_request_duration_seconds{direction, service}` — HTTP request latency
+//! - `weft_tcp_connections_total{direction, service, error}` — opaque TCP connections
+//! - `weft_tcp_bytes_total{direction, service, flow}` — bytes copied (`sent` = to upstream)
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::access_log::Record;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    direction: String,
+    service: String,
+    status: String,
+    error: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    direction: String,
+    service: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TcpLabels {
+    direction: String,
+    service: String,
+    error: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowLabels {
+    direction: String,
+    service: String,
+    flow: String,
+}
+
+type Durations = Family<ServiceLabels, Histogram, fn() -> Histogram>;
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Durations,
+    tcp: Family<TcpLabels, Counter>,
+    bytes: Family<FlowLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100µs to ~3.3s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("weft");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "HTTP requests handled by the proxy",
+            requests.clone(),
+        );
+        let durations: Durations = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Time from request to response headers, as the proxy saw it",
+            durations.clone(),
+        );
+        let tcp = Family::<TcpLabels, Counter>::default();
+        registry.register(
+            "tcp_connections",
+            "Opaque TCP connections, counted when closed",
+            tcp.clone(),
+        );
+        let bytes = Family::<FlowLabels, Counter>::default();
+        registry.register(
+            "tcp_bytes",
+            "Bytes copied on opaque TCP connections",
+            bytes.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+            tcp,
+            bytes,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn observe(&self, r: &Record) {
+        let direction = r.direction.to_string();
+        let service = r.service.clone().unwrap_or_default();
+        let error = r.error.unwrap_or("").to_string();
+        if r.protocol == "TCP" {
+            self.tcp
+                .get_or_create(&TcpLabels {
+                    direction: direction.clone(),
+                    service: service.clone(),
+                    error,
+                })
+                .inc();
+            for (flow, n) in [("sent", r.bytes_sent), ("received", r.bytes_received)] {
+                if let Some(n) = n {
+                    let labels = FlowLabels {
+                        direction: direction.clone(),
+                        service: service.clone(),
+                        flow: flow.into(),
+                    };
+                    self.bytes.get_or_create(&labels).inc_by(n);
+                }
+            }
+            return;
+        }
+        let status = r.status.map(|s| s.to_string()).unwrap_or_default();
+        self.requests
+            .get_or_create(&RequestLabels {
+                direction: direction.clone(),
+                service: service.clone(),
+                status,
+                error,
+            })
+            .inc();
+        self.durations
+            .get_or_create(&ServiceLabels { direction, service })
+            .observe(r.duration_ms / 1000.0);
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_become_counters_and_histograms() {
+        let m = Metrics::default();
+        let mut r = Record::new("outbound");
+        r.protocol = "HTTP/1.1".into();
+        r.service = Some("shop/web".into());
+        r.status = Some(503);
+        r.error = Some("no-healthy-endpoint");
+        r.duration_ms = 2.0;
+        m.observe(&r);
+        m.observe(&r);
+        let mut t = Record::new("inbound");
+        t.protocol = "TCP".into();
+        t.bytes_sent = Some(10);
+        m.observe(&t);
+        let text = m.encode();
+        assert!(text.contains(r#"weft_requests_total{direction="outbound",service="shop/web",status="503",error="no-healthy-endpoint"} 2"#), "{text}");
+        assert!(
+            text.contains(
+                r#"weft_request_duration_seconds_count{direction="outbound",service="shop/web"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"weft_tcp_bytes_total{direction="inbound",service="",flow="sent"} 10"#),
+            "{text}"
+        );
+    }
+}
