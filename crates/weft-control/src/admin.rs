@@ -5,6 +5,7 @@
 //! - `GET /debug/config` — generation in force, when applied, the last rejected change
 //! - `GET /debug/syncz` — every connected proxy with per-type SYNCED / STALE / NACKED / NOT SENT
 //! - `GET /debug/config_dump?proxy=ID` — what the control plane sent that proxy, with ACK state
+//! - `GET /metrics` — Prometheus metrics (see [`crate::metrics`])
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -36,6 +37,16 @@ pub async fn handle(
     };
     let res = match req.uri().path() {
         "/ready" => reply(StatusCode::OK, json!({"ready": true})),
+        "/metrics" => {
+            let count = state.proxies().len() as i64;
+            state.metrics.proxies.set(count);
+            let mut res = Response::new(Full::new(Bytes::from(state.metrics.encode())));
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return Ok(res);
+        }
         "/debug/config" => reply(StatusCode::OK, json!(state.config_status())),
         "/debug/syncz" => {
             let proxies = state.proxies();
@@ -97,7 +108,7 @@ pub async fn handle(
         },
         "/" => reply(
             StatusCode::OK,
-            json!({"endpoints": ["/ready", "/debug/config", "/debug/syncz", "/debug/config_dump?proxy=ID"]}),
+            json!({"endpoints": ["/ready", "/metrics", "/debug/config", "/debug/syncz", "/debug/config_dump?proxy=ID"]}),
         ),
         other => reply(
             StatusCode::NOT_FOUND,

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod discovery;
+pub mod metrics;
 pub mod source;
 pub mod state;
 

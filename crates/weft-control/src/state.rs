@@ -54,6 +54,7 @@ pub struct State {
     snapshot: watch::Sender<Arc<Snapshot>>,
     proxies: Mutex<BTreeMap<String, ProxyStatus>>,
     connections: std::sync::atomic::AtomicU64,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl State {
@@ -76,6 +77,11 @@ impl State {
             snapshot: watch::Sender::new(snapshot),
             proxies: Mutex::new(BTreeMap::new()),
             connections: std::sync::atomic::AtomicU64::new(0),
+            metrics: {
+                let m = crate::metrics::Metrics::default();
+                m.generation.set(1);
+                m
+            },
         })
     }
 
@@ -95,11 +101,14 @@ impl State {
         inner.status.resources = config.resources.len();
         inner.status.rejected = None;
         inner.config = Arc::new(config);
+        self.metrics.change(true);
+        self.metrics.generation.set(inner.status.generation as i64);
         self.rebuild(&inner);
     }
 
     /// Records a rejected change; the configuration in force does not change.
     pub fn reject(&self, problems: Vec<String>) {
+        self.metrics.change(false);
         self.inner().status.rejected = Some(Rejected {
             at_ms: now_ms(),
             problems,

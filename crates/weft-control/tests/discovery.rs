@@ -109,6 +109,16 @@ impl Proxy {
     }
 }
 
+async fn get_text(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    buf.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
 async fn get(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
@@ -255,6 +265,16 @@ async fn config_changes_are_pushed_and_bad_ones_rejected() {
         "nothing pushed"
     );
 
+    let metrics = get_text(cp.admin, "/metrics").await;
+    assert!(
+        metrics.contains("weft_control_config_changes_total{result=\"rejected\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("weft_control_config_changes_total{result=\"applied\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("weft_control_proxies 1"), "{metrics}");
     // Fixing it applies again.
     std::fs::remove_file(dir.0.join("broken.yaml")).unwrap();
     eventually(async || get(cp.admin, "/debug/config").await["rejected"].is_null()).await;

@@ -229,6 +229,7 @@ impl Connection {
         let t = p.types.entry(ty.to_string()).or_default();
         match &req.error_detail {
             Some(err) => {
+                self.state.metrics.nack(ty);
                 tracing::warn!(proxy = %id, type_url = ty, nonce = %req.response_nonce, "proxy rejected config: {}", err.message);
                 t.nack = Some(Nack {
                     nonce: req.response_nonce.clone(),
@@ -309,6 +310,7 @@ impl Connection {
             }
         }
         self.update_status(ty);
+        self.state.metrics.push(ty);
         let response = DeltaResponse {
             type_url: ty.to_string(),
             resources,

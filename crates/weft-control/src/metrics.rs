@@ -1,0 +1,102 @@
+//! Control-plane metrics in Prometheus text format, at `GET /metrics` on the admin port (15014).
+//!
+//! - `weft_control_proxies` — connected proxies
+//! - `weft_control_config_generation` — generation of the configuration in force
+//! - `weft_control_config_changes_total{result}` — applied / rejected changes
+//! - `weft_control_pushes_total{type}` — responses sent to proxies
+//! - `weft_control_nacks_total{type}` — responses proxies rejected
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabel {
+    r#type: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub proxies: Gauge,
+    pub generation: Gauge,
+    changes: Family<ResultLabel, Counter>,
+    pushes: Family<TypeLabel, Counter>,
+    nacks: Family<TypeLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("weft_control");
+        let proxies = Gauge::default();
+        registry.register("proxies", "Connected proxies", proxies.clone());
+        let generation = Gauge::default();
+        registry.register(
+            "config_generation",
+            "Generation of the configuration in force",
+            generation.clone(),
+        );
+        let changes = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "config_changes",
+            "Configuration changes, applied or rejected",
+            changes.clone(),
+        );
+        let pushes = Family::<TypeLabel, Counter>::default();
+        registry.register(
+            "pushes",
+            "Discovery responses sent to proxies",
+            pushes.clone(),
+        );
+        let nacks = Family::<TypeLabel, Counter>::default();
+        registry.register(
+            "nacks",
+            "Discovery responses rejected by proxies",
+            nacks.clone(),
+        );
+        Metrics {
+            registry,
+            proxies,
+            generation,
+            changes,
+            pushes,
+            nacks,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn change(&self, applied: bool) {
+        let result = if applied { "applied" } else { "rejected" };
+        self.changes
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    pub fn push(&self, ty: &str) {
+        self.pushes
+            .get_or_create(&TypeLabel { r#type: ty.into() })
+            .inc();
+    }
+
+    pub fn nack(&self, ty: &str) {
+        self.nacks
+            .get_or_create(&TypeLabel { r#type: ty.into() })
+            .inc();
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
