@@ -5,6 +5,7 @@ mod control;
 mod demo;
 mod logging;
 mod proxy;
+mod status;
 mod yaml_out;
 
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ enum Command {
     Demo(demo::Args),
     /// Run a proxy (sidecar role): capture, route and balance the workload's traffic.
     Proxy(Box<proxy::Args>),
+    /// Show every connected proxy and whether it runs the current config (SYNCED, STALE, NACKED).
+    Status(status::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Control(args) => control::run(args),
         Command::Proxy(args) => proxy::run(*args),
         Command::Demo(args) => demo::run(args),
+        Command::Status(args) => status::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

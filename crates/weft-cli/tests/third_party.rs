@@ -112,6 +112,7 @@ fn run(cmd: &mut Command) -> Output {
 struct Mesh {
     _procs: Vec<Proc>,
     dir: PathBuf,
+    admin: SocketAddr,
 }
 
 impl Drop for Mesh {
@@ -203,6 +204,7 @@ fn mesh() -> (Mesh, [(SocketAddr, SocketAddr); 3]) {
     );
     procs.push(cp);
     let discovery = addr_after(&line, "discovery on");
+    let admin = addr_after(&line, "admin on");
     let mut pairs = Vec::new();
     for (kind, vip) in [
         ("http", "198.18.130.1:80"),
@@ -230,7 +232,14 @@ fn mesh() -> (Mesh, [(SocketAddr, SocketAddr); 3]) {
         procs.push(client);
         pairs.push((addr_after(&line, "outbound on"), backend));
     }
-    (Mesh { _procs: procs, dir }, [pairs[0], pairs[1], pairs[2]])
+    (
+        Mesh {
+            _procs: procs,
+            dir,
+            admin,
+        },
+        [pairs[0], pairs[1], pairs[2]],
+    )
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
@@ -352,4 +361,23 @@ fn third_party_clients_and_servers_see_no_difference() {
         w["binary"],
         serde_json::json!([0, 1, 98, 105, 110, 97, 114, 121])
     );
+
+    // `weft status` lists every sidecar as SYNCED.
+    let out = run(Command::new(WEFT).args(["status", "--admin", &m.admin.to_string()]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for pod in [
+        "http-0.t",
+        "grpc-0.t",
+        "ws-0.t",
+        "client-http.t",
+        "client-grpc.t",
+        "client-ws.t",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(pod) && l.contains("SYNCED")),
+            "{pod} in:\n{text}"
+        );
+    }
+    assert!(!text.contains("NACKED"), "{text}");
 }

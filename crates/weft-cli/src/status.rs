@@ -1,0 +1,153 @@
+//! `weft status`: every proxy the control plane knows and whether it runs the current config
+//! (SYNCED, STALE, NACKED with the proxy's reason, NOT SENT), per resource type.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Admin address of the control plane.
+    #[arg(long, default_value = "127.0.0.1:15014", env = "WEFT_CONTROL_ADMIN")]
+    admin: String,
+    /// Print the raw JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let list = rt.block_on(fetch(&args.admin, "/debug/syncz"))?;
+    let config = rt.block_on(fetch(&args.admin, "/debug/config"))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"config": config, "proxies": list}))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render(&config, &list));
+    let unhealthy = list.as_array().into_iter().flatten().any(|p| {
+        p["types"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(_, t)| t["state"] == "NACKED")
+    });
+    Ok(if unhealthy {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn fetch(admin: &str, path: &str) -> anyhow::Result<Value> {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let uri: http::Uri = format!("http://{admin}{path}")
+        .parse()
+        .context("control plane admin address")?;
+    let res = tokio::time::timeout(std::time::Duration::from_secs(5), client.get(uri))
+        .await
+        .with_context(|| format!("no answer from the control plane at {admin} within 5s"))?
+        .with_context(|| format!("cannot reach the control plane admin API at {admin} (is `weft control` running? --admin sets the address)"))?;
+    let status = res.status();
+    let body = res.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("{path}: {status}: {}", String::from_utf8_lossy(&body));
+    }
+    serde_json::from_slice(&body).with_context(|| format!("{path}: not JSON"))
+}
+
+/// The table `weft status` prints.
+pub fn render(config: &Value, list: &Value) -> String {
+    let mut out = format!("config generation {}", config["generation"]);
+    if let Some(problems) = config["rejected"]["problems"].as_array() {
+        out += &format!(
+            ", last change REJECTED ({} problems; see `weft analyze`)",
+            problems.len()
+        );
+    }
+    out += "\n";
+    let short = |ty: &str| ty.trim_start_matches("weft.dev/").to_string();
+    let proxies = list.as_array().cloned().unwrap_or_default();
+    if proxies.is_empty() {
+        return out + "no proxies connected\n";
+    }
+    let mut rows = vec![[
+        "PROXY".to_string(),
+        "WORKLOAD".into(),
+        "TYPE".into(),
+        "STATE".into(),
+        "DETAIL".into(),
+    ]];
+    for p in &proxies {
+        let id = p["node"]["id"].as_str().unwrap_or("?").to_string();
+        let workload = format!(
+            "{}/{}",
+            p["node"]["namespace"].as_str().unwrap_or("?"),
+            p["node"]["workload"].as_str().unwrap_or("?")
+        );
+        for (ty, t) in p["types"].as_object().into_iter().flatten() {
+            let detail = match t["state"].as_str() {
+                Some("NACKED") => {
+                    format!("rejected: {}", t["nack"]["error"].as_str().unwrap_or("?"))
+                }
+                _ => format!("{} subscribed", t["subscribed"]),
+            };
+            rows.push([
+                id.clone(),
+                workload.clone(),
+                short(ty),
+                t["state"].as_str().unwrap_or("?").into(),
+                detail,
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        out += &format!(
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}\n",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_nacks_with_their_reason() {
+        let config = serde_json::json!({"generation": 3, "rejected": null});
+        let list = serde_json::json!([{
+            "node": {"id": "web-0.shop", "namespace": "shop", "workload": "web"},
+            "types": {
+                "weft.dev/Service": {"state": "NACKED", "subscribed": 2, "nack": {"error": "filter ExtensionRef is not supported"}},
+                "weft.dev/Proxy": {"state": "SYNCED", "subscribed": 1}
+            }
+        }]);
+        let text = render(&config, &list);
+        assert!(text.starts_with("config generation 3\nPROXY"), "{text}");
+        assert!(text.contains("web-0.shop  shop/web  Service  NACKED  rejected: filter ExtensionRef is not supported"), "{text}");
+        assert!(text.contains("Proxy    SYNCED  1 subscribed"), "{text}");
+    }
+}
