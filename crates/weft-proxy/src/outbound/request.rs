@@ -1,186 +1,27 @@
-//! Outbound: traffic the local app sends. The original destination (or the configured target
-//! in explicit mode) names a Service by its VIP; the port's protocol, or detection, decides
-//! between HTTP routing and opaque TCP.
+//! One outbound HTTP request: route, filter, pick a backend and an endpoint, forward with
+//! retries and timeouts, mirror, log.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::{Body as _, Incoming};
-use tokio::net::{TcpListener, TcpStream};
 use weft_core::model::{Backend, Protocol};
-use weft_core::resources::mesh::OutboundTrafficPolicy;
 
+use super::lookup_error;
 use crate::access_log::Record;
 use crate::app::Shared;
 use crate::body::{self, Body};
-use crate::detect::{self, Detected};
 use crate::error::ProxyError;
-use crate::forward;
 use crate::route::{RequestView, pick_backend};
-use crate::state::{LookupError, ServiceEntry};
-use crate::{capture, filters, serve};
+use crate::{filters, forward};
 
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub const DETECT_TIMEOUT: Duration = Duration::from_millis(100);
-
-pub async fn run(listener: TcpListener, shared: Arc<Shared>, fixed: Option<SocketAddr>) {
-    let drain = shared.drain.clone();
-    serve::accept(listener, drain, "outbound", move |stream, peer| {
-        let shared = shared.clone();
-        async move {
-            let dst = match fixed {
-                Some(d) => d,
-                None => match capture::original_dst(&stream) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        return tracing::warn!(%peer, "outbound: no original destination: {e}");
-                    }
-                },
-            };
-            connection(stream, peer, dst, shared).await;
-        }
-    })
-    .await;
-}
-
-async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared: Arc<Shared>) {
-    let mut record = Record::new("outbound");
-    record.downstream = Some(peer.to_string());
-    // Only a destination the control plane says is not a Service passes through; when it
-    // cannot be asked, the connection is refused rather than sent somewhere unchecked.
-    let svc = match shared.store.address(dst.ip()).await {
-        Ok(key) => match shared.store.service(&key).await {
-            Ok(svc) => svc,
-            Err(e) => return refuse(shared, record, key, e),
-        },
-        Err(LookupError::Missing) => return passthrough(stream, dst, shared, record).await,
-        Err(e) => return refuse(shared, record, dst.to_string(), e),
-    };
-    record.service = Some(svc.config.key());
-    let protocol = svc
-        .config
-        .port(dst.port())
-        .map_or(Protocol::Detect, |p| p.protocol);
-    let detected = match protocol {
-        Protocol::Tcp => Detected::Tcp,
-        Protocol::Http | Protocol::Http2 | Protocol::Grpc => Detected::Http1,
-        Protocol::Detect => detect::detect(&stream, DETECT_TIMEOUT).await,
-    };
-    if detected == Detected::Tcp {
-        return tcp(stream, dst, &svc, shared, record).await;
-    }
-    let key: Arc<str> = svc.config.key().into();
-    let port = dst.port();
-    let drain = shared.drain.clone();
-    serve::http(stream, drain, move |req| {
-        let shared = shared.clone();
-        let key = key.clone();
-        async move { Ok::<_, Infallible>(request(shared, key, port, peer, req).await) }
-    })
-    .await;
-}
-
-fn refuse(shared: Arc<Shared>, record: Record, what: String, e: LookupError) {
-    serve::refuse_tcp(shared.log(), record, &lookup_error(&what, e));
-}
-
-/// What a failed lookup of `what` means for the request.
-fn lookup_error(what: &str, e: LookupError) -> ProxyError {
-    match e {
-        LookupError::Missing => ProxyError::NoBackend(format!("service {what} does not exist")),
-        LookupError::Timeout => {
-            ProxyError::NotReady(format!("no answer from the control plane about {what}"))
-        }
-        LookupError::Rejected(why) => {
-            ProxyError::NoBackend(format!("the config of {what} was rejected: {why}"))
-        }
-    }
-}
-
-/// A destination that is not a mesh Service: passed through as TCP, or refused.
-async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, record: Record) {
-    let policy = shared
-        .store
-        .proxy_config()
-        .map(|p| p.outbound_traffic_policy);
-    // Without a proxy config the policy is unknown: refuse rather than fail open.
-    if policy != Some(OutboundTrafficPolicy::AllowAny) {
-        let err = ProxyError::UnknownDestination(dst.to_string());
-        return serve::refuse_tcp(shared.log(), record, &err);
-    }
-    let log = shared.log();
-    serve::tcp(
-        stream,
-        dst,
-        Duration::from_secs(5),
-        shared.drain.clone(),
-        log,
-        record,
-        None,
-    )
-    .await;
-}
-
-async fn tcp(
-    stream: TcpStream,
-    dst: SocketAddr,
-    svc: &ServiceEntry,
-    shared: Arc<Shared>,
-    mut record: Record,
-) {
-    let log = shared.log();
-    let rule = svc
-        .config
-        .tcp
-        .iter()
-        .find(|r| r.ports.is_empty() || r.ports.contains(&dst.port()));
-    let target = async {
-        let (backend_svc, port) = match rule {
-            Some(rule) => {
-                record.route = Some(rule.name.clone());
-                let b = pick_backend(&rule.backends).ok_or_else(|| {
-                    ProxyError::NoBackend(format!("{} has no backend with weight > 0", rule.name))
-                })?;
-                let s = shared.store.service(&b.service).await.map_err(|_| {
-                    ProxyError::NoBackend(format!("service {} does not exist", b.service))
-                })?;
-                (s, if b.port == 0 { dst.port() } else { b.port })
-            }
-            None => (
-                shared
-                    .store
-                    .service(&svc.config.key())
-                    .await
-                    .map_err(|_| ProxyError::NoRoute)?,
-                dst.port(),
-            ),
-        };
-        let pick = backend_svc
-            .balancer
-            .pick()
-            .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
-        let addr = pick
-            .target(port)
-            .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
-        let timeout = backend_svc.config.policy.connect_timeout.as_std();
-        Ok::<_, ProxyError>((addr, timeout, pick))
-    };
-    match target.await {
-        Ok((addr, timeout, pick)) => {
-            let drain = shared.drain.clone();
-            serve::tcp(stream, addr, timeout, drain, log, record, Some(pick)).await
-        }
-        Err(e) => serve::refuse_tcp(log, record, &e),
-    }
-}
-
 /// One HTTP request: route, filter, pick a backend and an endpoint, forward with retries and
 /// timeouts, log.
-async fn request(
+pub(super) async fn request(
     shared: Arc<Shared>,
     key: Arc<str>,
     port: u16,
