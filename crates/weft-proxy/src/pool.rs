@@ -19,7 +19,10 @@ use crate::error::ProxyError;
 /// Idle HTTP/1 connections kept per endpoint.
 const MAX_IDLE_PER_ENDPOINT: usize = 64;
 
-type Idle = Arc<Mutex<HashMap<SocketAddr, Vec<http1::SendRequest<Body>>>>>;
+/// Idle HTTP/1 connections are closed after this long unused.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+type Idle = Arc<Mutex<HashMap<SocketAddr, Vec<(tokio::time::Instant, http1::SendRequest<Body>)>>>>;
 
 #[derive(Debug, Default)]
 pub struct Pool {
@@ -87,9 +90,14 @@ impl Pool {
     fn take_h1(&self, target: SocketAddr) -> Option<http1::SendRequest<Body>> {
         let mut pools = self.h1.lock().unwrap_or_else(|p| p.into_inner());
         let list = pools.get_mut(&target)?;
-        list.retain(|s| !s.is_closed());
-        let i = list.iter().position(|s| s.is_ready())?;
-        Some(list.swap_remove(i))
+        list.retain(|(since, s)| !s.is_closed() && since.elapsed() < IDLE_TIMEOUT);
+        let found = list.iter().position(|(_, s)| s.is_ready());
+        let taken = found.map(|i| list.swap_remove(i).1);
+        if list.is_empty() {
+            // Endpoints that went away leave nothing behind.
+            pools.remove(&target);
+        }
+        taken
     }
 
     async fn send_h2(
@@ -131,26 +139,14 @@ impl Pool {
             .await
             .map_err(|e| ProxyError::UpstreamReset(e.to_string()))
     }
-
-    /// Drops every pooled connection to endpoints not in `keep` (called on endpoint changes).
-    pub fn retain(&self, keep: impl Fn(&SocketAddr) -> bool) {
-        self.h1
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|a, _| keep(a));
-        self.h2
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|a, _| keep(a));
-    }
 }
 
 fn put_h1(idle: &Idle, target: SocketAddr, sender: http1::SendRequest<Body>) {
     let mut pools = idle.lock().unwrap_or_else(|p| p.into_inner());
     let list = pools.entry(target).or_default();
-    list.retain(|s| !s.is_closed());
+    list.retain(|(since, s)| !s.is_closed() && since.elapsed() < IDLE_TIMEOUT);
     if list.len() < MAX_IDLE_PER_ENDPOINT {
-        list.push(sender);
+        list.push((tokio::time::Instant::now(), sender));
     }
 }
 
