@@ -275,6 +275,29 @@ spec:
   rules: [{backendRefs: [{name: web, port: 80}]}]
 "#,
     },
+    Rule {
+        code: "WEFT0511",
+        severity: Severity::Warning,
+        title: "Service parentRef without `group: \"\"`",
+        explain: "In Gateway API a parentRef's `group` defaults to `gateway.networking.k8s.io`, so \
+`{kind: Service, name: web}` names a Service in the wrong API group: other implementations ignore \
+the route. weft reads it as the core Service, but write `group: \"\"` so the same file works \
+everywhere.",
+        bad: r#"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{kind: Service, name: web}]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+"#,
+        good: r#"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web}]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+"#,
+    },
 ];
 
 pub fn check(ix: &Index<'_>, out: &mut Report) {
@@ -332,6 +355,23 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
             out.add("WEFT0510", route.loaded, "spec",
                 "the route has no parentRefs and applies to no traffic",
                 "add a parentRef to the Service (group: \"\", kind: Service) or Gateway it routes for");
+        }
+        for (i, p) in route.parents.iter().enumerate() {
+            if p.is_service() && p.group.as_deref() != Some("") {
+                out.add(
+                    "WEFT0511",
+                    route.loaded,
+                    &format!("spec.parentRefs[{i}]"),
+                    format!(
+                        "parentRef to Service {:?} has group {:?}, not the core group",
+                        p.name,
+                        p.group
+                            .as_deref()
+                            .unwrap_or("gateway.networking.k8s.io (default)")
+                    ),
+                    "add `group: \"\"` to the parentRef",
+                );
+            }
         }
         if !route.l7 {
             continue;
