@@ -15,6 +15,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
+use crate::discovery::status::{ProxyStatus, TypeStatus};
 use crate::state::State;
 
 pub async fn handle(
@@ -53,24 +54,17 @@ pub async fn handle(
             let list: Vec<Value> = proxies
                 .values()
                 .map(|p| {
-                    let types: serde_json::Map<String, Value> = p
-                        .types
-                        .iter()
-                        .map(|(ty, t)| {
-                            (
-                                ty.clone(),
-                                json!({
-                                    "state": t.compute_state(),
-                                    "subscribed": t.subscribed.len(),
-                                    "lastNonce": t.last_nonce,
-                                    "ackedNonce": t.acked_nonce,
-                                    "ackedAtMs": t.acked_at_ms,
-                                    "nack": t.nack,
-                                    "nackedResources": t.nacked,
-                                }),
-                            )
+                    let types = per_type(p, |t| {
+                        json!({
+                            "state": t.compute_state(),
+                            "subscribed": t.subscribed.len(),
+                            "lastNonce": t.last_nonce,
+                            "ackedNonce": t.acked_nonce,
+                            "ackedAtMs": t.acked_at_ms,
+                            "nack": t.nack,
+                            "nackedResources": t.nacked,
                         })
-                        .collect();
+                    });
                     json!({"node": p.node, "connectedAtMs": p.connected_at_ms, "types": types})
                 })
                 .collect();
@@ -87,21 +81,14 @@ pub async fn handle(
                     json!({"error": format!("no connected proxy {id:?}")}),
                 ),
                 Some(p) => {
-                    let types: serde_json::Map<String, Value> = p
-                        .types
-                        .iter()
-                        .map(|(ty, t)| {
-                            (
-                                ty.clone(),
-                                json!({
-                                    "state": t.compute_state(),
-                                    "versions": t.sent,
-                                    "resources": t.bodies,
-                                    "nack": t.nack,
-                                }),
-                            )
+                    let types = per_type(p, |t| {
+                        json!({
+                            "state": t.compute_state(),
+                            "versions": t.sent,
+                            "resources": t.bodies,
+                            "nack": t.nack,
                         })
-                        .collect();
+                    });
                     reply(StatusCode::OK, json!({"node": p.node, "types": types}))
                 }
             },
@@ -116,6 +103,11 @@ pub async fn handle(
         ),
     };
     Ok(res)
+}
+
+/// One JSON object per resource type of a proxy.
+fn per_type(p: &ProxyStatus, f: impl Fn(&TypeStatus) -> Value) -> serde_json::Map<String, Value> {
+    p.types.iter().map(|(ty, t)| (ty.clone(), f(t))).collect()
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {

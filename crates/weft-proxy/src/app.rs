@@ -93,6 +93,27 @@ impl Shared {
         }
     }
 
+    /// Completes an HTTP request: the error (if any) becomes its response, and the record gets
+    /// status and duration and is logged and counted.
+    pub fn finish(
+        &self,
+        mut record: crate::access_log::Record,
+        start: std::time::Instant,
+        result: Result<http::Response<crate::body::Body>, crate::error::ProxyError>,
+    ) -> http::Response<crate::body::Body> {
+        let res = match result {
+            Ok(r) => r,
+            Err(e) => {
+                record.error = Some(e.stage());
+                e.into_response()
+            }
+        };
+        record.status = Some(res.status().as_u16());
+        record.finish(start.elapsed());
+        self.log().write(&record);
+        res
+    }
+
     /// None when ready; else why not.
     pub fn not_ready_reason(&self) -> Option<String> {
         if self.drain.is_draining() {

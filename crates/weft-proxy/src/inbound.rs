@@ -91,23 +91,13 @@ async fn request(
     let (parts, incoming) = req.into_parts();
     let mut record = Record::for_request("inbound", &parts, peer);
     record.upstream = Some(target.to_string());
-    let res = match forward::forward(
+    let result = forward::forward(
         &shared.pool,
         target,
         parts,
         body::stream(incoming),
         APP_CONNECT_TIMEOUT,
     )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            record.error = Some(e.stage());
-            e.into_response()
-        }
-    };
-    record.status = Some(res.status().as_u16());
-    record.finish(start.elapsed());
-    shared.log().write(&record);
-    res
+    .await;
+    shared.finish(record, start, result)
 }

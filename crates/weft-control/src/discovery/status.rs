@@ -49,7 +49,6 @@ pub enum SyncState {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TypeStatus {
-    pub state: Option<SyncState>,
     pub subscribed: BTreeSet<String>,
     /// Name → version last sent.
     pub sent: BTreeMap<String, String>,
@@ -86,9 +85,5 @@ impl TypeStatus {
             (Some(n), _, Some(a)) if a == n => SyncState::Synced,
             _ => SyncState::Stale,
         }
-    }
-
-    pub fn refresh(&mut self) {
-        self.state = Some(self.compute_state());
     }
 }

@@ -246,7 +246,6 @@ impl Connection {
                 t.acked_at_ms = Some(now_ms());
             }
         }
-        t.refresh();
     }
 
     /// Sends what changed for `ty`: all subscribed names, or only `only` (new subscriptions).
@@ -329,7 +328,6 @@ impl Connection {
         let t: &mut TypeStatus = p.types.entry(ty.to_string()).or_default();
         t.subscribed = sub.names.clone();
         t.sent = sub.sent.clone();
-        t.refresh();
     }
 }
 

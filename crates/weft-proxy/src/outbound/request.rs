@@ -32,17 +32,8 @@ pub(super) async fn request(
     let (parts, incoming) = req.into_parts();
     let mut record = Record::for_request("outbound", &parts, peer);
     record.service = Some(key.to_string());
-    let res = match route(&shared, &key, port, parts, incoming, &mut record).await {
-        Ok(r) => r,
-        Err(e) => {
-            record.error = Some(e.stage());
-            e.into_response()
-        }
-    };
-    record.status = Some(res.status().as_u16());
-    record.finish(start.elapsed());
-    shared.log().write(&record);
-    res
+    let result = route(&shared, &key, port, parts, incoming, &mut record).await;
+    shared.finish(record, start, result)
 }
 
 async fn route(
