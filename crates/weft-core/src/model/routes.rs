@@ -112,14 +112,8 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
                         } else {
                             rule.matches.clone()
                         };
-                        for m in matches {
-                            http.entry(at.service.clone()).or_default().push((
-                                at.ports.clone(),
-                                r.spec.hostnames.clone(),
-                                m,
-                                compiled.clone(),
-                            ));
-                        }
+                        let pending = http.entry(at.service.clone()).or_default();
+                        add_matches(pending, &at, &r.spec.hostnames, matches, &compiled);
                     }
                 }
             }
@@ -146,14 +140,9 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
                         } else {
                             rule.matches.clone()
                         };
-                        for m in matches {
-                            http.entry(at.service.clone()).or_default().push((
-                                at.ports.clone(),
-                                r.spec.hostnames.clone(),
-                                grpc_match(&m),
-                                compiled.clone(),
-                            ));
-                        }
+                        let pending = http.entry(at.service.clone()).or_default();
+                        let matches = matches.iter().map(grpc_match).collect();
+                        add_matches(pending, &at, &r.spec.hostnames, matches, &compiled);
                     }
                 }
             }
@@ -205,6 +194,19 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
             });
         }
         svc.http = Some(HttpRoutes { rules, entries });
+    }
+}
+
+/// Queues one entry per match of a compiled rule.
+fn add_matches(
+    pending: &mut Vec<Pending>,
+    at: &Attached,
+    hostnames: &[String],
+    matches: Vec<HttpRouteMatch>,
+    rule: &HttpRule,
+) {
+    for m in matches {
+        pending.push((at.ports.clone(), hostnames.to_vec(), m, rule.clone()));
     }
 }
 
