@@ -122,13 +122,14 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
                     for (i, rule) in r.spec.rules.iter().enumerate() {
                         let compiled = HttpRule {
                             name: format!("{id} rule {i}"),
-                            filters: Vec::new(),
+                            filters: rule.filters.iter().map(|f| f.to_http()).collect(),
                             backends: rule
                                 .backend_refs
                                 .iter()
                                 .filter(|b| b.as_backend().is_service())
                                 .map(|b| {
-                                    backend(&b.name, &b.namespace, b.port, b.weight, Vec::new())
+                                    let filters = b.filters.iter().map(|f| f.to_http()).collect();
+                                    backend(&b.name, &b.namespace, b.port, b.weight, filters)
                                 })
                                 .collect(),
                             timeout: None,

@@ -139,3 +139,45 @@ spec:
         ]
     );
 }
+
+#[test]
+fn grpc_route_filters_reach_the_proxy() {
+    let text = format!(
+        "{}---\n{}",
+        crate::analyze::EXAMPLE_BASE,
+        r#"apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web}]
+  rules:
+  - matches: [{method: {service: shop.Pricing, method: Quote}}]
+    filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-route, value: grpc}]}}]
+    backendRefs:
+    - name: web
+      port: 80
+      filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {remove: [x-internal]}}]
+"#
+    );
+    let out = crate::load::parse_str("g.yaml", &text);
+    assert!(out.is_ok(), "{:#?}", out.errors);
+    let s = Snapshot::build(&out.config, &[]);
+    let http = s.services["default/web"].http.as_ref().unwrap();
+    let rule = &http.rules[0];
+    assert_eq!(
+        http.entries[0].matcher.path.as_ref().unwrap().value,
+        "/shop.Pricing/Quote"
+    );
+    let set = &rule.filters[0]
+        .request_header_modifier
+        .as_ref()
+        .unwrap()
+        .set[0];
+    assert_eq!((set.name.as_str(), set.value.as_str()), ("x-route", "grpc"));
+    let remove = &rule.backends[0].filters[0]
+        .response_header_modifier
+        .as_ref()
+        .unwrap()
+        .remove;
+    assert_eq!(remove, &["x-internal".to_string()]);
+}

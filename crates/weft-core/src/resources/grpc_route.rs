@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::http_route::{HttpFilterType, HttpRouteFilter};
 use super::route_common::{
     BackendRef, HeaderMatch, HeaderModifier, LocalObjectReference, ParentReference, RequestMirror,
     StringMatchType, one,
@@ -92,6 +93,26 @@ pub struct GrpcRouteFilter {
     pub request_mirror: Option<RequestMirror>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extension_ref: Option<LocalObjectReference>,
+}
+
+impl GrpcRouteFilter {
+    /// The same filter in HTTPRoute terms (gRPC filters are a subset), for the proxy.
+    pub fn to_http(&self) -> HttpRouteFilter {
+        HttpRouteFilter {
+            filter_type: match self.filter_type {
+                GrpcFilterType::RequestHeaderModifier => HttpFilterType::RequestHeaderModifier,
+                GrpcFilterType::ResponseHeaderModifier => HttpFilterType::ResponseHeaderModifier,
+                GrpcFilterType::RequestMirror => HttpFilterType::RequestMirror,
+                GrpcFilterType::ExtensionRef => HttpFilterType::ExtensionRef,
+            },
+            request_header_modifier: self.request_header_modifier.clone(),
+            response_header_modifier: self.response_header_modifier.clone(),
+            request_mirror: self.request_mirror.clone(),
+            request_redirect: None,
+            url_rewrite: None,
+            extension_ref: self.extension_ref.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
