@@ -1,0 +1,3 @@
+//! The local runtime behind `weft up`: each replica of a Workload is a pod (its own network
+//! namespace joined to a bridge weft owns), with transparent capture into its sidecar, names
+//! for Services, and supervised processes.
