@@ -56,6 +56,10 @@ pub struct Args {
     log_level: String,
     #[arg(long, value_enum, default_value_t = logging::Format::Json)]
     log_format: logging::Format,
+    /// Mark the proxy's upstream connections with this socket mark (SO_MARK), so capture rules
+    /// let them pass; `weft up` sets it. 0: no mark.
+    #[arg(long, default_value_t = 0)]
+    mark: u32,
     /// Worker threads (default: the Mesh's proxy concurrency, 2).
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
@@ -74,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    weft_proxy::pool::set_socket_mark(args.mark);
     let id = args
         .id
         .clone()
