@@ -3,9 +3,14 @@
 mod analyze;
 mod control;
 mod demo;
+mod exec;
+mod get;
 mod logging;
+mod logs;
+mod pod_exec;
 mod proxy;
 mod status;
+mod up;
 mod yaml_out;
 
 use std::process::ExitCode;
@@ -40,6 +45,19 @@ enum Command {
     Proxy(Box<proxy::Args>),
     /// Show every connected proxy and whether it runs the current config (SYNCED, STALE, NACKED).
     Status(status::Args),
+    /// Run a whole mesh on this machine: pods as network namespaces, sidecars, ingress.
+    Up(up::Args),
+    /// Stop a mesh started by `weft up` and remove everything it created.
+    Down(up::DownArgs),
+    /// List what `weft up` runs: pods, services or workloads.
+    Get(get::Args),
+    /// Show a pod's app log, or its proxy's with --proxy.
+    Logs(logs::Args),
+    /// Run a command inside a pod of a `weft up` mesh (its traffic goes through the sidecar).
+    Exec(exec::Args),
+    /// Start a program inside a pod (used by `weft up`).
+    #[command(hide = true)]
+    PodExec(pod_exec::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -55,6 +73,12 @@ fn main() -> ExitCode {
         Command::Proxy(args) => proxy::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Status(args) => status::run(args),
+        Command::Up(args) => up::run(args),
+        Command::Down(args) => up::down(args),
+        Command::Get(args) => get::run(args),
+        Command::Logs(args) => logs::run(args),
+        Command::Exec(args) => exec::run(args),
+        Command::PodExec(args) => pod_exec::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

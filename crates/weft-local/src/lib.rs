@@ -1,3 +1,13 @@
 //! The local runtime behind `weft up`: each replica of a Workload is a pod (its own network
 //! namespace joined to a bridge weft owns), with transparent capture into its sidecar, names
 //! for Services, and supervised processes.
+
+pub mod cleanup;
+pub mod enter;
+mod http;
+pub mod net;
+pub mod plan;
+pub mod rundir;
+pub mod runtime;
+pub mod status;
+pub mod supervise;

@@ -1,0 +1,68 @@
+//! `weft logs POD [--proxy]`: a pod's app or proxy log (`control` and `gateway-NS-NAME` too).
+
+use std::io::{Read, Seek, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use weft_local::rundir::RunDir;
+
+use crate::up::Instance;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Pod (`cart-0` or `shop/cart-0`), `control`, or `gateway-NS-NAME`.
+    pod: String,
+    /// The pod's proxy log instead of its app's.
+    #[arg(long)]
+    proxy: bool,
+    /// Keep printing as the log grows.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    #[command(flatten)]
+    instance: Instance,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let dir = RunDir::new(&args.instance.name);
+    let Some(plan) = dir.plan() else {
+        anyhow::bail!("no mesh named {:?} is running", args.instance.name);
+    };
+    let path = match plan.pod(&args.pod) {
+        Some(p) => {
+            let suffix = if args.proxy { ".proxy" } else { "" };
+            dir.log(&format!("{}/{}{suffix}", p.namespace, p.name))
+        }
+        None if args.pod == "control" || args.pod.starts_with("gateway-") => dir.log(&args.pod),
+        None => {
+            let names: Vec<String> = plan.pods.iter().map(|p| p.id()).collect();
+            anyhow::bail!(
+                "no pod {:?}; pods: {}, or `control`",
+                args.pod,
+                names.join(", ")
+            );
+        }
+    };
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("({} has not written anything yet)", args.pod);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = std::io::stdout().lock();
+    std::io::copy(&mut file, &mut out)?;
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Until interrupted: print what the log gains.
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut buf = Vec::new();
+        file.read_to_end(&mut buf)?;
+        out.write_all(&buf)?;
+        out.flush()?;
+        let pos = file.stream_position()?;
+        file.seek(std::io::SeekFrom::Start(pos))?;
+    }
+}

@@ -1,0 +1,183 @@
+//! `weft up DIR`: a whole mesh on this machine (pods as network namespaces, transparent
+//! capture, the control plane and ingress), in the foreground or detached; `weft down`.
+
+use std::io::{BufRead, Seek};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use weft_local::plan::{self, Options, Plan};
+use weft_local::rundir::RunDir;
+use weft_local::supervise::Report;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory of configuration: Mesh, Namespaces, Workloads, Services, routes, policies.
+    #[arg(value_name = "DIR")]
+    config: PathBuf,
+    /// Run in the background; `weft down` stops it.
+    #[arg(long, short = 'd')]
+    detach: bool,
+    #[command(flatten)]
+    instance: Instance,
+    /// Host port of the ingress gateway's first listener (default: the listener's own port).
+    #[arg(long)]
+    ingress_port: Option<u16>,
+    /// Control-plane admin API (`weft status` reads it).
+    #[arg(long, default_value = "127.0.0.1:15014")]
+    admin: SocketAddr,
+}
+
+/// Which mesh on this machine.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Instance {
+    /// Instance name: lets several meshes run side by side (each needs its own address ranges).
+    #[arg(long, default_value = "weft", env = "WEFT_INSTANCE")]
+    pub name: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    instance: Instance,
+}
+
+/// Prints progress with the time since start.
+fn reporter() -> Report {
+    let start = Instant::now();
+    Arc::new(move |line: String| {
+        println!("[{:6.2}s] {line}", start.elapsed().as_secs_f64());
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let weft = std::env::current_exe().context("finding the weft executable")?;
+    let dir = std::path::absolute(&args.config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    let config = plan::load(&dir)?;
+    let opts = Options {
+        name: args.instance.name.clone(),
+        weft: weft.clone(),
+        ingress_port: args.ingress_port,
+        admin: args.admin,
+    };
+    let plan = Plan::new(&config, &dir, &opts)?;
+    if args.detach {
+        return detach(&args, &plan, &weft);
+    }
+    let report = reporter();
+    report(format!(
+        "weft up {:?}: {} pods, {} gateways from {}",
+        plan.name,
+        plan.pods.len(),
+        plan.gateways.len(),
+        dir.display()
+    ));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(weft_local::runtime::up(
+        plan,
+        weft,
+        report.clone(),
+        shutdown(),
+    ))?;
+    report("stopped; everything weft up created is removed".into());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, SIGTERM (`weft down`) or SIGHUP.
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut hup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
+}
+
+/// Starts this same command in the background with its output in the runtime directory,
+/// shows its progress until the mesh is up, and returns.
+fn detach(args: &Args, plan: &Plan, weft: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let dir = RunDir::new(&plan.name);
+    if let Some(pid) = dir.owner() {
+        anyhow::bail!(
+            "weft up {:?} is already running (pid {pid}); stop it with `weft down --name {}`",
+            plan.name,
+            plan.name
+        );
+    }
+    std::fs::create_dir_all(&dir.path)
+        .with_context(|| format!("creating {}", dir.path.display()))?;
+    let log_path = dir.path.join("up.log");
+    let log = std::fs::File::create(&log_path)?;
+    let mut cmd = std::process::Command::new(weft);
+    cmd.arg("up").arg(&plan.config_dir).args([
+        "--name",
+        &plan.name,
+        "--admin",
+        &args.admin.to_string(),
+    ]);
+    if let Some(p) = args.ingress_port {
+        cmd.args(["--ingress-port", &p.to_string()]);
+    }
+    use std::os::unix::process::CommandExt;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting weft up in the background")?;
+    let mut reader = std::io::BufReader::new(std::fs::File::open(&log_path)?);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? > 0 {
+            print!("{line}");
+            if line.contains(" is up") {
+                println!(
+                    "running in the background (pid {}); `weft get pods`, `weft logs POD`, `weft down --name {}` to stop",
+                    child.id(),
+                    plan.name
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            continue;
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("weft up stopped before the mesh was up ({status})");
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "the mesh is not up after 120s; it keeps trying in the background (pid {}): see {}",
+                child.id(),
+                log_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let pos = reader.stream_position()?;
+        reader.seek(std::io::SeekFrom::Start(pos))?;
+    }
+}
+
+pub fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
+    let report = reporter();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let name = &args.instance.name;
+    if rt.block_on(weft_local::cleanup::down(name, &report))? {
+        println!("weft down: {name:?} stopped and removed");
+    } else {
+        println!("weft down: no mesh named {name:?} is running; nothing to remove");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,468 @@
+//! What `weft up` will run, worked out from the configuration before anything starts: the
+//! network (bridge, pod and service addresses), every pod with its command and settings, the
+//! names each namespace resolves, and the ingress gateways.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use serde::{Deserialize, Serialize};
+use weft_core::Config;
+use weft_core::annotations::DataplaneMode;
+use weft_core::model::vip::Cidr;
+use weft_core::model::{Pod, Snapshot};
+use weft_core::resources::Resource;
+use weft_core::resources::gateway::INGRESS_CLASS;
+
+/// Choices made on the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Instance name: names the bridge, the namespaces and the runtime directory.
+    pub name: String,
+    /// The `weft` executable that runs the control plane, proxies and `weft demo`.
+    pub weft: PathBuf,
+    /// Host port for the first listener of the first ingress Gateway (others keep their port).
+    pub ingress_port: Option<u16>,
+    /// Control-plane admin API on the host.
+    pub admin: SocketAddr,
+}
+
+/// Everything one `weft up` runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub name: String,
+    pub config_dir: PathBuf,
+    pub bridge: String,
+    /// The host's address on the bridge: pods' gateway, where the control plane listens.
+    pub host_ip: Ipv4Addr,
+    pub prefix: u8,
+    pub pod_cidr: String,
+    pub service_cidr: String,
+    pub admin: SocketAddr,
+    pub pods: Vec<PodPlan>,
+    pub gateways: Vec<GatewayPlan>,
+    /// Namespace → the `/etc/hosts` its pods see.
+    pub hosts: BTreeMap<String, String>,
+}
+
+/// One replica of a Workload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodPlan {
+    pub namespace: String,
+    pub workload: String,
+    pub name: String,
+    pub ip: Ipv4Addr,
+    /// Network namespace name (`ip netns list` shows it).
+    pub netns: String,
+    /// Host side of the pod's veth pair.
+    pub veth: String,
+    pub command: Vec<String>,
+    /// The app is ready once this port (its first declared one) accepts connections.
+    pub ready_port: Option<u16>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub labels: BTreeMap<String, String>,
+    pub service_account: String,
+    /// A sidecar proxy runs in the pod and traffic is captured into it.
+    pub sidecar: bool,
+    /// The app starts only once the proxy is ready.
+    pub hold_application: bool,
+    pub drain_seconds: f64,
+    pub log_level: String,
+    pub concurrency: u32,
+}
+
+impl PodPlan {
+    /// `namespace/name`.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// An ingress Gateway served from the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayPlan {
+    pub namespace: String,
+    pub name: String,
+    /// Gateway listener port → host address.
+    pub listeners: Vec<(u16, SocketAddr)>,
+}
+
+/// Names must fit interface names (15 bytes): `<name>0` and `<name>-<index>`.
+pub fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 8
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.starts_with(|c: char| c.is_ascii_lowercase());
+    if !ok {
+        bail!(
+            "instance name {name:?} must be 1 to 8 lowercase letters or digits, starting with a letter"
+        );
+    }
+    Ok(())
+}
+
+impl Plan {
+    pub fn new(config: &Config, config_dir: &Path, opts: &Options) -> anyhow::Result<Plan> {
+        check_name(&opts.name)?;
+        let snap = Snapshot::build(config, &[]);
+        let network = &snap.mesh.network;
+        let pod_cidr: Cidr = network
+            .pod_cidr
+            .parse()
+            .map_err(|e| anyhow::anyhow!("Mesh spec.network.podCidr: {e}"))?;
+        let service_cidr: Cidr = network
+            .service_cidr
+            .parse()
+            .map_err(|e| anyhow::anyhow!("Mesh spec.network.serviceCidr: {e}"))?;
+        if pod_cidr.contains(service_cidr.base) || service_cidr.contains(pod_cidr.base) {
+            bail!(
+                "Mesh spec.network: podCidr {} and serviceCidr {} overlap; give them separate ranges",
+                network.pod_cidr,
+                network.service_cidr
+            );
+        }
+        let mut plan = Plan {
+            name: opts.name.clone(),
+            config_dir: config_dir.to_path_buf(),
+            bridge: format!("{}0", opts.name),
+            host_ip: pod_cidr.host(0),
+            prefix: pod_cidr.len,
+            pod_cidr: network.pod_cidr.clone(),
+            service_cidr: network.service_cidr.clone(),
+            admin: opts.admin,
+            pods: Vec::new(),
+            gateways: Vec::new(),
+            hosts: BTreeMap::new(),
+        };
+        plan.add_pods(config, &snap, pod_cidr, opts)?;
+        plan.add_gateways(config, opts);
+        plan.hosts = hosts_files(config, &plan.pods);
+        Ok(plan)
+    }
+
+    fn add_pods(
+        &mut self,
+        config: &Config,
+        snap: &Snapshot,
+        pod_cidr: Cidr,
+        opts: &Options,
+    ) -> anyhow::Result<()> {
+        let mut workloads: Vec<_> = config
+            .resources
+            .iter()
+            .filter_map(|l| match &l.resource {
+                Resource::Workload(w) => Some((w, &l.origin.file)),
+                _ => None,
+            })
+            .collect();
+        workloads
+            .sort_by_key(|(w, _)| (w.metadata.namespace().to_string(), w.metadata.name.clone()));
+        for (w, file) in workloads {
+            let ns = w.metadata.namespace();
+            let wl = &w.metadata.name;
+            if w.spec.command.is_empty() {
+                bail!(
+                    "{file}: Workload {ns}/{wl} has no spec.command; `weft up` runs programs, not images"
+                );
+            }
+            let base = Path::new(file).parent().unwrap_or(Path::new("."));
+            let cwd = match &w.spec.working_dir {
+                Some(d) => base.join(d),
+                None => base.to_path_buf(),
+            };
+            let mut command: Vec<String> = w.spec.command.clone();
+            command.extend(w.spec.args.iter().cloned());
+            if command[0] == "weft" {
+                command[0] = opts.weft.display().to_string();
+            }
+            for i in 0..w.spec.replicas {
+                let n = self.pods.len() as u32 + 1;
+                if n >= pod_cidr.hosts() {
+                    bail!(
+                        "podCidr {} has room for {} pods; the config asks for more",
+                        self.pod_cidr,
+                        pod_cidr.hosts() - 1
+                    );
+                }
+                let name = format!("{wl}-{i}");
+                let ip = pod_cidr.host(n);
+                let pod = Pod {
+                    id: format!("{name}.{ns}"),
+                    namespace: ns.to_string(),
+                    workload: wl.clone(),
+                    name: name.clone(),
+                    ip: IpAddr::V4(ip),
+                    service_account: w.spec.service_account_name.clone(),
+                    labels: w.metadata.labels.clone(),
+                    inbound: None,
+                };
+                let settings = snap.proxy(&pod).settings;
+                let mut env = vec![
+                    ("POD_NAME".to_string(), name.clone()),
+                    ("POD_NAMESPACE".to_string(), ns.to_string()),
+                    ("POD_IP".to_string(), ip.to_string()),
+                ];
+                env.extend(w.spec.env.iter().map(|e| (e.name.clone(), e.value.clone())));
+                self.pods.push(PodPlan {
+                    namespace: ns.to_string(),
+                    workload: wl.clone(),
+                    netns: format!("{}-{ns}-{name}", self.name),
+                    veth: format!("{}-{n}", self.name),
+                    name,
+                    ip,
+                    command: command.clone(),
+                    ready_port: w.spec.ports.first().map(|p| p.container_port),
+                    env,
+                    cwd: cwd.clone(),
+                    labels: w.metadata.labels.clone(),
+                    service_account: w.spec.service_account_name.clone(),
+                    sidecar: settings.dataplane_mode == DataplaneMode::Sidecar,
+                    hold_application: settings.hold_application,
+                    drain_seconds: settings.drain_duration.as_std().as_secs_f64(),
+                    log_level: serde_json::to_value(settings.log_level)?
+                        .as_str()
+                        .unwrap_or("info")
+                        .to_string(),
+                    concurrency: settings.concurrency,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn add_gateways(&mut self, config: &Config, opts: &Options) {
+        for l in &config.resources {
+            let Resource::Gateway(g) = &l.resource else {
+                continue;
+            };
+            if g.spec.gateway_class_name != INGRESS_CLASS {
+                continue;
+            }
+            let first_gateway = self.gateways.is_empty();
+            let listeners: Vec<(u16, SocketAddr)> = g
+                .spec
+                .listeners
+                .iter()
+                .filter(|l| matches!(l.protocol.as_str(), "HTTP" | "HTTPS"))
+                .enumerate()
+                .map(|(i, l)| {
+                    // Only the first listener of the first Gateway takes the chosen port.
+                    let port = match opts.ingress_port {
+                        Some(p) if first_gateway && i == 0 => p,
+                        _ => l.port,
+                    };
+                    (l.port, SocketAddr::from(([127, 0, 0, 1], port)))
+                })
+                .collect();
+            if !listeners.is_empty() {
+                self.gateways.push(GatewayPlan {
+                    namespace: g.metadata.namespace().to_string(),
+                    name: g.metadata.name.clone(),
+                    listeners,
+                });
+            }
+        }
+    }
+
+    pub fn pod(&self, name: &str) -> Option<&PodPlan> {
+        self.pods.iter().find(|p| p.id() == name || p.name == name)
+    }
+
+    /// Where the control plane serves discovery.
+    pub fn discovery(&self) -> SocketAddr {
+        SocketAddr::from((self.host_ip, 15010))
+    }
+}
+
+/// `/etc/hosts` for the pods of each namespace: Services by `name.ns` and
+/// `name.ns.svc.cluster.local`, and by bare `name` in their own namespace; pods by name.
+fn hosts_files(config: &Config, pods: &[PodPlan]) -> BTreeMap<String, String> {
+    let snap = Snapshot::build(config, &[]);
+    let mut namespaces: Vec<String> = pods.iter().map(|p| p.namespace.clone()).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    let mut out = BTreeMap::new();
+    for ns in namespaces {
+        let mut text = String::from(
+            "# Written by weft up.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n",
+        );
+        for svc in snap.services.values() {
+            let Some(vip) = svc.vip else { continue };
+            let names: Vec<&str> = svc
+                .hostnames
+                .iter()
+                .map(String::as_str)
+                .filter(|h| h.contains('.') || svc.namespace == ns)
+                .collect();
+            text.push_str(&format!("{vip}\t{}\n", names.join(" ")));
+        }
+        for p in pods.iter().filter(|p| p.namespace == ns) {
+            text.push_str(&format!("{}\t{}\n", p.ip, p.name));
+        }
+        out.insert(ns, text);
+    }
+    out
+}
+
+/// Loads and analyzes `dir`; any error stops `weft up` before anything starts.
+pub fn load(dir: &Path) -> anyhow::Result<Config> {
+    use weft_core::analyze::{self, Severity};
+    let out = weft_core::load_paths(&[dir]);
+    let mut problems: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
+    let analysis = analyze::analyze(&out.config);
+    problems.extend(
+        analysis
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(ToString::to_string),
+    );
+    if !problems.is_empty() {
+        bail!(
+            "the configuration in {} has errors; nothing was started:\n{}",
+            dir.display(),
+            problems.join("\n")
+        );
+    }
+    Ok(out.config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(yaml: &str) -> Plan {
+        let out = weft_core::parse_str("/cfg/mesh.yaml", yaml);
+        assert!(out.is_ok(), "{:?}", out.errors);
+        let opts = Options {
+            name: "t1".into(),
+            weft: "/usr/bin/weft".into(),
+            ingress_port: Some(18080),
+            admin: "127.0.0.1:15014".parse().unwrap(),
+        };
+        Plan::new(&out.config, Path::new("/cfg"), &opts).unwrap()
+    }
+
+    const SHOP: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  command: [weft, demo, frontend]
+  replicas: 2
+  ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: db, namespace: data, labels: {app: db}, annotations: {weft.dev/hold-application: "false"}}
+spec:
+  command: python3
+  args: [-m, http.server]
+  workingDir: srv
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: [{port: 80, targetPort: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: data}
+spec: {selector: {app: db}, ports: [{port: 8000}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: ingress, namespace: shop}
+spec:
+  gatewayClassName: weft
+  listeners: [{name: http, port: 8080, protocol: HTTP}, {name: alt, port: 9090, protocol: HTTP}]
+"#;
+
+    #[test]
+    fn pods_get_addresses_commands_and_settings() {
+        let p = plan(SHOP);
+        assert_eq!(p.bridge, "t10");
+        assert_eq!(p.host_ip, Ipv4Addr::new(198, 18, 0, 1));
+        let names: Vec<String> = p.pods.iter().map(PodPlan::id).collect();
+        assert_eq!(names, ["data/db-0", "shop/web-0", "shop/web-1"]);
+        let ips: Vec<String> = p.pods.iter().map(|p| p.ip.to_string()).collect();
+        assert_eq!(ips, ["198.18.0.2", "198.18.0.3", "198.18.0.4"]);
+        let db = &p.pods[0];
+        assert_eq!(db.command, ["python3", "-m", "http.server"]);
+        assert_eq!(db.cwd, Path::new("/cfg/srv"));
+        assert!(!db.hold_application);
+        assert!(db.sidecar);
+        assert_eq!(db.netns, "t1-data-db-0");
+        let web = &p.pods[1];
+        assert_eq!(
+            web.command[0], "/usr/bin/weft",
+            "`weft` means this executable"
+        );
+        assert!(
+            web.hold_application,
+            "the app waits for its proxy by default"
+        );
+        assert!(web.env.contains(&("POD_IP".into(), "198.18.0.3".into())));
+    }
+
+    #[test]
+    fn names_resolve_per_namespace() {
+        let p = plan(SHOP);
+        let shop = &p.hosts["shop"];
+        let line = |text: &str, name: &str| {
+            text.lines()
+                .find(|l| l.split_whitespace().skip(1).any(|n| n == name))
+                .map(|l| l.split_whitespace().next().unwrap().to_string())
+        };
+        let web_vip = line(shop, "web").expect("bare name in its own namespace");
+        assert_eq!(
+            line(shop, "web.shop.svc.cluster.local"),
+            Some(web_vip.clone())
+        );
+        assert!(web_vip.starts_with("198.18."), "{web_vip}");
+        assert_eq!(
+            line(shop, "db"),
+            None,
+            "bare names only within the namespace"
+        );
+        assert!(line(shop, "db.data").is_some());
+        assert!(line(&p.hosts["data"], "db").is_some());
+    }
+
+    #[test]
+    fn the_ingress_port_moves_only_the_first_listener() {
+        let p = plan(SHOP);
+        let g = &p.gateways[0];
+        assert_eq!(
+            g.listeners,
+            [
+                (8080, "127.0.0.1:18080".parse().unwrap()),
+                (9090, "127.0.0.1:9090".parse().unwrap())
+            ]
+        );
+    }
+
+    #[test]
+    fn overlapping_ranges_and_bad_names_are_refused() {
+        let yaml = "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: mesh}\nspec: {network: {podCidr: 198.18.0.0/16, serviceCidr: 198.18.128.0/17}}\n";
+        let out = weft_core::parse_str("m.yaml", yaml);
+        let opts = Options {
+            name: "t1".into(),
+            weft: "weft".into(),
+            ingress_port: None,
+            admin: "127.0.0.1:15014".parse().unwrap(),
+        };
+        let e = Plan::new(&out.config, Path::new("."), &opts).unwrap_err();
+        assert!(e.to_string().contains("overlap"), "{e}");
+        assert!(check_name("Weft").is_err());
+        assert!(check_name("toolongname").is_err());
+        assert!(check_name("weft2").is_ok());
+    }
+}

@@ -1,0 +1,482 @@
+//! `weft up`: sets up the network, starts the control plane, every pod (proxy first, then the
+//! app once the proxy is ready) and the ingress gateways, keeps them running, and on shutdown
+//! stops them in order (gateways, apps, proxies, control plane) and removes everything.
+
+use std::future::Future;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::cleanup;
+use crate::net;
+use crate::plan::{Plan, PodPlan};
+use crate::rundir::RunDir;
+use crate::status::{Named, PodStatus, Process, Status, now_ms};
+use crate::supervise::{Board, Probe, Report, Slot, Spec, supervise};
+
+/// Socket mark on the proxies' own connections; capture rules let it pass.
+pub const PROXY_MARK: u32 = 0x7765_6674;
+/// Ports that reach the pod itself, never its app: tunnel, metrics, readiness.
+const INBOUND_EXEMPT: [u16; 3] = [15008, 15020, 15021];
+/// Pods have no route out of the mesh, so no DNS server: Service names come from the pod's
+/// hosts file, and a lookup of anything else fails at once instead of timing out.
+const RESOLV_CONF: &str = "# Written by weft up: Service names are in /etc/hosts; pods have no DNS server.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
+/// How long `weft up` waits for every pod before saying which are not ready.
+const READY_WAIT: Duration = Duration::from_secs(30);
+/// Time an app gets between SIGTERM and SIGKILL.
+const APP_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the mesh of `plan` until `shutdown` completes, then tears it down.
+pub async fn up(
+    plan: Plan,
+    weft: PathBuf,
+    report: Report,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    require_root()?;
+    let dir = RunDir::new(&plan.name);
+    let _lock = dir.lock()?;
+    if dir.plan().is_some() {
+        report("removing what an earlier `weft up` of this name left behind".into());
+        cleanup::remove(&dir, &report).await;
+        std::fs::create_dir_all(&dir.path)?;
+    }
+    check_conflicts(&plan)?;
+    dir.write_plan(&plan)?;
+    let board = Board::new(initial_status(&plan), dir.clone());
+    let result = run(&plan, &weft, &dir, &board, &report, shutdown).await;
+    board.update(|s| s.phase = "stopping".into());
+    cleanup::remove_network(&plan, &report);
+    let _ = std::fs::remove_dir_all(&dir.path);
+    result
+}
+
+fn require_root() -> anyhow::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "weft up needs root: it creates network namespaces, a bridge and packet-redirect rules. \
+             Run it as root (e.g. `sudo -E weft up DIR`)"
+        );
+    }
+    Ok(())
+}
+
+/// Refuses to start where another instance, or anything else, already holds what we need.
+fn check_conflicts(plan: &Plan) -> anyhow::Result<()> {
+    if net::link_exists(&plan.bridge) {
+        anyhow::bail!(
+            "a network interface named {} already exists; another weft up with --name {} may be running, or run `weft down --name {}`",
+            plan.bridge,
+            plan.name,
+            plan.name
+        );
+    }
+    for other in RunDir::all() {
+        if other.name() == plan.name {
+            continue;
+        }
+        if let Some(p) = other.plan()
+            && (p.pod_cidr == plan.pod_cidr || p.service_cidr == plan.service_cidr)
+        {
+            anyhow::bail!(
+                "weft up {:?} already uses podCidr {} / serviceCidr {}; give this mesh other ranges in its Mesh spec.network",
+                other.name(),
+                p.pod_cidr,
+                p.service_cidr
+            );
+        }
+    }
+    let mut ports: Vec<SocketAddr> = vec![plan.admin];
+    ports.extend(
+        plan.gateways
+            .iter()
+            .flat_map(|g| g.listeners.iter().map(|l| l.1)),
+    );
+    for addr in ports {
+        std::net::TcpListener::bind(addr).with_context(|| {
+            format!("{addr} is in use; choose another port (--ingress-port, --admin)")
+        })?;
+    }
+    Ok(())
+}
+
+fn initial_status(plan: &Plan) -> Status {
+    let waiting = |state: &str| Process {
+        state: state.into(),
+        ..Process::default()
+    };
+    Status {
+        pid: std::process::id(),
+        started_at_ms: now_ms(),
+        phase: "starting".into(),
+        control: waiting("starting"),
+        gateways: plan
+            .gateways
+            .iter()
+            .map(|g| Named {
+                name: format!("{}/{}", g.namespace, g.name),
+                process: waiting("waiting"),
+            })
+            .collect(),
+        pods: plan
+            .pods
+            .iter()
+            .map(|p| PodStatus {
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+                workload: p.workload.clone(),
+                ip: p.ip.to_string(),
+                sidecar: p.sidecar,
+                proxy: waiting(if p.sidecar { "waiting" } else { "none" }),
+                app: waiting("waiting"),
+            })
+            .collect(),
+    }
+}
+
+/// One phase of shutdown: its processes get the signal together.
+struct Phase {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Phase {
+    fn new() -> Phase {
+        Phase {
+            stop: watch::Sender::new(false),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Supervises `spec`, first waiting for `gate` (if any) to turn true; the result turns true
+    /// when the process is ready.
+    fn start(
+        &mut self,
+        spec: Spec,
+        gate: Option<watch::Receiver<bool>>,
+        board: &Arc<Board>,
+        report: &Report,
+    ) -> watch::Receiver<bool> {
+        let (ready, ready_rx) = watch::channel(false);
+        let (board, report, stop) = (board.clone(), report.clone(), self.stop.subscribe());
+        let fut = supervise(spec, gate, board, report, stop, ready);
+        self.tasks.spawn(fut);
+        ready_rx
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn run(
+    plan: &Plan,
+    weft: &std::path::Path,
+    dir: &RunDir,
+    board: &Arc<Board>,
+    report: &Report,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (mut control, mut proxies, mut apps, mut gateways) =
+        (Phase::new(), Phase::new(), Phase::new(), Phase::new());
+    let started = async {
+        setup_network(plan, dir, report).await?;
+        let mut ready = control.start(control_spec(plan, weft, dir), None, board, report);
+        tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the control plane did not start within 20s; see {}",
+                    dir.log("control").display()
+                )
+            })?
+            .ok();
+        report(format!(
+            "control plane ready: discovery on {}, admin on http://{}/debug/syncz",
+            plan.discovery(),
+            plan.admin
+        ));
+        let mut waits = Vec::new();
+        for (i, pod) in plan.pods.iter().enumerate() {
+            let mut gate = None;
+            if pod.sidecar {
+                let ready = proxies.start(proxy_spec(plan, pod, i, weft, dir), None, board, report);
+                // By default the app waits for its proxy; pods start side by side.
+                if pod.hold_application {
+                    gate = Some(ready);
+                }
+            }
+            waits.push(apps.start(app_spec(pod, i, weft, dir), gate, board, report));
+        }
+        for (i, g) in plan.gateways.iter().enumerate() {
+            waits.push(gateways.start(gateway_spec(plan, g, i, weft, dir), None, board, report));
+        }
+        let all = futures_all(waits);
+        let summary = match tokio::time::timeout(READY_WAIT, all).await {
+            Ok(()) => "all pods ready".to_string(),
+            Err(_) => {
+                let s = board.snapshot();
+                let pods = s
+                    .pods
+                    .iter()
+                    .filter(|p| p.app.state != "ready")
+                    .map(|p| format!("pod {}/{}", p.namespace, p.name));
+                let gateways = s
+                    .gateways
+                    .iter()
+                    .filter(|g| g.process.state != "ready")
+                    .map(|g| format!("gateway {}", g.name));
+                let waiting: Vec<String> = pods.chain(gateways).collect();
+                format!(
+                    "not ready after {}s: {}",
+                    READY_WAIT.as_secs(),
+                    waiting.join(", ")
+                )
+            }
+        };
+        let ingress: Vec<String> = plan
+            .gateways
+            .iter()
+            .flat_map(|g| g.listeners.iter().map(|(_, a)| format!("http://{a}/")))
+            .collect();
+        report(format!(
+            "mesh {:?} is up: {summary}; ingress {}; `weft get pods`, `weft logs POD`, Ctrl-C or `weft down` to stop",
+            plan.name,
+            if ingress.is_empty() {
+                "none".to_string()
+            } else {
+                ingress.join(" ")
+            }
+        ));
+        anyhow::Ok(())
+    };
+    let result = started.await;
+    if result.is_ok() {
+        board.update(|s| s.phase = "running".into());
+        shutdown.await;
+    }
+    report("stopping: gateways, then apps, then proxies (draining), then the control plane".into());
+    gateways.stop().await;
+    apps.stop().await;
+    proxies.stop().await;
+    control.stop().await;
+    result
+}
+
+async fn setup_network(plan: &Plan, dir: &RunDir, report: &Report) -> anyhow::Result<()> {
+    for (ns, hosts) in &plan.hosts {
+        let etc = dir.etc_dir(ns);
+        std::fs::create_dir_all(&etc).with_context(|| format!("creating {}", etc.display()))?;
+        for (name, text) in [("hosts", hosts.as_str()), ("resolv.conf", RESOLV_CONF)] {
+            let path = etc.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    let plan2 = plan.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let plan = plan2;
+        net::create_bridge(&plan.bridge, plan.host_ip, plan.prefix)?;
+        for pod in &plan.pods {
+            net::create_netns(&pod.netns).with_context(|| format!("pod {}", pod.id()))?;
+            net::add_pod_interface(&net::PodInterface {
+                bridge: plan.bridge.clone(),
+                host_side: pod.veth.clone(),
+                netns: pod.netns.clone(),
+                addr: pod.ip,
+                prefix: plan.prefix,
+                gateway: plan.host_ip,
+            })
+            .with_context(|| format!("pod {}", pod.id()))?;
+            if pod.sidecar {
+                net::install_capture(
+                    &pod.netns,
+                    &net::Capture {
+                        pod_ip: pod.ip,
+                        outbound_port: 15001,
+                        inbound_port: 15006,
+                        proxy_mark: PROXY_MARK,
+                        inbound_exempt_ports: INBOUND_EXEMPT.to_vec(),
+                        outbound_exempt: vec![SocketAddrV4::new(
+                            plan.host_ip,
+                            plan.discovery().port(),
+                        )],
+                    },
+                )
+                .with_context(|| format!("pod {}", pod.id()))?;
+            }
+        }
+        Ok(())
+    })
+    .await??;
+    report(format!(
+        "network: bridge {} {}/{}, {} pods in {}, services in {}",
+        plan.bridge,
+        plan.host_ip,
+        plan.prefix,
+        plan.pods.len(),
+        plan.pod_cidr,
+        plan.service_cidr
+    ));
+    Ok(())
+}
+
+fn control_spec(plan: &Plan, weft: &std::path::Path, dir: &RunDir) -> Spec {
+    let s = |v: &dyn ToString| v.to_string();
+    Spec {
+        label: "control plane".into(),
+        slot: Slot::Control,
+        argv: vec![
+            s(&weft.display()),
+            s(&"control"),
+            s(&"-c"),
+            s(&plan.config_dir.display()),
+            s(&"--discovery"),
+            s(&plan.discovery()),
+            s(&"--admin"),
+            s(&plan.admin),
+            s(&"--warmup"),
+            s(&"0s"),
+        ],
+        env: vec![],
+        cwd: None,
+        pod: None,
+        weft: weft.to_path_buf(),
+        log: dir.log("control"),
+        ready: Some(Probe::Http(plan.admin, "/ready")),
+        grace: Duration::from_secs(5),
+    }
+}
+
+fn pod_log(dir: &RunDir, pod: &PodPlan, proxy: bool) -> PathBuf {
+    let suffix = if proxy { ".proxy" } else { "" };
+    dir.log(&format!("{}/{}{suffix}", pod.namespace, pod.name))
+}
+
+fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &std::path::Path, dir: &RunDir) -> Spec {
+    let mut argv: Vec<String> = vec![
+        weft.display().to_string(),
+        "proxy".into(),
+        "--control-plane".into(),
+        format!("http://{}", plan.discovery()),
+        "--namespace".into(),
+        pod.namespace.clone(),
+        "--workload".into(),
+        pod.workload.clone(),
+        "--pod".into(),
+        pod.name.clone(),
+        "--ip".into(),
+        pod.ip.to_string(),
+        "--service-account".into(),
+        pod.service_account.clone(),
+        "--mark".into(),
+        PROXY_MARK.to_string(),
+        "--log-level".into(),
+        pod.log_level.clone(),
+        "--concurrency".into(),
+        pod.concurrency.max(1).to_string(),
+    ];
+    for (k, v) in &pod.labels {
+        argv.push("--label".into());
+        argv.push(format!("{k}={v}"));
+    }
+    Spec {
+        label: format!("pod {} proxy", pod.id()),
+        slot: Slot::Proxy(i),
+        argv,
+        env: vec![],
+        cwd: None,
+        pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
+        weft: weft.to_path_buf(),
+        log: pod_log(dir, pod, true),
+        ready: Some(Probe::Http(
+            SocketAddr::from((pod.ip, 15021)),
+            "/healthz/ready",
+        )),
+        grace: Duration::from_secs_f64(pod.drain_seconds + 5.0),
+    }
+}
+
+fn app_spec(pod: &PodPlan, i: usize, weft: &std::path::Path, dir: &RunDir) -> Spec {
+    Spec {
+        label: format!("pod {} app", pod.id()),
+        slot: Slot::App(i),
+        argv: pod.command.clone(),
+        env: pod.env.clone(),
+        cwd: Some(pod.cwd.clone()),
+        pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
+        weft: weft.to_path_buf(),
+        log: pod_log(dir, pod, false),
+        // Ready once its first declared port accepts connections (like a TCP probe).
+        ready: pod.ready_port.map(|port| Probe::Tcp {
+            netns: pod.netns.clone(),
+            addr: SocketAddr::from((pod.ip, port)),
+            mark: PROXY_MARK,
+        }),
+        grace: APP_GRACE,
+    }
+}
+
+fn gateway_spec(
+    plan: &Plan,
+    g: &crate::plan::GatewayPlan,
+    i: usize,
+    weft: &std::path::Path,
+    dir: &RunDir,
+) -> Spec {
+    // Readiness and metrics on the host's bridge address: unique to this instance.
+    let base = 15020 + 1000 * i as u16;
+    let mut argv: Vec<String> = vec![
+        weft.display().to_string(),
+        "proxy".into(),
+        "--control-plane".into(),
+        format!("http://{}", plan.discovery()),
+        "--namespace".into(),
+        g.namespace.clone(),
+        "--pod".into(),
+        format!("gateway-{}", g.name),
+        "--workload".into(),
+        g.name.clone(),
+        "--ip".into(),
+        plan.host_ip.to_string(),
+        "--gateway".into(),
+        format!("{}/{}", g.namespace, g.name),
+        "--admin".into(),
+        "127.0.0.1:0".into(),
+        "--metrics".into(),
+        SocketAddr::from((plan.host_ip, base)).to_string(),
+        "--readiness".into(),
+        SocketAddr::from((plan.host_ip, base + 1)).to_string(),
+    ];
+    for (port, addr) in &g.listeners {
+        argv.push("--listen".into());
+        argv.push(format!("{port}={addr}"));
+    }
+    Spec {
+        label: format!("gateway {}/{}", g.namespace, g.name),
+        slot: Slot::Gateway(i),
+        argv,
+        env: vec![],
+        cwd: None,
+        pod: None,
+        weft: weft.to_path_buf(),
+        log: dir.log(&format!("gateway-{}-{}", g.namespace, g.name)),
+        ready: Some(Probe::Http(
+            SocketAddr::from((plan.host_ip, base + 1)),
+            "/healthz/ready",
+        )),
+        grace: Duration::from_secs(10),
+    }
+}
+
+/// Waits until every receiver has seen `true`.
+async fn futures_all(waits: Vec<watch::Receiver<bool>>) {
+    for mut w in waits {
+        let _ = w.wait_for(|r| *r).await;
+    }
+}

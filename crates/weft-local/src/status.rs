@@ -1,0 +1,66 @@
+//! Live status of a running instance, written by `weft up` and read by `weft get`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub pid: u32,
+    pub started_at_ms: u64,
+    /// `starting`, `running` or `stopping`.
+    pub phase: String,
+    pub control: Process,
+    pub gateways: Vec<Named>,
+    pub pods: Vec<PodStatus>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Named {
+    pub name: String,
+    pub process: Process,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    pub namespace: String,
+    pub name: String,
+    pub workload: String,
+    pub ip: String,
+    pub sidecar: bool,
+    pub proxy: Process,
+    pub app: Process,
+}
+
+/// One supervised process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Process {
+    /// `waiting` (for its proxy), `starting`, `running`, `ready`, `restarting`, `stopped`,
+    /// or `none` (no such process: a pod without a sidecar).
+    pub state: String,
+    pub pid: Option<u32>,
+    /// `/proc/PID/stat` start time, so a leftover is only killed if it is still the same process.
+    pub start_ticks: Option<u64>,
+    pub restarts: u32,
+    /// How the last run ended, e.g. `exited with status 1`.
+    pub last_exit: Option<String>,
+    pub started_at_ms: Option<u64>,
+    pub ready_at_ms: Option<u64>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks since boot.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}

@@ -1,0 +1,349 @@
+//! Supervised processes: started with their output in a log file, restarted with backoff when
+//! they exit, stopped with SIGTERM (then SIGKILL after a grace period), and reported in the
+//! instance's status.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::Command;
+use tokio::sync::watch;
+
+use crate::rundir::{RunDir, tail};
+use crate::status::{Process, Status, now_ms, start_ticks};
+
+/// Restarts wait 1s, 2s, 4s, … up to this long.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A process that ran this long before exiting starts again at the shortest backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+/// Progress lines for the person who ran `weft up`.
+pub type Report = Arc<dyn Fn(String) + Send + Sync>;
+
+/// Which process of the instance a status entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Control,
+    Gateway(usize),
+    Proxy(usize),
+    App(usize),
+}
+
+/// The live status, written to `status.json` on every change.
+#[derive(Debug)]
+pub struct Board {
+    status: Mutex<Status>,
+    dir: RunDir,
+}
+
+impl Board {
+    pub fn new(status: Status, dir: RunDir) -> Arc<Board> {
+        let board = Arc::new(Board {
+            status: Mutex::new(status),
+            dir,
+        });
+        board.update(|_| {});
+        board
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut Status)) {
+        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s);
+        if let Err(e) = self.dir.write_status(&s) {
+            eprintln!("weft up: {e:#}");
+        }
+    }
+
+    pub fn process(&self, slot: Slot, f: impl FnOnce(&mut Process)) {
+        self.update(|s| {
+            let p = match slot {
+                Slot::Control => &mut s.control,
+                Slot::Gateway(i) => &mut s.gateways[i].process,
+                Slot::Proxy(i) => &mut s.pods[i].proxy,
+                Slot::App(i) => &mut s.pods[i].app,
+            };
+            f(p)
+        });
+    }
+
+    pub fn snapshot(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// A readiness check, tried every 50 ms until it passes.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// `GET path` answers 200.
+    Http(SocketAddr, &'static str),
+    /// A TCP connection to `addr` from inside the pod's namespace succeeds. It carries the
+    /// proxy's socket mark, so capture lets it reach the app itself.
+    Tcp {
+        netns: String,
+        addr: SocketAddr,
+        mark: u32,
+    },
+}
+
+impl Probe {
+    async fn passes(&self) -> bool {
+        match self {
+            Probe::Http(addr, path) => matches!(
+                crate::http::get(*addr, path, Duration::from_secs(1)).await,
+                Ok((200, _))
+            ),
+            Probe::Tcp { netns, addr, mark } => {
+                let (netns, addr, mark) = (netns.clone(), *addr, *mark);
+                tokio::task::spawn_blocking(move || crate::net::probe_tcp(&netns, addr, mark))
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+            }
+        }
+    }
+}
+
+/// How to run one process.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Names it in reports: `control`, `pod shop/cart-0 app`.
+    pub label: String,
+    pub slot: Slot,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    /// Run inside a pod: its network namespace file and `etc` directory.
+    pub pod: Option<(PathBuf, PathBuf)>,
+    /// The `weft` executable (for `weft pod-exec`).
+    pub weft: PathBuf,
+    pub log: PathBuf,
+    /// How to tell it is ready; without a probe it is ready once started.
+    pub ready: Option<Probe>,
+    /// Time between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+impl Spec {
+    fn command(&self) -> anyhow::Result<Command> {
+        let mut cmd = match &self.pod {
+            Some((netns, etc)) => {
+                let mut c = Command::new(&self.weft);
+                c.arg("pod-exec").arg("--netns").arg(netns);
+                c.arg("--etc").arg(etc);
+                if let Some(dir) = &self.cwd {
+                    c.arg("--cwd").arg(dir);
+                }
+                c.arg("--").args(&self.argv);
+                c
+            }
+            None => {
+                let mut c = Command::new(&self.argv[0]);
+                c.args(&self.argv[1..]);
+                if let Some(dir) = &self.cwd {
+                    c.current_dir(dir);
+                }
+                c
+            }
+        };
+        if let Some(dir) = self.log.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group: Ctrl-C reaches `weft up`, which stops pods in order.
+            .process_group(0)
+            .kill_on_drop(false);
+        Ok(cmd)
+    }
+}
+
+/// Runs `spec` until `stop` turns true, restarting it when it exits. `ready` turns true each
+/// time the process reports ready (or at start when it has no readiness check).
+pub async fn supervise(
+    spec: Spec,
+    gate: Option<watch::Receiver<bool>>,
+    board: Arc<Board>,
+    report: Report,
+    mut stop: watch::Receiver<bool>,
+    ready: watch::Sender<bool>,
+) {
+    if let Some(mut gate) = gate {
+        tokio::select! {
+            _ = gate.wait_for(|r| *r) => {}
+            _ = stop.wait_for(|s| *s) => {
+                return board.process(spec.slot, |p| p.state = "stopped".into());
+            }
+        }
+    }
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let started = Instant::now();
+        let spawned = spec.command().and_then(|mut c| Ok(c.spawn()?));
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                report(format!("{}: cannot start: {e:#}", spec.label));
+                board.process(spec.slot, |p| {
+                    p.state = "restarting".into();
+                    p.last_exit = Some(format!("cannot start: {e:#}"));
+                    p.restarts += 1;
+                });
+                if wait_or_stop(&mut stop, backoff).await {
+                    break;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        board.process(spec.slot, |p| {
+            p.state = "running".into();
+            p.pid = Some(pid);
+            p.start_ticks = start_ticks(pid);
+            p.started_at_ms = Some(now_ms());
+            p.ready_at_ms = None;
+        });
+        let readiness = watch_ready(&spec, pid, board.clone(), report.clone(), ready.clone());
+        let exit = tokio::select! {
+            exit = child.wait() => Some(exit),
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        readiness.abort();
+        let Some(exit) = exit else {
+            let how = terminate(&mut child, pid, spec.grace).await;
+            report(format!("{}: stopped ({how})", spec.label));
+            board.process(spec.slot, |p| {
+                p.state = "stopped".into();
+                p.pid = None;
+                p.last_exit = Some(how);
+            });
+            break;
+        };
+        let _ = ready.send(false);
+        let how = match exit {
+            Ok(s) => describe(s),
+            Err(e) => format!("lost: {e}"),
+        };
+        let ran = started.elapsed();
+        if ran >= STABLE_AFTER {
+            backoff = Duration::from_secs(1);
+        }
+        if *stop.borrow() {
+            board.process(spec.slot, |p| {
+                p.state = "stopped".into();
+                p.pid = None;
+                p.last_exit = Some(how);
+            });
+            break;
+        }
+        report(crash_report(&spec, &how, ran, backoff));
+        board.process(spec.slot, |p| {
+            p.state = "restarting".into();
+            p.pid = None;
+            p.restarts += 1;
+            p.last_exit = Some(how);
+        });
+        if wait_or_stop(&mut stop, backoff).await {
+            board.process(spec.slot, |p| p.state = "stopped".into());
+            break;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// What a person needs to see when a process exits: how, after how long, and its last words.
+fn crash_report(spec: &Spec, how: &str, ran: Duration, backoff: Duration) -> String {
+    let mut msg = format!(
+        "{}: {how} after {:.1}s; restarting in {}s",
+        spec.label,
+        ran.as_secs_f64(),
+        backoff.as_secs()
+    );
+    let lines = tail(&spec.log, 5);
+    if !lines.is_empty() {
+        msg.push_str(&format!("; last log lines ({}):", spec.log.display()));
+        for l in lines {
+            msg.push_str("\n    | ");
+            msg.push_str(&l);
+        }
+    }
+    msg
+}
+
+/// Marks the process ready once its readiness endpoint answers 200.
+fn watch_ready(
+    spec: &Spec,
+    pid: u32,
+    board: Arc<Board>,
+    report: Report,
+    ready: watch::Sender<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let probe = spec.ready.clone();
+    let slot = spec.slot;
+    let label = spec.label.clone();
+    tokio::spawn(async move {
+        if let Some(probe) = &probe {
+            while !probe.passes().await {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        board.process(slot, |p| {
+            p.state = "ready".into();
+            p.ready_at_ms = Some(now_ms());
+        });
+        let what = if probe.is_some() { "ready" } else { "started" };
+        report(format!("{label}: {what} (pid {pid})"));
+        let _ = ready.send(true);
+    })
+}
+
+/// Sleeps `d`; true if told to stop meanwhile.
+async fn wait_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stop.wait_for(|s| *s) => true,
+    };
+    stopped || *stop.borrow()
+}
+
+/// SIGTERM, then SIGKILL after `grace`; how it ended.
+async fn terminate(child: &mut tokio::process::Child, pid: u32, grace: Duration) -> String {
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(Ok(s)) => describe(s),
+        _ => {
+            let _ = child.kill().await;
+            format!(
+                "killed after {}s without exiting on SIGTERM",
+                grace.as_secs()
+            )
+        }
+    }
+}
+
+fn describe(s: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(sig)) => format!(
+            "killed by signal {}",
+            Signal::try_from(sig).map_or(sig.to_string(), |s| s.as_str().to_string())
+        ),
+        _ => "exited".to_string(),
+    }
+}

@@ -1,0 +1,229 @@
+//! `weft up` end to end: the demo shop through its ingress and sidecars, a third-party server
+//! as a workload, start-up order, restarts, faults and clean teardown. Every test runs a real
+//! mesh (network namespaces, capture rules, processes), so each needs root; CI runs them with
+//! `--include-ignored`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use weft_e2e::{ConfigDir, Mesh, host_network_state, http_get_at, serial, text, weft};
+
+fn ip_of(pods: &[serde_json::Value], name: &str) -> String {
+    Mesh::pod(pods, name)["ip"].as_str().unwrap().to_string()
+}
+
+const FILES: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: web, namespace: files, labels: {app: web}}
+spec:
+  command: [python3, -m, http.server, "8000", --bind, 0.0.0.0]
+  workingDir: site
+  ports: [{name: http, containerPort: 8000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: files}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: client, namespace: files, labels: {app: client}}
+spec:
+  command: [sleep, "3600"]
+"#;
+
+#[test]
+#[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
+fn a_python_server_is_a_workload_like_any_other() {
+    let _serial = serial();
+    let cfg = ConfigDir::new("files");
+    cfg.write("mesh.yaml", &weft_e2e::network_yaml(2, "files.local"));
+    cfg.write("files.yaml", FILES);
+    std::fs::create_dir_all(cfg.path.join("site")).unwrap();
+    cfg.write("site/hello.txt", "hello from python\n");
+    let mesh = Mesh::up("e2efiles", &cfg.path);
+
+    // From the client pod, by the Service's short name, captured by its sidecar.
+    let out = mesh.weft(&[
+        "exec",
+        "client-0",
+        "--",
+        "curl",
+        "-sS",
+        "-m",
+        "5",
+        "http://web/hello.txt",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from python\n");
+
+    mesh.eventually(
+        "both sidecars logged the request",
+        Duration::from_secs(5),
+        || {
+            let client = mesh.log("client-0", true);
+            let server = mesh.log("web-0", true);
+            client.contains(r#""direction":"outbound""#)
+                && client.contains(r#""service":"files/web""#)
+                && server.contains(r#""direction":"inbound""#)
+                && server.contains(r#""path":"/hello.txt""#)
+        },
+    );
+    // The server's sidecar counts it in its metrics.
+    let pods = mesh.pods();
+    let web: SocketAddr = format!("{}:15020", ip_of(&pods, "web-0")).parse().unwrap();
+    let (status, metrics) = http_get_at(web, "/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("weft_requests_total{")
+                && l.contains(r#"direction="inbound""#)
+                && l.contains(r#"status="200""#)),
+        "{metrics}"
+    );
+    // The app saw the request as the proxy delivered it.
+    assert!(mesh.log("web-0", false).contains("GET /hello.txt"));
+}
+
+const FAULTS: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: ok, namespace: faults, labels: {app: ok}}
+spec:
+  command: [python3, -m, http.server, "8000", --bind, 0.0.0.0]
+  ports: [{name: http, containerPort: 8000}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: crashy, namespace: faults, labels: {app: crashy}}
+spec:
+  command: [sh, -c, "echo boom >&2; exit 3"]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: ghost, namespace: faults, labels: {app: ghost}}
+spec:
+  command: [no-such-command-for-weft]
+"#;
+
+#[test]
+#[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
+fn crashing_and_missing_programs_are_reported_and_the_rest_keeps_running() {
+    let _serial = serial();
+    let cfg = ConfigDir::new("faults");
+    cfg.write("mesh.yaml", &weft_e2e::network_yaml(3, "faults.local"));
+    cfg.write("faults.yaml", FAULTS);
+    let mesh = Mesh::up("e2efault", &cfg.path);
+
+    mesh.eventually("both broken pods restart", Duration::from_secs(10), || {
+        let pods = mesh.pods();
+        ["crashy-0", "ghost-0"]
+            .iter()
+            .all(|n| Mesh::pod(&pods, n)["app"]["restarts"].as_u64() >= Some(1))
+    });
+    let pods = mesh.pods();
+    assert_eq!(
+        Mesh::pod(&pods, "crashy-0")["app"]["lastExit"],
+        "exited with status 3"
+    );
+    assert_eq!(
+        Mesh::pod(&pods, "ghost-0")["app"]["lastExit"],
+        "exited with status 127"
+    );
+    let log = mesh.up_log();
+    assert!(
+        log.contains("exited with status 3") && log.contains("boom"),
+        "{log}"
+    );
+    assert!(log.contains("not found"), "{log}");
+    let table = text(&mesh.weft(&["get", "pods"]));
+    assert!(
+        table.contains("CrashLoop(app: exited with status 3)"),
+        "{table}"
+    );
+
+    // The healthy pod serves through its sidecar all along...
+    let ok: SocketAddr = format!("{}:8000", ip_of(&pods, "ok-0")).parse().unwrap();
+    assert_eq!(http_get_at(ok, "/").expect("ok-0 serves").0, 200);
+    // ...and comes back when its app is killed.
+    let pid = Mesh::pod(&pods, "ok-0")["app"]["pid"]
+        .as_u64()
+        .expect("ok-0 app pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+    assert!(killed.unwrap().success());
+    mesh.eventually("ok-0 restarted and ready", Duration::from_secs(10), || {
+        let pods = mesh.pods();
+        let app = &Mesh::pod(&pods, "ok-0")["app"];
+        app["restarts"] == 1 && app["state"] == "ready"
+    });
+    assert_eq!(http_get_at(ok, "/").expect("ok-0 serves again").0, 200);
+}
+
+#[test]
+#[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
+fn a_config_error_stops_weft_up_before_anything_starts() {
+    let _serial = serial();
+    let before = host_network_state();
+    let cfg = ConfigDir::new("bad");
+    cfg.write("mesh.yaml", &weft_e2e::network_yaml(4, "bad.local"));
+    cfg.write(
+        "app.yaml",
+        "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: app, namespace: bad}\nspec:\n  command: [sleep, \"60\"]\n  replcas: 2\n",
+    );
+    let out = weft(&["up", &cfg.path.display().to_string(), "--name", "e2ebad"]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("app.yaml:6"), "names file and line: {said}");
+    assert!(said.contains("did you mean `replicas`?"), "{said}");
+    assert!(said.contains("nothing was started"), "{said}");
+    assert_eq!(host_network_state(), before);
+}
+
+#[test]
+#[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
+fn weft_down_cleans_up_after_a_crashed_weft_up() {
+    let _serial = serial();
+    let before = host_network_state();
+    let cfg = ConfigDir::new("crash");
+    cfg.write("mesh.yaml", &weft_e2e::network_yaml(5, "crash.local"));
+    cfg.write("files.yaml", FILES);
+    std::fs::create_dir_all(cfg.path.join("site")).unwrap();
+    let mesh = Mesh::up("e2ecrash", &cfg.path);
+    let pods = mesh.pods();
+    let pids: Vec<u64> = pods
+        .iter()
+        .flat_map(|p| [p["app"]["pid"].as_u64(), p["proxy"]["pid"].as_u64()])
+        .flatten()
+        .collect();
+    assert_eq!(pids.len(), 4, "{pods:?}");
+    let lock = std::fs::read_to_string("/run/weft/e2ecrash/lock").unwrap();
+    let owner = lock.trim().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &owner])
+        .status();
+    assert!(killed.unwrap().success());
+    mesh.eventually("weft up is gone", Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{owner}")).exists()
+    });
+    // Its pods outlive it, until weft down finds and removes them.
+    assert!(
+        pids.iter()
+            .all(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+    );
+    let down = mesh.down();
+    assert!(down.contains("left behind"), "{down}");
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "pid {pid} still runs"
+        );
+    }
+    assert!(!std::path::Path::new("/run/weft/e2ecrash").exists());
+    assert_eq!(host_network_state(), before, "leftovers after weft down");
+}

@@ -1,0 +1,273 @@
+//! A harness for end-to-end tests over `weft up`: each test gets a mesh of its own (instance
+//! name, address ranges and host ports), started detached from a config directory, and torn
+//! down with `weft down` when the test ends, pass or fail.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The `weft` binary built next to this test (`target/<profile>/weft`), or `$WEFT_BIN`.
+pub fn weft_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("WEFT_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/up-HASH → target/<profile>/weft
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .join("weft");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p weft-cli`) or set WEFT_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A free port on 127.0.0.1 (closed again, so a process can bind it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs `weft ARGS`, returning its output.
+pub fn weft(args: &[&str]) -> Output {
+    Command::new(weft_bin())
+        .args(args)
+        .output()
+        .expect("running weft")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A temporary config directory: the files of `example` (if any) plus `extra` files.
+#[derive(Debug)]
+pub struct ConfigDir {
+    pub path: PathBuf,
+}
+
+impl ConfigDir {
+    pub fn new(name: &str) -> ConfigDir {
+        let path = std::env::temp_dir().join(format!("weft-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("creating a config dir");
+        ConfigDir { path }
+    }
+
+    /// Copies the YAML files of `examples/NAME` in.
+    pub fn with_example(self, name: &str) -> ConfigDir {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(name);
+        for e in std::fs::read_dir(&src).expect("example dir").flatten() {
+            std::fs::copy(e.path(), self.path.join(e.file_name())).expect("copying");
+        }
+        self
+    }
+
+    pub fn write(&self, file: &str, text: &str) -> &ConfigDir {
+        std::fs::write(self.path.join(file), text).expect("writing config");
+        self
+    }
+}
+
+impl Drop for ConfigDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A Mesh document giving an instance its own address ranges: pods in 198.19.N.0/25,
+/// services in 198.19.N.128/25.
+pub fn network_yaml(n: u8, trust_domain: &str) -> String {
+    format!(
+        "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {{name: mesh}}\nspec:\n  trustDomain: {trust_domain}\n  network: {{podCidr: 198.19.{n}.0/25, serviceCidr: 198.19.{n}.128/25}}\n"
+    )
+}
+
+/// A running `weft up`, stopped with `weft down` on drop.
+#[derive(Debug)]
+pub struct Mesh {
+    pub name: String,
+    pub ingress_port: u16,
+    pub admin_port: u16,
+    /// What `weft up -d` printed.
+    pub up_output: String,
+}
+
+impl Mesh {
+    /// `weft up -d DIR` under instance `name`; panics with the output if it fails.
+    pub fn up(name: &str, dir: &Path) -> Mesh {
+        let mesh = Mesh::try_up(name, dir);
+        match mesh {
+            Ok(m) => m,
+            Err(out) => panic!("weft up failed:\n{out}"),
+        }
+    }
+
+    pub fn try_up(name: &str, dir: &Path) -> Result<Mesh, String> {
+        let (ingress_port, admin_port) = (free_port(), free_port());
+        let admin = format!("127.0.0.1:{admin_port}");
+        let ingress = ingress_port.to_string();
+        let dir = dir.display().to_string();
+        let args = [
+            "up",
+            &dir,
+            "-d",
+            "--name",
+            name,
+            "--ingress-port",
+            &ingress,
+            "--admin",
+            &admin,
+        ];
+        let out = weft(&args);
+        let up_output = text(&out);
+        if !out.status.success() {
+            return Err(up_output);
+        }
+        Ok(Mesh {
+            name: name.to_string(),
+            ingress_port,
+            admin_port,
+            up_output,
+        })
+    }
+
+    /// The log of the detached `weft up` itself.
+    pub fn up_log(&self) -> String {
+        std::fs::read_to_string(format!("/run/weft/{}/up.log", self.name)).unwrap_or_default()
+    }
+
+    /// `weft ARGS --name NAME` (the instance flag goes before any `--`).
+    pub fn weft(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = Vec::new();
+        match args.iter().position(|a| *a == "--") {
+            Some(i) => {
+                all.extend(&args[..i]);
+                all.extend(["--name", &self.name]);
+                all.extend(&args[i..]);
+            }
+            None => {
+                all.extend(args);
+                all.extend(["--name", &self.name]);
+            }
+        }
+        weft(&all)
+    }
+
+    /// `weft get pods -o json`.
+    pub fn pods(&self) -> Vec<serde_json::Value> {
+        let out = self.weft(&["get", "pods", "-o", "json"]);
+        assert!(out.status.success(), "weft get pods: {}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("pods JSON")
+    }
+
+    pub fn pod<'a>(pods: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+        pods.iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no pod {name} in {pods:?}"))
+    }
+
+    /// A pod's app log (`proxy`: its sidecar's).
+    pub fn log(&self, pod: &str, proxy: bool) -> String {
+        let mut args = vec!["logs", pod];
+        if proxy {
+            args.push("--proxy");
+        }
+        text(&self.weft(&args))
+    }
+
+    /// Waits until `f` holds, up to `timeout`; panics with `what` otherwise.
+    pub fn eventually(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{what}: not within {timeout:?}");
+    }
+
+    /// `weft down`; returns its output.
+    pub fn down(mut self) -> String {
+        let out = text(&weft(&["down", "--name", &self.name]));
+        self.name.clear();
+        out
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        if !self.name.is_empty() {
+            weft(&["down", "--name", &self.name]);
+        }
+    }
+}
+
+/// Tests in one binary share the machine's network: they run one at a time.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A plain HTTP/1.1 GET to 127.0.0.1:port; (status, body).
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    http_get_at(std::net::SocketAddr::from(([127, 0, 0, 1], port)), path)
+}
+
+/// A plain HTTP/1.1 GET; (status, body).
+pub fn http_get_at(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let status = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Ok((status, body))
+}
+
+/// What `weft down` must leave as it found: namespaces, links and the host's rule set.
+pub fn host_network_state() -> String {
+    let run = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_else(|e| format!("{cmd}: {e}"))
+    };
+    let links: Vec<String> = run("ip", &["-o", "link", "show"])
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1).map(str::to_string))
+        .collect();
+    format!(
+        "netns:\n{}\nlinks: {}\nruleset:\n{}",
+        run("ip", &["netns", "list"]),
+        links.join(" "),
+        run("nft", &["list", "ruleset"])
+    )
+}
