@@ -2,6 +2,7 @@
 //! settings and the analyzer rules. No async runtime and no network; the loader reads files.
 
 pub mod annotations;
+pub mod authz;
 pub mod duration;
 pub mod load;
 pub mod meta;

@@ -1,0 +1,168 @@
+//! Authorization decisions, as the server-side proxy makes them: DENY policies first (any
+//! matching rule denies), then ALLOW policies (when a workload is selected by any, what no
+//! ALLOW rule matches is denied), else allowed. A connection that is not HTTP is decided on
+//! what L4 shows: an ALLOW rule that needs HTTP never matches it, and a DENY rule that needs
+//! HTTP matches on its L4 parts alone (it fails closed).
+
+use serde::{Deserialize, Serialize};
+
+use crate::resources::policy::{AuthorizationAction, AuthorizationRule, Operation, Source};
+
+/// An AuthorizationPolicy that selects a proxy's workload, as the proxy receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServedPolicy {
+    /// `<namespace>/<name>`.
+    pub name: String,
+    pub action: AuthorizationAction,
+    pub rules: Vec<AuthorizationRule>,
+}
+
+/// What the request shows about itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The peer's SPIFFE ID from its mTLS certificate; None for plaintext.
+    pub identity: Option<&'a str>,
+    /// The destination port of the workload.
+    pub port: u16,
+    /// HTTP details; None when the connection is not HTTP.
+    pub http: Option<HttpAsk<'a>>,
+}
+
+#[derive(Clone, Copy)]
+pub struct HttpAsk<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// Every value of a request header (name in lowercase).
+    pub header: &'a dyn Fn(&str) -> Vec<String>,
+}
+
+impl std::fmt::Debug for HttpAsk<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpAsk")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed, by the named ALLOW policy (None: no ALLOW policy selects the workload).
+    Allow { policy: Option<String> },
+    /// Denied: by the named DENY policy, or because ALLOW policies exist and none matched.
+    Deny { policy: String, reason: String },
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        matches!(self, Decision::Allow { .. })
+    }
+}
+
+pub fn evaluate(policies: &[ServedPolicy], ask: &Ask<'_>) -> Decision {
+    let matching = |action| {
+        policies
+            .iter()
+            .filter(move |p| p.action == action)
+            .find(|p| p.rules.iter().any(|r| rule_matches(r, ask, action)))
+    };
+    if let Some(p) = matching(AuthorizationAction::Deny) {
+        return Decision::Deny {
+            policy: p.name.clone(),
+            reason: format!("denied by AuthorizationPolicy {}", p.name),
+        };
+    }
+    let allows: Vec<&str> = policies
+        .iter()
+        .filter(|p| p.action == AuthorizationAction::Allow)
+        .map(|p| p.name.as_str())
+        .collect();
+    if allows.is_empty() {
+        return Decision::Allow { policy: None };
+    }
+    match matching(AuthorizationAction::Allow) {
+        Some(p) => Decision::Allow {
+            policy: Some(p.name.clone()),
+        },
+        None => Decision::Deny {
+            policy: allows.join(","),
+            reason: format!(
+                "no rule of AuthorizationPolicy {} allows it",
+                allows.join(", ")
+            ),
+        },
+    }
+}
+
+fn rule_matches(rule: &AuthorizationRule, ask: &Ask<'_>, action: AuthorizationAction) -> bool {
+    let from = rule.from.is_empty() || rule.from.iter().any(|f| source_matches(&f.source, ask));
+    let to = rule.to.is_empty()
+        || rule
+            .to
+            .iter()
+            .any(|t| op_matches(&t.operation, ask, action));
+    from && to
+}
+
+fn source_matches(s: &Source, ask: &Ask<'_>) -> bool {
+    let identity = ask.identity.map(short);
+    let namespace = identity.and_then(namespace_of);
+    let any = |patterns: &[String], value: Option<&str>| {
+        value.is_some_and(|v| patterns.iter().any(|p| wildcard(short(p), v)))
+    };
+    (s.principals.is_empty() || any(&s.principals, identity))
+        && !any(&s.not_principals, identity)
+        && (s.namespaces.is_empty() || any(&s.namespaces, namespace))
+        && !any(&s.not_namespaces, namespace)
+}
+
+fn op_matches(op: &Operation, ask: &Ask<'_>, action: AuthorizationAction) -> bool {
+    let l4 =
+        (op.ports.is_empty() || op.ports.contains(&ask.port)) && !op.not_ports.contains(&ask.port);
+    if !l4 {
+        return false;
+    }
+    let Some(http) = &ask.http else {
+        // Not HTTP: an ALLOW that needs HTTP cannot be met; a DENY that needs HTTP fails closed.
+        return !op.is_l7() || action == AuthorizationAction::Deny;
+    };
+    let method = |list: &[String]| list.iter().any(|m| m.eq_ignore_ascii_case(http.method));
+    let path = |list: &[String]| list.iter().any(|p| wildcard(p, http.path));
+    (op.methods.is_empty() || method(&op.methods))
+        && !method(&op.not_methods)
+        && (op.paths.is_empty() || path(&op.paths))
+        && !path(&op.not_paths)
+        && op.headers.iter().all(|(name, wanted)| {
+            let values = (http.header)(&name.to_ascii_lowercase());
+            values.iter().any(|v| wanted.iter().any(|w| wildcard(w, v)))
+        })
+}
+
+/// `spiffe://td/ns/x/sa/y` → `td/ns/x/sa/y` (policies may use either form).
+fn short(id: &str) -> &str {
+    id.strip_prefix("spiffe://").unwrap_or(id)
+}
+
+fn namespace_of(short_id: &str) -> Option<&str> {
+    let mut parts = short_id.split('/');
+    parts.find(|p| *p == "ns")?;
+    parts.next()
+}
+
+/// Exact, `*` alone, `prefix*` or `*suffix`.
+fn wildcard(pattern: &str, value: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        return value.starts_with(prefix);
+    }
+    if let Some(suffix) = pattern.strip_prefix('*') {
+        return value.ends_with(suffix);
+    }
+    pattern == value
+}
+
+#[cfg(test)]
+mod tests;
