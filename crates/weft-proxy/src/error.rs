@@ -35,6 +35,10 @@ pub enum ProxyError {
     BadRequest(String),
     /// The proxy has no configuration for this yet (control plane unreachable at start).
     NotReady(String),
+    /// The mTLS tunnel to the peer proxy failed: TLS handshake, the peer's identity, HTTP/2.
+    Tunnel(String),
+    /// An AuthorizationPolicy refused the request.
+    Denied(String),
 }
 
 impl ProxyError {
@@ -51,6 +55,8 @@ impl ProxyError {
             ProxyError::UpstreamReset(_) => "upstream-reset",
             ProxyError::NotReady(_) => "not-ready",
             ProxyError::BadRequest(_) => "bad-request",
+            ProxyError::Tunnel(_) => "tunnel",
+            ProxyError::Denied(_) => "denied",
         }
     }
 
@@ -65,6 +71,8 @@ impl ProxyError {
             ProxyError::ConnectTimeout(_) | ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::UpstreamReset(_) => StatusCode::BAD_GATEWAY,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::Tunnel(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Denied(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -76,6 +84,7 @@ impl ProxyError {
             ProxyError::ConnectRefused(_)
                 | ProxyError::ConnectTimeout(_)
                 | ProxyError::UpstreamReset(_)
+                | ProxyError::Tunnel(_)
         )
     }
 
@@ -111,6 +120,8 @@ impl fmt::Display for ProxyError {
             ProxyError::UpstreamReset(why) => write!(f, "upstream reset: {why}"),
             ProxyError::NotReady(why) => write!(f, "proxy not ready: {why}"),
             ProxyError::BadRequest(why) => write!(f, "bad request: {why}"),
+            ProxyError::Tunnel(why) => write!(f, "mTLS tunnel: {why}"),
+            ProxyError::Denied(why) => write!(f, "{why}"),
         }
     }
 }

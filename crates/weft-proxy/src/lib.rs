@@ -22,6 +22,7 @@ pub mod pool;
 pub mod route;
 mod serve;
 pub mod state;
+pub mod tunnel;
 pub mod xds;
 
 pub use app::{Bound, Config, Identity, build};
