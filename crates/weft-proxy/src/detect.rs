@@ -5,7 +5,11 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+
+use crate::io::{Io, Rewind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detected {
@@ -71,6 +75,25 @@ pub async fn detect(stream: &TcpStream, timeout: Duration) -> Detected {
     }
 }
 
+/// Reads from `stream` until the protocol is known or `timeout` passes (for streams that
+/// cannot peek, like tunnel streams); the bytes read are put back.
+pub async fn detect_read<S: Io>(mut stream: S, timeout: Duration) -> (Detected, Rewind<S>) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = Vec::with_capacity(PREFACE.len());
+    let detected = loop {
+        let mut chunk = [0u8; 24];
+        let want = PREFACE.len() - buf.len();
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk[..want])).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => break Detected::Tcp,
+        }
+        if let Some(d) = classify(&buf) {
+            break d;
+        }
+    };
+    (detected, Rewind::new(Bytes::from(buf), stream))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +116,18 @@ mod tests {
             "methods are case-sensitive"
         );
         assert_eq!(classify(b"*1\r\n$4\r\nPING"), Some(Detected::Tcp));
+    }
+
+    #[tokio::test]
+    async fn reading_detection_puts_the_bytes_back() {
+        let (mut a, b) = tokio::io::duplex(64);
+        tokio::io::AsyncWriteExt::write_all(&mut a, b"GET /x HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        let (d, mut rewound) = detect_read(b, Duration::from_secs(1)).await;
+        assert_eq!(d, Detected::Http1);
+        let mut got = vec![0u8; 17];
+        rewound.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"GET /x HTTP/1.1\r\n");
     }
 }

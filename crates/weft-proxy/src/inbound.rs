@@ -17,7 +17,7 @@ use crate::app::Shared;
 use crate::body::{self, Body};
 use crate::detect::{self, Detected};
 use crate::outbound::DETECT_TIMEOUT;
-use crate::{capture, forward, serve};
+use crate::{capture, forward, pool, serve};
 
 const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -65,7 +65,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, target: SocketAddr, sha
         return serve::tcp(
             stream,
             target,
-            APP_CONNECT_TIMEOUT,
+            pool::connect(target, APP_CONNECT_TIMEOUT),
             shared.drain.clone(),
             log,
             record,
@@ -74,6 +74,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, target: SocketAddr, sha
         .await;
     }
     let drain = shared.drain.clone();
+    let _ = stream.set_nodelay(true);
     serve::http(stream, drain, move |req| {
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(request(&shared, target, peer, req).await) }

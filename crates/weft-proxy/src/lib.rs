@@ -16,6 +16,7 @@ pub mod error;
 pub mod filters;
 pub mod forward;
 pub mod inbound;
+pub mod io;
 pub mod metrics;
 pub mod outbound;
 pub mod pool;

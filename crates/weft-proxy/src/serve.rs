@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -16,7 +16,7 @@ use crate::access_log::{AccessLog, Record};
 use crate::body::Body;
 use crate::drain::Drain;
 use crate::error::ProxyError;
-use crate::pool;
+use crate::io::Io;
 
 /// Accepts connections until the drain starts, handing each to `handle` on its own task.
 pub async fn accept<F, Fut>(
@@ -45,13 +45,12 @@ pub async fn accept<F, Fut>(
 
 /// Serves HTTP on `stream` with `handler` until the client closes or the drain finishes it:
 /// on drain, in-flight requests complete and idle keep-alive connections close.
-pub async fn http<F, Fut>(stream: TcpStream, drain: Drain, handler: F)
+pub async fn http<S: Io, F, Fut>(stream: S, drain: Drain, handler: F)
 where
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
 {
     let _guard = drain.guard();
-    let _ = stream.set_nodelay(true);
     let svc = hyper::service::service_fn(move |req| (handler.clone())(req));
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
@@ -69,11 +68,12 @@ where
     let _ = conn.await;
 }
 
-/// Copies bytes both ways between `client` and `target`, logging one record.
-pub async fn tcp(
-    mut client: TcpStream,
+/// Copies bytes both ways between `client` and `target` (reached by `upstream`), logging one
+/// record.
+pub async fn tcp<S: Io, U: Io>(
+    mut client: S,
     target: SocketAddr,
-    connect_timeout: Duration,
+    upstream: impl Future<Output = Result<U, ProxyError>>,
     drain: Drain,
     log: AccessLog,
     mut record: Record,
@@ -83,7 +83,7 @@ pub async fn tcp(
     let start = Instant::now();
     record.protocol = "TCP".into();
     record.upstream = Some(target.to_string());
-    match pool::connect(target, connect_timeout).await {
+    match upstream.await {
         Ok(mut upstream) => {
             // The pick stays held (counted as outstanding) for the connection's life.
             // Opaque streams cannot be finished early; they run until the drain deadline.

@@ -72,6 +72,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared
     let key: Arc<str> = svc.config.key().into();
     let port = dst.port();
     let drain = shared.drain.clone();
+    let _ = stream.set_nodelay(true);
     serve::http(stream, drain, move |req| {
         let shared = shared.clone();
         let key = key.clone();
@@ -112,7 +113,7 @@ async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, re
     serve::tcp(
         stream,
         dst,
-        Duration::from_secs(5),
+        crate::pool::connect(dst, Duration::from_secs(5)),
         shared.drain.clone(),
         log,
         record,
@@ -168,7 +169,8 @@ async fn tcp(
     match target.await {
         Ok((addr, timeout, pick)) => {
             let drain = shared.drain.clone();
-            serve::tcp(stream, addr, timeout, drain, log, record, Some(pick)).await
+            let upstream = crate::pool::connect(addr, timeout);
+            serve::tcp(stream, addr, upstream, drain, log, record, Some(pick)).await
         }
         Err(e) => serve::refuse_tcp(log, record, &e),
     }
