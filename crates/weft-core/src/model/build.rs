@@ -5,12 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::vip::{self, Cidr};
 use super::{
-    AddressConfig, ClientPolicy, Endpoint, PortConfig, Protocol, ProxyConfig, Retry, ServiceConfig,
-    routes, spiffe_id,
+    AddressConfig, ClientPolicy, Endpoint, GatewayConfig, GatewayListener, HttpRoutes, PortConfig,
+    Protocol, ProxyConfig, Retry, ServiceConfig, routes, spiffe_id,
 };
 use crate::annotations::ProxySettings;
 use crate::load::Config;
 use crate::meta::selects;
+use crate::resources::gateway::INGRESS_CLASS;
 use crate::resources::mesh::MeshSpec;
 use crate::resources::service::{AppProtocol, IntOrString};
 use crate::resources::{Resource, Workload};
@@ -36,6 +37,8 @@ pub struct Snapshot {
     pub mesh: MeshSpec,
     pub services: BTreeMap<String, ServiceConfig>,
     pub addresses: BTreeMap<IpAddr, String>,
+    /// Ingress Gateways (class `weft`) by `<namespace>/<name>`.
+    pub gateways: BTreeMap<String, GatewayConfig>,
     workloads: BTreeMap<(String, String), Workload>,
     /// Namespace name → (labels, annotations).
     namespaces: BTreeMap<String, (Labels, Labels)>,
@@ -63,6 +66,26 @@ impl Snapshot {
                     let key = format!("{}/{}", meta.namespace(), meta.name);
                     let fixed = s.spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
                     fixed_vips.insert(key, fixed);
+                }
+                Resource::Gateway(g) if g.spec.gateway_class_name == INGRESS_CLASS => {
+                    let listeners = g
+                        .spec
+                        .listeners
+                        .iter()
+                        .filter(|x| super::gateway::is_http(x))
+                        .map(|x| GatewayListener {
+                            name: x.name.clone(),
+                            port: x.port,
+                            hostname: x.hostname.clone(),
+                        })
+                        .collect();
+                    let gateway = GatewayConfig {
+                        namespace: meta.namespace().to_string(),
+                        name: meta.name.clone(),
+                        listeners,
+                        http: HttpRoutes::default(),
+                    };
+                    snap.gateways.insert(gateway.key(), gateway);
                 }
                 _ => {}
             }
@@ -141,7 +164,17 @@ impl Snapshot {
                 },
             );
         }
-        routes::attach(config, &mut snap.services);
+        let namespace_labels: BTreeMap<String, Labels> = snap
+            .namespaces
+            .iter()
+            .map(|(name, (labels, _))| (name.clone(), labels.clone()))
+            .collect();
+        routes::attach(
+            config,
+            &namespace_labels,
+            &mut snap.services,
+            &mut snap.gateways,
+        );
         traffic_policies(config, &mut snap.services);
         snap
     }
