@@ -44,6 +44,7 @@ fn config_dir(name: &str, text: &str) -> Dir {
 async fn start(dir: &Dir) -> weft_control::Bound {
     weft_control::build(weft_control::Config {
         config_dir: dir.0.clone(),
+        pods_file: None,
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup: Duration::ZERO,
@@ -308,6 +309,7 @@ async fn invalid_initial_config_refuses_to_start_with_the_reason() {
     );
     let err = weft_control::build(weft_control::Config {
         config_dir: dir.0.clone(),
+        pods_file: None,
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup: Duration::ZERO,

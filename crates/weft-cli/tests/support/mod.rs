@@ -49,6 +49,7 @@ impl Drop for Dir {
 pub async fn control(dir: &Dir, discovery: SocketAddr, warmup: Duration) -> weft_control::Bound {
     weft_control::build(weft_control::Config {
         config_dir: dir.0.clone(),
+        pods_file: None,
         discovery_addr: discovery,
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup,

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
+use serde::{Deserialize, Serialize};
+
 use super::vip::{self, Cidr};
 use super::{
     AddressConfig, ClientPolicy, Endpoint, GatewayConfig, GatewayListener, HttpRoutes, PortConfig,
@@ -18,17 +20,37 @@ use crate::resources::{Resource, Workload};
 
 type Labels = BTreeMap<String, String>;
 
-/// A running pod, as its proxy announced it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A running pod, as its proxy announced it or as the local runtime listed it (JSON, camelCase:
+/// `{"id": "web-0.shop", "namespace": "shop", "workload": "web", "name": "web-0",
+/// "ip": "10.0.0.7", "serviceAccount": "web", "labels": {}, "inbound": null}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pod {
+    /// Unique in the mesh; a proxy's id (`POD.NAMESPACE` by default).
     pub id: String,
     pub namespace: String,
     pub workload: String,
     pub name: String,
     pub ip: IpAddr,
+    #[serde(default = "default_service_account")]
     pub service_account: String,
+    /// Empty: the Workload's labels.
+    #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Where peers connect instead of `ip:port` (uncaptured mode).
+    #[serde(default)]
     pub inbound: Option<SocketAddr>,
+}
+
+fn default_service_account() -> String {
+    "default".into()
+}
+
+/// The pods file the local runtime writes for the control plane: `{"pods": [Pod, ...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodList {
+    pub pods: Vec<Pod>,
 }
 
 /// The resources of one configuration version with one set of pods.

@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-pub use build::{Pod, Snapshot};
+pub use build::{Pod, PodList, Snapshot};
 
 use crate::annotations::ProxySettings;
 use crate::duration::Duration;
