@@ -13,6 +13,10 @@ pub struct Args {
     /// Directory of configuration (YAML/JSON), watched; changes apply within a second.
     #[arg(long, short = 'c', value_name = "DIR")]
     config: PathBuf,
+    /// Pods listed by the local runtime, JSON `{"pods": [...]}`, watched; they are endpoints
+    /// whether or not a proxy announced them (e.g. workloads without a sidecar).
+    #[arg(long, value_name = "FILE")]
+    pods: Option<PathBuf>,
     /// Discovery (gRPC) address proxies connect to.
     #[arg(long, default_value = "127.0.0.1:15010")]
     discovery: SocketAddr,
@@ -39,6 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let bound = weft_control::build(weft_control::Config {
             config_dir: args.config,
+            pods_file: args.pods,
             discovery_addr: args.discovery,
             admin_addr: args.admin,
             warmup: args.warmup,

@@ -41,7 +41,8 @@ enum Command {
     Control(control::Args),
     /// Run one service of the demo shop (frontend, catalog, cart, pricing).
     Demo(demo::Args),
-    /// Run a proxy (sidecar role): capture, route and balance the workload's traffic.
+    /// Run a proxy: a sidecar that captures, routes and balances a workload's traffic, or with
+    /// --gateway an ingress gateway.
     Proxy(Box<proxy::Args>),
     /// Show every connected proxy and whether it runs the current config (SYNCED, STALE, NACKED).
     Status(status::Args),

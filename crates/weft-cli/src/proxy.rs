@@ -1,10 +1,10 @@
-//! `weft proxy`: the sidecar proxy.
+//! `weft proxy`: the sidecar proxy, or with `--gateway` an ingress gateway.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use crate::logging;
 
@@ -20,13 +20,15 @@ pub struct Args {
     /// Proxy id, unique in the mesh (default: POD.NAMESPACE).
     #[arg(long, env = "WEFT_PROXY_ID")]
     id: Option<String>,
-    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
-    namespace: String,
-    /// Workload the pod belongs to.
-    #[arg(long, env = "WEFT_WORKLOAD")]
-    workload: String,
-    #[arg(long, env = "POD_NAME")]
-    pod: String,
+    /// The pod's namespace [default: default; gateway role: the Gateway's].
+    #[arg(long, env = "POD_NAMESPACE")]
+    namespace: Option<String>,
+    /// Workload the pod belongs to [gateway role: default the Gateway's name].
+    #[arg(long, env = "WEFT_WORKLOAD", required_unless_present = "gateway")]
+    workload: Option<String>,
+    /// The pod's name [gateway role: default the Gateway's name].
+    #[arg(long, env = "POD_NAME", required_unless_present = "gateway")]
+    pod: Option<String>,
     /// The pod's address.
     #[arg(long, env = "POD_IP")]
     ip: IpAddr,
@@ -35,9 +37,9 @@ pub struct Args {
     /// Pod labels, `key=value` (repeatable); default: the Workload's labels.
     #[arg(long = "label", value_parser = parse_label)]
     labels: Vec<(String, String)>,
-    #[arg(long, default_value = "127.0.0.1:15001")]
+    #[arg(long, default_value = "127.0.0.1:15001", conflicts_with = "gateway")]
     outbound: SocketAddr,
-    #[arg(long, default_value = "0.0.0.0:15006")]
+    #[arg(long, default_value = "0.0.0.0:15006", conflicts_with = "gateway")]
     inbound: SocketAddr,
     #[arg(long, default_value = "127.0.0.1:15000")]
     admin: SocketAddr,
@@ -47,11 +49,19 @@ pub struct Args {
     #[arg(long, default_value = "0.0.0.0:15020")]
     metrics: SocketAddr,
     /// Explicit mode (no capture): send all outbound connections to this destination.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "gateway")]
     outbound_target: Option<SocketAddr>,
     /// Explicit mode (no capture): the app's address; peers reach this proxy's inbound listener.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "gateway")]
     inbound_app: Option<SocketAddr>,
+    /// Gateway role: serve this ingress Gateway (gatewayClassName weft), `NS/NAME` or `NAME` in
+    /// --namespace, instead of a workload's traffic. No inbound or outbound listener.
+    #[arg(long, value_name = "NS/NAME", requires = "listen")]
+    gateway: Option<String>,
+    /// Gateway role: bind the Gateway's listener PORT on host address ADDR, e.g.
+    /// `8080=127.0.0.1:18080` (repeatable).
+    #[arg(long = "listen", value_name = "PORT=ADDR", value_parser = parse_listen, requires = "gateway")]
+    listen: Vec<(u16, SocketAddr)>,
     #[arg(long, default_value = "info", env = "WEFT_LOG_LEVEL")]
     log_level: String,
     #[arg(long, value_enum, default_value_t = logging::Format::Json)]
@@ -71,7 +81,43 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{s:?} is not key=value"))
 }
 
+fn parse_listen(s: &str) -> Result<(u16, SocketAddr), String> {
+    let (port, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not PORT=ADDR (e.g. 8080=127.0.0.1:18080)"))?;
+    let port = port
+        .parse()
+        .map_err(|e| format!("{port:?} is not a listener port: {e}"))?;
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("{addr:?} is not a socket address (IP:PORT): {e}"))?;
+    Ok((port, addr))
+}
+
+/// `NS/NAME`, or `NAME` in `namespace`, as (namespace, name).
+fn gateway_name(gateway: &str, namespace: Option<&str>) -> anyhow::Result<(String, String)> {
+    let (ns, name) = match gateway.split_once('/') {
+        Some((ns, name)) => (ns, name),
+        None => (namespace.unwrap_or("default"), gateway),
+    };
+    if ns.is_empty() || name.is_empty() || name.contains('/') {
+        bail!("--gateway {gateway:?}: expected NS/NAME or NAME");
+    }
+    if let Some(given) = namespace
+        && given != ns
+    {
+        bail!(
+            "--gateway {gateway:?} is in namespace {ns:?} but --namespace is {given:?}; \
+             a gateway proxy runs in its Gateway's namespace"
+        );
+    }
+    Ok((ns.to_string(), name.to_string()))
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.gateway.is_some() {
+        return run_gateway(args);
+    }
     let set_level = logging::init(&args.log_level, args.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.concurrency.clamp(1, 64))
@@ -79,16 +125,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     weft_proxy::pool::set_socket_mark(args.mark);
+    let namespace = args.namespace.unwrap_or_else(|| "default".into());
+    let (Some(workload), Some(pod)) = (args.workload, args.pod) else {
+        bail!("--workload and --pod are required");
+    };
     let id = args
         .id
         .clone()
-        .unwrap_or_else(|| format!("{}.{}", args.pod, args.namespace));
+        .unwrap_or_else(|| format!("{pod}.{namespace}"));
     let cfg = weft_proxy::Config {
         identity: weft_proxy::Identity {
             id,
-            namespace: args.namespace,
-            workload: args.workload,
-            pod: args.pod,
+            namespace,
+            workload,
+            pod,
             ip: args.ip,
             service_account: args.service_account,
             labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),
@@ -110,14 +160,117 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "weft proxy: outbound on {}, inbound on {}, admin on {}, readiness on {}, metrics on {}",
             bound.outbound, bound.inbound, bound.admin, bound.readiness, bound.metrics
         );
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("shutdown requested: draining");
+        shutdown_requested().await?;
         bound.drain(None).await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
+    let gateway = args.gateway.as_deref().unwrap_or_default();
+    let (namespace, name) = gateway_name(gateway, args.namespace.as_deref())?;
+    let mut listeners = BTreeMap::new();
+    for (port, addr) in &args.listen {
+        if listeners.insert(*port, *addr).is_some() {
+            bail!("--listen names listener port {port} twice");
+        }
+    }
+    let set_level = logging::init(&args.log_level, args.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.concurrency.clamp(1, 64))
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    weft_proxy::pool::set_socket_mark(args.mark);
+    let workload = args.workload.unwrap_or_else(|| name.clone());
+    let pod = args.pod.unwrap_or_else(|| name.clone());
+    let id = args.id.unwrap_or_else(|| format!("{pod}.{namespace}"));
+    let cfg = weft_proxy::gateway::Config {
+        identity: weft_proxy::Identity {
+            id,
+            namespace: namespace.clone(),
+            workload,
+            pod,
+            ip: args.ip,
+            service_account: args.service_account,
+            labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),
+        },
+        control_plane: args.control_plane,
+        gateway: format!("{namespace}/{name}"),
+        listeners,
+        admin: args.admin,
+        readiness: args.readiness,
+        metrics: args.metrics,
+        set_log_level: Some(set_level),
+        log_level: args.log_level,
+    };
+    rt.block_on(async {
+        let bound = weft_proxy::gateway::build(cfg).await?;
+        let listeners: Vec<String> = bound
+            .listeners
+            .iter()
+            .map(|(port, addr)| format!("{port} on {addr}"))
+            .collect();
+        eprintln!(
+            "weft proxy: gateway {namespace}/{name}, listeners {}, admin on {}, readiness on {}, metrics on {}",
+            listeners.join(", "),
+            bound.admin,
+            bound.readiness,
+            bound.metrics
+        );
+        shutdown_requested().await?;
+        bound.drain(None).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_requested() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested: draining");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_flags_parse_port_and_address() {
+        assert_eq!(
+            parse_listen("8080=127.0.0.1:18080").unwrap(),
+            (8080, "127.0.0.1:18080".parse().unwrap())
+        );
+        assert!(parse_listen("8080").unwrap_err().contains("PORT=ADDR"));
+        assert!(parse_listen("http=127.0.0.1:1").is_err());
+        assert!(
+            parse_listen("8080=localhost")
+                .unwrap_err()
+                .contains("IP:PORT")
+        );
+    }
+
+    #[test]
+    fn gateway_names_take_their_namespace() {
+        let ok = |g, ns| gateway_name(g, ns).unwrap();
+        assert_eq!(ok("shop/ingress", None), ("shop".into(), "ingress".into()));
+        assert_eq!(
+            ok("ingress", Some("shop")),
+            ("shop".into(), "ingress".into())
+        );
+        assert_eq!(ok("ingress", None), ("default".into(), "ingress".into()));
+        assert_eq!(
+            ok("shop/ingress", Some("shop")),
+            ("shop".into(), "ingress".into())
+        );
+        let err = gateway_name("shop/ingress", Some("web")).unwrap_err();
+        assert!(err.to_string().contains("Gateway's namespace"), "{err}");
+        assert!(gateway_name("shop/", None).is_err());
+        assert!(gateway_name("a/b/c", None).is_err());
+    }
 }

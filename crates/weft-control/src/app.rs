@@ -1,4 +1,5 @@
-//! Wiring: load the configuration, bind the discovery and admin listeners, start the watcher.
+//! Wiring: load the configuration and the pods file, bind the discovery and admin listeners,
+//! start the watchers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,14 +12,17 @@ use tokio::task::JoinSet;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::discovery;
-use crate::source;
 use crate::state::State;
+use crate::{pods, source};
 
 /// How to run the control plane.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Directory of configuration, watched for changes.
     pub config_dir: PathBuf,
+    /// Pods listed by the local runtime (`{"pods": [...]}`), watched for changes; they are
+    /// endpoints whether or not a proxy announced them. See [`crate::pods`].
+    pub pods_file: Option<PathBuf>,
     /// Discovery (gRPC) listen address; port 15010 by convention.
     pub discovery_addr: SocketAddr,
     /// Admin/debug HTTP listen address; port 15014 by convention.
@@ -82,6 +86,17 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
             problems,
         })?;
     let state = State::new(config, cfg.warmup);
+    // Before serving, so the first answers already count the listed pods.
+    let pods_seen = match &cfg.pods_file {
+        Some(path) => {
+            let (p, st) = (path.clone(), state.clone());
+            let seen = tokio::task::spawn_blocking(move || pods::load(&p, &st))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            Some((path.clone(), seen))
+        }
+        None => None,
+    };
     let bind = |what, addr| async move {
         TcpListener::bind(addr)
             .await
@@ -97,6 +112,9 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
     let mut tasks = JoinSet::new();
 
     tasks.spawn(source::watch(cfg.config_dir.clone(), state.clone()));
+    if let Some((path, seen)) = pods_seen {
+        tasks.spawn(pods::watch(path, state.clone(), seen));
+    }
 
     let svc = discovery::Server::new(state.clone());
     let mut stop_grpc = stop_rx.clone();

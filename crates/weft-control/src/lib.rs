@@ -1,4 +1,5 @@
-//! The weft control plane: reads configuration from a [`source`], builds what each proxy needs
+//! The weft control plane: reads configuration from a [`source`] and running pods from their
+//! proxies and the [`pods`] file, builds what each proxy needs
 //! ([`weft_core::model::Snapshot`]), serves it over the delta [`discovery`] stream and records
 //! what every proxy has ACKed, which the [`admin`] API shows.
 
@@ -6,6 +7,7 @@ pub mod admin;
 pub mod app;
 pub mod discovery;
 pub mod metrics;
+pub mod pods;
 pub mod source;
 pub mod state;
 

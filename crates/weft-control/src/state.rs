@@ -1,7 +1,8 @@
 //! The control plane's state: the configuration in force, the last rejected change, the pods
-//! announced by their proxies, the snapshot built from both, and each proxy's sync status.
+//! (announced by their proxies, or listed in the pods file), the snapshot built from both, and
+//! each proxy's sync status.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -27,6 +28,22 @@ pub struct ConfigStatus {
     pub resources: usize,
     /// The last rejected change, if it came after the one in force.
     pub rejected: Option<Rejected>,
+    /// The pods file, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pods_file: Option<PodsFileStatus>,
+}
+
+/// What was read from the pods file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodsFileStatus {
+    pub path: String,
+    /// Pods in the list in force.
+    pub pods: usize,
+    /// When the list in force was read; None until one was.
+    pub loaded_at_ms: Option<u64>,
+    /// Why the file's current content is not in force, if it is not.
+    pub error: Option<Rejected>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +59,8 @@ struct Inner {
     status: ConfigStatus,
     /// Pod id → (connection that announced it, pod).
     pods: BTreeMap<String, (u64, Pod)>,
+    /// Pods listed in the pods file.
+    file_pods: Vec<Pod>,
 }
 
 #[derive(Debug)]
@@ -65,6 +84,7 @@ impl State {
             applied_at_ms: now_ms(),
             resources: config.resources.len(),
             rejected: None,
+            pods_file: None,
         };
         Arc::new(State {
             serve_after: tokio::time::Instant::now() + warmup,
@@ -73,6 +93,7 @@ impl State {
                 config: Arc::new(config),
                 status,
                 pods: BTreeMap::new(),
+                file_pods: Vec::new(),
             }),
             snapshot: watch::Sender::new(snapshot),
             proxies: Mutex::new(BTreeMap::new()),
@@ -138,8 +159,58 @@ impl State {
         }
     }
 
+    /// Puts the pods file's list in force (`path` for the status).
+    pub fn set_file_pods(&self, path: &str, pods: Vec<Pod>) {
+        let mut inner = self.inner();
+        inner.status.pods_file = Some(PodsFileStatus {
+            path: path.to_string(),
+            pods: pods.len(),
+            loaded_at_ms: Some(now_ms()),
+            error: None,
+        });
+        inner.file_pods = pods;
+        self.rebuild(&inner);
+    }
+
+    /// Records why the pods file cannot be read; the list in force does not change.
+    pub fn reject_file_pods(&self, path: &str, problem: String) {
+        let mut inner = self.inner();
+        let status = inner
+            .status
+            .pods_file
+            .get_or_insert_with(|| PodsFileStatus {
+                path: path.to_string(),
+                pods: 0,
+                loaded_at_ms: None,
+                error: None,
+            });
+        status.error = Some(Rejected {
+            at_ms: now_ms(),
+            problems: vec![problem],
+        });
+    }
+
     fn rebuild(&self, inner: &Inner) {
-        let pods: Vec<Pod> = inner.pods.values().map(|(_, p)| p.clone()).collect();
+        let mut pods: Vec<Pod> = inner.pods.values().map(|(_, p)| p.clone()).collect();
+        // A pod both listed and announced by its proxy appears once, as announced: the proxy
+        // knows where it listens.
+        let ids: HashSet<&str> = pods.iter().map(|p| p.id.as_str()).collect();
+        let names: HashSet<(&str, &str)> = pods
+            .iter()
+            .map(|p| (p.namespace.as_str(), p.name.as_str()))
+            .collect();
+        let mut listed: HashSet<&str> = HashSet::new();
+        let extra: Vec<Pod> = inner
+            .file_pods
+            .iter()
+            .filter(|p| {
+                !ids.contains(p.id.as_str())
+                    && !names.contains(&(p.namespace.as_str(), p.name.as_str()))
+                    && listed.insert(p.id.as_str())
+            })
+            .cloned()
+            .collect();
+        pods.extend(extra);
         self.snapshot
             .send_replace(Arc::new(Snapshot::build(&inner.config, &pods)));
     }

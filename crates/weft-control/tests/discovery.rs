@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use weft_core::model::{PROXY_TYPE, SERVICE_TYPE, ServiceConfig};
+use weft_core::model::{GATEWAY_TYPE, GatewayConfig, PROXY_TYPE, SERVICE_TYPE, ServiceConfig};
 use weft_proto::discovery::discovery_client::DiscoveryClient;
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
 
@@ -44,6 +44,7 @@ fn config_dir(name: &str, text: &str) -> Dir {
 async fn start(dir: &Dir) -> weft_control::Bound {
     weft_control::build(weft_control::Config {
         config_dir: dir.0.clone(),
+        pods_file: None,
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup: Duration::ZERO,
@@ -308,6 +309,7 @@ async fn invalid_initial_config_refuses_to_start_with_the_reason() {
     );
     let err = weft_control::build(weft_control::Config {
         config_dir: dir.0.clone(),
+        pods_file: None,
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup: Duration::ZERO,
@@ -390,5 +392,75 @@ async fn a_change_is_pushed_even_while_requests_keep_arriving() {
     }
     filler.abort();
     assert!(pushed, "the second endpoint of shop/web was never pushed");
+    cp.shutdown().await;
+}
+
+const INGRESS: &str = r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: ingress, namespace: shop}
+spec:
+  gatewayClassName: weft
+  listeners: [{name: http, port: 8080, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: edge, namespace: shop}
+spec:
+  parentRefs: [{name: ingress}]
+  rules: [{matches: [{path: {value: /}}], backendRefs: [{name: web, port: 80}]}]
+"#;
+
+#[tokio::test]
+async fn gateways_are_served_by_name_with_ack_nack_and_pushes() {
+    let dir = config_dir("gateway", &format!("{SHOP}{INGRESS}"));
+    let cp = start(&dir).await;
+    let mut proxy = Proxy::connect(&cp, "web-0.shop").await;
+    let first = proxy.next().await;
+    proxy.reply(&first, None).await;
+    proxy
+        .tx
+        .send(DeltaRequest {
+            type_url: GATEWAY_TYPE.into(),
+            subscribe: vec!["shop/ingress".into(), "shop/nope".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let resp = proxy.next().await;
+    assert_eq!(resp.type_url, GATEWAY_TYPE);
+    assert_eq!(resp.removed, ["shop/nope"]);
+    assert_eq!(resp.resources[0].name, "shop/ingress");
+    let gw: GatewayConfig = serde_json::from_slice(&resp.resources[0].body).unwrap();
+    assert_eq!(gw.http.entries[0].ports, [8080]);
+    assert_eq!(gw.http.rules[0].backends[0].service, "shop/web");
+    let version = resp.resources[0].version.clone();
+    proxy.reply(&resp, None).await;
+    eventually(async || sync_state(&cp, "web-0.shop", GATEWAY_TYPE).await == "SYNCED").await;
+
+    // A route change is pushed with a new version; a NACK shows with its reason.
+    std::fs::write(
+        dir.0.join("mesh.yaml"),
+        format!("{SHOP}{}", INGRESS.replace("value: /}", "value: /shop}")),
+    )
+    .unwrap();
+    let update = proxy.next().await;
+    assert_eq!(update.type_url, GATEWAY_TYPE);
+    assert_ne!(update.resources[0].version, version);
+    proxy
+        .reply(&update, Some("gateway shop/ingress: bad"))
+        .await;
+    eventually(async || sync_state(&cp, "web-0.shop", GATEWAY_TYPE).await == "NACKED").await;
+    let dump = get(cp.admin, "/debug/config_dump?proxy=web-0.shop").await;
+    assert_eq!(
+        dump["types"][GATEWAY_TYPE]["nack"]["error"],
+        "gateway shop/ingress: bad"
+    );
+    assert_eq!(
+        dump["types"][GATEWAY_TYPE]["resources"]["shop/ingress"]["http"]["entries"][0]["match"]["path"]
+            ["value"],
+        "/shop"
+    );
     cp.shutdown().await;
 }

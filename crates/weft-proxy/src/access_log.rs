@@ -8,7 +8,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Record {
     pub ts_ms: u64,
-    /// `outbound` or `inbound`.
+    /// `outbound`, `inbound` or `gateway`.
     pub direction: &'static str,
     /// `HTTP/1.1`, `HTTP/2.0`, `TCP`.
     pub protocol: String,

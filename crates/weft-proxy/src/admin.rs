@@ -2,8 +2,8 @@
 //!
 //! Admin, on 127.0.0.1:15000 (localhost only):
 //! - `GET /ready` — 200 when ready, else 503 with the reason
-//! - `GET /config_dump` — the proxy's config, the Services and addresses it holds, versions,
-//!   the last rejected update, and the discovery connection state
+//! - `GET /config_dump` — the proxy's config, the Services, addresses and (gateway role) the
+//!   Gateway it holds, versions, the last rejected update, and the discovery connection state
 //! - `GET /logging` — the log level; `POST /logging?level=debug` changes it
 //!
 //! Readiness, on port 15021: `GET /healthz/ready` — the same answer as `/ready`, for

@@ -10,12 +10,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use weft_core::model::GATEWAY_TYPE;
+use weft_core::resources::gateway::INGRESS_CLASS;
 use weft_proto::discovery::Node;
 
 use crate::access_log::AccessLog;
 use crate::drain::{self, Drain, Trigger};
 use crate::pool::Pool;
-use crate::state::Store;
+use crate::state::{LookupError, Store};
 use crate::xds;
 
 /// Changes the process's log level (`POST /logging?level=`).
@@ -73,6 +75,8 @@ pub struct Shared {
     pub status: watch::Receiver<xds::Status>,
     pub set_log_level: Option<SetLogLevel>,
     pub log_level: Mutex<String>,
+    /// Gateway role: the Gateway served (`ns/name`); readiness waits for it.
+    pub gateway: Option<String>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -126,7 +130,40 @@ impl Shared {
                 None => "waiting for first config from the control plane".into(),
             });
         }
-        None
+        drop(s);
+        let gateway = self.gateway.as_ref()?;
+        match self.store.gateway_known(gateway) {
+            Some(Ok(())) => None,
+            None => Some(format!(
+                "waiting for gateway {gateway} from the control plane"
+            )),
+            Some(Err(LookupError::Missing)) => Some(format!(
+                "gateway {gateway} does not exist in the control plane's configuration \
+                 (or its gatewayClassName is not {INGRESS_CLASS})"
+            )),
+            Some(Err(LookupError::Rejected(why))) => Some(format!(
+                "the config of gateway {gateway} was rejected: {why}"
+            )),
+            Some(Err(LookupError::Timeout)) => Some(format!("waiting for gateway {gateway}")),
+        }
+    }
+
+    /// Waits until ready (see [`Shared::not_ready_reason`]), or `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut status = self.status.clone();
+        let mut updates = self.store.updates();
+        let wait = async {
+            loop {
+                if self.not_ready_reason().is_none() {
+                    return true;
+                }
+                tokio::select! {
+                    r = status.changed() => if r.is_err() { return false },
+                    r = updates.changed() => if r.is_err() { return false },
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
     }
 }
 
@@ -138,6 +175,12 @@ pub struct BindError {
     source: std::io::Error,
 }
 
+pub(crate) async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { what, addr, source })
+}
+
 /// A running proxy.
 #[derive(Debug)]
 pub struct Bound {
@@ -147,46 +190,38 @@ pub struct Bound {
     pub readiness: SocketAddr,
     pub metrics: SocketAddr,
     pub shared: Arc<Shared>,
-    trigger: Trigger,
-    tasks: JoinSet<()>,
+    core: Core,
 }
 
-pub async fn build(cfg: Config) -> Result<Bound, BindError> {
-    let bind = |what, addr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| BindError { what, addr, source })
-    };
-    let outbound_l = bind("outbound", cfg.outbound).await?;
-    let inbound_l = bind("inbound", cfg.inbound).await?;
-    let admin_l = bind("admin", cfg.admin).await?;
-    let ready_l = bind("readiness", cfg.readiness).await?;
-    let metrics_l = bind("metrics", cfg.metrics).await?;
-    let metrics = metrics_l.local_addr().unwrap_or(cfg.metrics);
-    let addr = |l: &TcpListener, d| l.local_addr().unwrap_or(d);
-    let (outbound, inbound, admin, readiness) = (
-        addr(&outbound_l, cfg.outbound),
-        addr(&inbound_l, cfg.inbound),
-        addr(&admin_l, cfg.admin),
-        addr(&ready_l, cfg.readiness),
-    );
+/// What every role runs besides its traffic listeners: discovery, admin, readiness, metrics,
+/// and the drain.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub admin: SocketAddr,
+    pub readiness: SocketAddr,
+    pub metrics: SocketAddr,
+    pub shared: Arc<Shared>,
+    pub tasks: JoinSet<()>,
+    trigger: Trigger,
+}
 
-    let (store, subscriptions) = Store::new();
-    let (status_tx, status_rx) = watch::channel(xds::Status::default());
-    let (trigger, drain) = drain::new();
-    let shared = Arc::new(Shared {
-        store: store.clone(),
-        metrics: Arc::default(),
-        pool: Pool::default(),
-        drain,
-        status: status_rx,
-        set_log_level: cfg.set_log_level.clone(),
-        log_level: Mutex::new(cfg.log_level.clone()),
-    });
-    let id = &cfg.identity;
-    let node = Node {
+/// What [`Core::start`] needs.
+pub(crate) struct CoreConfig {
+    pub node: Node,
+    pub control_plane: String,
+    pub admin: SocketAddr,
+    pub readiness: SocketAddr,
+    pub metrics: SocketAddr,
+    pub set_log_level: Option<SetLogLevel>,
+    pub log_level: String,
+    pub gateway: Option<String>,
+}
+
+/// The discovery node of a proxy of `role`.
+pub(crate) fn node(id: &Identity, role: &str, inbound_address: String) -> Node {
+    Node {
         id: id.id.clone(),
-        role: "sidecar".into(),
+        role: role.into(),
         namespace: id.namespace.clone(),
         workload: id.workload.clone(),
         pod: id.pod.clone(),
@@ -194,81 +229,79 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         service_account: id.service_account.clone(),
         labels: id.labels.clone().into_iter().collect(),
         revision: String::new(),
-        // Peers dial this address: a wildcard bind is announced as the pod's own address.
-        inbound_address: if cfg.inbound_app.is_some() {
-            let ip = if inbound.ip().is_unspecified() {
-                id.ip
-            } else {
-                inbound.ip()
-            };
-            SocketAddr::new(ip, inbound.port()).to_string()
-        } else {
-            String::new()
-        },
-    };
-    let mut tasks = JoinSet::new();
-    tasks.spawn(xds::run(
-        cfg.control_plane.clone(),
-        node,
-        store,
-        subscriptions,
-        status_tx,
-    ));
-    tasks.spawn(crate::outbound::run(
-        outbound_l,
-        shared.clone(),
-        cfg.outbound_target,
-    ));
-    tasks.spawn(crate::inbound::run(
-        inbound_l,
-        shared.clone(),
-        cfg.inbound_app,
-    ));
-    for (l, readiness_only) in [(admin_l, false), (ready_l, true), (metrics_l, true)] {
-        let shared = shared.clone();
-        tasks.spawn(async move {
-            loop {
-                let Ok((stream, _)) = l.accept().await else {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                };
-                let sh = shared.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        crate::admin::handle(sh.clone(), readiness_only, req)
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        inbound_address,
     }
-    tracing::info!(%outbound, %inbound, %admin, %readiness, "proxy listening");
-    Ok(Bound {
-        outbound,
-        inbound,
-        admin,
-        readiness,
-        metrics,
-        shared,
-        trigger,
-        tasks,
-    })
 }
 
-impl Bound {
-    /// Waits until ready (first config applied), or `timeout`.
-    pub async fn ready(&self, timeout: Duration) -> bool {
-        let mut status = self.shared.status.clone();
-        tokio::time::timeout(timeout, status.wait_for(|s| s.configured))
-            .await
-            .is_ok_and(|r| r.is_ok())
+impl Core {
+    /// Binds admin, readiness and metrics and starts discovery.
+    pub(crate) async fn start(cfg: CoreConfig) -> Result<Core, BindError> {
+        let admin_l = bind("admin", cfg.admin).await?;
+        let ready_l = bind("readiness", cfg.readiness).await?;
+        let metrics_l = bind("metrics", cfg.metrics).await?;
+        let addr = |l: &TcpListener, d| l.local_addr().unwrap_or(d);
+        let (admin, readiness, metrics) = (
+            addr(&admin_l, cfg.admin),
+            addr(&ready_l, cfg.readiness),
+            addr(&metrics_l, cfg.metrics),
+        );
+        let (store, subscriptions) = Store::new();
+        let (status_tx, status_rx) = watch::channel(xds::Status::default());
+        let (trigger, drain) = drain::new();
+        if let Some(gateway) = &cfg.gateway {
+            store.want(GATEWAY_TYPE, gateway);
+        }
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            metrics: Arc::default(),
+            pool: Pool::default(),
+            drain,
+            status: status_rx,
+            set_log_level: cfg.set_log_level,
+            log_level: Mutex::new(cfg.log_level),
+            gateway: cfg.gateway,
+        });
+        let mut tasks = JoinSet::new();
+        tasks.spawn(xds::run(
+            cfg.control_plane,
+            cfg.node,
+            store,
+            subscriptions,
+            status_tx,
+        ));
+        for (l, readiness_only) in [(admin_l, false), (ready_l, true), (metrics_l, true)] {
+            let shared = shared.clone();
+            tasks.spawn(async move {
+                loop {
+                    let Ok((stream, _)) = l.accept().await else {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    };
+                    let sh = shared.clone();
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(move |req| {
+                            crate::admin::handle(sh.clone(), readiness_only, req)
+                        });
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            });
+        }
+        Ok(Core {
+            admin,
+            readiness,
+            metrics,
+            shared,
+            tasks,
+            trigger,
+        })
     }
 
     /// Stops accepting, lets in-flight requests finish for up to the drain duration (from the
     /// proxy's settings unless `deadline` is given), then stops everything.
-    pub async fn drain(mut self, deadline: Option<Duration>) {
+    pub(crate) async fn drain(mut self, deadline: Option<Duration>) {
         let deadline = deadline.unwrap_or_else(|| {
             self.shared
                 .store
@@ -288,5 +321,70 @@ impl Bound {
         }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+pub async fn build(cfg: Config) -> Result<Bound, BindError> {
+    let outbound_l = bind("outbound", cfg.outbound).await?;
+    let inbound_l = bind("inbound", cfg.inbound).await?;
+    let outbound = outbound_l.local_addr().unwrap_or(cfg.outbound);
+    let inbound = inbound_l.local_addr().unwrap_or(cfg.inbound);
+    let id = &cfg.identity;
+    // Peers dial this address: a wildcard bind is announced as the pod's own address.
+    let inbound_address = if cfg.inbound_app.is_some() {
+        let ip = if inbound.ip().is_unspecified() {
+            id.ip
+        } else {
+            inbound.ip()
+        };
+        SocketAddr::new(ip, inbound.port()).to_string()
+    } else {
+        String::new()
+    };
+    let mut core = Core::start(CoreConfig {
+        node: node(id, "sidecar", inbound_address),
+        control_plane: cfg.control_plane.clone(),
+        admin: cfg.admin,
+        readiness: cfg.readiness,
+        metrics: cfg.metrics,
+        set_log_level: cfg.set_log_level.clone(),
+        log_level: cfg.log_level.clone(),
+        gateway: None,
+    })
+    .await?;
+    let shared = core.shared.clone();
+    core.tasks.spawn(crate::outbound::run(
+        outbound_l,
+        shared.clone(),
+        cfg.outbound_target,
+    ));
+    core.tasks.spawn(crate::inbound::run(
+        inbound_l,
+        shared.clone(),
+        cfg.inbound_app,
+    ));
+    let (admin, readiness, metrics) = (core.admin, core.readiness, core.metrics);
+    tracing::info!(%outbound, %inbound, %admin, %readiness, "proxy listening");
+    Ok(Bound {
+        outbound,
+        inbound,
+        admin,
+        readiness,
+        metrics,
+        shared,
+        core,
+    })
+}
+
+impl Bound {
+    /// Waits until ready (first config applied), or `timeout`.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        self.shared.wait_ready(timeout).await
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to the drain duration (from the
+    /// proxy's settings unless `deadline` is given), then stops everything.
+    pub async fn drain(self, deadline: Option<Duration>) {
+        self.core.drain(deadline).await
     }
 }

@@ -1,8 +1,8 @@
-//! The weft data plane. One engine, several roles (sidecar now; node, waypoint, gateway later).
-//! Modules follow a connection: [`capture`] and [`detect`] at accept, [`outbound`] and
-//! [`inbound`] listeners, [`route`] and [`filters`] per request, [`balance`] and [`pool`] to
-//! reach an endpoint, [`forward`] to relay, [`xds`] and [`state`] for configuration, [`admin`]
-//! for operators; [`app`] wires them.
+//! The weft data plane. One engine, several roles: sidecar ([`app`]) and ingress [`gateway`]
+//! now; node and waypoint later. Modules follow a connection: [`capture`] and [`detect`] at
+//! accept, [`outbound`], [`inbound`] and [`gateway`] listeners, [`route`] and [`filters`] per
+//! request, [`balance`] and [`pool`] to reach an endpoint, [`forward`] to relay, [`xds`] and
+//! [`state`] for configuration, [`admin`] for operators; [`app`] wires them.
 
 pub mod access_log;
 pub mod admin;
@@ -15,6 +15,7 @@ pub mod drain;
 pub mod error;
 pub mod filters;
 pub mod forward;
+pub mod gateway;
 pub mod inbound;
 pub mod io;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! What the proxy knows: its own config, the Services it has asked for (on demand, on first
-//! traffic), and which address leads to which Service. Entries are replaced whole on update;
-//! a rejected update leaves the previous entries in force.
+//! traffic), which address leads to which Service, and (gateway role) the Gateway it serves.
+//! Entries are replaced whole on update; a rejected update leaves the previous entries in force.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
 use weft_core::model::{
-    ADDRESS_TYPE, AddressConfig, PROXY_TYPE, ProxyConfig, SERVICE_TYPE, ServiceConfig,
+    ADDRESS_TYPE, AddressConfig, GATEWAY_TYPE, GatewayConfig, PROXY_TYPE, ProxyConfig,
+    SERVICE_TYPE, ServiceConfig,
 };
 
 use crate::balance::Balancer;
@@ -27,6 +28,13 @@ pub struct ServiceEntry {
     pub balancer: Arc<Balancer>,
 }
 
+/// An ingress Gateway ready to route from.
+#[derive(Debug)]
+pub struct GatewayEntry {
+    pub config: GatewayConfig,
+    pub routes: CompiledRoutes,
+}
+
 #[derive(Debug, Clone)]
 enum Known<T> {
     Present(T),
@@ -39,6 +47,7 @@ enum Known<T> {
 struct Maps {
     services: HashMap<String, Known<Arc<ServiceEntry>>>,
     addresses: HashMap<IpAddr, Known<String>>,
+    gateways: HashMap<String, Known<Arc<GatewayEntry>>>,
     /// (type, name) → version held.
     versions: HashMap<(String, String), String>,
     /// (type, name) subscribed.
@@ -62,6 +71,7 @@ pub struct Store {
     maps: RwLock<Maps>,
     proxy: watch::Sender<Option<Arc<ProxyConfig>>>,
     changed: Notify,
+    updates: watch::Sender<u64>,
     subscribe: mpsc::UnboundedSender<(String, String)>,
 }
 
@@ -73,6 +83,7 @@ impl Store {
             maps: RwLock::new(Maps::default()),
             proxy: watch::Sender::new(None),
             changed: Notify::new(),
+            updates: watch::Sender::new(0),
             subscribe: tx,
         };
         (Arc::new(store), rx)
@@ -130,6 +141,27 @@ impl Store {
             .await
     }
 
+    /// The Gateway `ns/name`, asking the control plane on first use.
+    pub async fn gateway(&self, key: &str) -> Result<Arc<GatewayEntry>, LookupError> {
+        self.lookup(GATEWAY_TYPE, key, |m| m.gateways.get(key).cloned())
+            .await
+    }
+
+    /// What is known of the Gateway `ns/name` without waiting: `None` until the control plane
+    /// answered about it.
+    pub fn gateway_known(&self, key: &str) -> Option<Result<(), LookupError>> {
+        match self.read().gateways.get(key)? {
+            Known::Present(_) => Some(Ok(())),
+            Known::Missing => Some(Err(LookupError::Missing)),
+            Known::Rejected(why) => Some(Err(LookupError::Rejected(why.clone()))),
+        }
+    }
+
+    /// Counts applied and rejected updates; changes with each.
+    pub fn updates(&self) -> watch::Receiver<u64> {
+        self.updates.subscribe()
+    }
+
     /// The Service whose VIP is `ip`, asking the control plane on first use.
     pub async fn address(&self, ip: IpAddr) -> Result<String, LookupError> {
         self.lookup(ADDRESS_TYPE, &ip.to_string(), |m| {
@@ -173,6 +205,7 @@ impl Store {
             PROXY_TYPE => self.apply_proxy(resources),
             SERVICE_TYPE => self.apply_services(resources, removed),
             ADDRESS_TYPE => self.apply_addresses(resources, removed),
+            GATEWAY_TYPE => self.apply_gateways(resources, removed),
             other => Err(format!("unknown resource type {other}")),
         };
         match &result {
@@ -196,6 +229,10 @@ impl Store {
                             let rejected = Known::Rejected(e.clone());
                             maps.services.entry(name.clone()).or_insert(rejected);
                         }
+                        GATEWAY_TYPE => {
+                            let rejected = Known::Rejected(e.clone());
+                            maps.gateways.entry(name.clone()).or_insert(rejected);
+                        }
                         ADDRESS_TYPE => {
                             if let Ok(ip) = name.parse() {
                                 maps.addresses
@@ -209,6 +246,7 @@ impl Store {
             }
         }
         self.changed.notify_waiters();
+        self.updates.send_modify(|n| *n += 1);
         result
     }
 
@@ -268,6 +306,29 @@ impl Store {
         Ok(())
     }
 
+    fn apply_gateways(
+        &self,
+        resources: &[(String, String, Vec<u8>)],
+        removed: &[String],
+    ) -> Result<(), String> {
+        let mut decoded = Vec::with_capacity(resources.len());
+        for (name, _, body) in resources {
+            let config: GatewayConfig =
+                serde_json::from_slice(body).map_err(|e| format!("gateway {name}: {e}"))?;
+            let routes =
+                CompiledRoutes::new(&config.http).map_err(|e| format!("gateway {name}: {e}"))?;
+            decoded.push((name.clone(), GatewayEntry { config, routes }));
+        }
+        let mut maps = self.write();
+        for (name, entry) in decoded {
+            maps.gateways.insert(name, Known::Present(Arc::new(entry)));
+        }
+        for name in removed {
+            maps.gateways.insert(name.clone(), Known::Missing);
+        }
+        Ok(())
+    }
+
     fn apply_addresses(
         &self,
         resources: &[(String, String, Vec<u8>)],
@@ -318,6 +379,18 @@ impl Store {
                 (ip.to_string(), v)
             })
             .collect();
+        let gateways: serde_json::Map<String, Value> = maps
+            .gateways
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Known::Present(e) => serde_json::to_value(&e.config).unwrap_or(Value::Null),
+                    Known::Missing => json!("missing"),
+                    Known::Rejected(why) => json!({"rejected": why}),
+                };
+                (k.clone(), v)
+            })
+            .collect();
         let versions: serde_json::Map<String, Value> = maps
             .versions
             .iter()
@@ -327,6 +400,7 @@ impl Store {
             "proxy": self.proxy.borrow().as_deref(),
             "services": services,
             "addresses": addresses,
+            "gateways": gateways,
             "versions": versions,
             "lastNack": maps.last_nack,
         })

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use weft_core::model::{ADDRESS_TYPE, PROXY_TYPE, SERVICE_TYPE};
+use weft_core::model::{ADDRESS_TYPE, GATEWAY_TYPE, PROXY_TYPE, SERVICE_TYPE};
 use weft_proto::discovery::discovery_client::DiscoveryClient;
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
 
@@ -92,7 +92,7 @@ async fn session(
         e.0.push(name);
     }
     let mut first = true;
-    for ty in [PROXY_TYPE, ADDRESS_TYPE, SERVICE_TYPE] {
+    for ty in [PROXY_TYPE, GATEWAY_TYPE, ADDRESS_TYPE, SERVICE_TYPE] {
         let (names, versions) = by_type.remove(ty).unwrap_or_default();
         if names.is_empty() && !first {
             continue;

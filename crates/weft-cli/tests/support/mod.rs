@@ -49,6 +49,7 @@ impl Drop for Dir {
 pub async fn control(dir: &Dir, discovery: SocketAddr, warmup: Duration) -> weft_control::Bound {
     weft_control::build(weft_control::Config {
         config_dir: dir.0.clone(),
+        pods_file: None,
         discovery_addr: discovery,
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup,
@@ -93,6 +94,49 @@ pub async fn proxy(
     assert!(
         bound.ready(Duration::from_secs(10)).await,
         "proxy {pod} ready"
+    );
+    bound
+}
+
+/// An ingress gateway proxy for the Gateway `ns/name`, each listener port bound on
+/// 127.0.0.1:0 (the real addresses are in `Bound::listeners`); not waited for.
+pub async fn gateway_proxy(
+    cp: SocketAddr,
+    gateway: &str,
+    ports: &[u16],
+) -> weft_proxy::gateway::Bound {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (ns, name) = gateway.split_once('/').expect("ns/name");
+    weft_proxy::gateway::build(weft_proxy::gateway::Config {
+        identity: weft_proxy::Identity {
+            id: format!("{name}.{ns}"),
+            namespace: ns.into(),
+            workload: name.into(),
+            pod: name.into(),
+            ip: "127.0.0.1".parse().unwrap(),
+            service_account: name.into(),
+            labels: Default::default(),
+        },
+        control_plane: format!("http://{cp}"),
+        gateway: gateway.into(),
+        listeners: ports.iter().map(|p| (*p, any)).collect(),
+        admin: any,
+        readiness: any,
+        metrics: any,
+        set_log_level: None,
+        log_level: "info".into(),
+    })
+    .await
+    .expect("gateway binds")
+}
+
+/// [`gateway_proxy`], ready: its proxy config and its Gateway received.
+pub async fn gateway(cp: SocketAddr, gateway: &str, ports: &[u16]) -> weft_proxy::gateway::Bound {
+    let bound = gateway_proxy(cp, gateway, ports).await;
+    assert!(
+        bound.ready(Duration::from_secs(10)).await,
+        "gateway {gateway} ready: {:?}",
+        bound.shared.not_ready_reason()
     );
     bound
 }
@@ -246,6 +290,35 @@ pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();
+    tokio::spawn(conn);
+    let res = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+        .await
+        .expect("response within 10s")
+        .expect("response");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Sends one HTTP/2 request (prior knowledge) to `addr`.
+pub async fn send_h2(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to proxy");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let res = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
         .await

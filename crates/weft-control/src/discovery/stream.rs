@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tonic::{Status, Streaming};
-use weft_core::model::{self, ADDRESS_TYPE, PROXY_TYPE, Pod, SERVICE_TYPE, Snapshot};
+use weft_core::model::{self, ADDRESS_TYPE, GATEWAY_TYPE, PROXY_TYPE, Pod, SERVICE_TYPE, Snapshot};
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node, Resource};
 
 use super::status::{Nack, NodeInfo, ProxyStatus, TypeStatus};
 use crate::state::{State, now_ms};
 
-const TYPES: [&str; 3] = [SERVICE_TYPE, ADDRESS_TYPE, PROXY_TYPE];
+const TYPES: [&str; 4] = [SERVICE_TYPE, ADDRESS_TYPE, PROXY_TYPE, GATEWAY_TYPE];
 
 #[derive(Default)]
 struct Subscription {
@@ -199,7 +199,10 @@ impl Connection {
                 inbound: node.inbound_address.parse().ok(),
             };
             self.pod = Some(pod.clone());
-            self.state.add_pod(self.connection, pod);
+            // A gateway proxy serves a Gateway, not a workload: it is nobody's endpoint.
+            if node.role != "gateway" {
+                self.state.add_pod(self.connection, pod);
+            }
         }
         Ok(())
     }
@@ -336,6 +339,7 @@ fn lookup(ty: &str, name: &str, snap: &Snapshot, pod: Option<&Pod>) -> Option<se
     let value = match ty {
         SERVICE_TYPE => serde_json::to_value(snap.services.get(name)?),
         ADDRESS_TYPE => serde_json::to_value(snap.address(name.parse().ok()?)?),
+        GATEWAY_TYPE => serde_json::to_value(snap.gateways.get(name)?),
         PROXY_TYPE => {
             let pod = pod.filter(|p| p.id == name)?;
             serde_json::to_value(snap.proxy(pod))

@@ -3,31 +3,54 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
+use serde::{Deserialize, Serialize};
+
 use super::vip::{self, Cidr};
 use super::{
-    AddressConfig, ClientPolicy, Endpoint, PortConfig, Protocol, ProxyConfig, Retry, ServiceConfig,
-    routes, spiffe_id,
+    AddressConfig, ClientPolicy, Endpoint, GatewayConfig, GatewayListener, HttpRoutes, PortConfig,
+    Protocol, ProxyConfig, Retry, ServiceConfig, routes, spiffe_id,
 };
 use crate::annotations::ProxySettings;
 use crate::load::Config;
 use crate::meta::selects;
+use crate::resources::gateway::INGRESS_CLASS;
 use crate::resources::mesh::MeshSpec;
 use crate::resources::service::{AppProtocol, IntOrString};
 use crate::resources::{Resource, Workload};
 
 type Labels = BTreeMap<String, String>;
 
-/// A running pod, as its proxy announced it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A running pod, as its proxy announced it or as the local runtime listed it (JSON, camelCase:
+/// `{"id": "web-0.shop", "namespace": "shop", "workload": "web", "name": "web-0",
+/// "ip": "10.0.0.7", "serviceAccount": "web", "labels": {}, "inbound": null}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pod {
+    /// Unique in the mesh; a proxy's id (`POD.NAMESPACE` by default).
     pub id: String,
     pub namespace: String,
     pub workload: String,
     pub name: String,
     pub ip: IpAddr,
+    #[serde(default = "default_service_account")]
     pub service_account: String,
+    /// Empty: the Workload's labels.
+    #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Where peers connect instead of `ip:port` (uncaptured mode).
+    #[serde(default)]
     pub inbound: Option<SocketAddr>,
+}
+
+fn default_service_account() -> String {
+    "default".into()
+}
+
+/// The pods file the local runtime writes for the control plane: `{"pods": [Pod, ...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodList {
+    pub pods: Vec<Pod>,
 }
 
 /// The resources of one configuration version with one set of pods.
@@ -36,6 +59,8 @@ pub struct Snapshot {
     pub mesh: MeshSpec,
     pub services: BTreeMap<String, ServiceConfig>,
     pub addresses: BTreeMap<IpAddr, String>,
+    /// Ingress Gateways (class `weft`) by `<namespace>/<name>`.
+    pub gateways: BTreeMap<String, GatewayConfig>,
     workloads: BTreeMap<(String, String), Workload>,
     /// Namespace name → (labels, annotations).
     namespaces: BTreeMap<String, (Labels, Labels)>,
@@ -63,6 +88,26 @@ impl Snapshot {
                     let key = format!("{}/{}", meta.namespace(), meta.name);
                     let fixed = s.spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
                     fixed_vips.insert(key, fixed);
+                }
+                Resource::Gateway(g) if g.spec.gateway_class_name == INGRESS_CLASS => {
+                    let listeners = g
+                        .spec
+                        .listeners
+                        .iter()
+                        .filter(|x| super::gateway::is_http(x))
+                        .map(|x| GatewayListener {
+                            name: x.name.clone(),
+                            port: x.port,
+                            hostname: x.hostname.clone(),
+                        })
+                        .collect();
+                    let gateway = GatewayConfig {
+                        namespace: meta.namespace().to_string(),
+                        name: meta.name.clone(),
+                        listeners,
+                        http: HttpRoutes::default(),
+                    };
+                    snap.gateways.insert(gateway.key(), gateway);
                 }
                 _ => {}
             }
@@ -141,7 +186,17 @@ impl Snapshot {
                 },
             );
         }
-        routes::attach(config, &mut snap.services);
+        let namespace_labels: BTreeMap<String, Labels> = snap
+            .namespaces
+            .iter()
+            .map(|(name, (labels, _))| (name.clone(), labels.clone()))
+            .collect();
+        routes::attach(
+            config,
+            &namespace_labels,
+            &mut snap.services,
+            &mut snap.gateways,
+        );
         traffic_policies(config, &mut snap.services);
         snap
     }

@@ -3,6 +3,7 @@
 //! proxy's own settings. Built from a [`crate::Config`] plus the running pods by [`Snapshot`].
 
 mod build;
+mod gateway;
 mod routes;
 pub mod vip;
 
@@ -11,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-pub use build::{Pod, Snapshot};
+pub use build::{Pod, PodList, Snapshot};
 
 use crate::annotations::ProxySettings;
 use crate::duration::Duration;
@@ -25,6 +26,8 @@ pub const SERVICE_TYPE: &str = "weft.dev/Service";
 pub const ADDRESS_TYPE: &str = "weft.dev/Address";
 /// Type URL of [`ProxyConfig`] resources, named by proxy id.
 pub const PROXY_TYPE: &str = "weft.dev/Proxy";
+/// Type URL of [`GatewayConfig`] resources, named `<namespace>/<name>`.
+pub const GATEWAY_TYPE: &str = "weft.dev/Gateway";
 
 /// Everything a client proxy needs to send traffic to one Service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,8 +109,9 @@ impl Endpoint {
     }
 }
 
-/// HTTP routing for a Service: rules, and match entries sorted by Gateway API precedence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// HTTP routing for a Service or a Gateway: rules, and match entries sorted by Gateway API
+/// precedence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRoutes {
     pub rules: Vec<HttpRule>,
@@ -118,7 +122,8 @@ pub struct HttpRoutes {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MatchEntry {
-    /// Ports of the Service this entry applies to; empty = all.
+    /// Ports of the Service (or listener ports of the Gateway) this entry applies to; empty =
+    /// all.
     #[serde(default)]
     pub ports: Vec<u16>,
     #[serde(default)]
@@ -208,6 +213,37 @@ impl Default for ClientPolicy {
             max_ejection_percent: 50,
         }
     }
+}
+
+/// An ingress Gateway (class `weft`): what a gateway proxy serves. Backends are Services, as in
+/// Service routes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayConfig {
+    pub namespace: String,
+    pub name: String,
+    /// The Gateway's HTTP listeners (other protocols are not served).
+    pub listeners: Vec<GatewayListener>,
+    /// Routes attached to the listeners. Each entry's `ports` are the listener ports its route
+    /// attached to (by the parentRef's `sectionName`/`port`), its `hostnames` the intersection
+    /// of the listener's hostname and the route's hostnames.
+    pub http: HttpRoutes,
+}
+
+impl GatewayConfig {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayListener {
+    pub name: String,
+    pub port: u16,
+    /// Host name the listener accepts (`*.example.com` allowed). None: any.
+    #[serde(default)]
+    pub hostname: Option<String>,
 }
 
 /// Where an address leads: the Service whose VIP it is.

@@ -1,28 +1,63 @@
-//! Compiles HTTPRoute, GRPCRoute and TCPRoute rules attached to Services into match entries
-//! ordered by Gateway API precedence: exact path, longest prefix, method, most headers, most
-//! query parameters, then route name and rule order.
+//! Compiles HTTPRoute, GRPCRoute and TCPRoute rules attached to Services (mesh routing) and
+//! HTTPRoute and GRPCRoute rules attached to ingress Gateways into match entries ordered by
+//! Gateway API precedence: most specific host name, exact path, longest prefix, method, most
+//! headers, most query parameters, then route name and rule order.
 
 use std::collections::BTreeMap;
 
-use super::{Backend, HttpRoutes, HttpRule, MatchEntry, Retry, ServiceConfig, TcpRule};
+use super::gateway::{self, Labels};
+use super::{
+    Backend, GatewayConfig, HttpRoutes, HttpRule, MatchEntry, Retry, ServiceConfig, TcpRule,
+};
 use crate::duration::Duration;
 use crate::load::Config;
-use crate::resources::Resource;
 use crate::resources::grpc_route::GrpcRouteMatch;
-use crate::resources::http_route::{HttpMethod, HttpPathMatch, HttpRouteMatch, PathMatchType};
+use crate::resources::http_route::{
+    HttpMethod, HttpPathMatch, HttpRouteFilter, HttpRouteMatch, PathMatchType,
+};
 use crate::resources::route_common::{ParentReference, StringMatchType};
+use crate::resources::{Kind, Resource};
 
 /// Ports, hostnames, one match and its rule, before ordering.
 type Pending = (Vec<u16>, Vec<String>, HttpRouteMatch, HttpRule);
 
-struct Attached {
-    service: String,
-    ports: Vec<u16>,
+/// What a route's rules are compiled into: `<namespace>/<name>` of a Service or a Gateway.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Parent {
+    Service(String),
+    Gateway(String),
 }
 
-fn parents(
+/// One attachment of a route: the parent, the ports its entries apply to (empty: all), and
+/// their host names (empty: any).
+#[derive(Debug)]
+pub(super) struct Attached {
+    pub parent: Parent,
+    pub ports: Vec<u16>,
+    pub hostnames: Vec<String>,
+}
+
+/// Where a route attaches: its Service parents and, for HTTP kinds, its Gateway listeners.
+struct Parents<'a> {
+    services: &'a BTreeMap<String, ServiceConfig>,
+    gateways: gateway::Index<'a>,
+}
+
+impl Parents<'_> {
+    fn of(&self, l: &Resource, refs: &[ParentReference], hostnames: &[String]) -> Vec<Attached> {
+        let ns = l.metadata().namespace();
+        let mut out = service_parents(ns, refs, hostnames, self.services);
+        if matches!(l.kind(), Kind::HttpRoute | Kind::GrpcRoute) {
+            out.extend(self.gateways.attach(l.kind(), ns, refs, hostnames));
+        }
+        out
+    }
+}
+
+fn service_parents(
     ns: &str,
     refs: &[ParentReference],
+    hostnames: &[String],
     services: &BTreeMap<String, ServiceConfig>,
 ) -> Vec<Attached> {
     refs.iter()
@@ -41,14 +76,32 @@ fn parents(
                 (None, None) => Vec::new(),
             };
             Some(Attached {
-                service: key,
+                parent: Parent::Service(key),
                 ports,
+                hostnames: hostnames.to_vec(),
             })
         })
         .collect()
 }
 
-pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceConfig>) {
+/// A mirror's backend defaults to the route's namespace, like every other backend reference.
+fn mirrors_in(ns: &str, mut filters: Vec<HttpRouteFilter>) -> Vec<HttpRouteFilter> {
+    for f in &mut filters {
+        if let Some(m) = &mut f.request_mirror
+            && m.backend_ref.namespace.is_none()
+        {
+            m.backend_ref.namespace = Some(ns.to_string());
+        }
+    }
+    filters
+}
+
+pub(super) fn attach(
+    config: &Config,
+    namespace_labels: &BTreeMap<String, Labels>,
+    services: &mut BTreeMap<String, ServiceConfig>,
+    gateways: &mut BTreeMap<String, GatewayConfig>,
+) {
     let mut routes: Vec<_> = config
         .resources
         .iter()
@@ -60,7 +113,12 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
         })
         .collect();
     routes.sort_by_key(|l| l.resource.id());
-    let mut http: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+    let parents = Parents {
+        services,
+        gateways: gateway::Index::new(config, namespace_labels),
+    };
+    let mut http: BTreeMap<Parent, Vec<Pending>> = BTreeMap::new();
+    let mut tcp: Vec<(String, TcpRule)> = Vec::new();
     for l in routes {
         let id = l.resource.id();
         let ns = l.resource.metadata().namespace();
@@ -70,12 +128,12 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
                     service: format!("{}/{name}", namespace.as_deref().unwrap_or(ns)),
                     port: port.unwrap_or(0),
                     weight,
-                    filters,
+                    filters: mirrors_in(ns, filters),
                 }
             };
         match &l.resource {
             Resource::HttpRoute(r) => {
-                for at in parents(ns, &r.spec.parent_refs, services) {
+                for at in parents.of(&l.resource, &r.spec.parent_refs, &r.spec.hostnames) {
                     for (i, rule) in r.spec.rules.iter().enumerate() {
                         let retry = rule.retry.as_ref().map(|x| Retry {
                             attempts: x.attempts.unwrap_or(2),
@@ -88,7 +146,7 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
                         });
                         let compiled = HttpRule {
                             name: format!("{id} rule {i}"),
-                            filters: rule.filters.clone(),
+                            filters: mirrors_in(ns, rule.filters.clone()),
                             backends: rule
                                 .backend_refs
                                 .iter()
@@ -112,17 +170,18 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
                         } else {
                             rule.matches.clone()
                         };
-                        let pending = http.entry(at.service.clone()).or_default();
-                        add_matches(pending, &at, &r.spec.hostnames, matches, &compiled);
+                        let pending = http.entry(at.parent.clone()).or_default();
+                        add_matches(pending, &at, matches, &compiled);
                     }
                 }
             }
             Resource::GrpcRoute(r) => {
-                for at in parents(ns, &r.spec.parent_refs, services) {
+                for at in parents.of(&l.resource, &r.spec.parent_refs, &r.spec.hostnames) {
                     for (i, rule) in r.spec.rules.iter().enumerate() {
+                        let filters = rule.filters.iter().map(|f| f.to_http()).collect();
                         let compiled = HttpRule {
                             name: format!("{id} rule {i}"),
-                            filters: rule.filters.iter().map(|f| f.to_http()).collect(),
+                            filters: mirrors_in(ns, filters),
                             backends: rule
                                 .backend_refs
                                 .iter()
@@ -141,19 +200,19 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
                         } else {
                             rule.matches.clone()
                         };
-                        let pending = http.entry(at.service.clone()).or_default();
+                        let pending = http.entry(at.parent.clone()).or_default();
                         let matches = matches.iter().map(grpc_match).collect();
-                        add_matches(pending, &at, &r.spec.hostnames, matches, &compiled);
+                        add_matches(pending, &at, matches, &compiled);
                     }
                 }
             }
             Resource::TcpRoute(r) => {
-                for at in parents(ns, &r.spec.parent_refs, services) {
-                    let Some(svc) = services.get_mut(&at.service) else {
+                for at in parents.of(&l.resource, &r.spec.parent_refs, &[]) {
+                    let Parent::Service(key) = at.parent else {
                         continue;
                     };
                     for (i, rule) in r.spec.rules.iter().enumerate() {
-                        svc.tcp.push(TcpRule {
+                        let rule = TcpRule {
                             name: format!("{id} rule {i}"),
                             ports: at.ports.clone(),
                             backends: rule
@@ -164,50 +223,86 @@ pub(super) fn attach(config: &Config, services: &mut BTreeMap<String, ServiceCon
                                     backend(&b.name, &b.namespace, b.port, b.weight, Vec::new())
                                 })
                                 .collect(),
-                        });
+                        };
+                        tcp.push((key.clone(), rule));
                     }
                 }
             }
             _ => {}
         }
     }
-    for (key, mut list) in http {
-        let Some(svc) = services.get_mut(&key) else {
-            continue;
-        };
-        // Stable sort: ties keep route name and rule order.
-        list.sort_by_key(|(_, _, m, _)| std::cmp::Reverse(precedence(m)));
-        let mut rules: Vec<HttpRule> = Vec::new();
-        let mut entries = Vec::new();
-        for (ports, hostnames, matcher, rule) in list {
-            let idx = match rules.iter().position(|r| r.name == rule.name) {
-                Some(i) => i,
-                None => {
-                    rules.push(rule);
-                    rules.len() - 1
-                }
-            };
-            entries.push(MatchEntry {
-                ports,
-                hostnames,
-                matcher,
-                rule: idx,
-            });
+    for (key, rule) in tcp {
+        if let Some(svc) = services.get_mut(&key) {
+            svc.tcp.push(rule);
         }
-        svc.http = Some(HttpRoutes { rules, entries });
+    }
+    for (parent, list) in http {
+        let routes = order(list);
+        match parent {
+            Parent::Service(key) => {
+                if let Some(svc) = services.get_mut(&key) {
+                    svc.http = Some(routes);
+                }
+            }
+            Parent::Gateway(key) => {
+                if let Some(gw) = gateways.get_mut(&key) {
+                    gw.http = routes;
+                }
+            }
+        }
     }
 }
 
-/// Queues one entry per match of a compiled rule.
+/// Sorts pending entries by precedence and numbers their rules.
+fn order(mut list: Vec<Pending>) -> HttpRoutes {
+    // Stable sort: ties keep route name and rule order.
+    list.sort_by_key(|(_, hosts, m, _)| std::cmp::Reverse((host_precedence(hosts), precedence(m))));
+    let mut rules: Vec<HttpRule> = Vec::new();
+    let mut entries = Vec::new();
+    for (ports, hostnames, matcher, rule) in list {
+        let idx = match rules.iter().position(|r| r.name == rule.name) {
+            Some(i) => i,
+            None => {
+                rules.push(rule);
+                rules.len() - 1
+            }
+        };
+        entries.push(MatchEntry {
+            ports,
+            hostnames,
+            matcher,
+            rule: idx,
+        });
+    }
+    HttpRoutes { rules, entries }
+}
+
+/// Queues one entry per match of a compiled rule, and per host name when there are several, so
+/// each can be ordered by how specific its host name is.
 fn add_matches(
     pending: &mut Vec<Pending>,
     at: &Attached,
-    hostnames: &[String],
     matches: Vec<HttpRouteMatch>,
     rule: &HttpRule,
 ) {
+    let hosts: Vec<Vec<String>> = if at.hostnames.is_empty() {
+        vec![Vec::new()]
+    } else {
+        at.hostnames.iter().map(|h| vec![h.clone()]).collect()
+    };
     for m in matches {
-        pending.push((at.ports.clone(), hostnames.to_vec(), m, rule.clone()));
+        for h in &hosts {
+            pending.push((at.ports.clone(), h.clone(), m.clone(), rule.clone()));
+        }
+    }
+}
+
+/// Gateway API: the longest exact host name first, then the longest wildcard, then any host.
+fn host_precedence(hostnames: &[String]) -> (usize, usize) {
+    match hostnames.first() {
+        None => (0, 0),
+        Some(h) if h.starts_with('*') => (0, h.len()),
+        Some(h) => (h.len(), h.len()),
     }
 }
 

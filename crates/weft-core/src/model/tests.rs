@@ -181,3 +181,160 @@ spec:
         .remove;
     assert_eq!(remove, &["x-internal".to_string()]);
 }
+
+const GATEWAY: &str = r#"apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: ingress, namespace: shop}
+spec:
+  gatewayClassName: weft
+  listeners:
+  - {name: http, port: 8080, protocol: HTTP}
+  - {name: shop, port: 8081, protocol: HTTP, hostname: "*.shop.example"}
+  - {name: tls, port: 8443, protocol: HTTPS}
+  - {name: open, port: 8082, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint, namespace: shop}
+spec:
+  gatewayClassName: weft-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: a-section, namespace: shop}
+spec:
+  parentRefs: [{name: ingress, sectionName: http}]
+  rules: [{backendRefs: [{name: frontend, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: b-port, namespace: shop}
+spec:
+  parentRefs: [{name: ingress, port: 8081}]
+  hostnames: [www.shop.example, other.example]
+  rules: [{matches: [{path: {type: Exact, value: /b}}], backendRefs: [{name: frontend, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: c-all, namespace: shop}
+spec:
+  parentRefs: [{name: ingress}]
+  hostnames: ["*.example"]
+  rules: [{matches: [{path: {value: /c}}], backendRefs: [{name: frontend, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: d-elsewhere, namespace: web}
+spec:
+  parentRefs: [{name: ingress, namespace: shop}]
+  rules:
+  - matches: [{path: {value: /d}}]
+    filters: [{type: RequestMirror, requestMirror: {backendRef: {name: copy, port: 80}}}]
+    backendRefs: [{name: api, port: 80}, {name: frontend, namespace: shop, port: 8080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: e-disjoint, namespace: shop}
+spec:
+  parentRefs: [{name: ingress, sectionName: shop}]
+  hostnames: [nope.example]
+  rules: [{backendRefs: [{name: frontend, port: 8080}]}]
+"#;
+
+#[test]
+fn gateway_routes_attach_to_listeners_by_section_and_port_with_hostnames_intersected() {
+    let out = crate::load::parse_str("gw.yaml", GATEWAY);
+    assert!(out.is_ok(), "{:#?}", out.errors);
+    let s = Snapshot::build(&out.config, &[]);
+    // Only the ingress class is served; only its HTTP listeners.
+    assert_eq!(s.gateways.keys().collect::<Vec<_>>(), ["shop/ingress"]);
+    let gw = &s.gateways["shop/ingress"];
+    let listeners: Vec<_> = gw
+        .listeners
+        .iter()
+        .map(|l| (l.name.as_str(), l.port, l.hostname.as_deref()))
+        .collect();
+    assert_eq!(
+        listeners,
+        [
+            ("http", 8080, None),
+            ("shop", 8081, Some("*.shop.example")),
+            ("open", 8082, None)
+        ]
+    );
+    let entries: Vec<(String, Vec<u16>, Vec<String>)> = gw
+        .http
+        .entries
+        .iter()
+        .map(|e| {
+            let rule = &gw.http.rules[e.rule].name;
+            let route = rule.split('/').nth(2).unwrap().split(' ').next().unwrap();
+            (route.to_string(), e.ports.clone(), e.hostnames.clone())
+        })
+        .collect();
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        entries,
+        [
+            // Exact host names first, then the longest wildcard, then any host.
+            // sectionName `shop` by port: other.example does not overlap *.shop.example.
+            ("b-port".into(), vec![8081], strings(&["www.shop.example"])),
+            // No sectionName: every HTTP listener; *.example narrows to *.shop.example on it.
+            ("c-all".into(), vec![8081], strings(&["*.shop.example"])),
+            ("c-all".into(), vec![8080, 8082], strings(&["*.example"])),
+            // Another namespace: only the listener that allows all namespaces.
+            ("d-elsewhere".into(), vec![8082], vec![]),
+            ("a-section".into(), vec![8080], vec![]),
+        ]
+    );
+    // e-disjoint shares no host name with its listener: it attaches nowhere.
+    assert!(!gw.http.rules.iter().any(|r| r.name.contains("e-disjoint")));
+    // Backends and mirrors default to the route's namespace, not the Gateway's.
+    let d = gw
+        .http
+        .rules
+        .iter()
+        .find(|r| r.name.contains("d-elsewhere"))
+        .unwrap();
+    let backends: Vec<_> = d.backends.iter().map(|b| b.service.as_str()).collect();
+    assert_eq!(backends, ["web/api", "shop/frontend"]);
+    let mirror = d.filters[0].request_mirror.as_ref().unwrap();
+    assert_eq!(mirror.backend_ref.namespace.as_deref(), Some("web"));
+}
+
+#[test]
+fn hostname_intersection_follows_gateway_api() {
+    use super::gateway::intersect;
+    let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(intersect(None, &v(&["a.example"])), Some(v(&["a.example"])));
+    assert_eq!(intersect(Some("a.example"), &[]), Some(v(&["a.example"])));
+    assert_eq!(
+        intersect(
+            Some("*.example"),
+            &v(&["a.example", "example", "b.c.example"])
+        ),
+        Some(v(&["a.example", "b.c.example"]))
+    );
+    assert_eq!(
+        intersect(Some("a.example"), &v(&["*.example"])),
+        Some(v(&["a.example"]))
+    );
+    assert_eq!(
+        intersect(Some("*.example"), &v(&["*.a.example"])),
+        Some(v(&["*.a.example"]))
+    );
+    assert_eq!(intersect(Some("a.example"), &v(&["b.example"])), None);
+    assert_eq!(intersect(Some("*.a.example"), &v(&["b.example"])), None);
+}
+
+#[test]
+fn the_shop_ingress_routes_to_the_frontend() {
+    let s = shop();
+    let gw = &s.gateways["shop/ingress"];
+    assert_eq!(gw.listeners[0].port, 8080);
+    assert_eq!(gw.http.entries.len(), 1);
+    assert_eq!(gw.http.entries[0].ports, [8080]);
+    let b = &gw.http.rules[0].backends[0];
+    assert_eq!((b.service.as_str(), b.port), ("shop/frontend", 8080));
+}

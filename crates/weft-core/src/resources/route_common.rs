@@ -30,7 +30,16 @@ impl ParentReference {
     pub fn is_service(&self) -> bool {
         self.kind.as_deref() == Some("Service")
     }
+
+    /// A Gateway: `kind` unset or `Gateway`, `group` unset or `gateway.networking.k8s.io`.
+    pub fn is_gateway(&self) -> bool {
+        matches!(self.kind.as_deref(), None | Some("Gateway"))
+            && matches!(self.group.as_deref(), None | Some(GATEWAY_GROUP))
+    }
 }
+
+/// API group of the Gateway API kinds.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 
 /// A Service (or other object) that receives traffic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -19,7 +19,8 @@ use crate::route::pick_backend;
 use crate::state::{LookupError, ServiceEntry};
 use crate::{capture, serve};
 
-mod request;
+pub(crate) mod request;
+mod routing;
 
 pub const DETECT_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -75,8 +76,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared
     let _ = stream.set_nodelay(true);
     serve::http(stream, drain, move |req| {
         let shared = shared.clone();
-        let key = key.clone();
-        async move { Ok::<_, Infallible>(request::request(shared, key, port, peer, req).await) }
+        let routing = request::Routing::Service(key.clone());
+        async move { Ok::<_, Infallible>(request::request(shared, routing, port, peer, req).await) }
     })
     .await;
 }

@@ -1,5 +1,6 @@
-//! One outbound HTTP request: route, filter, pick a backend and an endpoint, forward with
-//! retries and timeouts, mirror, log.
+//! One routed HTTP request, sent to a Service (outbound) or arriving at an ingress Gateway
+//! listener (gateway role): route, filter, pick a backend and an endpoint, forward with retries
+//! and timeouts, mirror, log.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use hyper::body::{Body as _, Incoming};
 use weft_core::model::{Backend, Protocol};
 
 use super::lookup_error;
+pub(crate) use super::routing::Routing;
+use super::routing::Table;
 use crate::access_log::Record;
 use crate::app::Shared;
 use crate::body::{self, Body};
@@ -20,33 +23,35 @@ use crate::{filters, forward};
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One HTTP request: route, filter, pick a backend and an endpoint, forward with retries and
-/// timeouts, log.
-pub(super) async fn request(
+/// timeouts, log. `port` is the Service port (outbound) or the Gateway listener port.
+pub(crate) async fn request(
     shared: Arc<Shared>,
-    key: Arc<str>,
+    routing: Routing,
     port: u16,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
     let (parts, incoming) = req.into_parts();
-    let mut record = Record::for_request("outbound", &parts, peer);
-    record.service = Some(key.to_string());
-    let result = route(&shared, &key, port, parts, incoming, &mut record).await;
+    let mut record = Record::for_request(routing.direction(), &parts, peer);
+    if let Routing::Service(key) = &routing {
+        record.service = Some(key.to_string());
+    }
+    let result = route(&shared, &routing, port, parts, incoming, &mut record).await;
     shared.finish(record, start, result)
 }
 
 async fn route(
     shared: &Arc<Shared>,
-    key: &str,
+    routing: &Routing,
     port: u16,
     mut parts: http::request::Parts,
     incoming: Incoming,
     record: &mut Record,
 ) -> Result<Response<Body>, ProxyError> {
-    let svc = (shared.store.service(key).await).map_err(|e| lookup_error(key, e))?;
+    let table = Table::get(shared, routing).await?;
     let host = forward::authority(&parts).map(|a| strip_port(&a).to_string());
-    let selected = match &svc.routes {
+    let selected = match table.routes() {
         Some(routes) => {
             let view = RequestView {
                 method: &parts.method,
@@ -72,39 +77,43 @@ async fn route(
             return Ok(Response::from_parts(p, body::empty()));
         }
     }
-    let backend = match &rule {
-        Some(rule) => pick_backend(&rule.backends)
+    let backend = match (&rule, routing) {
+        (Some(rule), _) => pick_backend(&rule.backends)
             .ok_or_else(|| {
                 ProxyError::NoBackend(format!("{} has no backend with weight > 0", rule.name))
             })?
             .clone(),
-        None => Backend {
+        // A Service without routes is its own backend.
+        (None, Routing::Service(key)) => Backend {
             service: key.to_string(),
             port,
             weight: 1,
             filters: Vec::new(),
         },
+        (None, Routing::Gateway(_)) => return Err(ProxyError::NoRoute),
     };
+    if record.service.is_none() {
+        record.service = Some(backend.service.clone());
+    }
     if filters::request(&backend.filters, &mut parts, prefix.as_deref()).is_some() {
         return Err(ProxyError::NoBackend(
             "redirects are not allowed on backends".into(),
         ));
     }
-    let backend_svc = if backend.service == key {
-        svc.clone()
-    } else {
-        shared
+    let backend_svc = match table.service(&backend.service) {
+        Some(svc) => svc,
+        None => shared
             .store
             .service(&backend.service)
             .await
-            .map_err(|e| lookup_error(&backend.service, e))?
+            .map_err(|e| lookup_error(&backend.service, e))?,
     };
     let bport = if backend.port == 0 {
         port
     } else {
         backend.port
     };
-    let policy = &svc.config.policy;
+    let policy = table.policy().unwrap_or(&backend_svc.config.policy);
     let timeout = rule.as_ref().and_then(|r| r.timeout).or(policy.timeout);
     let per_try = rule
         .as_ref()
@@ -123,7 +132,7 @@ async fn route(
                     .backend_ref
                     .namespace
                     .as_deref()
-                    .unwrap_or(&svc.config.namespace);
+                    .unwrap_or(table.namespace());
                 let key = format!("{ns}/{}", m.backend_ref.name);
                 let port = m.backend_ref.port.unwrap_or(port);
                 tokio::spawn(mirror(shared.clone(), key, port, clone_parts(&parts)));

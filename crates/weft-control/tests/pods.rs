@@ -1,0 +1,275 @@
+//! The pods file: pods listed by the local runtime are endpoints without a proxy, changes are
+//! picked up, a broken file keeps the last good list, and a pod both listed and announced by
+//! its proxy appears once, as announced.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use weft_core::model::{Endpoint, SERVICE_TYPE, ServiceConfig};
+use weft_proto::discovery::discovery_client::DiscoveryClient;
+use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node};
+
+const SHOP: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  command: [web]
+  ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+"#;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "weft-pods-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        std::fs::write(dir.join("config/mesh.yaml"), SHOP).unwrap();
+        Dir(dir)
+    }
+
+    fn pods_file(&self) -> PathBuf {
+        self.0.join("pods.json")
+    }
+
+    /// Writes the pods file as the runtime should: to a temporary name, then renamed.
+    fn write_pods(&self, text: &str) {
+        let tmp = self.0.join(".pods.json.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, self.pods_file()).unwrap();
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn pod(n: u8) -> String {
+    format!(
+        r#"{{"id": "web-{n}.shop", "namespace": "shop", "workload": "web", "name": "web-{n}", "ip": "10.0.0.{n}", "serviceAccount": "web"}}"#
+    )
+}
+
+fn pods(list: &[u8]) -> String {
+    let items: Vec<String> = list.iter().map(|n| pod(*n)).collect();
+    format!("{{\"pods\": [\n  {}\n]}}\n", items.join(",\n  "))
+}
+
+async fn start(dir: &Dir) -> weft_control::Bound {
+    weft_control::build(weft_control::Config {
+        config_dir: dir.0.join("config"),
+        pods_file: Some(dir.pods_file()),
+        discovery_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        warmup: Duration::ZERO,
+    })
+    .await
+    .expect("control plane starts")
+}
+
+/// The endpoints of shop/web in force, by pod name.
+fn endpoints(cp: &weft_control::Bound) -> Vec<Endpoint> {
+    cp.state.snapshot().borrow().services["shop/web"]
+        .endpoints
+        .clone()
+}
+
+fn names(endpoints: &[Endpoint]) -> Vec<&str> {
+    endpoints.iter().map(|e| e.pod.as_str()).collect()
+}
+
+async fn debug_config(cp: &weft_control::Bound) -> serde_json::Value {
+    let mut s = tokio::net::TcpStream::connect(cp.admin).await.unwrap();
+    s.write_all(b"GET /debug/config HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    serde_json::from_str(buf.split_once("\r\n\r\n").unwrap().1).unwrap()
+}
+
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not reached within 5s");
+}
+
+/// A discovery client subscribed to shop/web, as a proxy with `node`.
+struct Client {
+    _tx: mpsc::Sender<DeltaRequest>,
+    rx: tonic::Streaming<DeltaResponse>,
+}
+
+impl Client {
+    async fn connect(cp: &weft_control::Bound, node: Node) -> Client {
+        let mut client = DiscoveryClient::connect(format!("http://{}", cp.discovery))
+            .await
+            .unwrap();
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(DeltaRequest {
+            node: Some(node),
+            type_url: SERVICE_TYPE.into(),
+            subscribe: vec!["shop/web".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let rx = client
+            .delta(ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        Client { _tx: tx, rx }
+    }
+
+    async fn next_service(&mut self) -> ServiceConfig {
+        let resp = tokio::time::timeout(Duration::from_secs(5), self.rx.message())
+            .await
+            .expect("a response within 5s")
+            .unwrap()
+            .expect("stream open");
+        serde_json::from_slice(&resp.resources[0].body).unwrap()
+    }
+}
+
+fn client_node() -> Node {
+    Node {
+        id: "client-0.shop".into(),
+        role: "sidecar".into(),
+        namespace: "shop".into(),
+        workload: "client".into(),
+        pod: "client-0".into(),
+        ip: "10.0.1.1".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn listed_pods_are_endpoints_and_follow_the_file() {
+    let dir = Dir::new("follow");
+    dir.write_pods(&pods(&[1]));
+    let cp = start(&dir).await;
+    let mut client = Client::connect(&cp, client_node()).await;
+    let svc = client.next_service().await;
+    assert_eq!(names(&svc.endpoints), ["web-1"], "no proxy needed");
+    let ep = &svc.endpoints[0];
+    assert_eq!(ep.address.to_string(), "10.0.0.1");
+    assert_eq!(ep.ports[&80], 8080, "named targetPort resolved");
+    assert_eq!(ep.identity, "spiffe://cluster.local/ns/shop/sa/web");
+
+    // A change is pushed.
+    dir.write_pods(&pods(&[1, 2]));
+    let svc = client.next_service().await;
+    assert_eq!(names(&svc.endpoints), ["web-1", "web-2"]);
+
+    // A broken file is reported with path:line:column, and the last good list stays.
+    dir.write_pods("{\"pods\": [\n  {\"id\": \"web-3.shop\", \"ip\": 7}\n]}\n");
+    eventually("the broken file is reported", async || {
+        !debug_config(&cp).await["podsFile"]["error"].is_null()
+    })
+    .await;
+    let status = debug_config(&cp).await["podsFile"].clone();
+    let problem = status["error"]["problems"][0].as_str().unwrap();
+    let at = format!("{}:2:", dir.pods_file().display());
+    assert!(
+        problem.starts_with(&at) && problem.contains("pods[0]"),
+        "{problem}"
+    );
+    assert_eq!(status["pods"], 2);
+    assert_eq!(names(&endpoints(&cp)), ["web-1", "web-2"]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(600), client.rx.message())
+            .await
+            .is_err(),
+        "nothing pushed"
+    );
+
+    // Fixed: applied again, the error cleared.
+    dir.write_pods(&pods(&[2]));
+    let svc = client.next_service().await;
+    assert_eq!(names(&svc.endpoints), ["web-2"]);
+    assert!(debug_config(&cp).await["podsFile"]["error"].is_null());
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pod_listed_and_announced_by_its_proxy_appears_once_as_announced() {
+    let dir = Dir::new("once");
+    dir.write_pods(&pods(&[1]));
+    let cp = start(&dir).await;
+    let mut watcher = Client::connect(&cp, client_node()).await;
+    assert_eq!(names(&watcher.next_service().await.endpoints), ["web-1"]);
+    // Its proxy connects and says where it listens.
+    let proxy = Client::connect(
+        &cp,
+        Node {
+            id: "web-1.shop".into(),
+            role: "sidecar".into(),
+            namespace: "shop".into(),
+            workload: "web".into(),
+            pod: "web-1".into(),
+            ip: "10.0.0.1".into(),
+            service_account: "web".into(),
+            inbound_address: "127.0.0.1:15006".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let svc = watcher.next_service().await;
+    assert_eq!(names(&svc.endpoints), ["web-1"]);
+    assert_eq!(
+        svc.endpoints[0].inbound,
+        Some("127.0.0.1:15006".parse().unwrap())
+    );
+    // The proxy leaves; the listed pod stays, as listed.
+    drop(proxy);
+    let svc = watcher.next_service().await;
+    assert_eq!(names(&svc.endpoints), ["web-1"]);
+    assert_eq!(svc.endpoints[0].inbound, None);
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_missing_or_invalid_file_at_start_does_not_stop_the_control_plane() {
+    let dir = Dir::new("start");
+    let cp = start(&dir).await;
+    let status = debug_config(&cp).await["podsFile"].clone();
+    let problem = status["error"]["problems"][0].as_str().unwrap();
+    assert!(problem.contains("cannot read the pods file"), "{problem}");
+    assert!(endpoints(&cp).is_empty());
+    dir.write_pods("[not json");
+    eventually("the invalid file is reported", async || {
+        debug_config(&cp).await["podsFile"]["error"]["problems"][0]
+            .as_str()
+            .is_some_and(|p| p.contains("pods.json:1:3: ") && p.ends_with("expected ident"))
+    })
+    .await;
+    dir.write_pods(&pods(&[4]));
+    eventually("the pods appear", async || {
+        names(&endpoints(&cp)) == ["web-4"]
+    })
+    .await;
+    cp.shutdown().await;
+}

@@ -1,0 +1,124 @@
+//! The ingress gateway role: binds a host address for each listener of one Gateway (no capture,
+//! no inbound or outbound listener) and routes every HTTP/1.1 or HTTP/2 request by the
+//! Gateway's routes for that listener port to a backend Service, through the same request path
+//! as outbound traffic (filters, balancing, retries, timeouts, `weft-error`, access log with
+//! direction `gateway`, metrics). Ready once the Gateway has been received.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::{self, BindError, Core, CoreConfig, Identity, SetLogLevel, Shared};
+use crate::outbound::request::{self, Routing};
+use crate::serve;
+
+/// How to run a gateway proxy.
+#[derive(Clone)]
+pub struct Config {
+    /// Who the gateway is to the control plane; `ip` is the host address it connects from.
+    pub identity: Identity,
+    /// Discovery endpoint, e.g. `http://127.0.0.1:15010`.
+    pub control_plane: String,
+    /// The Gateway served, `<namespace>/<name>`.
+    pub gateway: String,
+    /// Gateway listener port → host address to bind for it.
+    pub listeners: BTreeMap<u16, SocketAddr>,
+    pub admin: SocketAddr,
+    pub readiness: SocketAddr,
+    pub metrics: SocketAddr,
+    pub set_log_level: Option<SetLogLevel>,
+    pub log_level: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("identity", &self.identity)
+            .field("control_plane", &self.control_plane)
+            .field("gateway", &self.gateway)
+            .field("listeners", &self.listeners)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running gateway proxy.
+#[derive(Debug)]
+pub struct Bound {
+    /// Gateway listener port → the address bound for it.
+    pub listeners: BTreeMap<u16, SocketAddr>,
+    pub admin: SocketAddr,
+    pub readiness: SocketAddr,
+    pub metrics: SocketAddr,
+    pub shared: Arc<Shared>,
+    core: Core,
+}
+
+pub async fn build(cfg: Config) -> Result<Bound, BindError> {
+    let mut bound = Vec::new();
+    for (port, addr) in &cfg.listeners {
+        bound.push((*port, app::bind("gateway listener", *addr).await?));
+    }
+    let mut core = Core::start(CoreConfig {
+        node: app::node(&cfg.identity, "gateway", String::new()),
+        control_plane: cfg.control_plane.clone(),
+        admin: cfg.admin,
+        readiness: cfg.readiness,
+        metrics: cfg.metrics,
+        set_log_level: cfg.set_log_level.clone(),
+        log_level: cfg.log_level.clone(),
+        gateway: Some(cfg.gateway.clone()),
+    })
+    .await?;
+    let shared = core.shared.clone();
+    let key: Arc<str> = cfg.gateway.as_str().into();
+    let mut listeners = BTreeMap::new();
+    for (port, l) in bound {
+        listeners.insert(port, l.local_addr().unwrap_or(cfg.listeners[&port]));
+        core.tasks
+            .spawn(run(l, shared.clone(), Routing::Gateway(key.clone()), port));
+    }
+    tracing::info!(gateway = %cfg.gateway, ?listeners, admin = %core.admin, readiness = %core.readiness, "gateway listening");
+    Ok(Bound {
+        listeners,
+        admin: core.admin,
+        readiness: core.readiness,
+        metrics: core.metrics,
+        shared,
+        core,
+    })
+}
+
+/// Serves HTTP on one listener; requests are matched against the routes for `port`.
+async fn run(listener: tokio::net::TcpListener, shared: Arc<Shared>, routing: Routing, port: u16) {
+    let drain = shared.drain.clone();
+    serve::accept(listener, drain, "gateway", move |stream, peer| {
+        let shared = shared.clone();
+        let routing = routing.clone();
+        async move {
+            let drain = shared.drain.clone();
+            serve::http(stream, drain, move |req| {
+                let (shared, routing) = (shared.clone(), routing.clone());
+                async move {
+                    Ok::<_, Infallible>(request::request(shared, routing, port, peer, req).await)
+                }
+            })
+            .await;
+        }
+    })
+    .await;
+}
+
+impl Bound {
+    /// Waits until ready (proxy config and Gateway received), or `timeout`.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        self.shared.wait_ready(timeout).await
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to the drain duration (from the
+    /// proxy's settings unless `deadline` is given), then stops everything.
+    pub async fn drain(self, deadline: Option<Duration>) {
+        self.core.drain(deadline).await
+    }
+}

@@ -1,0 +1,94 @@
+//! Where a routed HTTP request's table comes from: the Service it was sent to (outbound), or
+//! the ingress Gateway whose listener it arrived at (gateway role).
+
+use std::sync::Arc;
+
+use weft_core::model::ClientPolicy;
+
+use super::lookup_error;
+use crate::app::Shared;
+use crate::error::ProxyError;
+use crate::route::CompiledRoutes;
+use crate::state::{GatewayEntry, LookupError, ServiceEntry};
+
+/// Where a request's routing table comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum Routing {
+    /// Sent to the Service `ns/name`: its routes, or the Service itself when it has none.
+    Service(Arc<str>),
+    /// Arrived at a listener of the ingress Gateway `ns/name`: its routes, and a 404 when none
+    /// matches.
+    Gateway(Arc<str>),
+}
+
+impl Routing {
+    pub(super) fn direction(&self) -> &'static str {
+        match self {
+            Routing::Service(_) => "outbound",
+            Routing::Gateway(_) => "gateway",
+        }
+    }
+}
+
+/// The routing table, looked up.
+pub(super) enum Table {
+    Service(Arc<str>, Arc<ServiceEntry>),
+    Gateway(Arc<GatewayEntry>),
+}
+
+impl Table {
+    pub(super) async fn get(shared: &Shared, routing: &Routing) -> Result<Table, ProxyError> {
+        Ok(match routing {
+            Routing::Service(key) => Table::Service(
+                key.clone(),
+                (shared.store.service(key).await).map_err(|e| lookup_error(key, e))?,
+            ),
+            Routing::Gateway(key) => Table::Gateway(
+                (shared.store.gateway(key).await).map_err(|e| gateway_error(key, e))?,
+            ),
+        })
+    }
+
+    pub(super) fn routes(&self) -> Option<&CompiledRoutes> {
+        match self {
+            Table::Service(_, s) => s.routes.as_ref(),
+            Table::Gateway(g) => Some(&g.routes),
+        }
+    }
+
+    /// Namespace that backend references without one default to.
+    pub(super) fn namespace(&self) -> &str {
+        match self {
+            Table::Service(_, s) => &s.config.namespace,
+            Table::Gateway(g) => &g.config.namespace,
+        }
+    }
+
+    /// Timeouts and retries of requests whose rule sets none: the called Service's policy. A
+    /// Gateway has none; its backend's applies.
+    pub(super) fn policy(&self) -> Option<&ClientPolicy> {
+        match self {
+            Table::Service(_, s) => Some(&s.config.policy),
+            Table::Gateway(_) => None,
+        }
+    }
+
+    /// The Service itself, when it is the backend.
+    pub(super) fn service(&self, key: &str) -> Option<Arc<ServiceEntry>> {
+        match self {
+            Table::Service(k, s) if **k == *key => Some(s.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// What a failed lookup of the served Gateway means for the request.
+fn gateway_error(key: &str, e: LookupError) -> ProxyError {
+    ProxyError::NotReady(match e {
+        LookupError::Missing => {
+            format!("gateway {key} does not exist (or is not an ingress Gateway of class weft)")
+        }
+        LookupError::Timeout => format!("no answer from the control plane about gateway {key}"),
+        LookupError::Rejected(why) => format!("the config of gateway {key} was rejected: {why}"),
+    })
+}
