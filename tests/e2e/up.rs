@@ -6,10 +6,93 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use weft_e2e::{ConfigDir, Mesh, host_network_state, http_get_at, serial, text, weft};
+use weft_e2e::{ConfigDir, Mesh, host_network_state, http_get, http_get_at, serial, text, weft};
 
 fn ip_of(pods: &[serde_json::Value], name: &str) -> String {
     Mesh::pod(pods, name)["ip"].as_str().unwrap().to_string()
+}
+
+#[test]
+#[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
+fn demo_shop_answers_through_the_ingress_and_every_sidecar() {
+    let _serial = serial();
+    let before = host_network_state();
+    let cfg = ConfigDir::new("shop").with_example("shop");
+    let mesh_yaml = std::fs::read_to_string(cfg.path.join("mesh.yaml")).unwrap();
+    cfg.write(
+        "mesh.yaml",
+        &mesh_yaml.replace(
+            "trustDomain: shop.local",
+            "trustDomain: shop.local\n  network: {podCidr: 198.19.1.0/25, serviceCidr: 198.19.1.128/25}",
+        ),
+    );
+    let mesh = Mesh::up("e2eshop", &cfg.path);
+
+    let (status, page) = http_get(mesh.ingress_port, "/").expect("ingress answers");
+    assert_eq!(status, 200, "{page}");
+    for part in [
+        "frontend: frontend-",
+        "served by catalog-0",
+        "served by cart-0",
+        "priced by pricing-v",
+    ] {
+        assert!(page.contains(part), "the page lacks {part:?}:\n{page}");
+    }
+
+    // The calls really went through the sidecars on both ends.
+    mesh.eventually(
+        "access logs of both sidecars",
+        Duration::from_secs(5),
+        || {
+            let client = mesh.log("frontend-0", true) + &mesh.log("frontend-1", true);
+            let server = mesh.log("catalog-0", true);
+            client.contains(r#""direction":"outbound""#)
+                && client.contains(r#""service":"shop/catalog""#)
+                && server.contains(r#""direction":"inbound""#)
+                && server.contains(r#""path":"/items""#)
+        },
+    );
+
+    // Every app started only after its proxy was ready.
+    let pods = mesh.pods();
+    assert_eq!(pods.len(), 6, "{pods:?}");
+    for p in &pods {
+        let proxy_ready = p["proxy"]["readyAtMs"].as_u64().expect("proxy ready time");
+        let app_started = p["app"]["startedAtMs"].as_u64().expect("app start time");
+        assert!(
+            app_started >= proxy_ready,
+            "{} started its app at {app_started} before its proxy was ready at {proxy_ready}",
+            p["name"]
+        );
+    }
+    let table = text(&mesh.weft(&["get", "pods"]));
+    assert!(
+        table.contains("frontend-1") && table.contains("2/2"),
+        "{table}"
+    );
+
+    // A second mesh of the same name is refused, and the first keeps running.
+    let second = Mesh::try_up("e2eshop", &cfg.path).expect_err("second weft up refused");
+    assert!(second.contains("already running"), "{second}");
+    assert_eq!(http_get(mesh.ingress_port, "/").unwrap().0, 200);
+
+    let app_pids: Vec<u64> = pods
+        .iter()
+        .filter_map(|p| p["app"]["pid"].as_u64())
+        .collect();
+    let down = mesh.down();
+    assert!(down.contains("stopped and removed"), "{down}");
+    for pid in app_pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "pid {pid} still runs"
+        );
+    }
+    assert_eq!(
+        host_network_state(),
+        before,
+        "weft down left something behind"
+    );
 }
 
 const FILES: &str = r#"

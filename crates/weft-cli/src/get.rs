@@ -119,20 +119,7 @@ fn age(since_ms: Option<u64>) -> String {
 
 fn services(plan: &Plan) -> anyhow::Result<Vec<Vec<String>>> {
     let config = weft_local::plan::load(&plan.config_dir)?;
-    let pods: Vec<Pod> = plan
-        .pods
-        .iter()
-        .map(|p| Pod {
-            id: format!("{}.{}", p.name, p.namespace),
-            namespace: p.namespace.clone(),
-            workload: p.workload.clone(),
-            name: p.name.clone(),
-            ip: p.ip.into(),
-            service_account: p.service_account.clone(),
-            labels: p.labels.clone(),
-            inbound: None,
-        })
-        .collect();
+    let pods: Vec<Pod> = plan.pods.iter().map(|p| p.pod()).collect();
     let snap = Snapshot::build(&config, &pods);
     let mut rows = vec![header(&[
         "NAMESPACE",

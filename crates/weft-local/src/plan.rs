@@ -80,6 +80,20 @@ impl PodPlan {
     pub fn id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
+
+    /// The pod as the control plane knows it (its proxy announces the same id).
+    pub fn pod(&self) -> Pod {
+        Pod {
+            id: format!("{}.{}", self.name, self.namespace),
+            namespace: self.namespace.clone(),
+            workload: self.workload.clone(),
+            name: self.name.clone(),
+            ip: IpAddr::V4(self.ip),
+            service_account: self.service_account.clone(),
+            labels: self.labels.clone(),
+            inbound: None,
+        }
+    }
 }
 
 /// An ingress Gateway served from the host.
@@ -273,6 +287,12 @@ impl Plan {
 
     pub fn pod(&self, name: &str) -> Option<&PodPlan> {
         self.pods.iter().find(|p| p.id() == name || p.name == name)
+    }
+
+    /// The pods file: the pods whose processes are ready, which the control plane serves as
+    /// endpoints.
+    pub fn pods_file(dir: &Path) -> PathBuf {
+        dir.join("pods.json")
     }
 
     /// Where the control plane serves discovery.

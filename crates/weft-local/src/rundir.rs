@@ -114,6 +114,13 @@ impl RunDir {
         )
     }
 
+    pub fn write_pods(&self, pods: &weft_core::model::PodList) -> anyhow::Result<()> {
+        write_atomic(
+            &Plan::pods_file(&self.path),
+            &serde_json::to_vec_pretty(pods)?,
+        )
+    }
+
     pub fn status(&self) -> Option<Status> {
         let bytes = std::fs::read(self.path.join("status.json")).ok()?;
         serde_json::from_slice(&bytes).ok()

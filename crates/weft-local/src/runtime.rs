@@ -48,7 +48,8 @@ pub async fn up(
     }
     check_conflicts(&plan)?;
     dir.write_plan(&plan)?;
-    let board = Board::new(initial_status(&plan), dir.clone());
+    let pods = plan.pods.iter().map(|p| p.pod()).collect();
+    let board = Board::new(initial_status(&plan), dir.clone(), pods);
     let result = run(&plan, &weft, &dir, &board, &report, shutdown).await;
     board.update(|s| s.phase = "stopping".into());
     cleanup::remove_network(&plan, &report);
@@ -342,6 +343,8 @@ fn control_spec(plan: &Plan, weft: &std::path::Path, dir: &RunDir) -> Spec {
             s(&plan.admin),
             s(&"--warmup"),
             s(&"0s"),
+            s(&"--pods"),
+            s(&Plan::pods_file(&dir.path).display()),
         ],
         env: vec![],
         cwd: None,

@@ -13,6 +13,8 @@ use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::sync::watch;
 
+use weft_core::model::{Pod, PodList};
+
 use crate::rundir::{RunDir, tail};
 use crate::status::{Process, Status, now_ms, start_ticks};
 
@@ -33,18 +35,25 @@ pub enum Slot {
     App(usize),
 }
 
-/// The live status, written to `status.json` on every change.
+/// The live status, written to `status.json` on every change, and the pods file of ready pods
+/// (the control plane's endpoints) whenever readiness changes.
 #[derive(Debug)]
 pub struct Board {
     status: Mutex<Status>,
     dir: RunDir,
+    /// The pods, in the order of `Status::pods`.
+    pods: Vec<Pod>,
+    /// What the pods file holds now.
+    ready: Mutex<Option<Vec<usize>>>,
 }
 
 impl Board {
-    pub fn new(status: Status, dir: RunDir) -> Arc<Board> {
+    pub fn new(status: Status, dir: RunDir, pods: Vec<Pod>) -> Arc<Board> {
         let board = Arc::new(Board {
             status: Mutex::new(status),
             dir,
+            pods,
+            ready: Mutex::new(None),
         });
         board.update(|_| {});
         board
@@ -55,6 +64,24 @@ impl Board {
         f(&mut s);
         if let Err(e) = self.dir.write_status(&s) {
             eprintln!("weft up: {e:#}");
+        }
+        // A pod is an endpoint while its app (and its proxy, if it has one) is ready.
+        let ready: Vec<usize> = s
+            .pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.app.state == "ready" && (!p.sidecar || p.proxy.state == "ready"))
+            .map(|(i, _)| i)
+            .collect();
+        let mut written = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        if written.as_ref() != Some(&ready) {
+            let list = PodList {
+                pods: ready.iter().map(|i| self.pods[*i].clone()).collect(),
+            };
+            match self.dir.write_pods(&list) {
+                Ok(()) => *written = Some(ready),
+                Err(e) => eprintln!("weft up: {e:#}"),
+            }
         }
     }
 

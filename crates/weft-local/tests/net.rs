@@ -61,6 +61,8 @@ fn capture_redirects_pod_traffic_into_the_proxy_and_lets_its_own_pass() {
     let host = Ipv4Addr::new(198, 19, 254, 1);
     let pod = Ipv4Addr::new(198, 19, 254, 2);
     let cleanup = || {
+        // As weft down does: the host end first (the kernel frees a namespace's links late).
+        let _ = net::delete_link(&veth);
         let _ = net::delete_netns(&netns);
         let _ = net::delete_link(&bridge);
     };
