@@ -48,6 +48,9 @@ pub struct Args {
     /// Prometheus metrics (`GET /metrics`).
     #[arg(long, default_value = "0.0.0.0:15020")]
     metrics: SocketAddr,
+    /// The mTLS tunnel listener (HTTP/2 CONNECT over TLS from peer proxies).
+    #[arg(long, default_value = "0.0.0.0:15008")]
+    tunnel: SocketAddr,
     /// Explicit mode (no capture): send all outbound connections to this destination.
     #[arg(long, conflicts_with = "gateway")]
     outbound_target: Option<SocketAddr>,
@@ -153,6 +156,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         inbound_app: args.inbound_app,
         set_log_level: Some(set_level),
         log_level: args.log_level,
+        tunnel: args.tunnel,
+        credentials: None,
     };
     rt.block_on(async {
         let bound = weft_proxy::build(cfg).await?;
@@ -203,6 +208,7 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
         metrics: args.metrics,
         set_log_level: Some(set_level),
         log_level: args.log_level,
+        credentials: None,
     };
     rt.block_on(async {
         let bound = weft_proxy::gateway::build(cfg).await?;

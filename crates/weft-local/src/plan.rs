@@ -92,6 +92,7 @@ impl PodPlan {
             service_account: self.service_account.clone(),
             labels: self.labels.clone(),
             inbound: None,
+            tunnel: None,
         }
     }
 }
@@ -216,6 +217,7 @@ impl Plan {
                     service_account: w.spec.service_account_name.clone(),
                     labels: w.metadata.labels.clone(),
                     inbound: None,
+                    tunnel: None,
                 };
                 let settings = snap.proxy(&pod).settings;
                 let mut env = vec![

@@ -41,6 +41,12 @@ pub struct Record {
     pub bytes_sent: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_received: Option<u64>,
+    /// The client's SPIFFE ID (inbound over mTLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_identity: Option<String>,
+    /// The AuthorizationPolicy that denied the request, or that allowed it when one had to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 impl Record {

@@ -18,6 +18,7 @@ use crate::access_log::AccessLog;
 use crate::drain::{self, Drain, Trigger};
 use crate::pool::Pool;
 use crate::state::{LookupError, Store};
+use crate::tunnel::{self, Credentials};
 use crate::xds;
 
 /// Changes the process's log level (`POST /logging?level=`).
@@ -53,6 +54,11 @@ pub struct Config {
     pub inbound_app: Option<SocketAddr>,
     pub set_log_level: Option<SetLogLevel>,
     pub log_level: String,
+    /// The mTLS tunnel listener; port 15008 by convention.
+    pub tunnel: SocketAddr,
+    /// The workload certificate and trust bundle. None: this proxy does no mTLS (it sends and
+    /// accepts plaintext, whatever the mTLS mode says) — for tests and explicit set-ups only.
+    pub credentials: Option<Arc<dyn Credentials>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -77,6 +83,10 @@ pub struct Shared {
     pub log_level: Mutex<String>,
     /// Gateway role: the Gateway served (`ns/name`); readiness waits for it.
     pub gateway: Option<String>,
+    /// See [`Config::credentials`].
+    pub credentials: Option<Arc<dyn Credentials>>,
+    /// The pod's address: the only destination the tunnel leads to.
+    pub identity_ip: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -215,10 +225,16 @@ pub(crate) struct CoreConfig {
     pub set_log_level: Option<SetLogLevel>,
     pub log_level: String,
     pub gateway: Option<String>,
+    pub credentials: Option<Arc<dyn Credentials>>,
 }
 
 /// The discovery node of a proxy of `role`.
-pub(crate) fn node(id: &Identity, role: &str, inbound_address: String) -> Node {
+pub(crate) fn node(
+    id: &Identity,
+    role: &str,
+    inbound_address: String,
+    tunnel_address: String,
+) -> Node {
     Node {
         id: id.id.clone(),
         role: role.into(),
@@ -230,6 +246,7 @@ pub(crate) fn node(id: &Identity, role: &str, inbound_address: String) -> Node {
         labels: id.labels.clone().into_iter().collect(),
         revision: String::new(),
         inbound_address,
+        tunnel_address,
     }
 }
 
@@ -254,12 +271,18 @@ impl Core {
         let shared = Arc::new(Shared {
             store: store.clone(),
             metrics: Arc::default(),
-            pool: Pool::default(),
+            pool: Pool::new(
+                cfg.credentials
+                    .clone()
+                    .map(|c| Arc::new(tunnel::Client::new(c))),
+            ),
             drain,
             status: status_rx,
             set_log_level: cfg.set_log_level,
             log_level: Mutex::new(cfg.log_level),
             gateway: cfg.gateway,
+            credentials: cfg.credentials,
+            identity_ip: cfg.node.ip.parse().ok(),
         });
         let mut tasks = JoinSet::new();
         tasks.spawn(xds::run(
@@ -329,20 +352,32 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
     let inbound_l = bind("inbound", cfg.inbound).await?;
     let outbound = outbound_l.local_addr().unwrap_or(cfg.outbound);
     let inbound = inbound_l.local_addr().unwrap_or(cfg.inbound);
-    let id = &cfg.identity;
-    // Peers dial this address: a wildcard bind is announced as the pod's own address.
-    let inbound_address = if cfg.inbound_app.is_some() {
-        let ip = if inbound.ip().is_unspecified() {
-            id.ip
-        } else {
-            inbound.ip()
-        };
-        SocketAddr::new(ip, inbound.port()).to_string()
-    } else {
-        String::new()
+    let tunnel_l = match &cfg.credentials {
+        Some(_) => Some(bind("tunnel", cfg.tunnel).await?),
+        None => None,
     };
+    let tunnel = tunnel_l.as_ref().and_then(|l| l.local_addr().ok());
+    let id = &cfg.identity;
+    // Peers dial these addresses in explicit mode: a wildcard bind is announced as the pod's
+    // own address. With capture they are implied (the pod address, ports 15006 and 15008).
+    let announce = |addr: Option<SocketAddr>| match (cfg.inbound_app, addr) {
+        (Some(_), Some(a)) => {
+            let ip = if a.ip().is_unspecified() {
+                id.ip
+            } else {
+                a.ip()
+            };
+            SocketAddr::new(ip, a.port()).to_string()
+        }
+        _ => String::new(),
+    };
+    if cfg.credentials.is_none() {
+        tracing::warn!(
+            "no workload certificate source: this proxy does no mTLS, it sends and accepts plaintext"
+        );
+    }
     let mut core = Core::start(CoreConfig {
-        node: node(id, "sidecar", inbound_address),
+        node: node(id, "sidecar", announce(Some(inbound)), announce(tunnel)),
         control_plane: cfg.control_plane.clone(),
         admin: cfg.admin,
         readiness: cfg.readiness,
@@ -350,9 +385,18 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         set_log_level: cfg.set_log_level.clone(),
         log_level: cfg.log_level.clone(),
         gateway: None,
+        credentials: cfg.credentials.clone(),
     })
     .await?;
     let shared = core.shared.clone();
+    if let (Some(l), Some(creds)) = (tunnel_l, cfg.credentials.clone()) {
+        core.tasks.spawn(crate::inbound::run_tunnel(
+            l,
+            creds,
+            shared.clone(),
+            cfg.inbound_app,
+        ));
+    }
     core.tasks.spawn(crate::outbound::run(
         outbound_l,
         shared.clone(),
@@ -364,7 +408,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         cfg.inbound_app,
     ));
     let (admin, readiness, metrics) = (core.admin, core.readiness, core.metrics);
-    tracing::info!(%outbound, %inbound, %admin, %readiness, "proxy listening");
+    tracing::info!(%outbound, %inbound, ?tunnel, %admin, %readiness, "proxy listening");
     Ok(Bound {
         outbound,
         inbound,

@@ -2,7 +2,6 @@
 //! hop-by-hop headers dropped, `Host`/`:authority` kept, bodies and trailers streamed, and
 //! protocol upgrades (WebSocket) spliced through.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -11,7 +10,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::body::{self, Body};
 use crate::error::ProxyError;
-use crate::pool::Pool;
+use crate::pool::{Pool, Upstream};
 
 const HOP_BY_HOP: [HeaderName; 6] = [
     header::CONNECTION,
@@ -95,7 +94,7 @@ pub fn authority(parts: &http::request::Parts) -> Option<String> {
 /// Sends `parts` + `body` to `target` with the same HTTP version as the client used.
 pub async fn forward(
     pool: &Pool,
-    target: SocketAddr,
+    target: &Upstream<'_>,
     mut parts: http::request::Parts,
     body: Body,
     connect_timeout: Duration,
@@ -114,7 +113,7 @@ pub async fn forward(
         parts.headers.remove("http2-settings");
     }
     strip_hop_by_hop(&mut parts.headers, upgrade);
-    let authority = authority(&parts).unwrap_or_else(|| target.to_string());
+    let authority = authority(&parts).unwrap_or_else(|| target.addr.to_string());
     let path = parts
         .uri
         .path_and_query()

@@ -30,6 +30,8 @@ pub struct Config {
     pub metrics: SocketAddr,
     pub set_log_level: Option<SetLogLevel>,
     pub log_level: String,
+    /// The gateway's workload certificate, for the mTLS tunnel into the mesh. None: plaintext.
+    pub credentials: Option<Arc<dyn crate::tunnel::Credentials>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -61,7 +63,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         bound.push((*port, app::bind("gateway listener", *addr).await?));
     }
     let mut core = Core::start(CoreConfig {
-        node: app::node(&cfg.identity, "gateway", String::new()),
+        node: app::node(&cfg.identity, "gateway", String::new(), String::new()),
         control_plane: cfg.control_plane.clone(),
         admin: cfg.admin,
         readiness: cfg.readiness,
@@ -69,6 +71,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         set_log_level: cfg.set_log_level.clone(),
         log_level: cfg.log_level.clone(),
         gateway: Some(cfg.gateway.clone()),
+        credentials: cfg.credentials.clone(),
     })
     .await?;
     let shared = core.shared.clone();

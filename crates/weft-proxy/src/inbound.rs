@@ -1,26 +1,40 @@
-//! Inbound: traffic for the local app. The original destination (or the configured app
-//! address in explicit mode) says where the app listens; HTTP is proxied request by request so
-//! it is logged (and, with identity, authorized), anything else is copied as TCP.
+//! Inbound: traffic for the local app, from the mTLS tunnel (port 15008, the client's identity
+//! known) or as captured plaintext (port 15006, accepted only when the workload's mTLS mode is
+//! PERMISSIVE or DISABLE, or when this proxy does no mTLS at all). The original destination
+//! (or the configured app address in explicit mode) says where the app listens. Every
+//! connection and request passes the workload's AuthorizationPolicies: HTTP is proxied request
+//! by request so it is logged and authorized with method, path and headers; anything else is
+//! decided on L4 and copied as TCP.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use weft_core::authz::{self, Ask, Decision, HttpAsk};
 use weft_core::model::Protocol;
+use weft_core::resources::mesh::MtlsMode;
 
 use crate::access_log::Record;
 use crate::app::Shared;
 use crate::body::{self, Body};
 use crate::detect::{self, Detected};
+use crate::error::ProxyError;
+use crate::io::Io;
 use crate::outbound::DETECT_TIMEOUT;
+use crate::pool::Upstream;
+use crate::tunnel::{self, Credentials};
 use crate::{capture, forward, pool, serve};
 
 const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Names the policy that denied a request, next to `weft-error: denied`.
+pub const DENIED_BY_HEADER: &str = "weft-denied-by";
+
+/// The captured plaintext listener.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketAddr>) {
     let own_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let drain = shared.drain.clone();
@@ -40,27 +54,100 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketA
                     Err(e) => return tracing::warn!(%peer, "inbound: no original destination: {e}"),
                 },
             };
-            connection(stream, peer, target, shared).await;
+            if let Some(mode) = refuses_plaintext(&shared) {
+                let mut record = Record::new("inbound");
+                record.downstream = Some(peer.to_string());
+                record.upstream = Some(target.to_string());
+                shared.metrics.mtls_refused("plaintext");
+                tracing::warn!(%peer, %target, "inbound: refused plaintext: the workload's mTLS mode is {mode:?}");
+                let err = ProxyError::Denied(format!("plaintext refused: mTLS mode {mode:?}"));
+                return serve::refuse_tcp(shared.log(), record, &err);
+            }
+            let _ = stream.set_nodelay(true);
+            connection(stream, peer, target, None, shared).await;
         }
     })
     .await;
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, target: SocketAddr, shared: Arc<Shared>) {
+/// Whether plaintext must be refused, with the mode that says so. A proxy without
+/// credentials does no mTLS, so it cannot refuse plaintext; one with credentials but no
+/// configuration yet fails closed.
+fn refuses_plaintext(shared: &Shared) -> Option<MtlsMode> {
+    shared.credentials.as_ref()?;
+    let mode = shared
+        .store
+        .proxy_config()
+        .map_or(MtlsMode::Strict, |p| p.settings.mtls_mode);
+    (mode == MtlsMode::Strict).then_some(mode)
+}
+
+/// The mTLS tunnel listener: each CONNECT stream is one inbound connection from a known peer.
+pub async fn run_tunnel(
+    listener: TcpListener,
+    creds: Arc<dyn Credentials>,
+    shared: Arc<Shared>,
+    app: Option<SocketAddr>,
+) {
+    let metrics = shared.metrics.clone();
+    let refused: tunnel::OnRefused = Arc::new(move |reason| metrics.mtls_refused(reason));
+    let drain = shared.drain.clone();
+    tunnel::run(listener, creds, drain, refused, move |a: tunnel::Accepted| {
+        let shared = shared.clone();
+        async move {
+            // The tunnel leads to this pod only: the proxy is nobody's relay.
+            let target = match app {
+                Some(app) => app,
+                None if Some(a.target.ip()) == shared.identity_ip => a.target,
+                None => {
+                    return tracing::warn!(peer = %a.peer, identity = %a.identity, target = %a.target,
+                        "tunnel: refusing a stream to an address that is not this pod");
+                }
+            };
+            connection(a.io, a.peer, target, Some(a.identity), shared).await;
+        }
+    })
+    .await;
+}
+
+async fn connection<S: Io>(
+    stream: S,
+    peer: SocketAddr,
+    target: SocketAddr,
+    identity: Option<Arc<str>>,
+    shared: Arc<Shared>,
+) {
     let mut record = Record::new("inbound");
     record.downstream = Some(peer.to_string());
-    let declared = shared.store.proxy_config().and_then(|p| {
+    record.peer_identity = identity.as_deref().map(str::to_string);
+    let config = shared.store.proxy_config();
+    let declared = config.as_ref().and_then(|p| {
         p.inbound_ports
             .iter()
             .find(|x| x.port == target.port())
             .map(|x| x.protocol)
     });
-    let detected = match declared {
-        Some(Protocol::Tcp) => Detected::Tcp,
-        Some(Protocol::Http | Protocol::Http2 | Protocol::Grpc) => Detected::Http1,
-        _ => detect::detect(&stream, DETECT_TIMEOUT).await,
+    let (detected, stream) = match declared {
+        Some(Protocol::Tcp) => (
+            Detected::Tcp,
+            crate::io::Rewind::new(Default::default(), stream),
+        ),
+        Some(Protocol::Http | Protocol::Http2 | Protocol::Grpc) => (
+            Detected::Http1,
+            crate::io::Rewind::new(Default::default(), stream),
+        ),
+        _ => detect::detect_read(stream, DETECT_TIMEOUT).await,
     };
     if detected == Detected::Tcp {
+        let ask = Ask {
+            identity: identity.as_deref(),
+            port: target.port(),
+            http: None,
+        };
+        if let Err(e) = authorize(&shared, &ask, &mut record) {
+            record.upstream = Some(target.to_string());
+            return serve::refuse_tcp(shared.log(), record, &e);
+        }
         let log = shared.log();
         return serve::tcp(
             stream,
@@ -74,27 +161,74 @@ async fn connection(stream: TcpStream, peer: SocketAddr, target: SocketAddr, sha
         .await;
     }
     let drain = shared.drain.clone();
-    let _ = stream.set_nodelay(true);
     serve::http(stream, drain, move |req| {
-        let shared = shared.clone();
-        async move { Ok::<_, Infallible>(request(&shared, target, peer, req).await) }
+        let (shared, identity) = (shared.clone(), identity.clone());
+        async move { Ok::<_, Infallible>(request(&shared, target, peer, identity, req).await) }
     })
     .await;
+}
+
+/// Applies the workload's AuthorizationPolicies; a denial is logged on `record`.
+fn authorize(shared: &Shared, ask: &Ask<'_>, record: &mut Record) -> Result<(), ProxyError> {
+    let Some(config) = shared.store.proxy_config() else {
+        return Ok(());
+    };
+    match authz::evaluate(&config.authorization, ask) {
+        Decision::Allow { policy } => {
+            record.policy = policy;
+            Ok(())
+        }
+        Decision::Deny { policy, reason } => {
+            record.policy = Some(policy.clone());
+            tracing::info!(peer = ?ask.identity, port = ask.port, %policy, "denied: {reason}");
+            Err(ProxyError::Denied(reason))
+        }
+    }
 }
 
 async fn request(
     shared: &Shared,
     target: SocketAddr,
     peer: SocketAddr,
+    identity: Option<Arc<str>>,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
     let (parts, incoming) = req.into_parts();
     let mut record = Record::for_request("inbound", &parts, peer);
     record.upstream = Some(target.to_string());
+    record.peer_identity = identity.as_deref().map(str::to_string);
+    let denied = {
+        let header = |name: &str| -> Vec<String> {
+            parts
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_string))
+                .collect()
+        };
+        let ask = Ask {
+            identity: identity.as_deref(),
+            port: target.port(),
+            http: Some(HttpAsk {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                header: &header,
+            }),
+        };
+        authorize(shared, &ask, &mut record).err()
+    };
+    if let Some(e) = denied {
+        let policy = record.policy.clone().unwrap_or_default();
+        let mut res = shared.finish(record, start, Err(e));
+        if let Ok(v) = HeaderValue::from_str(&policy) {
+            res.headers_mut().insert(DENIED_BY_HEADER, v);
+        }
+        return res;
+    }
     let result = forward::forward(
         &shared.pool,
-        target,
+        &Upstream::direct(target),
         parts,
         body::stream(incoming),
         APP_CONNECT_TIMEOUT,

@@ -6,6 +6,9 @@
 //! - `weft_request_duration_seconds{direction, service}` — HTTP request latency
 //! - `weft_tcp_connections_total{direction, service, error}` — opaque TCP connections
 //! - `weft_tcp_bytes_total{direction, service, flow}` — bytes copied (`sent` = to upstream)
+//! - `weft_authz_denied_total{policy}` — requests and connections denied by AuthorizationPolicy
+//! - `weft_mtls_refused_total{reason}` — inbound connections refused before any policy:
+//!   a failed tunnel handshake (another CA, expired, no certificate) or plaintext under STRICT
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -52,6 +55,18 @@ pub struct Metrics {
     durations: Durations,
     tcp: Family<TcpLabels, Counter>,
     bytes: Family<FlowLabels, Counter>,
+    denied: Family<PolicyLabels, Counter>,
+    refused: Family<ReasonLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabels {
+    policy: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -86,18 +101,45 @@ impl Default for Metrics {
             "Bytes copied on opaque TCP connections",
             bytes.clone(),
         );
+        let denied = Family::<PolicyLabels, Counter>::default();
+        registry.register(
+            "authz_denied",
+            "Requests and connections denied by an AuthorizationPolicy",
+            denied.clone(),
+        );
+        let refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "mtls_refused",
+            "Inbound connections refused for their transport: failed mTLS handshake or plaintext under STRICT",
+            refused.clone(),
+        );
         Metrics {
             registry,
             requests,
             durations,
             tcp,
             bytes,
+            denied,
+            refused,
         }
     }
 }
 
 impl Metrics {
+    /// An inbound connection refused for its transport (`reason`: handshake, plaintext, …).
+    pub fn mtls_refused(&self, reason: &str) {
+        self.refused
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
     pub fn observe(&self, r: &Record) {
+        if r.error == Some("denied") {
+            let policy = r.policy.clone().unwrap_or_default();
+            self.denied.get_or_create(&PolicyLabels { policy }).inc();
+        }
         let direction = r.direction.to_string();
         let service = r.service.clone().unwrap_or_default();
         let error = r.error.unwrap_or("").to_string();

@@ -14,8 +14,12 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
+use weft_core::model::Endpoint;
+
 use crate::body::Body;
 use crate::error::ProxyError;
+use crate::io::Io;
+use crate::tunnel;
 
 /// Idle HTTP/1 connections kept per endpoint.
 const MAX_IDLE_PER_ENDPOINT: usize = 64;
@@ -25,18 +29,66 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 type Idle = Arc<Mutex<HashMap<SocketAddr, Vec<(tokio::time::Instant, http1::SendRequest<Body>)>>>>;
 
+/// Where an upstream connection goes: an address, reached directly or through the mTLS tunnel
+/// of the proxy in front of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Upstream<'a> {
+    pub addr: SocketAddr,
+    /// The peer proxy's tunnel address and the identity it must prove.
+    pub tunnel: Option<(SocketAddr, &'a str)>,
+}
+
+impl Upstream<'_> {
+    /// An address reached directly (the local app, a destination outside the mesh).
+    pub fn direct(addr: SocketAddr) -> Upstream<'static> {
+        Upstream { addr, tunnel: None }
+    }
+
+    /// Endpoint `ep` on service port `port`: through its proxy's tunnel when it has one.
+    pub fn endpoint(ep: &Endpoint, port: u16) -> Option<Upstream<'_>> {
+        Some(Upstream {
+            addr: ep.target(port)?,
+            tunnel: ep.tunnel.map(|t| (t, ep.identity.as_str())),
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Pool {
     /// HTTP/1 connections that are ready for a request.
     h1: Idle,
     h2: Mutex<HashMap<SocketAddr, http2::SendRequest<Body>>>,
+    /// The mTLS tunnel; None when this proxy has no workload certificate source (it then
+    /// reaches every endpoint directly, in plaintext).
+    tunnel: Option<Arc<tunnel::Client>>,
 }
 
 impl Pool {
+    pub fn new(tunnel: Option<Arc<tunnel::Client>>) -> Pool {
+        Pool {
+            tunnel,
+            ..Pool::default()
+        }
+    }
+
+    /// Opens a connection to `up`: a tunnel stream when both ends do mTLS, else TCP.
+    pub async fn open(
+        &self,
+        up: &Upstream<'_>,
+        timeout: Duration,
+    ) -> Result<Box<dyn Io>, ProxyError> {
+        match (&self.tunnel, up.tunnel) {
+            (Some(client), Some((peer, identity))) => Ok(Box::new(
+                client.connect(peer, identity, up.addr, timeout).await?,
+            )),
+            _ => Ok(Box::new(connect(up.addr, timeout).await?)),
+        }
+    }
+
     /// Sends `req` to `target` over HTTP/2 when `version` is 2, else HTTP/1.1.
     pub async fn send(
         &self,
-        target: SocketAddr,
+        target: &Upstream<'_>,
         req: Request<Body>,
         connect_timeout: Duration,
     ) -> Result<Response<Incoming>, ProxyError> {
@@ -49,15 +101,16 @@ impl Pool {
 
     async fn send_h1(
         &self,
-        target: SocketAddr,
+        up: &Upstream<'_>,
         req: Request<Body>,
         connect_timeout: Duration,
     ) -> Result<Response<Incoming>, ProxyError> {
+        let target = up.addr;
         let idle = self.take_h1(target);
         let mut sender = match idle {
             Some(s) => s,
             None => {
-                let io = connect(target, connect_timeout).await?;
+                let io = self.open(up, connect_timeout).await?;
                 let (sender, conn) = http1::handshake(TokioIo::new(io))
                     .await
                     .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
@@ -103,10 +156,11 @@ impl Pool {
 
     async fn send_h2(
         &self,
-        target: SocketAddr,
+        up: &Upstream<'_>,
         req: Request<Body>,
         connect_timeout: Duration,
     ) -> Result<Response<Incoming>, ProxyError> {
+        let target = up.addr;
         let existing = {
             let pools = self.h2.lock().unwrap_or_else(|p| p.into_inner());
             pools.get(&target).filter(|s| !s.is_closed()).cloned()
@@ -114,7 +168,7 @@ impl Pool {
         let mut sender = match existing {
             Some(s) => s,
             None => {
-                let io = connect(target, connect_timeout).await?;
+                let io = self.open(up, connect_timeout).await?;
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .handshake(TokioIo::new(io))
                     .await

@@ -58,7 +58,7 @@ pub async fn control(dir: &Dir, discovery: SocketAddr, warmup: Duration) -> weft
     .expect("control plane starts")
 }
 
-/// A sidecar in explicit mode: outbound goes to `target`, inbound to `app`.
+/// A sidecar in explicit mode: outbound goes to `target`, inbound to `app`; no mTLS.
 pub async fn proxy(
     cp: SocketAddr,
     ns: &str,
@@ -66,6 +66,20 @@ pub async fn proxy(
     pod: &str,
     target: Option<SocketAddr>,
     app: Option<SocketAddr>,
+) -> weft_proxy::Bound {
+    proxy_with(cp, ns, workload, pod, target, app, None).await
+}
+
+/// As [`proxy`], with a workload certificate: peers are reached (and reach it) over the
+/// mTLS tunnel.
+pub async fn proxy_with(
+    cp: SocketAddr,
+    ns: &str,
+    workload: &str,
+    pod: &str,
+    target: Option<SocketAddr>,
+    app: Option<SocketAddr>,
+    credentials: Option<std::sync::Arc<dyn weft_proxy::tunnel::Credentials>>,
 ) -> weft_proxy::Bound {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let bound = weft_proxy::build(weft_proxy::Config {
@@ -88,6 +102,8 @@ pub async fn proxy(
         inbound_app: app,
         set_log_level: None,
         log_level: "info".into(),
+        tunnel: any,
+        credentials,
     })
     .await
     .expect("proxy binds");
@@ -125,6 +141,7 @@ pub async fn gateway_proxy(
         metrics: any,
         set_log_level: None,
         log_level: "info".into(),
+        credentials: None,
     })
     .await
     .expect("gateway binds")

@@ -197,6 +197,7 @@ impl Connection {
                 },
                 labels: node.labels.into_iter().collect(),
                 inbound: node.inbound_address.parse().ok(),
+                tunnel: node.tunnel_address.parse().ok(),
             };
             self.pod = Some(pod.clone());
             // A gateway proxy serves a Gateway, not a workload: it is nobody's endpoint.

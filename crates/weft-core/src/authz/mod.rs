@@ -34,7 +34,7 @@ pub struct HttpAsk<'a> {
     pub method: &'a str,
     pub path: &'a str,
     /// Every value of a request header (name in lowercase).
-    pub header: &'a dyn Fn(&str) -> Vec<String>,
+    pub header: &'a (dyn Fn(&str) -> Vec<String> + Sync),
 }
 
 impl std::fmt::Debug for HttpAsk<'_> {

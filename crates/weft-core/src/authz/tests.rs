@@ -30,7 +30,7 @@ fn http<'a>(
     identity: Option<&'a str>,
     method: &'a str,
     path: &'a str,
-    header: &'a dyn Fn(&str) -> Vec<String>,
+    header: &'a (dyn Fn(&str) -> Vec<String> + Sync),
 ) -> Ask<'a> {
     Ask {
         identity,

@@ -10,11 +10,14 @@ use super::{
     AddressConfig, ClientPolicy, Endpoint, GatewayConfig, GatewayListener, HttpRoutes, PortConfig,
     Protocol, ProxyConfig, Retry, ServiceConfig, routes, spiffe_id,
 };
-use crate::annotations::ProxySettings;
+use crate::annotations::{DataplaneMode, ProxySettings};
+use crate::authz::ServedPolicy;
 use crate::load::Config;
 use crate::meta::selects;
 use crate::resources::gateway::INGRESS_CLASS;
 use crate::resources::mesh::MeshSpec;
+use crate::resources::mesh::MtlsMode;
+use crate::resources::policy::AuthorizationPolicy;
 use crate::resources::service::{AppProtocol, IntOrString};
 use crate::resources::{Resource, Workload};
 
@@ -40,6 +43,9 @@ pub struct Pod {
     /// Where peers connect instead of `ip:port` (uncaptured mode).
     #[serde(default)]
     pub inbound: Option<SocketAddr>,
+    /// Where the pod's proxy accepts the mTLS tunnel, when not `ip:15008` (uncaptured mode).
+    #[serde(default)]
+    pub tunnel: Option<SocketAddr>,
 }
 
 fn default_service_account() -> String {
@@ -64,6 +70,7 @@ pub struct Snapshot {
     workloads: BTreeMap<(String, String), Workload>,
     /// Namespace name → (labels, annotations).
     namespaces: BTreeMap<String, (Labels, Labels)>,
+    policies: Vec<AuthorizationPolicy>,
 }
 
 impl Snapshot {
@@ -78,6 +85,7 @@ impl Snapshot {
                     snap.workloads
                         .insert((meta.namespace().to_string(), meta.name.clone()), w.clone());
                 }
+                Resource::AuthorizationPolicy(p) => snap.policies.push(p.clone()),
                 Resource::Namespace(_) => {
                     snap.namespaces.insert(
                         meta.name.clone(),
@@ -159,6 +167,7 @@ impl Snapshot {
                             &p.service_account,
                         ),
                         inbound: p.inbound,
+                        tunnel: snap.tunnel(p),
                     })
                     .collect()
             };
@@ -233,7 +242,8 @@ impl Snapshot {
     }
 
     /// The configuration of the proxy of `pod`.
-    pub fn proxy(&self, pod: &Pod) -> ProxyConfig {
+    /// The pod's effective proxy settings: Mesh, then Namespace, then Workload.
+    pub fn settings(&self, pod: &Pod) -> ProxySettings {
         let empty = BTreeMap::new();
         let (ns_labels, ns_annotations) = self
             .namespaces
@@ -244,12 +254,41 @@ impl Snapshot {
             .workloads
             .get(&(pod.namespace.clone(), pod.workload.clone()));
         let w_annotations = workload.map(|w| &w.metadata.annotations).unwrap_or(&empty);
-        let labels = self.labels(pod);
-        let settings = ProxySettings::resolve(
+        ProxySettings::resolve(
             &self.mesh,
             &[ns_annotations, w_annotations],
-            &[ns_labels, labels],
-        );
+            &[ns_labels, self.labels(pod)],
+        )
+    }
+
+    /// Where peers reach the pod over the mTLS tunnel: none when it has no sidecar or its mTLS
+    /// mode is DISABLE (peers then send plaintext).
+    fn tunnel(&self, pod: &Pod) -> Option<SocketAddr> {
+        let s = self.settings(pod);
+        let meshed = s.dataplane_mode == DataplaneMode::Sidecar && s.mtls_mode != MtlsMode::Disable;
+        meshed.then(|| {
+            pod.tunnel
+                .unwrap_or(SocketAddr::new(pod.ip, super::TUNNEL_PORT))
+        })
+    }
+
+    /// The AuthorizationPolicies that select the pod: in its namespace, by label selector.
+    fn authorization(&self, pod: &Pod) -> Vec<ServedPolicy> {
+        let labels = self.labels(pod);
+        self.policies
+            .iter()
+            .filter(|p| p.metadata.namespace() == pod.namespace)
+            .filter(|p| p.spec.selector.as_ref().is_none_or(|s| s.matches(labels)))
+            .map(|p| ServedPolicy {
+                name: format!("{}/{}", pod.namespace, p.metadata.name),
+                action: p.spec.action,
+                rules: p.spec.rules.clone(),
+            })
+            .collect()
+    }
+
+    pub fn proxy(&self, pod: &Pod) -> ProxyConfig {
+        let settings = self.settings(pod);
         let mut inbound_ports: Vec<PortConfig> = Vec::new();
         for svc in self.services.values() {
             if !svc
@@ -286,6 +325,7 @@ impl Snapshot {
             settings,
             inbound_ports,
             outbound_traffic_policy: self.mesh.outbound_traffic_policy,
+            authorization: self.authorization(pod),
         }
     }
 }

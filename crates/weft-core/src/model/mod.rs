@@ -20,6 +20,9 @@ use crate::resources::http_route::{HttpRouteFilter, HttpRouteMatch};
 use crate::resources::mesh::OutboundTrafficPolicy;
 use crate::resources::policy::LoadBalancerType;
 
+/// The conventional port of the mTLS tunnel between proxies.
+pub const TUNNEL_PORT: u16 = 15008;
+
 /// Type URL of [`ServiceConfig`] resources, named `<namespace>/<name>`.
 pub const SERVICE_TYPE: &str = "weft.dev/Service";
 /// Type URL of [`AddressConfig`] resources, named by IP address.
@@ -95,6 +98,10 @@ pub struct Endpoint {
     /// configuration); the inbound proxy knows the app port.
     #[serde(default)]
     pub inbound: Option<SocketAddr>,
+    /// Where the pod's proxy accepts the mTLS tunnel; None: the pod takes plaintext (no
+    /// sidecar, or mTLS DISABLE).
+    #[serde(default)]
+    pub tunnel: Option<SocketAddr>,
 }
 
 impl Endpoint {
@@ -269,6 +276,9 @@ pub struct ProxyConfig {
     /// Ports of the workload and their protocol, from the Services that select it.
     pub inbound_ports: Vec<PortConfig>,
     pub outbound_traffic_policy: OutboundTrafficPolicy,
+    /// AuthorizationPolicies that select this workload, enforced on its inbound traffic.
+    #[serde(default)]
+    pub authorization: Vec<crate::authz::ServedPolicy>,
 }
 
 /// SPIFFE identity of a service account.

@@ -13,6 +13,7 @@ fn pod(workload: &str, n: u8, sa: &str) -> Pod {
         service_account: sa.into(),
         labels: BTreeMap::new(),
         inbound: None,
+        tunnel: None,
     }
 }
 

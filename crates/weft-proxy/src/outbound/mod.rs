@@ -15,6 +15,7 @@ use crate::access_log::Record;
 use crate::app::Shared;
 use crate::detect::{self, Detected};
 use crate::error::ProxyError;
+use crate::pool::Upstream;
 use crate::route::pick_backend;
 use crate::state::{LookupError, ServiceEntry};
 use crate::{capture, serve};
@@ -161,16 +162,18 @@ async fn tcp(
             .balancer
             .pick()
             .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
-        let addr = pick
-            .target(port)
-            .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
         let timeout = backend_svc.config.policy.connect_timeout.as_std();
-        Ok::<_, ProxyError>((addr, timeout, pick))
+        Ok::<_, ProxyError>((timeout, pick, port))
     };
     match target.await {
-        Ok((addr, timeout, pick)) => {
-            let drain = shared.drain.clone();
-            let upstream = crate::pool::connect(addr, timeout);
+        Ok((timeout, pick, port)) => {
+            let endpoint = (*pick).clone();
+            let Some(up) = Upstream::endpoint(&endpoint, port) else {
+                let e = ProxyError::NoHealthyEndpoint(svc.config.key());
+                return serve::refuse_tcp(log, record, &e);
+            };
+            let (drain, addr) = (shared.drain.clone(), up.addr);
+            let upstream = shared.pool.open(&up, timeout);
             serve::tcp(stream, addr, upstream, drain, log, record, Some(pick)).await
         }
         Err(e) => serve::refuse_tcp(log, record, &e),

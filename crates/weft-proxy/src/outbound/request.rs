@@ -17,6 +17,7 @@ use crate::access_log::Record;
 use crate::app::Shared;
 use crate::body::{self, Body};
 use crate::error::ProxyError;
+use crate::pool::Upstream;
 use crate::route::{RequestView, pick_backend};
 use crate::{filters, forward};
 
@@ -165,10 +166,9 @@ async fn route(
                 .balancer
                 .pick()
                 .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
-            let target = pick
-                .target(bport)
+            let target = Upstream::endpoint(&pick, bport)
                 .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
-            record.upstream = Some(target.to_string());
+            record.upstream = Some(target.addr.to_string());
             let b = body.take().unwrap_or_else(body::empty);
             let mut p = clone_parts(&parts);
             if let Some(v) = upstream_version {
@@ -178,7 +178,7 @@ async fn route(
                 // The last try owns the upgrade, if any.
                 p.extensions = std::mem::take(&mut parts.extensions);
             }
-            let sent = forward::forward(&shared.pool, target, p, b, connect_timeout);
+            let sent = forward::forward(&shared.pool, &target, p, b, connect_timeout);
             let result = match per_try {
                 Some(t) => tokio::time::timeout(t.as_std(), sent)
                     .await
@@ -247,11 +247,11 @@ async fn mirror(shared: Arc<Shared>, key: String, port: u16, parts: http::reques
     let Some(pick) = svc.balancer.pick() else {
         return;
     };
-    let Some(target) = pick.target(port) else {
+    let Some(target) = Upstream::endpoint(&pick, port) else {
         return;
     };
     let timeout = svc.config.policy.connect_timeout.as_std();
-    let sent = forward::forward(&shared.pool, target, parts, body::empty(), timeout);
+    let sent = forward::forward(&shared.pool, &target, parts, body::empty(), timeout);
     // A hung mirror must not hold a task and a connection forever.
     let result = tokio::time::timeout(MIRROR_TIMEOUT, async {
         let res = sent.await?;

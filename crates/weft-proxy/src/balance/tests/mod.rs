@@ -15,6 +15,7 @@ fn ep(n: u8) -> Endpoint {
         ports: BTreeMap::from([(80, 8080)]),
         identity: "spiffe://shop.local/ns/shop/sa/pricing".into(),
         inbound: None,
+        tunnel: None,
     }
 }
 
