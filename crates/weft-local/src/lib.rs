@@ -3,6 +3,7 @@
 //! for Services, and supervised processes.
 
 pub mod cleanup;
+pub mod credentials;
 pub mod enter;
 mod http;
 pub mod net;

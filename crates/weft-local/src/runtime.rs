@@ -14,7 +14,8 @@ use tokio::task::JoinSet;
 
 use crate::cleanup;
 use crate::net;
-use crate::plan::{Plan, PodPlan};
+use crate::credentials::{self, Grant, token_file};
+use crate::plan::{GatewayPlan, Plan, PodPlan};
 use crate::rundir::RunDir;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
 use crate::supervise::{Board, Probe, Report, Slot, Spec, supervise};
@@ -188,6 +189,7 @@ async fn run(
         (Phase::new(), Phase::new(), Phase::new(), Phase::new());
     let started = async {
         setup_network(plan, dir, report).await?;
+        write_credentials(plan, dir)?;
         let mut ready = control.start(control_spec(plan, weft, dir), None, board, report);
         tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
             .await
@@ -327,6 +329,27 @@ async fn setup_network(plan: &Plan, dir: &RunDir, report: &Report) -> anyhow::Re
     Ok(())
 }
 
+/// One bootstrap token per sidecar and gateway, and the control plane's list of them.
+fn write_credentials(plan: &Plan, dir: &RunDir) -> anyhow::Result<()> {
+    let pods = plan.pods.iter().filter(|p| p.sidecar).map(|p| Grant {
+        namespace: p.namespace.clone(),
+        service_account: p.service_account.clone(),
+        pod: p.name.clone(),
+    });
+    let gateways = plan.gateways.iter().map(|g| Grant {
+        namespace: g.namespace.clone(),
+        service_account: g.name.clone(),
+        pod: gateway_pod(g),
+    });
+    let grants: Vec<Grant> = pods.chain(gateways).collect();
+    credentials::write(&dir.path, &grants, &dir.path.join("bootstrap.json"))
+}
+
+/// The pod name a gateway proxy goes by.
+fn gateway_pod(g: &GatewayPlan) -> String {
+    format!("gateway-{}", g.name)
+}
+
 fn control_spec(plan: &Plan, weft: &std::path::Path, dir: &RunDir) -> Spec {
     let s = |v: &dyn ToString| v.to_string();
     Spec {
@@ -345,6 +368,11 @@ fn control_spec(plan: &Plan, weft: &std::path::Path, dir: &RunDir) -> Spec {
             s(&"0s"),
             s(&"--pods"),
             s(&Plan::pods_file(&dir.path).display()),
+            // The CA's root lives as long as this mesh: a new one for every weft up.
+            s(&"--state-dir"),
+            s(&dir.path.join("state").display()),
+            s(&"--bootstrap"),
+            s(&dir.path.join("bootstrap.json").display()),
         ],
         env: vec![],
         cwd: None,
@@ -383,6 +411,8 @@ fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &std::path::Path, dir:
         pod.log_level.clone(),
         "--concurrency".into(),
         pod.concurrency.max(1).to_string(),
+        "--bootstrap-token-file".into(),
+        token_file(&dir.path, &pod.namespace, &pod.name).display().to_string(),
     ];
     for (k, v) in &pod.labels {
         argv.push("--label".into());
@@ -427,7 +457,7 @@ fn app_spec(pod: &PodPlan, i: usize, weft: &std::path::Path, dir: &RunDir) -> Sp
 
 fn gateway_spec(
     plan: &Plan,
-    g: &crate::plan::GatewayPlan,
+    g: &GatewayPlan,
     i: usize,
     weft: &std::path::Path,
     dir: &RunDir,
@@ -442,7 +472,11 @@ fn gateway_spec(
         "--namespace".into(),
         g.namespace.clone(),
         "--pod".into(),
-        format!("gateway-{}", g.name),
+        gateway_pod(g),
+        "--service-account".into(),
+        g.name.clone(),
+        "--bootstrap-token-file".into(),
+        token_file(&dir.path, &g.namespace, &gateway_pod(g)).display().to_string(),
         "--workload".into(),
         g.name.clone(),
         "--ip".into(),

@@ -34,6 +34,10 @@ const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Names the policy that denied a request, next to `weft-error: denied`.
 pub const DENIED_BY_HEADER: &str = "weft-denied-by";
 
+/// Tells the app who called it (`By=<this workload>;URI=<the client>`), as Envoy-based meshes
+/// do; a value sent by the client is always removed first, so the app can trust it.
+pub const CLIENT_CERT_HEADER: &str = "x-forwarded-client-cert";
+
 /// The captured plaintext listener.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketAddr>) {
     let own_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -194,7 +198,7 @@ async fn request(
     req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
     let mut record = Record::for_request("inbound", &parts, peer);
     record.upstream = Some(target.to_string());
     record.peer_identity = identity.as_deref().map(str::to_string);
@@ -225,6 +229,13 @@ async fn request(
             res.headers_mut().insert(DENIED_BY_HEADER, v);
         }
         return res;
+    }
+    parts.headers.remove(CLIENT_CERT_HEADER);
+    if let (Some(peer_id), Some(config)) = (&identity, shared.store.proxy_config()) {
+        let xfcc = format!("By={};URI={peer_id}", config.identity);
+        if let Ok(v) = HeaderValue::from_str(&xfcc) {
+            parts.headers.insert(CLIENT_CERT_HEADER, v);
+        }
     }
     let result = forward::forward(
         &shared.pool,

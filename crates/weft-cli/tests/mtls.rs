@@ -1,0 +1,225 @@
+//! Zero trust in one process: proxies with workload certificates from a test CA talk over the
+//! mTLS tunnel; the server learns the client's identity, STRICT refuses plaintext, PERMISSIVE
+//! takes it, servers with the wrong identity and clients with foreign or expired certificates
+//! are refused, and AuthorizationPolicies allow, deny and name themselves.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use weft_proxy::certs::testing::TestCa;
+use weft_proxy::tunnel::Credentials;
+
+use support::*;
+
+const WEB: &str = "198.18.128.10:80";
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn id(sa: &str) -> String {
+    format!("spiffe://mtls.test/ns/shop/sa/{sa}")
+}
+
+fn config(web_annotations: &str, extra: &str) -> String {
+    format!(
+        r#"
+apiVersion: weft.dev/v1alpha1
+kind: Mesh
+metadata: {{name: mesh}}
+spec: {{trustDomain: mtls.test}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {{name: web, namespace: shop, labels: {{app: web}}, annotations: {{{web_annotations}}}}}
+spec: {{command: [web], serviceAccountName: web, ports: [{{name: http, containerPort: 8080}}]}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {{name: client, namespace: shop, labels: {{app: client}}}}
+spec: {{command: [client], serviceAccountName: client}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {{name: intruder, namespace: shop, labels: {{app: intruder}}}}
+spec: {{command: [intruder], serviceAccountName: intruder}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: shop}}
+spec: {{clusterIP: 198.18.128.10, selector: {{app: web}}, ports: [{{name: http, port: 80, targetPort: http}}]}}
+{extra}"#
+    )
+}
+
+struct Mesh {
+    dir: Dir,
+    cp: weft_control::Bound,
+    ca: TestCa,
+    server: weft_proxy::Bound,
+    _app: Echo,
+}
+
+fn creds(source: Arc<weft_proxy::certs::Source>) -> Option<Arc<dyn Credentials>> {
+    Some(source)
+}
+
+/// A control plane, and the web server's proxy presenting `server_id`.
+async fn start(name: &str, yaml: &str, server_id: &str) -> Mesh {
+    let dir = Dir::new(name);
+    dir.write("mesh.yaml", yaml);
+    let cp = control(&dir, "127.0.0.1:0".parse().unwrap(), Duration::ZERO).await;
+    let ca = TestCa::new("mtls.test");
+    let app = echo("web").await;
+    let server = proxy_with(
+        cp.discovery,
+        "shop",
+        "web",
+        "web-0",
+        None,
+        Some(app.addr),
+        creds(ca.issue(server_id, HOUR)),
+    )
+    .await;
+    Mesh {
+        dir,
+        cp,
+        ca,
+        server,
+        _app: app,
+    }
+}
+
+/// A client proxy of `workload` whose outbound goes to the web Service.
+async fn client(m: &Mesh, workload: &str, source: Arc<weft_proxy::certs::Source>) -> weft_proxy::Bound {
+    proxy_with(
+        m.cp.discovery,
+        "shop",
+        workload,
+        &format!("{workload}-0"),
+        Some(WEB.parse().unwrap()),
+        None,
+        creds(source),
+    )
+    .await
+}
+
+fn metric(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn metrics(addr: SocketAddr) -> String {
+    get(addr, "metrics", "/metrics").await.body
+}
+
+/// A plaintext HTTP/1.1 request straight to `addr`; what came back (empty: closed).
+async fn plaintext(addr: SocketAddr) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn mesh_traffic_rides_the_tunnel_and_the_app_learns_who_called() {
+    let m = start("mtls-basic", &config("", ""), &id("web")).await;
+    let c = client(&m, "client", m.ca.issue(&id("client"), HOUR)).await;
+    let r = send(
+        c.outbound,
+        http::Request::get("/")
+            .header("host", "web")
+            .header("x-forwarded-client-cert", "By=forged;URI=spiffe://mtls.test/ns/shop/sa/admin")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let xfcc = format!("x-forwarded-client-cert=By={};URI={}", id("web"), id("client"));
+    assert!(r.body.contains(&xfcc), "{}", r.body);
+    assert!(!r.body.contains("forged"), "a client's own header never reaches the app: {}", r.body);
+}
+
+#[tokio::test]
+async fn strict_refuses_plaintext_and_permissive_accepts_it() {
+    let m = start("mtls-modes", &config("", ""), &id("web")).await;
+    assert_eq!(plaintext(m.server.inbound).await, "", "STRICT closes plaintext");
+    let text = metrics(m.server.metrics).await;
+    assert_eq!(metric(&text, "weft_mtls_refused_total", r#"reason="plaintext""#), 1.0, "{text}");
+
+    m.dir.write("mesh.yaml", &config(r#"weft.dev/mtls-mode: PERMISSIVE"#, ""));
+    let mut answer = String::new();
+    for _ in 0..100 {
+        answer = plaintext(m.server.inbound).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answer.starts_with("HTTP/1.1 200"), "PERMISSIVE takes plaintext: {answer:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_cannot_prove_the_workload_identity_is_refused() {
+    let m = start("mtls-impostor", &config("", ""), &id("impostor")).await;
+    let c = client(&m, "client", m.ca.issue(&id("client"), HOUR)).await;
+    let r = get(c.outbound, "web", "/").await;
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert_eq!(r.headers["weft-error"], "tunnel");
+    assert!(r.body.contains("impostor") && r.body.contains(&id("web")), "{}", r.body);
+}
+
+#[tokio::test]
+async fn foreign_and_expired_client_certificates_are_refused_and_nothing_else_breaks() {
+    let m = start("mtls-forged", &config("", ""), &id("web")).await;
+    let foreign = client(&m, "client", TestCa::other().issue(&id("client"), HOUR)).await;
+    assert_eq!(get(foreign.outbound, "web", "/").await.headers["weft-error"], "tunnel");
+    let expired = client(&m, "intruder", m.ca.issue_expired(&id("intruder"))).await;
+    assert_eq!(get(expired.outbound, "web", "/").await.headers["weft-error"], "tunnel");
+    let text = metrics(m.server.metrics).await;
+    assert!(metric(&text, "weft_mtls_refused_total", r#"reason="handshake""#) >= 1.0, "{text}");
+    let good = client(&m, "client", m.ca.issue(&id("client"), HOUR)).await;
+    assert_eq!(get(good.outbound, "web", "/").await.status, 200);
+}
+
+const POLICIES: &str = r#"---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: only-client, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  rules: [{from: [{source: {principals: ["spiffe://mtls.test/ns/shop/sa/client"]}}]}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: no-admin, namespace: shop}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+"#;
+
+#[tokio::test]
+async fn authorization_policies_allow_deny_and_name_themselves() {
+    let m = start("mtls-authz", &config("", POLICIES), &id("web")).await;
+    let c = client(&m, "client", m.ca.issue(&id("client"), HOUR)).await;
+    let intruder = client(&m, "intruder", m.ca.issue(&id("intruder"), HOUR)).await;
+    assert_eq!(get(c.outbound, "web", "/").await.status, 200);
+
+    let denied = get(c.outbound, "web", "/admin/users").await;
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    assert_eq!(denied.headers["weft-error"], "denied");
+    assert_eq!(denied.headers["weft-denied-by"], "shop/no-admin");
+
+    let denied = get(intruder.outbound, "web", "/").await;
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    assert_eq!(denied.headers["weft-denied-by"], "shop/only-client");
+    assert!(denied.body.contains("shop/only-client"), "{}", denied.body);
+
+    let text = metrics(m.server.metrics).await;
+    assert_eq!(metric(&text, "weft_authz_denied_total", r#"policy="shop/only-client""#), 1.0, "{text}");
+    assert_eq!(metric(&text, "weft_authz_denied_total", r#"policy="shop/no-admin""#), 1.0, "{text}");
+}
