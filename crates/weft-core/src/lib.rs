@@ -3,6 +3,7 @@
 
 pub mod annotations;
 pub mod duration;
+pub mod identity;
 pub mod load;
 pub mod meta;
 pub mod model;
