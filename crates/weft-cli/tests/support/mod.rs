@@ -40,9 +40,17 @@ impl Dir {
     }
 }
 
+impl Dir {
+    /// The control plane's state dir (the CA root), beside the config dir.
+    pub fn state(&self) -> PathBuf {
+        self.0.with_extension("state")
+    }
+}
+
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(self.state());
     }
 }
 
@@ -52,6 +60,7 @@ pub async fn control(dir: &Dir, discovery: SocketAddr, warmup: Duration) -> weft
         discovery_addr: discovery,
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup,
+        ca: weft_control::ca::Config::new(dir.state()),
     })
     .await
     .expect("control plane starts")
