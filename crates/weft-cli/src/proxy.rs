@@ -60,6 +60,10 @@ pub struct Args {
     /// let them pass; `weft up` sets it. 0: no mark.
     #[arg(long, default_value_t = 0)]
     mark: u32,
+    /// File holding the bootstrap token for the control plane's CA: with it the proxy gets a
+    /// workload certificate (renewed at half-life) and is not ready before it has one.
+    #[arg(long, value_name = "FILE", env = "WEFT_BOOTSTRAP_TOKEN_FILE")]
+    bootstrap_token_file: Option<std::path::PathBuf>,
     /// Worker threads (default: the Mesh's proxy concurrency, 2).
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
@@ -103,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         inbound_app: args.inbound_app,
         set_log_level: Some(set_level),
         log_level: args.log_level,
+        bootstrap_token_file: args.bootstrap_token_file,
     };
     rt.block_on(async {
         let bound = weft_proxy::build(cfg).await?;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,9 +11,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use weft_core::identity::SpiffeId;
 use weft_proto::discovery::Node;
 
 use crate::access_log::AccessLog;
+use crate::certs;
 use crate::drain::{self, Drain, Trigger};
 use crate::pool::Pool;
 use crate::state::Store;
@@ -51,6 +54,9 @@ pub struct Config {
     pub inbound_app: Option<SocketAddr>,
     pub set_log_level: Option<SetLogLevel>,
     pub log_level: String,
+    /// The bootstrap token for the CA; with it the proxy gets a workload certificate and is
+    /// not ready until it has one. None: no certificate.
+    pub bootstrap_token_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -60,6 +66,7 @@ impl std::fmt::Debug for Config {
             .field("control_plane", &self.control_plane)
             .field("outbound", &self.outbound)
             .field("inbound", &self.inbound)
+            .field("bootstrap_token_file", &self.bootstrap_token_file)
             .finish_non_exhaustive()
     }
 }
@@ -73,6 +80,8 @@ pub struct Shared {
     pub status: watch::Receiver<xds::Status>,
     pub set_log_level: Option<SetLogLevel>,
     pub log_level: Mutex<String>,
+    /// The workload certificate, when a bootstrap token is configured.
+    pub certs: Option<Arc<certs::Source>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -119,14 +128,20 @@ impl Shared {
         if self.drain.is_draining() {
             return Some("draining".into());
         }
-        let s = self.status.borrow();
-        if !s.configured {
-            return Some(match &s.last_error {
-                Some(e) => format!("waiting for first config from the control plane: {e}"),
-                None => "waiting for first config from the control plane".into(),
-            });
+        let mut missing = Vec::new();
+        {
+            let s = self.status.borrow();
+            if !s.configured {
+                missing.push(match &s.last_error {
+                    Some(e) => format!("waiting for first config from the control plane: {e}"),
+                    None => "waiting for first config from the control plane".into(),
+                });
+            }
         }
-        None
+        if let Some(why) = self.certs.as_ref().and_then(|c| c.not_ready_reason()) {
+            missing.push(why);
+        }
+        (!missing.is_empty()).then(|| missing.join("; "))
     }
 }
 
@@ -182,6 +197,10 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         status: status_rx,
         set_log_level: cfg.set_log_level.clone(),
         log_level: Mutex::new(cfg.log_level.clone()),
+        certs: cfg
+            .bootstrap_token_file
+            .as_ref()
+            .map(|_| certs::Source::new()),
     });
     let id = &cfg.identity;
     let node = Node {
@@ -207,6 +226,24 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         },
     };
     let mut tasks = JoinSet::new();
+    if let (Some(source), Some(token_file)) = (&shared.certs, &cfg.bootstrap_token_file) {
+        let certs_cfg = certs::Config {
+            control_plane: cfg.control_plane.clone(),
+            token_file: token_file.clone(),
+            ttl: None,
+        };
+        match certs::GrpcIssuer::new(&certs_cfg) {
+            Ok(issuer) => {
+                let (id_tx, id_rx) = watch::channel(None);
+                tasks.spawn(identity_of(store.proxy(), id_tx));
+                tasks.spawn(certs::run(source.clone(), issuer, None, id_rx));
+            }
+            Err(e) => {
+                tracing::error!("no workload certificate: {e}");
+                source.fail(e);
+            }
+        }
+    }
     tasks.spawn(xds::run(
         cfg.control_plane.clone(),
         node,
@@ -257,13 +294,43 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
     })
 }
 
+/// Follows the SPIFFE ID the control plane gives this proxy in its config.
+async fn identity_of(
+    mut proxy: watch::Receiver<Option<Arc<weft_core::model::ProxyConfig>>>,
+    tx: watch::Sender<Option<SpiffeId>>,
+) {
+    loop {
+        let id = proxy.borrow_and_update().as_ref().and_then(|p| {
+            SpiffeId::parse(&p.identity)
+                .inspect_err(|e| tracing::error!("no workload certificate for this identity: {e}"))
+                .ok()
+        });
+        tx.send_if_modified(|cur| {
+            let changed = *cur != id;
+            *cur = id;
+            changed
+        });
+        if proxy.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 impl Bound {
-    /// Waits until ready (first config applied), or `timeout`.
+    /// Waits until ready (first config applied and, with a bootstrap token, the first
+    /// workload certificate held), or `timeout`.
     pub async fn ready(&self, timeout: Duration) -> bool {
         let mut status = self.shared.status.clone();
-        tokio::time::timeout(timeout, status.wait_for(|s| s.configured))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        let certs = self.shared.certs.as_ref().map(|c| c.ready());
+        tokio::time::timeout(timeout, async move {
+            status.wait_for(|s| s.configured).await.is_ok()
+                && match certs {
+                    Some(mut ready) => ready.wait_for(|r| *r).await.is_ok(),
+                    None => true,
+                }
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Stops accepting, lets in-flight requests finish for up to the drain duration (from the

@@ -96,6 +96,7 @@ pub async fn proxy(
         inbound_app: app,
         set_log_level: None,
         log_level: "info".into(),
+        bootstrap_token_file: None,
     })
     .await
     .expect("proxy binds");
