@@ -543,3 +543,15 @@ async fn an_operator_intermediate_signs_and_is_served_in_the_chain() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn replicas_starting_together_share_one_root() {
+    let env = Env::new("replicas");
+    let (a, b) = tokio::join!(env.start(env.ca_config()), env.start(env.ca_config()));
+    let ra = create(&a, Some("cart-token"), csr(CART), 0).await.unwrap();
+    let rb = create(&b, Some("cart-token"), csr(CART), 0).await.unwrap();
+    assert_eq!(ra.trust_bundle_pem, rb.trust_bundle_pem);
+    verify(&ders(&ra.cert_chain_pem), &ders(&rb.trust_bundle_pem)).unwrap();
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -109,6 +109,9 @@ impl Authority {
                             .into(),
                     ));
                 }
+                // Replicas sharing the state dir may start together: one generates, the others
+                // wait and load what it wrote.
+                let _lock = lock(&paths)?;
                 if cfg.rotate_root {
                     rotate(&paths, trust_domain)?;
                 } else if !paths.root_cert.exists() && !paths.root_key.exists() {
@@ -508,9 +511,28 @@ fn mkdir(dir: &Path) -> Result<(), Error> {
         })
 }
 
+/// An exclusive lock on `ca/lock`, held until the file is dropped.
+fn lock(paths: &Paths) -> Result<std::fs::File, Error> {
+    let path = paths.dir.join("lock");
+    let io = |source| Error::Io {
+        path: path.clone(),
+        what: "cannot lock",
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    f.lock().map_err(io)?;
+    Ok(f)
+}
+
 /// Writes through a temporary file and a rename, so a reader never sees half a file.
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
-    let tmp = path.with_extension("pem.tmp");
+    let tmp = path.with_extension(format!("pem.{}.tmp", std::process::id()));
     let io = |what, source| Error::Io {
         path: path.to_path_buf(),
         what,

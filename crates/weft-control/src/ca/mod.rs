@@ -9,8 +9,10 @@
 //! - `ca/root-cert.pem` — the root that signs
 //! - `ca/root-key.pem` — its key, mode 0600
 //! - `ca/bundle/*.pem` — more roots to trust (previous roots after a rotation)
+//! - `ca/lock` — taken while the root is generated or rotated
 //!
-//! A restart reuses them. Replicas that share the state dir share the root. Instead, an
+//! A restart reuses them. Replicas that share the state dir share the root (the first to
+//! start generates it, under the lock). Instead, an
 //! operator can bring their own with `--ca-cert FILE --ca-key FILE`: a root, or an intermediate
 //! (the file may hold the intermediates up to the root) with `--ca-bundle FILE` naming the
 //! roots; the chain served to proxies then includes the intermediates.
