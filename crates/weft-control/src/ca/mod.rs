@@ -50,6 +50,7 @@ pub mod cert;
 pub mod csr;
 pub mod metrics;
 mod server;
+pub mod store;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
