@@ -2,7 +2,10 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto");
-    let files = [format!("{root}/weft/v1/discovery.proto")];
+    let files = [
+        format!("{root}/weft/v1/discovery.proto"),
+        format!("{root}/weft/v1/ca.proto"),
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

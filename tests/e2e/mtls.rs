@@ -76,13 +76,20 @@ fn the_demo_runs_with_mtls_on_every_hop_and_holds_against_attacks() {
     // The page works, every hop over mTLS with the caller's identity known to the server.
     let (status, page) = http_get(mesh.ingress_port, "/").expect("ingress answers");
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("served by catalog-0") && page.contains("priced by pricing-v"), "{page}");
-    mesh.eventually("identities in the servers' access logs", Duration::from_secs(5), || {
-        let catalog = mesh.log("catalog-0", true);
-        let frontend = mesh.log("frontend-0", true) + &mesh.log("frontend-1", true);
-        catalog.contains(r#""peer_identity":"spiffe://shop.local/ns/shop/sa/frontend""#)
-            && frontend.contains(r#""peer_identity":"spiffe://shop.local/ns/shop/sa/ingress""#)
-    });
+    assert!(
+        page.contains("served by catalog-0") && page.contains("priced by pricing-v"),
+        "{page}"
+    );
+    mesh.eventually(
+        "identities in the servers' access logs",
+        Duration::from_secs(5),
+        || {
+            let catalog = mesh.log("catalog-0", true);
+            let frontend = mesh.log("frontend-0", true) + &mesh.log("frontend-1", true);
+            catalog.contains(r#""peer_identity":"spiffe://shop.local/ns/shop/sa/frontend""#)
+                && frontend.contains(r#""peer_identity":"spiffe://shop.local/ns/shop/sa/ingress""#)
+        },
+    );
 
     let pods = mesh.pods();
     let ip = |name: &str| Mesh::pod(&pods, name)["ip"].as_str().unwrap().to_string();
@@ -90,32 +97,92 @@ fn the_demo_runs_with_mtls_on_every_hop_and_holds_against_attacks() {
 
     // Plaintext from a pod outside the mesh, by name (no sidecar resolves the service address
     // for it) or by pod address (captured by the catalog's proxy): refused, and counted.
-    let before = metric(catalog_metrics, "weft_mtls_refused_total", r#"reason="plaintext""#);
-    for url in ["http://catalog:8080/items".to_string(), format!("http://{}:8080/items", ip("catalog-0"))] {
+    let before = metric(
+        catalog_metrics,
+        "weft_mtls_refused_total",
+        r#"reason="plaintext""#,
+    );
+    for url in [
+        "http://catalog:8080/items".to_string(),
+        format!("http://{}:8080/items", ip("catalog-0")),
+    ] {
         let out = mesh.weft(&["exec", "outsider-0", "--", "curl", "-sS", "-m", "5", &url]);
-        assert!(!out.status.success(), "plaintext to {url} got through: {}", text(&out));
+        assert!(
+            !out.status.success(),
+            "plaintext to {url} got through: {}",
+            text(&out)
+        );
     }
-    let after = metric(catalog_metrics, "weft_mtls_refused_total", r#"reason="plaintext""#);
-    assert!(after > before, "plaintext refusals counted: {before} -> {after}");
+    let after = metric(
+        catalog_metrics,
+        "weft_mtls_refused_total",
+        r#"reason="plaintext""#,
+    );
+    assert!(
+        after > before,
+        "plaintext refusals counted: {before} -> {after}"
+    );
 
     // A certificate from another CA, claiming the frontend's identity, straight at the tunnel.
     let (cert, key) = forged(&cfg.path, "spiffe://shop.local/ns/shop/sa/frontend");
     let tunnel = format!("https://{}:15008/", ip("catalog-0"));
-    let before = metric(catalog_metrics, "weft_mtls_refused_total", r#"reason="handshake""#);
+    let before = metric(
+        catalog_metrics,
+        "weft_mtls_refused_total",
+        r#"reason="handshake""#,
+    );
     let out = mesh.weft(&[
-        "exec", "outsider-0", "--", "curl", "-sS", "-m", "5", "-k", "--http2", "--cert", &cert, "--key", &key, &tunnel,
+        "exec",
+        "outsider-0",
+        "--",
+        "curl",
+        "-sS",
+        "-m",
+        "5",
+        "-k",
+        "--http2",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        &tunnel,
     ]);
-    assert!(!out.status.success(), "a forged certificate got through: {}", text(&out));
-    let after = metric(catalog_metrics, "weft_mtls_refused_total", r#"reason="handshake""#);
+    assert!(
+        !out.status.success(),
+        "a forged certificate got through: {}",
+        text(&out)
+    );
+    let after = metric(
+        catalog_metrics,
+        "weft_mtls_refused_total",
+        r#"reason="handshake""#,
+    );
     assert!(after > before, "the refused handshake is counted");
 
     // A mesh workload the catalog's policy does not name: 403 naming the policy, counted.
-    let out = mesh.weft(&["exec", "cart-0", "--", "curl", "-sS", "-m", "5", "-i", "http://catalog:8080/items"]);
+    let out = mesh.weft(&[
+        "exec",
+        "cart-0",
+        "--",
+        "curl",
+        "-sS",
+        "-m",
+        "5",
+        "-i",
+        "http://catalog:8080/items",
+    ]);
     let answer = String::from_utf8_lossy(&out.stdout).to_lowercase();
     assert!(answer.starts_with("http/1.1 403"), "{answer}");
     assert!(answer.contains("weft-error: denied"), "{answer}");
-    assert!(answer.contains("weft-denied-by: shop/catalog-and-cart"), "{answer}");
-    let denied = metric(catalog_metrics, "weft_authz_denied_total", r#"policy="shop/catalog-and-cart""#);
+    assert!(
+        answer.contains("weft-denied-by: shop/catalog-and-cart"),
+        "{answer}"
+    );
+    let denied = metric(
+        catalog_metrics,
+        "weft_authz_denied_total",
+        r#"policy="shop/catalog-and-cart""#,
+    );
     assert!(denied >= 1.0, "denial counted");
 
     // And the mesh still serves.
@@ -123,6 +190,9 @@ fn the_demo_runs_with_mtls_on_every_hop_and_holds_against_attacks() {
 
     // The certificate is inspectable.
     let secret = text(&mesh.weft(&["proxy-config", "secret", "catalog-0"]));
-    assert!(secret.contains("spiffe://shop.local/ns/shop/sa/catalog"), "{secret}");
+    assert!(
+        secret.contains("spiffe://shop.local/ns/shop/sa/catalog"),
+        "{secret}"
+    );
     assert!(secret.to_lowercase().contains("serial"), "{secret}");
 }

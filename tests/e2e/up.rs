@@ -180,6 +180,19 @@ spec:
   command: [python3, -m, http.server, "8000", --bind, 0.0.0.0]
   ports: [{name: http, containerPort: 8000}]
 ---
+apiVersion: v1
+kind: Service
+metadata: {name: ok, namespace: faults}
+spec:
+  selector: {app: ok}
+  ports: [{name: http, port: 8000}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: client, namespace: faults, labels: {app: client}}
+spec:
+  command: [sleep, "3600"]
+---
 apiVersion: weft.dev/v1alpha1
 kind: Workload
 metadata: {name: crashy, namespace: faults, labels: {app: crashy}}
@@ -229,9 +242,23 @@ fn crashing_and_missing_programs_are_reported_and_the_rest_keeps_running() {
         "{table}"
     );
 
-    // The healthy pod serves through its sidecar all along...
-    let ok: SocketAddr = format!("{}:8000", ip_of(&pods, "ok-0")).parse().unwrap();
-    assert_eq!(http_get_at(ok, "/").expect("ok-0 serves").0, 200);
+    // The healthy pod serves through its sidecar all along (over mTLS, from a mesh pod)...
+    let serves = || {
+        let out = mesh.weft(&[
+            "exec",
+            "client-0",
+            "--",
+            "curl",
+            "-fsS",
+            "-m",
+            "5",
+            "-o",
+            "/dev/null",
+            "http://ok:8000/",
+        ]);
+        out.status.success()
+    };
+    assert!(serves(), "ok-0 serves");
     // ...and comes back when its app is killed.
     let pid = Mesh::pod(&pods, "ok-0")["app"]["pid"]
         .as_u64()
@@ -245,7 +272,7 @@ fn crashing_and_missing_programs_are_reported_and_the_rest_keeps_running() {
         let app = &Mesh::pod(&pods, "ok-0")["app"];
         app["restarts"] == 1 && app["state"] == "ready"
     });
-    assert_eq!(http_get_at(ok, "/").expect("ok-0 serves again").0, 200);
+    mesh.eventually("ok-0 serves again", Duration::from_secs(10), serves);
 }
 
 #[test]

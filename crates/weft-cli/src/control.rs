@@ -26,6 +26,31 @@ pub struct Args {
     /// After a start, how long to let proxies reconnect before answering (e.g. 1s, 500ms).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     warmup: std::time::Duration,
+    /// Where the control plane keeps its state: the CA root (ca/root-cert.pem, ca/root-key.pem)
+    /// and more roots to trust (ca/bundle/*.pem).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/weft")]
+    state_dir: PathBuf,
+    /// Sign with this CA certificate (PEM) instead of the generated root: a root, or an
+    /// intermediate (with the intermediates above it) whose roots --ca-bundle gives.
+    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    ca_cert: Option<PathBuf>,
+    /// The private key of --ca-cert (PKCS#8 PEM).
+    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    ca_key: Option<PathBuf>,
+    /// The root certificates an intermediate --ca-cert leads to (PEM).
+    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    ca_bundle: Option<PathBuf>,
+    /// Use once: generate a new root that signs from now on; the old root moves to
+    /// ca/bundle/ and stays trusted until it expires or you remove its file.
+    #[arg(long, conflicts_with = "ca_cert")]
+    rotate_root: bool,
+    /// Bootstrap credentials of proxies (JSON: token SHA-256, namespace, service account, pod),
+    /// re-read when it changes. Without it the CA refuses every certificate request.
+    #[arg(long, value_name = "FILE")]
+    bootstrap: Option<PathBuf>,
+    /// Default and maximum lifetime of a workload certificate (proxies renew at half).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    cert_ttl: std::time::Duration,
     /// Log level (trace, debug, info, warn, error).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -47,6 +72,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             discovery_addr: args.discovery,
             admin_addr: args.admin,
             warmup: args.warmup,
+            ca: weft_control::ca::Config {
+                state_dir: args.state_dir,
+                ca_cert: args.ca_cert,
+                ca_key: args.ca_key,
+                ca_bundle: args.ca_bundle,
+                rotate_root: args.rotate_root,
+                bootstrap: args.bootstrap,
+                cert_ttl: args.cert_ttl,
+            },
         })
         .await?;
         eprintln!(

@@ -9,6 +9,7 @@ mod logging;
 mod logs;
 mod pod_exec;
 mod proxy;
+mod proxy_config;
 mod status;
 mod up;
 mod yaml_out;
@@ -44,6 +45,8 @@ enum Command {
     /// Run a proxy: a sidecar that captures, routes and balances a workload's traffic, or with
     /// --gateway an ingress gateway.
     Proxy(Box<proxy::Args>),
+    /// Show what a pod's proxy holds: its workload certificate (`secret`) or its config.
+    ProxyConfig(proxy_config::Args),
     /// Show every connected proxy and whether it runs the current config (SYNCED, STALE, NACKED).
     Status(status::Args),
     /// Run a whole mesh on this machine: pods as network namespaces, sidecars, ingress.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => proxy::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Status(args) => status::run(args),
+        Command::ProxyConfig(args) => proxy_config::run(args),
         Command::Up(args) => up::run(args),
         Command::Down(args) => up::down(args),
         Command::Get(args) => get::run(args),

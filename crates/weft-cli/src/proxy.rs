@@ -73,6 +73,10 @@ pub struct Args {
     /// let them pass; `weft up` sets it. 0: no mark.
     #[arg(long, default_value_t = 0)]
     mark: u32,
+    /// File holding the bootstrap token for the control plane's CA: with it the proxy gets a
+    /// workload certificate (renewed at half-life) and is not ready before it has one.
+    #[arg(long, value_name = "FILE", env = "WEFT_BOOTSTRAP_TOKEN_FILE")]
+    bootstrap_token_file: Option<std::path::PathBuf>,
     /// Worker threads (default: the Mesh's proxy concurrency, 2).
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
@@ -157,6 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         set_log_level: Some(set_level),
         log_level: args.log_level,
         tunnel: args.tunnel,
+        bootstrap_token_file: args.bootstrap_token_file,
         credentials: None,
     };
     rt.block_on(async {
@@ -208,6 +213,7 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
         metrics: args.metrics,
         set_log_level: Some(set_level),
         log_level: args.log_level,
+        bootstrap_token_file: args.bootstrap_token_file.clone(),
         credentials: None,
     };
     rt.block_on(async {

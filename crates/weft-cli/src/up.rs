@@ -35,7 +35,7 @@ pub struct Args {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Instance {
     /// Instance name: lets several meshes run side by side (each needs its own address ranges).
-    #[arg(long, default_value = "weft", env = "WEFT_INSTANCE")]
+    #[arg(long, default_value = "weft", env = "WEFT_INSTANCE", global = true)]
     pub name: String,
 }
 

@@ -92,7 +92,11 @@ async fn start(name: &str, yaml: &str, server_id: &str) -> Mesh {
 }
 
 /// A client proxy of `workload` whose outbound goes to the web Service.
-async fn client(m: &Mesh, workload: &str, source: Arc<weft_proxy::certs::Source>) -> weft_proxy::Bound {
+async fn client(
+    m: &Mesh,
+    workload: &str,
+    source: Arc<weft_proxy::certs::Source>,
+) -> weft_proxy::Bound {
     proxy_with(
         m.cp.discovery,
         "shop",
@@ -119,7 +123,9 @@ async fn metrics(addr: SocketAddr) -> String {
 /// A plaintext HTTP/1.1 request straight to `addr`; what came back (empty: closed).
 async fn plaintext(addr: SocketAddr) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n").await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
@@ -133,25 +139,47 @@ async fn mesh_traffic_rides_the_tunnel_and_the_app_learns_who_called() {
         c.outbound,
         http::Request::get("/")
             .header("host", "web")
-            .header("x-forwarded-client-cert", "By=forged;URI=spiffe://mtls.test/ns/shop/sa/admin")
+            .header(
+                "x-forwarded-client-cert",
+                "By=forged;URI=spiffe://mtls.test/ns/shop/sa/admin",
+            )
             .body(http_body_util::Full::new(bytes::Bytes::new()))
             .unwrap(),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let xfcc = format!("x-forwarded-client-cert=By={};URI={}", id("web"), id("client"));
+    let xfcc = format!(
+        "x-forwarded-client-cert=By={};URI={}",
+        id("web"),
+        id("client")
+    );
     assert!(r.body.contains(&xfcc), "{}", r.body);
-    assert!(!r.body.contains("forged"), "a client's own header never reaches the app: {}", r.body);
+    assert!(
+        !r.body.contains("forged"),
+        "a client's own header never reaches the app: {}",
+        r.body
+    );
 }
 
 #[tokio::test]
 async fn strict_refuses_plaintext_and_permissive_accepts_it() {
     let m = start("mtls-modes", &config("", ""), &id("web")).await;
-    assert_eq!(plaintext(m.server.inbound).await, "", "STRICT closes plaintext");
+    assert_eq!(
+        plaintext(m.server.inbound).await,
+        "",
+        "STRICT closes plaintext"
+    );
     let text = metrics(m.server.metrics).await;
-    assert_eq!(metric(&text, "weft_mtls_refused_total", r#"reason="plaintext""#), 1.0, "{text}");
+    assert_eq!(
+        metric(&text, "weft_mtls_refused_total", r#"reason="plaintext""#),
+        1.0,
+        "{text}"
+    );
 
-    m.dir.write("mesh.yaml", &config(r#"weft.dev/mtls-mode: PERMISSIVE"#, ""));
+    m.dir.write(
+        "mesh.yaml",
+        &config(r#"weft.dev/mtls-mode: PERMISSIVE"#, ""),
+    );
     let mut answer = String::new();
     for _ in 0..100 {
         answer = plaintext(m.server.inbound).await;
@@ -160,7 +188,10 @@ async fn strict_refuses_plaintext_and_permissive_accepts_it() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(answer.starts_with("HTTP/1.1 200"), "PERMISSIVE takes plaintext: {answer:?}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "PERMISSIVE takes plaintext: {answer:?}"
+    );
 }
 
 #[tokio::test]
@@ -170,18 +201,31 @@ async fn a_server_that_cannot_prove_the_workload_identity_is_refused() {
     let r = get(c.outbound, "web", "/").await;
     assert_eq!(r.status, 502, "{}", r.body);
     assert_eq!(r.headers["weft-error"], "tunnel");
-    assert!(r.body.contains("impostor") && r.body.contains(&id("web")), "{}", r.body);
+    assert!(
+        r.body.contains("impostor") && r.body.contains(&id("web")),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
 async fn foreign_and_expired_client_certificates_are_refused_and_nothing_else_breaks() {
     let m = start("mtls-forged", &config("", ""), &id("web")).await;
     let foreign = client(&m, "client", TestCa::other().issue(&id("client"), HOUR)).await;
-    assert_eq!(get(foreign.outbound, "web", "/").await.headers["weft-error"], "tunnel");
+    assert_eq!(
+        get(foreign.outbound, "web", "/").await.headers["weft-error"],
+        "tunnel"
+    );
     let expired = client(&m, "intruder", m.ca.issue_expired(&id("intruder"))).await;
-    assert_eq!(get(expired.outbound, "web", "/").await.headers["weft-error"], "tunnel");
+    assert_eq!(
+        get(expired.outbound, "web", "/").await.headers["weft-error"],
+        "tunnel"
+    );
     let text = metrics(m.server.metrics).await;
-    assert!(metric(&text, "weft_mtls_refused_total", r#"reason="handshake""#) >= 1.0, "{text}");
+    assert!(
+        metric(&text, "weft_mtls_refused_total", r#"reason="handshake""#) >= 1.0,
+        "{text}"
+    );
     let good = client(&m, "client", m.ca.issue(&id("client"), HOUR)).await;
     assert_eq!(get(good.outbound, "web", "/").await.status, 200);
 }
@@ -220,6 +264,22 @@ async fn authorization_policies_allow_deny_and_name_themselves() {
     assert!(denied.body.contains("shop/only-client"), "{}", denied.body);
 
     let text = metrics(m.server.metrics).await;
-    assert_eq!(metric(&text, "weft_authz_denied_total", r#"policy="shop/only-client""#), 1.0, "{text}");
-    assert_eq!(metric(&text, "weft_authz_denied_total", r#"policy="shop/no-admin""#), 1.0, "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            "weft_authz_denied_total",
+            r#"policy="shop/only-client""#
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "weft_authz_denied_total",
+            r#"policy="shop/no-admin""#
+        ),
+        1.0,
+        "{text}"
+    );
 }

@@ -118,6 +118,7 @@ struct Mesh {
 impl Drop for Mesh {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(self.dir.with_extension("state"));
     }
 }
 
@@ -192,14 +193,19 @@ fn mesh() -> (Mesh, [(SocketAddr, SocketAddr); 3]) {
     std::fs::write(dir.join("mesh.yaml"), CONFIG).unwrap();
     let mut procs = Vec::new();
     let (cp, line) = start(
-        Command::new(WEFT).args(["control", "-c"]).arg(&dir).args([
-            "--discovery",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--warmup",
-            "0s",
-        ]),
+        Command::new(WEFT)
+            .args(["control", "-c"])
+            .arg(&dir)
+            .arg("--state-dir")
+            .arg(dir.with_extension("state"))
+            .args([
+                "--discovery",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--warmup",
+                "0s",
+            ]),
         "weft control:",
     );
     procs.push(cp);

@@ -5,6 +5,8 @@
 //! - `GET /debug/config` — generation in force, when applied, the last rejected change
 //! - `GET /debug/syncz` — every connected proxy with per-type SYNCED / STALE / NACKED / NOT SENT
 //! - `GET /debug/config_dump?proxy=ID` — what the control plane sent that proxy, with ACK state
+//! - `GET /debug/ca` — the CA: signing certificate, trusted roots with expiry, and recently
+//!   issued certificates per identity with serial and expiry
 //! - `GET /metrics` — Prometheus metrics (see [`crate::metrics`])
 
 use std::convert::Infallible;
@@ -15,11 +17,13 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
+use crate::ca::Ca;
 use crate::discovery::status::{ProxyStatus, TypeStatus};
 use crate::state::State;
 
 pub async fn handle(
     state: Arc<State>,
+    ca: Arc<Ca>,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() != Method::GET {
@@ -49,6 +53,7 @@ pub async fn handle(
             return Ok(res);
         }
         "/debug/config" => reply(StatusCode::OK, json!(state.config_status())),
+        "/debug/ca" => reply(StatusCode::OK, ca.debug()),
         "/debug/syncz" => {
             let proxies = state.proxies();
             let list: Vec<Value> = proxies
@@ -95,7 +100,7 @@ pub async fn handle(
         },
         "/" => reply(
             StatusCode::OK,
-            json!({"endpoints": ["/ready", "/metrics", "/debug/config", "/debug/syncz", "/debug/config_dump?proxy=ID"]}),
+            json!({"endpoints": ["/ready", "/metrics", "/debug/config", "/debug/ca", "/debug/syncz", "/debug/config_dump?proxy=ID"]}),
         ),
         other => reply(
             StatusCode::NOT_FOUND,

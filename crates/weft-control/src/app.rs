@@ -1,5 +1,5 @@
-//! Wiring: load the configuration and the pods file, bind the discovery and admin listeners,
-//! start the watchers.
+//! Wiring: load the configuration, the pods file and the CA, bind the discovery (and CA) and
+//! admin listeners, start the watchers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::ca::{self, Ca};
 use crate::discovery;
 use crate::state::State;
 use crate::{pods, source};
@@ -30,6 +31,8 @@ pub struct Config {
     /// After a (re)start, how long to collect reconnecting proxies before answering, so no
     /// proxy is sent a view of the mesh in which its peers' endpoints are missing.
     pub warmup: std::time::Duration,
+    /// The certificate authority: state dir, signing CA, bootstrap credentials, TTL.
+    pub ca: ca::Config,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +45,8 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("the CA cannot start: {0}")]
+    Ca(#[from] ca::Error),
 }
 
 /// A running control plane with its real listen addresses.
@@ -50,6 +55,7 @@ pub struct Bound {
     pub discovery: SocketAddr,
     pub admin: SocketAddr,
     pub state: Arc<State>,
+    pub ca: Arc<Ca>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -97,6 +103,11 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         }
         None => None,
     };
+    let ca_cfg = cfg.ca.clone();
+    let ca_state = state.clone();
+    let ca = tokio::task::spawn_blocking(move || Ca::new(&ca_cfg, ca_state))
+        .await
+        .map_err(|e| ca::Error::Config(format!("CA start failed: {e}")))??;
     let bind = |what, addr| async move {
         TcpListener::bind(addr)
             .await
@@ -115,8 +126,12 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
     if let Some((path, seen)) = pods_seen {
         tasks.spawn(pods::watch(path, state.clone(), seen));
     }
+    if let Some(bootstrap) = ca.bootstrap() {
+        tasks.spawn(bootstrap.watch());
+    }
 
     let svc = discovery::Server::new(state.clone());
+    let ca_svc = ca::Server::new(ca.clone());
     let mut stop_grpc = stop_rx.clone();
     tasks.spawn(async move {
         let incoming = TcpListenerStream::new(discovery_listener);
@@ -126,6 +141,7 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
             .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
             .tcp_keepalive(Some(std::time::Duration::from_secs(30)))
             .add_service(svc)
+            .add_service(ca_svc)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop_grpc.wait_for(|s| *s).await;
             })
@@ -136,15 +152,17 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
     });
 
     let admin_state = state.clone();
+    let admin_ca = ca.clone();
     tasks.spawn(async move {
         loop {
             let Ok((stream, _)) = admin_listener.accept().await else {
                 continue;
             };
-            let st = admin_state.clone();
+            let (st, ca) = (admin_state.clone(), admin_ca.clone());
             tokio::spawn(async move {
-                let svc =
-                    hyper::service::service_fn(move |req| crate::admin::handle(st.clone(), req));
+                let svc = hyper::service::service_fn(move |req| {
+                    crate::admin::handle(st.clone(), ca.clone(), req)
+                });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), svc)
                     .await;
@@ -157,6 +175,7 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         discovery,
         admin,
         state,
+        ca,
         stop,
         tasks,
     })

@@ -5,6 +5,7 @@
 //! - `weft_control_config_changes_total{result}` — applied / rejected changes
 //! - `weft_control_pushes_total{type}` — responses sent to proxies
 //! - `weft_control_nacks_total{type}` — responses proxies rejected
+//! - `weft_ca_*` — the CA's, see [`crate::ca::metrics`]
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -30,11 +31,14 @@ pub struct Metrics {
     changes: Family<ResultLabel, Counter>,
     pushes: Family<TypeLabel, Counter>,
     nacks: Family<TypeLabel, Counter>,
+    pub ca: crate::ca::Metrics,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("weft_control");
+        let mut root = Registry::default();
+        let ca = crate::ca::Metrics::register(root.sub_registry_with_prefix("weft_ca"));
+        let registry = root.sub_registry_with_prefix("weft_control");
         let proxies = Gauge::default();
         registry.register("proxies", "Connected proxies", proxies.clone());
         let generation = Gauge::default();
@@ -62,12 +66,13 @@ impl Default for Metrics {
             nacks.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             proxies,
             generation,
             changes,
             pushes,
             nacks,
+            ca,
         }
     }
 }

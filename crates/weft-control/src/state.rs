@@ -215,6 +215,11 @@ impl State {
             .send_replace(Arc::new(Snapshot::build(&inner.config, &pods)));
     }
 
+    /// The trust domain of the Mesh configuration in force.
+    pub fn trust_domain(&self) -> String {
+        self.snapshot.borrow().mesh.trust_domain.clone()
+    }
+
     pub fn snapshot(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshot.subscribe()
     }

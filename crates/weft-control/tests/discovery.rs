@@ -28,9 +28,17 @@ spec:
 "#;
 
 struct Dir(PathBuf);
+impl Dir {
+    /// The CA's state dir, beside the config dir (not inside: that one is watched).
+    fn state(&self) -> PathBuf {
+        self.0.with_extension("state")
+    }
+}
+
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(self.state());
     }
 }
 
@@ -48,6 +56,7 @@ async fn start(dir: &Dir) -> weft_control::Bound {
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup: Duration::ZERO,
+        ca: weft_control::ca::Config::new(dir.state()),
     })
     .await
     .expect("control plane starts")
@@ -313,6 +322,7 @@ async fn invalid_initial_config_refuses_to_start_with_the_reason() {
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup: Duration::ZERO,
+        ca: weft_control::ca::Config::new(dir.state()),
     })
     .await
     .unwrap_err();

@@ -80,6 +80,7 @@ async fn start(dir: &Dir) -> weft_control::Bound {
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup: Duration::ZERO,
+        ca: weft_control::ca::Config::new(dir.0.join("state")),
     })
     .await
     .expect("control plane starts")

@@ -4,6 +4,7 @@
 pub mod annotations;
 pub mod authz;
 pub mod duration;
+pub mod identity;
 pub mod load;
 pub mod meta;
 pub mod model;

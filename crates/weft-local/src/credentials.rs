@@ -62,13 +62,17 @@ pub fn write(dir: &Path, grants: &[Grant], bootstrap: &Path) -> anyhow::Result<(
             .with_context(|| format!("writing {}", path.display()))?;
         f.write_all(token.as_bytes())?;
         entries.push(Entry {
-            token_sha256: hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref()),
+            token_sha256: hex(
+                ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref(),
+            ),
             namespace: &g.namespace,
             service_account: &g.service_account,
             pod: &g.pod,
         });
     }
-    let text = serde_json::to_vec_pretty(&File { credentials: entries })?;
+    let text = serde_json::to_vec_pretty(&File {
+        credentials: entries,
+    })?;
     std::fs::write(bootstrap, text).with_context(|| format!("writing {}", bootstrap.display()))
 }
 

@@ -5,7 +5,7 @@
 pub mod cleanup;
 pub mod credentials;
 pub mod enter;
-mod http;
+pub mod http;
 pub mod net;
 pub mod plan;
 pub mod rundir;

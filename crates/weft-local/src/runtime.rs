@@ -13,8 +13,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::cleanup;
-use crate::net;
 use crate::credentials::{self, Grant, token_file};
+use crate::net;
 use crate::plan::{GatewayPlan, Plan, PodPlan};
 use crate::rundir::RunDir;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
@@ -412,7 +412,9 @@ fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &std::path::Path, dir:
         "--concurrency".into(),
         pod.concurrency.max(1).to_string(),
         "--bootstrap-token-file".into(),
-        token_file(&dir.path, &pod.namespace, &pod.name).display().to_string(),
+        token_file(&dir.path, &pod.namespace, &pod.name)
+            .display()
+            .to_string(),
     ];
     for (k, v) in &pod.labels {
         argv.push("--label".into());
@@ -476,7 +478,9 @@ fn gateway_spec(
         "--service-account".into(),
         g.name.clone(),
         "--bootstrap-token-file".into(),
-        token_file(&dir.path, &g.namespace, &gateway_pod(g)).display().to_string(),
+        token_file(&dir.path, &g.namespace, &gateway_pod(g))
+            .display()
+            .to_string(),
         "--workload".into(),
         g.name.clone(),
         "--ip".into(),

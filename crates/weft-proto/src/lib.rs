@@ -3,6 +3,14 @@
 
 #![allow(missing_debug_implementations, clippy::all)]
 
+/// Everything in package `weft.v1`: the discovery stream and, re-exported in [`ca`], the CA.
 pub mod discovery {
     tonic::include_proto!("weft.v1");
+}
+
+/// The certificate authority (`weft.v1.Certificates`, `proto/weft/v1/ca.proto`).
+pub mod ca {
+    pub use crate::discovery::certificates_client::CertificatesClient;
+    pub use crate::discovery::certificates_server::{Certificates, CertificatesServer};
+    pub use crate::discovery::{CreateCertificateRequest, CreateCertificateResponse};
 }

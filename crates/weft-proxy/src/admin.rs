@@ -5,6 +5,8 @@
 //! - `GET /config_dump` — the proxy's config, the Services, addresses and (gateway role) the
 //!   Gateway it holds, versions, the last rejected update, and the discovery connection state
 //! - `GET /logging` — the log level; `POST /logging?level=debug` changes it
+//! - `GET /certs` — the workload certificate ([`crate::certs::CertInfo`]): SPIFFE ID, serial,
+//!   validity, chain and trust bundle PEM
 //!
 //! Readiness, on port 15021: `GET /healthz/ready` — the same answer as `/ready`, for
 //! kubelets and `weft up`.
@@ -47,6 +49,7 @@ pub async fn handle(
             dump["discovery"] = json!(*shared.status.borrow());
             reply(StatusCode::OK, dump)
         }
+        (&Method::GET, "/certs") => certs(&shared),
         (&Method::GET, "/logging") => reply(
             StatusCode::OK,
             json!({"level": *shared.log_level.lock().unwrap_or_else(|p| p.into_inner())}),
@@ -77,7 +80,7 @@ pub async fn handle(
         }
         (&Method::GET, "/") => reply(
             StatusCode::OK,
-            json!({"endpoints": ["/ready", "/config_dump", "/logging", "POST /logging?level="]}),
+            json!({"endpoints": ["/ready", "/config_dump", "/certs", "/logging", "POST /logging?level="]}),
         ),
         (m, p) if m != Method::GET && m != Method::POST => reply(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -99,6 +102,22 @@ fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
         )
         .body(Full::new(Bytes::from(shared.metrics.encode())))
         .unwrap_or_default()
+}
+
+fn certs(shared: &Shared) -> Response<Full<Bytes>> {
+    let Some(source) = &shared.certs else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": "this proxy has no bootstrap token (--bootstrap-token-file), so it holds no workload certificate"}),
+        );
+    };
+    match source.info() {
+        Some(info) => reply(StatusCode::OK, json!(info)),
+        None => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": source.not_ready_reason().unwrap_or_default()}),
+        ),
+    }
 }
 
 fn ready(shared: &Shared) -> Response<Full<Bytes>> {

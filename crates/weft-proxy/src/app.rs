@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,11 +11,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use weft_core::identity::SpiffeId;
 use weft_core::model::GATEWAY_TYPE;
 use weft_core::resources::gateway::INGRESS_CLASS;
 use weft_proto::discovery::Node;
 
 use crate::access_log::AccessLog;
+use crate::certs;
 use crate::drain::{self, Drain, Trigger};
 use crate::pool::Pool;
 use crate::state::{LookupError, Store};
@@ -56,8 +59,11 @@ pub struct Config {
     pub log_level: String,
     /// The mTLS tunnel listener; port 15008 by convention.
     pub tunnel: SocketAddr,
-    /// The workload certificate and trust bundle. None: this proxy does no mTLS (it sends and
-    /// accepts plaintext, whatever the mTLS mode says) — for tests and explicit set-ups only.
+    /// The bootstrap token for the CA; with it the proxy gets (and rotates) a workload
+    /// certificate, does mTLS, and is not ready until it holds one.
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// A fixed certificate source instead (tests). Neither this nor a token: this proxy does
+    /// no mTLS (it sends and accepts plaintext, whatever the mTLS mode says).
     pub credentials: Option<Arc<dyn Credentials>>,
 }
 
@@ -83,8 +89,10 @@ pub struct Shared {
     pub log_level: Mutex<String>,
     /// Gateway role: the Gateway served (`ns/name`); readiness waits for it.
     pub gateway: Option<String>,
-    /// See [`Config::credentials`].
+    /// The certificate and bundle the tunnel uses; None: no mTLS (see [`Config::credentials`]).
     pub credentials: Option<Arc<dyn Credentials>>,
+    /// The workload certificate fetched with a bootstrap token; readiness waits for it.
+    pub certs: Option<Arc<certs::Source>>,
     /// The pod's address: the only destination the tunnel leads to.
     pub identity_ip: Option<IpAddr>,
 }
@@ -141,6 +149,9 @@ impl Shared {
             });
         }
         drop(s);
+        if let Some(why) = self.certs.as_ref().and_then(|c| c.not_ready_reason()) {
+            return Some(why);
+        }
         let gateway = self.gateway.as_ref()?;
         match self.store.gateway_known(gateway) {
             Some(Ok(())) => None,
@@ -162,6 +173,7 @@ impl Shared {
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let mut status = self.status.clone();
         let mut updates = self.store.updates();
+        let mut cert = self.certs.as_ref().map(|c| c.ready());
         let wait = async {
             loop {
                 if self.not_ready_reason().is_none() {
@@ -170,6 +182,9 @@ impl Shared {
                 tokio::select! {
                     r = status.changed() => if r.is_err() { return false },
                     r = updates.changed() => if r.is_err() { return false },
+                    r = async { match cert.as_mut() { Some(c) => c.changed().await, None => std::future::pending().await } } => {
+                        if r.is_err() { return false }
+                    }
                 }
             }
         };
@@ -226,6 +241,7 @@ pub(crate) struct CoreConfig {
     pub log_level: String,
     pub gateway: Option<String>,
     pub credentials: Option<Arc<dyn Credentials>>,
+    pub bootstrap_token_file: Option<PathBuf>,
 }
 
 /// The discovery node of a proxy of `role`.
@@ -268,11 +284,25 @@ impl Core {
         if let Some(gateway) = &cfg.gateway {
             store.want(GATEWAY_TYPE, gateway);
         }
+        let mut tasks = JoinSet::new();
+        let certs = cfg.bootstrap_token_file.as_ref().map(|token_file| {
+            let source = certs::Source::new();
+            start_certs(&mut tasks, &source, &store, &cfg.control_plane, token_file);
+            source
+        });
+        let credentials = cfg
+            .credentials
+            .or_else(|| certs.clone().map(|c| c as Arc<dyn Credentials>));
+        if credentials.is_none() {
+            tracing::warn!(
+                "no workload certificate source (--bootstrap-token-file): this proxy does no mTLS, it sends and accepts plaintext"
+            );
+        }
         let shared = Arc::new(Shared {
             store: store.clone(),
             metrics: Arc::default(),
             pool: Pool::new(
-                cfg.credentials
+                credentials
                     .clone()
                     .map(|c| Arc::new(tunnel::Client::new(c))),
             ),
@@ -281,10 +311,10 @@ impl Core {
             set_log_level: cfg.set_log_level,
             log_level: Mutex::new(cfg.log_level),
             gateway: cfg.gateway,
-            credentials: cfg.credentials,
+            credentials,
+            certs,
             identity_ip: cfg.node.ip.parse().ok(),
         });
-        let mut tasks = JoinSet::new();
         tasks.spawn(xds::run(
             cfg.control_plane,
             cfg.node,
@@ -352,9 +382,10 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
     let inbound_l = bind("inbound", cfg.inbound).await?;
     let outbound = outbound_l.local_addr().unwrap_or(cfg.outbound);
     let inbound = inbound_l.local_addr().unwrap_or(cfg.inbound);
-    let tunnel_l = match &cfg.credentials {
-        Some(_) => Some(bind("tunnel", cfg.tunnel).await?),
-        None => None,
+    let mtls = cfg.credentials.is_some() || cfg.bootstrap_token_file.is_some();
+    let tunnel_l = match mtls {
+        true => Some(bind("tunnel", cfg.tunnel).await?),
+        false => None,
     };
     let tunnel = tunnel_l.as_ref().and_then(|l| l.local_addr().ok());
     let id = &cfg.identity;
@@ -371,11 +402,6 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         }
         _ => String::new(),
     };
-    if cfg.credentials.is_none() {
-        tracing::warn!(
-            "no workload certificate source: this proxy does no mTLS, it sends and accepts plaintext"
-        );
-    }
     let mut core = Core::start(CoreConfig {
         node: node(id, "sidecar", announce(Some(inbound)), announce(tunnel)),
         control_plane: cfg.control_plane.clone(),
@@ -386,10 +412,11 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         log_level: cfg.log_level.clone(),
         gateway: None,
         credentials: cfg.credentials.clone(),
+        bootstrap_token_file: cfg.bootstrap_token_file.clone(),
     })
     .await?;
     let shared = core.shared.clone();
-    if let (Some(l), Some(creds)) = (tunnel_l, cfg.credentials.clone()) {
+    if let (Some(l), Some(creds)) = (tunnel_l, shared.credentials.clone()) {
         core.tasks.spawn(crate::inbound::run_tunnel(
             l,
             creds,
@@ -418,6 +445,55 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         shared,
         core,
     })
+}
+
+/// Fetches and rotates the workload certificate, for the identity the control plane gives
+/// this proxy in its config.
+fn start_certs(
+    tasks: &mut JoinSet<()>,
+    source: &Arc<certs::Source>,
+    store: &Arc<Store>,
+    control_plane: &str,
+    token_file: &std::path::Path,
+) {
+    let cfg = certs::Config {
+        control_plane: control_plane.to_string(),
+        token_file: token_file.to_path_buf(),
+        ttl: None,
+    };
+    match certs::GrpcIssuer::new(&cfg) {
+        Ok(issuer) => {
+            let (id_tx, id_rx) = watch::channel(None);
+            tasks.spawn(identity_of(store.proxy(), id_tx));
+            tasks.spawn(certs::run(source.clone(), issuer, None, id_rx));
+        }
+        Err(e) => {
+            tracing::error!("no workload certificate: {e}");
+            source.fail(e);
+        }
+    }
+}
+
+/// Follows the SPIFFE ID the control plane gives this proxy in its config.
+async fn identity_of(
+    mut proxy: watch::Receiver<Option<Arc<weft_core::model::ProxyConfig>>>,
+    tx: watch::Sender<Option<SpiffeId>>,
+) {
+    loop {
+        let id = proxy.borrow_and_update().as_ref().and_then(|p| {
+            SpiffeId::parse(&p.identity)
+                .inspect_err(|e| tracing::error!("no workload certificate for this identity: {e}"))
+                .ok()
+        });
+        tx.send_if_modified(|cur| {
+            let changed = *cur != id;
+            *cur = id;
+            changed
+        });
+        if proxy.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Bound {

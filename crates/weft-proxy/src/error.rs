@@ -39,6 +39,8 @@ pub enum ProxyError {
     Tunnel(String),
     /// An AuthorizationPolicy refused the request.
     Denied(String),
+    /// Plaintext to a workload whose mTLS mode is STRICT.
+    Plaintext(String),
 }
 
 impl ProxyError {
@@ -57,6 +59,7 @@ impl ProxyError {
             ProxyError::BadRequest(_) => "bad-request",
             ProxyError::Tunnel(_) => "tunnel",
             ProxyError::Denied(_) => "denied",
+            ProxyError::Plaintext(_) => "plaintext-refused",
         }
     }
 
@@ -72,7 +75,7 @@ impl ProxyError {
             ProxyError::UpstreamReset(_) => StatusCode::BAD_GATEWAY,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::Tunnel(_) => StatusCode::BAD_GATEWAY,
-            ProxyError::Denied(_) => StatusCode::FORBIDDEN,
+            ProxyError::Denied(_) | ProxyError::Plaintext(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -121,7 +124,7 @@ impl fmt::Display for ProxyError {
             ProxyError::NotReady(why) => write!(f, "proxy not ready: {why}"),
             ProxyError::BadRequest(why) => write!(f, "bad request: {why}"),
             ProxyError::Tunnel(why) => write!(f, "mTLS tunnel: {why}"),
-            ProxyError::Denied(why) => write!(f, "{why}"),
+            ProxyError::Denied(why) | ProxyError::Plaintext(why) => write!(f, "{why}"),
         }
     }
 }

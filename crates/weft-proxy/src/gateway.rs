@@ -30,7 +30,9 @@ pub struct Config {
     pub metrics: SocketAddr,
     pub set_log_level: Option<SetLogLevel>,
     pub log_level: String,
-    /// The gateway's workload certificate, for the mTLS tunnel into the mesh. None: plaintext.
+    /// The bootstrap token for the gateway's workload certificate (mTLS into the mesh).
+    pub bootstrap_token_file: Option<std::path::PathBuf>,
+    /// A fixed certificate source instead (tests). Neither: plaintext into the mesh.
     pub credentials: Option<Arc<dyn crate::tunnel::Credentials>>,
 }
 
@@ -72,6 +74,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         log_level: cfg.log_level.clone(),
         gateway: Some(cfg.gateway.clone()),
         credentials: cfg.credentials.clone(),
+        bootstrap_token_file: cfg.bootstrap_token_file.clone(),
     })
     .await?;
     let shared = core.shared.clone();

@@ -64,7 +64,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketA
                 record.upstream = Some(target.to_string());
                 shared.metrics.mtls_refused("plaintext");
                 tracing::warn!(%peer, %target, "inbound: refused plaintext: the workload's mTLS mode is {mode:?}");
-                let err = ProxyError::Denied(format!("plaintext refused: mTLS mode {mode:?}"));
+                let err = ProxyError::Plaintext(format!("plaintext refused: mTLS mode {mode:?}"));
                 return serve::refuse_tcp(shared.log(), record, &err);
             }
             let _ = stream.set_nodelay(true);

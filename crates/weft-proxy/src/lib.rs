@@ -1,8 +1,9 @@
 //! The weft data plane. One engine, several roles: sidecar ([`app`]) and ingress [`gateway`]
 //! now; node and waypoint later. Modules follow a connection: [`capture`] and [`detect`] at
 //! accept, [`outbound`], [`inbound`] and [`gateway`] listeners, [`route`] and [`filters`] per
-//! request, [`balance`] and [`pool`] to reach an endpoint, [`forward`] to relay, [`xds`] and
-//! [`state`] for configuration, [`admin`] for operators; [`app`] wires them.
+//! request, [`balance`] and [`pool`] to reach an endpoint (over the mTLS [`tunnel`] to meshed
+//! endpoints), [`forward`] to relay, [`xds`] and [`state`] for configuration, [`certs`] for the
+//! workload certificate, [`admin`] for operators; [`app`] wires them.
 
 pub mod access_log;
 pub mod admin;
@@ -10,6 +11,7 @@ pub mod app;
 pub mod balance;
 pub mod body;
 pub mod capture;
+pub mod certs;
 pub mod detect;
 pub mod drain;
 pub mod error;

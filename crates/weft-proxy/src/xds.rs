@@ -28,6 +28,18 @@ pub struct Status {
     pub last_error: Option<String>,
 }
 
+/// The control-plane endpoint with the proxy's connection settings (timeouts, keepalives),
+/// shared by discovery and the certificate source.
+pub fn endpoint(address: &str) -> Result<tonic::transport::Endpoint, String> {
+    Ok(tonic::transport::Endpoint::from_shared(address.to_string())
+        .map_err(|e| format!("invalid control plane address {address}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true)
+        .tcp_keepalive(Some(Duration::from_secs(30))))
+}
+
 /// Runs until the task is dropped.
 pub async fn run(
     endpoint: String,
@@ -70,13 +82,7 @@ async fn session(
     subscriptions: &mut mpsc::UnboundedReceiver<(String, String)>,
     status: &watch::Sender<Status>,
 ) -> Result<(), String> {
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
-        .map_err(|e| format!("invalid control plane address {endpoint}: {e}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .keep_alive_while_idle(true)
-        .tcp_keepalive(Some(Duration::from_secs(30)))
+    let channel = self::endpoint(endpoint)?
         .connect()
         .await
         .map_err(|e| format!("cannot connect to {endpoint}: {e}"))?;

@@ -40,9 +40,17 @@ impl Dir {
     }
 }
 
+impl Dir {
+    /// The control plane's state dir (the CA root), beside the config dir.
+    pub fn state(&self) -> PathBuf {
+        self.0.with_extension("state")
+    }
+}
+
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(self.state());
     }
 }
 
@@ -53,6 +61,7 @@ pub async fn control(dir: &Dir, discovery: SocketAddr, warmup: Duration) -> weft
         discovery_addr: discovery,
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup,
+        ca: weft_control::ca::Config::new(dir.state()),
     })
     .await
     .expect("control plane starts")
@@ -104,6 +113,7 @@ pub async fn proxy_with(
         log_level: "info".into(),
         tunnel: any,
         credentials,
+        bootstrap_token_file: None,
     })
     .await
     .expect("proxy binds");
@@ -141,6 +151,7 @@ pub async fn gateway_proxy(
         metrics: any,
         set_log_level: None,
         log_level: "info".into(),
+        bootstrap_token_file: None,
         credentials: None,
     })
     .await

@@ -283,7 +283,7 @@ pub struct ProxyConfig {
 
 /// SPIFFE identity of a service account.
 pub fn spiffe_id(trust_domain: &str, namespace: &str, service_account: &str) -> String {
-    format!("spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}")
+    crate::identity::SpiffeId::new(trust_domain, namespace, service_account).to_string()
 }
 
 /// A stable version string for a serializable value: a hash of its JSON.

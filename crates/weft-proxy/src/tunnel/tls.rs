@@ -243,6 +243,10 @@ pub fn server_config(creds: Arc<dyn Credentials>) -> Arc<rustls::ServerConfig> {
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(Current(creds)));
     cfg.alpn_protocols = vec![ALPN.to_vec()];
+    // Every handshake proves the peer's current certificate: no session resumption, which
+    // would carry an identity over from before a rotation.
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    cfg.send_tls13_tickets = 0;
     Arc::new(cfg)
 }
 
@@ -264,5 +268,6 @@ pub fn client_config(
         .with_custom_certificate_verifier(verifier)
         .with_client_cert_resolver(Arc::new(Current(creds)));
     cfg.alpn_protocols = vec![ALPN.to_vec()];
+    cfg.resumption = rustls::client::Resumption::disabled();
     Arc::new(cfg)
 }

@@ -1,0 +1,105 @@
+//! Asking the CA: `weft.v1.Certificates/Create` over the control-plane channel, with the
+//! bootstrap token as `authorization: Bearer` metadata.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tonic::transport::Channel;
+use weft_proto::ca::{CertificatesClient, CreateCertificateRequest};
+
+/// How the proxy gets its certificate.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The control plane, e.g. `http://127.0.0.1:15010` (the discovery address).
+    pub control_plane: String,
+    /// The bootstrap token, read at every request (so it can be replaced on disk).
+    pub token_file: PathBuf,
+    /// Lifetime to ask for; None: the CA's default.
+    pub ttl: Option<Duration>,
+}
+
+/// What the CA answered: PEM, leaf first; the roots to trust.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub chain_pem: Vec<String>,
+    pub bundle_pem: Vec<String>,
+}
+
+/// Something that signs CSRs: the control plane's CA ([`GrpcIssuer`]) or a test CA.
+pub trait Issue: Send + Sync + 'static {
+    fn create(
+        &self,
+        csr_pem: String,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<Issued, String>> + Send;
+}
+
+/// The control plane's CA.
+#[derive(Debug, Clone)]
+pub struct GrpcIssuer {
+    channel: Channel,
+    control_plane: String,
+    token_file: PathBuf,
+}
+
+impl GrpcIssuer {
+    /// Uses the proxy's control-plane endpoint settings ([`crate::xds::endpoint`]); the channel
+    /// connects on first use and reconnects by itself.
+    pub fn new(cfg: &Config) -> Result<GrpcIssuer, String> {
+        let channel = crate::xds::endpoint(&cfg.control_plane)?.connect_lazy();
+        Ok(GrpcIssuer {
+            channel,
+            control_plane: cfg.control_plane.clone(),
+            token_file: cfg.token_file.clone(),
+        })
+    }
+}
+
+impl Issue for GrpcIssuer {
+    async fn create(&self, csr_pem: String, ttl: Option<Duration>) -> Result<Issued, String> {
+        let token = tokio::fs::read_to_string(&self.token_file)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read the bootstrap token file {}: {e}",
+                    self.token_file.display()
+                )
+            })?;
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(format!(
+                "the bootstrap token file {} is empty",
+                self.token_file.display()
+            ));
+        }
+        let mut req = tonic::Request::new(CreateCertificateRequest {
+            csr_pem,
+            ttl_seconds: ttl.map_or(0, |t| t.as_secs().max(1)),
+        });
+        req.set_timeout(Duration::from_secs(10));
+        let value = format!("Bearer {token}").parse().map_err(|_| {
+            format!(
+                "the bootstrap token in {} has characters that cannot go in gRPC metadata",
+                self.token_file.display()
+            )
+        })?;
+        req.metadata_mut().insert("authorization", value);
+        let resp = CertificatesClient::new(self.channel.clone())
+            .create(req)
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => format!(
+                    "cannot reach the CA at {}: {}",
+                    self.control_plane,
+                    s.message()
+                ),
+                code => format!("the CA refused ({code:?}): {}", s.message()),
+            })?
+            .into_inner();
+        Ok(Issued {
+            chain_pem: resp.cert_chain_pem,
+            bundle_pem: resp.trust_bundle_pem,
+        })
+    }
+}

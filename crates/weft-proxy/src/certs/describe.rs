@@ -1,0 +1,137 @@
+//! [`CertInfo`] for people (`weft proxy-config secret POD`).
+
+use std::fmt::Write;
+
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::CertInfo;
+use super::key::parse_pem;
+
+/// SPIFFE ID, serial, validity with the time left, the chain's subjects and issuers, and the
+/// trusted roots.
+pub fn describe(info: &CertInfo) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    describe_at(info, now)
+}
+
+pub(super) fn describe_at(info: &CertInfo, now: i64) -> String {
+    let mut out = String::new();
+    let left = if now >= info.not_after {
+        format!("EXPIRED {} ago", span(now - info.not_after))
+    } else if now < info.not_before {
+        format!("not valid for another {}", span(info.not_before - now))
+    } else {
+        format!("{} left", span(info.not_after - now))
+    };
+    let _ = writeln!(out, "SPIFFE ID:  {}", info.spiffe_id);
+    let _ = writeln!(out, "Serial:     {}", info.serial);
+    let _ = writeln!(
+        out,
+        "Valid:      {} .. {} ({left})",
+        date(info.not_before),
+        date(info.not_after)
+    );
+    let _ = writeln!(out, "Chain:");
+    for (i, c) in certs(&info.chain_pem).iter().enumerate() {
+        let what = if i == 0 { "workload" } else { "intermediate" };
+        let _ = writeln!(out, "  [{i}] {what}");
+        let _ = writeln!(out, "      subject: {}", or_empty(&c.subject));
+        let _ = writeln!(out, "      issuer:  {}", c.issuer);
+    }
+    let roots = certs(&info.bundle_pem);
+    let _ = writeln!(
+        out,
+        "Trust bundle ({} root{}):",
+        roots.len(),
+        if roots.len() == 1 { "" } else { "s" }
+    );
+    for r in roots {
+        let _ = writeln!(
+            out,
+            "  {}  serial {}  until {}",
+            r.subject,
+            r.serial,
+            date(r.not_after)
+        );
+    }
+    out
+}
+
+struct Brief {
+    subject: String,
+    issuer: String,
+    serial: String,
+    not_after: i64,
+}
+
+fn certs(pems: &[String]) -> Vec<Brief> {
+    parse_pem(pems)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|der| {
+            let (_, c) = X509Certificate::from_der(der).ok()?;
+            Some(Brief {
+                subject: c.subject().to_string(),
+                issuer: c.issuer().to_string(),
+                serial: super::key::serial_hex(c.raw_serial()),
+                not_after: c.validity().not_after.timestamp(),
+            })
+        })
+        .collect()
+}
+
+fn or_empty(s: &str) -> &str {
+    if s.is_empty() {
+        "(empty; the identity is the URI SAN)"
+    } else {
+        s
+    }
+}
+
+fn date(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// `3d4h`, `23h59m`, `5m10s`, `42s`: the two largest units.
+fn span(secs: i64) -> String {
+    let secs = secs.max(0);
+    let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+    let mut parts = Vec::new();
+    let mut rest = secs;
+    for (name, size) in units {
+        if rest >= size || (parts.is_empty() && size == 1) {
+            parts.push(format!("{}{name}", rest / size));
+            rest %= size;
+        } else if !parts.is_empty() {
+            // Keep the units adjacent: 1h0m, not 1h5s.
+            parts.push(format!("0{name}"));
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    parts.join("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_like_people_write_them() {
+        assert_eq!(span(0), "0s");
+        assert_eq!(span(42), "42s");
+        assert_eq!(span(310), "5m10s");
+        assert_eq!(span(86_340), "23h59m");
+        assert_eq!(span(3_605), "1h0m");
+        assert_eq!(span(4 * 86_400 + 3_600 * 4), "4d4h");
+    }
+}

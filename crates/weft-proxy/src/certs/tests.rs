@@ -1,0 +1,232 @@
+//! The rotation loop on tokio's paused clock, with the in-memory test CA.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use weft_core::identity::SpiffeId;
+
+use super::testing::TestCa;
+use super::{Issue, Issued, Source, describe, key, run};
+
+const CART: &str = "spiffe://td/ns/shop/sa/cart";
+
+fn start<I: Issue>(issuer: I, ttl: Duration) -> (Arc<Source>, watch::Sender<Option<SpiffeId>>) {
+    let source = Source::new();
+    let (tx, rx) = watch::channel(Some(SpiffeId::parse(CART).unwrap()));
+    tokio::spawn(run(source.clone(), issuer, Some(ttl), rx));
+    (source, tx)
+}
+
+async fn first(source: &Source) -> String {
+    source.ready().wait_for(|r| *r).await.unwrap();
+    source.info().unwrap().serial
+}
+
+/// Waits for the next certificate whose serial differs from `serial`.
+async fn next_after(source: &Source, serial: &str) -> super::CertInfo {
+    let mut sub = source.subscribe();
+    sub.wait_for(|i| i.as_ref().is_some_and(|i| i.serial != serial))
+        .await
+        .unwrap()
+        .clone()
+        .unwrap()
+}
+
+fn leaf_spki(key: &rustls::sign::CertifiedKey) -> Vec<u8> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, c) = X509Certificate::from_der(&key.cert[0]).unwrap();
+    c.public_key().raw.to_vec()
+}
+
+#[tokio::test(start_paused = true)]
+async fn renews_at_half_the_remaining_lifetime_with_a_new_key() {
+    let ca = Arc::new(TestCa::new("td"));
+    let (source, _id) = start(ca.clone(), Duration::from_secs(600));
+    let s1 = first(&source).await;
+    let t1 = Instant::now();
+    let old = source.certified_key().unwrap();
+    assert_eq!(source.info().unwrap().spiffe_id, CART);
+
+    let next = next_after(&source, &s1).await;
+    let took = t1.elapsed();
+    assert!(
+        (Duration::from_millis(299_000)..=Duration::from_millis(300_500)).contains(&took),
+        "renewed after {took:?}, not at half of 600s"
+    );
+    assert_eq!(next.spiffe_id, CART);
+    let new = source.certified_key().unwrap();
+    assert_ne!(
+        leaf_spki(&old),
+        leaf_spki(&new),
+        "a new key for every certificate"
+    );
+    // Whoever took the old key (an open connection) still has it, unchanged.
+    let (_, c) = x509_parser::parse_x509_certificate(&old.cert[0]).unwrap();
+    assert_eq!(key::serial_hex(c.raw_serial()), s1);
+    assert_eq!(ca.issued(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_back_off_and_keep_the_held_certificate() {
+    let ca = Arc::new(TestCa::new("td"));
+    ca.fail_next(3);
+    let t0 = Instant::now();
+    let (source, _id) = start(ca.clone(), Duration::from_secs(600));
+    let mut ready = source.ready();
+    // The first failure shows in readiness.
+    let mut sub = source.subscribe();
+    tokio::task::yield_now().await;
+    while source.last_error().is_none() {
+        tokio::task::yield_now().await;
+    }
+    let why = source.not_ready_reason().unwrap();
+    assert!(
+        why.starts_with("no workload certificate yet: ") && why.contains("failing as asked"),
+        "{why}"
+    );
+    ready.wait_for(|r| *r).await.unwrap();
+    let waited = t0.elapsed();
+    // 200ms + 400ms + 800ms, each with up to a quarter of jitter.
+    assert!(
+        (Duration::from_millis(1_400)..=Duration::from_millis(1_750)).contains(&waited),
+        "{waited:?}"
+    );
+    assert!(source.last_error().is_none(), "success clears the error");
+    let s1 = sub.borrow_and_update().clone().unwrap().serial;
+
+    // Renewals that fail keep the current certificate in service.
+    // Renewal is due at 299.5..300s; three failures take at least 1.4s more.
+    ca.fail_next(3);
+    tokio::time::sleep(Duration::from_millis(300_100)).await;
+    assert!(source.last_error().is_some(), "the renewal failed");
+    assert_eq!(
+        source.info().unwrap().serial,
+        s1,
+        "still the old certificate"
+    );
+    assert!(*source.ready().borrow());
+    assert!(source.not_ready_reason().is_none());
+    let next = next_after(&source, &s1).await;
+    assert_ne!(next.serial, s1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_identity_gets_a_new_certificate_at_once() {
+    let ca = Arc::new(TestCa::new("td"));
+    let (source, id) = start(ca.clone(), Duration::from_secs(3600));
+    let s1 = first(&source).await;
+    let t = Instant::now();
+    let other = SpiffeId::parse("spiffe://other/ns/shop/sa/cart").unwrap();
+    id.send_replace(Some(other.clone()));
+    let next = next_after(&source, &s1).await;
+    assert_eq!(next.spiffe_id, other.to_string());
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_identity_no_request() {
+    let ca = Arc::new(TestCa::new("td"));
+    let source = Source::new();
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(run(source.clone(), ca.clone(), None, rx));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(ca.issued(), 0);
+    assert!(source.certified_key().is_none() && source.trust_bundle().is_empty());
+    assert!(
+        source
+            .not_ready_reason()
+            .unwrap()
+            .contains("waiting for the proxy's identity")
+    );
+    tx.send_replace(Some(SpiffeId::parse(CART).unwrap()));
+    first(&source).await;
+}
+
+/// Signs with one CA and returns another's bundle, or returns a certificate for another key.
+struct Broken {
+    signer: Arc<TestCa>,
+    foreign_bundle: bool,
+}
+
+impl Issue for Broken {
+    async fn create(&self, csr: String, ttl: Option<Duration>) -> Result<Issued, String> {
+        let mut issued = self.signer.create(csr, ttl).await?;
+        if self.foreign_bundle {
+            issued.bundle_pem = vec![key::to_pem(&TestCa::other().root())];
+        } else {
+            let stolen = self.signer.issue(CART, Duration::from_secs(60));
+            issued.chain_pem = stolen.info().unwrap().chain_pem;
+        }
+        Ok(issued)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_that_does_not_check_out_is_refused() {
+    for (foreign_bundle, why) in [
+        (true, "does not verify against the CA's own trust bundle"),
+        (false, "does not match the key we sent"),
+    ] {
+        let signer = Arc::new(TestCa::new("td"));
+        let (source, _id) = start(
+            Broken {
+                signer,
+                foreign_bundle,
+            },
+            Duration::from_secs(60),
+        );
+        while source.last_error().is_none() {
+            tokio::task::yield_now().await;
+        }
+        let err = source.last_error().unwrap();
+        assert!(err.contains(why), "{err}");
+        assert!(source.certified_key().is_none());
+    }
+}
+
+#[test]
+fn check_refuses_a_certificate_for_another_identity() {
+    let ca = TestCa::new("td");
+    let s = ca.issue("spiffe://td/ns/shop/sa/admin", Duration::from_secs(60));
+    let info = s.info().unwrap();
+    let chain = key::parse_pem(&info.chain_pem).unwrap();
+    let err = key::check(&info, &chain, &ca.bundle(), &SpiffeId::parse(CART).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is for \"spiffe://td/ns/shop/sa/admin\", not spiffe://td/ns/shop/sa/cart"),
+        "{err}"
+    );
+    let expired = ca.issue_expired(CART);
+    let info = expired.info().unwrap();
+    let chain = key::parse_pem(&info.chain_pem).unwrap();
+    let err = key::check(&info, &chain, &ca.bundle(), &SpiffeId::parse(CART).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not verify") && err.contains("xpired"),
+        "{err}"
+    );
+}
+
+#[test]
+fn describe_names_identity_validity_chain_and_roots() {
+    let ca = TestCa::new("td");
+    let info = ca.issue(CART, Duration::from_secs(3600)).info().unwrap();
+    let text = super::describe::describe_at(&info, info.not_before + 60 + 60);
+    for want in [
+        "SPIFFE ID:  spiffe://td/ns/shop/sa/cart",
+        &format!("Serial:     {}", info.serial),
+        "(59m0s left)",
+        "[0] workload",
+        "issuer:  CN=weft test CA td",
+        "Trust bundle (1 root):",
+        "  CN=weft test CA td  serial ",
+    ] {
+        assert!(text.contains(want), "{want:?} missing in\n{text}");
+    }
+    assert!(super::describe::describe_at(&info, info.not_after + 90).contains("EXPIRED 1m30s ago"));
+    assert!(describe(&info).contains("left)"));
+}

@@ -1,0 +1,398 @@
+//! The workload certificate source against a real in-process control plane: fetch, rotation
+//! under open TLS connections, and the proxy's readiness and `/certs`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use weft_core::identity::SpiffeId;
+use weft_proxy::certs::{self, CertInfo, GrpcIssuer, Source};
+
+const MESH: &str = "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: mesh}\nspec: {trustDomain: shop.local}\n";
+const CART: &str = "spiffe://shop.local/ns/shop/sa/cart";
+
+struct Env {
+    root: PathBuf,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "weft-proxy-certs-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        std::fs::write(root.join("config/mesh.yaml"), MESH).unwrap();
+        std::fs::write(root.join("token"), "cart-token\n").unwrap();
+        Env { root }
+    }
+
+    fn token_file(&self) -> PathBuf {
+        self.root.join("token")
+    }
+
+    fn credentials(&self, tokens: &[&str]) {
+        let creds: Vec<serde_json::Value> = tokens
+            .iter()
+            .map(|t| {
+                let sha = weft_control::ca::auth::token_sha256(t);
+                serde_json::json!({"tokenSha256": sha, "namespace": "shop", "serviceAccount": "cart", "pod": "cart-0"})
+            })
+            .collect();
+        let tmp = self.root.join(".bootstrap.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::json!({ "credentials": creds }).to_string(),
+        )
+        .unwrap();
+        std::fs::rename(tmp, self.root.join("bootstrap.json")).unwrap();
+    }
+
+    async fn control_plane(&self) -> weft_control::Bound {
+        weft_control::build(weft_control::Config {
+            config_dir: self.root.join("config"),
+            pods_file: None,
+            discovery_addr: "127.0.0.1:0".parse().unwrap(),
+            admin_addr: "127.0.0.1:0".parse().unwrap(),
+            warmup: Duration::ZERO,
+            ca: weft_control::ca::Config {
+                bootstrap: Some(self.root.join("bootstrap.json")),
+                ..weft_control::ca::Config::new(self.root.join("state"))
+            },
+        })
+        .await
+        .expect("control plane starts")
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Verifies a peer as the mesh tunnel will: the chain to the bundle (webpki), any name.
+#[derive(Debug)]
+struct Peer {
+    chain: Arc<dyn ClientCertVerifier>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl Peer {
+    fn new(bundle: &[CertificateDer<'static>]) -> Arc<Peer> {
+        let mut roots = RootCertStore::empty();
+        for r in bundle {
+            roots.add(r.clone()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .unwrap();
+        Arc::new(Peer { chain, provider })
+    }
+}
+
+impl ServerCertVerifier for Peer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _name: &ServerName<'_>,
+        _ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.chain
+            .verify_client_cert(end_entity, intermediates, now)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// mTLS configs on both sides, each handshake taking the source's current certificate.
+fn configs(source: &Arc<Source>) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let bundle = source.trust_bundle();
+    let peer = Peer::new(&bundle);
+    let server = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(peer.chain.clone())
+        .with_cert_resolver(source.resolver());
+    let mut client = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(peer)
+        .with_client_cert_resolver(source.resolver());
+    // A resumed session presents no certificate and keeps the one it was made with; these
+    // tests look at full handshakes.
+    client.resumption = rustls::client::Resumption::disabled();
+    (Arc::new(server), Arc::new(client))
+}
+
+type Client = tokio_rustls::client::TlsStream<tokio::io::DuplexStream>;
+type Server = tokio_rustls::server::TlsStream<tokio::io::DuplexStream>;
+
+async fn connect(server: &Arc<ServerConfig>, client: &Arc<ClientConfig>) -> (Client, Server) {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let acceptor = tokio_rustls::TlsAcceptor::from(server.clone());
+    let accept = tokio::spawn(async move { acceptor.accept(b).await });
+    let c = tokio_rustls::TlsConnector::from(client.clone())
+        .connect(ServerName::try_from("cart.shop").unwrap(), a)
+        .await
+        .expect("client handshake");
+    let s = accept.await.unwrap().expect("server handshake");
+    (c, s)
+}
+
+fn serial_of(certs: Option<&[CertificateDer<'static>]>) -> String {
+    let der = &certs.expect("the peer sent a certificate")[0];
+    let (_, c) = x509_parser::parse_x509_certificate(der).unwrap();
+    c.raw_serial()
+        .iter()
+        .skip_while(|b| **b == 0)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(15), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} within 15s"))
+}
+
+#[tokio::test]
+async fn fetches_from_the_control_plane_and_rotates_while_open_connections_keep_the_old_one() {
+    let env = Env::new("rotate");
+    env.credentials(&["cart-token"]);
+    let cp = env.control_plane().await;
+    let source = Source::new();
+    let issuer = GrpcIssuer::new(&certs::Config {
+        control_plane: format!("http://{}", cp.discovery),
+        token_file: env.token_file(),
+        ttl: Some(Duration::from_secs(2)),
+    })
+    .unwrap();
+    let (_id, rx) = watch::channel(Some(SpiffeId::parse(CART).unwrap()));
+    let task = tokio::spawn(certs::run(
+        source.clone(),
+        issuer,
+        Some(Duration::from_secs(2)),
+        rx,
+    ));
+
+    within("first certificate", source.ready().wait_for(|r| *r))
+        .await
+        .unwrap();
+    let first: CertInfo = source.info().unwrap();
+    assert_eq!(first.spiffe_id, CART);
+    assert_eq!(
+        first.bundle_pem,
+        cp.ca.trust_bundle_pem(),
+        "the CA's bundle"
+    );
+    assert!(
+        first.not_after - first.not_before <= 62,
+        "2s TTL, 60s back-dated"
+    );
+
+    let (server_cfg, client_cfg) = configs(&source);
+    let (mut c1, mut s1) = connect(&server_cfg, &client_cfg).await;
+    assert_eq!(serial_of(c1.get_ref().1.peer_certificates()), first.serial);
+    assert_eq!(serial_of(s1.get_ref().1.peer_certificates()), first.serial);
+    let old_key = source.certified_key().unwrap();
+
+    let mut sub = source.subscribe();
+    let second = within(
+        "a rotation",
+        sub.wait_for(|i| i.as_ref().is_some_and(|i| i.serial != first.serial)),
+    )
+    .await
+    .unwrap()
+    .clone()
+    .unwrap();
+
+    // The open connection is untouched: same certificates, still carrying data.
+    c1.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    s1.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
+    s1.write_all(b"pong").await.unwrap();
+    c1.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"pong");
+    assert_eq!(serial_of(c1.get_ref().1.peer_certificates()), first.serial);
+    assert_eq!(
+        serial_of(Some(&old_key.cert)),
+        first.serial,
+        "a held key does not change"
+    );
+
+    // A new handshake with the same configs gets the new certificate (the one current then:
+    // on a slow machine yet another rotation may have come in between).
+    let before = source.info().unwrap().serial;
+    let (c2, s2) = connect(&server_cfg, &client_cfg).await;
+    let after = source.info().unwrap().serial;
+    for got in [
+        serial_of(c2.get_ref().1.peer_certificates()),
+        serial_of(s2.get_ref().1.peer_certificates()),
+    ] {
+        assert_ne!(got, first.serial);
+        assert!(got == before || got == after, "{got} is not current");
+    }
+    assert_ne!(second.serial, first.serial);
+
+    let issued = http_get(cp.admin, "/debug/ca").await;
+    let issued: serde_json::Value = serde_json::from_str(&issued).unwrap();
+    let serials: Vec<&str> = issued["issued"][CART]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["serial"].as_str())
+        .collect();
+    assert!(serials.contains(&second.serial.as_str()), "{serials:?}");
+    task.abort();
+    cp.shutdown().await;
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    http_get_status(addr, path).await.1
+}
+
+async fn http_get_status(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+#[tokio::test]
+async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
+    let env = Env::new("ready");
+    env.credentials(&["someone-else"]);
+    let cp = env.control_plane().await;
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let proxy = weft_proxy::build(weft_proxy::Config {
+        identity: weft_proxy::Identity {
+            id: "cart-0.shop".into(),
+            namespace: "shop".into(),
+            workload: "cart".into(),
+            pod: "cart-0".into(),
+            ip: "127.0.0.1".parse().unwrap(),
+            service_account: "cart".into(),
+            labels: Default::default(),
+        },
+        control_plane: format!("http://{}", cp.discovery),
+        outbound: any,
+        inbound: any,
+        admin: any,
+        readiness: any,
+        metrics: any,
+        outbound_target: None,
+        inbound_app: Some("127.0.0.1:9".parse().unwrap()),
+        set_log_level: None,
+        log_level: "info".into(),
+        bootstrap_token_file: Some(env.token_file()),
+        tunnel: any,
+        credentials: None,
+    })
+    .await
+    .unwrap();
+
+    // Not ready, and the reason says what is missing and why.
+    let body = within("the refusal to show in readiness", async {
+        loop {
+            let (status, body) = http_get_status(proxy.readiness, "/healthz/ready").await;
+            assert_eq!(status, 503, "{body}");
+            if body.contains("unknown bootstrap token") {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        body.contains("no workload certificate yet: the CA refused (Unauthenticated)"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("waiting for first config"),
+        "config arrived: {body}"
+    );
+    let (status, body) = http_get_status(proxy.admin, "/certs").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("no workload certificate yet"), "{body}");
+
+    // The operator adds the credential: the proxy retries and becomes ready.
+    env.credentials(&["someone-else", "cart-token"]);
+    assert!(
+        proxy.ready(Duration::from_secs(15)).await,
+        "ready with a certificate"
+    );
+    let (status, body) = http_get_status(proxy.admin, "/certs").await;
+    assert_eq!(status, 200, "{body}");
+    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["spiffeId"], CART);
+    let held = proxy.shared.certs.as_ref().unwrap().info().unwrap();
+    assert_eq!(info["serial"], held.serial);
+    assert_eq!(info["notAfter"], held.not_after);
+    assert_eq!(info["chainPem"].as_array().unwrap().len(), 1);
+    assert_eq!(info["bundlePem"][0], cp.ca.trust_bundle_pem()[0]);
+    let text = certs::describe(&held);
+    assert!(
+        text.contains(CART) && text.contains("weft root CA shop.local"),
+        "{text}"
+    );
+    let (status, _) = http_get_status(proxy.readiness, "/healthz/ready").await;
+    assert_eq!(status, 200);
+    proxy.drain(Some(Duration::ZERO)).await;
+    cp.shutdown().await;
+}
