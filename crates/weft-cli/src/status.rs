@@ -35,6 +35,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", render(&config, &list));
+    // Certificates whose renewal is overdue (the CA's view; absent on older control planes).
+    let ca = rt
+        .block_on(fetch(&args.admin, "/debug/ca"))
+        .unwrap_or(Value::Null);
+    for o in ca["renewalOverdue"].as_array().into_iter().flatten() {
+        println!(
+            "WARNING: the workload certificate of pod {} ({}, serial {}) expires in {}s and has not been renewed",
+            o["pod"].as_str().unwrap_or("?"),
+            o["identity"].as_str().unwrap_or("?"),
+            o["serial"].as_str().unwrap_or("?"),
+            o["expiresInSeconds"]
+        );
+    }
     let unhealthy = list.as_array().into_iter().flatten().any(|p| {
         p["types"]
             .as_object()

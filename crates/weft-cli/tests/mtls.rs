@@ -283,3 +283,146 @@ async fn authorization_policies_allow_deny_and_name_themselves() {
         "{text}"
     );
 }
+
+/// Bootstrap tokens for `(service account, pod)` pairs: the CA's file and one token file each,
+/// beside the state dir (not in the config dir, which holds only configuration).
+fn bootstrap(dir: &Dir, grants: &[(&str, &str)]) -> std::path::PathBuf {
+    let secrets = dir.state();
+    std::fs::create_dir_all(&secrets).unwrap();
+    let mut creds = Vec::new();
+    for (sa, pod) in grants {
+        let token = format!("token-of-{pod}");
+        std::fs::write(secrets.join(format!("{pod}.token")), &token).unwrap();
+        creds.push(serde_json::json!({
+            "tokenSha256": weft_control::ca::auth::token_sha256(&token),
+            "namespace": "shop", "serviceAccount": sa, "pod": pod,
+        }));
+    }
+    let path = secrets.join("bootstrap.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({ "credentials": creds }).to_string(),
+    )
+    .unwrap();
+    path
+}
+
+fn serial(p: &weft_proxy::Bound) -> String {
+    p.shared
+        .certs
+        .as_ref()
+        .and_then(|c| c.info())
+        .map(|i| i.serial)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn certificates_rotate_under_steady_load_with_zero_failed_requests() {
+    let dir = Dir::new("mtls-rotate");
+    dir.write("mesh.yaml", &config("", ""));
+    let bootstrap = bootstrap(
+        &dir,
+        &[
+            ("web", "web-0"),
+            ("client", "client-0"),
+            ("client", "client-1"),
+        ],
+    );
+    let cp = weft_control::build(weft_control::Config {
+        config_dir: dir.0.clone(),
+        pods_file: None,
+        discovery_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        warmup: Duration::ZERO,
+        ca: weft_control::ca::Config {
+            bootstrap: Some(bootstrap),
+            // Renewed at half-life: about every second.
+            cert_ttl: Duration::from_secs(2),
+            ..weft_control::ca::Config::new(dir.state())
+        },
+    })
+    .await
+    .expect("control plane starts");
+    let app = echo("web").await;
+    let token = |pod: &str| Certs::Token(dir.state().join(format!("{pod}.token")));
+    let server = proxy_certs(
+        cp.discovery,
+        "shop",
+        "web",
+        "web-0",
+        None,
+        Some(app.addr),
+        token("web-0"),
+    )
+    .await;
+    let web: SocketAddr = WEB.parse().unwrap();
+    let client = proxy_certs(
+        cp.discovery,
+        "shop",
+        "client",
+        "client-0",
+        Some(web),
+        None,
+        token("client-0"),
+    )
+    .await;
+    let (server_before, client_before) = (serial(&server), serial(&client));
+    assert!(!server_before.is_empty() && !client_before.is_empty());
+
+    // Four callers without pause for four seconds: several rotations on both ends.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    let mut callers = Vec::new();
+    for _ in 0..4 {
+        let outbound = client.outbound;
+        callers.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while tokio::time::Instant::now() < deadline {
+                let r = get(outbound, "web", "/").await;
+                if r.status == 200 {
+                    ok += 1;
+                } else {
+                    failed.push(format!(
+                        "{} {:?} {}",
+                        r.status,
+                        r.headers.get("weft-error"),
+                        r.body
+                    ));
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    let mut total = 0;
+    for c in callers {
+        let (ok, failed) = c.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "failed requests during rotation: {failed:?}"
+        );
+        total += ok;
+    }
+    assert!(total > 100, "steady load: only {total} requests");
+    assert_ne!(
+        serial(&server),
+        server_before,
+        "the server's certificate rotated"
+    );
+    assert_ne!(
+        serial(&client),
+        client_before,
+        "the client's certificate rotated"
+    );
+
+    // A proxy that starts now does its first handshake against the rotated certificates.
+    let late = proxy_certs(
+        cp.discovery,
+        "shop",
+        "client",
+        "client-1",
+        Some(web),
+        None,
+        token("client-1"),
+    )
+    .await;
+    assert_eq!(get(late.outbound, "web", "/").await.status, 200);
+}

@@ -129,6 +129,10 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
     if let Some(bootstrap) = ca.bootstrap() {
         tasks.spawn(bootstrap.watch());
     }
+    tasks.spawn(ca::expiry::watch(
+        ca.clone(),
+        state.metrics.ca.overdue.clone(),
+    ));
 
     let svc = discovery::Server::new(state.clone());
     let ca_svc = ca::Server::new(ca.clone());

@@ -79,6 +79,14 @@ pub async fn proxy(
     proxy_with(cp, ns, workload, pod, target, app, None).await
 }
 
+/// How a test proxy gets its workload certificate.
+pub enum Certs {
+    /// None: no mTLS.
+    Fixed(Option<std::sync::Arc<dyn weft_proxy::tunnel::Credentials>>),
+    /// From the control plane's CA with this bootstrap token file (and rotated).
+    Token(PathBuf),
+}
+
 /// As [`proxy`], with a workload certificate: peers are reached (and reach it) over the
 /// mTLS tunnel.
 pub async fn proxy_with(
@@ -90,6 +98,31 @@ pub async fn proxy_with(
     app: Option<SocketAddr>,
     credentials: Option<std::sync::Arc<dyn weft_proxy::tunnel::Credentials>>,
 ) -> weft_proxy::Bound {
+    proxy_certs(
+        cp,
+        ns,
+        workload,
+        pod,
+        target,
+        app,
+        Certs::Fixed(credentials),
+    )
+    .await
+}
+
+pub async fn proxy_certs(
+    cp: SocketAddr,
+    ns: &str,
+    workload: &str,
+    pod: &str,
+    target: Option<SocketAddr>,
+    app: Option<SocketAddr>,
+    certs: Certs,
+) -> weft_proxy::Bound {
+    let (credentials, bootstrap_token_file) = match certs {
+        Certs::Fixed(c) => (c, None),
+        Certs::Token(f) => (None, Some(f)),
+    };
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let bound = weft_proxy::build(weft_proxy::Config {
         identity: weft_proxy::Identity {
@@ -113,7 +146,7 @@ pub async fn proxy_with(
         log_level: "info".into(),
         tunnel: any,
         credentials,
-        bootstrap_token_file: None,
+        bootstrap_token_file,
     })
     .await
     .expect("proxy binds");

@@ -59,6 +59,8 @@ pub struct Metrics {
     issued: Counter,
     refused: Family<ReasonLabel, Counter>,
     pub signing_not_after: Gauge,
+    /// Workload certificates past three quarters of their life without a renewal.
+    pub overdue: Gauge,
 }
 
 impl Metrics {
@@ -79,6 +81,11 @@ impl Metrics {
             "signing_cert_not_after_seconds",
             "Expiry of the signing CA certificate, Unix seconds",
             m.signing_not_after.clone(),
+        );
+        registry.register(
+            "certificates_renewal_overdue",
+            "Workload certificates past 3/4 of their lifetime that their proxy has not renewed (proxies renew at 1/2)",
+            m.overdue.clone(),
         );
         // Every reason shows from the start, at 0, so rates and alerts need no special case.
         for reason in Reason::ALL {

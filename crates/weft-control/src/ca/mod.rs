@@ -48,6 +48,7 @@ pub mod auth;
 pub mod authority;
 pub mod cert;
 pub mod csr;
+pub mod expiry;
 pub mod metrics;
 mod server;
 pub mod store;
@@ -313,6 +314,28 @@ impl Ca {
         list.truncate(RECENT);
     }
 
+    /// The latest certificate of every pod that is past 3/4 of its lifetime: its proxy, which
+    /// renews at half-life, has not managed to (or is gone).
+    pub fn overdue(&self) -> Vec<expiry::Overdue> {
+        let issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        let latest = issued.iter().flat_map(|(id, list)| {
+            // Newest first: the first record of each pod is its current certificate.
+            let mut seen = std::collections::BTreeSet::new();
+            list.iter()
+                .filter(move |r| seen.insert(r.pod.clone()))
+                .map(move |r| {
+                    (
+                        id.as_str(),
+                        r.pod.as_str(),
+                        r.serial.as_str(),
+                        r.issued_at,
+                        r.not_after,
+                    )
+                })
+        });
+        expiry::overdue(latest, cert::now())
+    }
+
     /// `GET /debug/ca`: the signing CA, the trusted roots, and recent certificates per identity.
     pub fn debug(&self) -> Value {
         let now = cert::now();
@@ -366,6 +389,7 @@ impl Ca {
             "bootstrap": self.bootstrap.as_ref().map(|b| json!({"file": b.path(), "credentials": b.len()})),
             "certTtlSeconds": self.ttl.as_secs(),
             "issued": issued,
+            "renewalOverdue": self.overdue(),
         })
     }
 }
