@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use weft_core::analyze::{self, Severity};
-use weft_core::{Config, load_paths};
+use weft_core::Config;
 
 use crate::state::State;
 
@@ -16,21 +15,7 @@ pub const POLL: Duration = Duration::from_millis(250);
 
 /// Loads and checks a directory. `Err` holds one message per problem, each with file:line.
 pub fn load(dir: &Path) -> Result<Config, Vec<String>> {
-    let out = load_paths(&[dir]);
-    let mut problems: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
-    let analysis = analyze::analyze(&out.config);
-    problems.extend(
-        analysis
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .map(ToString::to_string),
-    );
-    if problems.is_empty() {
-        Ok(out.config)
-    } else {
-        Err(problems)
-    }
+    weft_core::analyze::load_checked(dir)
 }
 
 /// What the directory looks like now: names, sizes and modification times.

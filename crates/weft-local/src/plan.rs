@@ -335,25 +335,13 @@ fn hosts_files(config: &Config, pods: &[PodPlan]) -> BTreeMap<String, String> {
 
 /// Loads and analyzes `dir`; any error stops `weft up` before anything starts.
 pub fn load(dir: &Path) -> anyhow::Result<Config> {
-    use weft_core::analyze::{self, Severity};
-    let out = weft_core::load_paths(&[dir]);
-    let mut problems: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
-    let analysis = analyze::analyze(&out.config);
-    problems.extend(
-        analysis
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .map(ToString::to_string),
-    );
-    if !problems.is_empty() {
-        bail!(
+    weft_core::analyze::load_checked(dir).map_err(|problems| {
+        anyhow::anyhow!(
             "the configuration in {} has errors; nothing was started:\n{}",
             dir.display(),
             problems.join("\n")
-        );
-    }
-    Ok(out.config)
+        )
+    })
 }
 
 #[cfg(test)]

@@ -338,6 +338,8 @@ impl Ca {
 
     /// `GET /debug/ca`: the signing CA, the trusted roots, and recent certificates per identity.
     pub fn debug(&self) -> Value {
+        // Before taking the lock below, which overdue() takes too.
+        let overdue = self.overdue();
         let now = cert::now();
         let time = |t: i64| json!({"unix": t, "text": cert::rfc3339(t), "inSeconds": t - now});
         let s = &self.authority.signing;
@@ -389,7 +391,7 @@ impl Ca {
             "bootstrap": self.bootstrap.as_ref().map(|b| json!({"file": b.path(), "credentials": b.len()})),
             "certTtlSeconds": self.ttl.as_secs(),
             "issued": issued,
-            "renewalOverdue": self.overdue(),
+            "renewalOverdue": overdue,
         })
     }
 }

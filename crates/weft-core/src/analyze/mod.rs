@@ -216,3 +216,23 @@ pub fn explain(rule: &Rule) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Loads `dir` and keeps it only if it loads and analyzes without errors: what the control
+/// plane applies and what `weft up` starts. `Err` holds one message per problem, each with
+/// file:line.
+pub fn load_checked(dir: &std::path::Path) -> Result<Config, Vec<String>> {
+    let out = crate::load_paths(&[dir]);
+    let mut problems: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
+    problems.extend(
+        analyze(&out.config)
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(ToString::to_string),
+    );
+    if problems.is_empty() {
+        Ok(out.config)
+    } else {
+        Err(problems)
+    }
+}
