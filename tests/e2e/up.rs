@@ -337,3 +337,75 @@ fn weft_down_cleans_up_after_a_crashed_weft_up() {
     assert!(!std::path::Path::new("/run/weft/e2ecrash").exists());
     assert_eq!(host_network_state(), before, "leftovers after weft down");
 }
+
+#[test]
+#[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
+fn ctrl_c_stops_each_app_before_its_proxy_and_removes_everything() {
+    use std::io::{BufRead, BufReader};
+    let _serial = serial();
+    let before = host_network_state();
+    let cfg = ConfigDir::new("sigint");
+    cfg.write("mesh.yaml", &weft_e2e::network_yaml(6, "sigint.local"));
+    cfg.write("files.yaml", FILES);
+    std::fs::create_dir_all(cfg.path.join("site")).unwrap();
+    let admin = format!("127.0.0.1:{}", weft_e2e::free_port());
+    let mut up = std::process::Command::new(weft_e2e::weft_bin())
+        .args([
+            "up",
+            &cfg.path.display().to_string(),
+            "--name",
+            "e2eint",
+            "--admin",
+            &admin,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("weft up starts");
+    let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let up_now = line.contains(" is up");
+        seen.push(line);
+        if up_now {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("all pods ready")),
+        "{seen:#?}"
+    );
+    let pid = up.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    seen.extend(lines.map_while(Result::ok));
+    assert!(up.wait().unwrap().success(), "{seen:#?}");
+    let at = |what: &str| {
+        seen.iter()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no line with {what:?} in {seen:#?}"))
+    };
+    for pod in ["files/web-0", "files/client-0"] {
+        assert!(
+            at(&format!("pod {pod} app: stopped")) < at(&format!("pod {pod} proxy: stopped")),
+            "the app of {pod} must stop before its proxy drains: {seen:#?}"
+        );
+    }
+    assert!(
+        at("proxy: stopped") < at("control plane: stopped"),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains("everything weft up created is removed"),
+        "{seen:#?}"
+    );
+    assert!(!std::path::Path::new("/run/weft/e2eint").exists());
+    assert_eq!(host_network_state(), before, "Ctrl-C left something behind");
+}
