@@ -409,3 +409,23 @@ fn ctrl_c_stops_each_app_before_its_proxy_and_removes_everything() {
     assert!(!std::path::Path::new("/run/weft/e2eint").exists());
     assert_eq!(host_network_state(), before, "Ctrl-C left something behind");
 }
+
+#[test]
+#[ignore = "needs root: it drops to an ordinary user to check what weft up says"]
+fn as_an_ordinary_user_weft_up_says_what_it_needs() {
+    let cfg = ConfigDir::new("nonroot");
+    cfg.write("mesh.yaml", &weft_e2e::network_yaml(7, "nonroot.local"));
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(weft_e2e::weft_bin())
+        .args(["up", &cfg.path.display().to_string(), "--name", "e2euser"])
+        .output()
+        .expect("setpriv runs");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("needs root") && said.contains("CAP_NET_ADMIN"),
+        "{said}"
+    );
+    assert!(!std::path::Path::new("/run/weft/e2euser").exists());
+}

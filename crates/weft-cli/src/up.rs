@@ -54,6 +54,7 @@ fn reporter() -> Report {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    weft_local::runtime::require_root()?;
     let weft = std::env::current_exe().context("finding the weft executable")?;
     let dir = std::path::absolute(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;

@@ -58,11 +58,14 @@ pub async fn up(
     result
 }
 
-fn require_root() -> anyhow::Result<()> {
+/// `weft up` programs namespaces, links and nftables: it needs root (CAP_NET_ADMIN and
+/// CAP_SYS_ADMIN). Running as an ordinary user in a user namespace of its own is not built yet.
+pub fn require_root() -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!(
-            "weft up needs root: it creates network namespaces, a bridge and packet-redirect rules. \
-             Run it as root (e.g. `sudo -E weft up DIR`)"
+            "weft up needs root: it creates network namespaces, a bridge and packet-redirect rules \
+             (CAP_NET_ADMIN and CAP_SYS_ADMIN); running as an ordinary user in a user namespace is \
+             not supported yet. Run it as root, e.g. `sudo -E weft up DIR`"
         );
     }
     Ok(())
