@@ -52,8 +52,11 @@ async fn route(
 ) -> Result<Response<Body>, ProxyError> {
     let table = Table::get(shared, routing).await?;
     let host = forward::authority(&parts).map(|a| strip_port(&a).to_string());
+    // A Service port no route attaches to is served as if the Service had no routes; a Gateway
+    // listener without routes has nothing to serve.
+    let gateway = matches!(routing, Routing::Gateway(_));
     let selected = match table.routes() {
-        Some(routes) => {
+        Some(routes) if gateway || routes.covers(port) => {
             let view = RequestView {
                 method: &parts.method,
                 path: parts.uri.path(),
@@ -65,7 +68,7 @@ async fn route(
             let sel = routes.select(&view).ok_or(ProxyError::NoRoute)?;
             Some((sel.rule.clone(), sel.matched_prefix.map(str::to_string)))
         }
-        None => None,
+        _ => None,
     };
     let (rule, prefix) = match selected {
         Some((r, p)) => (Some(r), p),

@@ -118,6 +118,13 @@ impl CompiledRoutes {
         &self.rules
     }
 
+    /// Whether any route attaches to `port` (a parentRef without a port attaches to all).
+    pub fn covers(&self, port: u16) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.ports.is_empty() || e.ports.contains(&port))
+    }
+
     /// The first entry, in precedence order, that matches the request.
     pub fn select(&self, req: &RequestView) -> Option<Selected<'_>> {
         // Parsed once, on the first entry that looks at the query.

@@ -297,6 +297,21 @@ fn entries_apply_to_their_ports_only() {
     }
 }
 
+#[test]
+fn a_port_no_route_attaches_to_is_not_covered() {
+    let routes = compile(vec![MatchEntry {
+        ports: vec![80],
+        ..entry(prefix("/"), 0)
+    }]);
+    assert!(routes.covers(80));
+    assert!(
+        !routes.covers(81),
+        "port 81 is served as if the Service had no routes"
+    );
+    let everywhere = compile(vec![entry(prefix("/"), 0)]);
+    assert!(everywhere.covers(81));
+}
+
 fn extension_filter() -> HttpRouteFilter {
     HttpRouteFilter {
         filter_type: HttpFilterType::ExtensionRef,
