@@ -374,6 +374,7 @@ impl Core {
         }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        crate::access_log::flush();
     }
 }
 
