@@ -145,9 +145,13 @@ def run_mesh(a, workdir):
     mesh.write(workdir, a.peers)
     m = mesh.Mesh(a.weft, MESH_NAME, workdir)
     log(f"weft up {workdir} --name {MESH_NAME}")
-    m.up(free_port(), free_port())
+    try:
+        m.up(free_port(), free_port())
+    except mesh.AlreadyRunning as e:
+        sys.exit(f"bench/run: {e}")
     runs, idle = [], {}
     try:
+        m.wait_ready()
         time.sleep(2)
         scs = scenarios(m, a.peers)
         for sc in scs:
