@@ -158,6 +158,10 @@ def write(dir, peers):
         f.write(config(dir, peers))
 
 
+class AlreadyRunning(RuntimeError):
+    """A mesh of the benchmark's name runs already: another benchmark; it is left alone."""
+
+
 class Mesh:
     """A running `weft up -d` of the benchmark mesh."""
 
@@ -174,15 +178,20 @@ class Mesh:
                               capture_output=capture)
 
     def up(self, ingress_port, admin_port):
-        # A leftover mesh of the same name (a crashed earlier run) is removed first.
-        subprocess.run([self.weft, "down", "--name", self.name], capture_output=True)
+        """`weft up -d`. Never preceded by `weft down`: a mesh of this name that runs is another
+        benchmark's (weft up refuses to start beside it and it is left alone), and one left by
+        a crash is cleaned up by weft up itself."""
         out = subprocess.run(
             [self.weft, "up", self.dir, "-d", "--name", self.name,
              "--ingress-port", str(ingress_port), "--admin", f"127.0.0.1:{admin_port}"],
             text=True, capture_output=True, timeout=300)
         if out.returncode != 0:
-            raise RuntimeError(f"weft up failed:\n{out.stdout}{out.stderr}")
-        self.wait_ready()
+            said = out.stdout + out.stderr
+            if "already running" in said:
+                raise AlreadyRunning(
+                    f"mesh {self.name!r} is already running, another benchmark's: wait for it "
+                    f"to finish (two on the same cores would spoil both)\n{said}")
+            raise RuntimeError(f"weft up failed:\n{said}")
 
     def get_pods(self):
         out = self.cmd("get", "pods", "-o", "json")

@@ -92,7 +92,7 @@ def not_built(doc, width):
 
 def cp_table(runs):
     head = ["proxies", "HTTP/2 conns", "announce pod", "connect+sync ms", "apply ms",
-            "push p50 ms", "push p99 ms", "push max ms", "acked", "CP RSS idle MiB",
+            "push p50 ms", "push p99 ms", "push max ms", "ACKs of the changes", "CP RSS idle MiB",
             "CP RSS connected MiB", "CP RSS end MiB", "CP peak MiB"]
     rows = []
     for r in runs:
@@ -101,7 +101,7 @@ def cp_table(runs):
         rows.append([r["proxies"], r["connections"], "yes" if r["announce"] else "no",
                      fmt(r["connectMs"], 1), fmt(r["applyMs"], 0), fmt(r["pushP50Ms"], 1),
                      fmt(r["pushP99Ms"], 1), fmt(r["pushMaxMs"], 1),
-                     f"{acked}" + (f" (**{missing} missing**)" if missing else ""),
+                     f"{acked}/{acked + missing}" + (" **(missing)**" if missing else ""),
                      mib(r["controlIdle"]["rssKib"]), mib(r["controlConnected"]["rssKib"]),
                      mib(r["controlEnd"]["rssKib"]), mib(r["controlEnd"]["hwmKib"])])
     return table(head, rows)
@@ -154,9 +154,10 @@ def markdown(doc):
 def results_page(doc, json_path, md):
     return (
         "# Latest benchmark results\n\n"
-        "Produced by the command below on a **shared 2-core machine while other engineers "
-        "were building on the same cores**: absolute numbers drift; compare ratios and the "
-        "*added* columns. The lead re-runs the final numbers on a quiet machine.\n\n"
+        "Produced by the command below on a **shared 2-core machine on which other engineers "
+        "build at the same time** (the load generator, both proxies and nginx share the same "
+        "2 cores too): absolute numbers drift; compare ratios and the *added* columns. The "
+        "lead re-runs the final numbers on a quiet machine.\n\n"
         f"```sh\n{doc['command']}\n```\n\n"
         f"Full data: `{json_path}`.\n\n" + md.split("\n", 1)[1]
     )
