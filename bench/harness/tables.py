@@ -154,10 +154,9 @@ def markdown(doc):
 def results_page(doc, json_path, md):
     return (
         "# Latest benchmark results\n\n"
-        "Produced by the command below on a **shared 2-core machine on which other engineers "
-        "build at the same time** (the load generator, both proxies and nginx share the same "
-        "2 cores too): absolute numbers drift; compare ratios and the *added* columns. The "
-        "lead re-runs the final numbers on a quiet machine.\n\n"
+        "Produced by the command below on a 2-core machine on which the load generator, both "
+        "proxies and nginx share the cores: absolute numbers drift between machines and runs; "
+        "compare ratios and the *added* columns.\n\n"
         f"```sh\n{doc['command']}\n```\n\n"
         f"Full data: `{json_path}`.\n\n" + md.split("\n", 1)[1]
     )
