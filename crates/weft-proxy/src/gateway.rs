@@ -107,7 +107,9 @@ async fn run(listener: tokio::net::TcpListener, shared: Arc<Shared>, routing: Ro
             serve::http(stream, drain, move |req| {
                 let (shared, routing) = (shared.clone(), routing.clone());
                 async move {
-                    Ok::<_, Infallible>(request::request(shared, routing, port, peer, req).await)
+                    Ok::<_, Infallible>(
+                        Box::pin(request::request(shared, routing, port, peer, req)).await,
+                    )
                 }
             })
             .await;

@@ -167,7 +167,10 @@ async fn connection<S: Io>(
     let drain = shared.drain.clone();
     serve::http(stream, drain, move |req| {
         let (shared, identity) = (shared.clone(), identity.clone());
-        async move { Ok::<_, Infallible>(request(&shared, target, peer, identity, req).await) }
+        // Boxed: hyper moves the handler's future, and this one is several KiB.
+        async move {
+            Ok::<_, Infallible>(Box::pin(request(&shared, target, peer, identity, req)).await)
+        }
     })
     .await;
 }

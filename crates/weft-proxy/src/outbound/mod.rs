@@ -78,7 +78,10 @@ async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared
     serve::http(stream, drain, move |req| {
         let shared = shared.clone();
         let routing = request::Routing::Service(key.clone());
-        async move { Ok::<_, Infallible>(request::request(shared, routing, port, peer, req).await) }
+        // Boxed: hyper moves the handler's future, and this one is several KiB.
+        async move {
+            Ok::<_, Infallible>(Box::pin(request::request(shared, routing, port, peer, req)).await)
+        }
     })
     .await;
 }

@@ -181,7 +181,14 @@ async fn route(
                 // The last try owns the upgrade, if any.
                 p.extensions = std::mem::take(&mut parts.extensions);
             }
-            let sent = forward::forward(&shared.pool, &target, p, b, connect_timeout);
+            // Boxed: timeout() moves it, and it is several KiB.
+            let sent = Box::pin(forward::forward(
+                &shared.pool,
+                &target,
+                p,
+                b,
+                connect_timeout,
+            ));
             let result = match per_try {
                 Some(t) => tokio::time::timeout(t.as_std(), sent)
                     .await
