@@ -6,16 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
-use rustls::server::danger::ClientCertVerifier;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use weft_core::identity::SpiffeId;
 use weft_proxy::certs::{self, CertInfo, GrpcIssuer, Source};
+use weft_proxy::tunnel::Credentials;
 
 const MESH: &str = "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: mesh}\nspec: {trustDomain: shop.local}\n";
 const CART: &str = "spiffe://shop.local/ns/shop/sa/cart";
@@ -82,96 +79,15 @@ impl Drop for Env {
     }
 }
 
-/// Verifies a peer as the mesh tunnel will: the chain to the bundle (webpki), any name.
-#[derive(Debug)]
-struct Peer {
-    chain: Arc<dyn ClientCertVerifier>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl Peer {
-    fn new(bundle: &[CertificateDer<'static>]) -> Arc<Peer> {
-        let mut roots = RootCertStore::empty();
-        for r in bundle {
-            roots.add(r.clone()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .unwrap();
-        Arc::new(Peer { chain, provider })
-    }
-}
-
-impl ServerCertVerifier for Peer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _name: &ServerName<'_>,
-        _ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.chain
-            .verify_client_cert(end_entity, intermediates, now)?;
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// mTLS configs on both sides, each handshake taking the source's current certificate.
+/// The mesh tunnel's own mTLS configs on both sides, each handshake taking the source's
+/// current certificate (and never resuming a session).
 fn configs(source: &Arc<Source>) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let bundle = source.trust_bundle();
-    let peer = Peer::new(&bundle);
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_client_cert_verifier(peer.chain.clone())
-        .with_cert_resolver(source.resolver());
-    let mut client = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(peer)
-        .with_client_cert_resolver(source.resolver());
-    // A resumed session presents no certificate and keeps the one it was made with; these
-    // tests look at full handshakes.
-    client.resumption = rustls::client::Resumption::disabled();
-    (Arc::new(server), Arc::new(client))
+    let creds: Arc<dyn Credentials> = source.clone();
+    let id = source.info().expect("a certificate").spiffe_id;
+    (
+        weft_proxy::tunnel::tls::server_config(creds.clone()),
+        weft_proxy::tunnel::tls::client_config(creds, vec![id]),
+    )
 }
 
 type Client = tokio_rustls::client::TlsStream<tokio::io::DuplexStream>;

@@ -10,15 +10,15 @@
 //! holds. A rotation swaps what [`Source::certified_key`] returns: connections already open
 //! keep the certificate they were made with, new handshakes get the new one.
 //!
-//! The tunnel uses [`Source::certified_key`], [`Source::trust_bundle`] and [`Source::ready`]
-//! (or [`Source::resolver`] as a rustls certificate resolver). `GET /certs` on the proxy admin
-//! shows [`CertInfo`]; [`describe`] renders it for people. [`testing`] has a tiny in-memory CA
+//! The mTLS tunnel's configs ([`crate::tunnel::tls`]) take a `Source` as their credentials:
+//! [`Source::certified_key`] and [`Source::trust_bundle`]; readiness waits on
+//! [`Source::ready`]. `GET /certs` on the proxy admin shows [`CertInfo`]; [`describe`] renders
+//! it for people. [`testing`] has a tiny in-memory CA
 //! for tests.
 
 mod client;
 mod describe;
 mod key;
-mod resolve;
 mod rotate;
 pub mod testing;
 #[cfg(test)]
@@ -34,7 +34,6 @@ use tokio::sync::watch;
 pub use client::{Config, GrpcIssuer, Issue, Issued};
 pub use describe::describe;
 pub use key::Error;
-pub use resolve::Resolver;
 pub use rotate::run;
 
 /// What a workload certificate is, for `/certs` and `weft proxy-config secret`.
@@ -125,11 +124,6 @@ impl Source {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-
-    /// A rustls resolver (server and client side) that hands out the current certificate.
-    pub fn resolver(self: &Arc<Self>) -> Arc<Resolver> {
-        Arc::new(Resolver::new(self.clone()))
     }
 
     fn install(
