@@ -355,42 +355,9 @@ impl Store {
     /// Everything held, for `/config_dump`.
     pub fn dump(&self) -> Value {
         let maps = self.read();
-        let services: serde_json::Map<String, Value> = maps
-            .services
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Known::Present(e) => serde_json::to_value(&e.config).unwrap_or(Value::Null),
-                    Known::Missing => json!("missing"),
-                    Known::Rejected(why) => json!({"rejected": why}),
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        let addresses: serde_json::Map<String, Value> = maps
-            .addresses
-            .iter()
-            .map(|(ip, v)| {
-                let v = match v {
-                    Known::Present(s) => json!(s),
-                    Known::Missing => json!("missing"),
-                    Known::Rejected(why) => json!({"rejected": why}),
-                };
-                (ip.to_string(), v)
-            })
-            .collect();
-        let gateways: serde_json::Map<String, Value> = maps
-            .gateways
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Known::Present(e) => serde_json::to_value(&e.config).unwrap_or(Value::Null),
-                    Known::Missing => json!("missing"),
-                    Known::Rejected(why) => json!({"rejected": why}),
-                };
-                (k.clone(), v)
-            })
-            .collect();
+        let services = dump_map(&maps.services, |e| serde_json::to_value(&e.config));
+        let addresses = dump_map(&maps.addresses, |s| serde_json::to_value(s));
+        let gateways = dump_map(&maps.gateways, |e| serde_json::to_value(&e.config));
         let versions: serde_json::Map<String, Value> = maps
             .versions
             .iter()
@@ -405,4 +372,21 @@ impl Store {
             "lastNack": maps.last_nack,
         })
     }
+}
+
+/// One map of the store for `/config_dump`: present entries as JSON, or what is known instead.
+fn dump_map<K: ToString, T>(
+    map: &HashMap<K, Known<T>>,
+    show: impl Fn(&T) -> serde_json::Result<Value>,
+) -> serde_json::Map<String, Value> {
+    map.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Known::Present(e) => show(e).unwrap_or(Value::Null),
+                Known::Missing => json!("missing"),
+                Known::Rejected(why) => json!({"rejected": why}),
+            };
+            (k.to_string(), v)
+        })
+        .collect()
 }
