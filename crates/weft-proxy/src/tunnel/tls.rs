@@ -95,12 +95,52 @@ fn cert_error(e: &webpki::Error) -> rustls::Error {
     rustls::Error::InvalidCertificate(c)
 }
 
+/// The mesh's trust, as both verifiers check it.
+#[derive(Debug)]
+struct Trust {
+    creds: Arc<dyn Credentials>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl Trust {
+    fn new(creds: Arc<dyn Credentials>, provider: &CryptoProvider) -> Trust {
+        Trust {
+            creds,
+            algs: provider.signature_verification_algorithms,
+        }
+    }
+
+    /// The peer's SPIFFE ID, once its chain leads to the current bundle.
+    fn chain(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        usage: KeyUsage,
+    ) -> Result<String, rustls::Error> {
+        let bundle = self.creds.trust_bundle();
+        verify_chain(&self.algs, &bundle, end_entity, intermediates, now, usage)
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+}
+
+fn no_tls12() -> rustls::Error {
+    rustls::Error::General("TLS 1.2 is not used in the mesh".into())
+}
+
 /// Checks the server: a chain to the bundle, and an identity among `allowed`.
 #[derive(Debug)]
 struct ServerVerifier {
-    creds: Arc<dyn Credentials>,
+    trust: Trust,
     allowed: Vec<String>,
-    algs: WebPkiSupportedAlgorithms,
 }
 
 impl ServerCertVerifier for ServerVerifier {
@@ -112,15 +152,9 @@ impl ServerCertVerifier for ServerVerifier {
         _ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let bundle = self.creds.trust_bundle();
-        let id = verify_chain(
-            &self.algs,
-            &bundle,
-            end_entity,
-            intermediates,
-            now,
-            KeyUsage::server_auth(),
-        )?;
+        let id = self
+            .trust
+            .chain(end_entity, intermediates, now, KeyUsage::server_auth())?;
         if !self.allowed.contains(&id) {
             return Err(rustls::Error::General(format!(
                 "the peer is {id}, but the destination may only be {}",
@@ -136,9 +170,7 @@ impl ServerCertVerifier for ServerVerifier {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "TLS 1.2 is not used in the mesh".into(),
-        ))
+        Err(no_tls12())
     }
 
     fn verify_tls13_signature(
@@ -147,19 +179,18 @@ impl ServerCertVerifier for ServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+        self.trust.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
+        self.trust.algs.supported_schemes()
     }
 }
 
 /// Checks clients: a chain to the bundle; any mesh identity (policy decides the rest).
 #[derive(Debug)]
 struct ClientVerifier {
-    creds: Arc<dyn Credentials>,
-    algs: WebPkiSupportedAlgorithms,
+    trust: Trust,
 }
 
 impl ClientCertVerifier for ClientVerifier {
@@ -173,15 +204,8 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let bundle = self.creds.trust_bundle();
-        verify_chain(
-            &self.algs,
-            &bundle,
-            end_entity,
-            intermediates,
-            now,
-            KeyUsage::client_auth(),
-        )?;
+        self.trust
+            .chain(end_entity, intermediates, now, KeyUsage::client_auth())?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -191,9 +215,7 @@ impl ClientCertVerifier for ClientVerifier {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "TLS 1.2 is not used in the mesh".into(),
-        ))
+        Err(no_tls12())
     }
 
     fn verify_tls13_signature(
@@ -202,11 +224,11 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+        self.trust.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
+        self.trust.algs.supported_schemes()
     }
 }
 
@@ -234,8 +256,7 @@ impl ResolvesClientCert for Current {
 pub fn server_config(creds: Arc<dyn Credentials>) -> Arc<rustls::ServerConfig> {
     let provider = provider();
     let verifier = Arc::new(ClientVerifier {
-        creds: creds.clone(),
-        algs: provider.signature_verification_algorithms,
+        trust: Trust::new(creds.clone(), &provider),
     });
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -257,9 +278,8 @@ pub fn client_config(
 ) -> Arc<rustls::ClientConfig> {
     let provider = provider();
     let verifier = Arc::new(ServerVerifier {
-        creds: creds.clone(),
+        trust: Trust::new(creds.clone(), &provider),
         allowed,
-        algs: provider.signature_verification_algorithms,
     });
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
