@@ -41,7 +41,8 @@ pub struct Record {
     pub bytes_sent: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_received: Option<u64>,
-    /// The client's SPIFFE ID (inbound over mTLS).
+    /// The peer's SPIFFE ID: the client's (inbound over mTLS), or the server's (outbound to a
+    /// pod address).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_identity: Option<String>,
     /// The AuthorizationPolicy that denied the request, or that allowed it when one had to.

@@ -242,7 +242,7 @@ async fn request(
     }
     let result = forward::forward(
         &shared.pool,
-        &Upstream::direct(target),
+        &Upstream::local(target),
         parts,
         body::stream(incoming),
         APP_CONNECT_TIMEOUT,

@@ -1,6 +1,13 @@
-//! Upstream connections per endpoint: HTTP/1.1 keep-alive reuse and one multiplexed HTTP/2
-//! connection, each with a connect timeout. Requests keep their own `Host` / `:authority`;
-//! the pool decides only where the bytes go.
+//! Upstream connections: HTTP/1.1 keep-alive reuse and one multiplexed HTTP/2 connection per
+//! [`Key`], each with a connect timeout. Requests keep their own `Host` / `:authority`; the pool
+//! decides only where the bytes go.
+//!
+//! A connection is reused only for the same destination reached the same way between the same
+//! two identities: the key holds the address and the [`Transport`] (delivery to this pod's own
+//! app, plaintext, or the tunnel with the peer identity it proved and the identity this proxy
+//! presented). So delivery to the local app, which comes after inbound policy, never shares a
+//! connection with outbound traffic to the same pod address, and a request can neither skip
+//! the server side's authorization nor loop back into this pod's own tunnel.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,13 +28,13 @@ use crate::error::ProxyError;
 use crate::io::Io;
 use crate::tunnel;
 
-/// Idle HTTP/1 connections kept per endpoint.
+/// Idle HTTP/1 connections kept per key.
 const MAX_IDLE_PER_ENDPOINT: usize = 64;
 
 /// Idle HTTP/1 connections are closed after this long unused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-type Idle = Arc<Mutex<HashMap<SocketAddr, Vec<(tokio::time::Instant, http1::SendRequest<Body>)>>>>;
+type Idle = Arc<Mutex<HashMap<Key, Vec<(tokio::time::Instant, http1::SendRequest<Body>)>>>>;
 
 /// Where an upstream connection goes: an address, reached directly or through the mTLS tunnel
 /// of the proxy in front of it.
@@ -36,12 +43,27 @@ pub struct Upstream<'a> {
     pub addr: SocketAddr,
     /// The peer proxy's tunnel address and the identity it must prove.
     pub tunnel: Option<(SocketAddr, &'a str)>,
+    /// Delivery to the app of this proxy's own pod, after inbound policy.
+    pub local: bool,
 }
 
 impl Upstream<'_> {
-    /// An address reached directly (the local app, a destination outside the mesh).
+    /// The app in this proxy's own pod.
+    pub fn local(addr: SocketAddr) -> Upstream<'static> {
+        Upstream {
+            addr,
+            tunnel: None,
+            local: true,
+        }
+    }
+
+    /// An address reached directly, in plaintext (a destination outside the mesh).
     pub fn direct(addr: SocketAddr) -> Upstream<'static> {
-        Upstream { addr, tunnel: None }
+        Upstream {
+            addr,
+            tunnel: None,
+            local: false,
+        }
     }
 
     /// Endpoint `ep` on service port `port`: through its proxy's tunnel when it has one.
@@ -49,15 +71,39 @@ impl Upstream<'_> {
         Some(Upstream {
             addr: ep.target(port)?,
             tunnel: ep.tunnel.map(|t| (t, ep.identity.as_str())),
+            local: false,
         })
     }
+}
+
+/// How a pooled connection is secured.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// To the app of this proxy's own pod (after inbound policy).
+    Local,
+    /// Plaintext TCP, outbound.
+    Plain,
+    /// A stream through the tunnel of the proxy at `peer`, which proved `peer_identity`,
+    /// opened while this proxy presented `source`.
+    Tunnel {
+        peer: SocketAddr,
+        peer_identity: Arc<str>,
+        source: Arc<str>,
+    },
+}
+
+/// Everything that makes two upstream connections different.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub addr: SocketAddr,
+    pub transport: Transport,
 }
 
 #[derive(Debug, Default)]
 pub struct Pool {
     /// HTTP/1 connections that are ready for a request.
     h1: Idle,
-    h2: Mutex<HashMap<SocketAddr, http2::SendRequest<Body>>>,
+    h2: Mutex<HashMap<Key, http2::SendRequest<Body>>>,
     /// The mTLS tunnel; None when this proxy has no workload certificate source (it then
     /// reaches every endpoint directly, in plaintext).
     tunnel: Option<Arc<tunnel::Client>>,
@@ -71,18 +117,54 @@ impl Pool {
         }
     }
 
-    /// Opens a connection to `up`: a tunnel stream when both ends do mTLS, else TCP.
+    /// The key of a connection to `up` made now: the tunnel when both ends do mTLS (and this
+    /// proxy holds a certificate), else plaintext.
+    pub fn key(&self, up: &Upstream<'_>) -> Key {
+        let transport = match (&self.tunnel, up.tunnel) {
+            _ if up.local => Transport::Local,
+            (Some(client), Some((peer, identity))) => Transport::Tunnel {
+                peer,
+                peer_identity: Arc::from(identity),
+                // Before the first certificate the handshake fails anyway; the key stays apart.
+                source: client
+                    .credentials()
+                    .identity()
+                    .unwrap_or_else(|| Arc::from("")),
+            },
+            _ => Transport::Plain,
+        };
+        Key {
+            addr: up.addr,
+            transport,
+        }
+    }
+
+    /// Opens a connection for `key`: a tunnel stream, or TCP.
+    pub async fn open_key(&self, key: &Key, timeout: Duration) -> Result<Box<dyn Io>, ProxyError> {
+        match (&self.tunnel, &key.transport) {
+            (
+                Some(client),
+                Transport::Tunnel {
+                    peer,
+                    peer_identity,
+                    source,
+                },
+            ) => Ok(Box::new(
+                client
+                    .connect(*peer, peer_identity, source, key.addr, timeout)
+                    .await?,
+            )),
+            _ => Ok(Box::new(connect(key.addr, timeout).await?)),
+        }
+    }
+
+    /// Opens a connection to `up` (not pooled: TCP proxying).
     pub async fn open(
         &self,
         up: &Upstream<'_>,
         timeout: Duration,
     ) -> Result<Box<dyn Io>, ProxyError> {
-        match (&self.tunnel, up.tunnel) {
-            (Some(client), Some((peer, identity))) => Ok(Box::new(
-                client.connect(peer, identity, up.addr, timeout).await?,
-            )),
-            _ => Ok(Box::new(connect(up.addr, timeout).await?)),
-        }
+        self.open_key(&self.key(up), timeout).await
     }
 
     /// Sends `req` to `target` over HTTP/2 when `version` is 2, else HTTP/1.1.
@@ -105,12 +187,13 @@ impl Pool {
         req: Request<Body>,
         connect_timeout: Duration,
     ) -> Result<Response<Incoming>, ProxyError> {
+        let key = self.key(up);
         let target = up.addr;
-        let idle = self.take_h1(target);
+        let idle = self.take_h1(&key);
         let mut sender = match idle {
             Some(s) => s,
             None => {
-                let io = self.open(up, connect_timeout).await?;
+                let io = self.open_key(&key, connect_timeout).await?;
                 let (sender, conn) = http1::handshake(TokioIo::new(io))
                     .await
                     .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
@@ -134,22 +217,22 @@ impl Pool {
             let idle = self.h1.clone();
             tokio::spawn(async move {
                 if sender.ready().await.is_ok() {
-                    put_h1(&idle, target, sender);
+                    put_h1(&idle, key, sender);
                 }
             });
         }
         Ok(res)
     }
 
-    fn take_h1(&self, target: SocketAddr) -> Option<http1::SendRequest<Body>> {
+    fn take_h1(&self, key: &Key) -> Option<http1::SendRequest<Body>> {
         let mut pools = self.h1.lock().unwrap_or_else(|p| p.into_inner());
-        let list = pools.get_mut(&target)?;
+        let list = pools.get_mut(key)?;
         list.retain(|(since, s)| !s.is_closed() && since.elapsed() < IDLE_TIMEOUT);
         let found = list.iter().position(|(_, s)| s.is_ready());
         let taken = found.map(|i| list.swap_remove(i).1);
         if list.is_empty() {
             // Endpoints that went away leave nothing behind.
-            pools.remove(&target);
+            pools.remove(key);
         }
         taken
     }
@@ -160,15 +243,16 @@ impl Pool {
         req: Request<Body>,
         connect_timeout: Duration,
     ) -> Result<Response<Incoming>, ProxyError> {
+        let key = self.key(up);
         let target = up.addr;
         let existing = {
             let pools = self.h2.lock().unwrap_or_else(|p| p.into_inner());
-            pools.get(&target).filter(|s| !s.is_closed()).cloned()
+            pools.get(&key).filter(|s| !s.is_closed()).cloned()
         };
         let mut sender = match existing {
             Some(s) => s,
             None => {
-                let io = self.open(up, connect_timeout).await?;
+                let io = self.open_key(&key, connect_timeout).await?;
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .handshake(TokioIo::new(io))
                     .await
@@ -181,7 +265,7 @@ impl Pool {
                 self.h2
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(target, sender.clone());
+                    .insert(key, sender.clone());
                 sender
             }
         };
@@ -196,9 +280,9 @@ impl Pool {
     }
 }
 
-fn put_h1(idle: &Idle, target: SocketAddr, sender: http1::SendRequest<Body>) {
+fn put_h1(idle: &Idle, key: Key, sender: http1::SendRequest<Body>) {
     let mut pools = idle.lock().unwrap_or_else(|p| p.into_inner());
-    let list = pools.entry(target).or_default();
+    let list = pools.entry(key).or_default();
     list.retain(|(since, s)| !s.is_closed() && since.elapsed() < IDLE_TIMEOUT);
     if list.len() < MAX_IDLE_PER_ENDPOINT {
         list.push((tokio::time::Instant::now(), sender));
@@ -245,5 +329,34 @@ pub async fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream,
             let _ = s.set_nodelay(true);
             Ok(s)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_to_the_local_app_never_shares_a_key_with_outbound_traffic() {
+        let pool = Pool::new(None);
+        let addr: SocketAddr = "198.18.0.5:8080".parse().unwrap();
+        let local = pool.key(&Upstream::local(addr));
+        let outbound = pool.key(&Upstream::direct(addr));
+        assert_eq!(local.transport, Transport::Local);
+        assert_eq!(outbound.transport, Transport::Plain);
+        assert_ne!(local, outbound);
+        // Without a tunnel client an endpoint with a tunnel is reached in plaintext, and keyed
+        // so.
+        let ep = Endpoint {
+            pod: "catalog-0".into(),
+            workload: "catalog".into(),
+            address: addr.ip(),
+            ports: [(8080, 8080)].into(),
+            identity: "spiffe://t/ns/shop/sa/catalog".into(),
+            inbound: None,
+            tunnel: Some("198.18.0.5:15008".parse().unwrap()),
+        };
+        let via = pool.key(&Upstream::endpoint(&ep, 8080).unwrap());
+        assert_eq!(via, outbound);
     }
 }

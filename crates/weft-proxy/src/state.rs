@@ -46,7 +46,7 @@ enum Known<T> {
 #[derive(Debug, Default)]
 struct Maps {
     services: HashMap<String, Known<Arc<ServiceEntry>>>,
-    addresses: HashMap<IpAddr, Known<String>>,
+    addresses: HashMap<IpAddr, Known<AddressConfig>>,
     gateways: HashMap<String, Known<Arc<GatewayEntry>>>,
     /// (type, name) → version held.
     versions: HashMap<(String, String), String>,
@@ -162,8 +162,8 @@ impl Store {
         self.updates.subscribe()
     }
 
-    /// The Service whose VIP is `ip`, asking the control plane on first use.
-    pub async fn address(&self, ip: IpAddr) -> Result<String, LookupError> {
+    /// Where `ip` leads (a Service VIP or a mesh pod), asking the control plane on first use.
+    pub async fn address(&self, ip: IpAddr) -> Result<AddressConfig, LookupError> {
         self.lookup(ADDRESS_TYPE, &ip.to_string(), |m| {
             m.addresses.get(&ip).cloned()
         })
@@ -342,7 +342,7 @@ impl Store {
         }
         let mut maps = self.write();
         for a in decoded {
-            maps.addresses.insert(a.address, Known::Present(a.service));
+            maps.addresses.insert(a.address, Known::Present(a));
         }
         for name in removed {
             if let Ok(ip) = name.parse() {

@@ -65,6 +65,8 @@ pub struct Snapshot {
     pub mesh: MeshSpec,
     pub services: BTreeMap<String, ServiceConfig>,
     pub addresses: BTreeMap<IpAddr, String>,
+    /// Every pod by its address (a Service VIP wins where both claim one).
+    pub pods: BTreeMap<IpAddr, Endpoint>,
     /// Ingress Gateways (class `weft`) by `<namespace>/<name>`.
     pub gateways: BTreeMap<String, GatewayConfig>,
     workloads: BTreeMap<(String, String), Workload>,
@@ -151,23 +153,14 @@ impl Snapshot {
             } else {
                 pods.iter()
                     .filter(|p| p.namespace == ns && selects(&s.spec.selector, snap.labels(p)))
-                    .map(|p| Endpoint {
-                        pod: p.name.clone(),
-                        workload: p.workload.clone(),
-                        address: p.ip,
-                        ports: s
+                    .map(|p| {
+                        let ports = s
                             .spec
                             .ports
                             .iter()
                             .filter_map(|sp| Some((sp.port, snap.target_port(p, &sp.target())?)))
-                            .collect(),
-                        identity: spiffe_id(
-                            &snap.mesh.trust_domain,
-                            &p.namespace,
-                            &p.service_account,
-                        ),
-                        inbound: p.inbound,
-                        tunnel: snap.tunnel(p),
+                            .collect();
+                        snap.endpoint(p, ports)
                     })
                     .collect()
             };
@@ -207,7 +200,24 @@ impl Snapshot {
             &mut snap.gateways,
         );
         traffic_policies(config, &mut snap.services);
+        for p in pods {
+            let ep = snap.endpoint(p, BTreeMap::new());
+            snap.pods.insert(p.ip, ep);
+        }
         snap
+    }
+
+    /// `pod` as an endpoint with `ports` (service port → pod port).
+    fn endpoint(&self, p: &Pod, ports: BTreeMap<u16, u16>) -> Endpoint {
+        Endpoint {
+            pod: p.name.clone(),
+            workload: p.workload.clone(),
+            address: p.ip,
+            ports,
+            identity: spiffe_id(&self.mesh.trust_domain, &p.namespace, &p.service_account),
+            inbound: p.inbound,
+            tunnel: self.tunnel(p),
+        }
     }
 
     fn labels<'a>(&'a self, pod: &'a Pod) -> &'a BTreeMap<String, String> {
@@ -235,9 +245,17 @@ impl Snapshot {
     }
 
     pub fn address(&self, ip: IpAddr) -> Option<AddressConfig> {
-        self.addresses.get(&ip).map(|s| AddressConfig {
+        if let Some(s) = self.addresses.get(&ip) {
+            return Some(AddressConfig {
+                address: ip,
+                service: s.clone(),
+                pod: None,
+            });
+        }
+        self.pods.get(&ip).map(|ep| AddressConfig {
             address: ip,
-            service: s.clone(),
+            service: String::new(),
+            pod: Some(ep.clone()),
         })
     }
 

@@ -105,6 +105,12 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Where to connect for `port` of the pod's own address (not a Service port).
+    pub fn direct(&self, port: u16) -> SocketAddr {
+        self.inbound
+            .unwrap_or_else(|| SocketAddr::new(self.address, port))
+    }
+
     /// Where to connect for service port `port`.
     pub fn target(&self, port: u16) -> Option<SocketAddr> {
         if let Some(inbound) = self.inbound {
@@ -253,13 +259,18 @@ pub struct GatewayListener {
     pub hostname: Option<String>,
 }
 
-/// Where an address leads: the Service whose VIP it is.
+/// Where an address leads: the Service whose VIP it is, or the mesh pod that has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AddressConfig {
     pub address: IpAddr,
-    /// `<namespace>/<name>`.
+    /// `<namespace>/<name>` of the Service whose VIP this is; empty for a pod address.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service: String,
+    /// The pod whose address this is (its `ports` map is empty: a port on a pod address is
+    /// the pod's own port). Reached through its proxy's tunnel like a Service endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<Endpoint>,
 }
 
 /// A proxy's own configuration.

@@ -56,6 +56,8 @@ pub struct CertInfo {
 #[derive(Debug)]
 struct Held {
     key: Arc<CertifiedKey>,
+    /// `info.spiffe_id`, shared: read for every pooled connection.
+    identity: Arc<str>,
     bundle: Arc<Vec<CertificateDer<'static>>>,
     info: CertInfo,
 }
@@ -134,6 +136,7 @@ impl Source {
     ) {
         self.held.send_replace(Some(Arc::new(Held {
             key,
+            identity: Arc::from(info.spiffe_id.as_str()),
             bundle: Arc::new(bundle),
             info: info.clone(),
         })));
@@ -167,5 +170,9 @@ impl crate::tunnel::Credentials for Source {
 
     fn trust_bundle(&self) -> Arc<Vec<CertificateDer<'static>>> {
         Source::trust_bundle(self)
+    }
+
+    fn identity(&self) -> Option<Arc<str>> {
+        self.held.borrow().as_ref().map(|h| h.identity.clone())
     }
 }

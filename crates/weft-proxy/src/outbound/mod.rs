@@ -1,6 +1,7 @@
 //! Outbound: traffic the local app sends. The original destination (or the configured target
-//! in explicit mode) names a Service by its VIP; the port's protocol, or detection, decides
-//! between HTTP routing and opaque TCP.
+//! in explicit mode) names a Service by its VIP, where the port's protocol, or detection,
+//! decides between HTTP routing and opaque TCP; or a mesh pod by its own address, reached
+//! through that pod's tunnel with both identities (its proxy applies its policy per request).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use weft_core::model::Protocol;
+use weft_core::model::{AddressConfig, Endpoint, Protocol};
 use weft_core::resources::mesh::OutboundTrafficPolicy;
 
 use crate::access_log::Record;
@@ -51,7 +52,10 @@ async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared
     // Only a destination the control plane says is not a Service passes through; when it
     // cannot be asked, the connection is refused rather than sent somewhere unchecked.
     let svc = match shared.store.address(dst.ip()).await {
-        Ok(key) => match shared.store.service(&key).await {
+        Ok(AddressConfig { pod: Some(ep), .. }) => {
+            return pod(stream, dst, ep, shared, record).await;
+        }
+        Ok(AddressConfig { service: key, .. }) => match shared.store.service(&key).await {
             Ok(svc) => svc,
             Err(e) => return refuse(shared, record, key, e),
         },
@@ -126,6 +130,29 @@ async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, re
     )
     .await;
 }
+
+/// A mesh pod called by its own address: the bytes go through its tunnel (or in plaintext
+/// when it takes no tunnel), and its proxy detects HTTP and authorizes each request.
+async fn pod(
+    stream: TcpStream,
+    dst: SocketAddr,
+    ep: Endpoint,
+    shared: Arc<Shared>,
+    mut record: Record,
+) {
+    record.peer_identity = Some(ep.identity.clone());
+    let up = Upstream {
+        addr: ep.direct(dst.port()),
+        tunnel: ep.tunnel.map(|t| (t, ep.identity.as_str())),
+        local: false,
+    };
+    let (log, drain, addr) = (shared.log(), shared.drain.clone(), up.addr);
+    let upstream = shared.pool.open(&up, POD_CONNECT_TIMEOUT);
+    serve::tcp(stream, addr, upstream, drain, log, record, None).await
+}
+
+/// Connect timeout towards a pod called by its address (no Service policy applies).
+const POD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn tcp(
     stream: TcpStream,

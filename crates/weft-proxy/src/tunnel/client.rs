@@ -23,10 +23,13 @@ pub type Stream = TokioIo<Upgraded>;
 
 type Slot = Arc<tokio::sync::Mutex<Option<http2::SendRequest<Body>>>>;
 
+/// (peer tunnel address, identity it must prove, identity this proxy presents).
+type PeerKey = (SocketAddr, Arc<str>, Arc<str>);
+
 #[derive(Debug)]
 pub struct Client {
     creds: Arc<dyn Credentials>,
-    peers: Mutex<HashMap<(SocketAddr, String), Slot>>,
+    peers: Mutex<HashMap<PeerKey, Slot>>,
 }
 
 impl Client {
@@ -37,15 +40,22 @@ impl Client {
         }
     }
 
-    /// Opens a stream to `target` through the proxy at `peer`, which must prove `identity`.
+    /// This proxy's credentials.
+    pub fn credentials(&self) -> &Arc<dyn Credentials> {
+        &self.creds
+    }
+
+    /// Opens a stream to `target` through the proxy at `peer`, which must prove `identity`,
+    /// on a connection made while this proxy presented `source`.
     pub async fn connect(
         &self,
         peer: SocketAddr,
-        identity: &str,
+        identity: &Arc<str>,
+        source: &Arc<str>,
         target: SocketAddr,
         timeout: Duration,
     ) -> Result<Stream, ProxyError> {
-        let mut sender = self.sender(peer, identity, timeout).await?;
+        let mut sender = self.sender(peer, identity, source, timeout).await?;
         let req = Request::builder()
             .method(Method::CONNECT)
             .uri(target.to_string())
@@ -82,7 +92,8 @@ impl Client {
     async fn sender(
         &self,
         peer: SocketAddr,
-        identity: &str,
+        identity: &Arc<str>,
+        source: &Arc<str>,
         timeout: Duration,
     ) -> Result<http2::SendRequest<Body>, ProxyError> {
         let slot = {
@@ -92,7 +103,7 @@ impl Client {
                     .map_or(true, |g| g.as_ref().is_some_and(|c| !c.is_closed()))
             });
             peers
-                .entry((peer, identity.to_string()))
+                .entry((peer, identity.clone(), source.clone()))
                 .or_default()
                 .clone()
         };

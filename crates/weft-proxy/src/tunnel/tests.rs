@@ -123,7 +123,7 @@ async fn streams_reach_their_target_with_the_client_identity_over_one_connection
     let client = Client::new(ca.issue(CLIENT));
     let target: SocketAddr = "198.18.0.9:8080".parse().unwrap();
     let mut a = client
-        .connect(srv.addr, SERVER, target, T)
+        .connect(srv.addr, &SERVER.into(), &CLIENT.into(), target, T)
         .await
         .expect("first stream");
     assert_eq!(line(&mut a).await, format!("{CLIENT} {target}"));
@@ -131,7 +131,7 @@ async fn streams_reach_their_target_with_the_client_identity_over_one_connection
     assert_eq!(line(&mut a).await, "ping");
     let other: SocketAddr = "198.18.0.9:9090".parse().unwrap();
     let mut b = client
-        .connect(srv.addr, SERVER, other, T)
+        .connect(srv.addr, &SERVER.into(), &CLIENT.into(), other, T)
         .await
         .expect("second stream");
     assert_eq!(line(&mut b).await, format!("{CLIENT} {other}"));
@@ -149,7 +149,13 @@ async fn a_server_with_another_identity_is_refused_by_the_client() {
     let srv = server(ca.issue("spiffe://test.local/ns/shop/sa/impostor")).await;
     let client = Client::new(ca.issue(CLIENT));
     let e = client
-        .connect(srv.addr, SERVER, "198.18.0.9:80".parse().unwrap(), T)
+        .connect(
+            srv.addr,
+            &SERVER.into(),
+            &CLIENT.into(),
+            "198.18.0.9:80".parse().unwrap(),
+            T,
+        )
         .await
         .expect_err("wrong identity");
     let text = e.to_string();
@@ -164,7 +170,12 @@ async fn clients_from_another_ca_and_plaintext_are_refused_and_counted() {
     let foreign = Client::new(Ca::new("another root").issue(CLIENT));
     let target: SocketAddr = "198.18.0.9:80".parse().unwrap();
     // The foreign client cannot verify the server either; both sides refuse.
-    assert!(foreign.connect(srv.addr, SERVER, target, T).await.is_err());
+    assert!(
+        foreign
+            .connect(srv.addr, &SERVER.into(), &CLIENT.into(), target, T)
+            .await
+            .is_err()
+    );
     let mut plain = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     plain
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -182,5 +193,9 @@ async fn clients_from_another_ca_and_plaintext_are_refused_and_counted() {
     assert!(srv.seen.lock().unwrap().is_empty(), "no stream was opened");
     // A good client still gets through afterwards.
     let good = Client::new(ca.issue(CLIENT));
-    assert!(good.connect(srv.addr, SERVER, target, T).await.is_ok());
+    assert!(
+        good.connect(srv.addr, &SERVER.into(), &CLIENT.into(), target, T)
+            .await
+            .is_ok()
+    );
 }

@@ -22,6 +22,12 @@ pub trait Credentials: Send + Sync + fmt::Debug + 'static {
     fn certified_key(&self) -> Option<Arc<CertifiedKey>>;
     /// Roots the proxy trusts.
     fn trust_bundle(&self) -> Arc<Vec<CertificateDer<'static>>>;
+    /// The SPIFFE ID the current certificate proves; part of every connection-pool key, so a
+    /// connection made under one identity never serves another.
+    fn identity(&self) -> Option<Arc<str>> {
+        let key = self.certified_key()?;
+        spiffe_id(key.end_entity_cert().ok()?).ok().map(Arc::from)
+    }
 }
 
 /// ALPN of the tunnel: HTTP/2 carrying CONNECT streams.
