@@ -90,7 +90,10 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
             ));
         }
         let (path, whose) = match w.metadata.labels.get(DATAPLANE_MODE) {
-            Some(_) => (format!("metadata.labels.{DATAPLANE_MODE}"), "its".to_string()),
+            Some(_) => (
+                format!("metadata.labels.{DATAPLANE_MODE}"),
+                "its".to_string(),
+            ),
             None => ("metadata".to_string(), format!("its Namespace {ns}'s")),
         };
         out.add(
@@ -211,7 +214,10 @@ mod tests {
         let sidecar = PROXYLESS
             .replace(", weft.dev/dataplane-mode: none", "")
             .replace("ANNOTATIONS\n", "");
-        assert_eq!(messages(&run(&format!("{sidecar}{POLICY}"))), [] as [String; 0]);
+        assert_eq!(
+            messages(&run(&format!("{sidecar}{POLICY}"))),
+            [] as [String; 0]
+        );
         for mode in ["PERMISSIVE", "DISABLE"] {
             let a = run(&proxyless(&format!(
                 "  annotations: {{weft.dev/mtls-mode: {mode}}}\n"
