@@ -95,8 +95,9 @@ fn the_demo_runs_with_mtls_on_every_hop_and_holds_against_attacks() {
     let ip = |name: &str| Mesh::pod(&pods, name)["ip"].as_str().unwrap().to_string();
     let catalog_metrics: SocketAddr = format!("{}:15020", ip("catalog-0")).parse().unwrap();
 
-    // Plaintext from a pod outside the mesh, by name (no sidecar resolves the service address
-    // for it) or by pod address (captured by the catalog's proxy): refused, and counted.
+    // Plaintext from a pod outside the mesh, by name (its namespace translates the Service
+    // address to the catalog pod) or by pod address: captured by the catalog's proxy, refused,
+    // and counted.
     let before = metric(
         catalog_metrics,
         "weft_mtls_refused_total",

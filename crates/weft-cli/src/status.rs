@@ -89,6 +89,7 @@ pub fn render(config: &Value, list: &Value) -> String {
         );
     }
     out += "\n";
+    out += &findings(config);
     let short = |ty: &str| ty.trim_start_matches("weft.dev/").to_string();
     let proxies = list.as_array().cloned().unwrap_or_default();
     if proxies.is_empty() {
@@ -144,6 +145,35 @@ pub fn render(config: &Value, list: &Value) -> String {
     out
 }
 
+/// The analyzer's warnings on the configuration in force: served, but not doing all it says.
+fn findings(config: &Value) -> String {
+    let list: Vec<&Value> = config["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["severity"] != "info")
+        .collect();
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "{} warning(s) on the configuration in force (served all the same; `weft analyze --explain CODE` says more):\n",
+        list.len()
+    );
+    for f in list {
+        let s = |k: &str| f[k].as_str().unwrap_or("?");
+        out += &format!(
+            "  {} {} {}: {}\n    fix: {}\n",
+            s("severity").to_uppercase(),
+            s("code"),
+            s("resource"),
+            s("message"),
+            s("fix")
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +192,27 @@ mod tests {
         assert!(text.starts_with("config generation 3\nPROXY"), "{text}");
         assert!(text.contains("web-0.shop  shop/web  Service  NACKED  rejected: filter ExtensionRef is not supported"), "{text}");
         assert!(text.contains("Proxy    SYNCED  1 subscribed"), "{text}");
+    }
+
+    #[test]
+    fn warnings_on_the_config_in_force_are_listed_with_their_fix() {
+        let config = serde_json::json!({"generation": 2, "findings": [
+            {"code": "WEFT0605", "severity": "warning", "resource": "Workload/shop/legacy",
+             "message": "no proxy: AuthorizationPolicy shop/p selects it but is not enforced",
+             "fix": "run it with a sidecar"},
+            {"code": "WEFT0604", "severity": "info", "resource": "Workload/shop/parked",
+             "message": "replicas is 0", "fix": "scale up"}
+        ]});
+        let text = render(&config, &serde_json::json!([]));
+        assert!(
+            text.starts_with("config generation 2\n1 warning(s)"),
+            "{text}"
+        );
+        assert!(text.contains("  WARNING WEFT0605 Workload/shop/legacy: no proxy: AuthorizationPolicy shop/p selects it but is not enforced\n    fix: run it with a sidecar\n"), "{text}");
+        assert!(
+            !text.contains("WEFT0604"),
+            "notes stay in `weft analyze`: {text}"
+        );
+        assert!(text.ends_with("no proxies connected\n"), "{text}");
     }
 }

@@ -92,6 +92,7 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
             problems,
         })?;
     let state = State::new(config, cfg.warmup);
+    source::log_warnings(&state);
     // Before serving, so the first answers already count the listed pods.
     let pods_seen = match &cfg.pods_file {
         Some(path) => {

@@ -1,12 +1,14 @@
 //! The file source: a directory of YAML, watched. A change is applied within a second when it
 //! loads and analyzes without errors; otherwise it is rejected with the analyzer's messages and
-//! the last good configuration stays in force.
+//! the last good configuration stays in force. Warnings do not stop a change: they are logged
+//! and kept with the configuration's status for `weft status`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use weft_core::Config;
+use weft_core::analyze::Severity;
 
 use crate::state::State;
 
@@ -39,6 +41,19 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     out
 }
 
+/// Logs the analyzer's warnings on the configuration in force: it is served all the same, but
+/// may not do what it says (`weft status` lists them too).
+pub fn log_warnings(state: &State) {
+    let status = state.config_status();
+    for f in status
+        .findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+    {
+        tracing::warn!("configuration in force: {f}");
+    }
+}
+
 /// Watches `dir` until the task is dropped, applying good changes to `state`.
 pub async fn watch(dir: PathBuf, state: Arc<State>) {
     let mut seen = fingerprint(&dir);
@@ -56,6 +71,7 @@ pub async fn watch(dir: PathBuf, state: Arc<State>) {
             Ok(Ok(config)) => {
                 tracing::info!(dir = %dir.display(), resources = config.resources.len(), "configuration applied");
                 state.apply(config);
+                log_warnings(&state);
             }
             Ok(Err(problems)) => {
                 for p in &problems {
@@ -65,5 +81,37 @@ pub async fn watch(dir: PathBuf, state: Arc<State>) {
             }
             Err(e) => tracing::error!("configuration load failed: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEGACY: &str = "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: legacy, namespace: shop, labels: {app: legacy, weft.dev/dataplane-mode: none}}\nspec: {command: [legacy]}\n---\napiVersion: weft.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {name: legacy-callers, namespace: shop}\nspec:\n  selector: {matchLabels: {app: legacy}}\n  rules: [{}]\n";
+
+    fn config(yaml: &str) -> Config {
+        let out = weft_core::parse_str("shop.yaml", yaml);
+        assert!(out.is_ok(), "{:?}", out.errors);
+        out.config
+    }
+
+    #[test]
+    fn warnings_on_the_config_in_force_are_kept_and_follow_changes() {
+        let state = State::new(config(LEGACY), Duration::ZERO);
+        let findings = state.config_status().findings;
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].code, "WEFT0605");
+        assert!(
+            findings[0]
+                .message
+                .contains("AuthorizationPolicy shop/legacy-callers selects it but is not enforced"),
+            "{}",
+            findings[0].message
+        );
+        state.apply(config(
+            &LEGACY.replace(", weft.dev/dataplane-mode: none", ""),
+        ));
+        assert_eq!(state.config_status().findings, []);
     }
 }

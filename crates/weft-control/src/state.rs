@@ -26,6 +26,9 @@ pub struct ConfigStatus {
     pub generation: u64,
     pub applied_at_ms: u64,
     pub resources: usize,
+    /// The analyzer's warnings and notes on the configuration in force (errors keep a change
+    /// out of force, so there are none here).
+    pub findings: Vec<weft_core::analyze::Finding>,
     /// The last rejected change, if it came after the one in force.
     pub rejected: Option<Rejected>,
     /// The pods file, when there is one.
@@ -83,6 +86,7 @@ impl State {
             generation: 1,
             applied_at_ms: now_ms(),
             resources: config.resources.len(),
+            findings: weft_core::analyze::analyze(&config).findings,
             rejected: None,
             pods_file: None,
         };
@@ -120,6 +124,7 @@ impl State {
         inner.status.generation += 1;
         inner.status.applied_at_ms = now_ms();
         inner.status.resources = config.resources.len();
+        inner.status.findings = weft_core::analyze::analyze(&config).findings;
         inner.status.rejected = None;
         inner.config = Arc::new(config);
         self.metrics.change(true);

@@ -10,5 +10,6 @@ pub mod net;
 pub mod plan;
 pub mod rundir;
 pub mod runtime;
+pub mod services;
 pub mod status;
 pub mod supervise;

@@ -1,6 +1,7 @@
 //! What `weft up` will run, worked out from the configuration before anything starts: the
 //! network (bridge, pod and service addresses), every pod with its command and settings, the
-//! names each namespace resolves, and the ingress gateways.
+//! names each namespace resolves, the Services that pods without a sidecar reach, and the
+//! ingress gateways.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -14,6 +15,8 @@ use weft_core::model::vip::Cidr;
 use weft_core::model::{Pod, Snapshot};
 use weft_core::resources::Resource;
 use weft_core::resources::gateway::INGRESS_CLASS;
+
+use crate::services::{self, ServicePlan};
 
 /// Choices made on the command line.
 #[derive(Debug, Clone)]
@@ -45,6 +48,9 @@ pub struct Plan {
     pub gateways: Vec<GatewayPlan>,
     /// Namespace → the `/etc/hosts` its pods see.
     pub hosts: BTreeMap<String, String>,
+    /// Services with their VIPs and backends, for the pods without a sidecar.
+    #[serde(default)]
+    pub services: Vec<ServicePlan>,
 }
 
 /// One replica of a Workload.
@@ -155,8 +161,11 @@ impl Plan {
             pods: Vec::new(),
             gateways: Vec::new(),
             hosts: BTreeMap::new(),
+            services: Vec::new(),
         };
         plan.add_pods(config, &snap, pod_cidr, opts)?;
+        let pods: Vec<Pod> = plan.pods.iter().map(PodPlan::pod).collect();
+        plan.services = services::plan(&Snapshot::build(config, &pods), &plan.pods);
         plan.add_gateways(config, opts);
         plan.hosts = hosts_files(config, &plan.pods);
         Ok(plan)

@@ -17,6 +17,7 @@ use crate::credentials::{self, Grant, token_file};
 use crate::net;
 use crate::plan::{GatewayPlan, Plan, PodPlan};
 use crate::rundir::RunDir;
+use crate::services;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
 use crate::supervise::{Board, Probe, Report, Slot, Spec, supervise};
 
@@ -139,6 +140,7 @@ fn initial_status(plan: &Plan) -> Status {
                 sidecar: p.sidecar,
                 proxy: waiting(if p.sidecar { "waiting" } else { "none" }),
                 app: waiting("waiting"),
+                services: None,
             })
             .collect(),
     }
@@ -190,8 +192,10 @@ async fn run(
 ) -> anyhow::Result<()> {
     let (mut control, mut proxies, mut apps, mut gateways) =
         (Phase::new(), Phase::new(), Phase::new(), Phase::new());
+    let mut translating = None;
     let started = async {
         setup_network(plan, dir, report).await?;
+        translating = Some(services::start(plan, board, report).await?);
         write_credentials(plan, dir)?;
         let mut ready = control.start(control_spec(plan, weft, dir), None, board, report);
         tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
@@ -268,6 +272,9 @@ async fn run(
         shutdown.await;
     }
     report("stopping: gateways, then apps, then proxies (draining), then the control plane".into());
+    if let Some(t) = translating {
+        t.abort();
+    }
     gateways.stop().await;
     apps.stop().await;
     proxies.stop().await;

@@ -31,6 +31,9 @@ pub struct PodStatus {
     pub sidecar: bool,
     pub proxy: Process,
     pub app: Process,
+    /// Without a sidecar: how the pod reaches Service addresses, and which have no endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<String>,
 }
 
 /// One supervised process.

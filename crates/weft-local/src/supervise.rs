@@ -45,6 +45,8 @@ pub struct Board {
     pods: Vec<Pod>,
     /// What the pods file holds now.
     ready: Mutex<Option<Vec<usize>>>,
+    /// The ready pods (indexes into `Status::pods`), for those who follow them.
+    ready_now: watch::Sender<Vec<usize>>,
 }
 
 impl Board {
@@ -54,6 +56,7 @@ impl Board {
             dir,
             pods,
             ready: Mutex::new(None),
+            ready_now: watch::Sender::new(Vec::new()),
         });
         board.update(|_| {});
         board
@@ -73,6 +76,13 @@ impl Board {
             .filter(|(_, p)| p.app.state == "ready" && (!p.sidecar || p.proxy.state == "ready"))
             .map(|(i, _)| i)
             .collect();
+        self.ready_now.send_if_modified(|now| {
+            let changed = *now != ready;
+            if changed {
+                now.clone_from(&ready);
+            }
+            changed
+        });
         let mut written = self.ready.lock().unwrap_or_else(|p| p.into_inner());
         if written.as_ref() != Some(&ready) {
             let list = PodList {
@@ -83,6 +93,11 @@ impl Board {
                 Err(e) => eprintln!("weft up: {e:#}"),
             }
         }
+    }
+
+    /// Follows the set of ready pods (the endpoints), as indexes into `Status::pods`.
+    pub fn ready(&self) -> watch::Receiver<Vec<usize>> {
+        self.ready_now.subscribe()
     }
 
     pub fn process(&self, slot: Slot, f: impl FnOnce(&mut Process)) {

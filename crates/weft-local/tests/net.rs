@@ -145,3 +145,124 @@ fn capture_redirects_pod_traffic_into_the_proxy_and_lets_its_own_pass() {
         std::panic::resume_unwind(p);
     }
 }
+
+/// Connects from inside the pod, returning the error if refused or timed out.
+fn try_connect_from_pod(netns: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
+    net::in_netns(netns, move || {
+        TcpStream::connect_timeout(&to, Duration::from_secs(5))
+    })
+}
+
+/// Takes every connection waiting on `l` without blocking.
+fn drain(l: &TcpListener) -> usize {
+    l.set_nonblocking(true).unwrap();
+    std::iter::from_fn(|| l.accept().ok()).count()
+}
+
+#[test]
+#[ignore = "needs root: creates a bridge, a network namespace and nftables rules"]
+fn service_addresses_lead_to_ready_endpoints_and_the_rest_is_refused_at_once() {
+    let id = std::process::id() % 100_000;
+    let (bridge, netns, veth) = (
+        format!("nos{id}b"),
+        format!("nos{id}-pod"),
+        format!("nos{id}v"),
+    );
+    let host = Ipv4Addr::new(198, 19, 39, 1);
+    let pod = Ipv4Addr::new(198, 19, 39, 2);
+    let service_cidr = (Ipv4Addr::new(198, 19, 39, 128), 25);
+    let cleanup = || {
+        let _ = net::delete_link(&veth);
+        let _ = net::delete_netns(&netns);
+        let _ = net::delete_link(&bridge);
+    };
+    cleanup();
+    let result = std::panic::catch_unwind(|| {
+        net::create_bridge(&bridge, host, 25).expect("bridge");
+        net::create_netns(&netns).expect("netns");
+        net::add_pod_interface(&net::PodInterface {
+            bridge: bridge.clone(),
+            host_side: veth.clone(),
+            netns: netns.clone(),
+            addr: pod,
+            prefix: 25,
+            gateway: host,
+        })
+        .expect("veth");
+        // Two endpoints (on the host, standing in for pods) behind one Service address.
+        let (a, b) = (
+            TcpListener::bind((host, 0)).unwrap(),
+            TcpListener::bind((host, 0)).unwrap(),
+        );
+        let at = |l: &TcpListener| match l.local_addr().unwrap() {
+            SocketAddr::V4(v4) => v4,
+            SocketAddr::V6(_) => unreachable!("bound to IPv4"),
+        };
+        let (busy, empty): (SocketAddr, SocketAddr) = (
+            "198.19.39.129:80".parse().unwrap(),
+            "198.19.39.130:80".parse().unwrap(),
+        );
+        let v4 = |s: SocketAddr| match s {
+            SocketAddr::V4(v) => v,
+            SocketAddr::V6(_) => unreachable!(),
+        };
+        net::install_service_nat(
+            &netns,
+            &net::ServiceNat {
+                service_cidr,
+                ports: vec![
+                    net::VipPort {
+                        vip: v4(busy),
+                        endpoints: vec![at(&a), at(&b)],
+                    },
+                    net::VipPort {
+                        vip: v4(empty),
+                        endpoints: vec![],
+                    },
+                ],
+            },
+        )
+        .expect("service table");
+
+        // Connections to the busy address are spread over both endpoints.
+        let n = 40;
+        let _held: Vec<TcpStream> = (0..n)
+            .map(|_| try_connect_from_pod(&netns, busy).expect("connect to the service"))
+            .collect();
+        let (to_a, to_b) = (drain(&a), drain(&b));
+        assert_eq!(to_a + to_b, n);
+        assert!(to_a > 0 && to_b > 0, "all on one endpoint: {to_a} / {to_b}");
+
+        // No ready endpoint, or a port the Service does not have: refused, not left to hang.
+        for to in [empty, "198.19.39.129:81".parse().unwrap()] {
+            let e = try_connect_from_pod(&netns, to).expect_err("nothing behind it");
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{to}: {e}");
+        }
+
+        // The endpoints change: the table is replaced as a whole.
+        net::install_service_nat(
+            &netns,
+            &net::ServiceNat {
+                service_cidr,
+                ports: vec![net::VipPort {
+                    vip: v4(empty),
+                    endpoints: vec![at(&b)],
+                }],
+            },
+        )
+        .expect("replacing the service table");
+        let mut client = try_connect_from_pod(&netns, empty).expect("now it has an endpoint");
+        echo_once(&mut client, &mut accept(&b));
+        let e = try_connect_from_pod(&netns, busy).expect_err("its endpoints are gone");
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    });
+    cleanup();
+    assert!(!net::link_exists(&bridge), "bridge {bridge} left behind");
+    assert!(
+        !net::netns_path(&netns).exists(),
+        "namespace {netns} left behind"
+    );
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}

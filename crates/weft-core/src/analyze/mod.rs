@@ -9,6 +9,7 @@ mod annotations;
 mod conflicts;
 mod index;
 mod practices;
+mod proxyless;
 mod refs;
 mod routes;
 mod workloads;
@@ -91,6 +92,7 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         annotations::RULES,
         routes::RULES,
         workloads::RULES,
+        proxyless::RULES,
     ]
     .into_iter()
     .flatten()
@@ -191,6 +193,7 @@ pub fn analyze(config: &Config) -> Analysis {
     annotations::check(&index, &mut report);
     routes::check(&index, &mut report);
     workloads::check(&index, &mut report);
+    proxyless::check(&index, &mut report);
     let mut findings = report.findings;
     findings.sort_by(|a, b| (&a.location, a.code).cmp(&(&b.location, b.code)));
     findings.dedup();

@@ -1,17 +1,20 @@
 //! The network of a local mesh, programmed over netlink with no external tools: named network
 //! namespaces as pods, a bridge the mesh owns, a veth pair per pod, addresses and routes, and
-//! the nftables rules that capture a pod's traffic into its sidecar.
+//! the nftables rules that capture a pod's traffic into its sidecar or, in a pod without one,
+//! translate Service addresses.
 
 mod link;
 mod netlink;
 mod netns;
 mod nft;
+mod services;
 
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 pub use nft::{Capture, TABLE as CAPTURE_TABLE};
+pub use services::{ServiceNat, TABLE as SERVICES_TABLE, VipPort};
 
 /// Where the namespace of a pod is pinned (`/run/netns/NAME`).
 pub fn netns_path(name: &str) -> PathBuf {
@@ -97,6 +100,13 @@ pub fn probe_tcp(netns: &str, addr: std::net::SocketAddr, mark: u32) -> io::Resu
         s.set_mark(mark)?;
         s.connect_timeout(&addr.into(), std::time::Duration::from_secs(1))
     })
+}
+
+/// Installs (or replaces) the Service address translation of a pod without a sidecar inside
+/// the namespace `netns`.
+pub fn install_service_nat(netns: &str, nat: &ServiceNat) -> io::Result<()> {
+    let nat = nat.clone();
+    netns::run_in(netns, move || services::install(&nat))
 }
 
 /// Installs the capture rules inside the namespace `netns`.

@@ -28,32 +28,33 @@ use super::netlink::{Msg, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, 
 /// The table's name inside every pod.
 pub const TABLE: &str = "weft";
 
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-const BATCH_BEGIN: u16 = 0x10;
-const BATCH_END: u16 = 0x11;
-const NEWTABLE: u16 = 0;
+pub(super) const NFNL_SUBSYS_NFTABLES: u16 = 10;
+pub(super) const BATCH_BEGIN: u16 = 0x10;
+pub(super) const BATCH_END: u16 = 0x11;
+pub(super) const NEWTABLE: u16 = 0;
+pub(super) const DELTABLE: u16 = 2;
 const NEWCHAIN: u16 = 3;
 const NEWRULE: u16 = 6;
-const NFPROTO_IPV4: u8 = 2;
+pub(super) const NFPROTO_IPV4: u8 = 2;
 
 const LIST_ELEM: u16 = 1;
 const EXPR_NAME: u16 = 1;
 const EXPR_DATA: u16 = 2;
-const DATA_VALUE: u16 = 1;
+pub(super) const DATA_VALUE: u16 = 1;
 const DATA_VERDICT: u16 = 2;
 const VERDICT_CODE: u16 = 1;
 const NFT_RETURN: i32 = -5;
 const NF_ACCEPT: u32 = 1;
 const REG_VERDICT: u32 = 0;
-const REG_1: u32 = 1;
+pub(super) const REG_1: u32 = 1;
 const REG_2: u32 = 2;
 const META_MARK: u32 = 3;
-const META_L4PROTO: u32 = 16;
-const NETWORK_HEADER: u32 = 1;
+pub(super) const META_L4PROTO: u32 = 16;
+pub(super) const NETWORK_HEADER: u32 = 1;
 const TRANSPORT_HEADER: u32 = 2;
-const IPPROTO_TCP: u8 = 6;
+pub(super) const IPPROTO_TCP: u8 = 6;
 const HOOK_PREROUTING: u32 = 0;
-const HOOK_OUTPUT: u32 = 3;
+pub(super) const HOOK_OUTPUT: u32 = 3;
 
 /// What a pod's capture rules redirect, and what they let pass.
 #[derive(Debug, Clone)]
@@ -70,12 +71,12 @@ pub struct Capture {
 }
 
 /// `struct nfgenmsg`: family, version, resource id (big-endian).
-fn nfgen(family: u8, res_id: u16) -> [u8; 4] {
+pub(super) fn nfgen(family: u8, res_id: u16) -> [u8; 4] {
     let id = res_id.to_be_bytes();
     [family, 0, id[0], id[1]]
 }
 
-fn msg(ty: u16, flags: u16, what: String) -> Msg {
+pub(super) fn msg(ty: u16, flags: u16, what: String) -> Msg {
     Msg::new(
         (NFNL_SUBSYS_NFTABLES << 8) | ty,
         NLM_F_REQUEST | NLM_F_ACK | flags,
@@ -85,52 +86,68 @@ fn msg(ty: u16, flags: u16, what: String) -> Msg {
 }
 
 fn chain(name: &str, hook: u32) -> Msg {
+    // Priority -100: the NAT hook's own (dstnat).
+    base_chain(TABLE, name, hook, "nat", -100)
+}
+
+/// A base chain of `table` on `hook`, of type `kind` (`nat`, `filter`), accepting by default.
+pub(super) fn base_chain(table: &str, name: &str, hook: u32, kind: &str, priority: i32) -> Msg {
     msg(
         NEWCHAIN,
         NLM_F_CREATE,
-        format!("adding chain {TABLE} {name}"),
+        format!("adding chain {table} {name}"),
     )
-    .str(1, TABLE) // NFTA_CHAIN_TABLE
+    .str(1, table) // NFTA_CHAIN_TABLE
     .str(3, name) // NFTA_CHAIN_NAME
     .begin(4) // NFTA_CHAIN_HOOK
     .be32(1, hook) // NFTA_HOOK_HOOKNUM
-    .be32(2, (-100i32) as u32) // NFTA_HOOK_PRIORITY: before conntrack-based NAT users
+    .be32(2, priority as u32) // NFTA_HOOK_PRIORITY
     .end()
     .be32(5, NF_ACCEPT) // NFTA_CHAIN_POLICY
-    .str(7, "nat") // NFTA_CHAIN_TYPE
+    .str(7, kind) // NFTA_CHAIN_TYPE
 }
 
 /// One rule: `exprs` appends its expressions.
 fn rule(chain: &str, what: String, exprs: impl FnOnce(Msg) -> Msg) -> Msg {
+    rule_in(TABLE, chain, what, exprs)
+}
+
+/// One rule in a chain of `table`.
+pub(super) fn rule_in(
+    table: &str,
+    chain: &str,
+    what: String,
+    exprs: impl FnOnce(Msg) -> Msg,
+) -> Msg {
     let m = msg(
         NEWRULE,
         NLM_F_CREATE | NLM_F_APPEND,
-        format!("adding rule `{what}` to {chain}"),
+        format!("adding rule `{what}` to {table} {chain}"),
     )
-    .str(1, TABLE) // NFTA_RULE_TABLE
+    .str(1, table) // NFTA_RULE_TABLE
     .str(2, chain) // NFTA_RULE_CHAIN
     .begin(4); // NFTA_RULE_EXPRESSIONS
     exprs(m).end()
 }
 
-fn expr(m: Msg, name: &str, body: impl FnOnce(Msg) -> Msg) -> Msg {
+pub(super) fn expr(m: Msg, name: &str, body: impl FnOnce(Msg) -> Msg) -> Msg {
     body(m.begin(LIST_ELEM).str(EXPR_NAME, name).begin(EXPR_DATA))
         .end()
         .end()
 }
 
-fn meta(m: Msg, key: u32) -> Msg {
+pub(super) fn meta(m: Msg, key: u32) -> Msg {
     expr(m, "meta", |m| m.be32(1, REG_1).be32(2, key))
 }
 
-fn payload(m: Msg, base: u32, offset: u32, len: u32) -> Msg {
+pub(super) fn payload(m: Msg, base: u32, offset: u32, len: u32) -> Msg {
     expr(m, "payload", |m| {
         m.be32(1, REG_1).be32(2, base).be32(3, offset).be32(4, len)
     })
 }
 
 /// `reg 1 == value`, else the rule stops.
-fn eq(m: Msg, value: &[u8]) -> Msg {
+pub(super) fn eq(m: Msg, value: &[u8]) -> Msg {
     expr(m, "cmp", |m| {
         m.be32(1, REG_1)
             .be32(2, 0) // NFT_CMP_EQ
@@ -140,13 +157,13 @@ fn eq(m: Msg, value: &[u8]) -> Msg {
     })
 }
 
-fn load(m: Msg, reg: u32, value: &[u8]) -> Msg {
+pub(super) fn load(m: Msg, reg: u32, value: &[u8]) -> Msg {
     expr(m, "immediate", |m| {
         m.be32(1, reg).begin(2).attr(DATA_VALUE, value).end()
     })
 }
 
-fn ret(m: Msg) -> Msg {
+pub(super) fn ret(m: Msg) -> Msg {
     expr(m, "immediate", |m| {
         m.be32(1, REG_VERDICT)
             .begin(2)
@@ -157,22 +174,22 @@ fn ret(m: Msg) -> Msg {
     })
 }
 
-fn tcp(m: Msg) -> Msg {
+pub(super) fn tcp(m: Msg) -> Msg {
     eq(meta(m, META_L4PROTO), &[IPPROTO_TCP])
 }
 
-fn dport(m: Msg, port: u16) -> Msg {
+pub(super) fn dport(m: Msg, port: u16) -> Msg {
     eq(payload(tcp(m), TRANSPORT_HEADER, 2, 2), &port.to_be_bytes())
 }
 
-fn daddr(m: Msg, prefix_bytes: &[u8]) -> Msg {
+pub(super) fn daddr(m: Msg, prefix_bytes: &[u8]) -> Msg {
     eq(
         payload(m, NETWORK_HEADER, 16, prefix_bytes.len() as u32),
         prefix_bytes,
     )
 }
 
-fn dnat(m: Msg, to: SocketAddrV4) -> Msg {
+pub(super) fn dnat(m: Msg, to: SocketAddrV4) -> Msg {
     let m = load(
         load(tcp(m), REG_1, &to.ip().octets()),
         REG_2,

@@ -1,0 +1,257 @@
+//! Service addresses for pods without a sidecar. A sidecar turns a Service VIP into an endpoint
+//! itself; a pod without one gets what kube-proxy gives a node: a translation table in its own
+//! namespace (see [`crate::net::ServiceNat`]) from every Service port to its ready endpoints,
+//! kept current as pods become ready or stop being ready. A port with no ready endpoint is
+//! refused at once.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use weft_core::model::Snapshot;
+use weft_core::model::vip::Cidr;
+
+use crate::net::{self, ServiceNat, VipPort};
+use crate::plan::{Plan, PodPlan};
+use crate::supervise::{Board, Report};
+
+/// A Service as the pods without a sidecar reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePlan {
+    pub namespace: String,
+    pub name: String,
+    pub vip: Ipv4Addr,
+    pub ports: Vec<PortPlan>,
+}
+
+/// One Service port and every pod that may serve it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortPlan {
+    pub port: u16,
+    /// (index in [`Plan::pods`], the pod's target port).
+    pub backends: Vec<(usize, u16)>,
+}
+
+/// The Services of `snap` (built with every pod of `pods`) with their VIPs and backends.
+pub fn plan(snap: &Snapshot, pods: &[PodPlan]) -> Vec<ServicePlan> {
+    let index = |ip: IpAddr| pods.iter().position(|p| IpAddr::V4(p.ip) == ip);
+    snap.services
+        .values()
+        .filter_map(|svc| {
+            let Some(IpAddr::V4(vip)) = svc.vip else {
+                return None;
+            };
+            let ports = svc
+                .ports
+                .iter()
+                .map(|p| PortPlan {
+                    port: p.port,
+                    backends: svc
+                        .endpoints
+                        .iter()
+                        .filter_map(|e| Some((index(e.address)?, *e.ports.get(&p.port)?)))
+                        .collect(),
+                })
+                .collect();
+            Some(ServicePlan {
+                namespace: svc.namespace.clone(),
+                name: svc.name.clone(),
+                vip,
+                ports,
+            })
+        })
+        .collect()
+}
+
+/// The table for pods without a sidecar when the pods `ready` (indexes into `plan.pods`) are
+/// the endpoints; and the Service ports left with none, as `ns/name:port`.
+pub fn table(plan: &Plan, ready: &[usize]) -> (ServiceNat, Vec<String>) {
+    let cidr: Cidr = plan
+        .service_cidr
+        .parse()
+        .unwrap_or_else(|_| "198.18.128.0/17".parse().expect("a valid range"));
+    let mut empty = Vec::new();
+    let mut ports = Vec::new();
+    for svc in &plan.services {
+        for p in &svc.ports {
+            let endpoints: Vec<SocketAddrV4> = p
+                .backends
+                .iter()
+                .filter(|(i, _)| ready.contains(i))
+                .map(|(i, port)| SocketAddrV4::new(plan.pods[*i].ip, *port))
+                .collect();
+            if endpoints.is_empty() {
+                empty.push(format!("{}/{}:{}", svc.namespace, svc.name, p.port));
+            }
+            ports.push(VipPort {
+                vip: SocketAddrV4::new(svc.vip, p.port),
+                endpoints,
+            });
+        }
+    }
+    let nat = ServiceNat {
+        service_cidr: (cidr.base, cidr.len),
+        ports,
+    };
+    (nat, empty)
+}
+
+/// What a pod's status says about its Service addresses.
+fn note(nat: &ServiceNat, empty: &[String]) -> String {
+    let served = nat.ports.len() - empty.len();
+    let mut s = format!(
+        "no sidecar: Service addresses translated in the pod ({served} of {} ports have ready endpoints)",
+        nat.ports.len()
+    );
+    if !empty.is_empty() {
+        s += &format!(
+            "; no ready endpoint, connections reset at once: {}",
+            empty.join(", ")
+        );
+    }
+    s
+}
+
+/// Installs the table in every pod without a sidecar, for the pods ready now.
+pub fn install(plan: &Plan, ready: &[usize], board: &Board) -> anyhow::Result<()> {
+    let (nat, empty) = table(plan, ready);
+    let note = note(&nat, &empty);
+    for (i, pod) in plan.pods.iter().enumerate().filter(|(_, p)| !p.sidecar) {
+        let result = net::install_service_nat(&pod.netns, &nat);
+        let text = match &result {
+            Ok(()) => note.clone(),
+            Err(e) => format!("no sidecar: Service addresses NOT translated: {e}"),
+        };
+        board.update(|s| s.pods[i].services = Some(text));
+        result.map_err(|e| anyhow::anyhow!("pod {}: Service addresses: {e}", pod.id()))?;
+    }
+    Ok(())
+}
+
+/// Gives the pods without a sidecar their Service addresses before anything runs (every port
+/// refused until an endpoint is ready), then keeps them current in a task until it is aborted.
+pub async fn start(
+    plan: &Plan,
+    board: &Arc<Board>,
+    report: &Report,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let follow = board.ready();
+    let now = follow.borrow().clone();
+    let (plan, b) = (Arc::new(plan.clone()), board.clone());
+    let p = plan.clone();
+    tokio::task::spawn_blocking(move || install(&p, &now, &b)).await??;
+    Ok(tokio::spawn(keep_current(
+        plan,
+        follow,
+        board.clone(),
+        report.clone(),
+    )))
+}
+
+/// Reinstalls the tables whenever the set of ready pods changes.
+async fn keep_current(
+    plan: Arc<Plan>,
+    mut ready: watch::Receiver<Vec<usize>>,
+    board: Arc<Board>,
+    report: Report,
+) {
+    if plan.pods.iter().all(|p| p.sidecar) {
+        return;
+    }
+    while ready.changed().await.is_ok() {
+        let now = ready.borrow_and_update().clone();
+        let (plan, board2) = (plan.clone(), board.clone());
+        let done = tokio::task::spawn_blocking(move || install(&plan, &now, &board2)).await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => report(format!("{e:#}")),
+            Err(e) => report(format!("updating Service addresses: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Options;
+    use std::path::Path;
+
+    const MESH: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: api, namespace: shop, labels: {app: api}}
+spec:
+  command: [api]
+  replicas: 2
+  ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: legacy, namespace: shop, labels: {app: legacy, weft.dev/dataplane-mode: none}}
+spec: {command: [legacy]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec: {selector: {app: api}, ports: [{port: 80, targetPort: http}, {name: admin, port: 9000}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nobody, namespace: shop}
+spec: {selector: {app: nobody}, ports: [{port: 80}]}
+"#;
+
+    fn plan() -> Plan {
+        let out = weft_core::parse_str("/cfg/mesh.yaml", MESH);
+        assert!(out.is_ok(), "{:?}", out.errors);
+        let opts = Options {
+            name: "nos1".into(),
+            weft: "/usr/bin/weft".into(),
+            ingress_port: None,
+            admin: "127.0.0.1:15014".parse().unwrap(),
+        };
+        Plan::new(&out.config, Path::new("/cfg"), &opts).unwrap()
+    }
+
+    #[test]
+    fn ready_pods_are_the_endpoints_of_each_port() {
+        let p = plan();
+        let names: Vec<String> = p.pods.iter().map(PodPlan::id).collect();
+        assert_eq!(names, ["shop/api-0", "shop/api-1", "shop/legacy-0"]);
+        let api = p.services.iter().find(|s| s.name == "api").unwrap();
+        let vip = api.vip;
+        let (nat, empty) = table(&p, &[1, 2]);
+        assert_eq!(
+            nat.service_cidr,
+            (Ipv4Addr::new(198, 18, 128, 0), 17),
+            "refused: the whole service range"
+        );
+        let to = |port: u16| {
+            nat.ports
+                .iter()
+                .find(|v| v.vip == SocketAddrV4::new(vip, port))
+                .unwrap()
+                .endpoints
+                .clone()
+        };
+        // Only api-1 is ready; the named target port resolves to the container port.
+        assert_eq!(to(80), [SocketAddrV4::new(p.pods[1].ip, 8080)]);
+        assert_eq!(to(9000), [SocketAddrV4::new(p.pods[1].ip, 9000)]);
+        assert_eq!(empty, ["shop/nobody:80"]);
+
+        let (nat, empty) = table(&p, &[]);
+        assert!(nat.ports.iter().all(|v| v.endpoints.is_empty()));
+        assert_eq!(empty.len(), 3);
+        assert!(note(&nat, &empty).contains("0 of 3 ports have ready endpoints"));
+        let (nat, _) = table(&p, &[0, 1]);
+        let spread = nat
+            .ports
+            .iter()
+            .find(|v| v.vip == SocketAddrV4::new(vip, 80))
+            .unwrap();
+        assert_eq!(spread.endpoints.len(), 2);
+    }
+}
