@@ -89,8 +89,9 @@ mod tests {
             port(83, "sniffed", Protocol::Detect),
             port(5432, "tcp-db", Protocol::Tcp),
         ];
-        // (port, sectionName, l7) → attached ports
-        let cases: &[(Option<u16>, Option<&str>, bool, &[u16])] = &[
+        /// (port, sectionName, l7) → attached ports
+        type Case = (Option<u16>, Option<&'static str>, bool, &'static [u16]);
+        let cases: &[Case] = &[
             (None, None, true, &[80, 81, 82, 83]),
             (None, None, false, &[80, 81, 82, 83, 5432]),
             (Some(81), None, true, &[81]),
