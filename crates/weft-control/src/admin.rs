@@ -2,7 +2,8 @@
 //! default.
 //!
 //! - `GET /ready` — 200 once the configuration is loaded and the servers are bound
-//! - `GET /debug/config` — generation in force, when applied, the last rejected change
+//! - `GET /debug/config` — generation in force, when applied, its analyzer warnings, the last
+//!   rejected change
 //! - `GET /debug/syncz` — every connected proxy with per-type SYNCED / STALE / NACKED / NOT SENT
 //! - `GET /debug/config_dump?proxy=ID` — what the control plane sent that proxy, with ACK state
 //! - `GET /debug/ca` — the CA: signing certificate, trusted roots with expiry, and recently

@@ -84,14 +84,15 @@ impl Bound {
 
 pub async fn build(cfg: Config) -> Result<Bound, Error> {
     let dir = cfg.config_dir.clone();
-    let config = tokio::task::spawn_blocking(move || source::load(&dir))
+    let accepted = tokio::task::spawn_blocking(move || source::load(&dir))
         .await
         .unwrap_or_else(|e| Err(vec![e.to_string()]))
         .map_err(|problems| Error::InvalidConfig {
             dir: cfg.config_dir.display().to_string(),
             problems,
         })?;
-    let state = State::new(config, cfg.warmup);
+    let warnings = source::warnings(&accepted);
+    let state = State::new(accepted.config, warnings, cfg.warmup);
     // Before serving, so the first answers already count the listed pods.
     let pods_seen = match &cfg.pods_file {
         Some(path) => {

@@ -1,12 +1,13 @@
 //! The file source: a directory of YAML, watched. A change is applied within a second when it
 //! loads and analyzes without errors; otherwise it is rejected with the analyzer's messages and
-//! the last good configuration stays in force.
+//! the last good configuration stays in force. The analyzer's warnings (what is served with a
+//! known consequence) are logged and kept with the configuration in force.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use weft_core::Config;
+use weft_core::analyze::Accepted;
 
 use crate::state::State;
 
@@ -14,8 +15,21 @@ use crate::state::State;
 pub const POLL: Duration = Duration::from_millis(250);
 
 /// Loads and checks a directory. `Err` holds one message per problem, each with file:line.
-pub fn load(dir: &Path) -> Result<Config, Vec<String>> {
-    weft_core::analyze::load_checked(dir)
+pub fn load(dir: &Path) -> Result<Accepted, Vec<String>> {
+    weft_core::analyze::load_accepted(dir)
+}
+
+/// Logs the warnings of an accepted configuration and returns them as status lines.
+pub fn warnings(accepted: &Accepted) -> Vec<String> {
+    accepted
+        .warnings
+        .iter()
+        .map(|w| {
+            let line = w.to_string();
+            tracing::warn!("configuration served with a warning: {line}");
+            line
+        })
+        .collect()
 }
 
 /// What the directory looks like now: names, sizes and modification times.
@@ -53,9 +67,10 @@ pub async fn watch(dir: PathBuf, state: Arc<State>) {
         let d = dir.clone();
         let result = tokio::task::spawn_blocking(move || load(&d)).await;
         match result {
-            Ok(Ok(config)) => {
-                tracing::info!(dir = %dir.display(), resources = config.resources.len(), "configuration applied");
-                state.apply(config);
+            Ok(Ok(accepted)) => {
+                tracing::info!(dir = %dir.display(), resources = accepted.config.resources.len(), warnings = accepted.warnings.len(), "configuration applied");
+                let warnings = warnings(&accepted);
+                state.apply(accepted.config, warnings);
             }
             Ok(Err(problems)) => {
                 for p in &problems {

@@ -28,6 +28,9 @@ pub struct ConfigStatus {
     pub resources: usize,
     /// The last rejected change, if it came after the one in force.
     pub rejected: Option<Rejected>,
+    /// The analyzer's warnings about the configuration in force: served, with the consequence
+    /// each one names.
+    pub warnings: Vec<String>,
     /// The pods file, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pods_file: Option<PodsFileStatus>,
@@ -77,13 +80,14 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(config: Config, warmup: std::time::Duration) -> Arc<State> {
+    pub fn new(config: Config, warnings: Vec<String>, warmup: std::time::Duration) -> Arc<State> {
         let snapshot = Arc::new(Snapshot::build(&config, &[]));
         let status = ConfigStatus {
             generation: 1,
             applied_at_ms: now_ms(),
             resources: config.resources.len(),
             rejected: None,
+            warnings,
             pods_file: None,
         };
         Arc::new(State {
@@ -114,13 +118,14 @@ impl State {
         self.proxies.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Puts a new configuration in force.
-    pub fn apply(&self, config: Config) {
+    /// Puts a new configuration in force, with the analyzer's warnings about it.
+    pub fn apply(&self, config: Config, warnings: Vec<String>) {
         let mut inner = self.inner();
         inner.status.generation += 1;
         inner.status.applied_at_ms = now_ms();
         inner.status.resources = config.resources.len();
         inner.status.rejected = None;
+        inner.status.warnings = warnings;
         inner.config = Arc::new(config);
         self.metrics.change(true);
         self.metrics.generation.set(inner.status.generation as i64);

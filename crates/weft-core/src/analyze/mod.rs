@@ -221,17 +221,34 @@ mod tests;
 /// plane applies and what `weft up` starts. `Err` holds one message per problem, each with
 /// file:line.
 pub fn load_checked(dir: &std::path::Path) -> Result<Config, Vec<String>> {
+    load_accepted(dir).map(|a| a.config)
+}
+
+/// A configuration that loads and analyzes without errors, and the warnings it is served
+/// with (each a finding whose consequence is known: a route not attached somewhere, a
+/// backend whose share of requests gets 500, ...).
+#[derive(Debug)]
+pub struct Accepted {
+    pub config: Config,
+    pub warnings: Vec<Finding>,
+}
+
+/// [`load_checked`], keeping the warnings.
+pub fn load_accepted(dir: &std::path::Path) -> Result<Accepted, Vec<String>> {
     let out = crate::load_paths(&[dir]);
     let mut problems: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
-    problems.extend(
-        analyze(&out.config)
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .map(ToString::to_string),
-    );
+    let analysis = analyze(&out.config);
+    let (errors, warnings): (Vec<Finding>, Vec<Finding>) = analysis
+        .findings
+        .into_iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .partition(|f| f.severity == Severity::Error);
+    problems.extend(errors.iter().map(ToString::to_string));
     if problems.is_empty() {
-        Ok(out.config)
+        Ok(Accepted {
+            config: out.config,
+            warnings,
+        })
     } else {
         Err(problems)
     }
