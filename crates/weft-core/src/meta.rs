@@ -32,7 +32,8 @@ pub struct ObjectMeta {
     /// Set by Kubernetes; accepted and ignored.
     #[serde(default, skip_serializing)]
     pub generation: Option<serde_json::Value>,
-    /// Set by Kubernetes; accepted and ignored.
+    /// Set by Kubernetes (RFC 3339). Orders routes whose matches are equally specific: the
+    /// oldest first; a route without one counts as the newest.
     #[serde(default, skip_serializing)]
     pub creation_timestamp: Option<serde_json::Value>,
     /// Set by Kubernetes; accepted and ignored.

@@ -7,6 +7,8 @@ use std::fmt;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 
+use weft_core::model::Backend;
+
 use crate::body::{self, Body};
 
 /// Header naming the stage that failed.
@@ -21,6 +23,9 @@ pub enum ProxyError {
     NoRoute,
     /// The matched rule names no usable backend (none, weights all 0, or Service missing).
     NoBackend(String),
+    /// The backend picked by weight does not resolve (a Service, port or kind that does not
+    /// exist): Gateway API answers its share of requests with 500. The header names it.
+    UnresolvedBackend { backend: String, why: String },
     /// The backend Service has no ready endpoint.
     NoHealthyEndpoint(String),
     /// The endpoint refused the connection.
@@ -49,7 +54,7 @@ impl ProxyError {
         match self {
             ProxyError::UnknownDestination(_) => "unknown-destination",
             ProxyError::NoRoute => "no-route",
-            ProxyError::NoBackend(_) => "no-backend",
+            ProxyError::NoBackend(_) | ProxyError::UnresolvedBackend { .. } => "no-backend",
             ProxyError::NoHealthyEndpoint(_) => "no-healthy-endpoint",
             ProxyError::ConnectRefused(_) => "connect-refused",
             ProxyError::ConnectTimeout(_) => "connect-timeout",
@@ -67,7 +72,9 @@ impl ProxyError {
         match self {
             ProxyError::UnknownDestination(_) => StatusCode::BAD_GATEWAY,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoBackend(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::NoBackend(_) | ProxyError::UnresolvedBackend { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ProxyError::NoHealthyEndpoint(_)
             | ProxyError::ConnectRefused(_)
             | ProxyError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -91,12 +98,31 @@ impl ProxyError {
         )
     }
 
+    /// The error for a backend whose reference does not resolve, if it does not.
+    pub fn unresolved(b: &Backend) -> Option<ProxyError> {
+        let why = b.unresolved.as_ref()?;
+        Some(ProxyError::UnresolvedBackend {
+            backend: format!("{}:{}", b.service, b.port),
+            why: why.clone(),
+        })
+    }
+
+    /// The `weft-error` value: the stage, and for an unresolved backend which one
+    /// (`no-backend; backend=ns/name:port`).
+    pub fn header_value(&self) -> HeaderValue {
+        if let ProxyError::UnresolvedBackend { backend, .. } = self
+            && let Ok(v) = HeaderValue::from_str(&format!("{}; backend={backend}", self.stage()))
+        {
+            return v;
+        }
+        HeaderValue::from_static(self.stage())
+    }
+
     pub fn into_response(self) -> Response<Body> {
         let text = format!("weft: {self}\n");
         let mut res = Response::new(body::full(Bytes::from(text)));
         *res.status_mut() = self.status();
-        res.headers_mut()
-            .insert(ERROR_HEADER, HeaderValue::from_static(self.stage()));
+        res.headers_mut().insert(ERROR_HEADER, self.header_value());
         res.headers_mut().insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -114,6 +140,9 @@ impl fmt::Display for ProxyError {
             ),
             ProxyError::NoRoute => write!(f, "no route rule matches this request"),
             ProxyError::NoBackend(why) => write!(f, "no backend: {why}"),
+            ProxyError::UnresolvedBackend { backend, why } => {
+                write!(f, "backend {backend} does not resolve: {why}")
+            }
             ProxyError::NoHealthyEndpoint(svc) => {
                 write!(f, "service {svc} has no healthy endpoint")
             }
@@ -126,5 +155,42 @@ impl fmt::Display for ProxyError {
             ProxyError::Tunnel(why) => write!(f, "mTLS tunnel: {why}"),
             ProxyError::Denied(why) | ProxyError::Plaintext(why) => write!(f, "{why}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(unresolved: Option<&str>) -> Backend {
+        Backend {
+            service: "shop/ghost".into(),
+            port: 80,
+            weight: 1,
+            filters: Vec::new(),
+            unresolved: unresolved.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn an_unresolved_backend_answers_500_naming_it() {
+        assert_eq!(ProxyError::unresolved(&backend(None)), None);
+        let e = ProxyError::unresolved(&backend(Some("Service shop/ghost does not exist")))
+            .expect("unresolved");
+        assert_eq!(e.stage(), "no-backend");
+        let res = e.into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            res.headers()[ERROR_HEADER],
+            "no-backend; backend=shop/ghost:80"
+        );
+    }
+
+    #[test]
+    fn other_errors_carry_only_their_stage() {
+        let res =
+            ProxyError::NoBackend("rule 0 has no backend with weight > 0".into()).into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()[ERROR_HEADER], "no-backend");
     }
 }

@@ -47,10 +47,12 @@ spec:
     },
     Rule {
         code: "WEFT0202",
-        severity: Severity::Error,
+        severity: Severity::Warning,
         title: "backend weights sum to zero",
-        explain: "A rule whose backends all have `weight: 0` sends nothing anywhere: every request \
-matching it fails with 500. Give at least one backend a positive weight.",
+        explain: "A rule whose backends all have `weight: 0` sends nothing anywhere: Gateway API \
+gives a backend of weight 0 no requests, so every request matching the rule is answered with 500 \
+(`weft-error: no-backend`). That is valid (a rule drained on purpose) and is served; give at \
+least one backend a positive weight if it was not meant.",
         bad: r#"apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web}

@@ -1,4 +1,13 @@
 //! 01xx: references to things that do not exist.
+//!
+//! Gateway API says what a route with a dangling reference does: a parentRef that names no
+//! parent, or no port or listener of it, does not attach the route there; a backendRef that
+//! does not resolve answers its share of requests with 500. weft serves exactly that, so those
+//! findings are warnings (the route's status, in Gateway API terms): the rest of the change is
+//! applied. Only references the API itself rejects (a Service backend without `port`) are
+//! errors.
+
+mod routes;
 
 use super::{Index, Report, Rule, Severity};
 use crate::annotations::USE_WAYPOINT;
@@ -9,11 +18,12 @@ use crate::resources::service::IntOrString;
 pub const RULES: &[Rule] = &[
     Rule {
         code: "WEFT0101",
-        severity: Severity::Error,
+        severity: Severity::Warning,
         title: "route attached to a Service that does not exist",
         explain: "A route whose parentRef names a Service that is not defined applies to no traffic: \
-requests to the intended Service keep going to its default backends. Check the name and namespace \
-(a parentRef without `namespace` means the route's own namespace).",
+requests to the intended Service keep going to its default backends (Gateway API: the parent does \
+not accept the route). The rest of the configuration is served. Check the name and namespace (a \
+parentRef without `namespace` means the route's own namespace).",
         bad: r#"apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web}
@@ -31,10 +41,13 @@ spec:
     },
     Rule {
         code: "WEFT0102",
-        severity: Severity::Error,
+        severity: Severity::Warning,
         title: "route attached to a port or listener its parent does not have",
         explain: "A parentRef's `port` or `sectionName` must name a port of the Service (by number \
-or name) or a listener of the Gateway. Otherwise the route attaches to nothing.",
+or name) or a listener of the Gateway; with both, one port or listener must match both. \
+Otherwise Gateway API leaves the route detached from that parent: it applies to none of its \
+traffic, which keeps its default routing, while the rest of the configuration is served. A \
+parentRef with neither attaches an HTTP or gRPC route to every HTTP port of the Service.",
         bad: r#"apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web}
@@ -52,10 +65,13 @@ spec:
     },
     Rule {
         code: "WEFT0103",
-        severity: Severity::Error,
+        severity: Severity::Warning,
         title: "backend Service does not exist",
-        explain: "Requests routed to a backend that is not defined fail with 500 and the header \
-`weft-error: no-backend`. Define the Service or fix the name.",
+        explain: "A backendRef to a Service that is not defined (or to a kind other than Service) \
+keeps its weight, as Gateway API requires: the share of requests that would have gone to it is \
+answered with 500 and the header `weft-error: no-backend; backend=<namespace>/<name>:<port>`, \
+and the other backends of the rule get the rest. A mirror to it is not sent. The configuration \
+is served; define the Service or fix the name.",
         bad: r#"apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web}
@@ -74,9 +90,10 @@ spec:
     Rule {
         code: "WEFT0104",
         severity: Severity::Error,
-        title: "backend port missing or not on the Service",
-        explain: "A Service backendRef must say which Service port receives the traffic, and that \
-port must exist. Gateway API requires `port` for Service backends.",
+        title: "Service backend without `port`",
+        explain: "A Service backendRef must say which Service port receives the traffic: Gateway \
+API requires `port` for Service backends (the Kubernetes API server refuses the route without \
+it), so the route has no defined meaning.",
         bad: r#"apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web}
@@ -94,10 +111,11 @@ spec:
     },
     Rule {
         code: "WEFT0105",
-        severity: Severity::Error,
+        severity: Severity::Warning,
         title: "route attached to a Gateway that does not exist",
         explain: "A parentRef without `kind` means a Gateway. If no Gateway of that name exists \
-the route is not served at the edge. For mesh routing set `group: \"\"` and `kind: Service`.",
+the route is not served at the edge (it is not attached there); the rest of the configuration is \
+served. For mesh routing set `group: \"\"` and `kind: Service`.",
         bad: r#"apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web}
@@ -223,145 +241,36 @@ spec:
   ports: [{name: http-admin, port: 9090, targetPort: http}]
 "#,
     },
+    Rule {
+        code: "WEFT0111",
+        severity: Severity::Warning,
+        title: "backend port not on the Service",
+        explain: "A backendRef's `port` must be a port of the Service. Otherwise the backend does \
+not resolve and keeps its weight, as Gateway API requires: the share of requests that would have \
+gone to it is answered with 500 and `weft-error: no-backend; backend=<namespace>/<name>:<port>`, \
+and the other backends get the rest. The configuration is served; use one of the Service's ports.",
+        bad: r#"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+  rules: [{backendRefs: [{name: web, port: 8080}]}]
+"#,
+        good: r#"apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{group: "", kind: Service, name: web, port: 80}]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+"#,
+    },
 ];
 
 pub fn check(ix: &Index<'_>, out: &mut Report) {
-    routes(ix, out);
+    routes::check(ix, out);
     services(ix, out);
     policies(ix, out);
     waypoints(ix, out);
-}
-
-fn routes(ix: &Index<'_>, out: &mut Report) {
-    for route in ix.routes() {
-        let l = route.loaded;
-        let own_ns = l.resource.metadata().namespace();
-        for (i, p) in route.parents.iter().enumerate() {
-            let path = format!("spec.parentRefs[{i}]");
-            let ns = p.namespace.as_deref().unwrap_or(own_ns);
-            if p.is_service() {
-                let Some((_, svc)) = ix.service(ns, &p.name) else {
-                    out.add(
-                        "WEFT0101",
-                        l,
-                        &format!("{path}.name"),
-                        format!(
-                            "parentRef names Service {ns}/{} which does not exist",
-                            p.name
-                        ),
-                        "fix the name or namespace, or define the Service",
-                    );
-                    continue;
-                };
-                if let Some(port) = p.port
-                    && !svc.spec.ports.iter().any(|sp| sp.port == port)
-                {
-                    out.add(
-                        "WEFT0102",
-                        l,
-                        &format!("{path}.port"),
-                        format!("Service {ns}/{} has no port {port}", p.name),
-                        format!("use one of its ports: {}", port_list(svc)),
-                    );
-                }
-                if let Some(section) = &p.section_name
-                    && !svc
-                        .spec
-                        .ports
-                        .iter()
-                        .any(|sp| sp.name.as_deref() == Some(section))
-                {
-                    out.add(
-                        "WEFT0102",
-                        l,
-                        &format!("{path}.sectionName"),
-                        format!("Service {ns}/{} has no port named {section:?}", p.name),
-                        format!("use one of its ports: {}", port_list(svc)),
-                    );
-                }
-            } else {
-                let Some((_, gw)) = ix.gateway(ns, &p.name) else {
-                    out.add("WEFT0105", l, &format!("{path}.name"),
-                        format!("parentRef names Gateway {ns}/{} which does not exist", p.name),
-                        "for mesh routing to a Service set `group: \"\"` and `kind: Service`; otherwise define the Gateway");
-                    continue;
-                };
-                let names: Vec<&str> = gw.spec.listeners.iter().map(|x| x.name.as_str()).collect();
-                if let Some(section) = &p.section_name
-                    && !names.contains(&section.as_str())
-                {
-                    out.add(
-                        "WEFT0102",
-                        l,
-                        &format!("{path}.sectionName"),
-                        format!("Gateway {ns}/{} has no listener {section:?}", p.name),
-                        format!("use one of its listeners: {}", names.join(", ")),
-                    );
-                }
-                if let Some(port) = p.port
-                    && !gw.spec.listeners.iter().any(|x| x.port == port)
-                {
-                    out.add(
-                        "WEFT0102",
-                        l,
-                        &format!("{path}.port"),
-                        format!("Gateway {ns}/{} has no listener on port {port}", p.name),
-                        "use a listener's port, or drop `port`",
-                    );
-                }
-            }
-        }
-        for (path, b) in &route.backends {
-            if !b.is_service() {
-                continue;
-            }
-            let ns = b.namespace.as_deref().unwrap_or(own_ns);
-            let Some((_, svc)) = ix.service(ns, &b.name) else {
-                out.add(
-                    "WEFT0103",
-                    l,
-                    &format!("{path}.name"),
-                    format!("backend Service {ns}/{} does not exist", b.name),
-                    "fix the name or namespace, or define the Service",
-                );
-                continue;
-            };
-            match b.port {
-                None => out.add(
-                    "WEFT0104",
-                    l,
-                    path,
-                    format!("backend {ns}/{} has no `port`", b.name),
-                    format!("add `port:` with one of: {}", port_list(svc)),
-                ),
-                Some(port) if !svc.spec.ports.iter().any(|sp| sp.port == port) => out.add(
-                    "WEFT0104",
-                    l,
-                    &format!("{path}.port"),
-                    format!("Service {ns}/{} has no port {port}", b.name),
-                    format!("use one of its ports: {}", port_list(svc)),
-                ),
-                Some(_) => {}
-            }
-        }
-    }
-}
-
-fn port_list(svc: &crate::resources::Service) -> String {
-    let ports: Vec<String> = svc
-        .spec
-        .ports
-        .iter()
-        .map(|p| match &p.name {
-            Some(n) => format!("{} ({n})", p.port),
-            None => p.port.to_string(),
-        })
-        .collect();
-    if ports.is_empty() {
-        "(the Service declares no ports)".into()
-    } else {
-        ports.join(", ")
-    }
 }
 
 fn services(ix: &Index<'_>, out: &mut Report) {

@@ -1,12 +1,13 @@
 //! 05xx: routes that cannot work as written — bad regexes, timeouts that defeat retries,
 //! filters missing their settings, L7 rules on ports whose protocol is unknown.
 
+mod parents;
+
 use super::{Index, Report, Rule, Severity};
 use crate::load::Loaded;
 use crate::resources::Resource;
 use crate::resources::http_route::{HttpFilterType, HttpRouteFilter, HttpRouteRule, PathMatchType};
 use crate::resources::route_common::HeaderMatch;
-use crate::resources::service::AppProtocol;
 
 pub const RULES: &[Rule] = &[
     Rule {
@@ -221,11 +222,14 @@ spec:
     },
     Rule {
         code: "WEFT0509",
-        severity: Severity::Error,
+        severity: Severity::Warning,
         title: "HTTP or gRPC route on a port declared as TCP",
         explain: "A port with `appProtocol: tcp` (or a name starting `tcp`) is carried as opaque \
-bytes, so HTTPRoute and GRPCRoute rules on it never apply. Use a TCPRoute, or declare the port \
-as http, http2 or grpc.",
+bytes, so HTTPRoute and GRPCRoute rules never apply to it. A parentRef without `port` or \
+`sectionName` attaches the route to the Service's other ports and leaves TCP ports alone, which \
+is not reported. This finding is for a parentRef that names a TCP port, or a Service with no \
+HTTP port at all: the route is not attached there, TCP traffic keeps flowing as before, and the \
+rest of the configuration is served. Use a TCPRoute, or declare the port as http, http2 or grpc.",
         bad: r#"apiVersion: v1
 kind: Service
 metadata: {name: api}
@@ -237,7 +241,7 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: api}
 spec:
-  parentRefs: [{group: "", kind: Service, name: api}]
+  parentRefs: [{group: "", kind: Service, name: api, port: 8080}]
   rules: [{backendRefs: [{name: api, port: 8080}]}]
 "#,
         good: r#"apiVersion: v1
@@ -350,60 +354,7 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
             _ => {}
         }
     }
-    for route in ix.routes() {
-        if route.parents.is_empty() {
-            out.add("WEFT0510", route.loaded, "spec",
-                "the route has no parentRefs and applies to no traffic",
-                "add a parentRef to the Service (group: \"\", kind: Service) or Gateway it routes for");
-        }
-        for (i, p) in route.parents.iter().enumerate() {
-            if p.is_service() && p.group.as_deref() != Some("") {
-                out.add(
-                    "WEFT0511",
-                    route.loaded,
-                    &format!("spec.parentRefs[{i}]"),
-                    format!(
-                        "parentRef to Service {:?} has group {:?}, not the core group",
-                        p.name,
-                        p.group
-                            .as_deref()
-                            .unwrap_or("gateway.networking.k8s.io (default)")
-                    ),
-                    "add `group: \"\"` to the parentRef",
-                );
-            }
-        }
-        if !route.l7 {
-            continue;
-        }
-        let own_ns = route.loaded.resource.metadata().namespace();
-        for (i, p) in route.parents.iter().enumerate() {
-            if !p.is_service() {
-                continue;
-            }
-            let ns = p.namespace.as_deref().unwrap_or(own_ns);
-            let Some((_, svc)) = ix.service(ns, &p.name) else {
-                continue;
-            };
-            for sp in svc.spec.ports.iter().filter(|sp| {
-                p.port.is_none_or(|port| sp.port == port)
-                    && p.section_name
-                        .as_ref()
-                        .is_none_or(|s| sp.name.as_ref() == Some(s))
-            }) {
-                let path = format!("spec.parentRefs[{i}]");
-                match sp.app_protocol() {
-                    AppProtocol::Detect => out.add("WEFT0503", route.loaded, &path,
-                        format!("Service {ns}/{} port {} declares no protocol; HTTP routing relies on detection", p.name, sp.port),
-                        "set `appProtocol: http` (or grpc) on that port, or name it `http-...`"),
-                    AppProtocol::Tcp => out.add("WEFT0509", route.loaded, &path,
-                        format!("Service {ns}/{} port {} is declared TCP, so HTTP rules never apply to it", p.name, sp.port),
-                        "declare the port as http, http2 or grpc, or use a TCPRoute"),
-                    _ => {}
-                }
-            }
-        }
-    }
+    parents::check(ix, out);
 }
 
 fn http_rule(l: &Loaded, i: usize, rule: &HttpRouteRule, out: &mut Report) {

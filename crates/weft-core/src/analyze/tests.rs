@@ -126,3 +126,107 @@ fn demo_shop_is_clean() {
     let a = analyze(&out.config);
     assert!(a.findings.is_empty(), "{:#?}", a.findings);
 }
+
+/// A Service with an HTTP port and a TCP port, for the mesh-routing cases below.
+const MIXED: &str = r#"apiVersion: v1
+kind: Service
+metadata: {name: mixed}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: tcp-db, port: 5432, targetPort: 8080}
+---
+"#;
+
+fn mixed_route(parent: &str, backends: &str) -> String {
+    format!(
+        r#"{MIXED}apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: r}}
+spec:
+  parentRefs: [{parent}]
+  rules: [{{backendRefs: [{backends}]}}]
+"#
+    )
+}
+
+/// Served as Gateway API says, with a warning, or (only for what cannot be served) an error.
+#[test]
+fn mesh_route_findings_have_the_severity_of_their_consequence() {
+    let svc = r#"{group: "", kind: Service, name: mixed"#;
+    let ok = "{name: web, port: 80}";
+    let cases: &[(String, &[(&str, Severity)])] = &[
+        // Portless parentRef on a mixed Service: attaches to port 80, leaves 5432 alone.
+        (mixed_route(&format!("{svc}}}"), ok), &[]),
+        (
+            mixed_route(&format!("{svc}, port: 5432}}"), ok),
+            &[("WEFT0509", Severity::Warning)],
+        ),
+        (
+            mixed_route(&format!("{svc}, sectionName: tcp-db}}"), ok),
+            &[("WEFT0509", Severity::Warning)],
+        ),
+        (
+            mixed_route(&format!("{svc}, port: 81}}"), ok),
+            &[("WEFT0102", Severity::Warning)],
+        ),
+        (
+            mixed_route(&format!("{svc}, port: 80, sectionName: tcp-db}}"), ok),
+            &[("WEFT0102", Severity::Warning)],
+        ),
+        (
+            mixed_route(r#"{group: "", kind: Service, name: nope}"#, ok),
+            &[("WEFT0101", Severity::Warning)],
+        ),
+        (
+            mixed_route(
+                &format!("{svc}}}"),
+                "{name: web, port: 80}, {name: ghost, port: 80}",
+            ),
+            &[("WEFT0103", Severity::Warning)],
+        ),
+        (
+            mixed_route(&format!("{svc}}}"), "{name: web, port: 8080}"),
+            &[("WEFT0111", Severity::Warning)],
+        ),
+        (
+            mixed_route(
+                &format!("{svc}}}"),
+                "{group: example.com, kind: Bucket, name: b}",
+            ),
+            &[("WEFT0103", Severity::Warning)],
+        ),
+        // Gateway API itself refuses a Service backend without a port.
+        (
+            mixed_route(&format!("{svc}}}"), "{name: web}"),
+            &[("WEFT0104", Severity::Error)],
+        ),
+    ];
+    for (text, want) in cases {
+        let a = run(text);
+        let got: Vec<(&str, Severity)> = a.findings.iter().map(|f| (f.code, f.severity)).collect();
+        assert_eq!(got, *want, "{text}");
+    }
+}
+
+/// A Service whose only port is TCP gives a portless HTTP route nothing to attach to.
+#[test]
+fn portless_route_on_a_tcp_only_service_is_reported() {
+    let a = run(r#"apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec:
+  selector: {app: web}
+  ports: [{port: 5432, targetPort: 8080, appProtocol: tcp}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: db}
+spec:
+  parentRefs: [{group: "", kind: Service, name: db}]
+  rules: [{backendRefs: [{name: db, port: 5432}]}]
+"#);
+    assert_eq!(codes(&a), ["WEFT0509"]);
+    assert_eq!(a.count(Severity::Error), 0);
+}

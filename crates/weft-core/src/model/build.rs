@@ -18,7 +18,7 @@ use crate::resources::gateway::INGRESS_CLASS;
 use crate::resources::mesh::MeshSpec;
 use crate::resources::mesh::MtlsMode;
 use crate::resources::policy::AuthorizationPolicy;
-use crate::resources::service::{AppProtocol, IntOrString};
+use crate::resources::service::IntOrString;
 use crate::resources::{Resource, Workload};
 
 type Labels = BTreeMap<String, String>;
@@ -145,7 +145,7 @@ impl Snapshot {
                 .map(|p| PortConfig {
                     port: p.port,
                     name: p.name.clone(),
-                    protocol: protocol(p.app_protocol()),
+                    protocol: p.app_protocol().into(),
                 })
                 .collect();
             let endpoints = if s.spec.selector.is_empty() {
@@ -345,16 +345,6 @@ impl Snapshot {
             outbound_traffic_policy: self.mesh.outbound_traffic_policy,
             authorization: self.authorization(pod),
         }
-    }
-}
-
-fn protocol(p: AppProtocol) -> Protocol {
-    match p {
-        AppProtocol::Http => Protocol::Http,
-        AppProtocol::Http2 => Protocol::Http2,
-        AppProtocol::Grpc => Protocol::Grpc,
-        AppProtocol::Tcp => Protocol::Tcp,
-        AppProtocol::Detect => Protocol::Detect,
     }
 }
 

@@ -2,8 +2,11 @@
 //! Service (its ports, endpoints, routes and client policy), where an address leads, and the
 //! proxy's own settings. Built from a [`crate::Config`] plus the running pods by [`Snapshot`].
 
+mod backends;
 mod build;
 mod gateway;
+mod parents;
+mod precedence;
 mod routes;
 pub mod vip;
 
@@ -13,12 +16,14 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 pub use build::{Pod, PodList, Snapshot};
+pub use parents::parent_ports;
 
 use crate::annotations::ProxySettings;
 use crate::duration::Duration;
 use crate::resources::http_route::{HttpRouteFilter, HttpRouteMatch};
 use crate::resources::mesh::OutboundTrafficPolicy;
 use crate::resources::policy::LoadBalancerType;
+use crate::resources::service::AppProtocol;
 
 /// The conventional port of the mTLS tunnel between proxies.
 pub const TUNNEL_PORT: u16 = 15008;
@@ -72,6 +77,18 @@ pub enum Protocol {
     Tcp,
     /// Detect from the first bytes.
     Detect,
+}
+
+impl From<AppProtocol> for Protocol {
+    fn from(p: AppProtocol) -> Protocol {
+        match p {
+            AppProtocol::Http => Protocol::Http,
+            AppProtocol::Http2 => Protocol::Http2,
+            AppProtocol::Grpc => Protocol::Grpc,
+            AppProtocol::Tcp => Protocol::Tcp,
+            AppProtocol::Detect => Protocol::Detect,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +188,11 @@ pub struct Backend {
     pub weight: u32,
     #[serde(default)]
     pub filters: Vec<HttpRouteFilter>,
+    /// Why the reference cannot be followed (a Service or port that does not exist, a kind
+    /// that is not a Service); None when it can. An unresolved backend keeps its weight:
+    /// requests that pick it are answered with 500, as Gateway API requires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unresolved: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -308,3 +330,5 @@ pub fn version_of<T: Serialize>(value: &T) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_gamma;

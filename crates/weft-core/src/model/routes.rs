@@ -1,25 +1,21 @@
 //! Compiles HTTPRoute, GRPCRoute and TCPRoute rules attached to Services (mesh routing) and
 //! HTTPRoute and GRPCRoute rules attached to ingress Gateways into match entries ordered by
-//! Gateway API precedence: most specific host name, exact path, longest prefix, method, most
-//! headers, most query parameters, then route name and rule order.
+//! Gateway API precedence (see [`super::precedence`]). Which Service ports a route attaches to
+//! is decided in [`super::parents`], how its backends resolve in [`super::backends`].
 
 use std::collections::BTreeMap;
 
+use super::backends::{Resolver, mirrors_in};
 use super::gateway::{self, Labels};
-use super::{
-    Backend, GatewayConfig, HttpRoutes, HttpRule, MatchEntry, Retry, ServiceConfig, TcpRule,
-};
+use super::parents::service_parents;
+use super::precedence::{Pending, order, route_key};
+use super::{GatewayConfig, HttpRule, Retry, ServiceConfig, TcpRule};
 use crate::duration::Duration;
 use crate::load::Config;
 use crate::resources::grpc_route::GrpcRouteMatch;
-use crate::resources::http_route::{
-    HttpMethod, HttpPathMatch, HttpRouteFilter, HttpRouteMatch, PathMatchType,
-};
+use crate::resources::http_route::{HttpMethod, HttpPathMatch, HttpRouteMatch, PathMatchType};
 use crate::resources::route_common::{ParentReference, StringMatchType};
 use crate::resources::{Kind, Resource};
-
-/// Ports, hostnames, one match and its rule, before ordering.
-type Pending = (Vec<u16>, Vec<String>, HttpRouteMatch, HttpRule);
 
 /// What a route's rules are compiled into: `<namespace>/<name>` of a Service or a Gateway.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,54 +42,13 @@ struct Parents<'a> {
 impl Parents<'_> {
     fn of(&self, l: &Resource, refs: &[ParentReference], hostnames: &[String]) -> Vec<Attached> {
         let ns = l.metadata().namespace();
-        let mut out = service_parents(ns, refs, hostnames, self.services);
-        if matches!(l.kind(), Kind::HttpRoute | Kind::GrpcRoute) {
+        let l7 = matches!(l.kind(), Kind::HttpRoute | Kind::GrpcRoute);
+        let mut out = service_parents(ns, refs, l7, self.services);
+        if l7 {
             out.extend(self.gateways.attach(l.kind(), ns, refs, hostnames));
         }
         out
     }
-}
-
-fn service_parents(
-    ns: &str,
-    refs: &[ParentReference],
-    hostnames: &[String],
-    services: &BTreeMap<String, ServiceConfig>,
-) -> Vec<Attached> {
-    refs.iter()
-        .filter(|p| p.is_service())
-        .filter_map(|p| {
-            let key = format!("{}/{}", p.namespace.as_deref().unwrap_or(ns), p.name);
-            let svc = services.get(&key)?;
-            let ports = match (&p.port, &p.section_name) {
-                (Some(port), _) => vec![*port],
-                (None, Some(section)) => svc
-                    .ports
-                    .iter()
-                    .filter(|sp| sp.name.as_ref() == Some(section))
-                    .map(|sp| sp.port)
-                    .collect(),
-                (None, None) => Vec::new(),
-            };
-            Some(Attached {
-                parent: Parent::Service(key),
-                ports,
-                hostnames: hostnames.to_vec(),
-            })
-        })
-        .collect()
-}
-
-/// A mirror's backend defaults to the route's namespace, like every other backend reference.
-fn mirrors_in(ns: &str, mut filters: Vec<HttpRouteFilter>) -> Vec<HttpRouteFilter> {
-    for f in &mut filters {
-        if let Some(m) = &mut f.request_mirror
-            && m.backend_ref.namespace.is_none()
-        {
-            m.backend_ref.namespace = Some(ns.to_string());
-        }
-    }
-    filters
 }
 
 pub(super) fn attach(
@@ -112,7 +67,7 @@ pub(super) fn attach(
             )
         })
         .collect();
-    routes.sort_by_key(|l| l.resource.id());
+    routes.sort_by_cached_key(|l| route_key(&l.resource));
     let parents = Parents {
         services,
         gateways: gateway::Index::new(config, namespace_labels),
@@ -122,15 +77,10 @@ pub(super) fn attach(
     for l in routes {
         let id = l.resource.id();
         let ns = l.resource.metadata().namespace();
-        let backend =
-            |name: &str, namespace: &Option<String>, port: Option<u16>, weight: u32, filters| {
-                Backend {
-                    service: format!("{}/{name}", namespace.as_deref().unwrap_or(ns)),
-                    port: port.unwrap_or(0),
-                    weight,
-                    filters: mirrors_in(ns, filters),
-                }
-            };
+        let resolve = Resolver {
+            services: parents.services,
+            namespace: ns,
+        };
         match &l.resource {
             Resource::HttpRoute(r) => {
                 for at in parents.of(&l.resource, &r.spec.parent_refs, &r.spec.hostnames) {
@@ -150,16 +100,7 @@ pub(super) fn attach(
                             backends: rule
                                 .backend_refs
                                 .iter()
-                                .filter(|b| b.as_backend().is_service())
-                                .map(|b| {
-                                    backend(
-                                        &b.name,
-                                        &b.namespace,
-                                        b.port,
-                                        b.weight,
-                                        b.filters.clone(),
-                                    )
-                                })
+                                .map(|b| resolve.backend(&b.as_backend(), b.filters.clone()))
                                 .collect(),
                             timeout: rule.timeouts.as_ref().and_then(|t| t.request),
                             per_try_timeout: rule.timeouts.as_ref().and_then(|t| t.backend_request),
@@ -185,10 +126,9 @@ pub(super) fn attach(
                             backends: rule
                                 .backend_refs
                                 .iter()
-                                .filter(|b| b.as_backend().is_service())
                                 .map(|b| {
                                     let filters = b.filters.iter().map(|f| f.to_http()).collect();
-                                    backend(&b.name, &b.namespace, b.port, b.weight, filters)
+                                    resolve.backend(&b.as_backend(), filters)
                                 })
                                 .collect(),
                             timeout: None,
@@ -218,10 +158,7 @@ pub(super) fn attach(
                             backends: rule
                                 .backend_refs
                                 .iter()
-                                .filter(|b| b.is_service())
-                                .map(|b| {
-                                    backend(&b.name, &b.namespace, b.port, b.weight, Vec::new())
-                                })
+                                .map(|b| resolve.backend(b, Vec::new()))
                                 .collect(),
                         };
                         tcp.push((key.clone(), rule));
@@ -253,30 +190,6 @@ pub(super) fn attach(
     }
 }
 
-/// Sorts pending entries by precedence and numbers their rules.
-fn order(mut list: Vec<Pending>) -> HttpRoutes {
-    // Stable sort: ties keep route name and rule order.
-    list.sort_by_key(|(_, hosts, m, _)| std::cmp::Reverse((host_precedence(hosts), precedence(m))));
-    let mut rules: Vec<HttpRule> = Vec::new();
-    let mut entries = Vec::new();
-    for (ports, hostnames, matcher, rule) in list {
-        let idx = match rules.iter().position(|r| r.name == rule.name) {
-            Some(i) => i,
-            None => {
-                rules.push(rule);
-                rules.len() - 1
-            }
-        };
-        entries.push(MatchEntry {
-            ports,
-            hostnames,
-            matcher,
-            rule: idx,
-        });
-    }
-    HttpRoutes { rules, entries }
-}
-
 /// Queues one entry per match of a compiled rule, and per host name when there are several, so
 /// each can be ordered by how specific its host name is.
 fn add_matches(
@@ -295,33 +208,6 @@ fn add_matches(
             pending.push((at.ports.clone(), h.clone(), m.clone(), rule.clone()));
         }
     }
-}
-
-/// Gateway API: the longest exact host name first, then the longest wildcard, then any host.
-fn host_precedence(hostnames: &[String]) -> (usize, usize) {
-    match hostnames.first() {
-        None => (0, 0),
-        Some(h) if h.starts_with('*') => (0, h.len()),
-        Some(h) => (h.len(), h.len()),
-    }
-}
-
-fn precedence(m: &HttpRouteMatch) -> (u8, usize, bool, usize, usize) {
-    let (rank, len) = match &m.path {
-        Some(p) => match p.match_type {
-            PathMatchType::Exact => (3, p.value.len()),
-            PathMatchType::RegularExpression => (2, p.value.len()),
-            PathMatchType::PathPrefix => (1, p.value.len()),
-        },
-        None => (1, 1),
-    };
-    (
-        rank,
-        len,
-        m.method.is_some(),
-        m.headers.len(),
-        m.query_params.len(),
-    )
 }
 
 /// gRPC calls are `POST /<service>/<method>`: method matches become path matches.

@@ -28,7 +28,8 @@ pub struct GrpcRouteSpec {
     /// Services (mesh) or Gateways (ingress) this route applies to.
     #[serde(default)]
     pub parent_refs: Vec<ParentReference>,
-    /// Host names matched against the `:authority` (`Host`) header. Empty: any host.
+    /// Host names matched against the `:authority` (`Host`) header, on Gateway parents. Empty:
+    /// any host. Ignored on Service parents.
     #[serde(default)]
     pub hostnames: Vec<String>,
     /// Rules, tried by specificity (Gateway API precedence).

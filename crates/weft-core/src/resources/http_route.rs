@@ -28,11 +28,16 @@ pub struct HttpRouteSpec {
     /// Services (mesh) or Gateways (ingress) this route applies to.
     #[serde(default)]
     pub parent_refs: Vec<ParentReference>,
-    /// Host names matched against the `Host` header. Empty: any host.
+    /// Host names matched against the `Host` header, on Gateway parents. Empty: any host.
+    /// Ignored on Service parents (the mesh matches the Service's address; match a `Host`
+    /// header to filter by name).
     #[serde(default)]
     pub hostnames: Vec<String>,
-    /// Rules, tried by specificity (Gateway API precedence). Default: one rule matching every
-    /// request with no backends.
+    /// Rules, tried by specificity (Gateway API precedence, across every route on the same
+    /// parent port): an `Exact` path, the longest `PathPrefix`, a method, the most headers,
+    /// the most query parameters; on ties the oldest route (`metadata.creationTimestamp`), then
+    /// `namespace/name`, then rule order. Default: one rule matching every request with no
+    /// backends.
     #[serde(default)]
     pub rules: Vec<HttpRouteRule>,
 }
@@ -49,7 +54,9 @@ pub struct HttpRouteRule {
     /// Applied in order to requests matching this rule.
     #[serde(default)]
     pub filters: Vec<HttpRouteFilter>,
-    /// Where matching requests go, split by weight.
+    /// Where matching requests go, split by weight. A backend that does not resolve (no such
+    /// Service or port) keeps its share, answered with 500; a weight of 0 gets no requests; a
+    /// rule with no backend of weight > 0 answers 500.
     #[serde(default)]
     pub backend_refs: Vec<HttpBackendRef>,
     /// Timeouts of requests matching this rule.

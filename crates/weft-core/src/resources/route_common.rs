@@ -18,7 +18,10 @@ pub struct ParentReference {
     pub namespace: Option<String>,
     /// Name of the parent Service or Gateway.
     pub name: String,
-    /// A Gateway listener name, or a Service port name.
+    /// A Gateway listener name, or a Service port name. With `port` too, both must match the
+    /// same port or listener. Neither: an HTTP or gRPC route attaches to every HTTP port of a
+    /// Service (http, http2, grpc or detected; never one declared TCP), a TCP route to every
+    /// port. A parentRef that selects nothing does not attach the route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub section_name: Option<String>,
     /// A Service port number or Gateway listener port.

@@ -174,6 +174,9 @@ async fn tcp(
                 let b = pick_backend(&rule.backends).ok_or_else(|| {
                     ProxyError::NoBackend(format!("{} has no backend with weight > 0", rule.name))
                 })?;
+                if let Some(e) = ProxyError::unresolved(b) {
+                    return Err(e);
+                }
                 let s = shared.store.service(&b.service).await.map_err(|_| {
                     ProxyError::NoBackend(format!("service {} does not exist", b.service))
                 })?;

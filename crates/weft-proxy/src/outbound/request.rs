@@ -93,11 +93,15 @@ async fn route(
             port,
             weight: 1,
             filters: Vec::new(),
+            unresolved: None,
         },
         (None, Routing::Gateway(_)) => return Err(ProxyError::NoRoute),
     };
     if record.service.is_none() {
         record.service = Some(backend.service.clone());
+    }
+    if let Some(e) = ProxyError::unresolved(&backend) {
+        return Err(e);
     }
     if filters::request(&backend.filters, &mut parts, prefix.as_deref()).is_some() {
         return Err(ProxyError::NoBackend(

@@ -24,6 +24,7 @@ fn backend(service: &str, weight: u32) -> Backend {
         port: 0,
         weight,
         filters: Vec::new(),
+        unresolved: None,
     }
 }
 
