@@ -16,9 +16,10 @@ use crate::cleanup;
 use crate::credentials::{self, Grant, token_file};
 use crate::net;
 use crate::plan::{GatewayPlan, Plan, PodPlan};
+use crate::readiness::Probe;
 use crate::rundir::RunDir;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
-use crate::supervise::{Board, Probe, Report, Slot, Spec, supervise};
+use crate::supervise::{Board, Report, Slot, Spec, supervise};
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
 pub const PROXY_MARK: u32 = 0x7765_6674;
