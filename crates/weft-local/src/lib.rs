@@ -9,6 +9,7 @@ pub mod http;
 pub mod net;
 pub mod plan;
 pub mod readiness;
+pub mod registration;
 pub mod rundir;
 pub mod runtime;
 pub mod status;

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,8 @@ pub struct Board {
     pods: Vec<Pod>,
     /// What the pods file holds now.
     ready: Mutex<Option<Vec<usize>>>,
+    /// When the pods file was last written, in Unix milliseconds.
+    written_at_ms: AtomicU64,
 }
 
 impl Board {
@@ -57,6 +60,7 @@ impl Board {
             dir,
             pods,
             ready: Mutex::new(None),
+            written_at_ms: AtomicU64::new(0),
         });
         board.update(|_| {});
         board
@@ -82,7 +86,10 @@ impl Board {
                 pods: ready.iter().map(|i| self.pods[*i].clone()).collect(),
             };
             match self.dir.write_pods(&list) {
-                Ok(()) => *written = Some(ready),
+                Ok(()) => {
+                    *written = Some(ready);
+                    self.written_at_ms.store(now_ms(), Ordering::Relaxed);
+                }
                 Err(e) => eprintln!("weft up: {e:#}"),
             }
         }
@@ -98,6 +105,11 @@ impl Board {
             };
             f(p)
         });
+    }
+
+    /// When the pods file was last written, in Unix milliseconds.
+    pub fn pods_written_at_ms(&self) -> u64 {
+        self.written_at_ms.load(Ordering::Relaxed)
     }
 
     pub fn snapshot(&self) -> Status {
