@@ -189,6 +189,29 @@ impl Mesh {
         text(&self.weft(&args))
     }
 
+    /// `weft exec POD -- ARGS`: runs a command inside a pod.
+    pub fn exec(&self, pod: &str, args: &[&str]) -> Output {
+        let mut all = vec!["exec", pod, "--"];
+        all.extend(args);
+        self.weft(&all)
+    }
+
+    /// The pods the sidecar of `pod` holds as endpoints of `service` (`NAMESPACE/NAME`), sorted;
+    /// empty while it holds no such Service (it subscribes on its first request).
+    pub fn endpoints(&self, pod: &str, service: &str) -> Vec<String> {
+        let out = self.weft(&["proxy-config", "config", pod]);
+        assert!(out.status.success(), "weft proxy-config: {}", text(&out));
+        let dump: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config JSON");
+        let mut pods: Vec<String> = dump["services"][service]["endpoints"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .filter_map(|e| e["pod"].as_str().map(str::to_string))
+            .collect();
+        pods.sort();
+        pods
+    }
+
     /// Waits until `f` holds, up to `timeout`; panics with `what` otherwise.
     pub fn eventually(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
@@ -215,6 +238,15 @@ impl Drop for Mesh {
             weft(&["down", "--name", &self.name]);
         }
     }
+}
+
+/// Sends `signal` (`KILL`, `USR1`, …) to process `pid`; panics if it cannot.
+pub fn signal(pid: u64, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("running kill");
+    assert!(sent.success(), "kill -{signal} {pid} failed");
 }
 
 /// Tests in one binary share the machine's network: they run one at a time.

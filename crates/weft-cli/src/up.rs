@@ -81,25 +81,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(weft_local::runtime::up(
-        plan,
-        weft,
-        report.clone(),
-        shutdown(),
-    ))?;
+    rt.block_on(async {
+        // Signal handlers from the start: a Ctrl-C while pods start stops them cleanly too.
+        let stop = shutdown();
+        weft_local::runtime::up(plan, weft, report.clone(), stop).await
+    })?;
     report("stopped; everything weft up created is removed".into());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C, SIGTERM (`weft down`) or SIGHUP.
-async fn shutdown() {
+/// Ctrl-C, SIGTERM (`weft down`) or SIGHUP; the handlers are installed at the call (inside a
+/// runtime), not when the result is first awaited.
+fn shutdown() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
     let mut hup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        _ = hup.recv() => {}
+    async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
     }
 }
 

@@ -88,8 +88,13 @@ struct Mesh {
 }
 
 async fn start(name: &str) -> Mesh {
+    start_with(name, OUTLIER).await
+}
+
+/// The mesh with `extra` documents (TrafficPolicies) after the routes.
+async fn start_with(name: &str, extra: &str) -> Mesh {
     let dir = Dir::new(name);
-    dir.write("mesh.yaml", &mesh(SPLIT_90_10, OUTLIER));
+    dir.write("mesh.yaml", &mesh(SPLIT_90_10, extra));
     let cp = control(&dir, "127.0.0.1:0".parse().unwrap(), Duration::ZERO).await;
     let mut servers = Vec::new();
     for (workload, pod, label) in [
@@ -271,6 +276,29 @@ async fn a_dead_endpoint_is_retried_around_and_comes_back() {
     })
     .await;
     drop(back);
+}
+
+#[tokio::test]
+async fn a_retry_goes_to_another_endpoint_than_the_one_that_failed() {
+    // No ejection: only the retry's choice keeps requests off the dead endpoint. Before, each
+    // of the three attempts could land on it (it fails fast, so it never looks busy).
+    let no_ejection = OUTLIER.replace("consecutiveErrors: 2", "consecutiveErrors: 0");
+    let mut m = start_with("retry-elsewhere", &no_ejection).await;
+    let (_v1b_proxy, dead) = m.servers.remove(1);
+    drop(dead);
+    let mut answered = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..60 {
+        let r = get(m.client.outbound, "web", "/").await;
+        assert_eq!(
+            r.status,
+            200,
+            "{} {:?}",
+            r.body,
+            r.headers.get("weft-error")
+        );
+        *answered.entry(r.server().to_string()).or_default() += 1;
+    }
+    assert!(!answered.contains_key("v1b"), "{answered:?}");
 }
 
 #[tokio::test]

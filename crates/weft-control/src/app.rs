@@ -21,8 +21,9 @@ use crate::{pods, source};
 pub struct Config {
     /// Directory of configuration, watched for changes.
     pub config_dir: PathBuf,
-    /// Pods listed by the local runtime (`{"pods": [...]}`), watched for changes; they are
-    /// endpoints whether or not a proxy announced them. See [`crate::pods`].
+    /// Pods listed by the local runtime (`{"pods": [...]}`), watched for changes; once read,
+    /// they and only they are endpoints, whether or not a proxy announced them. See
+    /// [`crate::pods`].
     pub pods_file: Option<PathBuf>,
     /// Discovery (gRPC) listen address; port 15010 by convention.
     pub discovery_addr: SocketAddr,

@@ -1,9 +1,11 @@
-//! The pods file: pods the local runtime (`weft up`) lists, so that pods without a proxy
-//! (dataplane mode `none`) are endpoints too. JSON `{"pods": [Pod, ...]}` (see
-//! [`weft_core::model::Pod`]), read at start and re-read within [`crate::source::POLL`] of a
-//! change. A file that cannot be read or parsed is logged with its path, line, column and field,
-//! and the last good list stays in force. Pods announced by their proxies are added to the list;
-//! where both name the same pod, the proxy's announcement wins.
+//! The pods file: the pods the local runtime (`weft up`) registers as endpoints, those whose app
+//! (and proxy) is ready, with or without a proxy (dataplane mode `none`). JSON
+//! `{"pods": [Pod, ...]}` (see [`weft_core::model::Pod`]), read at start and re-read within
+//! [`crate::source::POLL`] of a change. A file that cannot be read or parsed is logged with its
+//! path, line, column and field, and the last good list stays in force. Once a list is in force
+//! it alone decides which pods are endpoints: a pod whose proxy announced itself but that is not
+//! listed (its app crashed or is not ready) is none; for a listed pod, the announcement adds
+//! where its proxy listens.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,8 +1,12 @@
 //! The control plane's state: the configuration in force, the last rejected change, the pods
 //! (announced by their proxies, or listed in the pods file), the snapshot built from both, and
 //! each proxy's sync status.
+//!
+//! Which pods are endpoints: with a pods file in force, exactly the pods it lists (the runtime
+//! lists only pods that are ready); a proxy's announcement then only adds where that pod's proxy
+//! listens. Without one (hand-run proxies, in-process tests), every announced pod is one.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -62,8 +66,8 @@ struct Inner {
     status: ConfigStatus,
     /// Pod id → (connection that announced it, pod).
     pods: BTreeMap<String, (u64, Pod)>,
-    /// Pods listed in the pods file.
-    file_pods: Vec<Pod>,
+    /// Pods listed in the pods file; `None` until a list was read (or without a pods file).
+    file_pods: Option<Vec<Pod>>,
 }
 
 #[derive(Debug)]
@@ -97,7 +101,7 @@ impl State {
                 config: Arc::new(config),
                 status,
                 pods: BTreeMap::new(),
-                file_pods: Vec::new(),
+                file_pods: None,
             }),
             snapshot: watch::Sender::new(snapshot),
             proxies: Mutex::new(BTreeMap::new()),
@@ -173,7 +177,7 @@ impl State {
             loaded_at_ms: Some(now_ms()),
             error: None,
         });
-        inner.file_pods = pods;
+        inner.file_pods = Some(pods);
         self.rebuild(&inner);
     }
 
@@ -196,26 +200,7 @@ impl State {
     }
 
     fn rebuild(&self, inner: &Inner) {
-        let mut pods: Vec<Pod> = inner.pods.values().map(|(_, p)| p.clone()).collect();
-        // A pod both listed and announced by its proxy appears once, as announced: the proxy
-        // knows where it listens.
-        let ids: HashSet<&str> = pods.iter().map(|p| p.id.as_str()).collect();
-        let names: HashSet<(&str, &str)> = pods
-            .iter()
-            .map(|p| (p.namespace.as_str(), p.name.as_str()))
-            .collect();
-        let mut listed: HashSet<&str> = HashSet::new();
-        let extra: Vec<Pod> = inner
-            .file_pods
-            .iter()
-            .filter(|p| {
-                !ids.contains(p.id.as_str())
-                    && !names.contains(&(p.namespace.as_str(), p.name.as_str()))
-                    && listed.insert(p.id.as_str())
-            })
-            .cloned()
-            .collect();
-        pods.extend(extra);
+        let pods = endpoints(&inner.pods, inner.file_pods.as_deref());
         self.snapshot
             .send_replace(Arc::new(Snapshot::build(&inner.config, &pods)));
     }
@@ -232,4 +217,34 @@ impl State {
     pub fn config_status(&self) -> ConfigStatus {
         self.inner().status.clone()
     }
+}
+
+/// The pods that are endpoints: the listed ones when there is a list (each once, with the
+/// listening addresses its proxy announced), else the announced ones.
+fn endpoints(announced: &BTreeMap<String, (u64, Pod)>, listed: Option<&[Pod]>) -> Vec<Pod> {
+    let Some(listed) = listed else {
+        return announced.values().map(|(_, p)| p.clone()).collect();
+    };
+    let by_name: HashMap<(&str, &str), &Pod> = announced
+        .values()
+        .map(|(_, p)| ((p.namespace.as_str(), p.name.as_str()), p))
+        .collect();
+    let mut seen: HashSet<&str> = HashSet::new();
+    listed
+        .iter()
+        .filter(|p| seen.insert(p.id.as_str()))
+        .map(|p| {
+            let mut pod = p.clone();
+            let own = announced.get(&p.id).map(|(_, a)| a).or_else(|| {
+                by_name
+                    .get(&(p.namespace.as_str(), p.name.as_str()))
+                    .copied()
+            });
+            if let Some(a) = own {
+                pod.inbound = a.inbound.or(pod.inbound);
+                pod.tunnel = a.tunnel.or(pod.tunnel);
+            }
+            pod
+        })
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! The pods file: pods listed by the local runtime are endpoints without a proxy, changes are
-//! picked up, a broken file keeps the last good list, and a pod both listed and announced by
-//! its proxy appears once, as announced.
+//! picked up, a broken file keeps the last good list, a pod both listed and announced by its
+//! proxy appears once with the addresses its proxy announced, and an announced pod the file does
+//! not list is no endpoint.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,6 +156,21 @@ impl Client {
     }
 }
 
+/// The node of web-`n`'s sidecar, listening uncaptured on `127.0.0.1:1500n`.
+fn web_node(n: u8) -> Node {
+    Node {
+        id: format!("web-{n}.shop"),
+        role: "sidecar".into(),
+        namespace: "shop".into(),
+        workload: "web".into(),
+        pod: format!("web-{n}"),
+        ip: format!("10.0.0.{n}"),
+        service_account: "web".into(),
+        inbound_address: format!("127.0.0.1:1500{n}"),
+        ..Default::default()
+    }
+}
+
 fn client_node() -> Node {
     Node {
         id: "client-0.shop".into(),
@@ -216,7 +232,7 @@ async fn listed_pods_are_endpoints_and_follow_the_file() {
 }
 
 #[tokio::test]
-async fn a_pod_listed_and_announced_by_its_proxy_appears_once_as_announced() {
+async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses() {
     let dir = Dir::new("once");
     dir.write_pods(&pods(&[1]));
     let cp = start(&dir).await;
@@ -270,6 +286,78 @@ async fn a_missing_or_invalid_file_at_start_does_not_stop_the_control_plane() {
     dir.write_pods(&pods(&[4]));
     eventually("the pods appear", async || {
         names(&endpoints(&cp)) == ["web-4"]
+    })
+    .await;
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce() {
+    let dir = Dir::new("authority");
+    dir.write_pods(&pods(&[1]));
+    let cp = start(&dir).await;
+    let mut watcher = Client::connect(&cp, client_node()).await;
+    assert_eq!(names(&watcher.next_service().await.endpoints), ["web-1"]);
+    // Both replicas' sidecars are up, but web-2's app is not ready: the runtime does not list it.
+    let _web1 = Client::connect(&cp, web_node(1)).await;
+    let _web2 = Client::connect(&cp, web_node(2)).await;
+    eventually("web-1 carries its proxy's address", async || {
+        endpoints(&cp)
+            .first()
+            .is_some_and(|e| e.inbound == Some("127.0.0.1:15001".parse().unwrap()))
+    })
+    .await;
+    assert_eq!(names(&endpoints(&cp)), ["web-1"], "web-2 is announced only");
+
+    // web-2's app is ready: listed, with the address its proxy announced.
+    dir.write_pods(&pods(&[1, 2]));
+    eventually("web-2 joins", async || {
+        names(&endpoints(&cp)) == ["web-1", "web-2"]
+    })
+    .await;
+    assert_eq!(
+        endpoints(&cp)[1].inbound,
+        Some("127.0.0.1:15002".parse().unwrap())
+    );
+
+    // web-1's app crashes; its sidecar stays connected, and it is no endpoint any more.
+    dir.write_pods(&pods(&[2]));
+    eventually("web-1 leaves", async || names(&endpoints(&cp)) == ["web-2"]).await;
+    let svc = loop {
+        let svc = watcher.next_service().await;
+        if names(&svc.endpoints) == ["web-2"] {
+            break svc;
+        }
+    };
+    assert_eq!(
+        svc.endpoints[0].inbound,
+        Some("127.0.0.1:15002".parse().unwrap())
+    );
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_pods_file_announced_pods_are_the_endpoints() {
+    let dir = Dir::new("announced");
+    let cp = weft_control::build(weft_control::Config {
+        config_dir: dir.0.join("config"),
+        pods_file: None,
+        discovery_addr: "127.0.0.1:0".parse().unwrap(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        warmup: Duration::ZERO,
+        ca: weft_control::ca::Config::new(dir.0.join("state")),
+    })
+    .await
+    .expect("control plane starts");
+    let web1 = Client::connect(&cp, web_node(1)).await;
+    let _web2 = Client::connect(&cp, web_node(2)).await;
+    eventually("both announced pods are endpoints", async || {
+        names(&endpoints(&cp)) == ["web-1", "web-2"]
+    })
+    .await;
+    drop(web1);
+    eventually("web-1 leaves with its proxy", async || {
+        names(&endpoints(&cp)) == ["web-2"]
     })
     .await;
     cp.shutdown().await;

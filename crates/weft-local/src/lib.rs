@@ -8,6 +8,8 @@ pub mod enter;
 pub mod http;
 pub mod net;
 pub mod plan;
+pub mod readiness;
+pub mod registration;
 pub mod rundir;
 pub mod runtime;
 pub mod services;

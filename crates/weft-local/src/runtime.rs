@@ -16,10 +16,12 @@ use crate::cleanup;
 use crate::credentials::{self, Grant, token_file};
 use crate::net;
 use crate::plan::{GatewayPlan, Plan, PodPlan};
+use crate::readiness::Probe;
+use crate::registration;
 use crate::rundir::RunDir;
 use crate::services;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
-use crate::supervise::{Board, Probe, Report, Slot, Spec, supervise};
+use crate::supervise::{Board, Report, Slot, Spec, supervise};
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
 pub const PROXY_MARK: u32 = 0x7765_6674;
@@ -229,7 +231,15 @@ async fn run(
         }
         let all = futures_all(waits);
         let summary = match tokio::time::timeout(READY_WAIT, all).await {
-            Ok(()) => "all pods ready".to_string(),
+            Ok(()) => {
+                // Up once the control plane has every ready pod as an endpoint.
+                let written = board.pods_written_at_ms();
+                let wait = Duration::from_secs(5);
+                match registration::wait_in_force(plan.admin, written, wait).await {
+                    true => "all pods ready".to_string(),
+                    false => "all pods ready, not yet endpoints in the control plane".to_string(),
+                }
+            }
             Err(_) => {
                 let s = board.snapshot();
                 let pods = s

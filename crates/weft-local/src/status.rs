@@ -40,8 +40,9 @@ pub struct PodStatus {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Process {
-    /// `waiting` (for its proxy), `starting`, `running`, `ready`, `restarting`, `stopped`,
-    /// or `none` (no such process: a pod without a sidecar).
+    /// `waiting` (for its proxy), `starting`, `running` (started, not ready: before its first
+    /// readiness pass or after failing it), `ready`, `restarting`, `stopped`, or `none` (no such
+    /// process: a pod without a sidecar).
     pub state: String,
     pub pid: Option<u32>,
     /// `/proc/PID/stat` start time, so a leftover is only killed if it is still the same process.
@@ -49,7 +50,11 @@ pub struct Process {
     pub restarts: u32,
     /// How the last run ended, e.g. `exited with status 1`.
     pub last_exit: Option<String>,
+    /// When the last run ended.
+    #[serde(default)]
+    pub exited_at_ms: Option<u64>,
     pub started_at_ms: Option<u64>,
+    /// When the current run first passed its readiness check.
     pub ready_at_ms: Option<u64>,
 }
 

@@ -1,10 +1,11 @@
-//! Supervised processes: started with their output in a log file, restarted with backoff when
-//! they exit, stopped with SIGTERM (then SIGKILL after a grace period), and reported in the
+//! Supervised processes: started with their output in a log file, restarted when they exit (at
+//! once the first time, with backoff while they keep exiting), checked for readiness as long as
+//! they run, stopped with SIGTERM (then SIGKILL after a grace period), and reported in the
 //! instance's status.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,12 +16,15 @@ use tokio::sync::watch;
 
 use weft_core::model::{Pod, PodList};
 
+use crate::readiness::{Probe, Tracker};
 use crate::rundir::{RunDir, tail};
 use crate::status::{Process, Status, now_ms, start_ticks};
 
-/// Restarts wait 1s, 2s, 4s, … up to this long.
+/// The first wait between restarts of a process that keeps exiting; it doubles each time.
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A process that ran this long before exiting starts again at the shortest backoff.
+/// A process that ran this long before exiting is restarted at once again.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 /// Progress lines for the person who ran `weft up`.
@@ -47,6 +51,8 @@ pub struct Board {
     ready: Mutex<Option<Vec<usize>>>,
     /// The ready pods (indexes into `Status::pods`), for those who follow them.
     ready_now: watch::Sender<Vec<usize>>,
+    /// When the pods file was last written, in Unix milliseconds.
+    written_at_ms: AtomicU64,
 }
 
 impl Board {
@@ -57,6 +63,7 @@ impl Board {
             pods,
             ready: Mutex::new(None),
             ready_now: watch::Sender::new(Vec::new()),
+            written_at_ms: AtomicU64::new(0),
         });
         board.update(|_| {});
         board
@@ -89,7 +96,10 @@ impl Board {
                 pods: ready.iter().map(|i| self.pods[*i].clone()).collect(),
             };
             match self.dir.write_pods(&list) {
-                Ok(()) => *written = Some(ready),
+                Ok(()) => {
+                    *written = Some(ready);
+                    self.written_at_ms.store(now_ms(), Ordering::Relaxed);
+                }
                 Err(e) => eprintln!("weft up: {e:#}"),
             }
         }
@@ -112,42 +122,16 @@ impl Board {
         });
     }
 
+    /// When the pods file was last written, in Unix milliseconds.
+    pub fn pods_written_at_ms(&self) -> u64 {
+        self.written_at_ms.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> Status {
         self.status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-}
-
-/// A readiness check, tried every 50 ms until it passes.
-#[derive(Debug, Clone)]
-pub enum Probe {
-    /// `GET path` answers 200.
-    Http(SocketAddr, &'static str),
-    /// A TCP connection to `addr` from inside the pod's namespace succeeds. It carries the
-    /// proxy's socket mark, so capture lets it reach the app itself.
-    Tcp {
-        netns: String,
-        addr: SocketAddr,
-        mark: u32,
-    },
-}
-
-impl Probe {
-    async fn passes(&self) -> bool {
-        match self {
-            Probe::Http(addr, path) => matches!(
-                crate::http::get(*addr, path, Duration::from_secs(1)).await,
-                Ok((200, _))
-            ),
-            Probe::Tcp { netns, addr, mark } => {
-                let (netns, addr, mark) = (netns.clone(), *addr, *mark);
-                tokio::task::spawn_blocking(move || crate::net::probe_tcp(&netns, addr, mark))
-                    .await
-                    .is_ok_and(|r| r.is_ok())
-            }
-        }
     }
 }
 
@@ -229,7 +213,7 @@ pub async fn supervise(
             }
         }
     }
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::default();
     loop {
         if *stop.borrow() {
             break;
@@ -239,16 +223,21 @@ pub async fn supervise(
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
-                report(format!("{}: cannot start: {e:#}", spec.label));
+                let delay = backoff.next(Duration::ZERO);
+                report(format!(
+                    "{}: cannot start: {e:#}; {}",
+                    spec.label,
+                    restarting(delay)
+                ));
                 board.process(spec.slot, |p| {
                     p.state = "restarting".into();
                     p.last_exit = Some(format!("cannot start: {e:#}"));
+                    p.exited_at_ms = Some(now_ms());
                     p.restarts += 1;
                 });
-                if wait_or_stop(&mut stop, backoff).await {
+                if wait_or_stop(&mut stop, delay).await {
                     break;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
@@ -282,9 +271,6 @@ pub async fn supervise(
             Err(e) => format!("lost: {e}"),
         };
         let ran = started.elapsed();
-        if ran >= STABLE_AFTER {
-            backoff = Duration::from_secs(1);
-        }
         if *stop.borrow() {
             board.process(spec.slot, |p| {
                 p.state = "stopped".into();
@@ -293,28 +279,62 @@ pub async fn supervise(
             });
             break;
         }
-        report(crash_report(&spec, &how, ran, backoff));
+        let delay = backoff.next(ran);
+        report(crash_report(&spec, &how, ran, delay));
         board.process(spec.slot, |p| {
             p.state = "restarting".into();
             p.pid = None;
             p.restarts += 1;
             p.last_exit = Some(how);
+            p.exited_at_ms = Some(now_ms());
         });
-        if wait_or_stop(&mut stop, backoff).await {
+        if wait_or_stop(&mut stop, delay).await {
             board.process(spec.slot, |p| p.state = "stopped".into());
             break;
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// How long to wait before starting a process again: not at all after its first exit (a
+/// crashed sidecar costs no more than its restart), then 1s, 2s, 4s, … up to [`MAX_BACKOFF`]
+/// while it keeps exiting within [`STABLE_AFTER`] of its start.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// Exits in a row, each after a short run.
+    exits: u32,
+}
+
+impl Backoff {
+    /// The wait after an exit that came `ran` after the start.
+    fn next(&mut self, ran: Duration) -> Duration {
+        if ran >= STABLE_AFTER {
+            self.exits = 0;
+        }
+        self.exits += 1;
+        match self.exits {
+            1 => Duration::ZERO,
+            n => MIN_BACKOFF
+                .saturating_mul(2u32.saturating_pow(n - 2))
+                .min(MAX_BACKOFF),
+        }
+    }
+}
+
+fn restarting(delay: Duration) -> String {
+    if delay.is_zero() {
+        "restarting now".into()
+    } else {
+        format!("restarting in {}s", delay.as_secs())
     }
 }
 
 /// What a person needs to see when a process exits: how, after how long, and its last words.
-fn crash_report(spec: &Spec, how: &str, ran: Duration, backoff: Duration) -> String {
+fn crash_report(spec: &Spec, how: &str, ran: Duration, delay: Duration) -> String {
     let mut msg = format!(
-        "{}: {how} after {:.1}s; restarting in {}s",
+        "{}: {how} after {:.1}s; {}",
         spec.label,
         ran.as_secs_f64(),
-        backoff.as_secs()
+        restarting(delay)
     );
     let lines = tail(&spec.log, 5);
     if !lines.is_empty() {
@@ -327,7 +347,8 @@ fn crash_report(spec: &Spec, how: &str, ran: Duration, backoff: Duration) -> Str
     msg
 }
 
-/// Marks the process ready once its readiness endpoint answers 200.
+/// Follows the process's readiness for as long as it runs (see [`crate::readiness`]): marks it
+/// ready, or not, in the status (and so in the pods file) and on `ready`.
 fn watch_ready(
     spec: &Spec,
     pid: u32,
@@ -339,18 +360,43 @@ fn watch_ready(
     let slot = spec.slot;
     let label = spec.label.clone();
     tokio::spawn(async move {
-        if let Some(probe) = &probe {
-            while !probe.passes().await {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        let Some(probe) = probe else {
+            board.process(slot, |p| {
+                p.state = "ready".into();
+                p.ready_at_ms = Some(now_ms());
+            });
+            report(format!("{label}: started (pid {pid})"));
+            let _ = ready.send(true);
+            return;
+        };
+        let mut tracker = Tracker::default();
+        let mut was_ready = false;
+        loop {
+            match tracker.observe(probe.passes().await) {
+                Some(true) => {
+                    board.process(slot, |p| {
+                        p.state = "ready".into();
+                        // The first time in this run: when it could first take traffic.
+                        p.ready_at_ms.get_or_insert_with(now_ms);
+                    });
+                    let again = if was_ready { " again" } else { "" };
+                    report(format!("{label}: ready{again} (pid {pid})"));
+                    was_ready = true;
+                    let _ = ready.send(true);
+                }
+                Some(false) => {
+                    board.process(slot, |p| p.state = "running".into());
+                    report(format!(
+                        "{label}: not ready: its readiness check failed {} times in a row; \
+                         out of the endpoints until it passes again",
+                        crate::readiness::FAILURES
+                    ));
+                    let _ = ready.send(false);
+                }
+                None => {}
             }
+            tokio::time::sleep(tracker.interval()).await;
         }
-        board.process(slot, |p| {
-            p.state = "ready".into();
-            p.ready_at_ms = Some(now_ms());
-        });
-        let what = if probe.is_some() { "ready" } else { "started" };
-        report(format!("{label}: {what} (pid {pid})"));
-        let _ = ready.send(true);
     })
 }
 
@@ -387,5 +433,22 @@ fn describe(s: std::process::ExitStatus) -> String {
             Signal::try_from(sig).map_or(sig.to_string(), |s| s.as_str().to_string())
         ),
         _ => "exited".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_exit_restarts_at_once_then_backoff_grows() {
+        let mut b = Backoff::default();
+        let short = Duration::from_secs(1);
+        let waits: Vec<u64> = (0..8).map(|_| b.next(short).as_secs()).collect();
+        assert_eq!(waits, [0, 1, 2, 4, 8, 16, 30, 30]);
+        assert!(b.next(short) == MAX_BACKOFF);
+        // A run that lasted starts over: at once again.
+        assert_eq!(b.next(STABLE_AFTER), Duration::ZERO);
+        assert_eq!(b.next(short), MIN_BACKOFF);
     }
 }

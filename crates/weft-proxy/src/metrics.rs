@@ -9,6 +9,8 @@
 //! - `weft_authz_denied_total{policy}` — requests and connections denied by AuthorizationPolicy
 //! - `weft_mtls_refused_total{reason}` — inbound connections refused before any policy:
 //!   a failed tunnel handshake (another CA, expired, no certificate) or plaintext under STRICT
+//! - `weft_retries_skipped_total{service}` — retries not sent because the destination's retry
+//!   budget was spent (see [`crate::balance::Budget`])
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -57,6 +59,12 @@ pub struct Metrics {
     bytes: Family<FlowLabels, Counter>,
     denied: Family<PolicyLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
+    retries_skipped: Family<DestinationLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabels {
+    service: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -113,8 +121,15 @@ impl Default for Metrics {
             "Inbound connections refused for their transport: failed mTLS handshake or plaintext under STRICT",
             refused.clone(),
         );
+        let retries_skipped = Family::<DestinationLabels, Counter>::default();
+        registry.register(
+            "retries_skipped",
+            "Retries not sent because the destination Service's retry budget was spent",
+            retries_skipped.clone(),
+        );
         Metrics {
             registry,
+            retries_skipped,
             requests,
             durations,
             tcp,
@@ -131,6 +146,15 @@ impl Metrics {
         self.refused
             .get_or_create(&ReasonLabels {
                 reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// A retry to `service` not sent: its retry budget was spent.
+    pub fn retry_skipped(&self, service: &str) {
+        self.retries_skipped
+            .get_or_create(&DestinationLabels {
+                service: service.to_string(),
             })
             .inc();
     }
@@ -204,7 +228,12 @@ mod tests {
         t.protocol = "TCP".into();
         t.bytes_sent = Some(10);
         m.observe(&t);
+        m.retry_skipped("shop/web");
         let text = m.encode();
+        assert!(
+            text.contains(r#"weft_retries_skipped_total{service="shop/web"} 1"#),
+            "{text}"
+        );
         assert!(text.contains(r#"weft_requests_total{direction="outbound",service="shop/web",status="503",error="no-healthy-endpoint"} 2"#), "{text}");
         assert!(
             text.contains(

@@ -1,6 +1,12 @@
 //! Endpoint selection for one Service: least request (power of two choices), round robin or
 //! random over the endpoints that are not ejected, with outlier detection on consecutive
-//! failures. Shared across tasks; nothing here awaits.
+//! failures. A retry avoids the endpoints its request already tried ([`Tried`]) while another
+//! is available, and draws on the Service's retry [`Budget`]. Shared across tasks; nothing here
+//! awaits.
+
+mod budget;
+
+pub use budget::{Budget, InFlight};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,6 +26,21 @@ const MAX_EJECTION_TIME: Duration = Duration::from_secs(300);
 #[derive(Debug)]
 pub struct Balancer {
     shared: Arc<Shared>,
+    budget: Budget,
+}
+
+/// The endpoints one request already tried, for [`Balancer::pick_avoiding`].
+#[derive(Debug, Default)]
+pub struct Tried(Vec<Arc<State>>);
+
+impl Tried {
+    pub fn add(&mut self, pick: &Pick) {
+        self.0.push(pick.slot.state.clone());
+    }
+
+    fn contains(&self, slot: &Slot) -> bool {
+        self.0.iter().any(|s| Arc::ptr_eq(s, &slot.state))
+    }
 }
 
 /// An endpoint chosen by [`Balancer::pick`]. Counts as an outstanding request until dropped;
@@ -80,6 +101,7 @@ impl Balancer {
         };
         let b = Balancer {
             shared: Arc::new(shared),
+            budget: Budget::default(),
         };
         b.update(endpoints);
         b
@@ -123,20 +145,38 @@ impl Balancer {
         out.map(|s| s.endpoint.clone()).collect()
     }
 
+    /// The retry budget of this Service.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
     /// An endpoint for the next request; `None` only when there are no endpoints. Ejected
     /// endpoints are skipped unless all are ejected.
     pub fn pick(&self) -> Option<Pick> {
+        self.pick_avoiding(&Tried::default())
+    }
+
+    /// Like [`Balancer::pick`], for a retry: an endpoint not in `tried` when one that is not
+    /// ejected is left; else as `pick`.
+    pub fn pick_avoiding(&self, tried: &Tried) -> Option<Pick> {
         let slots = self.shared.snapshot();
         let now = self.shared.now();
-        let healthy = slots.iter().filter(|s| !s.state.ejected(now)).count();
-        // All ejected: use them all rather than fail.
-        let skip_ejected = healthy > 0 && healthy < slots.len();
-        let n = if skip_ejected { healthy } else { slots.len() };
+        let healthy = |s: &Slot| !s.state.ejected(now);
+        let fresh = |s: &Slot| healthy(s) && !tried.contains(s);
+        let count = |f: &dyn Fn(&Slot) -> bool| slots.iter().filter(|s| f(s)).count();
+        // Untried and not ejected; else not ejected; else all rather than fail.
+        let (eligible, n): (&dyn Fn(&Slot) -> bool, usize) = match count(&fresh) {
+            0 => match count(&healthy) {
+                0 => (&|_| true, slots.len()),
+                n => (&healthy, n),
+            },
+            n => (&fresh, n),
+        };
         let nth = |i: usize| {
-            if !skip_ejected {
+            if n == slots.len() {
                 return &slots[i];
             }
-            let mut candidates = slots.iter().filter(|s| !s.state.ejected(now));
+            let mut candidates = slots.iter().filter(|s| eligible(s));
             // Another task may have ejected one meanwhile.
             candidates.nth(i).unwrap_or(&slots[i])
         };

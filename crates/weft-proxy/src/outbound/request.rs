@@ -15,6 +15,7 @@ pub(crate) use super::routing::Routing;
 use super::routing::Table;
 use crate::access_log::Record;
 use crate::app::Shared;
+use crate::balance::{InFlight, Tried};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::pool::Upstream;
@@ -167,11 +168,14 @@ async fn route(
 
     let work = async {
         let mut last = None;
+        // Retries skip the endpoints already tried and draw on the Service's budget.
+        let mut tried = Tried::default();
+        let mut in_flight = backend_svc.balancer.budget().request();
         for attempt in 1..=attempts {
             record.attempts = Some(attempt);
             let pick = backend_svc
                 .balancer
-                .pick()
+                .pick_avoiding(&tried)
                 .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
             let target = Upstream::endpoint(&pick, bport)
                 .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
@@ -200,6 +204,10 @@ async fn route(
                 None => sent.await,
             };
             let more = attempt < attempts;
+            if more {
+                tried.add(&pick);
+            }
+            let budget = |f: &mut InFlight<'_>| may_retry(shared, f, &backend.service);
             match result {
                 Ok(mut res) => {
                     let status = res.status().as_u16();
@@ -209,7 +217,7 @@ async fn route(
                     } else {
                         pick.success()
                     }
-                    if retry_status && more {
+                    if retry_status && more && budget(&mut in_flight) {
                         drop(res);
                         backoff(retry.as_ref(), attempt).await;
                         continue;
@@ -234,7 +242,10 @@ async fn route(
                         e,
                         ProxyError::ConnectRefused(_) | ProxyError::ConnectTimeout(_)
                     ) || parts.method.is_idempotent();
-                    let again = more && safe && (e.retryable() || matches!(e, ProxyError::Timeout));
+                    let again = more
+                        && safe
+                        && (e.retryable() || matches!(e, ProxyError::Timeout))
+                        && budget(&mut in_flight);
                     if !again {
                         return Err(e);
                     }
@@ -282,6 +293,15 @@ async fn mirror(shared: Arc<Shared>, key: String, port: u16, parts: http::reques
             tracing::debug!(service = %key, "mirror: {e}");
         }
     }
+}
+
+/// Whether the retry budget allows one more retry; counted in the metrics when it does not.
+fn may_retry(shared: &Shared, in_flight: &mut InFlight<'_>, service: &str) -> bool {
+    let allowed = in_flight.retry();
+    if !allowed {
+        shared.metrics.retry_skipped(service);
+    }
+    allowed
 }
 
 async fn backoff(retry: Option<&weft_core::model::Retry>, attempt: u32) {

@@ -210,3 +210,4 @@ fn picks_work_across_threads() {
 }
 
 mod ejection;
+mod retry;
