@@ -17,9 +17,13 @@ pub struct Args {
     /// whether or not a proxy announced them (e.g. workloads without a sidecar).
     #[arg(long, value_name = "FILE")]
     pods: Option<PathBuf>,
-    /// Discovery (gRPC) address proxies connect to.
+    /// Plaintext discovery and CA (gRPC), for tools and tests on this host: loopback only.
     #[arg(long, default_value = "127.0.0.1:15010")]
     discovery: SocketAddr,
+    /// mTLS discovery and CA for proxies (port 15012 by convention): a proxy gets its first
+    /// certificate with its bootstrap token, then discovery admits it by that certificate.
+    #[arg(long, value_name = "ADDR")]
+    secure_discovery: Option<SocketAddr>,
     /// Admin and debug HTTP API.
     #[arg(long, default_value = "127.0.0.1:15014")]
     admin: SocketAddr,
@@ -70,6 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             config_dir: args.config,
             pods_file: args.pods,
             discovery_addr: args.discovery,
+            secure_discovery_addr: args.secure_discovery,
             admin_addr: args.admin,
             warmup: args.warmup,
             ca: weft_control::ca::Config {
@@ -84,8 +89,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .await?;
         eprintln!(
-            "weft control: discovery on {}, admin on http://{}/debug/syncz",
-            bound.discovery, bound.admin
+            "weft control: discovery on {}{}, admin on http://{}/debug/syncz",
+            bound.discovery,
+            bound
+                .secure_discovery
+                .map_or_else(String::new, |a| format!(", mTLS discovery on {a}")),
+            bound.admin
         );
         bound.wait().await;
         Ok(ExitCode::SUCCESS)

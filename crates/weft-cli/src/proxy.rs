@@ -5,18 +5,26 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use rustls_pki_types::pem::PemObject;
 
 use crate::logging;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Discovery address of the control plane.
+    /// The control plane: `https://HOST:15012` (mTLS discovery and CA; needs --ca-root and
+    /// --bootstrap-token-file) or `http://127.0.0.1:15010` (plaintext, loopback only).
     #[arg(
         long,
         default_value = "http://127.0.0.1:15010",
         env = "WEFT_CONTROL_PLANE"
     )]
     control_plane: String,
+    /// PEM file of the mesh root(s) to pin when talking to an `https://` control plane.
+    #[arg(long, value_name = "FILE", env = "WEFT_CA_ROOT")]
+    ca_root: Option<std::path::PathBuf>,
+    /// Trust domain of this proxy's SPIFFE ID, asked of the CA before discovery can say it.
+    #[arg(long, default_value = "cluster.local", env = "WEFT_TRUST_DOMAIN")]
+    trust_domain: String,
     /// Proxy id, unique in the mesh (default: POD.NAMESPACE).
     #[arg(long, env = "WEFT_PROXY_ID")]
     id: Option<String>,
@@ -82,6 +90,37 @@ pub struct Args {
     concurrency: usize,
 }
 
+/// The control plane with the roots to pin, read from `--ca-root`.
+fn control_plane(args: &Args) -> anyhow::Result<weft_proxy::control::ControlPlane> {
+    let mut cp = weft_proxy::control::ControlPlane::from(args.control_plane.clone());
+    if !cp.secure() {
+        return Ok(cp);
+    }
+    let Some(path) = &args.ca_root else {
+        bail!(
+            "--control-plane {} is TLS: give the mesh root to pin with --ca-root FILE",
+            args.control_plane
+        );
+    };
+    if args.bootstrap_token_file.is_none() {
+        bail!(
+            "--control-plane {} admits proxies by workload certificate: give \
+             --bootstrap-token-file FILE",
+            args.control_plane
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--ca-root {}: cannot read", path.display()))?;
+    cp.roots = rustls_pki_types::CertificateDer::pem_slice_iter(text.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--ca-root {}: bad PEM: {e}", path.display()))?;
+    if cp.roots.is_empty() {
+        bail!("--ca-root {}: no CERTIFICATE in it", path.display());
+    }
+    cp.trust_domain = Some(args.trust_domain.clone());
+    Ok(cp)
+}
+
 fn parse_label(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -125,6 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.gateway.is_some() {
         return run_gateway(args);
     }
+    let control_plane = control_plane(&args)?;
     let set_level = logging::init(&args.log_level, args.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.concurrency.clamp(1, 64))
@@ -150,7 +190,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             service_account: args.service_account,
             labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),
         },
-        control_plane: args.control_plane,
+        control_plane,
         outbound: args.outbound,
         inbound: args.inbound,
         admin: args.admin,
@@ -177,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
+    let control_plane = control_plane(&args)?;
     let gateway = args.gateway.as_deref().unwrap_or_default();
     let (namespace, name) = gateway_name(gateway, args.namespace.as_deref())?;
     let mut listeners = BTreeMap::new();
@@ -205,7 +246,7 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
             service_account: args.service_account,
             labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),
         },
-        control_plane: args.control_plane,
+        control_plane,
         gateway: format!("{namespace}/{name}"),
         listeners,
         admin: args.admin,

@@ -123,6 +123,22 @@ async fn start_with(name: &str, extra: &str) -> Mesh {
     }
 }
 
+/// Replaces the mesh's config and waits until the control plane has it in force, so no proxy
+/// asks about an address before it exists (and sends it elsewhere as passthrough).
+async fn rewrite(m: &Mesh, text: &str) {
+    let generation = async || {
+        admin(m.cp.admin, "/debug/config").await["generation"]
+            .as_u64()
+            .expect("generation")
+    };
+    let before = generation().await;
+    m.dir.write("mesh.yaml", text);
+    eventually("the new config in force", async || {
+        generation().await > before
+    })
+    .await;
+}
+
 async fn client_to(m: &Mesh, target: &str) -> weft_proxy::Bound {
     proxy(
         m.cp.discovery,
@@ -442,7 +458,7 @@ async fn grpc_streaming_with_trailers_passes_through() {
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n",
     );
     let inner = control(&inner_dir, "127.0.0.1:0".parse().unwrap(), Duration::ZERO).await;
-    m.dir.write("mesh.yaml", &mesh(SPLIT_90_10, &format!("{OUTLIER}{}", r#"---
+    rewrite(&m, &mesh(SPLIT_90_10, &format!("{OUTLIER}{}", r#"---
 apiVersion: weft.dev/v1alpha1
 kind: Workload
 metadata: {name: grpc, namespace: shop, labels: {app: grpc}}
@@ -452,7 +468,8 @@ apiVersion: v1
 kind: Service
 metadata: {name: grpc, namespace: shop}
 spec: {clusterIP: 198.18.128.30, selector: {app: grpc}, ports: [{name: grpc, port: 15010, targetPort: grpc, appProtocol: grpc}]}
-"#)));
+"#)))
+    .await;
     let _server = proxy(
         m.cp.discovery,
         "shop",
@@ -527,7 +544,7 @@ async fn drain_finishes_in_flight_requests() {
 async fn opaque_tcp_follows_tcp_routes() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let m = start("tcp").await;
-    m.dir.write("mesh.yaml", &mesh(SPLIT_90_10, &format!("{OUTLIER}{}", r#"---
+    rewrite(&m, &mesh(SPLIT_90_10, &format!("{OUTLIER}{}", r#"---
 apiVersion: weft.dev/v1alpha1
 kind: Workload
 metadata: {name: tcp, namespace: shop, labels: {app: tcp}}
@@ -549,7 +566,8 @@ metadata: {name: front, namespace: shop}
 spec:
   parentRefs: [{group: "", kind: Service, name: tcp-front, port: 9000}]
   rules: [{backendRefs: [{name: tcp, port: 9000}]}]
-"#)));
+"#)))
+    .await;
     // A raw TCP echo: no HTTP anywhere.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = listener.local_addr().unwrap();

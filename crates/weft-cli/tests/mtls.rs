@@ -332,6 +332,7 @@ async fn certificates_rotate_under_steady_load_with_zero_failed_requests() {
         config_dir: dir.0.clone(),
         pods_file: None,
         discovery_addr: "127.0.0.1:0".parse().unwrap(),
+        secure_discovery_addr: None,
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup: Duration::ZERO,
         ca: weft_control::ca::Config {

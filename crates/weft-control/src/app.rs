@@ -9,12 +9,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_stream::wrappers::TcpListenerStream;
+use weft_proto::ca::CertificatesServer;
+use weft_proto::discovery::discovery_server::DiscoveryServer;
 
 use crate::ca::{self, Ca};
 use crate::discovery;
 use crate::state::State;
-use crate::{pods, source};
+use crate::{listen, pods, source};
 
 /// How to run the control plane.
 #[derive(Debug, Clone)]
@@ -25,8 +26,11 @@ pub struct Config {
     /// they and only they are endpoints, whether or not a proxy announced them. See
     /// [`crate::pods`].
     pub pods_file: Option<PathBuf>,
-    /// Discovery (gRPC) listen address; port 15010 by convention.
+    /// Plaintext discovery and CA (gRPC) listen address, loopback only; port 15010 by
+    /// convention. Claims made here stand as made: it is for tools and tests on this host.
     pub discovery_addr: SocketAddr,
+    /// The mTLS discovery and CA listen address for proxies; port 15012 by convention.
+    pub secure_discovery_addr: Option<SocketAddr>,
     /// Admin/debug HTTP listen address; port 15014 by convention.
     pub admin_addr: SocketAddr,
     /// After a (re)start, how long to collect reconnecting proxies before answering, so no
@@ -46,6 +50,8 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Insecure(String),
     #[error("the CA cannot start: {0}")]
     Ca(#[from] ca::Error),
 }
@@ -54,6 +60,8 @@ pub enum Error {
 #[derive(Debug)]
 pub struct Bound {
     pub discovery: SocketAddr,
+    /// The mTLS discovery address, when one was asked for.
+    pub secure_discovery: Option<SocketAddr>,
     pub admin: SocketAddr,
     pub state: Arc<State>,
     pub ca: Arc<Ca>,
@@ -84,6 +92,7 @@ impl Bound {
 }
 
 pub async fn build(cfg: Config) -> Result<Bound, Error> {
+    listen::plain::check(cfg.discovery_addr).map_err(Error::Insecure)?;
     let dir = cfg.config_dir.clone();
     let config = tokio::task::spawn_blocking(move || source::load(&dir))
         .await
@@ -116,6 +125,11 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
             .map_err(|source| Error::Bind { what, addr, source })
     };
     let discovery_listener = bind("discovery", cfg.discovery_addr).await?;
+    let secure_listener = match cfg.secure_discovery_addr {
+        Some(addr) => Some(bind("discovery (mTLS)", addr).await?),
+        None => None,
+    };
+    let secure_discovery = secure_listener.as_ref().and_then(|l| l.local_addr().ok());
     let admin_listener = bind("admin", cfg.admin_addr).await?;
     let discovery = discovery_listener
         .local_addr()
@@ -136,26 +150,19 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         state.metrics.ca.overdue.clone(),
     ));
 
-    let svc = discovery::Server::new(state.clone());
+    let svc = discovery::Server::new(state.clone(), ca.clone());
     let ca_svc = ca::Server::new(ca.clone());
-    let mut stop_grpc = stop_rx.clone();
-    tasks.spawn(async move {
-        let incoming = TcpListenerStream::new(discovery_listener);
-        // Keepalives find proxies that vanished without closing their connection.
-        let result = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
-            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
-            .tcp_keepalive(Some(std::time::Duration::from_secs(30)))
-            .add_service(svc)
-            .add_service(ca_svc)
-            .serve_with_incoming_shutdown(incoming, async move {
-                let _ = stop_grpc.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!("discovery server failed: {e}");
-        }
-    });
+    let plain = listen::plain::incoming(discovery_listener);
+    tasks.spawn(serve_grpc(
+        svc.clone(),
+        ca_svc.clone(),
+        plain,
+        stop_rx.clone(),
+    ));
+    if let Some(l) = secure_listener {
+        let secure = listen::tls::incoming(l, ca.clone(), state.clone());
+        tasks.spawn(serve_grpc(svc, ca_svc, secure, stop_rx.clone()));
+    }
 
     let admin_state = state.clone();
     let admin_ca = ca.clone();
@@ -176,13 +183,44 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         }
     });
 
-    tracing::info!(%discovery, %admin, "control plane ready");
+    tracing::info!(%discovery, secure_discovery = ?secure_discovery, %admin, "control plane ready");
     Ok(Bound {
         discovery,
+        secure_discovery,
         admin,
         state,
         ca,
         stop,
         tasks,
     })
+}
+
+/// Serves discovery and the CA on one listener's connections until `stop`.
+async fn serve_grpc<S, IO>(
+    svc: DiscoveryServer<discovery::Server>,
+    ca_svc: CertificatesServer<ca::Server>,
+    incoming: S,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: futures_util::Stream<Item = std::io::Result<IO>> + Send + 'static,
+    IO: tonic::transport::server::Connected
+        + tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + Unpin
+        + Send
+        + 'static,
+{
+    // Keepalives find proxies that vanished without closing their connection.
+    let result = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
+        .add_service(svc)
+        .add_service(ca_svc)
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!("discovery server failed: {e}");
+    }
 }

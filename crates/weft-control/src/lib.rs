@@ -1,6 +1,6 @@
 //! The weft control plane: reads configuration from a [`source`] and running pods from their
 //! proxies and the [`pods`] file, builds what each proxy needs
-//! ([`weft_core::model::Snapshot`]), serves it over the delta [`discovery`] stream and records
+//! ([`weft_core::model::Snapshot`]), serves it over the delta [`discovery`] stream on its [`listen`]ers and records
 //! what every proxy has ACKed, which the [`admin`] API shows. The [`ca`] issues the proxies'
 //! workload certificates.
 
@@ -8,6 +8,7 @@ pub mod admin;
 pub mod app;
 pub mod ca;
 pub mod discovery;
+pub mod listen;
 pub mod metrics;
 pub mod pods;
 pub mod source;

@@ -5,6 +5,9 @@
 //! - `weft_control_config_changes_total{result}` — applied / rejected changes
 //! - `weft_control_pushes_total{type}` — responses sent to proxies
 //! - `weft_control_nacks_total{type}` — responses proxies rejected
+//! - `weft_control_discovery_refused_total{reason}` — connections and discovery streams refused:
+//!   failed TLS handshakes, no client certificate, claims that do not match the certificate or
+//!   the pod's registration
 //! - `weft_ca_*` — the CA's, see [`crate::ca::metrics`]
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -16,6 +19,11 @@ use prometheus_client::registry::Registry;
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TypeLabel {
     r#type: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,6 +39,7 @@ pub struct Metrics {
     changes: Family<ResultLabel, Counter>,
     pushes: Family<TypeLabel, Counter>,
     nacks: Family<TypeLabel, Counter>,
+    refused: Family<ReasonLabel, Counter>,
     pub ca: crate::ca::Metrics,
 }
 
@@ -65,6 +74,12 @@ impl Default for Metrics {
             "Discovery responses rejected by proxies",
             nacks.clone(),
         );
+        let refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "discovery_refused",
+            "Discovery connections and streams refused, by reason",
+            refused.clone(),
+        );
         Metrics {
             registry: root,
             proxies,
@@ -72,6 +87,7 @@ impl Default for Metrics {
             changes,
             pushes,
             nacks,
+            refused,
             ca,
         }
     }
@@ -96,6 +112,15 @@ impl Metrics {
     pub fn nack(&self, ty: &str) {
         self.nacks
             .get_or_create(&TypeLabel { r#type: ty.into() })
+            .inc();
+    }
+
+    /// A refused connection or discovery stream (the reason is one of a few fixed words).
+    pub fn refused(&self, reason: &str) {
+        self.refused
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
             .inc();
     }
 

@@ -83,6 +83,7 @@ impl Env {
             pods_file: None,
             config_dir: self.root.join("config"),
             discovery_addr: "127.0.0.1:0".parse().unwrap(),
+            secure_discovery_addr: None,
             admin_addr: "127.0.0.1:0".parse().unwrap(),
             warmup: Duration::ZERO,
             ca,
@@ -201,7 +202,16 @@ async fn a_valid_token_gets_a_chain_that_verifies_and_carries_exactly_the_san() 
         .map(|n| n.to_string())
         .collect();
     assert_eq!(names, [format!("URI({CART})")]);
-    assert!(san.critical, "empty subject: the SAN is critical");
+    let cn: Vec<&str> = leaf
+        .subject()
+        .iter_common_name()
+        .filter_map(|c| c.as_str().ok())
+        .collect();
+    assert_eq!(
+        cn,
+        ["cart-0"],
+        "the subject names the pod the credential was given to"
+    );
     assert!(
         !leaf.is_ca(),
         "the CSR asked for CA:TRUE; the CA must not copy it"

@@ -11,6 +11,10 @@ use std::str::FromStr;
 /// The longest SPIFFE ID accepted, as the specification recommends.
 pub const MAX_LEN: usize = 2048;
 
+/// The DNS name the control plane's serving certificate carries on the mTLS discovery port
+/// (15012). Workload certificates carry only a SPIFFE URI, so none of them can pass for it.
+pub const CONTROL_PLANE_NAME: &str = "weft-control.weft-system.svc";
+
 /// A workload's SPIFFE identity.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SpiffeId {

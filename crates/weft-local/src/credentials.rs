@@ -18,6 +18,14 @@ pub struct Grant {
     pub service_account: String,
     /// The pod (or gateway) name; also names the token file.
     pub pod: String,
+    /// Where the pod lives and its proxy connects from: the token works only from there.
+    pub address: std::net::IpAddr,
+    /// The workload (empty for a gateway).
+    pub workload: String,
+    /// `sidecar` or `gateway`.
+    pub role: &'static str,
+    /// The pod's labels (what Services select it by).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -27,6 +35,11 @@ struct Entry<'a> {
     namespace: &'a str,
     service_account: &'a str,
     pod: &'a str,
+    address: std::net::IpAddr,
+    workload: &'a str,
+    role: &'a str,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    labels: &'a std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -68,6 +81,10 @@ pub fn write(dir: &Path, grants: &[Grant], bootstrap: &Path) -> anyhow::Result<(
             namespace: &g.namespace,
             service_account: &g.service_account,
             pod: &g.pod,
+            address: g.address,
+            workload: &g.workload,
+            role: g.role,
+            labels: &g.labels,
         });
     }
     let text = serde_json::to_vec_pretty(&File {

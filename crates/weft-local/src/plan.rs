@@ -51,6 +51,9 @@ pub struct Plan {
     /// Services with their VIPs and backends, for the pods without a sidecar.
     #[serde(default)]
     pub services: Vec<ServicePlan>,
+    /// The Mesh's trust domain: the proxies ask the CA for identities in it.
+    #[serde(default)]
+    pub trust_domain: String,
 }
 
 /// One replica of a Workload.
@@ -162,6 +165,7 @@ impl Plan {
             gateways: Vec::new(),
             hosts: BTreeMap::new(),
             services: Vec::new(),
+            trust_domain: snap.mesh.trust_domain.clone(),
         };
         plan.add_pods(config, &snap, pod_cidr, opts)?;
         let pods: Vec<Pod> = plan.pods.iter().map(PodPlan::pod).collect();
@@ -306,9 +310,15 @@ impl Plan {
         dir.join("pods.json")
     }
 
-    /// Where the control plane serves discovery.
+    /// Where the control plane serves discovery and the CA over mTLS, for the proxies.
     pub fn discovery(&self) -> SocketAddr {
-        SocketAddr::from((self.host_ip, 15010))
+        SocketAddr::from((self.host_ip, 15012))
+    }
+
+    /// The mesh root the proxies pin when they first reach the control plane (the CA's root,
+    /// generated in the run directory's state).
+    pub fn ca_root(dir: &Path) -> PathBuf {
+        dir.join("state").join("ca").join("root-cert.pem")
     }
 }
 

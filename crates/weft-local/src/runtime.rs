@@ -355,11 +355,20 @@ fn write_credentials(plan: &Plan, dir: &RunDir) -> anyhow::Result<()> {
         namespace: p.namespace.clone(),
         service_account: p.service_account.clone(),
         pod: p.name.clone(),
+        address: p.ip.into(),
+        workload: p.workload.clone(),
+        role: "sidecar",
+        labels: p.labels.clone(),
     });
+    // Gateways run on the host and reach the control plane from its bridge address.
     let gateways = plan.gateways.iter().map(|g| Grant {
         namespace: g.namespace.clone(),
         service_account: g.name.clone(),
         pod: gateway_pod(g),
+        address: plan.host_ip.into(),
+        workload: g.name.clone(),
+        role: "gateway",
+        labels: Default::default(),
     });
     let grants: Vec<Grant> = pods.chain(gateways).collect();
     credentials::write(&dir.path, &grants, &dir.path.join("bootstrap.json"))
@@ -380,7 +389,10 @@ fn control_spec(plan: &Plan, weft: &std::path::Path, dir: &RunDir) -> Spec {
             s(&"control"),
             s(&"-c"),
             s(&plan.config_dir.display()),
+            // Plaintext only for tools on this host; the pods use the mTLS port.
             s(&"--discovery"),
+            s(&"127.0.0.1:0"),
+            s(&"--secure-discovery"),
             s(&plan.discovery()),
             s(&"--admin"),
             s(&plan.admin),
@@ -414,7 +426,11 @@ fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &std::path::Path, dir:
         weft.display().to_string(),
         "proxy".into(),
         "--control-plane".into(),
-        format!("http://{}", plan.discovery()),
+        format!("https://{}", plan.discovery()),
+        "--ca-root".into(),
+        Plan::ca_root(&dir.path).display().to_string(),
+        "--trust-domain".into(),
+        plan.trust_domain.clone(),
         "--namespace".into(),
         pod.namespace.clone(),
         "--workload".into(),
@@ -490,7 +506,11 @@ fn gateway_spec(
         weft.display().to_string(),
         "proxy".into(),
         "--control-plane".into(),
-        format!("http://{}", plan.discovery()),
+        format!("https://{}", plan.discovery()),
+        "--ca-root".into(),
+        Plan::ca_root(&dir.path).display().to_string(),
+        "--trust-domain".into(),
+        plan.trust_domain.clone(),
         "--namespace".into(),
         g.namespace.clone(),
         "--pod".into(),

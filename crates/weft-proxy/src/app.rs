@@ -18,6 +18,7 @@ use weft_proto::discovery::Node;
 
 use crate::access_log::AccessLog;
 use crate::certs;
+use crate::control::ControlPlane;
 use crate::drain::{self, Drain, Trigger};
 use crate::pool::Pool;
 use crate::state::{LookupError, Store};
@@ -42,8 +43,8 @@ pub struct Identity {
 #[derive(Clone)]
 pub struct Config {
     pub identity: Identity,
-    /// Discovery endpoint, e.g. `http://127.0.0.1:15010`.
-    pub control_plane: String,
+    /// The control plane: `https://HOST:15012` (mTLS) or `http://127.0.0.1:15010`.
+    pub control_plane: ControlPlane,
     pub outbound: SocketAddr,
     pub inbound: SocketAddr,
     pub admin: SocketAddr,
@@ -233,7 +234,7 @@ pub(crate) struct Core {
 /// What [`Core::start`] needs.
 pub(crate) struct CoreConfig {
     pub node: Node,
-    pub control_plane: String,
+    pub control_plane: ControlPlane,
     pub admin: SocketAddr,
     pub readiness: SocketAddr,
     pub metrics: SocketAddr,
@@ -287,7 +288,7 @@ impl Core {
         let mut tasks = JoinSet::new();
         let certs = cfg.bootstrap_token_file.as_ref().map(|token_file| {
             let source = certs::Source::new();
-            start_certs(&mut tasks, &source, &store, &cfg.control_plane, token_file);
+            start_certs(&mut tasks, &source, &store, &cfg, token_file);
             source
         });
         let credentials = cfg
@@ -317,6 +318,7 @@ impl Core {
         });
         tasks.spawn(xds::run(
             cfg.control_plane,
+            shared.certs.clone(),
             cfg.node,
             store,
             subscriptions,
@@ -449,22 +451,33 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
 }
 
 /// Fetches and rotates the workload certificate, for the identity the control plane gives
-/// this proxy in its config.
+/// this proxy in its config. Over mTLS discovery needs the certificate first, so the proxy
+/// starts with the identity its namespace, service account and trust domain make.
 fn start_certs(
     tasks: &mut JoinSet<()>,
     source: &Arc<certs::Source>,
     store: &Arc<Store>,
-    control_plane: &str,
+    core: &CoreConfig,
     token_file: &std::path::Path,
 ) {
     let cfg = certs::Config {
-        control_plane: control_plane.to_string(),
+        control_plane: core.control_plane.clone(),
         token_file: token_file.to_path_buf(),
         ttl: None,
     };
-    match certs::GrpcIssuer::new(&cfg) {
+    let creds = source.clone() as Arc<dyn Credentials>;
+    match certs::GrpcIssuer::new(&cfg, Some(creds)) {
         Ok(issuer) => {
-            let (id_tx, id_rx) = watch::channel(None);
+            let first = core.control_plane.trust_domain.as_ref().and_then(|td| {
+                let sa = &core.node.service_account;
+                let sa = if sa.is_empty() { "default" } else { sa };
+                SpiffeId::parse(&format!("spiffe://{td}/ns/{}/sa/{sa}", core.node.namespace))
+                    .inspect_err(|e| {
+                        tracing::error!("no workload certificate for this identity: {e}")
+                    })
+                    .ok()
+            });
+            let (id_tx, id_rx) = watch::channel(first);
             tasks.spawn(identity_of(store.proxy(), id_tx));
             tasks.spawn(certs::run(source.clone(), issuer, None, id_rx));
         }
@@ -486,11 +499,14 @@ async fn identity_of(
                 .inspect_err(|e| tracing::error!("no workload certificate for this identity: {e}"))
                 .ok()
         });
-        tx.send_if_modified(|cur| {
-            let changed = *cur != id;
-            *cur = id;
-            changed
-        });
+        // No config yet keeps the identity the proxy started with.
+        if id.is_some() {
+            tx.send_if_modified(|cur| {
+                let changed = *cur != id;
+                *cur = id;
+                changed
+            });
+        }
         if proxy.changed().await.is_err() {
             return;
         }

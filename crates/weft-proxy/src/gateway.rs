@@ -19,8 +19,8 @@ use crate::serve;
 pub struct Config {
     /// Who the gateway is to the control plane; `ip` is the host address it connects from.
     pub identity: Identity,
-    /// Discovery endpoint, e.g. `http://127.0.0.1:15010`.
-    pub control_plane: String,
+    /// The control plane: `https://HOST:15012` (mTLS) or `http://127.0.0.1:15010`.
+    pub control_plane: crate::control::ControlPlane,
     /// The Gateway served, `<namespace>/<name>`.
     pub gateway: String,
     /// Gateway listener port → host address to bind for it.

@@ -2,7 +2,8 @@
 //! now; node and waypoint later. Modules follow a connection: [`capture`] and [`detect`] at
 //! accept, [`outbound`], [`inbound`] and [`gateway`] listeners, [`route`] and [`filters`] per
 //! request, [`balance`] and [`pool`] to reach an endpoint (over the mTLS [`tunnel`] to meshed
-//! endpoints), [`forward`] to relay, [`xds`] and [`state`] for configuration, [`certs`] for the
+//! endpoints), [`forward`] to relay, [`xds`] and [`state`] for configuration over the
+//! [`control`] channel, [`certs`] for the
 //! workload certificate, [`admin`] for operators; [`app`] wires them.
 
 pub mod access_log;
@@ -12,6 +13,7 @@ pub mod balance;
 pub mod body;
 pub mod capture;
 pub mod certs;
+pub mod control;
 pub mod detect;
 pub mod drain;
 pub mod error;

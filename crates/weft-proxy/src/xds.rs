@@ -13,7 +13,10 @@ use weft_core::model::{ADDRESS_TYPE, GATEWAY_TYPE, PROXY_TYPE, SERVICE_TYPE};
 use weft_proto::discovery::discovery_client::DiscoveryClient;
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
 
+use crate::certs::Source;
+use crate::control::ControlPlane;
 use crate::state::Store;
+use crate::tunnel::Credentials;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -28,21 +31,10 @@ pub struct Status {
     pub last_error: Option<String>,
 }
 
-/// The control-plane endpoint with the proxy's connection settings (timeouts, keepalives),
-/// shared by discovery and the certificate source.
-pub fn endpoint(address: &str) -> Result<tonic::transport::Endpoint, String> {
-    Ok(tonic::transport::Endpoint::from_shared(address.to_string())
-        .map_err(|e| format!("invalid control plane address {address}: {e}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5))
-        .keep_alive_while_idle(true)
-        .tcp_keepalive(Some(Duration::from_secs(30))))
-}
-
 /// Runs until the task is dropped.
 pub async fn run(
-    endpoint: String,
+    control: ControlPlane,
+    certs: Option<Arc<Source>>,
     node: Node,
     store: Arc<Store>,
     mut subscriptions: mpsc::UnboundedReceiver<(String, String)>,
@@ -51,7 +43,7 @@ pub async fn run(
     store.want(PROXY_TYPE, &node.id);
     let mut backoff = BACKOFF_MIN;
     loop {
-        let result = session(&endpoint, &node, &store, &mut subscriptions, &status).await;
+        let result = session(&control, &certs, &node, &store, &mut subscriptions, &status).await;
         if status.borrow().connected {
             // The session worked: the next failure starts over from a short wait.
             backoff = BACKOFF_MIN;
@@ -64,7 +56,7 @@ pub async fn run(
             s.connected = false;
             s.last_error = Some(err.clone());
         });
-        tracing::warn!(control_plane = %endpoint, "discovery: {err}; serving with the last config, retrying in {backoff:?}");
+        tracing::warn!(control_plane = %control.address, "discovery: {err}; serving with the last config, retrying in {backoff:?}");
         // Jitter spreads reconnects of many proxies after a control-plane restart.
         let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 2));
         tokio::time::sleep(backoff + jitter).await;
@@ -76,16 +68,26 @@ pub async fn run(
 }
 
 async fn session(
-    endpoint: &str,
+    control: &ControlPlane,
+    certs: &Option<Arc<Source>>,
     node: &Node,
     store: &Arc<Store>,
     subscriptions: &mut mpsc::UnboundedReceiver<(String, String)>,
     status: &watch::Sender<Status>,
 ) -> Result<(), String> {
-    let channel = self::endpoint(endpoint)?
-        .connect()
-        .await
-        .map_err(|e| format!("cannot connect to {endpoint}: {e}"))?;
+    let creds = certs.clone().map(|c| c as Arc<dyn Credentials>);
+    if control.secure() {
+        // Discovery over TLS is admitted only with the workload certificate.
+        let Some(source) = certs else {
+            return Err(format!(
+                "{} needs a workload certificate: give the proxy --bootstrap-token-file",
+                control.address
+            ));
+        };
+        let mut ready = source.ready();
+        let _ = ready.wait_for(|r| *r).await;
+    }
+    let channel = control.connect(creds).await?;
     let mut client = DiscoveryClient::new(channel);
     let (tx, rx) = mpsc::channel(64);
     // First request: who we are, and everything we already hold.
@@ -124,7 +126,7 @@ async fn session(
         s.connected = true;
         s.last_error = None;
     });
-    tracing::info!(control_plane = %endpoint, "discovery connected");
+    tracing::info!(control_plane = %control.address, "discovery connected");
     loop {
         tokio::select! {
             msg = responses.message() => {

@@ -61,6 +61,7 @@ impl Env {
             config_dir: self.root.join("config"),
             pods_file: None,
             discovery_addr: "127.0.0.1:0".parse().unwrap(),
+            secure_discovery_addr: None,
             admin_addr: "127.0.0.1:0".parse().unwrap(),
             warmup: Duration::ZERO,
             ca: weft_control::ca::Config {
@@ -127,11 +128,14 @@ async fn fetches_from_the_control_plane_and_rotates_while_open_connections_keep_
     env.credentials(&["cart-token"]);
     let cp = env.control_plane().await;
     let source = Source::new();
-    let issuer = GrpcIssuer::new(&certs::Config {
-        control_plane: format!("http://{}", cp.discovery),
-        token_file: env.token_file(),
-        ttl: Some(Duration::from_secs(2)),
-    })
+    let issuer = GrpcIssuer::new(
+        &certs::Config {
+            control_plane: format!("http://{}", cp.discovery).into(),
+            token_file: env.token_file(),
+            ttl: Some(Duration::from_secs(2)),
+        },
+        None,
+    )
     .unwrap();
     let (_id, rx) = watch::channel(Some(SpiffeId::parse(CART).unwrap()));
     let task = tokio::spawn(certs::run(
@@ -246,7 +250,7 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
             service_account: "cart".into(),
             labels: Default::default(),
         },
-        control_plane: format!("http://{}", cp.discovery),
+        control_plane: format!("http://{}", cp.discovery).into(),
         outbound: any,
         inbound: any,
         admin: any,

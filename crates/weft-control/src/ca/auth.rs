@@ -6,13 +6,20 @@
 //! The bootstrap file (`weft control --bootstrap FILE`) holds only SHA-256 digests of tokens:
 //!
 //! ```json
-//! {"credentials": [{"tokenSha256": "<64 hex>", "namespace": "shop", "serviceAccount": "cart", "pod": "cart-0"}]}
+//! {"credentials": [{"tokenSha256": "<64 hex>", "namespace": "shop", "serviceAccount": "cart",
+//!   "pod": "cart-0", "workload": "cart", "address": "198.18.0.7", "role": "sidecar",
+//!   "labels": {"app": "cart"}}]}
 //! ```
+//!
+//! Each entry is also the runtime's registration of that pod: `address` is where the pod lives
+//! and connects from (the CA and discovery admit its proxy only from there), `workload`,
+//! `role` and `labels` are what its proxy may claim. A pod without an address is never made an endpoint.
 //!
 //! It is re-read when it changes; a change that does not parse is logged and the previous
 //! credentials stay in force.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -25,8 +32,18 @@ use weft_core::identity::SpiffeId;
 pub struct Grant {
     pub namespace: String,
     pub service_account: String,
-    /// The pod the credential was given to, for logs; may be empty.
+    /// The pod the credential was given to; its certificate names it. May be empty (hand-made
+    /// files), then discovery refuses the certificate: it names no pod.
     pub pod: String,
+    /// The pod's address, where its proxy connects from; None: not bound to an address, and
+    /// never an endpoint.
+    pub address: Option<IpAddr>,
+    /// The workload the pod belongs to; empty: any.
+    pub workload: String,
+    /// `sidecar` or `gateway`; empty: any.
+    pub role: String,
+    /// The pod's labels; empty: its Workload's.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Grant {
@@ -57,6 +74,11 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// False when no credential can ever pass, so requests without one are told why.
     fn configured(&self) -> bool {
         true
+    }
+
+    /// The registration of pod `pod` in `namespace`: what its proxy may claim to be.
+    fn registered(&self, _namespace: &str, _pod: &str) -> Option<Grant> {
+        None
     }
 }
 
@@ -96,6 +118,14 @@ struct Credential {
     service_account: String,
     #[serde(default)]
     pod: String,
+    #[serde(default)]
+    address: Option<IpAddr>,
+    #[serde(default)]
+    workload: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
 }
 
 /// Lowercase hex SHA-256 of a token.
@@ -134,6 +164,10 @@ pub fn parse(text: &str) -> Result<HashMap<String, Grant>, String> {
             namespace: c.namespace,
             service_account: c.service_account,
             pod: c.pod,
+            address: c.address,
+            workload: c.workload,
+            role: c.role,
+            labels: c.labels,
         };
         if out.insert(hash, grant).is_some() {
             return Err(format!(
@@ -200,6 +234,14 @@ impl Authenticator for BootstrapFile {
         grants.get(&hash).cloned().ok_or(Denied::UnknownToken {
             sha256_prefix: hash[..8].to_string(),
         })
+    }
+
+    fn registered(&self, namespace: &str, pod: &str) -> Option<Grant> {
+        let grants = self.grants.read().unwrap_or_else(|p| p.into_inner());
+        grants
+            .values()
+            .find(|g| g.namespace == namespace && g.pod == pod)
+            .cloned()
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rcgen::{
-    CertificateParams, DistinguishedName, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType, SerialNumber, SubjectPublicKeyInfo,
 };
 use rustls_pki_types::CertificateDer;
@@ -285,25 +285,50 @@ impl Authority {
         &self.chain
     }
 
-    /// Builds and signs a workload certificate for `id`. Only the public key comes from the
-    /// request; everything else is the CA's.
+    /// Builds and signs a workload certificate for `id`, issued to `pod` (its subject's common
+    /// name, which discovery reads back). Only the public key comes from the request;
+    /// everything else is the CA's.
     pub fn sign(
         &self,
         key: &SubjectPublicKeyInfo,
         id: &SpiffeId,
+        pod: &str,
         ttl: Duration,
     ) -> Result<CertificateDer<'static>, rcgen::Error> {
-        let now = time::OffsetDateTime::now_utc();
-        let mut p = CertificateParams::default();
-        // An empty subject makes the SAN critical, as RFC 5280 asks.
+        let mut p = self.params(ttl);
         p.distinguished_name = DistinguishedName::new();
+        if !pod.is_empty() {
+            p.distinguished_name.push(DnType::CommonName, pod);
+        }
         p.subject_alt_names = vec![SanType::URI(id.to_string().try_into()?)];
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
+        Ok(p.signed_by(key, &self.issuer)?.der().clone())
+    }
+
+    /// The control plane's own serving certificate: DNS name `name`, server use only.
+    pub fn sign_serving(
+        &self,
+        key: &KeyPair,
+        name: &str,
+        ttl: Duration,
+    ) -> Result<CertificateDer<'static>, rcgen::Error> {
+        let mut p = self.params(ttl);
+        p.distinguished_name = DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.subject_alt_names = vec![SanType::DnsName(name.try_into()?)];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        Ok(p.signed_by(key, &self.issuer)?.der().clone())
+    }
+
+    /// What every leaf shares: no CA, a random serial, back-dated, never past the issuer.
+    fn params(&self, ttl: Duration) -> CertificateParams {
+        let now = time::OffsetDateTime::now_utc();
+        let mut p = CertificateParams::default();
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.serial_number = Some(random_serial());
         p.not_before = now - BACKDATE;
         // Never outlive the issuer: the chain would stop verifying first.
@@ -311,7 +336,7 @@ impl Authority {
             time::OffsetDateTime::from_unix_timestamp(self.signing.not_after).unwrap_or(now + ttl);
         p.not_after = (now + ttl).min(issuer_end);
         p.use_authority_key_identifier_extension = true;
-        Ok(p.signed_by(key, &self.issuer)?.der().clone())
+        p
     }
 }
 

@@ -23,17 +23,21 @@ pub enum Reason {
     BadCsr,
     /// The CSR asks for an identity the credential does not allow: `wrong_identity`.
     WrongIdentity,
+    /// The credential is registered for another pod address than the request came from:
+    /// `wrong_address`.
+    WrongAddress,
     /// The CA failed to sign: `internal`.
     Internal,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 6] = [
+    pub const ALL: [Reason; 7] = [
         Reason::NoCredential,
         Reason::UnknownCredential,
         Reason::NotConfigured,
         Reason::BadCsr,
         Reason::WrongIdentity,
+        Reason::WrongAddress,
         Reason::Internal,
     ];
 
@@ -43,6 +47,7 @@ impl Reason {
             Reason::UnknownCredential => "unknown_credential",
             Reason::NotConfigured => "not_configured",
             Reason::BadCsr => "bad_csr",
+            Reason::WrongAddress => "wrong_address",
             Reason::WrongIdentity => "wrong_identity",
             Reason::Internal => "internal",
         }

@@ -54,6 +54,7 @@ mod server;
 pub mod store;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -191,6 +192,11 @@ impl Ca {
         self.bootstrap.clone()
     }
 
+    /// The registration of pod `pod` in `namespace` (its bootstrap credential).
+    pub fn registered(&self, namespace: &str, pod: &str) -> Option<Grant> {
+        self.auth.registered(namespace, pod)
+    }
+
     pub fn authority(&self) -> &Authority {
         &self.authority
     }
@@ -204,12 +210,13 @@ impl Ca {
             .collect()
     }
 
-    /// Authenticates, checks and signs one request.
+    /// Authenticates, checks and signs one request that came from address `from`.
     pub fn create(
         &self,
         bearer: Option<&str>,
         csr_pem: &str,
         ttl_seconds: u64,
+        from: Option<IpAddr>,
     ) -> Result<CreateCertificateResponse, Refusal> {
         let refuse = |reason, code, who: &str, message: String| Refusal {
             reason,
@@ -247,6 +254,22 @@ impl Ca {
         })?;
         let allowed = grant.identity(&self.state.trust_domain());
         let who = format!("pod {:?} ({allowed})", grant.pod);
+        // A credential registered for a pod address works only from there: a stolen token is
+        // useless elsewhere.
+        if let (Some(registered), Some(from)) = (grant.address, from)
+            && registered != from
+        {
+            return Err(refuse(
+                Reason::WrongAddress,
+                Code::PermissionDenied,
+                &who,
+                format!(
+                    "the credential of pod {:?} is registered for address {registered}, but this \
+                     request came from {from}",
+                    grant.pod
+                ),
+            ));
+        }
         let csr = csr::parse(csr_pem).map_err(|m| {
             refuse(
                 Reason::BadCsr,
@@ -270,14 +293,17 @@ impl Ca {
             0 => self.ttl,
             s => Duration::from_secs(s).min(self.ttl),
         };
-        let leaf = self.authority.sign(&csr.key, &allowed, ttl).map_err(|e| {
-            refuse(
-                Reason::Internal,
-                Code::Internal,
-                &who,
-                format!("signing failed: {e}"),
-            )
-        })?;
+        let leaf = self
+            .authority
+            .sign(&csr.key, &allowed, &grant.pod, ttl)
+            .map_err(|e| {
+                refuse(
+                    Reason::Internal,
+                    Code::Internal,
+                    &who,
+                    format!("signing failed: {e}"),
+                )
+            })?;
         let summary = cert::Summary::of(&leaf).map_err(|m| {
             refuse(
                 Reason::Internal,

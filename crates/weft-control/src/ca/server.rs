@@ -8,6 +8,7 @@ use weft_proto::ca::{
 };
 
 use super::Ca;
+use crate::listen::Peer;
 
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -34,16 +35,21 @@ impl Certificates for Server {
         &self,
         request: Request<CreateCertificateRequest>,
     ) -> Result<Response<CreateCertificateResponse>, Status> {
-        let peer = request
-            .remote_addr()
-            .map_or_else(|| "-".to_string(), |a| a.to_string());
+        let from = request
+            .extensions()
+            .get::<Peer>()
+            .map(|p| p.addr)
+            .or_else(|| request.remote_addr());
+        let peer = from.map_or_else(|| "-".to_string(), |a| a.to_string());
         let token = bearer(&request);
         let req = request.into_inner();
         let metrics = &self.ca.state.metrics.ca;
-        match self
-            .ca
-            .create(token.as_deref(), &req.csr_pem, req.ttl_seconds)
-        {
+        match self.ca.create(
+            token.as_deref(),
+            &req.csr_pem,
+            req.ttl_seconds,
+            from.map(|a| a.ip()),
+        ) {
             Ok(resp) => {
                 metrics.issued();
                 Ok(Response::new(resp))

@@ -1,5 +1,6 @@
 //! The delta discovery server (gRPC `weft.v1.Discovery/Delta`).
 
+pub mod admit;
 pub mod status;
 mod stream;
 
@@ -12,16 +13,20 @@ use tonic::{Request, Response, Status, Streaming};
 use weft_proto::discovery::discovery_server::{Discovery, DiscoveryServer};
 use weft_proto::discovery::{DeltaRequest, DeltaResponse};
 
+use crate::ca::Ca;
+use crate::listen::Peer;
 use crate::state::State;
 
 #[derive(Debug, Clone)]
 pub struct Server {
     state: Arc<State>,
+    /// Whose registrations admit proxies on the mTLS port.
+    ca: Arc<Ca>,
 }
 
 impl Server {
-    pub fn new(state: Arc<State>) -> DiscoveryServer<Server> {
-        DiscoveryServer::new(Server { state })
+    pub fn new(state: Arc<State>, ca: Arc<Ca>) -> DiscoveryServer<Server> {
+        DiscoveryServer::new(Server { state, ca })
     }
 }
 
@@ -35,9 +40,15 @@ impl Discovery for Server {
         &self,
         request: Request<Streaming<DeltaRequest>>,
     ) -> Result<Response<Responses>, Status> {
-        let peer = request.remote_addr();
+        let peer = request.extensions().get::<Peer>().cloned().or_else(|| {
+            request.remote_addr().map(|addr| Peer {
+                addr,
+                tls: false,
+                client: None,
+            })
+        });
         let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let conn = stream::Connection::new(self.state.clone(), tx);
+        let conn = stream::Connection::new(self.state.clone(), self.ca.clone(), tx);
         tokio::spawn(conn.run(request.into_inner(), peer));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

@@ -1,7 +1,6 @@
 //! One proxy's discovery stream: subscriptions, pushes on change, ACK/NACK bookkeeping.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -9,7 +8,10 @@ use tonic::{Status, Streaming};
 use weft_core::model::{self, ADDRESS_TYPE, GATEWAY_TYPE, PROXY_TYPE, Pod, SERVICE_TYPE, Snapshot};
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node, Resource};
 
+use super::admit;
 use super::status::{Nack, NodeInfo, ProxyStatus, TypeStatus};
+use crate::ca::Ca;
+use crate::listen::Peer;
 use crate::state::{State, now_ms};
 
 const TYPES: [&str; 4] = [SERVICE_TYPE, ADDRESS_TYPE, PROXY_TYPE, GATEWAY_TYPE];
@@ -28,6 +30,7 @@ struct Subscription {
 
 pub(super) struct Connection {
     state: Arc<State>,
+    ca: Arc<Ca>,
     tx: mpsc::Sender<Result<DeltaResponse, Status>>,
     pod: Option<Pod>,
     id: Option<String>,
@@ -37,9 +40,14 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(state: Arc<State>, tx: mpsc::Sender<Result<DeltaResponse, Status>>) -> Self {
+    pub(super) fn new(
+        state: Arc<State>,
+        ca: Arc<Ca>,
+        tx: mpsc::Sender<Result<DeltaResponse, Status>>,
+    ) -> Self {
         Connection {
             state,
+            ca,
             tx,
             pod: None,
             id: None,
@@ -49,11 +57,7 @@ impl Connection {
         }
     }
 
-    pub(super) async fn run(
-        mut self,
-        mut requests: Streaming<DeltaRequest>,
-        peer: Option<SocketAddr>,
-    ) {
+    pub(super) async fn run(mut self, mut requests: Streaming<DeltaRequest>, peer: Option<Peer>) {
         self.connection = self.state.next_connection();
         let mut snapshots = self.state.snapshot();
         let mut stopping = self.state.stopping.subscribe();
@@ -63,7 +67,7 @@ impl Connection {
                 _ = async { let _ = stopping.wait_for(|s| *s).await; } => break,
                 msg = requests.message() => match msg {
                     Ok(Some(req)) => {
-                        if let Err(status) = self.handle(req, peer, &mut snapshots).await {
+                        if let Err(status) = self.handle(req, peer.as_ref(), &mut snapshots).await {
                             let _ = self.tx.send(Err(status)).await;
                             break;
                         }
@@ -111,7 +115,7 @@ impl Connection {
     async fn handle(
         &mut self,
         req: DeltaRequest,
-        peer: Option<SocketAddr>,
+        peer: Option<&Peer>,
         snapshots: &mut watch::Receiver<Arc<Snapshot>>,
     ) -> Result<(), Status> {
         if self.id.is_none() {
@@ -158,23 +162,31 @@ impl Connection {
         Ok(())
     }
 
-    fn hello(&mut self, node: Node, peer: Option<SocketAddr>) -> Result<(), Status> {
-        if node.id.is_empty() {
-            return Err(Status::invalid_argument("node.id is empty"));
-        }
+    fn hello(&mut self, node: Node, peer: Option<&Peer>) -> Result<(), Status> {
+        let admitted = admit::admit(&node, peer, |ns, pod| self.ca.registered(ns, pod))
+            .map_err(|r| {
+                let from = peer.map_or_else(|| "-".into(), |p| p.addr.to_string());
+                tracing::warn!(%from, claimed = %node.id, reason = r.reason, "discovery refused: {}", r.message);
+                self.state.metrics.refused(r.reason);
+                match r.reason {
+                    "no-certificate" => Status::unauthenticated(r.message),
+                    _ => Status::permission_denied(r.message),
+                }
+            })?;
+        let id = admitted.id;
         let info = NodeInfo {
-            id: node.id.clone(),
+            id: id.clone(),
             role: node.role.clone(),
             namespace: node.namespace.clone(),
             workload: node.workload.clone(),
             pod: node.pod.clone(),
             ip: node.ip.clone(),
             revision: node.revision.clone(),
-            peer: peer.map(|p| p.to_string()),
+            peer: peer.map(|p| p.addr.to_string()),
         };
-        tracing::info!(proxy = %node.id, role = %node.role, "proxy connected");
+        tracing::info!(proxy = %id, role = %node.role, "proxy connected");
         self.state.proxies().insert(
-            node.id.clone(),
+            id.clone(),
             ProxyStatus {
                 connection: self.connection,
                 node: info,
@@ -182,10 +194,14 @@ impl Connection {
                 types: BTreeMap::new(),
             },
         );
-        self.id = Some(node.id.clone());
-        if let Ok(ip) = node.ip.parse() {
-            let pod = Pod {
-                id: node.id,
+        self.id = Some(id.clone());
+        if let Some(pod) = admitted.pod {
+            self.pod = Some(pod.clone());
+            self.state.add_pod(self.connection, pod);
+        } else if let Ok(ip) = node.ip.parse() {
+            // A gateway still gets its own config (lookup by id), though it is no endpoint.
+            self.pod = Some(Pod {
+                id,
                 namespace: node.namespace,
                 workload: node.workload,
                 name: node.pod,
@@ -196,14 +212,9 @@ impl Connection {
                     node.service_account
                 },
                 labels: node.labels.into_iter().collect(),
-                inbound: node.inbound_address.parse().ok(),
-                tunnel: node.tunnel_address.parse().ok(),
-            };
-            self.pod = Some(pod.clone());
-            // A gateway proxy serves a Gateway, not a workload: it is nobody's endpoint.
-            if node.role != "gateway" {
-                self.state.add_pod(self.connection, pod);
-            }
+                inbound: None,
+                tunnel: None,
+            });
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //!   chain output { type nat hook output priority -100;
 //!     meta mark PROXY_MARK return              # the proxy's own connections
 //!     ip daddr 127.0.0.0/8 return              # loopback stays loopback
-//!     ip daddr HOST tcp dport 15010 return     # (each exempt destination) the control plane
+//!     ip daddr HOST tcp dport 15012 return     # (each exempt destination) the control plane
 //!     meta l4proto tcp dnat to 127.0.0.1:15001
 //!   }
 //!   chain prerouting { type nat hook prerouting priority -100;

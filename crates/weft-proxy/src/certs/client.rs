@@ -5,14 +5,19 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tonic::transport::Channel;
 use weft_proto::ca::{CertificatesClient, CreateCertificateRequest};
+
+use crate::control::ControlPlane;
+use crate::tunnel::Credentials;
 
 /// How the proxy gets its certificate.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The control plane, e.g. `http://127.0.0.1:15010` (the discovery address).
-    pub control_plane: String,
+    /// The control plane, e.g. `https://198.18.0.1:15012` (the discovery address).
+    pub control_plane: ControlPlane,
     /// The bootstrap token, read at every request (so it can be replaced on disk).
     pub token_file: PathBuf,
     /// Lifetime to ask for; None: the CA's default.
@@ -44,13 +49,14 @@ pub struct GrpcIssuer {
 }
 
 impl GrpcIssuer {
-    /// Uses the proxy's control-plane endpoint settings ([`crate::xds::endpoint`]); the channel
+    /// Uses the proxy's control-plane channel ([`crate::control`]), presenting `creds` once
+    /// they hold a certificate (renewals); the channel
     /// connects on first use and reconnects by itself.
-    pub fn new(cfg: &Config) -> Result<GrpcIssuer, String> {
-        let channel = crate::xds::endpoint(&cfg.control_plane)?.connect_lazy();
+    pub fn new(cfg: &Config, creds: Option<Arc<dyn Credentials>>) -> Result<GrpcIssuer, String> {
+        let channel = cfg.control_plane.connect_lazy(creds)?;
         Ok(GrpcIssuer {
             channel,
-            control_plane: cfg.control_plane.clone(),
+            control_plane: cfg.control_plane.address.clone(),
             token_file: cfg.token_file.clone(),
         })
     }

@@ -239,8 +239,9 @@ impl ClientCertVerifier for ClientVerifier {
 }
 
 /// Presents the current certificate; a rotation applies to the next handshake.
+/// Presents the current certificate (none before the first).
 #[derive(Debug)]
-struct Current(Arc<dyn Credentials>);
+pub(crate) struct Current(pub(crate) Arc<dyn Credentials>);
 
 impl ResolvesServerCert for Current {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {

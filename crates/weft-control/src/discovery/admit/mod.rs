@@ -1,0 +1,235 @@
+//! Who a discovery stream belongs to, decided once, from its first request.
+//!
+//! On the mTLS port the proxy's namespace and service account come from its certificate's
+//! SPIFFE ID and its pod from the certificate's subject; the pod's address, workload and role
+//! come from the runtime's registration of that pod (its bootstrap credential). The
+//! connection must come from the registered address, and every claim in `node` must agree
+//! with all of that, or the stream is refused with what did not match; nothing a client says
+//! is taken on trust. On the plaintext port (loopback only: tools and tests on the control
+//! plane's host) the claims stand as made.
+
+use std::net::{IpAddr, SocketAddr};
+
+use weft_core::model::Pod;
+use weft_proto::discovery::Node;
+
+use crate::ca::Grant;
+use crate::listen::Peer;
+
+/// An admitted proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub id: String,
+    /// The pod it serves, as an endpoint; None for a gateway or a pod without an address.
+    pub pod: Option<Pod>,
+}
+
+/// Why a stream was refused: a short reason for metrics, a message for the proxy and the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn refused(reason: &'static str, message: String) -> Refused {
+    Refused { reason, message }
+}
+
+/// Decides who sent `node` over a connection from `peer`; `registered` looks up the
+/// registration of a pod by namespace and name.
+pub fn admit(
+    node: &Node,
+    peer: Option<&Peer>,
+    registered: impl Fn(&str, &str) -> Option<Grant>,
+) -> Result<Admitted, Refused> {
+    if node.id.is_empty() {
+        return Err(refused("claim", "node.id is empty".into()));
+    }
+    match peer {
+        Some(p) if p.tls => admit_tls(node, p, registered),
+        _ => Ok(admit_local(node)),
+    }
+}
+
+/// The plaintext port: the claims as made.
+fn admit_local(node: &Node) -> Admitted {
+    let pod = node.ip.parse().ok().map(|ip| Pod {
+        id: node.id.clone(),
+        namespace: node.namespace.clone(),
+        workload: node.workload.clone(),
+        name: node.pod.clone(),
+        ip,
+        service_account: if node.service_account.is_empty() {
+            "default".into()
+        } else {
+            node.service_account.clone()
+        },
+        labels: node.labels.clone().into_iter().collect(),
+        inbound: node.inbound_address.parse().ok(),
+        tunnel: node.tunnel_address.parse().ok(),
+    });
+    Admitted {
+        id: node.id.clone(),
+        // A gateway proxy serves a Gateway, not a workload: it is nobody's endpoint.
+        pod: pod.filter(|_| node.role != "gateway"),
+    }
+}
+
+fn admit_tls(
+    node: &Node,
+    peer: &Peer,
+    registered: impl Fn(&str, &str) -> Option<Grant>,
+) -> Result<Admitted, Refused> {
+    let Some(cert) = &peer.client else {
+        return Err(refused(
+            "no-certificate",
+            "discovery on this port admits proxies by their workload certificate, and none was \
+             presented; a proxy gets one from the CA with its bootstrap credential first"
+                .into(),
+        ));
+    };
+    let (ns, sa, pod) = (
+        &cert.identity.namespace,
+        &cert.identity.service_account,
+        &cert.pod,
+    );
+    if pod.is_empty() {
+        return Err(refused(
+            "certificate",
+            format!(
+                "the certificate of {} names no pod; ask this control plane's CA for a new one",
+                cert.identity
+            ),
+        ));
+    }
+    let who = format!("pod {ns}/{pod}");
+    let reg = registered(ns, pod).ok_or_else(|| {
+        refused(
+            "unregistered",
+            format!("{who} has no registration (bootstrap credential) in this control plane"),
+        )
+    })?;
+    if &reg.service_account != sa {
+        return Err(refused(
+            "certificate",
+            format!(
+                "{who} is registered with service account {:?}, its certificate says {sa:?}",
+                reg.service_account
+            ),
+        ));
+    }
+    let from = peer.addr.ip();
+    if let Some(addr) = reg.address
+        && addr != from
+    {
+        return Err(refused(
+            "address",
+            format!(
+                "{who} is registered at {addr}, but this connection comes from {from}: its \
+                 certificate is not usable from another address"
+            ),
+        ));
+    }
+    let expected_id = format!("{pod}.{ns}");
+    let checks: [(&str, &str, bool); 7] = [
+        ("id", &expected_id, node.id == expected_id),
+        ("namespace", ns, &node.namespace == ns),
+        ("pod", pod, &node.pod == pod),
+        (
+            "serviceAccount",
+            sa,
+            node.service_account.is_empty() || &node.service_account == sa,
+        ),
+        (
+            "workload",
+            &reg.workload,
+            reg.workload.is_empty() || node.workload == reg.workload,
+        ),
+        (
+            "role",
+            &reg.role,
+            reg.role.is_empty() || node.role == reg.role,
+        ),
+        (
+            "ip",
+            &reg.address.map(|a| a.to_string()).unwrap_or_default(),
+            node.ip.is_empty() || reg.address.is_some_and(|a| node.ip == a.to_string()),
+        ),
+    ];
+    for (field, expected, ok) in checks {
+        if !ok {
+            let claimed = claimed(node, field);
+            return Err(refused(
+                "claim",
+                format!(
+                    "node.{field} {claimed:?} does not match {who}: its certificate and \
+                     registration say {expected:?}"
+                ),
+            ));
+        }
+    }
+    let labels: std::collections::BTreeMap<String, String> =
+        node.labels.clone().into_iter().collect();
+    if !labels.is_empty() && labels != reg.labels {
+        return Err(refused(
+            "claim",
+            format!(
+                "node.labels {labels:?} are not the labels {who} is registered with ({:?})",
+                reg.labels
+            ),
+        ));
+    }
+    let own = |field: &str, value: &str| -> Result<Option<SocketAddr>, Refused> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let addr: SocketAddr = value
+            .parse()
+            .map_err(|_| refused("claim", format!("node.{field} {value:?} is not IP:port")))?;
+        if Some(addr.ip()) != reg.address {
+            return Err(refused(
+                "claim",
+                format!("node.{field} {addr} is not at {who}'s own address"),
+            ));
+        }
+        Ok(Some(addr))
+    };
+    let inbound = own("inboundAddress", &node.inbound_address)?;
+    let tunnel = own("tunnelAddress", &node.tunnel_address)?;
+    let workload = if reg.workload.is_empty() {
+        node.workload.clone()
+    } else {
+        reg.workload.clone()
+    };
+    let endpoint = |ip: IpAddr| Pod {
+        id: expected_id.clone(),
+        namespace: ns.clone(),
+        workload,
+        name: pod.clone(),
+        ip,
+        service_account: sa.clone(),
+        labels: reg.labels.clone(),
+        inbound,
+        tunnel,
+    };
+    Ok(Admitted {
+        id: expected_id.clone(),
+        pod: reg.address.filter(|_| node.role != "gateway").map(endpoint),
+    })
+}
+
+/// What `node` claims for `field`, for the message.
+fn claimed<'a>(node: &'a Node, field: &str) -> &'a str {
+    match field {
+        "id" => &node.id,
+        "namespace" => &node.namespace,
+        "pod" => &node.pod,
+        "serviceAccount" => &node.service_account,
+        "workload" => &node.workload,
+        "role" => &node.role,
+        _ => &node.ip,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,248 @@
+//! Admission decided from the certificate, the registration and the connection's address:
+//! every forged claim is refused with its reason, the honest one is admitted.
+
+use weft_core::identity::SpiffeId;
+
+use super::*;
+use crate::listen::ClientCert;
+
+const POD_IP: &str = "198.18.0.7";
+
+fn grant() -> Grant {
+    Grant {
+        namespace: "shop".into(),
+        service_account: "cart".into(),
+        pod: "cart-0".into(),
+        address: Some(POD_IP.parse().unwrap()),
+        workload: "cart".into(),
+        role: "sidecar".into(),
+        labels: [("app".to_string(), "cart".to_string())].into(),
+    }
+}
+
+fn registered(ns: &str, pod: &str) -> Option<Grant> {
+    (ns == "shop" && pod == "cart-0").then(grant)
+}
+
+fn node() -> Node {
+    Node {
+        id: "cart-0.shop".into(),
+        role: "sidecar".into(),
+        namespace: "shop".into(),
+        workload: "cart".into(),
+        pod: "cart-0".into(),
+        ip: POD_IP.into(),
+        service_account: "cart".into(),
+        ..Default::default()
+    }
+}
+
+fn peer(from: &str, cert: Option<(&str, &str)>) -> Peer {
+    Peer {
+        addr: format!("{from}:40000").parse().unwrap(),
+        tls: true,
+        client: cert.map(|(id, pod)| ClientCert {
+            identity: SpiffeId::parse(id).unwrap(),
+            pod: pod.into(),
+        }),
+    }
+}
+
+const CART: &str = "spiffe://shop.local/ns/shop/sa/cart";
+
+#[test]
+fn the_honest_proxy_is_admitted_as_its_registration_says() {
+    let a = admit(
+        &node(),
+        Some(&peer(POD_IP, Some((CART, "cart-0")))),
+        registered,
+    )
+    .unwrap();
+    assert_eq!(a.id, "cart-0.shop");
+    let pod = a.pod.unwrap();
+    assert_eq!(pod.ip.to_string(), POD_IP);
+    assert_eq!(pod.workload, "cart");
+    assert_eq!(
+        pod.labels,
+        grant().labels,
+        "labels come from the registration"
+    );
+}
+
+#[test]
+fn forged_claims_are_refused_with_their_reason() {
+    let with = |f: fn(&mut Node)| {
+        let mut n = node();
+        f(&mut n);
+        n
+    };
+    let honest = peer(POD_IP, Some((CART, "cart-0")));
+    let cases: Vec<(&str, Node, Peer, &str, &str)> = vec![
+        (
+            "no certificate",
+            node(),
+            peer(POD_IP, None),
+            "no-certificate",
+            "none was presented",
+        ),
+        (
+            "stolen certificate used from another address",
+            node(),
+            peer("198.18.0.9", Some((CART, "cart-0"))),
+            "address",
+            "comes from 198.18.0.9",
+        ),
+        (
+            "another pod's name",
+            with(|n| {
+                n.pod = "cart-1".into();
+                n.id = "cart-1.shop".into();
+            }),
+            honest.clone(),
+            "claim",
+            "node.id",
+        ),
+        (
+            "another proxy's id",
+            with(|n| n.id = "catalog-0.shop".into()),
+            honest.clone(),
+            "claim",
+            "node.id \"catalog-0.shop\"",
+        ),
+        (
+            "another namespace",
+            with(|n| n.namespace = "bank".into()),
+            honest.clone(),
+            "claim",
+            "node.namespace",
+        ),
+        (
+            "another pod's address",
+            with(|n| n.ip = "198.18.0.8".into()),
+            honest.clone(),
+            "claim",
+            "node.ip",
+        ),
+        (
+            "another workload",
+            with(|n| n.workload = "payments".into()),
+            honest.clone(),
+            "claim",
+            "node.workload",
+        ),
+        (
+            "another service account",
+            with(|n| n.service_account = "admin".into()),
+            honest.clone(),
+            "claim",
+            "node.serviceAccount",
+        ),
+        (
+            "the gateway's role",
+            with(|n| n.role = "gateway".into()),
+            honest.clone(),
+            "claim",
+            "node.role",
+        ),
+        (
+            "labels that select another Service",
+            with(|n| {
+                n.labels.insert("app".into(), "payments".into());
+            }),
+            honest.clone(),
+            "claim",
+            "node.labels",
+        ),
+        (
+            "a tunnel address elsewhere",
+            with(|n| n.tunnel_address = "198.18.0.8:15008".into()),
+            honest.clone(),
+            "claim",
+            "tunnelAddress",
+        ),
+        (
+            "a pod nobody registered",
+            with(|n| {
+                n.pod = "ghost-0".into();
+                n.id = "ghost-0.shop".into();
+            }),
+            peer(POD_IP, Some((CART, "ghost-0"))),
+            "unregistered",
+            "no registration",
+        ),
+        (
+            "a certificate without a pod",
+            node(),
+            peer(POD_IP, Some((CART, ""))),
+            "certificate",
+            "names no pod",
+        ),
+        (
+            "a certificate for another service account",
+            node(),
+            peer(
+                POD_IP,
+                Some(("spiffe://shop.local/ns/shop/sa/catalog", "cart-0")),
+            ),
+            "certificate",
+            "service account",
+        ),
+    ];
+    for (what, n, p, reason, says) in cases {
+        let r = admit(&n, Some(&p), registered).expect_err(what);
+        assert_eq!(r.reason, reason, "{what}: {}", r.message);
+        assert!(r.message.contains(says), "{what}: {}", r.message);
+    }
+}
+
+#[test]
+fn a_gateway_and_a_pod_without_an_address_are_nobodys_endpoint() {
+    let gw = |ns: &str, pod: &str| {
+        (ns == "shop" && pod == "gateway-ingress").then(|| Grant {
+            pod: "gateway-ingress".into(),
+            service_account: "ingress".into(),
+            role: "gateway".into(),
+            workload: String::new(),
+            ..grant()
+        })
+    };
+    let n = Node {
+        id: "gateway-ingress.shop".into(),
+        role: "gateway".into(),
+        namespace: "shop".into(),
+        workload: "ingress".into(),
+        pod: "gateway-ingress".into(),
+        ip: POD_IP.into(),
+        service_account: "ingress".into(),
+        ..Default::default()
+    };
+    let p = peer(
+        POD_IP,
+        Some(("spiffe://shop.local/ns/shop/sa/ingress", "gateway-ingress")),
+    );
+    assert_eq!(admit(&n, Some(&p), gw).unwrap().pod, None);
+
+    let loose = |_: &str, _: &str| {
+        Some(Grant {
+            address: None,
+            ..grant()
+        })
+    };
+    let n = Node {
+        ip: String::new(),
+        ..node()
+    };
+    let p = peer("127.0.0.1", Some((CART, "cart-0")));
+    assert_eq!(admit(&n, Some(&p), loose).unwrap().pod, None);
+}
+
+#[test]
+fn the_plaintext_port_takes_claims_as_made() {
+    let local = Peer {
+        tls: false,
+        client: None,
+        ..peer("127.0.0.1", None)
+    };
+    let a = admit(&node(), Some(&local), |_: &str, _: &str| None).unwrap();
+    assert_eq!(a.pod.unwrap().ip.to_string(), POD_IP);
+}

@@ -1,0 +1,16 @@
+//! The discovery and CA listeners, and who is on the other end of each connection.
+//!
+//! - [`tls`]: the mTLS port (15012 by convention), for proxies. The control plane proves
+//!   [`weft_core::identity::CONTROL_PLANE_NAME`] with a certificate of its own CA; a client
+//!   may present a workload certificate (discovery requires one, the CA does not: a first
+//!   certificate is asked for with a bootstrap token). Handshakes that fail are logged and
+//!   counted in `weft_control_connections_refused_total{reason}`.
+//! - [`plain`]: plaintext, on loopback only, for tools and tests on the control plane's host.
+//!
+//! Every connection carries a [`Peer`] into each request's extensions.
+
+mod peer;
+pub mod plain;
+pub mod tls;
+
+pub use peer::{ClientCert, Conn, Peer};

@@ -1,0 +1,45 @@
+//! The plaintext listener: loopback only, every connection a [`Peer`] without TLS.
+
+use std::net::SocketAddr;
+
+use futures_util::Stream;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{Conn, Peer};
+
+/// Refuses an address off loopback: nothing that arrives over a network is trusted without
+/// a certificate.
+pub fn check(addr: SocketAddr) -> Result<(), String> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(format!(
+            "plaintext discovery listens on loopback only, not {addr}: proxies elsewhere use \
+             the mTLS port (--secure-discovery ADDR, 15012 by convention)"
+        ))
+    }
+}
+
+/// Accepted connections, each with its peer address.
+pub fn incoming(listener: TcpListener) -> impl Stream<Item = std::io::Result<Conn<TcpStream>>> {
+    futures_util::stream::unfold(listener, |l| async move {
+        loop {
+            match l.accept().await {
+                Ok((io, addr)) => {
+                    let _ = io.set_nodelay(true);
+                    let peer = Peer {
+                        addr,
+                        tls: false,
+                        client: None,
+                    };
+                    return Some((Ok(Conn { io, peer }), l));
+                }
+                // Out of file descriptors and the like: wait rather than spin or stop serving.
+                Err(e) => {
+                    tracing::warn!("discovery: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+}
