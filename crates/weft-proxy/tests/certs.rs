@@ -44,7 +44,7 @@ impl Env {
             .iter()
             .map(|t| {
                 let sha = weft_control::ca::auth::token_sha256(t);
-                serde_json::json!({"tokenSha256": sha, "namespace": "shop", "serviceAccount": "cart", "pod": "cart-0"})
+                serde_json::json!({"tokenSha256": sha, "namespace": "shop", "serviceAccount": "cart", "pod": format!("cart-{t}")})
             })
             .collect();
         let tmp = self.root.join(".bootstrap.tmp");

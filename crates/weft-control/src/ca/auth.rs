@@ -169,6 +169,17 @@ pub fn parse(text: &str) -> Result<HashMap<String, Grant>, String> {
             role: c.role,
             labels: c.labels,
         };
+        if !grant.pod.is_empty()
+            && out
+                .values()
+                .any(|g: &Grant| g.namespace == grant.namespace && g.pod == grant.pod)
+        {
+            return Err(format!(
+                "{at}.pod: pod {:?} in namespace {:?} has a credential already; a credential \
+                 grants exactly one pod, and a pod has one credential",
+                grant.pod, grant.namespace
+            ));
+        }
         if out.insert(hash, grant).is_some() {
             return Err(format!(
                 "{at}.tokenSha256: the same token is listed twice; give each pod its own"
@@ -309,6 +320,13 @@ mod tests {
             (
                 format!(r#"{{"credentials": [{{"tokenSha256": "{h}", "namespace": "a", "serviceaccount": "b"}}]}}"#),
                 "unknown field `serviceaccount`",
+            ),
+            (
+                format!(
+                    r#"{{"credentials": [{{"tokenSha256": "{h}", "namespace": "a", "serviceAccount": "b", "pod": "p"}}, {{"tokenSha256": "{}", "namespace": "a", "serviceAccount": "b", "pod": "p"}}]}}"#,
+                    token_sha256("other")
+                ),
+                "credentials[1].pod: pod \"p\" in namespace \"a\" has a credential already",
             ),
         ] {
             let err = parse(&text).unwrap_err();

@@ -256,6 +256,7 @@ impl Ca {
         let who = format!("pod {:?} ({allowed})", grant.pod);
         // A credential registered for a pod address works only from there: a stolen token is
         // useless elsewhere.
+        let from = from.map(|a| a.to_canonical());
         if let (Some(registered), Some(from)) = (grant.address, from)
             && registered != from
         {

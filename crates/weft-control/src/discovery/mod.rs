@@ -47,6 +47,15 @@ impl Discovery for Server {
                 client: None,
             })
         });
+        // On the mTLS port nothing is spawned for a client without a certificate.
+        if let Some(p) = peer.as_ref().filter(|p| p.tls && p.client.is_none()) {
+            tracing::warn!(from = %p.addr, "discovery refused: no client certificate");
+            self.state.metrics.refused("no-certificate");
+            return Err(Status::unauthenticated(
+                "discovery on this port admits proxies by their workload certificate, and none \
+                 was presented; a proxy gets one from the CA with its bootstrap credential first",
+            ));
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let conn = stream::Connection::new(self.state.clone(), self.ca.clone(), tx);
         tokio::spawn(conn.run(request.into_inner(), peer));

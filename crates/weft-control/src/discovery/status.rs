@@ -17,6 +17,9 @@ pub struct NodeInfo {
     pub ip: String,
     pub revision: String,
     pub peer: Option<String>,
+    /// Admitted on the mTLS port by its certificate (else: the loopback port, as claimed).
+    #[serde(default)]
+    pub authenticated: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

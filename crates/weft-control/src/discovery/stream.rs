@@ -14,6 +14,9 @@ use crate::ca::Ca;
 use crate::listen::Peer;
 use crate::state::{State, now_ms};
 
+/// How long a new stream may take to send its first request.
+const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 const TYPES: [&str; 4] = [SERVICE_TYPE, ADDRESS_TYPE, PROXY_TYPE, GATEWAY_TYPE];
 
 #[derive(Default)]
@@ -61,10 +64,19 @@ impl Connection {
         self.connection = self.state.next_connection();
         let mut snapshots = self.state.snapshot();
         let mut stopping = self.state.stopping.subscribe();
+        // A client that opens a stream and says nothing holds it no longer than this.
+        let hello_by = tokio::time::Instant::now() + HELLO_TIMEOUT;
         loop {
             tokio::select! {
                 biased;
                 _ = async { let _ = stopping.wait_for(|s| *s).await; } => break,
+                _ = tokio::time::sleep_until(hello_by), if self.id.is_none() => {
+                    self.state.metrics.refused("no-hello");
+                    let _ = self.tx.send(Err(Status::deadline_exceeded(
+                        "no first request with `node` within 10s",
+                    ))).await;
+                    break;
+                }
                 msg = requests.message() => match msg {
                     Ok(Some(req)) => {
                         if let Err(status) = self.handle(req, peer.as_ref(), &mut snapshots).await {
@@ -119,10 +131,11 @@ impl Connection {
         snapshots: &mut watch::Receiver<Arc<Snapshot>>,
     ) -> Result<(), Status> {
         if self.id.is_none() {
-            let node = req
-                .node
-                .clone()
-                .ok_or_else(|| Status::invalid_argument("the first request must carry `node`"))?;
+            let node = req.node.clone().ok_or_else(|| {
+                tracing::warn!(from = ?peer.map(|p| p.addr), "discovery refused: the first request carries no `node`");
+                self.state.metrics.refused("claim");
+                Status::invalid_argument("the first request must carry `node`")
+            })?;
             self.hello(node, peer)?;
             // Let the other proxies of a restarted control plane re-register first.
             tokio::time::sleep_until(self.state.serve_after).await;
@@ -163,17 +176,27 @@ impl Connection {
     }
 
     fn hello(&mut self, node: Node, peer: Option<&Peer>) -> Result<(), Status> {
-        let admitted = admit::admit(&node, peer, |ns, pod| self.ca.registered(ns, pod))
-            .map_err(|r| {
-                let from = peer.map_or_else(|| "-".into(), |p| p.addr.to_string());
-                tracing::warn!(%from, claimed = %node.id, reason = r.reason, "discovery refused: {}", r.message);
-                self.state.metrics.refused(r.reason);
-                match r.reason {
-                    "no-certificate" => Status::unauthenticated(r.message),
-                    _ => Status::permission_denied(r.message),
-                }
-            })?;
+        let refuse = |r: admit::Refused| {
+            let from = peer.map_or_else(|| "-".into(), |p| p.addr.to_string());
+            tracing::warn!(%from, claimed = %node.id, reason = r.reason, "discovery refused: {}", r.message);
+            self.state.metrics.refused(r.reason);
+            match r.reason {
+                "no-certificate" => Status::unauthenticated(r.message),
+                "duplicate" => Status::already_exists(r.message),
+                _ => Status::permission_denied(r.message),
+            }
+        };
+        let trust_domain = self.state.trust_domain();
+        let admitted = admit::admit(&node, peer, &trust_domain, |ns, pod| {
+            self.ca.registered(ns, pod)
+        })
+        .map_err(refuse)?;
         let id = admitted.id;
+        // One live stream per proxy admitted by certificate: a second one cannot displace the
+        // first (nor, when it ends, remove it). A restarted proxy's old stream ends with its
+        // process, and the new one retries until then. Among streams of the loopback port the
+        // newest wins.
+        let authenticated = peer.is_some_and(|p| p.tls);
         let info = NodeInfo {
             id: id.clone(),
             role: node.role.clone(),
@@ -183,17 +206,37 @@ impl Connection {
             ip: node.ip.clone(),
             revision: node.revision.clone(),
             peer: peer.map(|p| p.addr.to_string()),
+            authenticated,
         };
+        {
+            // Checked and taken under one lock, so two racing streams cannot both get in.
+            let mut proxies = self.state.proxies();
+            // A stream admitted by certificate is never displaced; it displaces one that was
+            // only claimed on the loopback port.
+            if let Some(live) = proxies.get(&id).filter(|live| live.node.authenticated) {
+                let message = format!(
+                    "proxy {id} already has a discovery stream (from {}, connected at {} ms); \
+                     a second one is refused while it lasts",
+                    live.node.peer.as_deref().unwrap_or("-"),
+                    live.connected_at_ms
+                );
+                drop(proxies);
+                return Err(refuse(admit::Refused {
+                    reason: "duplicate",
+                    message,
+                }));
+            }
+            proxies.insert(
+                id.clone(),
+                ProxyStatus {
+                    connection: self.connection,
+                    node: info,
+                    connected_at_ms: now_ms(),
+                    types: BTreeMap::new(),
+                },
+            );
+        }
         tracing::info!(proxy = %id, role = %node.role, "proxy connected");
-        self.state.proxies().insert(
-            id.clone(),
-            ProxyStatus {
-                connection: self.connection,
-                node: info,
-                connected_at_ms: now_ms(),
-                types: BTreeMap::new(),
-            },
-        );
         self.id = Some(id.clone());
         if let Some(pod) = admitted.pod {
             self.pod = Some(pod.clone());

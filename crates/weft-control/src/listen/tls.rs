@@ -22,6 +22,9 @@ use crate::ca::{Ca, cert};
 use crate::state::State;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once; past this, new connections are closed at once (and
+/// counted), so a flood of half-open connections cannot hold every task and descriptor.
+const MAX_HANDSHAKES: usize = 256;
 /// The serving certificate's lifetime; it is replaced at half of it.
 const SERVING_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -37,6 +40,7 @@ pub fn incoming(
         ca: ca.clone(),
         held: Mutex::new(None),
     });
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     tokio::spawn(async move {
         loop {
             let (tcp, addr) = match listener.accept().await {
@@ -47,8 +51,14 @@ pub fn incoming(
                     continue;
                 }
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                state.metrics.refused("overload");
+                drop(tcp);
+                continue;
+            };
             let (tx, ca, serving, state) = (tx.clone(), ca.clone(), serving.clone(), state.clone());
             tokio::spawn(async move {
+                let _slot = slot;
                 match handshake(tcp, addr, &ca, serving).await {
                     Ok(conn) => {
                         let _ = tx.send(Ok(conn)).await;

@@ -40,15 +40,22 @@ fn refused(reason: &'static str, message: String) -> Refused {
 pub fn admit(
     node: &Node,
     peer: Option<&Peer>,
+    trust_domain: &str,
     registered: impl Fn(&str, &str) -> Option<Grant>,
 ) -> Result<Admitted, Refused> {
+    let Some(peer) = peer else {
+        return Err(refused(
+            "transport",
+            "the connection's transport is unknown".into(),
+        ));
+    };
+    if peer.tls {
+        return admit_tls(node, peer, trust_domain, registered);
+    }
     if node.id.is_empty() {
         return Err(refused("claim", "node.id is empty".into()));
     }
-    match peer {
-        Some(p) if p.tls => admit_tls(node, p, registered),
-        _ => Ok(admit_local(node)),
-    }
+    Ok(admit_local(node))
 }
 
 /// The plaintext port: the claims as made.
@@ -78,6 +85,7 @@ fn admit_local(node: &Node) -> Admitted {
 fn admit_tls(
     node: &Node,
     peer: &Peer,
+    trust_domain: &str,
     registered: impl Fn(&str, &str) -> Option<Grant>,
 ) -> Result<Admitted, Refused> {
     let Some(cert) = &peer.client else {
@@ -88,6 +96,15 @@ fn admit_tls(
                 .into(),
         ));
     };
+    if cert.identity.trust_domain != trust_domain {
+        return Err(refused(
+            "certificate",
+            format!(
+                "{} is not in this mesh's trust domain {trust_domain:?}",
+                cert.identity
+            ),
+        ));
+    }
     let (ns, sa, pod) = (
         &cert.identity.namespace,
         &cert.identity.service_account,
@@ -118,7 +135,8 @@ fn admit_tls(
             ),
         ));
     }
-    let from = peer.addr.ip();
+    // An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d.
+    let from = peer.addr.ip().to_canonical();
     if let Some(addr) = reg.address
         && addr != from
     {

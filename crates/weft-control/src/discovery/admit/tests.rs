@@ -49,12 +49,14 @@ fn peer(from: &str, cert: Option<(&str, &str)>) -> Peer {
 }
 
 const CART: &str = "spiffe://shop.local/ns/shop/sa/cart";
+const TD: &str = "shop.local";
 
 #[test]
 fn the_honest_proxy_is_admitted_as_its_registration_says() {
     let a = admit(
         &node(),
         Some(&peer(POD_IP, Some((CART, "cart-0")))),
+        TD,
         registered,
     )
     .unwrap();
@@ -178,6 +180,26 @@ fn forged_claims_are_refused_with_their_reason() {
             "names no pod",
         ),
         (
+            "a certificate of another trust domain",
+            node(),
+            peer(
+                POD_IP,
+                Some(("spiffe://other.local/ns/shop/sa/cart", "cart-0")),
+            ),
+            "certificate",
+            "trust domain",
+        ),
+        (
+            "an IPv4 peer seen through a dual-stack socket is still itself",
+            with(|n| n.id = "x".into()),
+            Peer {
+                addr: format!("[::ffff:{POD_IP}]:40000").parse().unwrap(),
+                ..honest.clone()
+            },
+            "claim",
+            "node.id",
+        ),
+        (
             "a certificate for another service account",
             node(),
             peer(
@@ -189,7 +211,7 @@ fn forged_claims_are_refused_with_their_reason() {
         ),
     ];
     for (what, n, p, reason, says) in cases {
-        let r = admit(&n, Some(&p), registered).expect_err(what);
+        let r = admit(&n, Some(&p), TD, registered).expect_err(what);
         assert_eq!(r.reason, reason, "{what}: {}", r.message);
         assert!(r.message.contains(says), "{what}: {}", r.message);
     }
@@ -220,7 +242,7 @@ fn a_gateway_and_a_pod_without_an_address_are_nobodys_endpoint() {
         POD_IP,
         Some(("spiffe://shop.local/ns/shop/sa/ingress", "gateway-ingress")),
     );
-    assert_eq!(admit(&n, Some(&p), gw).unwrap().pod, None);
+    assert_eq!(admit(&n, Some(&p), TD, gw).unwrap().pod, None);
 
     let loose = |_: &str, _: &str| {
         Some(Grant {
@@ -233,7 +255,7 @@ fn a_gateway_and_a_pod_without_an_address_are_nobodys_endpoint() {
         ..node()
     };
     let p = peer("127.0.0.1", Some((CART, "cart-0")));
-    assert_eq!(admit(&n, Some(&p), loose).unwrap().pod, None);
+    assert_eq!(admit(&n, Some(&p), TD, loose).unwrap().pod, None);
 }
 
 #[test]
@@ -243,6 +265,6 @@ fn the_plaintext_port_takes_claims_as_made() {
         client: None,
         ..peer("127.0.0.1", None)
     };
-    let a = admit(&node(), Some(&local), |_: &str, _: &str| None).unwrap();
+    let a = admit(&node(), Some(&local), TD, |_: &str, _: &str| None).unwrap();
     assert_eq!(a.pod.unwrap().ip.to_string(), POD_IP);
 }
