@@ -163,6 +163,11 @@ pub async fn forward(
     }
     let (mut parts, incoming) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
+    // Each hop speaks its own version: an HTTP/1.0 answer (a body delimited by the upstream
+    // closing) goes downstream as HTTP/1.1, chunked, on a connection that stays usable.
+    // Passing 1.0 on made the downstream server delimit by close too, and a pooled
+    // connection could end a response before its body.
+    parts.version = Version::HTTP_11;
     Ok(Response::from_parts(parts, body::stream(incoming)))
 }
 
