@@ -262,10 +262,10 @@ impl Pool {
                         tracing::debug!(%target, "upstream HTTP/2 connection ended: {e}");
                     }
                 });
-                self.h2
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key, sender.clone());
+                let mut pools = self.h2.lock().unwrap_or_else(|p| p.into_inner());
+                // Connections that ended (endpoints gone, identities rotated) leave nothing.
+                pools.retain(|_, s| !s.is_closed());
+                pools.insert(key, sender.clone());
                 sender
             }
         };

@@ -238,26 +238,11 @@ impl Connection {
         }
         tracing::info!(proxy = %id, role = %node.role, "proxy connected");
         self.id = Some(id.clone());
-        if let Some(pod) = admitted.pod {
-            self.pod = Some(pod.clone());
-            self.state.add_pod(self.connection, pod);
-        } else if let Ok(ip) = node.ip.parse() {
-            // A gateway still gets its own config (lookup by id), though it is no endpoint.
-            self.pod = Some(Pod {
-                id,
-                namespace: node.namespace,
-                workload: node.workload,
-                name: node.pod,
-                ip,
-                service_account: if node.service_account.is_empty() {
-                    "default".into()
-                } else {
-                    node.service_account
-                },
-                labels: node.labels.into_iter().collect(),
-                inbound: None,
-                tunnel: None,
-            });
+        if let Some(pod) = admitted.proxy {
+            if admitted.endpoint {
+                self.state.add_pod(self.connection, pod.clone());
+            }
+            self.pod = Some(pod);
         }
         Ok(())
     }

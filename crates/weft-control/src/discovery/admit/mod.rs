@@ -20,8 +20,12 @@ use crate::listen::Peer;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
     pub id: String,
-    /// The pod it serves, as an endpoint; None for a gateway or a pod without an address.
-    pub pod: Option<Pod>,
+    /// The pod it serves, as far as it is known (its config is built for it); on the mTLS
+    /// port entirely from the certificate and the registration.
+    pub proxy: Option<Pod>,
+    /// Whether that pod is an endpoint of its Services: not for a gateway, nor for a pod
+    /// registered without an address.
+    pub endpoint: bool,
 }
 
 /// Why a stream was refused: a short reason for metrics, a message for the proxy and the log.
@@ -78,7 +82,8 @@ fn admit_local(node: &Node) -> Admitted {
     Admitted {
         id: node.id.clone(),
         // A gateway proxy serves a Gateway, not a workload: it is nobody's endpoint.
-        pod: pod.filter(|_| node.role != "gateway"),
+        endpoint: pod.is_some() && node.role != "gateway",
+        proxy: pod,
     }
 }
 
@@ -232,7 +237,8 @@ fn admit_tls(
     };
     Ok(Admitted {
         id: expected_id.clone(),
-        pod: reg.address.filter(|_| node.role != "gateway").map(endpoint),
+        endpoint: reg.address.is_some() && node.role != "gateway",
+        proxy: Some(endpoint(reg.address.unwrap_or(from))),
     })
 }
 

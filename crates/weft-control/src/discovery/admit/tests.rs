@@ -61,7 +61,8 @@ fn the_honest_proxy_is_admitted_as_its_registration_says() {
     )
     .unwrap();
     assert_eq!(a.id, "cart-0.shop");
-    let pod = a.pod.unwrap();
+    assert!(a.endpoint);
+    let pod = a.proxy.unwrap();
     assert_eq!(pod.ip.to_string(), POD_IP);
     assert_eq!(pod.workload, "cart");
     assert_eq!(
@@ -242,7 +243,13 @@ fn a_gateway_and_a_pod_without_an_address_are_nobodys_endpoint() {
         POD_IP,
         Some(("spiffe://shop.local/ns/shop/sa/ingress", "gateway-ingress")),
     );
-    assert_eq!(admit(&n, Some(&p), TD, gw).unwrap().pod, None);
+    let a = admit(&n, Some(&p), TD, gw).unwrap();
+    assert!(!a.endpoint);
+    assert_eq!(
+        a.proxy.unwrap().service_account,
+        "ingress",
+        "from the certificate"
+    );
 
     let loose = |_: &str, _: &str| {
         Some(Grant {
@@ -255,7 +262,7 @@ fn a_gateway_and_a_pod_without_an_address_are_nobodys_endpoint() {
         ..node()
     };
     let p = peer("127.0.0.1", Some((CART, "cart-0")));
-    assert_eq!(admit(&n, Some(&p), TD, loose).unwrap().pod, None);
+    assert!(!admit(&n, Some(&p), TD, loose).unwrap().endpoint);
 }
 
 #[test]
@@ -266,5 +273,5 @@ fn the_plaintext_port_takes_claims_as_made() {
         ..peer("127.0.0.1", None)
     };
     let a = admit(&node(), Some(&local), TD, |_: &str, _: &str| None).unwrap();
-    assert_eq!(a.pod.unwrap().ip.to_string(), POD_IP);
+    assert_eq!(a.proxy.unwrap().ip.to_string(), POD_IP);
 }
