@@ -8,37 +8,9 @@
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
-use weft_e2e::{ConfigDir, Mesh, http_get_at, serial, text};
-
-/// A pod in the shop namespace without a sidecar: the attacker's vantage point.
-const OUTSIDER: &str = r#"
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata:
-  name: outsider
-  namespace: shop
-  labels: {app: outsider, weft.dev/dataplane-mode: none}
-spec:
-  command: [sleep, "3600"]
-"#;
+use weft_e2e::{Mesh, http_get_at, serial, text};
 
 const N: u8 = 14;
-
-fn shop() -> ConfigDir {
-    let cfg = ConfigDir::new("attacks").with_example("shop");
-    let mesh_yaml = std::fs::read_to_string(cfg.path.join("mesh.yaml")).unwrap();
-    cfg.write(
-        "mesh.yaml",
-        &mesh_yaml.replace(
-            "trustDomain: shop.local",
-            &format!(
-                "trustDomain: shop.local\n  network: {{podCidr: 198.19.{N}.0/25, serviceCidr: 198.19.{N}.128/25}}"
-            ),
-        ),
-    );
-    cfg.write("outsider.yaml", OUTSIDER);
-    cfg
-}
 
 struct Attack<'a> {
     mesh: &'a Mesh,
@@ -94,7 +66,7 @@ fn cart_node(ip: &str) -> Value {
 #[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
 fn discovery_and_the_ca_hold_against_forged_claims_and_stolen_credentials() {
     let _serial = serial();
-    let cfg = shop();
+    let cfg = weft_e2e::shop("attacks", N);
     let mesh = Mesh::up("e2eatk", &cfg.path);
     let admin: SocketAddr = format!("127.0.0.1:{}", mesh.admin_port).parse().unwrap();
     let work = cfg.path.join("intruder");

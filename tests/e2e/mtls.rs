@@ -7,35 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rcgen::{CertificateParams, CertifiedIssuer, KeyPair, SanType};
-use weft_e2e::{ConfigDir, Mesh, http_get, http_get_at, serial, text};
-
-/// A pod in the shop namespace without a sidecar: traffic from it is plaintext.
-const OUTSIDER: &str = r#"
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata:
-  name: outsider
-  namespace: shop
-  labels: {app: outsider, weft.dev/dataplane-mode: none}
-spec:
-  command: [sleep, "3600"]
-"#;
-
-fn shop(n: u8) -> ConfigDir {
-    let cfg = ConfigDir::new(&format!("mtls{n}")).with_example("shop");
-    let mesh_yaml = std::fs::read_to_string(cfg.path.join("mesh.yaml")).unwrap();
-    cfg.write(
-        "mesh.yaml",
-        &mesh_yaml.replace(
-            "trustDomain: shop.local",
-            &format!(
-                "trustDomain: shop.local\n  network: {{podCidr: 198.19.{n}.0/25, serviceCidr: 198.19.{n}.128/25}}"
-            ),
-        ),
-    );
-    cfg.write("outsider.yaml", OUTSIDER);
-    cfg
-}
+use weft_e2e::{Mesh, http_get, http_get_at, serial, text};
 
 fn metric(addr: SocketAddr, name: &str, label: &str) -> f64 {
     let (_, text) = http_get_at(addr, "/metrics").expect("metrics");
@@ -70,7 +42,7 @@ fn forged(dir: &std::path::Path, id: &str) -> (String, String) {
 #[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
 fn the_demo_runs_with_mtls_on_every_hop_and_holds_against_attacks() {
     let _serial = serial();
-    let cfg = shop(11);
+    let cfg = weft_e2e::shop("mtls11", 11);
     let mesh = Mesh::up("e2emtls", &cfg.path);
 
     // The page works, every hop over mTLS with the caller's identity known to the server.

@@ -6,22 +6,7 @@
 
 use std::time::Duration;
 
-use weft_e2e::{ConfigDir, Mesh, serial, text};
-
-fn shop(n: u8) -> ConfigDir {
-    let cfg = ConfigDir::new(&format!("wire{n}")).with_example("shop");
-    let mesh_yaml = std::fs::read_to_string(cfg.path.join("mesh.yaml")).unwrap();
-    cfg.write(
-        "mesh.yaml",
-        &mesh_yaml.replace(
-            "trustDomain: shop.local",
-            &format!(
-                "trustDomain: shop.local\n  network: {{podCidr: 198.19.{n}.0/25, serviceCidr: 198.19.{n}.128/25}}"
-            ),
-        ),
-    );
-    cfg
-}
+use weft_e2e::{Mesh, serial, text};
 
 /// `curl` from inside `pod`: the HTTP status (0 when curl failed) and what it printed.
 fn curl(mesh: &Mesh, pod: &str, extra: &[&str], url: &str) -> (u16, String) {
@@ -53,7 +38,7 @@ fn curl(mesh: &Mesh, pod: &str, extra: &[&str], url: &str) -> (u16, String) {
 #[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
 fn self_calls_never_change_what_other_callers_get() {
     let _serial = serial();
-    let cfg = shop(12);
+    let cfg = weft_e2e::shop("wire12", 12);
     let mesh = Mesh::up("e2ewire1", &cfg.path);
     let items = "http://catalog:8080/items";
 
@@ -124,7 +109,7 @@ fn self_calls_never_change_what_other_callers_get() {
 #[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
 fn pods_reach_each_other_by_address_through_the_tunnel() {
     let _serial = serial();
-    let cfg = shop(13);
+    let cfg = weft_e2e::shop("wire13", 13);
     let mesh = Mesh::up("e2ewire2", &cfg.path);
     let pods = mesh.pods();
     let ip = |name: &str| Mesh::pod(&pods, name)["ip"].as_str().unwrap().to_string();

@@ -88,6 +88,37 @@ impl Drop for ConfigDir {
     }
 }
 
+/// A pod in the shop namespace without a sidecar: traffic from it is plaintext, and it is the
+/// attacker's vantage point in the attack tests.
+pub const OUTSIDER: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata:
+  name: outsider
+  namespace: shop
+  labels: {app: outsider, weft.dev/dataplane-mode: none}
+spec:
+  command: [sleep, "3600"]
+"#;
+
+/// The demo shop (`examples/shop`) with address ranges of its own (198.19.N.0/25 and
+/// 198.19.N.128/25) and the [`OUTSIDER`] pod, in a config dir named `name`.
+pub fn shop(name: &str, n: u8) -> ConfigDir {
+    let cfg = ConfigDir::new(name).with_example("shop");
+    let mesh_yaml = std::fs::read_to_string(cfg.path.join("mesh.yaml")).expect("shop mesh.yaml");
+    cfg.write(
+        "mesh.yaml",
+        &mesh_yaml.replace(
+            "trustDomain: shop.local",
+            &format!(
+                "trustDomain: shop.local\n  network: {{podCidr: 198.19.{n}.0/25, serviceCidr: 198.19.{n}.128/25}}"
+            ),
+        ),
+    );
+    cfg.write("outsider.yaml", OUTSIDER);
+    cfg
+}
+
 /// A Mesh document giving an instance its own address ranges: pods in 198.19.N.0/25,
 /// services in 198.19.N.128/25.
 pub fn network_yaml(n: u8, trust_domain: &str) -> String {
