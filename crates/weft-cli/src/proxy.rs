@@ -290,6 +290,9 @@ async fn shutdown_requested() -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
+mod launch_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

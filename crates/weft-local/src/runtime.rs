@@ -14,8 +14,10 @@ use tokio::task::JoinSet;
 
 use crate::cleanup;
 use crate::credentials::{self, Grant, token_file};
+use crate::launch::{ControlLaunch, GatewayLaunch, ProxyLaunch};
 use crate::net;
 use crate::plan::{GatewayPlan, Plan, PodPlan};
+use crate::ports;
 use crate::readiness::Probe;
 use crate::registration;
 use crate::rundir::RunDir;
@@ -25,8 +27,6 @@ use crate::supervise::{Board, Report, Slot, Spec, supervise};
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
 pub const PROXY_MARK: u32 = 0x7765_6674;
-/// Ports that reach the pod itself, never its app: tunnel, metrics, readiness.
-const INBOUND_EXEMPT: [u16; 3] = [15008, 15020, 15021];
 /// Pods have no route out of the mesh, so no DNS server: Service names come from the pod's
 /// hosts file, and a lookup of anything else fails at once instead of timing out.
 const RESOLV_CONF: &str = "# Written by weft up: Service names are in /etc/hosts; pods have no DNS server.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
@@ -321,10 +321,10 @@ async fn setup_network(plan: &Plan, dir: &RunDir, report: &Report) -> anyhow::Re
                     &pod.netns,
                     &net::Capture {
                         pod_ip: pod.ip,
-                        outbound_port: 15001,
-                        inbound_port: 15006,
+                        outbound_port: ports::OUTBOUND,
+                        inbound_port: ports::INBOUND,
                         proxy_mark: PROXY_MARK,
-                        inbound_exempt_ports: INBOUND_EXEMPT.to_vec(),
+                        inbound_exempt_ports: ports::INBOUND_EXEMPT.to_vec(),
                         outbound_exempt: vec![SocketAddrV4::new(
                             plan.host_ip,
                             plan.discovery().port(),
@@ -380,32 +380,22 @@ fn gateway_pod(g: &GatewayPlan) -> String {
 }
 
 fn control_spec(plan: &Plan, weft: &std::path::Path, dir: &RunDir) -> Spec {
-    let s = |v: &dyn ToString| v.to_string();
+    let launch = ControlLaunch {
+        config_dir: plan.config_dir.clone(),
+        // Plaintext only for tools on this host; the pods use the mTLS port.
+        discovery: SocketAddr::from(([127, 0, 0, 1], 0)),
+        secure_discovery: plan.discovery(),
+        admin: plan.admin,
+        warmup: weft_core::duration::Duration::ZERO,
+        pods_file: Plan::pods_file(&dir.path),
+        // The CA's root lives as long as this mesh: a new one for every weft up.
+        state_dir: dir.path.join("state"),
+        bootstrap: dir.path.join("bootstrap.json"),
+    };
     Spec {
         label: "control plane".into(),
         slot: Slot::Control,
-        argv: vec![
-            s(&weft.display()),
-            s(&"control"),
-            s(&"-c"),
-            s(&plan.config_dir.display()),
-            // Plaintext only for tools on this host; the pods use the mTLS port.
-            s(&"--discovery"),
-            s(&"127.0.0.1:0"),
-            s(&"--secure-discovery"),
-            s(&plan.discovery()),
-            s(&"--admin"),
-            s(&plan.admin),
-            s(&"--warmup"),
-            s(&"0s"),
-            s(&"--pods"),
-            s(&Plan::pods_file(&dir.path).display()),
-            // The CA's root lives as long as this mesh: a new one for every weft up.
-            s(&"--state-dir"),
-            s(&dir.path.join("state").display()),
-            s(&"--bootstrap"),
-            s(&dir.path.join("bootstrap.json").display()),
-        ],
+        argv: argv(weft, launch.to_args()),
         env: vec![],
         cwd: None,
         pod: None,
@@ -416,57 +406,49 @@ fn control_spec(plan: &Plan, weft: &std::path::Path, dir: &RunDir) -> Spec {
     }
 }
 
+/// The binary followed by its arguments.
+fn argv(weft: &std::path::Path, args: Vec<String>) -> Vec<String> {
+    std::iter::once(weft.display().to_string())
+        .chain(args)
+        .collect()
+}
+
 fn pod_log(dir: &RunDir, pod: &PodPlan, proxy: bool) -> PathBuf {
     let suffix = if proxy { ".proxy" } else { "" };
     dir.log(&format!("{}/{}{suffix}", pod.namespace, pod.name))
 }
 
 fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &std::path::Path, dir: &RunDir) -> Spec {
-    let mut argv: Vec<String> = vec![
-        weft.display().to_string(),
-        "proxy".into(),
-        "--control-plane".into(),
-        format!("https://{}", plan.discovery()),
-        "--ca-root".into(),
-        Plan::ca_root(&dir.path).display().to_string(),
-        "--trust-domain".into(),
-        plan.trust_domain.clone(),
-        "--namespace".into(),
-        pod.namespace.clone(),
-        "--workload".into(),
-        pod.workload.clone(),
-        "--pod".into(),
-        pod.name.clone(),
-        "--ip".into(),
-        pod.ip.to_string(),
-        "--service-account".into(),
-        pod.service_account.clone(),
-        "--mark".into(),
-        PROXY_MARK.to_string(),
-        "--log-level".into(),
-        pod.log_level.clone(),
-        "--concurrency".into(),
-        pod.concurrency.max(1).to_string(),
-        "--bootstrap-token-file".into(),
-        token_file(&dir.path, &pod.namespace, &pod.name)
-            .display()
-            .to_string(),
-    ];
-    for (k, v) in &pod.labels {
-        argv.push("--label".into());
-        argv.push(format!("{k}={v}"));
-    }
+    let launch = ProxyLaunch {
+        control_plane: format!("https://{}", plan.discovery()),
+        ca_root: Plan::ca_root(&dir.path),
+        trust_domain: plan.trust_domain.clone(),
+        namespace: pod.namespace.clone(),
+        workload: pod.workload.clone(),
+        pod: pod.name.clone(),
+        ip: pod.ip.into(),
+        service_account: pod.service_account.clone(),
+        labels: pod.labels.clone().into_iter().collect(),
+        mark: Some(PROXY_MARK),
+        log_level: Some(pod.log_level.clone()),
+        concurrency: Some(pod.concurrency.max(1)),
+        bootstrap_token_file: token_file(&dir.path, &pod.namespace, &pod.name),
+        gateway: None,
+        admin: None,
+        metrics: None,
+        readiness: None,
+    };
     Spec {
         label: format!("pod {} proxy", pod.id()),
         slot: Slot::Proxy(i),
-        argv,
+        argv: argv(weft, launch.to_args()),
         env: vec![],
         cwd: None,
         pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
         weft: weft.to_path_buf(),
         log: pod_log(dir, pod, true),
         ready: Some(Probe::Http(
-            SocketAddr::from((pod.ip, 15021)),
+            SocketAddr::from((pod.ip, ports::READINESS)),
             "/healthz/ready",
         )),
         grace: Duration::from_secs_f64(pod.drain_seconds + 5.0),
@@ -501,56 +483,41 @@ fn gateway_spec(
     dir: &RunDir,
 ) -> Spec {
     // Readiness and metrics on the host's bridge address: unique to this instance.
-    let base = 15020 + 1000 * i as u16;
-    let mut argv: Vec<String> = vec![
-        weft.display().to_string(),
-        "proxy".into(),
-        "--control-plane".into(),
-        format!("https://{}", plan.discovery()),
-        "--ca-root".into(),
-        Plan::ca_root(&dir.path).display().to_string(),
-        "--trust-domain".into(),
-        plan.trust_domain.clone(),
-        "--namespace".into(),
-        g.namespace.clone(),
-        "--pod".into(),
-        gateway_pod(g),
-        "--service-account".into(),
-        g.name.clone(),
-        "--bootstrap-token-file".into(),
-        token_file(&dir.path, &g.namespace, &gateway_pod(g))
-            .display()
-            .to_string(),
-        "--workload".into(),
-        g.name.clone(),
-        "--ip".into(),
-        plan.host_ip.to_string(),
-        "--gateway".into(),
-        format!("{}/{}", g.namespace, g.name),
-        "--admin".into(),
-        "127.0.0.1:0".into(),
-        "--metrics".into(),
-        SocketAddr::from((plan.host_ip, base)).to_string(),
-        "--readiness".into(),
-        SocketAddr::from((plan.host_ip, base + 1)).to_string(),
-    ];
-    for (port, addr) in &g.listeners {
-        argv.push("--listen".into());
-        argv.push(format!("{port}={addr}"));
-    }
+    let offset = 1000 * i as u16;
+    let readiness = SocketAddr::from((plan.host_ip, ports::READINESS + offset));
+    let launch = ProxyLaunch {
+        control_plane: format!("https://{}", plan.discovery()),
+        ca_root: Plan::ca_root(&dir.path),
+        trust_domain: plan.trust_domain.clone(),
+        namespace: g.namespace.clone(),
+        workload: g.name.clone(),
+        pod: gateway_pod(g),
+        ip: plan.host_ip.into(),
+        service_account: g.name.clone(),
+        labels: vec![],
+        mark: None,
+        log_level: None,
+        concurrency: None,
+        bootstrap_token_file: token_file(&dir.path, &g.namespace, &gateway_pod(g)),
+        gateway: Some(GatewayLaunch {
+            namespace: g.namespace.clone(),
+            name: g.name.clone(),
+            listen: g.listeners.clone(),
+        }),
+        admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        metrics: Some(SocketAddr::from((plan.host_ip, ports::METRICS + offset))),
+        readiness: Some(readiness),
+    };
     Spec {
         label: format!("gateway {}/{}", g.namespace, g.name),
         slot: Slot::Gateway(i),
-        argv,
+        argv: argv(weft, launch.to_args()),
         env: vec![],
         cwd: None,
         pod: None,
         weft: weft.to_path_buf(),
         log: dir.log(&format!("gateway-{}-{}", g.namespace, g.name)),
-        ready: Some(Probe::Http(
-            SocketAddr::from((plan.host_ip, base + 1)),
-            "/healthz/ready",
-        )),
+        ready: Some(Probe::Http(readiness, "/healthz/ready")),
         grace: Duration::from_secs(10),
     }
 }
