@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use weft_local::ports;
 
 use crate::logging;
 
@@ -18,14 +19,14 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pods: Option<PathBuf>,
     /// Plaintext discovery and CA (gRPC), for tools and tests on this host: loopback only.
-    #[arg(long, default_value = "127.0.0.1:15010")]
+    #[arg(long, default_value_t = ports::localhost(ports::DISCOVERY))]
     discovery: SocketAddr,
     /// mTLS discovery and CA for proxies (port 15012 by convention): a proxy gets its first
     /// certificate with its bootstrap token, then discovery admits it by that certificate.
     #[arg(long, value_name = "ADDR")]
     secure_discovery: Option<SocketAddr>,
     /// Admin and debug HTTP API.
-    #[arg(long, default_value = "127.0.0.1:15014")]
+    #[arg(long, default_value_t = ports::localhost(ports::CONTROL_ADMIN))]
     admin: SocketAddr,
     /// After a start, how long to let proxies reconnect before answering (e.g. 1s, 500ms).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]

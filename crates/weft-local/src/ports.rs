@@ -13,6 +13,8 @@
 //! | 15020 | proxy           | Prometheus metrics                             |
 //! | 15021 | proxy           | readiness (`/healthz/ready`)                   |
 
+use std::net::{Ipv4Addr, SocketAddr};
+
 /// Proxy admin API.
 pub const PROXY_ADMIN: u16 = 15000;
 /// Sidecar's outbound listener: capture sends the app's connections here.
@@ -33,3 +35,13 @@ pub const METRICS: u16 = 15020;
 pub const READINESS: u16 = 15021;
 /// Ports that reach a sidecar pod's proxy itself, never its app: tunnel, metrics, readiness.
 pub const INBOUND_EXEMPT: [u16; 3] = [TUNNEL, METRICS, READINESS];
+
+/// `127.0.0.1:PORT`: where the loopback-only listeners bind by default.
+pub fn localhost(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// `0.0.0.0:PORT`: where a sidecar's listeners for peers bind by default.
+pub fn any(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))
+}
