@@ -12,18 +12,19 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use self::spec::{app_spec, control_spec, gateway_pod, gateway_spec, proxy_spec};
 use crate::cleanup;
-use crate::credentials::{self, Grant, token_file};
-use crate::launch::{ControlLaunch, GatewayLaunch, ProxyLaunch};
+use crate::credentials::{self, Grant};
 use crate::net;
-use crate::plan::{GatewayPlan, Plan, PodPlan};
+use crate::plan::Plan;
 use crate::ports;
-use crate::readiness::Probe;
 use crate::registration;
 use crate::rundir::RunDir;
 use crate::services;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
-use crate::supervise::{Board, Report, Slot, Spec, supervise};
+use crate::supervise::{Board, Report, Spec, supervise};
+
+mod spec;
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
 pub const PROXY_MARK: u32 = 0x7765_6674;
@@ -32,8 +33,6 @@ pub const PROXY_MARK: u32 = 0x7765_6674;
 const RESOLV_CONF: &str = "# Written by weft up: Service names are in /etc/hosts; pods have no DNS server.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
 /// How long `weft up` waits for every pod before saying which are not ready.
 const READY_WAIT: Duration = Duration::from_secs(30);
-/// Time an app gets between SIGTERM and SIGKILL.
-const APP_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the mesh of `plan` until `shutdown` completes, then tears it down.
 pub async fn up(
@@ -372,154 +371,6 @@ fn write_credentials(plan: &Plan, dir: &RunDir) -> anyhow::Result<()> {
     });
     let grants: Vec<Grant> = pods.chain(gateways).collect();
     credentials::write(&dir.path, &grants, &dir.path.join("bootstrap.json"))
-}
-
-/// The pod name a gateway proxy goes by.
-fn gateway_pod(g: &GatewayPlan) -> String {
-    format!("gateway-{}", g.name)
-}
-
-fn control_spec(plan: &Plan, weft: &std::path::Path, dir: &RunDir) -> Spec {
-    let launch = ControlLaunch {
-        config_dir: plan.config_dir.clone(),
-        // Plaintext only for tools on this host; the pods use the mTLS port.
-        discovery: SocketAddr::from(([127, 0, 0, 1], 0)),
-        secure_discovery: plan.discovery(),
-        admin: plan.admin,
-        warmup: weft_core::duration::Duration::ZERO,
-        pods_file: Plan::pods_file(&dir.path),
-        // The CA's root lives as long as this mesh: a new one for every weft up.
-        state_dir: dir.path.join("state"),
-        bootstrap: dir.path.join("bootstrap.json"),
-    };
-    Spec {
-        label: "control plane".into(),
-        slot: Slot::Control,
-        argv: argv(weft, launch.to_args()),
-        env: vec![],
-        cwd: None,
-        pod: None,
-        weft: weft.to_path_buf(),
-        log: dir.log("control"),
-        ready: Some(Probe::Http(plan.admin, "/ready")),
-        grace: Duration::from_secs(5),
-    }
-}
-
-/// The binary followed by its arguments.
-fn argv(weft: &std::path::Path, args: Vec<String>) -> Vec<String> {
-    std::iter::once(weft.display().to_string())
-        .chain(args)
-        .collect()
-}
-
-fn pod_log(dir: &RunDir, pod: &PodPlan, proxy: bool) -> PathBuf {
-    let suffix = if proxy { ".proxy" } else { "" };
-    dir.log(&format!("{}/{}{suffix}", pod.namespace, pod.name))
-}
-
-fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &std::path::Path, dir: &RunDir) -> Spec {
-    let launch = ProxyLaunch {
-        control_plane: format!("https://{}", plan.discovery()),
-        ca_root: Plan::ca_root(&dir.path),
-        trust_domain: plan.trust_domain.clone(),
-        namespace: pod.namespace.clone(),
-        workload: pod.workload.clone(),
-        pod: pod.name.clone(),
-        ip: pod.ip.into(),
-        service_account: pod.service_account.clone(),
-        labels: pod.labels.clone().into_iter().collect(),
-        mark: Some(PROXY_MARK),
-        log_level: Some(pod.log_level.clone()),
-        concurrency: Some(pod.concurrency.max(1)),
-        bootstrap_token_file: token_file(&dir.path, &pod.namespace, &pod.name),
-        gateway: None,
-        admin: None,
-        metrics: None,
-        readiness: None,
-    };
-    Spec {
-        label: format!("pod {} proxy", pod.id()),
-        slot: Slot::Proxy(i),
-        argv: argv(weft, launch.to_args()),
-        env: vec![],
-        cwd: None,
-        pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
-        weft: weft.to_path_buf(),
-        log: pod_log(dir, pod, true),
-        ready: Some(Probe::Http(
-            SocketAddr::from((pod.ip, ports::READINESS)),
-            "/healthz/ready",
-        )),
-        grace: Duration::from_secs_f64(pod.drain_seconds + 5.0),
-    }
-}
-
-fn app_spec(pod: &PodPlan, i: usize, weft: &std::path::Path, dir: &RunDir) -> Spec {
-    Spec {
-        label: format!("pod {} app", pod.id()),
-        slot: Slot::App(i),
-        argv: pod.command.clone(),
-        env: pod.env.clone(),
-        cwd: Some(pod.cwd.clone()),
-        pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
-        weft: weft.to_path_buf(),
-        log: pod_log(dir, pod, false),
-        // Ready once its first declared port accepts connections (like a TCP probe).
-        ready: pod.ready_port.map(|port| Probe::Tcp {
-            netns: pod.netns.clone(),
-            addr: SocketAddr::from((pod.ip, port)),
-            mark: PROXY_MARK,
-        }),
-        grace: APP_GRACE,
-    }
-}
-
-fn gateway_spec(
-    plan: &Plan,
-    g: &GatewayPlan,
-    i: usize,
-    weft: &std::path::Path,
-    dir: &RunDir,
-) -> Spec {
-    // Readiness and metrics on the host's bridge address: unique to this instance.
-    let offset = 1000 * i as u16;
-    let readiness = SocketAddr::from((plan.host_ip, ports::READINESS + offset));
-    let launch = ProxyLaunch {
-        control_plane: format!("https://{}", plan.discovery()),
-        ca_root: Plan::ca_root(&dir.path),
-        trust_domain: plan.trust_domain.clone(),
-        namespace: g.namespace.clone(),
-        workload: g.name.clone(),
-        pod: gateway_pod(g),
-        ip: plan.host_ip.into(),
-        service_account: g.name.clone(),
-        labels: vec![],
-        mark: None,
-        log_level: None,
-        concurrency: None,
-        bootstrap_token_file: token_file(&dir.path, &g.namespace, &gateway_pod(g)),
-        gateway: Some(GatewayLaunch {
-            namespace: g.namespace.clone(),
-            name: g.name.clone(),
-            listen: g.listeners.clone(),
-        }),
-        admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        metrics: Some(SocketAddr::from((plan.host_ip, ports::METRICS + offset))),
-        readiness: Some(readiness),
-    };
-    Spec {
-        label: format!("gateway {}/{}", g.namespace, g.name),
-        slot: Slot::Gateway(i),
-        argv: argv(weft, launch.to_args()),
-        env: vec![],
-        cwd: None,
-        pod: None,
-        weft: weft.to_path_buf(),
-        log: dir.log(&format!("gateway-{}-{}", g.namespace, g.name)),
-        ready: Some(Probe::Http(readiness, "/healthz/ready")),
-        grace: Duration::from_secs(10),
-    }
 }
 
 /// Waits until every receiver has seen `true`.
