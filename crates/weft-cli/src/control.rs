@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use weft_local::ports;
 
 use crate::logging;
 
@@ -18,14 +19,14 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pods: Option<PathBuf>,
     /// Plaintext discovery and CA (gRPC), for tools and tests on this host: loopback only.
-    #[arg(long, default_value = "127.0.0.1:15010")]
+    #[arg(long, default_value_t = ports::localhost(ports::DISCOVERY))]
     discovery: SocketAddr,
     /// mTLS discovery and CA for proxies (port 15012 by convention): a proxy gets its first
     /// certificate with its bootstrap token, then discovery admits it by that certificate.
     #[arg(long, value_name = "ADDR")]
     secure_discovery: Option<SocketAddr>,
     /// Admin and debug HTTP API.
-    #[arg(long, default_value = "127.0.0.1:15014")]
+    #[arg(long, default_value_t = ports::localhost(ports::CONTROL_ADMIN))]
     admin: SocketAddr,
     /// After a start, how long to let proxies reconnect before answering (e.g. 1s, 500ms).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
@@ -105,4 +106,45 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     s.parse::<weft_core::duration::Duration>()
         .map(|d| d.as_std())
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use weft_local::launch::ControlLaunch;
+    use weft_local::ports;
+
+    use crate::{Cli, Command};
+
+    /// The launch contract, control side: what `weft up` passes to `weft control` parses with
+    /// this binary's own parser into the same values. A flag renamed on either side fails here.
+    #[test]
+    fn control_launch_parses_into_the_same_values() {
+        let launch = ControlLaunch {
+            config_dir: "/srv/shop".into(),
+            discovery: "127.0.0.1:0".parse().unwrap(),
+            secure_discovery: ([198, 18, 0, 1], ports::SECURE_DISCOVERY).into(),
+            admin: "127.0.0.1:25014".parse().unwrap(),
+            warmup: weft_core::duration::Duration::from_millis(1500),
+            pods_file: "/run/weft/shop/pods.json".into(),
+            state_dir: "/run/weft/shop/state".into(),
+            bootstrap: "/run/weft/shop/bootstrap.json".into(),
+        };
+        let argv = std::iter::once("weft".to_string()).chain(launch.to_args());
+        let args = match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Control(args),
+            }) => args,
+            Ok(other) => panic!("{:?} parsed as {other:?}", launch.to_args()),
+            Err(e) => panic!("{:?} does not parse: {e}", launch.to_args()),
+        };
+        assert_eq!(args.config, launch.config_dir);
+        assert_eq!(args.discovery, launch.discovery);
+        assert_eq!(args.secure_discovery, Some(launch.secure_discovery));
+        assert_eq!(args.admin, launch.admin);
+        assert_eq!(args.warmup, launch.warmup.as_std());
+        assert_eq!(args.pods, Some(launch.pods_file));
+        assert_eq!(args.state_dir, launch.state_dir);
+        assert_eq!(args.bootstrap, Some(launch.bootstrap));
+    }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use rustls_pki_types::pem::PemObject;
+use weft_local::ports;
 
 use crate::logging;
 
@@ -15,7 +16,7 @@ pub struct Args {
     /// --bootstrap-token-file) or `http://127.0.0.1:15010` (plaintext, loopback only).
     #[arg(
         long,
-        default_value = "http://127.0.0.1:15010",
+        default_value_t = format!("http://{}", ports::localhost(ports::DISCOVERY)),
         env = "WEFT_CONTROL_PLANE"
     )]
     control_plane: String,
@@ -45,19 +46,19 @@ pub struct Args {
     /// Pod labels, `key=value` (repeatable); default: the Workload's labels.
     #[arg(long = "label", value_parser = parse_label)]
     labels: Vec<(String, String)>,
-    #[arg(long, default_value = "127.0.0.1:15001", conflicts_with = "gateway")]
+    #[arg(long, default_value_t = ports::localhost(ports::OUTBOUND), conflicts_with = "gateway")]
     outbound: SocketAddr,
-    #[arg(long, default_value = "0.0.0.0:15006", conflicts_with = "gateway")]
+    #[arg(long, default_value_t = ports::any(ports::INBOUND), conflicts_with = "gateway")]
     inbound: SocketAddr,
-    #[arg(long, default_value = "127.0.0.1:15000")]
+    #[arg(long, default_value_t = ports::localhost(ports::PROXY_ADMIN))]
     admin: SocketAddr,
-    #[arg(long, default_value = "0.0.0.0:15021")]
+    #[arg(long, default_value_t = ports::any(ports::READINESS))]
     readiness: SocketAddr,
     /// Prometheus metrics (`GET /metrics`).
-    #[arg(long, default_value = "0.0.0.0:15020")]
+    #[arg(long, default_value_t = ports::any(ports::METRICS))]
     metrics: SocketAddr,
     /// The mTLS tunnel listener (HTTP/2 CONNECT over TLS from peer proxies).
-    #[arg(long, default_value = "0.0.0.0:15008")]
+    #[arg(long, default_value_t = ports::any(ports::TUNNEL))]
     tunnel: SocketAddr,
     /// Explicit mode (no capture): send all outbound connections to this destination.
     #[arg(long, conflicts_with = "gateway")]
@@ -288,6 +289,9 @@ async fn shutdown_requested() -> anyhow::Result<()> {
     tracing::info!("shutdown requested: draining");
     Ok(())
 }
+
+#[cfg(test)]
+mod launch_tests;
 
 #[cfg(test)]
 mod tests {

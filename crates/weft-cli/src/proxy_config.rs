@@ -35,8 +35,6 @@ pub struct Args {
     instance: Instance,
 }
 
-const ADMIN: &str = "127.0.0.1:15000";
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = RunDir::new(&args.instance.name);
     let Some(plan) = dir.plan() else {
@@ -53,10 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !pod.sidecar {
         anyhow::bail!("pod {} has no sidecar (dataplane mode none)", pod.id());
     }
-    let admin = ADMIN.parse()?;
+    let admin = weft_local::ports::localhost(weft_local::ports::PROXY_ADMIN);
     let (status, body) =
         weft_local::http::get_in_pod(&pod.netns, admin, path, Duration::from_secs(5)).map_err(
-            |e| anyhow::anyhow!("asking the proxy of {} at {ADMIN}{path}: {e}", pod.id()),
+            |e| anyhow::anyhow!("asking the proxy of {} at {admin}{path}: {e}", pod.id()),
         )?;
     if status != 200 {
         anyhow::bail!(

@@ -9,11 +9,16 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use weft_local::ports;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Admin address of the control plane.
-    #[arg(long, default_value = "127.0.0.1:15014", env = "WEFT_CONTROL_ADMIN")]
+    #[arg(
+        long,
+        default_value_t = ports::localhost(ports::CONTROL_ADMIN).to_string(),
+        env = "WEFT_CONTROL_ADMIN"
+    )]
     admin: String,
     /// Print the raw JSON instead of a table.
     #[arg(long)]

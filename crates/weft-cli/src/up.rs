@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use weft_local::plan::{self, Options, Plan};
+use weft_local::ports;
 use weft_local::rundir::RunDir;
 use weft_local::supervise::Report;
 
@@ -27,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     ingress_port: Option<u16>,
     /// Control-plane admin API (`weft status` reads it).
-    #[arg(long, default_value = "127.0.0.1:15014")]
+    #[arg(long, default_value_t = ports::localhost(ports::CONTROL_ADMIN))]
     admin: SocketAddr,
 }
 

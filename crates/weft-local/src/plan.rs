@@ -16,6 +16,7 @@ use weft_core::model::{Pod, Snapshot};
 use weft_core::resources::Resource;
 use weft_core::resources::gateway::INGRESS_CLASS;
 
+use crate::ports;
 use crate::services::{self, ServicePlan};
 
 /// Choices made on the command line.
@@ -312,7 +313,7 @@ impl Plan {
 
     /// Where the control plane serves discovery and the CA over mTLS, for the proxies.
     pub fn discovery(&self) -> SocketAddr {
-        SocketAddr::from((self.host_ip, 15012))
+        SocketAddr::from((self.host_ip, ports::SECURE_DISCOVERY))
     }
 
     /// The mesh root the proxies pin when they first reach the control plane (the CA's root,

@@ -12,28 +12,27 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use self::spec::{app_spec, control_spec, gateway_pod, gateway_spec, proxy_spec};
 use crate::cleanup;
-use crate::credentials::{self, Grant, token_file};
+use crate::credentials::{self, Grant};
 use crate::net;
-use crate::plan::{GatewayPlan, Plan, PodPlan};
-use crate::readiness::Probe;
+use crate::plan::Plan;
+use crate::ports;
 use crate::registration;
 use crate::rundir::RunDir;
 use crate::services;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
-use crate::supervise::{Board, Report, Slot, Spec, supervise};
+use crate::supervise::{Board, Report, Spec, supervise};
+
+mod spec;
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
 pub const PROXY_MARK: u32 = 0x7765_6674;
-/// Ports that reach the pod itself, never its app: tunnel, metrics, readiness.
-const INBOUND_EXEMPT: [u16; 3] = [15008, 15020, 15021];
 /// Pods have no route out of the mesh, so no DNS server: Service names come from the pod's
 /// hosts file, and a lookup of anything else fails at once instead of timing out.
 const RESOLV_CONF: &str = "# Written by weft up: Service names are in /etc/hosts; pods have no DNS server.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
 /// How long `weft up` waits for every pod before saying which are not ready.
 const READY_WAIT: Duration = Duration::from_secs(30);
-/// Time an app gets between SIGTERM and SIGKILL.
-const APP_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the mesh of `plan` until `shutdown` completes, then tears it down.
 pub async fn up(
@@ -321,10 +320,10 @@ async fn setup_network(plan: &Plan, dir: &RunDir, report: &Report) -> anyhow::Re
                     &pod.netns,
                     &net::Capture {
                         pod_ip: pod.ip,
-                        outbound_port: 15001,
-                        inbound_port: 15006,
+                        outbound_port: ports::OUTBOUND,
+                        inbound_port: ports::INBOUND,
                         proxy_mark: PROXY_MARK,
-                        inbound_exempt_ports: INBOUND_EXEMPT.to_vec(),
+                        inbound_exempt_ports: ports::INBOUND_EXEMPT.to_vec(),
                         outbound_exempt: vec![SocketAddrV4::new(
                             plan.host_ip,
                             plan.discovery().port(),
@@ -372,187 +371,6 @@ fn write_credentials(plan: &Plan, dir: &RunDir) -> anyhow::Result<()> {
     });
     let grants: Vec<Grant> = pods.chain(gateways).collect();
     credentials::write(&dir.path, &grants, &dir.path.join("bootstrap.json"))
-}
-
-/// The pod name a gateway proxy goes by.
-fn gateway_pod(g: &GatewayPlan) -> String {
-    format!("gateway-{}", g.name)
-}
-
-fn control_spec(plan: &Plan, weft: &std::path::Path, dir: &RunDir) -> Spec {
-    let s = |v: &dyn ToString| v.to_string();
-    Spec {
-        label: "control plane".into(),
-        slot: Slot::Control,
-        argv: vec![
-            s(&weft.display()),
-            s(&"control"),
-            s(&"-c"),
-            s(&plan.config_dir.display()),
-            // Plaintext only for tools on this host; the pods use the mTLS port.
-            s(&"--discovery"),
-            s(&"127.0.0.1:0"),
-            s(&"--secure-discovery"),
-            s(&plan.discovery()),
-            s(&"--admin"),
-            s(&plan.admin),
-            s(&"--warmup"),
-            s(&"0s"),
-            s(&"--pods"),
-            s(&Plan::pods_file(&dir.path).display()),
-            // The CA's root lives as long as this mesh: a new one for every weft up.
-            s(&"--state-dir"),
-            s(&dir.path.join("state").display()),
-            s(&"--bootstrap"),
-            s(&dir.path.join("bootstrap.json").display()),
-        ],
-        env: vec![],
-        cwd: None,
-        pod: None,
-        weft: weft.to_path_buf(),
-        log: dir.log("control"),
-        ready: Some(Probe::Http(plan.admin, "/ready")),
-        grace: Duration::from_secs(5),
-    }
-}
-
-fn pod_log(dir: &RunDir, pod: &PodPlan, proxy: bool) -> PathBuf {
-    let suffix = if proxy { ".proxy" } else { "" };
-    dir.log(&format!("{}/{}{suffix}", pod.namespace, pod.name))
-}
-
-fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &std::path::Path, dir: &RunDir) -> Spec {
-    let mut argv: Vec<String> = vec![
-        weft.display().to_string(),
-        "proxy".into(),
-        "--control-plane".into(),
-        format!("https://{}", plan.discovery()),
-        "--ca-root".into(),
-        Plan::ca_root(&dir.path).display().to_string(),
-        "--trust-domain".into(),
-        plan.trust_domain.clone(),
-        "--namespace".into(),
-        pod.namespace.clone(),
-        "--workload".into(),
-        pod.workload.clone(),
-        "--pod".into(),
-        pod.name.clone(),
-        "--ip".into(),
-        pod.ip.to_string(),
-        "--service-account".into(),
-        pod.service_account.clone(),
-        "--mark".into(),
-        PROXY_MARK.to_string(),
-        "--log-level".into(),
-        pod.log_level.clone(),
-        "--concurrency".into(),
-        pod.concurrency.max(1).to_string(),
-        "--bootstrap-token-file".into(),
-        token_file(&dir.path, &pod.namespace, &pod.name)
-            .display()
-            .to_string(),
-    ];
-    for (k, v) in &pod.labels {
-        argv.push("--label".into());
-        argv.push(format!("{k}={v}"));
-    }
-    Spec {
-        label: format!("pod {} proxy", pod.id()),
-        slot: Slot::Proxy(i),
-        argv,
-        env: vec![],
-        cwd: None,
-        pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
-        weft: weft.to_path_buf(),
-        log: pod_log(dir, pod, true),
-        ready: Some(Probe::Http(
-            SocketAddr::from((pod.ip, 15021)),
-            "/healthz/ready",
-        )),
-        grace: Duration::from_secs_f64(pod.drain_seconds + 5.0),
-    }
-}
-
-fn app_spec(pod: &PodPlan, i: usize, weft: &std::path::Path, dir: &RunDir) -> Spec {
-    Spec {
-        label: format!("pod {} app", pod.id()),
-        slot: Slot::App(i),
-        argv: pod.command.clone(),
-        env: pod.env.clone(),
-        cwd: Some(pod.cwd.clone()),
-        pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
-        weft: weft.to_path_buf(),
-        log: pod_log(dir, pod, false),
-        // Ready once its first declared port accepts connections (like a TCP probe).
-        ready: pod.ready_port.map(|port| Probe::Tcp {
-            netns: pod.netns.clone(),
-            addr: SocketAddr::from((pod.ip, port)),
-            mark: PROXY_MARK,
-        }),
-        grace: APP_GRACE,
-    }
-}
-
-fn gateway_spec(
-    plan: &Plan,
-    g: &GatewayPlan,
-    i: usize,
-    weft: &std::path::Path,
-    dir: &RunDir,
-) -> Spec {
-    // Readiness and metrics on the host's bridge address: unique to this instance.
-    let base = 15020 + 1000 * i as u16;
-    let mut argv: Vec<String> = vec![
-        weft.display().to_string(),
-        "proxy".into(),
-        "--control-plane".into(),
-        format!("https://{}", plan.discovery()),
-        "--ca-root".into(),
-        Plan::ca_root(&dir.path).display().to_string(),
-        "--trust-domain".into(),
-        plan.trust_domain.clone(),
-        "--namespace".into(),
-        g.namespace.clone(),
-        "--pod".into(),
-        gateway_pod(g),
-        "--service-account".into(),
-        g.name.clone(),
-        "--bootstrap-token-file".into(),
-        token_file(&dir.path, &g.namespace, &gateway_pod(g))
-            .display()
-            .to_string(),
-        "--workload".into(),
-        g.name.clone(),
-        "--ip".into(),
-        plan.host_ip.to_string(),
-        "--gateway".into(),
-        format!("{}/{}", g.namespace, g.name),
-        "--admin".into(),
-        "127.0.0.1:0".into(),
-        "--metrics".into(),
-        SocketAddr::from((plan.host_ip, base)).to_string(),
-        "--readiness".into(),
-        SocketAddr::from((plan.host_ip, base + 1)).to_string(),
-    ];
-    for (port, addr) in &g.listeners {
-        argv.push("--listen".into());
-        argv.push(format!("{port}={addr}"));
-    }
-    Spec {
-        label: format!("gateway {}/{}", g.namespace, g.name),
-        slot: Slot::Gateway(i),
-        argv,
-        env: vec![],
-        cwd: None,
-        pod: None,
-        weft: weft.to_path_buf(),
-        log: dir.log(&format!("gateway-{}-{}", g.namespace, g.name)),
-        ready: Some(Probe::Http(
-            SocketAddr::from((plan.host_ip, base + 1)),
-            "/healthz/ready",
-        )),
-        grace: Duration::from_secs(10),
-    }
 }
 
 /// Waits until every receiver has seen `true`.

@@ -1,0 +1,117 @@
+//! The launch contract, proxy side: what `weft up` passes to `weft proxy`
+//! ([`weft_local::launch::ProxyLaunch`]) parses with this binary's own parser into the same
+//! values. A flag renamed on either side fails here.
+
+use std::net::SocketAddr;
+
+use weft_local::launch::{GatewayLaunch, ProxyLaunch};
+use weft_local::ports;
+
+use super::Args;
+use crate::{Cli, Command};
+use clap::Parser;
+
+fn parse(launch: &ProxyLaunch) -> Args {
+    let argv = std::iter::once("weft".to_string()).chain(launch.to_args());
+    match Cli::try_parse_from(argv) {
+        Ok(Cli {
+            command: Command::Proxy(args),
+        }) => *args,
+        Ok(other) => panic!("{:?} parsed as {other:?}", launch.to_args()),
+        Err(e) => panic!("{:?} does not parse: {e}", launch.to_args()),
+    }
+}
+
+fn sidecar() -> ProxyLaunch {
+    ProxyLaunch {
+        control_plane: format!("https://198.18.0.1:{}", ports::SECURE_DISCOVERY),
+        ca_root: "/run/weft/shop/state/ca/root-cert.pem".into(),
+        trust_domain: "example.org".into(),
+        namespace: "shop".into(),
+        workload: "cart".into(),
+        pod: "cart-1".into(),
+        ip: [198, 18, 0, 7].into(),
+        service_account: "cart-sa".into(),
+        labels: vec![
+            ("app".into(), "cart".into()),
+            ("version".into(), "v2".into()),
+        ],
+        mark: Some(0x7765_6674),
+        log_level: Some("debug".into()),
+        concurrency: Some(3),
+        bootstrap_token_file: "/run/weft/shop/tokens/shop/cart-1".into(),
+        gateway: None,
+        admin: None,
+        metrics: None,
+        readiness: None,
+    }
+}
+
+/// The fields both roles share arrive as given.
+fn assert_common(args: &Args, launch: &ProxyLaunch) {
+    assert_eq!(args.control_plane, launch.control_plane);
+    assert_eq!(args.ca_root.as_ref(), Some(&launch.ca_root));
+    assert_eq!(args.trust_domain, launch.trust_domain);
+    assert_eq!(args.namespace.as_ref(), Some(&launch.namespace));
+    assert_eq!(args.workload.as_ref(), Some(&launch.workload));
+    assert_eq!(args.pod.as_ref(), Some(&launch.pod));
+    assert_eq!(args.ip, launch.ip);
+    assert_eq!(args.service_account, launch.service_account);
+    assert_eq!(args.labels, launch.labels);
+    assert_eq!(
+        args.bootstrap_token_file.as_ref(),
+        Some(&launch.bootstrap_token_file)
+    );
+}
+
+#[test]
+fn sidecar_launch_parses_into_the_same_values() {
+    let launch = sidecar();
+    let args = parse(&launch);
+    assert_common(&args, &launch);
+    assert_eq!(Some(args.mark), launch.mark);
+    assert_eq!(Some(&args.log_level), launch.log_level.as_ref());
+    assert_eq!(Some(args.concurrency as u32), launch.concurrency);
+    assert_eq!(args.gateway, None);
+    // Capture sends traffic to the conventional ports: the proxy must listen there.
+    let port = |a: SocketAddr| a.port();
+    assert_eq!(port(args.outbound), ports::OUTBOUND);
+    assert_eq!(port(args.inbound), ports::INBOUND);
+    assert_eq!(port(args.tunnel), ports::TUNNEL);
+    assert_eq!(port(args.metrics), ports::METRICS);
+    assert_eq!(port(args.readiness), ports::READINESS);
+    assert_eq!(port(args.admin), ports::PROXY_ADMIN);
+}
+
+#[test]
+fn gateway_launch_parses_into_the_same_values() {
+    let launch = ProxyLaunch {
+        workload: "ingress".into(),
+        pod: "gateway-ingress".into(),
+        ip: [198, 18, 0, 1].into(),
+        service_account: "ingress".into(),
+        labels: vec![],
+        mark: None,
+        log_level: None,
+        concurrency: None,
+        gateway: Some(GatewayLaunch {
+            namespace: "shop".into(),
+            name: "ingress".into(),
+            listen: vec![
+                (80, "127.0.0.1:18080".parse().unwrap()),
+                (8443, "127.0.0.1:18443".parse().unwrap()),
+            ],
+        }),
+        admin: Some("127.0.0.1:0".parse().unwrap()),
+        metrics: Some("198.18.0.1:16020".parse().unwrap()),
+        readiness: Some("198.18.0.1:16021".parse().unwrap()),
+        ..sidecar()
+    };
+    let args = parse(&launch);
+    assert_common(&args, &launch);
+    assert_eq!(args.gateway.as_deref(), Some("shop/ingress"));
+    assert_eq!(Some(args.listen), launch.gateway.map(|g| g.listen));
+    assert_eq!(Some(args.admin), launch.admin);
+    assert_eq!(Some(args.metrics), launch.metrics);
+    assert_eq!(Some(args.readiness), launch.readiness);
+}

@@ -1,0 +1,169 @@
+//! The launch contract between the local runtime and the `weft` binary it starts: typed
+//! [`ProxyLaunch`] (sidecar or gateway) and [`ControlLaunch`] values whose `to_args()` give
+//! the argv after the binary. The CLI's unit tests parse these back with its own parser, so a
+//! renamed flag on either side fails a test instead of a mesh.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use weft_core::duration::Duration;
+
+/// `weft proxy ...` as the local runtime starts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyLaunch {
+    /// `https://HOST:PORT` of the control plane's mTLS discovery.
+    pub control_plane: String,
+    /// The mesh root to pin.
+    pub ca_root: PathBuf,
+    pub trust_domain: String,
+    pub namespace: String,
+    pub workload: String,
+    pub pod: String,
+    pub ip: IpAddr,
+    pub service_account: String,
+    pub labels: Vec<(String, String)>,
+    /// Socket mark on the proxy's own connections (capture lets them pass).
+    pub mark: Option<u32>,
+    pub log_level: Option<String>,
+    pub concurrency: Option<u32>,
+    pub bootstrap_token_file: PathBuf,
+    /// Serve an ingress Gateway instead of a workload's traffic.
+    pub gateway: Option<GatewayLaunch>,
+    pub admin: Option<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
+    pub readiness: Option<SocketAddr>,
+}
+
+/// The gateway role of a [`ProxyLaunch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayLaunch {
+    /// The Gateway's namespace and name.
+    pub namespace: String,
+    pub name: String,
+    /// Gateway listener port → host address to bind.
+    pub listen: Vec<(u16, SocketAddr)>,
+}
+
+impl ProxyLaunch {
+    /// The argv after the binary, starting with `proxy`.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a = Args(vec!["proxy".into()]);
+        a.flag("--control-plane", &self.control_plane);
+        a.flag("--ca-root", self.ca_root.display());
+        a.flag("--trust-domain", &self.trust_domain);
+        a.flag("--namespace", &self.namespace);
+        a.flag("--workload", &self.workload);
+        a.flag("--pod", &self.pod);
+        a.flag("--ip", self.ip);
+        a.flag("--service-account", &self.service_account);
+        for (k, v) in &self.labels {
+            a.flag("--label", format!("{k}={v}"));
+        }
+        a.opt("--mark", self.mark);
+        a.opt("--log-level", self.log_level.as_ref());
+        a.opt("--concurrency", self.concurrency);
+        a.flag(
+            "--bootstrap-token-file",
+            self.bootstrap_token_file.display(),
+        );
+        if let Some(g) = &self.gateway {
+            a.flag("--gateway", format!("{}/{}", g.namespace, g.name));
+            for (port, addr) in &g.listen {
+                a.flag("--listen", format!("{port}={addr}"));
+            }
+        }
+        a.opt("--admin", self.admin);
+        a.opt("--metrics", self.metrics);
+        a.opt("--readiness", self.readiness);
+        a.0
+    }
+}
+
+/// `weft control ...` as the local runtime starts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlLaunch {
+    pub config_dir: PathBuf,
+    /// Plaintext discovery, for tools on the host.
+    pub discovery: SocketAddr,
+    /// mTLS discovery and CA, for the proxies.
+    pub secure_discovery: SocketAddr,
+    pub admin: SocketAddr,
+    pub warmup: Duration,
+    /// The runtime's list of pods, served as endpoints.
+    pub pods_file: PathBuf,
+    /// Where the CA keeps its root.
+    pub state_dir: PathBuf,
+    /// The proxies' bootstrap credentials.
+    pub bootstrap: PathBuf,
+}
+
+impl ControlLaunch {
+    /// The argv after the binary, starting with `control`.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a = Args(vec!["control".into()]);
+        a.flag("--config", self.config_dir.display());
+        a.flag("--discovery", self.discovery);
+        a.flag("--secure-discovery", self.secure_discovery);
+        a.flag("--admin", self.admin);
+        a.flag("--warmup", self.warmup);
+        a.flag("--pods", self.pods_file.display());
+        a.flag("--state-dir", self.state_dir.display());
+        a.flag("--bootstrap", self.bootstrap.display());
+        a.0
+    }
+}
+
+/// An argv under construction.
+struct Args(Vec<String>);
+
+impl Args {
+    fn flag(&mut self, name: &str, value: impl std::fmt::Display) {
+        self.0.push(name.to_string());
+        self.0.push(value.to_string());
+    }
+
+    fn opt(&mut self, name: &str, value: Option<impl std::fmt::Display>) {
+        if let Some(v) = value {
+            self.flag(name, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_flags_are_left_out_and_labels_repeat() {
+        let launch = ProxyLaunch {
+            control_plane: "https://198.18.0.1:15012".into(),
+            ca_root: "/run/weft/m/state/ca/root-cert.pem".into(),
+            trust_domain: "cluster.local".into(),
+            namespace: "shop".into(),
+            workload: "cart".into(),
+            pod: "cart-0".into(),
+            ip: [198, 18, 0, 2].into(),
+            service_account: "cart".into(),
+            labels: vec![("app".into(), "cart".into()), ("v".into(), "1".into())],
+            mark: None,
+            log_level: None,
+            concurrency: None,
+            bootstrap_token_file: "/t".into(),
+            gateway: None,
+            admin: None,
+            metrics: None,
+            readiness: None,
+        };
+        let args = launch.to_args();
+        assert_eq!(args[0], "proxy");
+        let labels: Vec<&str> = args
+            .windows(2)
+            .filter(|w| w[0] == "--label")
+            .map(|w| w[1].as_str())
+            .collect();
+        assert_eq!(labels, ["app=cart", "v=1"]);
+        for absent in ["--mark", "--gateway", "--admin", "--log-level"] {
+            assert!(!args.iter().any(|a| a == absent), "{absent} in {args:?}");
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The processes `weft up` supervises, as [`Spec`]s: the control plane and proxies (from the
+//! typed launch contract in [`crate::launch`]), apps and gateways, with their logs, readiness
+//! probes and grace periods.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::PROXY_MARK;
+use crate::credentials::token_file;
+use crate::launch::{ControlLaunch, GatewayLaunch, ProxyLaunch};
+use crate::net;
+use crate::plan::{GatewayPlan, Plan, PodPlan};
+use crate::ports;
+use crate::readiness::Probe;
+use crate::rundir::RunDir;
+use crate::supervise::{Slot, Spec};
+
+/// Time an app gets between SIGTERM and SIGKILL.
+const APP_GRACE: Duration = Duration::from_secs(10);
+
+/// The pod name a gateway proxy goes by.
+pub(super) fn gateway_pod(g: &GatewayPlan) -> String {
+    format!("gateway-{}", g.name)
+}
+
+pub(super) fn control_spec(plan: &Plan, weft: &Path, dir: &RunDir) -> Spec {
+    let launch = ControlLaunch {
+        config_dir: plan.config_dir.clone(),
+        // Plaintext only for tools on this host; the pods use the mTLS port.
+        discovery: SocketAddr::from(([127, 0, 0, 1], 0)),
+        secure_discovery: plan.discovery(),
+        admin: plan.admin,
+        warmup: weft_core::duration::Duration::ZERO,
+        pods_file: Plan::pods_file(&dir.path),
+        // The CA's root lives as long as this mesh: a new one for every weft up.
+        state_dir: dir.path.join("state"),
+        bootstrap: dir.path.join("bootstrap.json"),
+    };
+    Spec {
+        label: "control plane".into(),
+        slot: Slot::Control,
+        argv: argv(weft, launch.to_args()),
+        env: vec![],
+        cwd: None,
+        pod: None,
+        weft: weft.to_path_buf(),
+        log: dir.log("control"),
+        ready: Some(Probe::Http(plan.admin, "/ready")),
+        grace: Duration::from_secs(5),
+    }
+}
+
+/// The binary followed by its arguments.
+fn argv(weft: &Path, args: Vec<String>) -> Vec<String> {
+    std::iter::once(weft.display().to_string())
+        .chain(args)
+        .collect()
+}
+
+fn pod_log(dir: &RunDir, pod: &PodPlan, proxy: bool) -> PathBuf {
+    let suffix = if proxy { ".proxy" } else { "" };
+    dir.log(&format!("{}/{}{suffix}", pod.namespace, pod.name))
+}
+
+pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir: &RunDir) -> Spec {
+    let launch = ProxyLaunch {
+        control_plane: format!("https://{}", plan.discovery()),
+        ca_root: Plan::ca_root(&dir.path),
+        trust_domain: plan.trust_domain.clone(),
+        namespace: pod.namespace.clone(),
+        workload: pod.workload.clone(),
+        pod: pod.name.clone(),
+        ip: pod.ip.into(),
+        service_account: pod.service_account.clone(),
+        labels: pod.labels.clone().into_iter().collect(),
+        mark: Some(PROXY_MARK),
+        log_level: Some(pod.log_level.clone()),
+        concurrency: Some(pod.concurrency.max(1)),
+        bootstrap_token_file: token_file(&dir.path, &pod.namespace, &pod.name),
+        gateway: None,
+        admin: None,
+        metrics: None,
+        readiness: None,
+    };
+    Spec {
+        label: format!("pod {} proxy", pod.id()),
+        slot: Slot::Proxy(i),
+        argv: argv(weft, launch.to_args()),
+        env: vec![],
+        cwd: None,
+        pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
+        weft: weft.to_path_buf(),
+        log: pod_log(dir, pod, true),
+        ready: Some(Probe::Http(
+            SocketAddr::from((pod.ip, ports::READINESS)),
+            "/healthz/ready",
+        )),
+        grace: Duration::from_secs_f64(pod.drain_seconds + 5.0),
+    }
+}
+
+pub(super) fn app_spec(pod: &PodPlan, i: usize, weft: &Path, dir: &RunDir) -> Spec {
+    Spec {
+        label: format!("pod {} app", pod.id()),
+        slot: Slot::App(i),
+        argv: pod.command.clone(),
+        env: pod.env.clone(),
+        cwd: Some(pod.cwd.clone()),
+        pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
+        weft: weft.to_path_buf(),
+        log: pod_log(dir, pod, false),
+        // Ready once its first declared port accepts connections (like a TCP probe).
+        ready: pod.ready_port.map(|port| Probe::Tcp {
+            netns: pod.netns.clone(),
+            addr: SocketAddr::from((pod.ip, port)),
+            mark: PROXY_MARK,
+        }),
+        grace: APP_GRACE,
+    }
+}
+
+pub(super) fn gateway_spec(
+    plan: &Plan,
+    g: &GatewayPlan,
+    i: usize,
+    weft: &Path,
+    dir: &RunDir,
+) -> Spec {
+    // Readiness and metrics on the host's bridge address: unique to this instance.
+    let offset = 1000 * i as u16;
+    let readiness = SocketAddr::from((plan.host_ip, ports::READINESS + offset));
+    let launch = ProxyLaunch {
+        control_plane: format!("https://{}", plan.discovery()),
+        ca_root: Plan::ca_root(&dir.path),
+        trust_domain: plan.trust_domain.clone(),
+        namespace: g.namespace.clone(),
+        workload: g.name.clone(),
+        pod: gateway_pod(g),
+        ip: plan.host_ip.into(),
+        service_account: g.name.clone(),
+        labels: vec![],
+        mark: None,
+        log_level: None,
+        concurrency: None,
+        bootstrap_token_file: token_file(&dir.path, &g.namespace, &gateway_pod(g)),
+        gateway: Some(GatewayLaunch {
+            namespace: g.namespace.clone(),
+            name: g.name.clone(),
+            listen: g.listeners.clone(),
+        }),
+        admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        metrics: Some(SocketAddr::from((plan.host_ip, ports::METRICS + offset))),
+        readiness: Some(readiness),
+    };
+    Spec {
+        label: format!("gateway {}/{}", g.namespace, g.name),
+        slot: Slot::Gateway(i),
+        argv: argv(weft, launch.to_args()),
+        env: vec![],
+        cwd: None,
+        pod: None,
+        weft: weft.to_path_buf(),
+        log: dir.log(&format!("gateway-{}-{}", g.namespace, g.name)),
+        ready: Some(Probe::Http(readiness, "/healthz/ready")),
+        grace: Duration::from_secs(10),
+    }
+}
