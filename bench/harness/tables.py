@@ -140,7 +140,7 @@ def markdown(doc):
         out.append("## Control plane: N simulated proxies, 1000 Services, 10 000 endpoints\n")
         out.append("Push = rewriting one Service's file → that proxy ACKed the new version "
                    "(every proxy subscribes to it); apply = write → the control plane put it "
-                   "in force (`appliedAtMs`: its 250 ms poll, load and analysis; the snapshot "
+                   "in force (`appliedAtMs`: its change detection, load and analysis; the snapshot "
                    "rebuild and the pushes follow). Medians over the changes. *announce pod*: "
                    "the simulated proxies carry a pod address as sidecars do, so each join "
                    "rebuilds the snapshot.\n")

@@ -110,7 +110,7 @@ pub async fn run(opts: &Options, proxies: usize) -> anyhow::Result<Run> {
 
     let mut changes = Vec::new();
     for change in 1..=opts.changes {
-        // Let the previous change's pushes and the poll interval pass.
+        // Let the previous change's pushes pass.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let written_ms = weft_now_ms();
         let acked = fleet

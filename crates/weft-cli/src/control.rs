@@ -11,7 +11,8 @@ use crate::logging;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory of configuration (YAML/JSON), watched; changes apply within a second.
+    /// Directory of configuration (YAML/JSON), watched (inotify); changes apply as soon as
+    /// their writes settle.
     #[arg(long, short = 'c', value_name = "DIR")]
     config: PathBuf,
     /// Pods listed by the local runtime, JSON `{"pods": [...]}`, watched; they are endpoints

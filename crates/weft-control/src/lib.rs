@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod pods;
 pub mod source;
 pub mod state;
+pub mod watch;
 
 pub use app::{Bound, Config, build};

@@ -1,7 +1,7 @@
 //! The pods file: the pods the local runtime (`weft up`) registers as endpoints, those whose app
 //! (and proxy) is ready, with or without a proxy (dataplane mode `none`). JSON
-//! `{"pods": [Pod, ...]}` (see [`weft_core::model::Pod`]), read at start and re-read within
-//! [`crate::source::POLL`] of a change. A file that cannot be read or parsed is logged with its
+//! `{"pods": [Pod, ...]}` (see [`weft_core::model::Pod`]), read at start and re-read as soon as a
+//! change settles ([`crate::watch`]). A file that cannot be read or parsed is logged with its
 //! path, line, column and field, and the last good list stays in force. Once a list is in force
 //! it alone decides which pods are endpoints: a pod whose proxy announced itself but that is not
 //! listed (its app crashed or is not ready) is none; for a listed pod, the announcement adds
@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use weft_core::model::{Pod, PodList};
 
-use crate::source::POLL;
 use crate::state::State;
+use crate::watch::Changes;
 
 /// Parses the pods file's content. `Err` says where it is wrong: `path:line:column: field:
 /// what`.
@@ -84,20 +84,19 @@ fn apply(path: &Path, read: &Result<Vec<u8>, String>, state: &State) {
 }
 
 /// Re-reads `path` whenever its content changes, until the task is dropped. `seen` is what was
-/// last read (by [`load`]).
+/// last read (by [`load`]); it is compared once the watch is set up, so a change made since is
+/// not missed.
 pub async fn watch(path: PathBuf, state: Arc<State>, mut seen: Result<Vec<u8>, String>) {
-    let mut ticker = tokio::time::interval(POLL);
+    let mut changes = Changes::file(&path, "pods file");
     loop {
-        ticker.tick().await;
         let p = path.clone();
-        let Ok(now) = tokio::task::spawn_blocking(move || read(&p)).await else {
-            continue;
-        };
-        if now == seen {
-            continue;
+        if let Ok(now) = tokio::task::spawn_blocking(move || read(&p)).await
+            && now != seen
+        {
+            apply(&path, &now, &state);
+            seen = now;
         }
-        apply(&path, &now, &state);
-        seen = now;
+        changes.next().await;
     }
 }
 

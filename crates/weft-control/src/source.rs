@@ -1,19 +1,18 @@
-//! The file source: a directory of YAML, watched. A change is applied within a second when it
-//! loads and analyzes without errors; otherwise it is rejected with the analyzer's messages and
+//! The file source: a directory of YAML, watched ([`crate::watch`]: inotify, or a poll where
+//! that is not available). A change is applied as soon as it settles when it loads and analyzes
+//! without errors; otherwise it is rejected with the analyzer's messages and
 //! the last good configuration stays in force. Warnings do not stop a change: they are logged
 //! and kept with the configuration's status for `weft status`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use weft_core::Config;
 use weft_core::analyze::Severity;
 
 use crate::state::State;
-
-/// How often the directory is checked for changes.
-pub const POLL: Duration = Duration::from_millis(250);
+use crate::watch::Changes;
 
 /// Loads and checks a directory. `Err` holds one message per problem, each with file:line.
 pub fn load(dir: &Path) -> Result<Config, Vec<String>> {
@@ -56,10 +55,10 @@ pub fn log_warnings(state: &State) {
 
 /// Watches `dir` until the task is dropped, applying good changes to `state`.
 pub async fn watch(dir: PathBuf, state: Arc<State>) {
+    let mut changes = Changes::tree(&dir, "configuration directory");
     let mut seen = fingerprint(&dir);
-    let mut ticker = tokio::time::interval(POLL);
     loop {
-        ticker.tick().await;
+        changes.next().await;
         let now = fingerprint(&dir);
         if now == seen {
             continue;
@@ -87,6 +86,7 @@ pub async fn watch(dir: PathBuf, state: Arc<State>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const LEGACY: &str = "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: legacy, namespace: shop, labels: {app: legacy, weft.dev/dataplane-mode: none}}\nspec: {command: [legacy]}\n---\napiVersion: weft.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {name: legacy-callers, namespace: shop}\nspec:\n  selector: {matchLabels: {app: legacy}}\n  rules: [{}]\n";
 

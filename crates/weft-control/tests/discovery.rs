@@ -246,7 +246,7 @@ async fn config_changes_are_pushed_and_bad_ones_rejected() {
     let first = proxy.next().await;
     proxy.reply(&first, None).await;
 
-    // A good change: a second port, pushed within a second or so.
+    // A good change: a second port, pushed once the write settles.
     std::fs::write(dir.0.join("mesh.yaml"), SHOP.replace(
         "ports: [{name: http, port: 80, targetPort: http}]",
         "ports: [{name: http, port: 80, targetPort: http}, {name: http-alt, port: 81, targetPort: http}]",

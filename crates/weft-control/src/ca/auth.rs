@@ -15,7 +15,7 @@
 //! and connects from (the CA and discovery admit its proxy only from there), `workload`,
 //! `role` and `labels` are what its proxy may claim. A pod without an address is never made an endpoint.
 //!
-//! It is re-read when it changes; a change that does not parse is logged and the previous
+//! It is re-read when it changes ([`crate::watch`]); a change that does not parse is logged and the previous
 //! credentials stay in force.
 
 use std::collections::{BTreeMap, HashMap};
@@ -214,10 +214,10 @@ impl BootstrapFile {
 
     /// Re-reads the file when its size or modification time changes, until dropped.
     pub async fn watch(self: Arc<Self>) {
+        let mut changes = crate::watch::Changes::file(&self.path, "bootstrap file");
         let mut seen = stamp(&self.path);
-        let mut ticker = tokio::time::interval(crate::source::POLL);
         loop {
-            ticker.tick().await;
+            changes.next().await;
             let now = stamp(&self.path);
             if now == seen {
                 continue;
