@@ -3,6 +3,7 @@
 
 pub mod annotations;
 pub mod authz;
+pub mod cert;
 pub mod duration;
 pub mod identity;
 pub mod load;

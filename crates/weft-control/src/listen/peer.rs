@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
 use weft_core::identity::SpiffeId;
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone)]
@@ -32,36 +31,12 @@ impl ClientCert {
     /// Reads the one `spiffe://` URI SAN and the subject's common name of a leaf that the TLS
     /// layer has already verified.
     pub fn parse(der: &[u8]) -> Result<ClientCert, String> {
-        let (_, cert) =
-            X509Certificate::from_der(der).map_err(|e| format!("unreadable certificate: {e}"))?;
-        let san = cert
-            .subject_alternative_name()
-            .map_err(|e| format!("bad subjectAltName: {e}"))?
-            .ok_or("the certificate has no subjectAltName")?;
-        let uris: Vec<&str> = san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|n| match n {
-                GeneralName::URI(u) if u.starts_with("spiffe://") => Some(*u),
-                _ => None,
-            })
-            .collect();
-        let [uri] = uris.as_slice() else {
-            return Err(format!(
-                "the certificate must carry exactly one spiffe:// identity, it has {}",
-                uris.len()
-            ));
-        };
-        let identity = SpiffeId::parse(uri).map_err(|e| e.reason)?;
-        let pod = cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        Ok(ClientCert { identity, pod })
+        let leaf = weft_core::cert::read(der)?;
+        let identity = SpiffeId::parse(&leaf.spiffe_uri).map_err(|e| e.reason)?;
+        Ok(ClientCert {
+            identity,
+            pod: leaf.common_name,
+        })
     }
 }
 

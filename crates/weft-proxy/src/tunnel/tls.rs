@@ -39,26 +39,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 
 /// The SPIFFE ID of a leaf certificate: its one `spiffe://` URI SAN.
 pub fn spiffe_id(cert: &CertificateDer<'_>) -> Result<String, String> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
-        .map_err(|e| format!("unreadable certificate: {e}"))?;
-    let san = parsed
-        .subject_alternative_name()
-        .map_err(|e| format!("bad subjectAltName: {e}"))?
-        .ok_or("the certificate has no subjectAltName")?;
-    let uris: Vec<&str> = san
-        .value
-        .general_names
-        .iter()
-        .filter_map(|n| match n {
-            x509_parser::extensions::GeneralName::URI(u) if u.starts_with("spiffe://") => Some(*u),
-            _ => None,
-        })
-        .collect();
-    match uris.as_slice() {
-        [one] => Ok(one.to_string()),
-        [] => Err("the certificate has no spiffe:// identity".into()),
-        _ => Err("the certificate has more than one spiffe:// identity".into()),
-    }
+    weft_core::cert::read(cert.as_ref()).map(|leaf| leaf.spiffe_uri)
 }
 
 /// Verifies `end_entity` up to a root of `bundle` for `usage`; its SPIFFE ID.
