@@ -172,7 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    weft_proxy::pool::set_socket_mark(args.mark);
+    weft_proxy::connect::set_socket_mark(args.mark);
     let namespace = args.namespace.unwrap_or_else(|| "default".into());
     let (Some(workload), Some(pod)) = (args.workload, args.pod) else {
         bail!("--workload and --pod are required");
@@ -233,7 +233,7 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    weft_proxy::pool::set_socket_mark(args.mark);
+    weft_proxy::connect::set_socket_mark(args.mark);
     let workload = args.workload.unwrap_or_else(|| name.clone());
     let pod = args.pod.unwrap_or_else(|| name.clone());
     let id = args.id.unwrap_or_else(|| format!("{pod}.{namespace}"));

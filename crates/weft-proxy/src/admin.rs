@@ -19,7 +19,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
-use crate::app::Shared;
+use crate::shared::Shared;
 
 pub async fn handle(
     shared: Arc<Shared>,

@@ -160,7 +160,7 @@ fn connector(
                 ))
             })?;
             let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(15012));
-            let tcp = crate::pool::connect(addr, CONNECT_TIMEOUT)
+            let tcp = crate::connect::connect(addr, CONNECT_TIMEOUT)
                 .await
                 .map_err(|e| other(e.to_string()))?;
             let cfg = tls.client_config().map_err(other)?;

@@ -18,6 +18,10 @@ pub enum Detected {
     Tcp,
 }
 
+/// How long a connection may stay silent before it is taken for opaque TCP (server-first
+/// protocols speak only after the client has waited).
+pub const DETECT_TIMEOUT: Duration = Duration::from_millis(100);
+
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const METHODS: &[&[u8]] = &[
     b"GET ",

@@ -8,6 +8,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 
+use crate::authority;
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::pool::{Pool, Upstream};
@@ -80,17 +81,6 @@ pub fn is_upgrade(parts: &http::request::Parts) -> bool {
             .is_some_and(|v| !v.eq_ignore_ascii_case("h2c"))
 }
 
-/// The authority the client asked for: `:authority` / absolute URI, else `Host`.
-pub fn authority(parts: &http::request::Parts) -> Option<String> {
-    parts.uri.authority().map(|a| a.to_string()).or_else(|| {
-        parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-    })
-}
-
 /// Sends `parts` + `body` to `target` with the same HTTP version as the client used.
 pub async fn forward(
     pool: &Pool,
@@ -113,7 +103,8 @@ pub async fn forward(
         parts.headers.remove("http2-settings");
     }
     strip_hop_by_hop(&mut parts.headers, upgrade);
-    let authority = authority(&parts).unwrap_or_else(|| target.addr.to_string());
+    let authority = authority::of(&parts.uri, &parts.headers)
+        .map_or_else(|| target.addr.to_string(), str::to_string);
     let path = parts
         .uri
         .path_and_query()

@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::{self, BindError, Core, CoreConfig, Identity, SetLogLevel, Shared};
+use crate::app::{self, BindError, Core, CoreConfig, Identity};
 use crate::outbound::request::{self, Routing};
 use crate::serve;
+use crate::shared::{SetLogLevel, Shared};
 
 /// How to run a gateway proxy.
 #[derive(Clone)]

@@ -18,16 +18,16 @@ use weft_core::authz::{self, Ask, Decision, HttpAsk};
 use weft_core::model::Protocol;
 use weft_core::resources::mesh::MtlsMode;
 
-use crate::access_log::Record;
-use crate::app::Shared;
 use crate::body::{self, Body};
+use crate::detect::DETECT_TIMEOUT;
 use crate::detect::{self, Detected};
 use crate::error::ProxyError;
 use crate::io::Io;
-use crate::outbound::DETECT_TIMEOUT;
 use crate::pool::Upstream;
+use crate::record::Record;
+use crate::shared::Shared;
 use crate::tunnel::{self, Credentials};
-use crate::{capture, forward, pool, serve};
+use crate::{capture, forward, serve};
 
 const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -156,7 +156,7 @@ async fn connection<S: Io>(
         return serve::tcp(
             stream,
             target,
-            pool::connect(target, APP_CONNECT_TIMEOUT),
+            crate::connect::connect(target, APP_CONNECT_TIMEOUT),
             shared.drain.clone(),
             log,
             record,

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,11 +18,11 @@ use http::{Request, Response, Version};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
 
 use weft_core::model::Endpoint;
 
 use crate::body::Body;
+use crate::connect::connect;
 use crate::error::ProxyError;
 use crate::io::Io;
 use crate::tunnel;
@@ -286,49 +285,6 @@ fn put_h1(idle: &Idle, key: Key, sender: http1::SendRequest<Body>) {
     list.retain(|(since, s)| !s.is_closed() && since.elapsed() < IDLE_TIMEOUT);
     if list.len() < MAX_IDLE_PER_ENDPOINT {
         list.push((tokio::time::Instant::now(), sender));
-    }
-}
-
-/// Socket mark on every upstream connection (0: none). Capture rules let marked traffic pass,
-/// so the proxy's own connections are not redirected back to itself.
-static SOCKET_MARK: AtomicU32 = AtomicU32::new(0);
-
-/// Marks every upstream connection this process opens from now on (`SO_MARK`; needs
-/// CAP_NET_ADMIN). A process-wide setting, like the capture rules that match it.
-pub fn set_socket_mark(mark: u32) {
-    SOCKET_MARK.store(mark, Ordering::Relaxed);
-}
-
-async fn open(target: SocketAddr) -> std::io::Result<TcpStream> {
-    let mark = SOCKET_MARK.load(Ordering::Relaxed);
-    if mark == 0 {
-        return TcpStream::connect(target).await;
-    }
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(target),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    socket.set_mark(mark)?;
-    socket.set_nonblocking(true)?;
-    let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
-    socket.connect(target).await
-}
-
-/// Opens a TCP connection with a timeout, naming the failure.
-pub async fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyError> {
-    match tokio::time::timeout(timeout, open(target)).await {
-        Err(_) => Err(ProxyError::ConnectTimeout(target.to_string())),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Err(ProxyError::ConnectRefused(target.to_string()))
-        }
-        Ok(Err(e)) => Err(ProxyError::UpstreamReset(format!(
-            "connect to {target}: {e}"
-        ))),
-        Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
-            Ok(s)
-        }
     }
 }
 

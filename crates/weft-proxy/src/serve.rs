@@ -12,11 +12,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 
-use crate::access_log::{AccessLog, Record};
+use crate::access_log::AccessLog;
 use crate::body::Body;
 use crate::drain::Drain;
 use crate::error::ProxyError;
 use crate::io::Io;
+use crate::record::Record;
 
 /// Accepts connections until the drain starts, handing each to `handle` on its own task.
 pub async fn accept<F, Fut>(

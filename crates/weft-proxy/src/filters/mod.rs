@@ -10,7 +10,7 @@ use weft_core::resources::http_route::{
 };
 use weft_core::resources::route_common::{HeaderModifier, RequestMirror};
 
-use crate::route::split_port;
+use crate::authority;
 
 /// Applies the request filters in order. Returns the response to send instead of forwarding
 /// when a `RequestRedirect` filter is reached. `matched_prefix` is the `PathPrefix` value the
@@ -178,13 +178,8 @@ fn redirect(
         .or(parts.uri.scheme_str())
         .unwrap_or("http")
         .to_ascii_lowercase();
-    let authority = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .unwrap_or("");
-    let (request_host, request_port) = split_port(authority);
+    let authority = authority::of(&parts.uri, &parts.headers).unwrap_or("");
+    let (request_host, request_port) = authority::split(authority);
     let host = r.hostname.as_deref().unwrap_or(request_host);
     let port = r.port.or_else(|| match &r.scheme {
         Some(_) => well_known_port(&scheme).or(request_port),

@@ -12,19 +12,17 @@ use tokio::net::{TcpListener, TcpStream};
 use weft_core::model::{AddressConfig, Endpoint, Protocol};
 use weft_core::resources::mesh::OutboundTrafficPolicy;
 
-use crate::access_log::Record;
-use crate::app::Shared;
-use crate::detect::{self, Detected};
+use crate::detect::{self, DETECT_TIMEOUT, Detected};
 use crate::error::ProxyError;
 use crate::pool::Upstream;
+use crate::record::Record;
 use crate::route::pick_backend;
+use crate::shared::Shared;
 use crate::state::{LookupError, ServiceEntry};
 use crate::{capture, serve};
 
 pub(crate) mod request;
 mod routing;
-
-pub const DETECT_TIMEOUT: Duration = Duration::from_millis(100);
 
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, fixed: Option<SocketAddr>) {
     let drain = shared.drain.clone();
@@ -122,7 +120,7 @@ async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, re
     serve::tcp(
         stream,
         dst,
-        crate::pool::connect(dst, Duration::from_secs(5)),
+        crate::connect::connect(dst, Duration::from_secs(5)),
         shared.drain.clone(),
         log,
         record,

@@ -13,14 +13,14 @@ use weft_core::model::{Backend, Protocol};
 use super::lookup_error;
 pub(crate) use super::routing::Routing;
 use super::routing::Table;
-use crate::access_log::Record;
-use crate::app::Shared;
 use crate::balance::{InFlight, Tried};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::pool::Upstream;
+use crate::record::Record;
 use crate::route::{RequestView, pick_backend};
-use crate::{filters, forward};
+use crate::shared::Shared;
+use crate::{authority, filters, forward};
 
 const MIRROR_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -52,7 +52,7 @@ async fn route(
     record: &mut Record,
 ) -> Result<Response<Body>, ProxyError> {
     let table = Table::get(shared, routing).await?;
-    let host = forward::authority(&parts).map(|a| strip_port(&a).to_string());
+    let host = authority::host(&parts.uri, &parts.headers).map(str::to_string);
     // A Service port no route attaches to is served as if the Service had no routes; a Gateway
     // listener without routes has nothing to serve.
     let gateway = matches!(routing, Routing::Gateway(_));
@@ -320,17 +320,4 @@ fn clone_parts(p: &http::request::Parts) -> http::request::Parts {
         .unwrap_or_default();
     *req.headers_mut() = p.headers.clone();
     req.into_parts().0
-}
-
-fn strip_port(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        return authority.split(']').next().map_or(authority, |h| &h[1..]);
-    }
-    authority.rsplit_once(':').map_or(authority, |(h, p)| {
-        if p.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            authority
-        }
-    })
 }

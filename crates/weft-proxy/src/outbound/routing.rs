@@ -6,9 +6,9 @@ use std::sync::Arc;
 use weft_core::model::ClientPolicy;
 
 use super::lookup_error;
-use crate::app::Shared;
 use crate::error::ProxyError;
 use crate::route::CompiledRoutes;
+use crate::shared::Shared;
 use crate::state::{GatewayEntry, LookupError, ServiceEntry};
 
 /// Where a request's routing table comes from.

@@ -1,7 +1,7 @@
 //! Compiled HTTP routing: the match entries of a Service's [`HttpRoutes`], with their regular
 //! expressions compiled once, tried in order against each request.
 
-use http::{HeaderMap, HeaderName, Method, Uri};
+use http::{HeaderMap, HeaderName, Method};
 use regex::Regex;
 use weft_core::model::{Backend, HttpRoutes, HttpRule};
 use weft_core::resources::http_route::{
@@ -25,7 +25,7 @@ pub struct RequestView<'a> {
     /// Query string without the `?`.
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
-    /// Host the request was sent to, without `:port` (see [`request_host`]).
+    /// Host the request was sent to, without `:port` (see [`crate::authority::host`]).
     pub host: Option<&'a str>,
     /// Service port the request was sent to.
     pub port: u16,
@@ -350,30 +350,6 @@ fn method(m: HttpMethod) -> Method {
         HttpMethod::Options => Method::OPTIONS,
         HttpMethod::Trace => Method::TRACE,
         HttpMethod::Patch => Method::PATCH,
-    }
-}
-
-/// The host a request was sent to, without the port: the `Host` header, else the URI's
-/// authority (HTTP/2 `:authority`). IPv6 literals keep their brackets.
-pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
-    let authority = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()))?;
-    let host = split_port(authority).0;
-    (!host.is_empty()).then_some(host)
-}
-
-/// `host[:port]` → host and port (when present and valid). `[v6]:port` keeps the brackets.
-pub(crate) fn split_port(authority: &str) -> (&str, Option<u16>) {
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    let colon = match authority.rfind(']') {
-        Some(end) => authority[end..].find(':').map(|i| end + i),
-        None => authority.rfind(':'),
-    };
-    match colon {
-        Some(i) => (&authority[..i], authority[i + 1..].parse().ok()),
-        None => (authority, None),
     }
 }
 

@@ -16,7 +16,6 @@ use rustls_pki_types::ServerName;
 use super::tls::{self, Credentials};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
-use crate::pool;
 
 /// A byte stream to the original destination, through the peer's proxy.
 pub type Stream = TokioIo<Upgraded>;
@@ -125,7 +124,7 @@ impl Client {
         identity: &str,
         timeout: Duration,
     ) -> Result<http2::SendRequest<Body>, ProxyError> {
-        let tcp = pool::connect(peer, timeout).await?;
+        let tcp = crate::connect::connect(peer, timeout).await?;
         let _ = tcp.set_nodelay(true);
         let cfg = tls::client_config(self.creds.clone(), vec![identity.to_string()]);
         let name = ServerName::from(peer.ip());

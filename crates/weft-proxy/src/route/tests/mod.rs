@@ -355,23 +355,6 @@ fn extension_ref_filters_are_rejected() {
 }
 
 #[test]
-fn request_host_strips_the_port() {
-    let mut headers = HeaderMap::new();
-    let origin: Uri = "/x".parse().unwrap();
-    assert_eq!(request_host(&origin, &headers), None);
-    let absolute: Uri = "http://Cart.shop:8080/x".parse().unwrap();
-    assert_eq!(request_host(&absolute, &headers), Some("Cart.shop"));
-    headers.insert("host", HeaderValue::from_static("pricing.shop:80"));
-    assert_eq!(request_host(&origin, &headers), Some("pricing.shop"));
-    headers.insert("host", HeaderValue::from_static("[::1]:8080"));
-    assert_eq!(request_host(&origin, &headers), Some("[::1]"));
-    headers.insert("host", HeaderValue::from_static("[::1]"));
-    assert_eq!(request_host(&origin, &headers), Some("[::1]"));
-    assert_eq!(split_port("a.b:8080"), ("a.b", Some(8080)));
-    assert_eq!(split_port("a.b"), ("a.b", None));
-}
-
-#[test]
 fn pick_backend_none_without_weight() {
     assert!(pick_backend(&[]).is_none());
     assert!(pick_backend(&[backend("a", 0), backend("b", 0)]).is_none());

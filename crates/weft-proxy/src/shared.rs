@@ -1,0 +1,134 @@
+//! State every connection of a proxy shares, whatever its role: configuration, metrics, the
+//! upstream pool, the drain, and readiness.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use weft_core::resources::gateway::INGRESS_CLASS;
+
+use crate::access_log::AccessLog;
+use crate::certs;
+use crate::drain::Drain;
+use crate::pool::Pool;
+use crate::state::{LookupError, Store};
+use crate::tunnel::Credentials;
+use crate::xds;
+
+/// Changes the process's log level (`POST /logging?level=`).
+pub type SetLogLevel = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// State every connection shares.
+pub struct Shared {
+    pub store: Arc<Store>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub pool: Pool,
+    pub drain: Drain,
+    pub status: watch::Receiver<xds::Status>,
+    pub set_log_level: Option<SetLogLevel>,
+    pub log_level: Mutex<String>,
+    /// Gateway role: the Gateway served (`ns/name`); readiness waits for it.
+    pub gateway: Option<String>,
+    /// The certificate and bundle the tunnel uses; None: no mTLS (see [`Config::credentials`]).
+    pub credentials: Option<Arc<dyn Credentials>>,
+    /// The workload certificate fetched with a bootstrap token; readiness waits for it.
+    pub certs: Option<Arc<certs::Source>>,
+    /// The pod's address: the only destination the tunnel leads to.
+    pub identity_ip: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub fn log(&self) -> AccessLog {
+        let enabled = self
+            .store
+            .proxy_config()
+            .is_none_or(|p| p.settings.access_log);
+        AccessLog {
+            enabled,
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// Completes an HTTP request: the error (if any) becomes its response, and the record gets
+    /// status and duration and is logged and counted.
+    pub fn finish(
+        &self,
+        mut record: crate::record::Record,
+        start: std::time::Instant,
+        result: Result<http::Response<crate::body::Body>, crate::error::ProxyError>,
+    ) -> http::Response<crate::body::Body> {
+        let res = match result {
+            Ok(r) => r,
+            Err(e) => {
+                record.error = Some(e.stage());
+                e.into_response()
+            }
+        };
+        record.status = Some(res.status().as_u16());
+        record.finish(start.elapsed());
+        self.log().write(&record);
+        res
+    }
+
+    /// None when ready; else why not.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        if self.drain.is_draining() {
+            return Some("draining".into());
+        }
+        let s = self.status.borrow();
+        if !s.configured {
+            return Some(match &s.last_error {
+                Some(e) => format!("waiting for first config from the control plane: {e}"),
+                None => "waiting for first config from the control plane".into(),
+            });
+        }
+        drop(s);
+        if let Some(why) = self.certs.as_ref().and_then(|c| c.not_ready_reason()) {
+            return Some(why);
+        }
+        let gateway = self.gateway.as_ref()?;
+        match self.store.gateway_known(gateway) {
+            Some(Ok(())) => None,
+            None => Some(format!(
+                "waiting for gateway {gateway} from the control plane"
+            )),
+            Some(Err(LookupError::Missing)) => Some(format!(
+                "gateway {gateway} does not exist in the control plane's configuration \
+                 (or its gatewayClassName is not {INGRESS_CLASS})"
+            )),
+            Some(Err(LookupError::Rejected(why))) => Some(format!(
+                "the config of gateway {gateway} was rejected: {why}"
+            )),
+            Some(Err(LookupError::Timeout)) => Some(format!("waiting for gateway {gateway}")),
+        }
+    }
+
+    /// Waits until ready (see [`Shared::not_ready_reason`]), or `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut status = self.status.clone();
+        let mut updates = self.store.updates();
+        let mut cert = self.certs.as_ref().map(|c| c.ready());
+        let wait = async {
+            loop {
+                if self.not_ready_reason().is_none() {
+                    return true;
+                }
+                tokio::select! {
+                    r = status.changed() => if r.is_err() { return false },
+                    r = updates.changed() => if r.is_err() { return false },
+                    r = async { match cert.as_mut() { Some(c) => c.changed().await, None => std::future::pending().await } } => {
+                        if r.is_err() { return false }
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+    }
+}
