@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::error::ProxyError;
+use crate::error::{Kind, ProxyError};
 
 /// Socket mark on every upstream connection (0: none). Capture rules let marked traffic pass,
 /// so the proxy's own connections are not redirected back to itself.
@@ -37,14 +37,13 @@ async fn open(target: SocketAddr) -> std::io::Result<TcpStream> {
 
 /// Opens a TCP connection with a timeout, naming the failure.
 pub async fn connect(target: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyError> {
+    let addr = target.to_string();
     match tokio::time::timeout(timeout, open(target)).await {
-        Err(_) => Err(ProxyError::ConnectTimeout(target.to_string())),
+        Err(_) => Err(Kind::ConnectTimeout(addr).into()),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Err(ProxyError::ConnectRefused(target.to_string()))
+            Err(Kind::ConnectRefused(addr).into())
         }
-        Ok(Err(e)) => Err(ProxyError::UpstreamReset(format!(
-            "connect to {target}: {e}"
-        ))),
+        Ok(Err(e)) => Err(ProxyError::caused(Kind::Connect(addr), e)),
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             Ok(s)

@@ -10,7 +10,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::authority;
 use crate::body::{self, Body};
-use crate::error::ProxyError;
+use crate::error::{Kind, ProxyError};
 use crate::pool::{Pool, Upstream};
 
 const HOP_BY_HOP: [HeaderName; 6] = [
@@ -116,12 +116,14 @@ pub async fn forward(
             .authority(authority.as_str())
             .path_and_query(path.as_str())
             .build()
-            .map_err(|e| ProxyError::BadRequest(format!("authority {authority:?}: {e}")))?;
+            .map_err(|e| {
+                ProxyError::caused(Kind::BadRequest(format!("authority {authority:?}")), e)
+            })?;
         parts.headers.remove(header::HOST);
     } else {
         parts.uri = path
             .parse()
-            .map_err(|e| ProxyError::BadRequest(format!("path {path:?}: {e}")))?;
+            .map_err(|e| ProxyError::caused(Kind::BadRequest(format!("path {path:?}")), e))?;
         merge_cookies(&mut parts.headers);
         if !parts.headers.contains_key(header::HOST)
             && let Ok(v) = HeaderValue::from_str(&authority)

@@ -1,7 +1,7 @@
 //! The ingress gateway role: binds a host address for each listener of one Gateway (no capture,
 //! no inbound or outbound listener) and routes every HTTP/1.1 or HTTP/2 request by the
 //! Gateway's routes for that listener port to a backend Service, through the same request path
-//! as outbound traffic (filters, balancing, retries, timeouts, `weft-error`, access log with
+//! ([`crate::request`]) as outbound traffic (filters, balancing, retries, timeouts, `weft-error`, access log with
 //! direction `gateway`, metrics). Ready once the Gateway has been received.
 
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::{self, BindError, Core, CoreConfig, Identity};
-use crate::outbound::request::{self, Routing};
+use crate::request::{self, Routing};
 use crate::serve;
 use crate::shared::{SetLogLevel, Shared};
 
@@ -109,7 +109,7 @@ async fn run(listener: tokio::net::TcpListener, shared: Arc<Shared>, routing: Ro
                 let (shared, routing) = (shared.clone(), routing.clone());
                 async move {
                     Ok::<_, Infallible>(
-                        Box::pin(request::request(shared, routing, port, peer, req)).await,
+                        Box::pin(request::serve(shared, routing, port, peer, req)).await,
                     )
                 }
             })

@@ -21,7 +21,7 @@ use weft_core::resources::mesh::MtlsMode;
 use crate::body::{self, Body};
 use crate::detect::DETECT_TIMEOUT;
 use crate::detect::{self, Detected};
-use crate::error::ProxyError;
+use crate::error::{Kind, ProxyError};
 use crate::io::Io;
 use crate::pool::Upstream;
 use crate::record::Record;
@@ -64,7 +64,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketA
                 record.upstream = Some(target.to_string());
                 shared.metrics.mtls_refused("plaintext");
                 tracing::warn!(%peer, %target, "inbound: refused plaintext: the workload's mTLS mode is {mode:?}");
-                let err = ProxyError::Plaintext(format!("plaintext refused: mTLS mode {mode:?}"));
+                let err = Kind::Plaintext(format!("plaintext refused: mTLS mode {mode:?}")).into();
                 return serve::refuse_tcp(shared.log(), record, &err);
             }
             let _ = stream.set_nodelay(true);
@@ -188,7 +188,7 @@ fn authorize(shared: &Shared, ask: &Ask<'_>, record: &mut Record) -> Result<(), 
         Decision::Deny { policy, reason } => {
             record.policy = Some(policy.clone());
             tracing::info!(peer = ?ask.identity, port = ask.port, %policy, "denied: {reason}");
-            Err(ProxyError::Denied(reason))
+            Err(Kind::Denied(reason).into())
         }
     }
 }

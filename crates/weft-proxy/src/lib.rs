@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod pool;
 pub mod record;
+pub(crate) mod request;
 pub mod route;
 mod serve;
 pub mod shared;

@@ -23,7 +23,7 @@ use weft_core::model::Endpoint;
 
 use crate::body::Body;
 use crate::connect::connect;
-use crate::error::ProxyError;
+use crate::error::{Kind, ProxyError};
 use crate::io::Io;
 use crate::tunnel;
 
@@ -188,27 +188,30 @@ impl Pool {
     ) -> Result<Response<Incoming>, ProxyError> {
         let key = self.key(up);
         let target = up.addr;
-        let idle = self.take_h1(&key);
-        let mut sender = match idle {
-            Some(s) => s,
-            None => {
-                let io = self.open_key(&key, connect_timeout).await?;
-                let (sender, conn) = http1::handshake(TokioIo::new(io))
-                    .await
-                    .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.with_upgrades().await {
-                        tracing::debug!(%target, "upstream HTTP/1 connection ended: {e}");
-                    }
-                });
-                sender
-            }
+        let (mut sender, reused) = match self.take_h1(&key) {
+            Some(s) => (s, true),
+            None => (self.handshake_h1(&key, connect_timeout).await?, false),
         };
         let upgrade = req.headers().contains_key(http::header::UPGRADE);
-        let res = sender
-            .send_request(req)
-            .await
-            .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
+        let res = match sender.try_send_request(req).await {
+            Ok(res) => res,
+            Err(mut e) => match e.take_message() {
+                // A kept-alive connection the upstream closed before the request went out:
+                // nothing was written, so it goes on a new connection.
+                Some(req) if reused => {
+                    sender = self.handshake_h1(&key, connect_timeout).await?;
+                    sender
+                        .send_request(req)
+                        .await
+                        .map_err(|e| reset(target, e, false))?
+                }
+                Some(_) => {
+                    let kind = Kind::NotSent(target.to_string());
+                    return Err(ProxyError::caused(kind, e.into_error()));
+                }
+                None => return Err(reset(target, e.into_error(), reused)),
+            },
+        };
         // The connection becomes ready again once this response's body is read; it returns
         // to the idle list then (unless an upgrade takes it over), so the list holds only
         // connections another request can use.
@@ -221,6 +224,25 @@ impl Pool {
             });
         }
         Ok(res)
+    }
+
+    /// A new HTTP/1.1 connection for `key`.
+    async fn handshake_h1(
+        &self,
+        key: &Key,
+        connect_timeout: Duration,
+    ) -> Result<http1::SendRequest<Body>, ProxyError> {
+        let target = key.addr;
+        let io = self.open_key(key, connect_timeout).await?;
+        let (sender, conn) = http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| reset(target, e, false))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(%target, "upstream HTTP/1 connection ended: {e}");
+            }
+        });
+        Ok(sender)
     }
 
     fn take_h1(&self, key: &Key) -> Option<http1::SendRequest<Body>> {
@@ -248,6 +270,7 @@ impl Pool {
             let pools = self.h2.lock().unwrap_or_else(|p| p.into_inner());
             pools.get(&key).filter(|s| !s.is_closed()).cloned()
         };
+        let reused = existing.is_some();
         let mut sender = match existing {
             Some(s) => s,
             None => {
@@ -255,7 +278,7 @@ impl Pool {
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .handshake(TokioIo::new(io))
                     .await
-                    .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
+                    .map_err(|e| reset(target, e, false))?;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(%target, "upstream HTTP/2 connection ended: {e}");
@@ -268,15 +291,20 @@ impl Pool {
                 sender
             }
         };
-        sender
-            .ready()
-            .await
-            .map_err(|e| ProxyError::UpstreamReset(e.to_string()))?;
-        sender
-            .send_request(req)
-            .await
-            .map_err(|e| ProxyError::UpstreamReset(e.to_string()))
+        sender.ready().await.map_err(|e| reset(target, e, reused))?;
+        sender.try_send_request(req).await.map_err(|mut e| {
+            if e.take_message().is_some() {
+                ProxyError::caused(Kind::NotSent(target.to_string()), e.into_error())
+            } else {
+                reset(target, e.into_error(), reused)
+            }
+        })
     }
+}
+
+/// The upstream at `target` reset or closed the connection before answering.
+fn reset(target: SocketAddr, e: hyper::Error, reused: bool) -> ProxyError {
+    ProxyError::caused(Kind::UpstreamReset(target.to_string()), e).on_reused(reused)
 }
 
 fn put_h1(idle: &Idle, key: Key, sender: http1::SendRequest<Body>) {

@@ -103,7 +103,7 @@ pub async fn tcp<S: Io, U: Io>(
                 p.failure();
             }
             record.error = Some(e.stage());
-            tracing::debug!(%target, "tcp: {e}");
+            tracing::debug!(%target, "tcp: {}", e.chain());
         }
     }
     record.finish(start.elapsed());
@@ -115,5 +115,5 @@ pub fn refuse_tcp(log: AccessLog, mut record: Record, err: &ProxyError) {
     record.protocol = "TCP".into();
     record.error = Some(err.stage());
     log.write(&record);
-    tracing::debug!("tcp connection refused: {err}");
+    tracing::debug!("tcp connection refused: {}", err.chain());
 }

@@ -13,16 +13,14 @@ use weft_core::model::{AddressConfig, Endpoint, Protocol};
 use weft_core::resources::mesh::OutboundTrafficPolicy;
 
 use crate::detect::{self, DETECT_TIMEOUT, Detected};
-use crate::error::ProxyError;
+use crate::error::{Kind, ProxyError};
 use crate::pool::Upstream;
 use crate::record::Record;
-use crate::route::pick_backend;
+use crate::request::table::service_error;
+use crate::request::{self, Routing, plan};
 use crate::shared::Shared;
 use crate::state::{LookupError, ServiceEntry};
 use crate::{capture, serve};
-
-pub(crate) mod request;
-mod routing;
 
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, fixed: Option<SocketAddr>) {
     let drain = shared.drain.clone();
@@ -79,30 +77,17 @@ async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared
     let _ = stream.set_nodelay(true);
     serve::http(stream, drain, move |req| {
         let shared = shared.clone();
-        let routing = request::Routing::Service(key.clone());
+        let routing = Routing::Service(key.clone());
         // Boxed: hyper moves the handler's future, and this one is several KiB.
         async move {
-            Ok::<_, Infallible>(Box::pin(request::request(shared, routing, port, peer, req)).await)
+            Ok::<_, Infallible>(Box::pin(request::serve(shared, routing, port, peer, req)).await)
         }
     })
     .await;
 }
 
 fn refuse(shared: Arc<Shared>, record: Record, what: String, e: LookupError) {
-    serve::refuse_tcp(shared.log(), record, &lookup_error(&what, e));
-}
-
-/// What a failed lookup of `what` means for the request.
-fn lookup_error(what: &str, e: LookupError) -> ProxyError {
-    match e {
-        LookupError::Missing => ProxyError::NoBackend(format!("service {what} does not exist")),
-        LookupError::Timeout => {
-            ProxyError::NotReady(format!("no answer from the control plane about {what}"))
-        }
-        LookupError::Rejected(why) => {
-            ProxyError::NoBackend(format!("the config of {what} was rejected: {why}"))
-        }
-    }
+    serve::refuse_tcp(shared.log(), record, &service_error(&what, e));
 }
 
 /// A destination that is not a mesh Service: passed through as TCP, or refused.
@@ -113,7 +98,7 @@ async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, re
         .map(|p| p.outbound_traffic_policy);
     // Without a proxy config the policy is unknown: refuse rather than fail open.
     if policy != Some(OutboundTrafficPolicy::AllowAny) {
-        let err = ProxyError::UnknownDestination(dst.to_string());
+        let err = Kind::UnknownDestination(dst.to_string()).into();
         return serve::refuse_tcp(shared.log(), record, &err);
     }
     let log = shared.log();
@@ -160,47 +145,21 @@ async fn tcp(
     mut record: Record,
 ) {
     let log = shared.log();
-    let rule = svc
-        .config
-        .tcp
-        .iter()
-        .find(|r| r.ports.is_empty() || r.ports.contains(&dst.port()));
     let target = async {
-        let (backend_svc, port) = match rule {
-            Some(rule) => {
-                record.route = Some(rule.name.clone());
-                let b = pick_backend(&rule.backends).ok_or_else(|| {
-                    ProxyError::NoBackend(format!("{} has no backend with weight > 0", rule.name))
-                })?;
-                if let Some(e) = ProxyError::unresolved(b) {
-                    return Err(e);
-                }
-                let s = shared.store.service(&b.service).await.map_err(|_| {
-                    ProxyError::NoBackend(format!("service {} does not exist", b.service))
-                })?;
-                (s, if b.port == 0 { dst.port() } else { b.port })
-            }
-            None => (
-                shared
-                    .store
-                    .service(&svc.config.key())
-                    .await
-                    .map_err(|_| ProxyError::NoRoute)?,
-                dst.port(),
-            ),
-        };
-        let pick = backend_svc
-            .balancer
-            .pick()
-            .ok_or_else(|| ProxyError::NoHealthyEndpoint(backend_svc.config.key()))?;
-        let timeout = backend_svc.config.policy.connect_timeout.as_std();
+        let (rule, backend, port) = plan::tcp(svc, dst.port(), &mut fastrand::Rng::new())?;
+        record.route = rule.map(|r| r.name.clone());
+        let backend =
+            (shared.store.service(&backend).await).map_err(|e| service_error(&backend, e))?;
+        let pick = (backend.balancer.pick())
+            .ok_or_else(|| Kind::NoHealthyEndpoint(backend.config.key()))?;
+        let timeout = backend.config.policy.connect_timeout.as_std();
         Ok::<_, ProxyError>((timeout, pick, port))
     };
     match target.await {
         Ok((timeout, pick, port)) => {
             let endpoint = (*pick).clone();
             let Some(up) = Upstream::endpoint(&endpoint, port) else {
-                let e = ProxyError::NoHealthyEndpoint(svc.config.key());
+                let e = Kind::NoHealthyEndpoint(svc.config.key()).into();
                 return serve::refuse_tcp(log, record, &e);
             };
             let (drain, addr) = (shared.drain.clone(), up.addr);

@@ -353,14 +353,14 @@ fn method(m: HttpMethod) -> Method {
     }
 }
 
-/// One backend, chosen at random in proportion to the weights; `None` when there is none or
-/// every weight is 0.
-pub fn pick_backend(backends: &[Backend]) -> Option<&Backend> {
+/// One backend, chosen at random (from `rng`) in proportion to the weights; `None` when there
+/// is none or every weight is 0.
+pub fn pick_backend<'a>(backends: &'a [Backend], rng: &mut fastrand::Rng) -> Option<&'a Backend> {
     let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
     if total == 0 {
         return None;
     }
-    let mut n = fastrand::u64(0..total);
+    let mut n = rng.u64(0..total);
     backends.iter().find(|b| {
         let w = u64::from(b.weight);
         if n < w {

@@ -15,7 +15,7 @@ use rustls_pki_types::ServerName;
 
 use super::tls::{self, Credentials};
 use crate::body::{self, Body};
-use crate::error::ProxyError;
+use crate::error::{Kind, ProxyError};
 
 /// A byte stream to the original destination, through the peer's proxy.
 pub type Stream = TokioIo<Upgraded>;
@@ -59,11 +59,10 @@ impl Client {
             .method(Method::CONNECT)
             .uri(target.to_string())
             .body(body::empty())
-            .map_err(|e| ProxyError::Tunnel(format!("CONNECT {target}: {e}")))?;
-        let res = sender
-            .send_request(req)
-            .await
-            .map_err(|e| ProxyError::Tunnel(format!("CONNECT {target} via {peer}: {e}")))?;
+            .map_err(|e| ProxyError::caused(Kind::Tunnel(format!("CONNECT {target}")), e))?;
+        let res = sender.send_request(req).await.map_err(|e| {
+            ProxyError::caused(Kind::Tunnel(format!("CONNECT {target} via {peer}")), e)
+        })?;
         match res.status() {
             StatusCode::OK => {}
             StatusCode::FORBIDDEN => {
@@ -73,18 +72,21 @@ impl Client {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("denied by the peer")
                     .to_string();
-                return Err(ProxyError::Denied(why));
+                return Err(Kind::Denied(why).into());
             }
             s => {
-                return Err(ProxyError::Tunnel(format!(
+                return Err(Kind::Tunnel(format!(
                     "CONNECT {target} via {peer}: the peer answered {s}"
-                )));
+                ))
+                .into());
             }
         }
         hyper::upgrade::on(res)
             .await
             .map(TokioIo::new)
-            .map_err(|e| ProxyError::Tunnel(format!("CONNECT {target} via {peer}: {e}")))
+            .map_err(|e| {
+                ProxyError::caused(Kind::Tunnel(format!("CONNECT {target} via {peer}")), e)
+            })
     }
 
     /// The HTTP/2 connection to `peer`, made (once, even for concurrent callers) if needed.
@@ -133,8 +135,10 @@ impl Client {
             tokio_rustls::TlsConnector::from(cfg).connect(name, tcp),
         )
         .await
-        .map_err(|_| ProxyError::Tunnel(format!("TLS handshake with {peer} timed out")))?
-        .map_err(|e| ProxyError::Tunnel(format!("TLS handshake with {peer}: {e}")))?;
+        .map_err(|_| {
+            ProxyError::from(Kind::Tunnel(format!("TLS handshake with {peer} timed out")))
+        })?
+        .map_err(|e| ProxyError::caused(Kind::Tunnel(format!("TLS handshake with {peer}")), e))?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .initial_stream_window_size(super::STREAM_WINDOW)
@@ -142,7 +146,7 @@ impl Client {
             .keep_alive_interval(Some(Duration::from_secs(30)))
             .handshake(TokioIo::new(tls))
             .await
-            .map_err(|e| ProxyError::Tunnel(format!("HTTP/2 with {peer}: {e}")))?;
+            .map_err(|e| ProxyError::caused(Kind::Tunnel(format!("HTTP/2 with {peer}")), e))?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, "tunnel connection ended: {e}");

@@ -158,7 +158,7 @@ async fn a_server_with_another_identity_is_refused_by_the_client() {
         )
         .await
         .expect_err("wrong identity");
-    let text = e.to_string();
+    let text = e.chain();
     assert!(text.contains("impostor") && text.contains(SERVER), "{text}");
     assert_eq!(e.stage(), "tunnel");
 }

@@ -356,11 +356,12 @@ fn extension_ref_filters_are_rejected() {
 
 #[test]
 fn pick_backend_none_without_weight() {
-    assert!(pick_backend(&[]).is_none());
-    assert!(pick_backend(&[backend("a", 0), backend("b", 0)]).is_none());
+    let mut rng = fastrand::Rng::with_seed(7);
+    assert!(pick_backend(&[], &mut rng).is_none());
+    assert!(pick_backend(&[backend("a", 0), backend("b", 0)], &mut rng).is_none());
     let only = [backend("a", 0), backend("b", 3)];
     for _ in 0..100 {
-        assert_eq!(pick_backend(&only).unwrap().service, "b");
+        assert_eq!(pick_backend(&only, &mut rng).unwrap().service, "b");
     }
 }
 
@@ -370,8 +371,9 @@ fn pick_backend_follows_weights() {
     // ten standard deviations either side (odds of failing below 1e-20).
     let backends = [backend("v1", 90), backend("v2", 10)];
     let draws = 10_000;
+    let mut rng = fastrand::Rng::new();
     let v2 = (0..draws)
-        .filter(|_| pick_backend(&backends).unwrap().service == "v2")
+        .filter(|_| pick_backend(&backends, &mut rng).unwrap().service == "v2")
         .count();
     assert!((700..=1300).contains(&v2), "v2 got {v2} of {draws}");
 }
@@ -379,7 +381,8 @@ fn pick_backend_follows_weights() {
 #[test]
 fn pick_backend_handles_large_weights() {
     let backends = [backend("a", u32::MAX), backend("b", u32::MAX)];
-    assert!(pick_backend(&backends).is_some());
+    let mut rng = fastrand::Rng::with_seed(7);
+    assert!(pick_backend(&backends, &mut rng).is_some());
 }
 
 mod headers_query;

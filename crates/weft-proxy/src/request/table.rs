@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use weft_core::model::ClientPolicy;
+use weft_core::model::{Backend, ClientPolicy};
 
-use super::lookup_error;
-use crate::error::ProxyError;
+use crate::error::{Kind, ProxyError};
 use crate::route::CompiledRoutes;
 use crate::shared::Shared;
 use crate::state::{GatewayEntry, LookupError, ServiceEntry};
@@ -22,7 +21,7 @@ pub(crate) enum Routing {
 }
 
 impl Routing {
-    pub(super) fn direction(&self) -> &'static str {
+    pub(crate) fn direction(&self) -> &'static str {
         match self {
             Routing::Service(_) => "outbound",
             Routing::Gateway(_) => "gateway",
@@ -31,17 +30,17 @@ impl Routing {
 }
 
 /// The routing table, looked up.
-pub(super) enum Table {
+pub(crate) enum Table {
     Service(Arc<str>, Arc<ServiceEntry>),
     Gateway(Arc<GatewayEntry>),
 }
 
 impl Table {
-    pub(super) async fn get(shared: &Shared, routing: &Routing) -> Result<Table, ProxyError> {
+    pub(crate) async fn get(shared: &Shared, routing: &Routing) -> Result<Table, ProxyError> {
         Ok(match routing {
             Routing::Service(key) => Table::Service(
                 key.clone(),
-                (shared.store.service(key).await).map_err(|e| lookup_error(key, e))?,
+                (shared.store.service(key).await).map_err(|e| service_error(key, e))?,
             ),
             Routing::Gateway(key) => Table::Gateway(
                 (shared.store.gateway(key).await).map_err(|e| gateway_error(key, e))?,
@@ -49,7 +48,7 @@ impl Table {
         })
     }
 
-    pub(super) fn routes(&self) -> Option<&CompiledRoutes> {
+    pub(crate) fn routes(&self) -> Option<&CompiledRoutes> {
         match self {
             Table::Service(_, s) => s.routes.as_ref(),
             Table::Gateway(g) => Some(&g.routes),
@@ -57,7 +56,7 @@ impl Table {
     }
 
     /// Namespace that backend references without one default to.
-    pub(super) fn namespace(&self) -> &str {
+    pub(crate) fn namespace(&self) -> &str {
         match self {
             Table::Service(_, s) => &s.config.namespace,
             Table::Gateway(g) => &g.config.namespace,
@@ -66,7 +65,7 @@ impl Table {
 
     /// Timeouts and retries of requests whose rule sets none: the called Service's policy. A
     /// Gateway has none; its backend's applies.
-    pub(super) fn policy(&self) -> Option<&ClientPolicy> {
+    pub(crate) fn policy(&self) -> Option<&ClientPolicy> {
         match self {
             Table::Service(_, s) => Some(&s.config.policy),
             Table::Gateway(_) => None,
@@ -74,21 +73,49 @@ impl Table {
     }
 
     /// The Service itself, when it is the backend.
-    pub(super) fn service(&self, key: &str) -> Option<Arc<ServiceEntry>> {
+    pub(crate) fn service(&self, key: &str) -> Option<Arc<ServiceEntry>> {
         match self {
             Table::Service(k, s) if **k == *key => Some(s.clone()),
             _ => None,
         }
     }
+
+    /// The Service of `backend`: the table's own, or looked up (asking on first use).
+    pub(crate) async fn backend(
+        &self,
+        shared: &Shared,
+        backend: &Backend,
+    ) -> Result<Arc<ServiceEntry>, ProxyError> {
+        match self.service(&backend.service) {
+            Some(svc) => Ok(svc),
+            None => (shared.store.service(&backend.service).await)
+                .map_err(|e| service_error(&backend.service, e)),
+        }
+    }
+}
+
+/// What a failed lookup of the Service `what` means for the request.
+pub(crate) fn service_error(what: &str, e: LookupError) -> ProxyError {
+    let kind = match e {
+        LookupError::Missing => Kind::NoBackend(format!("service {what} does not exist")),
+        LookupError::Timeout => {
+            Kind::NotReady(format!("no answer from the control plane about {what}"))
+        }
+        LookupError::Rejected(why) => {
+            Kind::NoBackend(format!("the config of {what} was rejected: {why}"))
+        }
+    };
+    kind.into()
 }
 
 /// What a failed lookup of the served Gateway means for the request.
 fn gateway_error(key: &str, e: LookupError) -> ProxyError {
-    ProxyError::NotReady(match e {
+    let why = match e {
         LookupError::Missing => {
             format!("gateway {key} does not exist (or is not an ingress Gateway of class weft)")
         }
         LookupError::Timeout => format!("no answer from the control plane about gateway {key}"),
         LookupError::Rejected(why) => format!("the config of gateway {key} was rejected: {why}"),
-    })
+    };
+    Kind::NotReady(why).into()
 }

@@ -1,0 +1,82 @@
+//! One routed HTTP request, sent to a Service (sidecar outbound) or arriving at an ingress
+//! Gateway listener (gateway role). Read it as the request's journey:
+//!
+//! 1. [`table`]: the routing table — the Service's routes, or the Gateway's.
+//! 2. [`plan::route`] (pure): the rule that matches and the backend drawn by weight.
+//! 3. The backend Service, looked up (asking the control plane on first use); a reference
+//!    that does not resolve fails here, naming the backend.
+//! 4. [`plan::plan`] (pure): filters applied, then either an answer (a redirect) or a
+//!    [`plan::Forward`]: backend, port, upstream HTTP version, timeouts, retry policy, mirrors.
+//! 5. [`execute`]: attempts against endpoints the balancer picks, with per-try timeouts and
+//!    the retry decisions of [`retry`]; mirrors sent; response filters applied.
+//! 6. [`Shared::finish`]: an error becomes its `weft-error` response; the access log and
+//!    metrics get the record.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response};
+use hyper::body::{Body as _, Incoming};
+
+use crate::body::{self, Body};
+use crate::error::ProxyError;
+use crate::record::Record;
+use crate::shared::Shared;
+
+pub(crate) mod execute;
+pub(crate) mod plan;
+pub(crate) mod retry;
+pub(crate) mod table;
+
+pub(crate) use table::Routing;
+
+/// Serves one HTTP request. `port` is the Service port (outbound) or the Gateway listener port.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    routing: Routing,
+    port: u16,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let start = Instant::now();
+    let (parts, incoming) = req.into_parts();
+    let mut record = Record::for_request(routing.direction(), &parts, peer);
+    if let Routing::Service(key) = &routing {
+        record.service = Some(key.to_string());
+    }
+    let result = journey(&shared, &routing, port, parts, incoming, &mut record).await;
+    shared.finish(record, start, result)
+}
+
+/// Steps 1 to 5 of the journey.
+async fn journey(
+    shared: &Arc<Shared>,
+    routing: &Routing,
+    port: u16,
+    mut parts: http::request::Parts,
+    incoming: Incoming,
+    record: &mut Record,
+) -> Result<Response<Body>, ProxyError> {
+    let table = table::Table::get(shared, routing).await?;
+    let route = plan::route(&table, port, &parts, &mut fastrand::Rng::new())?;
+    if let Some(rule) = &route.rule {
+        record.route = Some(rule.name.clone());
+    }
+    let backend = match &route.backend {
+        Some(b) => {
+            record.service.get_or_insert_with(|| b.service.clone());
+            if let Some(unresolved) = ProxyError::unresolved(b) {
+                return Err(unresolved);
+            }
+            Some(table.backend(shared, b).await?)
+        }
+        None => None,
+    };
+    let bodiless = incoming.is_end_stream();
+    let forward = match plan::plan(route, backend, &table, port, bodiless, &mut parts)? {
+        plan::Plan::Respond(res) => return Ok(Response::from_parts(res, body::empty())),
+        plan::Plan::Forward(f) => f,
+    };
+    execute::forward(shared, forward, parts, body::stream(incoming), record).await
+}
