@@ -169,7 +169,7 @@ async fn connection<S: Io>(
         let (shared, identity) = (shared.clone(), identity.clone());
         // Boxed: hyper moves the handler's future, and this one is several KiB.
         async move {
-            Ok::<_, Infallible>(Box::pin(request(&shared, target, peer, identity, req)).await)
+            Ok::<_, Infallible>(Box::pin(handle(&shared, target, peer, identity, req)).await)
         }
     })
     .await;
@@ -193,7 +193,7 @@ fn authorize(shared: &Shared, ask: &Ask<'_>, record: &mut Record) -> Result<(), 
     }
 }
 
-async fn request(
+async fn handle(
     shared: &Shared,
     target: SocketAddr,
     peer: SocketAddr,

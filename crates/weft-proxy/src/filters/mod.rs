@@ -15,7 +15,7 @@ use crate::authority;
 /// Applies the request filters in order. Returns the response to send instead of forwarding
 /// when a `RequestRedirect` filter is reached. `matched_prefix` is the `PathPrefix` value the
 /// route matched ([`crate::route::Selected::matched_prefix`]), for `ReplacePrefixMatch`.
-pub fn request(
+pub fn apply_to_request(
     filters: &[HttpRouteFilter],
     parts: &mut request::Parts,
     matched_prefix: Option<&str>,
@@ -46,7 +46,7 @@ pub fn request(
 }
 
 /// Applies the `ResponseHeaderModifier` filters in order.
-pub fn response(filters: &[HttpRouteFilter], parts: &mut response::Parts) {
+pub fn apply_to_response(filters: &[HttpRouteFilter], parts: &mut response::Parts) {
     for f in filters {
         if f.filter_type == HttpFilterType::ResponseHeaderModifier
             && let Some(m) = &f.response_header_modifier

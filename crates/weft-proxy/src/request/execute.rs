@@ -137,7 +137,7 @@ fn respond(res: Response<Body>, response_filters: &[HttpRouteFilter]) -> Respons
         return res;
     }
     let (mut parts, body) = res.into_parts();
-    filters::response(response_filters, &mut parts);
+    filters::apply_to_response(response_filters, &mut parts);
     Response::from_parts(parts, body)
 }
 

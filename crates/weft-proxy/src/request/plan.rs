@@ -133,7 +133,7 @@ pub(crate) fn plan(
     let prefix = route.prefix.as_deref();
     let rule = route.rule.as_ref();
     if let Some(rule) = rule
-        && let Some(redirect) = filters::request(&rule.filters, parts, prefix)
+        && let Some(redirect) = filters::apply_to_request(&rule.filters, parts, prefix)
     {
         return Ok(Plan::Respond(redirect.into_parts().0));
     }
@@ -141,7 +141,7 @@ pub(crate) fn plan(
         let name = rule.map_or("the route", |r| r.name.as_str());
         return Err(Kind::NoBackend(format!("{name} has no backend")).into());
     };
-    if filters::request(&backend.filters, parts, prefix).is_some() {
+    if filters::apply_to_request(&backend.filters, parts, prefix).is_some() {
         return Err(Kind::NoBackend("redirects are not allowed on backends".into()).into());
     }
     let bport = if backend.port == 0 {

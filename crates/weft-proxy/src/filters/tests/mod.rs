@@ -74,7 +74,7 @@ fn request_header_modifier_sets_adds_and_removes() {
         &[("x-add", "bar,baz"), ("x-added", "1")],
         &["X-Remove", "x-absent"],
     ));
-    assert!(request(&[f], &mut p, None).is_none());
+    assert!(apply_to_request(&[f], &mut p, None).is_none());
     assert_eq!(values(&p.headers, "x-set"), ["new"]);
     assert_eq!(values(&p.headers, "x-new"), ["fresh"]);
     assert_eq!(values(&p.headers, "x-add"), ["foo,bar,baz"]);
@@ -91,7 +91,7 @@ fn header_modifiers_apply_in_filter_order() {
         request_headers(modifier(&[], &[("x-a", "2")], &[])),
         request_headers(modifier(&[("x-b", "3")], &[], &["x-b"])),
     ];
-    request(&filters, &mut p, None);
+    apply_to_request(&filters, &mut p, None);
     assert_eq!(values(&p.headers, "x-a"), ["1,2"]);
     assert!(p.headers.get("x-b").is_none());
 }
@@ -104,7 +104,7 @@ fn invalid_header_names_and_values_are_skipped() {
         &[("x-a", "bad\rvalue"), ("", "v")],
         &["bad name", ""],
     ));
-    request(&[f], &mut p, None);
+    apply_to_request(&[f], &mut p, None);
     assert_eq!(values(&p.headers, "x-a"), ["1"]);
     assert!(p.headers.get("x-ok").is_none());
     assert_eq!(values(&p.headers, "x-ok2"), ["ok"]);
@@ -132,7 +132,7 @@ fn response_header_modifier_changes_response_headers_only() {
         },
         request_headers(modifier(&[("x-request-only", "1")], &[], &[])),
     ];
-    response(&filters, &mut resp);
+    apply_to_response(&filters, &mut resp);
     assert_eq!(values(&resp.headers, "x-served-by"), ["weft"]);
     // Cookies are never joined.
     assert_eq!(values(&resp.headers, "set-cookie"), ["a=1", "b=2"]);
@@ -141,7 +141,7 @@ fn response_header_modifier_changes_response_headers_only() {
     assert!(resp.headers.get("x-request-only").is_none());
     // And the request side ignores response modifiers.
     let mut p = parts("/", &[]);
-    request(&filters[..1], &mut p, None);
+    apply_to_request(&filters[..1], &mut p, None);
     assert!(p.headers.is_empty());
 }
 
@@ -166,7 +166,7 @@ fn url_rewrite(hostname: Option<&str>, path: Option<HttpPathModifier>) -> HttpRo
 
 fn rewritten(uri: &str, f: &HttpRouteFilter, matched_prefix: Option<&str>) -> String {
     let mut p = parts(uri, &[("host", "pricing.shop")]);
-    assert!(request(std::slice::from_ref(f), &mut p, matched_prefix).is_none());
+    assert!(apply_to_request(std::slice::from_ref(f), &mut p, matched_prefix).is_none());
     p.uri.to_string()
 }
 
@@ -240,18 +240,18 @@ fn invalid_rewritten_path_leaves_the_uri() {
 fn url_rewrite_hostname_sets_host_and_absolute_authority() {
     let f = url_rewrite(Some("cart.shop"), None);
     let mut p = parts("/x?y=1", &[("host", "pricing.shop:8080")]);
-    request(std::slice::from_ref(&f), &mut p, None);
+    apply_to_request(std::slice::from_ref(&f), &mut p, None);
     assert_eq!(p.headers["host"], "cart.shop");
     assert_eq!(p.uri, "/x?y=1");
     // HTTP/2 style: the authority is in the URI.
     let mut p = parts("http://pricing.shop:8080/x?y=1", &[]);
-    request(std::slice::from_ref(&f), &mut p, None);
+    apply_to_request(std::slice::from_ref(&f), &mut p, None);
     assert_eq!(p.headers["host"], "cart.shop");
     assert_eq!(p.uri, "http://cart.shop/x?y=1");
     // Not a host name: nothing changes.
     let bad = url_rewrite(Some("bad\nhost"), None);
     let mut p = parts("/x", &[("host", "pricing.shop")]);
-    request(&[bad], &mut p, None);
+    apply_to_request(&[bad], &mut p, None);
     assert_eq!(p.headers["host"], "pricing.shop");
 }
 
@@ -262,7 +262,7 @@ fn url_rewrite_hostname_and_path_together() {
         Some(path_modifier(PathModifierType::ReplacePrefixMatch, "/cart")),
     );
     let mut p = parts("https://pricing.shop/prices/1?c=eur", &[]);
-    request(std::slice::from_ref(&f), &mut p, Some("/prices"));
+    apply_to_request(std::slice::from_ref(&f), &mut p, Some("/prices"));
     assert_eq!(p.uri, "https://cart.shop/cart/1?c=eur");
 }
 
@@ -276,7 +276,7 @@ fn filter_types_without_their_settings_do_nothing() {
         filter(HttpFilterType::RequestMirror),
         filter(HttpFilterType::ExtensionRef),
     ];
-    assert!(request(&filters, &mut p, Some("/")).is_none());
+    assert!(apply_to_request(&filters, &mut p, Some("/")).is_none());
     assert_eq!(p.uri, "/x");
     assert_eq!(p.headers.len(), 1);
     assert_eq!(mirrors(&filters).count(), 0);
@@ -309,7 +309,7 @@ fn mirrors_lists_request_mirrors_in_order() {
     assert_eq!(found, [("shadow-a", None), ("shadow-b", Some(10))]);
     // The request itself is untouched by mirrors.
     let mut p = parts("/", &[]);
-    assert!(request(&filters[..1], &mut p, None).is_none());
+    assert!(apply_to_request(&filters[..1], &mut p, None).is_none());
     assert!(p.headers.is_empty());
 }
 

@@ -17,7 +17,7 @@ fn redirected(
 ) -> (StatusCode, String) {
     let headers: Vec<_> = host.map(|h| ("host", h)).into_iter().collect();
     let mut p = parts(uri, &headers);
-    let resp = request(&[redirect_filter(r)], &mut p, matched_prefix).expect("a redirect");
+    let resp = apply_to_request(&[redirect_filter(r)], &mut p, matched_prefix).expect("a redirect");
     let location = resp.headers()["location"].to_str().unwrap().to_string();
     (resp.status(), location)
 }
@@ -146,7 +146,7 @@ fn redirect_with_an_invalid_location_has_no_location() {
         ..redir()
     };
     let mut p = parts("/", &[("host", "a.b")]);
-    let resp = request(&[redirect_filter(r)], &mut p, None).unwrap();
+    let resp = apply_to_request(&[redirect_filter(r)], &mut p, None).unwrap();
     assert_eq!(resp.status(), StatusCode::FOUND);
     assert!(resp.headers().get("location").is_none());
 }
@@ -158,6 +158,6 @@ fn redirect_stops_the_filters_that_follow() {
         redirect_filter(redir()),
         request_headers(modifier(&[("x-after", "1")], &[], &[])),
     ];
-    assert!(request(&filters, &mut p, None).is_some());
+    assert!(apply_to_request(&filters, &mut p, None).is_some());
     assert!(p.headers.get("x-after").is_none());
 }
