@@ -4,8 +4,6 @@
 
 use std::process::ExitCode;
 
-use weft_local::rundir::RunDir;
-
 use crate::up::Instance;
 
 #[derive(Debug, clap::Args)]
@@ -20,14 +18,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let dir = RunDir::new(&args.instance.name);
-    let Some(plan) = dir.plan() else {
-        anyhow::bail!("no mesh named {:?} is running", args.instance.name);
-    };
-    let Some(pod) = plan.pod(&args.pod) else {
-        let names: Vec<String> = plan.pods.iter().map(|p| p.id()).collect();
-        anyhow::bail!("no pod {:?}; pods: {}", args.pod, names.join(", "));
-    };
+    let (dir, plan) = args.instance.running()?;
+    let pod = crate::running::pod(&plan, &args.pod, "")?;
     let e = weft_local::enter::exec_in_pod(
         &weft_local::net::netns_path(&pod.netns),
         Some(&dir.etc_dir(&pod.namespace)),

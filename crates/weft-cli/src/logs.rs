@@ -4,8 +4,6 @@ use std::io::{Read, Seek, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use weft_local::rundir::RunDir;
-
 use crate::up::Instance;
 
 #[derive(Debug, clap::Args)]
@@ -23,24 +21,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let dir = RunDir::new(&args.instance.name);
-    let Some(plan) = dir.plan() else {
-        anyhow::bail!("no mesh named {:?} is running", args.instance.name);
-    };
-    let path = match plan.pod(&args.pod) {
-        Some(p) => {
-            let suffix = if args.proxy { ".proxy" } else { "" };
-            dir.log(&format!("{}/{}{suffix}", p.namespace, p.name))
-        }
-        None if args.pod == "control" || args.pod.starts_with("gateway-") => dir.log(&args.pod),
-        None => {
-            let names: Vec<String> = plan.pods.iter().map(|p| p.id()).collect();
-            anyhow::bail!(
-                "no pod {:?}; pods: {}, or `control`",
-                args.pod,
-                names.join(", ")
-            );
-        }
+    let (dir, plan) = args.instance.running()?;
+    let path = if args.pod == "control" || args.pod.starts_with("gateway-") {
+        dir.log(&args.pod)
+    } else {
+        let p = crate::running::pod(&plan, &args.pod, ", or `control`")?;
+        let suffix = if args.proxy { ".proxy" } else { "" };
+        dir.log(&format!("{}/{}{suffix}", p.namespace, p.name))
     };
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,

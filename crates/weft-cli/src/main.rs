@@ -10,6 +10,7 @@ mod logs;
 mod pod_exec;
 mod proxy;
 mod proxy_config;
+mod running;
 mod status;
 mod up;
 mod yaml_out;

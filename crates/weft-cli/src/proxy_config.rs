@@ -5,8 +5,6 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use weft_local::rundir::RunDir;
-
 use crate::up::Instance;
 
 #[derive(Debug, clap::Subcommand)]
@@ -36,18 +34,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let dir = RunDir::new(&args.instance.name);
-    let Some(plan) = dir.plan() else {
-        anyhow::bail!("no mesh named {:?} is running", args.instance.name);
-    };
+    let (_, plan) = args.instance.running()?;
     let (name, path) = match &args.what {
         What::Secret { pod, .. } => (pod, "/certs"),
         What::Config { pod } => (pod, "/config_dump"),
     };
-    let Some(pod) = plan.pod(name) else {
-        let names: Vec<String> = plan.pods.iter().map(|p| p.id()).collect();
-        anyhow::bail!("no pod {name:?}; pods: {}", names.join(", "));
-    };
+    let pod = crate::running::pod(&plan, name, "")?;
     if !pod.sidecar {
         anyhow::bail!("pod {} has no sidecar (dataplane mode none)", pod.id());
     }
