@@ -429,3 +429,86 @@ fn as_an_ordinary_user_weft_up_says_what_it_needs() {
     );
     assert!(!std::path::Path::new("/run/weft/e2euser").exists());
 }
+
+/// The address at `v` (a JSON string), parsed.
+fn addr(v: &serde_json::Value) -> SocketAddr {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not an address: {v}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+#[test]
+#[ignore = "needs root: weft up creates network namespaces, links and capture rules"]
+fn weft_up_reports_every_address_it_really_bound() {
+    let _serial = serial();
+    let cfg = weft_e2e::shop("tcbound", 60);
+    let mesh = Mesh::up("tcbound", &cfg.path);
+    let bound = mesh.bound();
+
+    // The control plane: the admin asked for, and a plaintext port chosen by the kernel
+    // (launched as 127.0.0.1:0), both answering.
+    let control = &bound["control"];
+    assert_eq!(addr(&control["admin"]).port(), mesh.admin_port, "{bound}");
+    let plain = addr(&control["discovery"]);
+    assert!(plain.ip().is_loopback() && plain.port() != 0, "{bound}");
+    std::net::TcpStream::connect(plain).expect("plaintext discovery accepts");
+    let secure = addr(&control["secureDiscovery"]);
+    std::net::TcpStream::connect(secure).expect("mTLS discovery accepts");
+    assert!(
+        mesh.up_output.contains(&format!(
+            "admin http://{}/debug/syncz",
+            addr(&control["admin"])
+        )),
+        "{}",
+        mesh.up_output
+    );
+
+    // Every pod, with its sidecar's addresses when it has one; those answer.
+    let pods = mesh.pods();
+    let reported = bound["pods"].as_array().expect("pods");
+    assert_eq!(reported.len(), pods.len(), "{bound}");
+    for pod in &pods {
+        let name = pod["name"].as_str().unwrap();
+        let r = reported
+            .iter()
+            .find(|p| p["name"] == name && p["namespace"] == pod["namespace"])
+            .unwrap_or_else(|| panic!("pod {name} not in {bound}"));
+        assert_eq!(r["ip"], pod["ip"], "{name}");
+        if pod["sidecar"] == true {
+            let proxy = &r["proxy"];
+            let readiness = addr(&proxy["readiness"]);
+            let (status, _) = http_get_at(readiness, "/healthz/ready").expect("readiness");
+            assert_eq!(status, 200, "{name}: {readiness}");
+            assert_eq!(
+                readiness.ip().to_string(),
+                pod["ip"],
+                "{name}: at the pod's address"
+            );
+            assert_eq!(addr(&proxy["inbound"]).port(), 15006, "{name}");
+            assert_eq!(addr(&proxy["outbound"]).port(), 15001, "{name}");
+        } else {
+            assert!(r["proxy"].is_null(), "{name} has no sidecar: {r}");
+        }
+    }
+    assert!(
+        pods.iter().any(|p| p["sidecar"] == false),
+        "the shop's outsider has no sidecar"
+    );
+
+    // The ingress gateway: its listener on the chosen port, and an admin port the kernel chose.
+    let gateway = &bound["gateways"][0]["proxy"];
+    let listener = addr(&gateway["listeners"][0][1]);
+    assert_eq!(listener.port(), mesh.ingress_port, "{bound}");
+    let (status, _) = http_get_at(addr(&gateway["readiness"]), "/healthz/ready").expect("ready");
+    assert_eq!(status, 200);
+    let admin = addr(&gateway["admin"]);
+    assert!(admin.ip().is_loopback() && admin.port() != 0, "{bound}");
+    std::net::TcpStream::connect(admin).expect("gateway admin accepts");
+
+    mesh.down();
+    assert!(
+        !std::path::Path::new("/run/weft/tcbound").exists(),
+        "weft down removes the runtime directory and its bound.json"
+    );
+}

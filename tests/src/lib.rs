@@ -181,6 +181,14 @@ impl Mesh {
         std::fs::read_to_string(format!("/run/weft/{}/up.log", self.name)).unwrap_or_default()
     }
 
+    /// Every address the mesh bound, as `weft up` reported them once it was up
+    /// (`/run/weft/NAME/bound.json`: control, pods, gateways).
+    pub fn bound(&self) -> serde_json::Value {
+        let path = format!("/run/weft/{}/bound.json", self.name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
     /// `weft ARGS --name NAME` (the instance flag goes before any `--`).
     pub fn weft(&self, args: &[&str]) -> Output {
         let mut all: Vec<&str> = Vec::new();

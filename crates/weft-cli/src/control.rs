@@ -57,6 +57,10 @@ pub struct Args {
     /// Default and maximum lifetime of a workload certificate (proxies renew at half).
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     cert_ttl: std::time::Duration,
+    /// Once everything is bound, write the real addresses here (JSON: discovery,
+    /// secureDiscovery, admin), for whoever started this process (`weft up` does).
+    #[arg(long, value_name = "FILE")]
+    addresses_file: Option<PathBuf>,
     /// Log level (trace, debug, info, warn, error).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -98,6 +102,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .map_or_else(String::new, |a| format!(", mTLS discovery on {a}")),
             bound.admin
         );
+        if let Some(path) = &args.addresses_file {
+            let reported = weft_local::addresses::ControlAddresses {
+                discovery: bound.discovery,
+                secure_discovery: bound.secure_discovery,
+                admin: bound.admin,
+            };
+            weft_local::addresses::write(path, &reported)?;
+        }
         bound.wait().await;
         Ok(ExitCode::SUCCESS)
     })
@@ -130,6 +142,7 @@ mod tests {
             pods_file: "/run/weft/shop/pods.json".into(),
             state_dir: "/run/weft/shop/state".into(),
             bootstrap: "/run/weft/shop/bootstrap.json".into(),
+            addresses_file: Some("/run/weft/shop/addresses/control.json".into()),
         };
         let argv = std::iter::once("weft".to_string()).chain(launch.to_args());
         let args = match Cli::try_parse_from(argv) {
@@ -147,5 +160,6 @@ mod tests {
         assert_eq!(args.pods, Some(launch.pods_file));
         assert_eq!(args.state_dir, launch.state_dir);
         assert_eq!(args.bootstrap, Some(launch.bootstrap));
+        assert_eq!(args.addresses_file, launch.addresses_file);
     }
 }

@@ -89,6 +89,10 @@ pub struct Args {
     /// Worker threads (default: the Mesh's proxy concurrency, 2).
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
+    /// Once everything is bound, write the real addresses here (JSON: outbound, inbound,
+    /// admin, readiness, metrics, listeners), for whoever started this process (`weft up` does).
+    #[arg(long, value_name = "FILE")]
+    addresses_file: Option<std::path::PathBuf>,
 }
 
 /// The control plane with the roots to pin, read from `--ca-root`.
@@ -181,6 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .id
         .clone()
         .unwrap_or_else(|| format!("{pod}.{namespace}"));
+    let addresses_file = args.addresses_file.clone();
     let cfg = weft_proxy::Config {
         identity: weft_proxy::Identity {
             id,
@@ -211,6 +216,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "weft proxy: outbound on {}, inbound on {}, admin on {}, readiness on {}, metrics on {}",
             bound.outbound, bound.inbound, bound.admin, bound.readiness, bound.metrics
         );
+        if let Some(path) = &addresses_file {
+            let reported = weft_local::addresses::ProxyAddresses {
+                outbound: Some(bound.outbound),
+                inbound: Some(bound.inbound),
+                admin: bound.admin,
+                readiness: bound.readiness,
+                metrics: bound.metrics,
+                listeners: vec![],
+            };
+            weft_local::addresses::write(path, &reported)?;
+        }
         shutdown_requested().await?;
         bound.drain(None).await;
         Ok(ExitCode::SUCCESS)
@@ -237,6 +253,7 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
     let workload = args.workload.unwrap_or_else(|| name.clone());
     let pod = args.pod.unwrap_or_else(|| name.clone());
     let id = args.id.unwrap_or_else(|| format!("{pod}.{namespace}"));
+    let addresses_file = args.addresses_file.clone();
     let cfg = weft_proxy::gateway::Config {
         identity: weft_proxy::Identity {
             id,
@@ -272,6 +289,17 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
             bound.readiness,
             bound.metrics
         );
+        if let Some(path) = &addresses_file {
+            let reported = weft_local::addresses::ProxyAddresses {
+                outbound: None,
+                inbound: None,
+                admin: bound.admin,
+                readiness: bound.readiness,
+                metrics: bound.metrics,
+                listeners: bound.listeners.iter().map(|(p, a)| (*p, *a)).collect(),
+            };
+            weft_local::addresses::write(path, &reported)?;
+        }
         shutdown_requested().await?;
         bound.drain(None).await;
         Ok(ExitCode::SUCCESS)

@@ -71,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return detach(&args, &plan, &weft);
     }
     let report = reporter();
+    let name = plan.name.clone();
     report(format!(
         "weft up {:?}: {} pods, {} gateways from {}",
         plan.name,
@@ -85,10 +86,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         // Signal handlers from the start: a Ctrl-C while pods start stops them cleanly too.
         let stop = shutdown();
-        weft_local::runtime::up(plan, weft, report.clone(), stop).await
+        let bound = weft_local::runtime::start(plan, weft, report.clone()).await?;
+        report(up_line(&name, &bound));
+        bound.wait_shutdown(stop).await;
+        anyhow::Ok(())
     })?;
     report("stopped; everything weft up created is removed".into());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The line that says the mesh is up (`weft up -d` waits for it), with where to reach it.
+fn up_line(name: &str, bound: &weft_local::runtime::Bound) -> String {
+    let ingress: Vec<String> = bound
+        .addresses
+        .ingress()
+        .iter()
+        .map(|a| format!("http://{a}/"))
+        .collect();
+    format!(
+        "mesh {name:?} is up: {}; ingress {}; admin http://{}/debug/syncz; `weft get pods`, `weft logs POD`, Ctrl-C or `weft down` to stop",
+        bound.readiness,
+        if ingress.is_empty() {
+            "none".to_string()
+        } else {
+            ingress.join(" ")
+        },
+        bound.addresses.control.admin
+    )
 }
 
 /// Ctrl-C, SIGTERM (`weft down`) or SIGHUP; the handlers are installed at the call (inside a

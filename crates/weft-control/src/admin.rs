@@ -19,8 +19,8 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 
 use crate::ca::Ca;
-use crate::discovery::status::{ProxyStatus, TypeStatus};
 use crate::state::State;
+use crate::status::{ProxyStatus, TypeStatus};
 
 pub async fn handle(
     state: Arc<State>,

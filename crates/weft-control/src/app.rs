@@ -115,8 +115,8 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         None => None,
     };
     let ca_cfg = cfg.ca.clone();
-    let ca_state = state.clone();
-    let ca = tokio::task::spawn_blocking(move || Ca::new(&ca_cfg, ca_state))
+    let (snapshot, ca_metrics) = (state.snapshot(), state.metrics.ca.clone());
+    let ca = tokio::task::spawn_blocking(move || Ca::new(&ca_cfg, snapshot, ca_metrics))
         .await
         .map_err(|e| ca::Error::Config(format!("CA start failed: {e}")))??;
     let bind = |what, addr| async move {

@@ -1,7 +1,8 @@
 //! The weft control plane: reads configuration from a [`source`] and running pods from their
 //! proxies and the [`pods`] file, builds what each proxy needs
 //! ([`weft_core::model::Snapshot`]), serves it over the delta [`discovery`] stream on its [`listen`]ers and records
-//! what every proxy has ACKed, which the [`admin`] API shows. The [`ca`] issues the proxies'
+//! what every proxy has ACKed ([`status`]), which the [`admin`] API shows. Each connection
+//! carries its [`peer`]'s proven identity. The [`ca`] issues the proxies'
 //! workload certificates.
 
 pub mod admin;
@@ -10,9 +11,11 @@ pub mod ca;
 pub mod discovery;
 pub mod listen;
 pub mod metrics;
+pub mod peer;
 pub mod pods;
 pub mod source;
 pub mod state;
+pub mod status;
 pub mod watch;
 
 pub use app::{Bound, Config, build};

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use weft_core::Config;
 use weft_core::model::{Pod, Snapshot};
 
-use crate::discovery::status::ProxyStatus;
+use crate::status::ProxyStatus;
 
 /// Milliseconds since the Unix epoch, for status times.
 pub fn now_ms() -> u64 {

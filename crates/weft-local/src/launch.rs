@@ -32,6 +32,8 @@ pub struct ProxyLaunch {
     pub admin: Option<SocketAddr>,
     pub metrics: Option<SocketAddr>,
     pub readiness: Option<SocketAddr>,
+    /// Where to report what it bound ([`crate::addresses::ProxyAddresses`]).
+    pub addresses_file: Option<PathBuf>,
 }
 
 /// The gateway role of a [`ProxyLaunch`].
@@ -75,6 +77,10 @@ impl ProxyLaunch {
         a.opt("--admin", self.admin);
         a.opt("--metrics", self.metrics);
         a.opt("--readiness", self.readiness);
+        a.opt(
+            "--addresses-file",
+            self.addresses_file.as_ref().map(|p| p.display()),
+        );
         a.0
     }
 }
@@ -95,6 +101,8 @@ pub struct ControlLaunch {
     pub state_dir: PathBuf,
     /// The proxies' bootstrap credentials.
     pub bootstrap: PathBuf,
+    /// Where to report what it bound ([`crate::addresses::ControlAddresses`]).
+    pub addresses_file: Option<PathBuf>,
 }
 
 impl ControlLaunch {
@@ -109,6 +117,10 @@ impl ControlLaunch {
         a.flag("--pods", self.pods_file.display());
         a.flag("--state-dir", self.state_dir.display());
         a.flag("--bootstrap", self.bootstrap.display());
+        a.opt(
+            "--addresses-file",
+            self.addresses_file.as_ref().map(|p| p.display()),
+        );
         a.0
     }
 }
@@ -153,6 +165,7 @@ mod tests {
             admin: None,
             metrics: None,
             readiness: None,
+            addresses_file: None,
         };
         let args = launch.to_args();
         assert_eq!(args[0], "proxy");
@@ -162,7 +175,13 @@ mod tests {
             .map(|w| w[1].as_str())
             .collect();
         assert_eq!(labels, ["app=cart", "v=1"]);
-        for absent in ["--mark", "--gateway", "--admin", "--log-level"] {
+        for absent in [
+            "--mark",
+            "--gateway",
+            "--admin",
+            "--log-level",
+            "--addresses-file",
+        ] {
             assert!(!args.iter().any(|a| a == absent), "{absent} in {args:?}");
         }
     }

@@ -2,6 +2,7 @@
 //! namespace joined to a bridge weft owns), with transparent capture into its sidecar, names
 //! for Services, and supervised processes.
 
+pub mod addresses;
 pub mod cleanup;
 pub mod credentials;
 pub mod enter;

@@ -1,6 +1,6 @@
 //! The runtime directory of one `weft up` instance, `/run/weft/<name>/`: its lock, the plan it
-//! runs (so `weft down` and the next `weft up` know what to remove), live status, hosts files
-//! and logs. `/run` is a tmpfs, so nothing here outlives a reboot, and neither do namespaces.
+//! runs (so `weft down` and the next `weft up` know what to remove), live status, the addresses
+//! its processes bound, hosts files and logs. `/run` is a tmpfs, so nothing here outlives a reboot, and neither do namespaces.
 
 use std::fs::File;
 use std::io::Write;
@@ -133,6 +133,16 @@ impl RunDir {
 
     pub fn log(&self, name: &str) -> PathBuf {
         self.path.join("logs").join(format!("{name}.log"))
+    }
+
+    /// Where the process `who` reports the addresses it bound ([`crate::addresses`]).
+    pub fn addresses(&self, who: &str) -> PathBuf {
+        self.path.join("addresses").join(format!("{who}.json"))
+    }
+
+    /// Every real address of the running instance, as `weft up` gathered them once it was up.
+    pub fn bound_file(&self) -> PathBuf {
+        self.path.join("bound.json")
     }
 }
 

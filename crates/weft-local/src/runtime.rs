@@ -1,18 +1,21 @@
-//! `weft up`: sets up the network, starts the control plane, every pod (proxy first, then the
-//! app once the proxy is ready) and the ingress gateways, keeps them running, and on shutdown
-//! stops them in order (gateways, apps, proxies, control plane) and removes everything.
+//! `weft up`: [`start`] sets up the network, starts the control plane, every pod (proxy first,
+//! then the app once the proxy is ready) and the ingress gateways, and returns a [`Bound`] with
+//! every address they bound; they keep running until [`Bound::stop`] stops them in order
+//! (gateways, apps, proxies, control plane) and removes everything.
 
-use std::future::Future;
 use std::net::{SocketAddr, SocketAddrV4};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
-use self::spec::{app_spec, control_spec, gateway_pod, gateway_spec, proxy_spec};
+use self::bound::Teardown;
+pub use self::bound::{Addresses, Bound, GatewayAddresses, PodAddresses};
+use self::spec::{
+    app_spec, control_addresses, control_spec, gateway_pod, gateway_spec, proxy_spec,
+};
+use crate::addresses::{self, ControlAddresses};
 use crate::cleanup;
 use crate::credentials::{self, Grant};
 use crate::net;
@@ -22,8 +25,10 @@ use crate::registration;
 use crate::rundir::RunDir;
 use crate::services;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
-use crate::supervise::{Board, Report, Spec, supervise};
+use crate::supervise::{Board, Report};
 
+mod bound;
+mod phase;
 mod spec;
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
@@ -34,16 +39,13 @@ const RESOLV_CONF: &str = "# Written by weft up: Service names are in /etc/hosts
 /// How long `weft up` waits for every pod before saying which are not ready.
 const READY_WAIT: Duration = Duration::from_secs(30);
 
-/// Runs the mesh of `plan` until `shutdown` completes, then tears it down.
-pub async fn up(
-    plan: Plan,
-    weft: PathBuf,
-    report: Report,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+/// Sets up the network and starts the control plane, every pod and the ingress gateways;
+/// returns once they are ready (or [`READY_WAIT`] has passed), with every address they bound.
+/// On an error, whatever was started is stopped and removed again before it returns.
+pub async fn start(plan: Plan, weft: PathBuf, report: Report) -> anyhow::Result<Bound> {
     require_root()?;
     let dir = RunDir::new(&plan.name);
-    let _lock = dir.lock()?;
+    let lock = dir.lock()?;
     if dir.plan().is_some() {
         report("removing what an earlier `weft up` of this name left behind".into());
         cleanup::remove(&dir, &report).await;
@@ -53,11 +55,21 @@ pub async fn up(
     dir.write_plan(&plan)?;
     let pods = plan.pods.iter().map(|p| p.pod()).collect();
     let board = Board::new(initial_status(&plan), dir.clone(), pods);
-    let result = run(&plan, &weft, &dir, &board, &report, shutdown).await;
-    board.update(|s| s.phase = "stopping".into());
-    cleanup::remove_network(&plan, &report);
-    let _ = std::fs::remove_dir_all(&dir.path);
-    result
+    let mut teardown = Teardown::new(plan, dir, board, report, lock);
+    match launch(&mut teardown, &weft).await {
+        Ok((addresses, readiness)) => {
+            teardown.board.update(|s| s.phase = "running".into());
+            Ok(Bound {
+                addresses,
+                readiness,
+                teardown,
+            })
+        }
+        Err(e) => {
+            teardown.run().await;
+            Err(e)
+        }
+    }
 }
 
 /// `weft up` programs namespaces, links and nftables: it needs root (CAP_NET_ADMIN and
@@ -147,148 +159,94 @@ fn initial_status(plan: &Plan) -> Status {
     }
 }
 
-/// One phase of shutdown: its processes get the signal together.
-struct Phase {
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
-}
-
-impl Phase {
-    fn new() -> Phase {
-        Phase {
-            stop: watch::Sender::new(false),
-            tasks: JoinSet::new(),
+/// Starts everything in order: network, Service translation, credentials, control plane,
+/// pods (proxy first unless the pod does not hold its app), gateways; then waits for readiness.
+async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, String)> {
+    let Teardown {
+        plan,
+        dir,
+        board,
+        report,
+        control,
+        proxies,
+        apps,
+        gateways,
+        translating,
+        ..
+    } = t;
+    let (plan, dir, board, report) = (&*plan, &*dir, &*board, &*report);
+    setup_network(plan, dir, report).await?;
+    *translating = Some(services::start(plan, board, report).await?);
+    write_credentials(plan, dir)?;
+    let mut ready = control.start(control_spec(plan, weft, dir), None, board, report);
+    tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the control plane did not start within 20s; see {}",
+                dir.log("control").display()
+            )
+        })?
+        .ok();
+    // Ready means it has written them.
+    let cp: ControlAddresses = addresses::read(&control_addresses(dir))?;
+    report(format!(
+        "control plane ready: discovery on {} (mTLS) and {} (this host), admin on http://{}/debug/syncz",
+        cp.secure_discovery
+            .map_or_else(|| "-".to_string(), |a| a.to_string()),
+        cp.discovery,
+        cp.admin
+    ));
+    let mut waits = Vec::new();
+    for (i, pod) in plan.pods.iter().enumerate() {
+        let mut gate = None;
+        if pod.sidecar {
+            let ready = proxies.start(proxy_spec(plan, pod, i, weft, dir), None, board, report);
+            // By default the app waits for its proxy; pods start side by side.
+            if pod.hold_application {
+                gate = Some(ready);
+            }
         }
+        waits.push(apps.start(app_spec(pod, i, weft, dir), gate, board, report));
     }
-
-    /// Supervises `spec`, first waiting for `gate` (if any) to turn true; the result turns true
-    /// when the process is ready.
-    fn start(
-        &mut self,
-        spec: Spec,
-        gate: Option<watch::Receiver<bool>>,
-        board: &Arc<Board>,
-        report: &Report,
-    ) -> watch::Receiver<bool> {
-        let (ready, ready_rx) = watch::channel(false);
-        let (board, report, stop) = (board.clone(), report.clone(), self.stop.subscribe());
-        let fut = supervise(spec, gate, board, report, stop, ready);
-        self.tasks.spawn(fut);
-        ready_rx
+    for (i, g) in plan.gateways.iter().enumerate() {
+        waits.push(gateways.start(gateway_spec(plan, g, i, weft, dir), None, board, report));
     }
-
-    async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
-    }
-}
-
-async fn run(
-    plan: &Plan,
-    weft: &std::path::Path,
-    dir: &RunDir,
-    board: &Arc<Board>,
-    report: &Report,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let (mut control, mut proxies, mut apps, mut gateways) =
-        (Phase::new(), Phase::new(), Phase::new(), Phase::new());
-    let mut translating = None;
-    let started = async {
-        setup_network(plan, dir, report).await?;
-        translating = Some(services::start(plan, board, report).await?);
-        write_credentials(plan, dir)?;
-        let mut ready = control.start(control_spec(plan, weft, dir), None, board, report);
-        tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "the control plane did not start within 20s; see {}",
-                    dir.log("control").display()
-                )
-            })?
-            .ok();
-        report(format!(
-            "control plane ready: discovery on {}, admin on http://{}/debug/syncz",
-            plan.discovery(),
-            plan.admin
-        ));
-        let mut waits = Vec::new();
-        for (i, pod) in plan.pods.iter().enumerate() {
-            let mut gate = None;
-            if pod.sidecar {
-                let ready = proxies.start(proxy_spec(plan, pod, i, weft, dir), None, board, report);
-                // By default the app waits for its proxy; pods start side by side.
-                if pod.hold_application {
-                    gate = Some(ready);
-                }
+    let readiness = match tokio::time::timeout(READY_WAIT, futures_all(waits)).await {
+        Ok(()) => {
+            // Up once the control plane has every ready pod as an endpoint.
+            let written = board.pods_written_at_ms();
+            let wait = Duration::from_secs(5);
+            match registration::wait_in_force(cp.admin, written, wait).await {
+                true => "all pods ready".to_string(),
+                false => "all pods ready, not yet endpoints in the control plane".to_string(),
             }
-            waits.push(apps.start(app_spec(pod, i, weft, dir), gate, board, report));
         }
-        for (i, g) in plan.gateways.iter().enumerate() {
-            waits.push(gateways.start(gateway_spec(plan, g, i, weft, dir), None, board, report));
-        }
-        let all = futures_all(waits);
-        let summary = match tokio::time::timeout(READY_WAIT, all).await {
-            Ok(()) => {
-                // Up once the control plane has every ready pod as an endpoint.
-                let written = board.pods_written_at_ms();
-                let wait = Duration::from_secs(5);
-                match registration::wait_in_force(plan.admin, written, wait).await {
-                    true => "all pods ready".to_string(),
-                    false => "all pods ready, not yet endpoints in the control plane".to_string(),
-                }
-            }
-            Err(_) => {
-                let s = board.snapshot();
-                let pods = s
-                    .pods
-                    .iter()
-                    .filter(|p| p.app.state != "ready")
-                    .map(|p| format!("pod {}/{}", p.namespace, p.name));
-                let gateways = s
-                    .gateways
-                    .iter()
-                    .filter(|g| g.process.state != "ready")
-                    .map(|g| format!("gateway {}", g.name));
-                let waiting: Vec<String> = pods.chain(gateways).collect();
-                format!(
-                    "not ready after {}s: {}",
-                    READY_WAIT.as_secs(),
-                    waiting.join(", ")
-                )
-            }
-        };
-        let ingress: Vec<String> = plan
-            .gateways
-            .iter()
-            .flat_map(|g| g.listeners.iter().map(|(_, a)| format!("http://{a}/")))
-            .collect();
-        report(format!(
-            "mesh {:?} is up: {summary}; ingress {}; `weft get pods`, `weft logs POD`, Ctrl-C or `weft down` to stop",
-            plan.name,
-            if ingress.is_empty() {
-                "none".to_string()
-            } else {
-                ingress.join(" ")
-            }
-        ));
-        anyhow::Ok(())
+        Err(_) => not_ready(&board.snapshot()),
     };
-    let result = started.await;
-    if result.is_ok() {
-        board.update(|s| s.phase = "running".into());
-        shutdown.await;
-    }
-    report("stopping: gateways, then apps, then proxies (draining), then the control plane".into());
-    if let Some(t) = translating {
-        t.abort();
-    }
-    gateways.stop().await;
-    apps.stop().await;
-    proxies.stop().await;
-    control.stop().await;
-    result
+    let bound = Addresses::gather(plan, dir, cp);
+    addresses::write(&dir.bound_file(), &bound)?;
+    Ok((bound, readiness))
+}
+
+/// Which pods and gateways are not ready after [`READY_WAIT`].
+fn not_ready(s: &Status) -> String {
+    let pods = s
+        .pods
+        .iter()
+        .filter(|p| p.app.state != "ready")
+        .map(|p| format!("pod {}/{}", p.namespace, p.name));
+    let gateways = s
+        .gateways
+        .iter()
+        .filter(|g| g.process.state != "ready")
+        .map(|g| format!("gateway {}", g.name));
+    let waiting: Vec<String> = pods.chain(gateways).collect();
+    format!(
+        "not ready after {}s: {}",
+        READY_WAIT.as_secs(),
+        waiting.join(", ")
+    )
 }
 
 async fn setup_network(plan: &Plan, dir: &RunDir, report: &Report) -> anyhow::Result<()> {

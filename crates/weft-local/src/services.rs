@@ -4,67 +4,15 @@
 //! kept current as pods become ready or stop being ready. A port with no ready endpoint is
 //! refused at once.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use weft_core::model::Snapshot;
 use weft_core::model::vip::Cidr;
 
 use crate::net::{self, ServiceNat, VipPort};
-use crate::plan::{Plan, PodPlan};
+use crate::plan::Plan;
 use crate::supervise::{Board, Report};
-
-/// A Service as the pods without a sidecar reach it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServicePlan {
-    pub namespace: String,
-    pub name: String,
-    pub vip: Ipv4Addr,
-    pub ports: Vec<PortPlan>,
-}
-
-/// One Service port and every pod that may serve it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PortPlan {
-    pub port: u16,
-    /// (index in [`Plan::pods`], the pod's target port).
-    pub backends: Vec<(usize, u16)>,
-}
-
-/// The Services of `snap` (built with every pod of `pods`) with their VIPs and backends.
-pub fn plan(snap: &Snapshot, pods: &[PodPlan]) -> Vec<ServicePlan> {
-    let index = |ip: IpAddr| pods.iter().position(|p| IpAddr::V4(p.ip) == ip);
-    snap.services
-        .values()
-        .filter_map(|svc| {
-            let Some(IpAddr::V4(vip)) = svc.vip else {
-                return None;
-            };
-            let ports = svc
-                .ports
-                .iter()
-                .map(|p| PortPlan {
-                    port: p.port,
-                    backends: svc
-                        .endpoints
-                        .iter()
-                        .filter_map(|e| Some((index(e.address)?, *e.ports.get(&p.port)?)))
-                        .collect(),
-                })
-                .collect();
-            Some(ServicePlan {
-                namespace: svc.namespace.clone(),
-                name: svc.name.clone(),
-                vip,
-                ports,
-            })
-        })
-        .collect()
-}
 
 /// The table for pods without a sidecar when the pods `ready` (indexes into `plan.pods`) are
 /// the endpoints; and the Service ports left with none, as `ns/name:port`.
@@ -176,7 +124,8 @@ async fn keep_current(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Options;
+    use crate::plan::{Options, PodPlan};
+    use std::net::Ipv4Addr;
     use std::path::Path;
 
     const MESH: &str = r#"

@@ -3,7 +3,7 @@
 //! they run, stopped with SIGTERM (then SIGKILL after a grace period), and reported in the
 //! instance's status.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -151,6 +151,9 @@ pub struct Spec {
     pub log: PathBuf,
     /// How to tell it is ready; without a probe it is ready once started.
     pub ready: Option<Probe>,
+    /// Where it reports the addresses it bound ([`crate::addresses`]): removed before each
+    /// start, and the process counts as ready only once it is there again.
+    pub addresses: Option<PathBuf>,
     /// Time between SIGTERM and SIGKILL.
     pub grace: Duration,
 }
@@ -179,6 +182,15 @@ impl Spec {
         };
         if let Some(dir) = self.log.parent() {
             std::fs::create_dir_all(dir)?;
+        }
+        if let Some(file) = &self.addresses {
+            match std::fs::remove_file(file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e)?,
+                _ => {}
+            }
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -357,6 +369,7 @@ fn watch_ready(
     ready: watch::Sender<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let probe = spec.ready.clone();
+    let addresses = spec.addresses.clone();
     let slot = spec.slot;
     let label = spec.label.clone();
     tokio::spawn(async move {
@@ -372,7 +385,9 @@ fn watch_ready(
         let mut tracker = Tracker::default();
         let mut was_ready = false;
         loop {
-            match tracker.observe(probe.passes().await) {
+            // Ready once it answers and has said where it listens.
+            let passed = probe.passes().await && addresses.as_deref().is_none_or(Path::exists);
+            match tracker.observe(passed) {
                 Some(true) => {
                     board.process(slot, |p| {
                         p.state = "ready".into();

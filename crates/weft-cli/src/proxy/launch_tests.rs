@@ -44,6 +44,7 @@ fn sidecar() -> ProxyLaunch {
         admin: None,
         metrics: None,
         readiness: None,
+        addresses_file: Some("/run/weft/shop/addresses/shop.cart-1.json".into()),
     }
 }
 
@@ -62,6 +63,7 @@ fn assert_common(args: &Args, launch: &ProxyLaunch) {
         args.bootstrap_token_file.as_ref(),
         Some(&launch.bootstrap_token_file)
     );
+    assert_eq!(args.addresses_file, launch.addresses_file);
 }
 
 #[test]

@@ -60,15 +60,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::sync::watch;
 use tonic::Code;
+use weft_core::model::Snapshot;
 use weft_proto::ca::CreateCertificateResponse;
 
 pub use auth::{Authenticator, Denied, Grant};
 pub use authority::Authority;
 pub use metrics::{Metrics, Reason};
 pub use server::Server;
-
-use crate::state::State;
 
 /// Default lifetime of a workload certificate.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -147,18 +147,25 @@ pub struct Ca {
     authority: Authority,
     auth: Arc<dyn Authenticator>,
     bootstrap: Option<Arc<auth::BootstrapFile>>,
-    state: Arc<State>,
+    /// The snapshot in force, for the mesh's trust domain.
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    metrics: Metrics,
     ttl: Duration,
     issued: Mutex<BTreeMap<String, VecDeque<Record>>>,
 }
 
 impl Ca {
-    /// Loads (or generates) the signing CA and the bootstrap credentials.
-    pub fn new(cfg: &Config, state: Arc<State>) -> Result<Arc<Ca>, Error> {
+    /// Loads (or generates) the signing CA and the bootstrap credentials. The trust domain is
+    /// the one of the snapshot in force; `metrics` are where the CA counts what it does.
+    pub fn new(
+        cfg: &Config,
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        metrics: Metrics,
+    ) -> Result<Arc<Ca>, Error> {
         if cfg.cert_ttl < Duration::from_secs(1) {
             return Err(Error::Config("--cert-ttl must be at least 1s".into()));
         }
-        let authority = Authority::load(cfg, &state.trust_domain())?;
+        let authority = Authority::load(cfg, &snapshot.borrow().mesh.trust_domain)?;
         let bootstrap = match &cfg.bootstrap {
             Some(path) => Some(auth::BootstrapFile::load(path).map_err(Error::Config)?),
             None => {
@@ -172,19 +179,25 @@ impl Ca {
             Some(b) => b.clone(),
             None => Arc::new(auth::NoCredentials),
         };
-        state
-            .metrics
-            .ca
-            .signing_not_after
-            .set(authority.signing.not_after);
+        metrics.signing_not_after.set(authority.signing.not_after);
         Ok(Arc::new(Ca {
             authority,
             auth,
             bootstrap,
-            state,
+            snapshot,
+            metrics,
             ttl: cfg.cert_ttl,
             issued: Mutex::new(BTreeMap::new()),
         }))
+    }
+
+    /// The trust domain of the Mesh configuration in force.
+    pub fn trust_domain(&self) -> String {
+        self.snapshot.borrow().mesh.trust_domain.clone()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The bootstrap file, to [`auth::BootstrapFile::watch`].
@@ -252,7 +265,7 @@ impl Ca {
             };
             unauthenticated(reason, d.to_string())
         })?;
-        let allowed = grant.identity(&self.state.trust_domain());
+        let allowed = grant.identity(&self.trust_domain());
         let who = format!("pod {:?} ({allowed})", grant.pod);
         // A credential registered for a pod address works only from there: a stolen token is
         // useless elsewhere.
@@ -404,7 +417,7 @@ impl Ca {
             })
             .collect();
         json!({
-            "trustDomain": self.state.trust_domain(),
+            "trustDomain": self.trust_domain(),
             "signing": {
                 "kind": self.authority.origin.kind,
                 "file": self.authority.origin.cert_file,

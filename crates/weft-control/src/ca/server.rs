@@ -8,7 +8,7 @@ use weft_proto::ca::{
 };
 
 use super::Ca;
-use crate::listen::Peer;
+use crate::peer::Peer;
 
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -43,7 +43,7 @@ impl Certificates for Server {
         let peer = from.map_or_else(|| "-".to_string(), |a| a.to_string());
         let token = bearer(&request);
         let req = request.into_inner();
-        let metrics = &self.ca.state.metrics.ca;
+        let metrics = self.ca.metrics();
         match self.ca.create(
             token.as_deref(),
             &req.csr_pem,

@@ -1,7 +1,6 @@
 //! The delta discovery server (gRPC `weft.v1.Discovery/Delta`).
 
 pub mod admit;
-pub mod status;
 mod stream;
 
 use std::pin::Pin;
@@ -14,7 +13,7 @@ use weft_proto::discovery::discovery_server::{Discovery, DiscoveryServer};
 use weft_proto::discovery::{DeltaRequest, DeltaResponse};
 
 use crate::ca::Ca;
-use crate::listen::Peer;
+use crate::peer::Peer;
 use crate::state::State;
 
 #[derive(Debug, Clone)]

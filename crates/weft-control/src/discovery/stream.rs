@@ -9,10 +9,10 @@ use weft_core::model::{self, ADDRESS_TYPE, GATEWAY_TYPE, PROXY_TYPE, Pod, SERVIC
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node, Resource};
 
 use super::admit;
-use super::status::{Nack, NodeInfo, ProxyStatus, TypeStatus};
 use crate::ca::Ca;
-use crate::listen::Peer;
+use crate::peer::Peer;
 use crate::state::{State, now_ms};
+use crate::status::{Nack, NodeInfo, ProxyStatus, TypeStatus};
 
 /// How long a new stream may take to send its first request.
 const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

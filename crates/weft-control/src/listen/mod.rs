@@ -1,4 +1,4 @@
-//! The discovery and CA listeners, and who is on the other end of each connection.
+//! The discovery and CA listeners: each accepted connection carries who is on the other end.
 //!
 //! - [`tls`]: the mTLS port (15012 by convention), for proxies. The control plane proves
 //!   [`weft_core::identity::CONTROL_PLANE_NAME`] with a certificate of its own CA; a client
@@ -7,10 +7,7 @@
 //!   counted in `weft_control_discovery_refused_total{reason}`.
 //! - [`plain`]: plaintext, on loopback only, for tools and tests on the control plane's host.
 //!
-//! Every connection carries a [`Peer`] into each request's extensions.
+//! Every connection carries a [`crate::peer::Peer`] into each request's extensions.
 
-mod peer;
 pub mod plain;
 pub mod tls;
-
-pub use peer::{ClientCert, Conn, Peer};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use futures_util::Stream;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{Conn, Peer};
+use crate::peer::{Conn, Peer};
 
 /// Refuses an address off loopback: nothing that arrives over a network is trusted without
 /// a certificate.

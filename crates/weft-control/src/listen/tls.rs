@@ -17,8 +17,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use weft_core::identity::CONTROL_PLANE_NAME;
 
-use super::{ClientCert, Conn, Peer};
 use crate::ca::{Ca, cert};
+use crate::peer::{ClientCert, Conn, Peer};
 use crate::state::State;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

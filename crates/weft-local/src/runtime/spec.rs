@@ -1,6 +1,6 @@
 //! The processes `weft up` supervises, as [`Spec`]s: the control plane and proxies (from the
 //! typed launch contract in [`crate::launch`]), apps and gateways, with their logs, readiness
-//! probes and grace periods.
+//! probes, the files they report their addresses in, and grace periods.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,21 @@ use crate::supervise::{Slot, Spec};
 /// Time an app gets between SIGTERM and SIGKILL.
 const APP_GRACE: Duration = Duration::from_secs(10);
 
+/// Where the control plane reports its addresses.
+pub(super) fn control_addresses(dir: &RunDir) -> PathBuf {
+    dir.addresses("control")
+}
+
+/// Where a pod's proxy reports its addresses.
+pub(super) fn proxy_addresses(dir: &RunDir, pod: &PodPlan) -> PathBuf {
+    dir.addresses(&format!("pod-{}.{}", pod.namespace, pod.name))
+}
+
+/// Where a gateway reports its addresses.
+pub(super) fn gateway_addresses(dir: &RunDir, g: &GatewayPlan) -> PathBuf {
+    dir.addresses(&format!("gateway-{}.{}", g.namespace, g.name))
+}
+
 /// The pod name a gateway proxy goes by.
 pub(super) fn gateway_pod(g: &GatewayPlan) -> String {
     format!("gateway-{}", g.name)
@@ -36,6 +51,7 @@ pub(super) fn control_spec(plan: &Plan, weft: &Path, dir: &RunDir) -> Spec {
         // The CA's root lives as long as this mesh: a new one for every weft up.
         state_dir: dir.path.join("state"),
         bootstrap: dir.path.join("bootstrap.json"),
+        addresses_file: Some(control_addresses(dir)),
     };
     Spec {
         label: "control plane".into(),
@@ -47,6 +63,7 @@ pub(super) fn control_spec(plan: &Plan, weft: &Path, dir: &RunDir) -> Spec {
         weft: weft.to_path_buf(),
         log: dir.log("control"),
         ready: Some(Probe::Http(plan.admin, "/ready")),
+        addresses: Some(control_addresses(dir)),
         grace: Duration::from_secs(5),
     }
 }
@@ -82,6 +99,7 @@ pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir:
         admin: None,
         metrics: None,
         readiness: None,
+        addresses_file: Some(proxy_addresses(dir, pod)),
     };
     Spec {
         label: format!("pod {} proxy", pod.id()),
@@ -96,6 +114,7 @@ pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir:
             SocketAddr::from((pod.ip, ports::READINESS)),
             "/healthz/ready",
         )),
+        addresses: Some(proxy_addresses(dir, pod)),
         grace: Duration::from_secs_f64(pod.drain_seconds + 5.0),
     }
 }
@@ -116,6 +135,7 @@ pub(super) fn app_spec(pod: &PodPlan, i: usize, weft: &Path, dir: &RunDir) -> Sp
             addr: SocketAddr::from((pod.ip, port)),
             mark: PROXY_MARK,
         }),
+        addresses: None,
         grace: APP_GRACE,
     }
 }
@@ -152,6 +172,7 @@ pub(super) fn gateway_spec(
         admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         metrics: Some(SocketAddr::from((plan.host_ip, ports::METRICS + offset))),
         readiness: Some(readiness),
+        addresses_file: Some(gateway_addresses(dir, g)),
     };
     Spec {
         label: format!("gateway {}/{}", g.namespace, g.name),
@@ -163,6 +184,7 @@ pub(super) fn gateway_spec(
         weft: weft.to_path_buf(),
         log: dir.log(&format!("gateway-{}-{}", g.namespace, g.name)),
         ready: Some(Probe::Http(readiness, "/healthz/ready")),
+        addresses: Some(gateway_addresses(dir, g)),
         grace: Duration::from_secs(10),
     }
 }

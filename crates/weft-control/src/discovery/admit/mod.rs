@@ -14,7 +14,7 @@ use weft_core::model::Pod;
 use weft_proto::discovery::Node;
 
 use crate::ca::Grant;
-use crate::listen::Peer;
+use crate::peer::Peer;
 
 /// An admitted proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use weft_core::identity::SpiffeId;
 
 use super::*;
-use crate::listen::ClientCert;
+use crate::peer::ClientCert;
 
 const POD_IP: &str = "198.18.0.7";
 

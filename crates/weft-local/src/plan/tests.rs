@@ -1,0 +1,131 @@
+//! The plan's tables: what each configuration turns into, without starting anything.
+
+use super::*;
+
+fn plan(yaml: &str) -> Plan {
+    let out = weft_core::parse_str("/cfg/mesh.yaml", yaml);
+    assert!(out.is_ok(), "{:?}", out.errors);
+    let opts = Options {
+        name: "t1".into(),
+        weft: "/usr/bin/weft".into(),
+        ingress_port: Some(18080),
+        admin: "127.0.0.1:15014".parse().unwrap(),
+    };
+    Plan::new(&out.config, Path::new("/cfg"), &opts).unwrap()
+}
+
+const SHOP: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec:
+  command: [weft, demo, frontend]
+  replicas: 2
+  ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: db, namespace: data, labels: {app: db}, annotations: {weft.dev/hold-application: "false"}}
+spec:
+  command: python3
+  args: [-m, http.server]
+  workingDir: srv
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: [{port: 80, targetPort: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: data}
+spec: {selector: {app: db}, ports: [{port: 8000}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: ingress, namespace: shop}
+spec:
+  gatewayClassName: weft
+  listeners: [{name: http, port: 8080, protocol: HTTP}, {name: alt, port: 9090, protocol: HTTP}]
+"#;
+
+#[test]
+fn pods_get_addresses_commands_and_settings() {
+    let p = plan(SHOP);
+    assert_eq!(p.bridge, "t10");
+    assert_eq!(p.host_ip, Ipv4Addr::new(198, 18, 0, 1));
+    let names: Vec<String> = p.pods.iter().map(PodPlan::id).collect();
+    assert_eq!(names, ["data/db-0", "shop/web-0", "shop/web-1"]);
+    let ips: Vec<String> = p.pods.iter().map(|p| p.ip.to_string()).collect();
+    assert_eq!(ips, ["198.18.0.2", "198.18.0.3", "198.18.0.4"]);
+    let db = &p.pods[0];
+    assert_eq!(db.command, ["python3", "-m", "http.server"]);
+    assert_eq!(db.cwd, Path::new("/cfg/srv"));
+    assert!(!db.hold_application);
+    assert!(db.sidecar);
+    assert_eq!(db.netns, "t1-data-db-0");
+    let web = &p.pods[1];
+    assert_eq!(
+        web.command[0], "/usr/bin/weft",
+        "`weft` means this executable"
+    );
+    assert!(
+        web.hold_application,
+        "the app waits for its proxy by default"
+    );
+    assert!(web.env.contains(&("POD_IP".into(), "198.18.0.3".into())));
+}
+
+#[test]
+fn names_resolve_per_namespace() {
+    let p = plan(SHOP);
+    let shop = &p.hosts["shop"];
+    let line = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().skip(1).any(|n| n == name))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+    };
+    let web_vip = line(shop, "web").expect("bare name in its own namespace");
+    assert_eq!(
+        line(shop, "web.shop.svc.cluster.local"),
+        Some(web_vip.clone())
+    );
+    assert!(web_vip.starts_with("198.18."), "{web_vip}");
+    assert_eq!(
+        line(shop, "db"),
+        None,
+        "bare names only within the namespace"
+    );
+    assert!(line(shop, "db.data").is_some());
+    assert!(line(&p.hosts["data"], "db").is_some());
+}
+
+#[test]
+fn the_ingress_port_moves_only_the_first_listener() {
+    let p = plan(SHOP);
+    let g = &p.gateways[0];
+    assert_eq!(
+        g.listeners,
+        [
+            (8080, "127.0.0.1:18080".parse().unwrap()),
+            (9090, "127.0.0.1:9090".parse().unwrap())
+        ]
+    );
+}
+
+#[test]
+fn overlapping_ranges_and_bad_names_are_refused() {
+    let yaml = "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: mesh}\nspec: {network: {podCidr: 198.18.0.0/16, serviceCidr: 198.18.128.0/17}}\n";
+    let out = weft_core::parse_str("m.yaml", yaml);
+    let opts = Options {
+        name: "t1".into(),
+        weft: "weft".into(),
+        ingress_port: None,
+        admin: "127.0.0.1:15014".parse().unwrap(),
+    };
+    let e = Plan::new(&out.config, Path::new("."), &opts).unwrap_err();
+    assert!(e.to_string().contains("overlap"), "{e}");
+    assert!(check_name("Weft").is_err());
+    assert!(check_name("toolongname").is_err());
+    assert!(check_name("weft2").is_ok());
+}

@@ -1,0 +1,226 @@
+//! [`Bound`]: a running `weft up` mesh, with every address its processes really bound, and
+//! the ordered teardown that stops it and removes everything it created.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::phase::Phase;
+use super::spec::{gateway_addresses, proxy_addresses};
+use crate::addresses::{self, ControlAddresses, ProxyAddresses};
+use crate::cleanup;
+use crate::plan::Plan;
+use crate::rundir::{Lock, RunDir};
+use crate::supervise::{Board, Report};
+
+/// Every real address of a running mesh, as its processes reported them once it was up (also
+/// in the runtime directory's `bound.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Addresses {
+    pub control: ControlAddresses,
+    /// In the order of the plan's pods.
+    pub pods: Vec<PodAddresses>,
+    /// In the order of the plan's gateways.
+    pub gateways: Vec<GatewayAddresses>,
+}
+
+/// A pod's address and what its sidecar bound inside the pod's network namespace: a wildcard
+/// (`0.0.0.0`) there is given as the pod's address, where it is reached; a loopback address
+/// (the proxy's admin) is reached only from inside the pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodAddresses {
+    pub namespace: String,
+    pub name: String,
+    pub ip: Ipv4Addr,
+    /// None without a sidecar, or while the sidecar has not bound its listeners yet.
+    pub proxy: Option<ProxyAddresses>,
+}
+
+/// What an ingress gateway bound on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayAddresses {
+    pub namespace: String,
+    pub name: String,
+    /// None while the gateway has not bound its listeners yet.
+    pub proxy: Option<ProxyAddresses>,
+}
+
+impl Addresses {
+    /// What the proxies reported so far: a process not ready when `weft up` stopped waiting
+    /// may not have written its file yet.
+    pub(super) fn gather(plan: &Plan, dir: &RunDir, control: ControlAddresses) -> Addresses {
+        let pods = plan
+            .pods
+            .iter()
+            .map(|p| PodAddresses {
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+                ip: p.ip,
+                proxy: p
+                    .sidecar
+                    .then(|| addresses::read(&proxy_addresses(dir, p)).ok())
+                    .flatten()
+                    .map(|a| in_pod(a, p.ip)),
+            })
+            .collect();
+        let gateways = plan
+            .gateways
+            .iter()
+            .map(|g| GatewayAddresses {
+                namespace: g.namespace.clone(),
+                name: g.name.clone(),
+                proxy: addresses::read(&gateway_addresses(dir, g)).ok(),
+            })
+            .collect();
+        Addresses {
+            control,
+            pods,
+            gateways,
+        }
+    }
+
+    /// Every ingress listener on the host.
+    pub fn ingress(&self) -> Vec<SocketAddr> {
+        self.gateways
+            .iter()
+            .filter_map(|g| g.proxy.as_ref())
+            .flat_map(|p| p.listeners.iter().map(|(_, a)| *a))
+            .collect()
+    }
+}
+
+/// A sidecar's addresses with each wildcard one replaced by the pod's address.
+fn in_pod(mut a: ProxyAddresses, ip: Ipv4Addr) -> ProxyAddresses {
+    let at = |addr: &mut SocketAddr| {
+        if addr.ip().is_unspecified() {
+            addr.set_ip(ip.into());
+        }
+    };
+    for addr in [&mut a.admin, &mut a.readiness, &mut a.metrics]
+        .into_iter()
+        .chain(a.outbound.as_mut())
+        .chain(a.inbound.as_mut())
+    {
+        at(addr);
+    }
+    a
+}
+
+/// A running mesh. [`Bound::wait_shutdown`] or [`Bound::stop`] stops it in order (gateways,
+/// apps, proxies, control plane) and removes what it created; dropping it without either leaves
+/// the processes and the network for `weft down` to remove.
+pub struct Bound {
+    pub addresses: Addresses,
+    /// What the wait for readiness found: every pod ready, or which are not.
+    pub readiness: String,
+    pub(super) teardown: Teardown,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("addresses", &self.addresses)
+            .field("readiness", &self.readiness)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bound {
+    /// Runs until `shutdown` completes, then stops.
+    pub async fn wait_shutdown(self, shutdown: impl Future<Output = ()>) {
+        shutdown.await;
+        self.stop().await;
+    }
+
+    /// Stops everything in order and removes the network and the runtime directory.
+    pub async fn stop(self) {
+        self.teardown.run().await;
+    }
+}
+
+/// What a started (or partly started) mesh holds until it is torn down.
+pub(super) struct Teardown {
+    pub plan: Plan,
+    pub dir: RunDir,
+    pub board: Arc<Board>,
+    pub report: Report,
+    pub control: Phase,
+    pub proxies: Phase,
+    pub apps: Phase,
+    pub gateways: Phase,
+    /// Keeps the Service translation of pods without a sidecar current.
+    pub translating: Option<tokio::task::JoinHandle<()>>,
+    pub lock: Lock,
+}
+
+impl Teardown {
+    pub(super) fn new(
+        plan: Plan,
+        dir: RunDir,
+        board: Arc<Board>,
+        report: Report,
+        lock: Lock,
+    ) -> Self {
+        Teardown {
+            plan,
+            dir,
+            board,
+            report,
+            control: Phase::new(),
+            proxies: Phase::new(),
+            apps: Phase::new(),
+            gateways: Phase::new(),
+            translating: None,
+            lock,
+        }
+    }
+
+    /// Gateways, then apps, then proxies (which drain), then the control plane; then the
+    /// network and the runtime directory. The instance lock is released last.
+    pub(super) async fn run(self) {
+        let report = &self.report;
+        report(
+            "stopping: gateways, then apps, then proxies (draining), then the control plane".into(),
+        );
+        if let Some(t) = self.translating {
+            t.abort();
+        }
+        self.gateways.stop().await;
+        self.apps.stop().await;
+        self.proxies.stop().await;
+        self.control.stop().await;
+        self.board.update(|s| s.phase = "stopping".into());
+        cleanup::remove_network(&self.plan, report);
+        let _ = std::fs::remove_dir_all(&self.dir.path);
+        drop(self.lock);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sidecars_wildcard_addresses_are_given_as_the_pods_own() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let reported = ProxyAddresses {
+            outbound: Some(a("127.0.0.1:15001")),
+            inbound: Some(a("0.0.0.0:15006")),
+            admin: a("127.0.0.1:15000"),
+            readiness: a("0.0.0.0:15021"),
+            metrics: a("0.0.0.0:15020"),
+            listeners: vec![],
+        };
+        let pod = in_pod(reported, Ipv4Addr::new(198, 19, 60, 5));
+        assert_eq!(pod.inbound, Some(a("198.19.60.5:15006")));
+        assert_eq!(pod.readiness, a("198.19.60.5:15021"));
+        assert_eq!(pod.metrics, a("198.19.60.5:15020"));
+        // Loopback stays loopback: reached from inside the pod only.
+        assert_eq!(pod.outbound, Some(a("127.0.0.1:15001")));
+        assert_eq!(pod.admin, a("127.0.0.1:15000"));
+    }
+}
