@@ -1,66 +1,23 @@
 //! Boots a real control plane on port 0 over a temporary config directory and talks to it as a
 //! proxy would: subscribe, ACK, NACK, config changes, rejected changes.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use weft_core::model::{GATEWAY_TYPE, GatewayConfig, PROXY_TYPE, SERVICE_TYPE, ServiceConfig};
 use weft_proto::discovery::discovery_client::DiscoveryClient;
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
+use weft_test_support::dir::TempDir;
+use weft_test_support::wait::eventually;
 
-const SHOP: &str = r#"
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: web, namespace: shop, labels: {app: web}}
-spec:
-  command: [web]
-  ports: [{name: http, containerPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: shop}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http}]
-"#;
+mod common;
+use common::{SHOP, config_dir};
 
-struct Dir(PathBuf);
-impl Dir {
-    /// The CA's state dir, beside the config dir (not inside: that one is watched).
-    fn state(&self) -> PathBuf {
-        self.0.with_extension("state")
-    }
-}
+const T: Duration = Duration::from_secs(10);
 
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        let _ = std::fs::remove_dir_all(self.state());
-    }
-}
-
-fn config_dir(name: &str, text: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!("weft-cp-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("mesh.yaml"), text).unwrap();
-    Dir(dir)
-}
-
-async fn start(dir: &Dir) -> weft_control::Bound {
-    weft_control::build(weft_control::Config {
-        config_dir: dir.0.clone(),
-        pods_file: None,
-        discovery_addr: "127.0.0.1:0".parse().unwrap(),
-        secure_discovery_addr: None,
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        warmup: Duration::ZERO,
-        ca: weft_control::ca::Config::new(dir.state()),
-    })
-    .await
-    .expect("control plane starts")
+async fn start(dir: &TempDir) -> weft_control::Bound {
+    common::start(common::config(dir)).await
 }
 
 struct Proxy {
@@ -120,29 +77,16 @@ impl Proxy {
     }
 }
 
-async fn get_text(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    buf.split_once("\r\n\r\n").unwrap().1.to_string()
+async fn get_text(cp: &weft_control::Bound, path: &str) -> String {
+    common::admin(cp, path).await.body
 }
 
-async fn get(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    let body = buf.split_once("\r\n\r\n").unwrap().1;
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {buf}"))
+async fn get(cp: &weft_control::Bound, path: &str) -> serde_json::Value {
+    common::admin(cp, path).await.json()
 }
 
 async fn sync_state(cp: &weft_control::Bound, id: &str, ty: &str) -> String {
-    let list = get(cp.admin, "/debug/syncz").await;
+    let list = get(&cp, "/debug/syncz").await;
     let p = list
         .as_array()
         .unwrap()
@@ -153,21 +97,11 @@ async fn sync_state(cp: &weft_control::Bound, id: &str, ty: &str) -> String {
 }
 
 async fn listed(cp: &weft_control::Bound, id: &str) -> bool {
-    let list = get(cp.admin, "/debug/syncz").await;
+    let list = get(&cp, "/debug/syncz").await;
     list.as_array()
         .unwrap()
         .iter()
         .any(|p| p["node"]["id"] == id)
-}
-
-async fn eventually(mut f: impl AsyncFnMut() -> bool) {
-    for _ in 0..100 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not reached within 5s");
 }
 
 #[tokio::test]
@@ -190,7 +124,10 @@ async fn subscribe_ack_nack_and_missing_names() {
     assert_eq!(sync_state(&cp, "web-0.shop", SERVICE_TYPE).await, "STALE");
 
     proxy.reply(&first, None).await;
-    eventually(async || sync_state(&cp, "web-0.shop", SERVICE_TYPE).await == "SYNCED").await;
+    eventually("the Service ACK to show as SYNCED", T, async || {
+        sync_state(&cp, "web-0.shop", SERVICE_TYPE).await == "SYNCED"
+    })
+    .await;
 
     // Subscribing to the proxy's own config, then rejecting it, shows NACKED with the reason.
     proxy
@@ -207,14 +144,17 @@ async fn subscribe_ack_nack_and_missing_names() {
     proxy
         .reply(&own, Some("filter ExtensionRef is not supported"))
         .await;
-    eventually(async || sync_state(&cp, "web-0.shop", PROXY_TYPE).await == "NACKED").await;
-    let dump = get(cp.admin, "/debug/config_dump?proxy=web-0.shop").await;
+    eventually("the proxy config NACK to show", T, async || {
+        sync_state(&cp, "web-0.shop", PROXY_TYPE).await == "NACKED"
+    })
+    .await;
+    let dump = get(&cp, "/debug/config_dump?proxy=web-0.shop").await;
     assert_eq!(
         dump["types"][PROXY_TYPE]["nack"]["error"],
         "filter ExtensionRef is not supported"
     );
     assert!(dump["types"][SERVICE_TYPE]["resources"]["shop/web"].is_object());
-    let list = get(cp.admin, "/debug/syncz").await;
+    let list = get(&cp, "/debug/syncz").await;
     assert_eq!(
         list[0]["types"][PROXY_TYPE]["nackedResources"],
         serde_json::json!(["web-0.shop"])
@@ -233,7 +173,14 @@ async fn subscribe_ack_nack_and_missing_names() {
     let other = proxy.next().await;
     assert_eq!(other.removed, ["other"]);
     proxy.reply(&other, None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("the later ACK to be recorded", T, async || {
+        let list = get(&cp, "/debug/syncz").await;
+        let acked = &list[0]["types"][PROXY_TYPE]["ackedNonce"];
+        (acked == other.nonce.as_str())
+            .then_some(())
+            .ok_or(format!("ackedNonce {acked}"))
+    })
+    .await;
     assert_eq!(sync_state(&cp, "web-0.shop", PROXY_TYPE).await, "NACKED");
     cp.shutdown().await;
 }
@@ -247,7 +194,7 @@ async fn config_changes_are_pushed_and_bad_ones_rejected() {
     proxy.reply(&first, None).await;
 
     // A good change: a second port, pushed once the write settles.
-    std::fs::write(dir.0.join("mesh.yaml"), SHOP.replace(
+    std::fs::write(dir.join("config/mesh.yaml"), SHOP.replace(
         "ports: [{name: http, port: 80, targetPort: http}]",
         "ports: [{name: http, port: 80, targetPort: http}, {name: http-alt, port: 81, targetPort: http}]",
     )).unwrap();
@@ -255,14 +202,17 @@ async fn config_changes_are_pushed_and_bad_ones_rejected() {
     let svc: ServiceConfig = serde_json::from_slice(&update.resources[0].body).unwrap();
     assert_eq!(svc.ports.len(), 2);
     proxy.reply(&update, None).await;
-    let generation = get(cp.admin, "/debug/config").await["generation"]
+    let generation = get(&cp, "/debug/config").await["generation"]
         .as_u64()
         .unwrap();
 
     // A bad change is rejected with file:line, and the last good config stays.
-    std::fs::write(dir.0.join("broken.yaml"), "apiVersion: v1\nkind: Service\nmetadata: {name: x, namespace: shop}\nspec:\n  ports: [{port: eighty}]\n").unwrap();
-    eventually(async || !get(cp.admin, "/debug/config").await["rejected"].is_null()).await;
-    let status = get(cp.admin, "/debug/config").await;
+    std::fs::write(dir.join("config/broken.yaml"), "apiVersion: v1\nkind: Service\nmetadata: {name: x, namespace: shop}\nspec:\n  ports: [{port: eighty}]\n").unwrap();
+    eventually("the broken file to be rejected", T, async || {
+        !get(&cp, "/debug/config").await["rejected"].is_null()
+    })
+    .await;
+    let status = get(&cp, "/debug/config").await;
     assert_eq!(status["generation"].as_u64().unwrap(), generation);
     let problem = status["rejected"]["problems"][0].as_str().unwrap();
     assert!(
@@ -276,7 +226,7 @@ async fn config_changes_are_pushed_and_bad_ones_rejected() {
         "nothing pushed"
     );
 
-    let metrics = get_text(cp.admin, "/metrics").await;
+    let metrics = get_text(&cp, "/metrics").await;
     assert!(
         metrics.contains("weft_control_config_changes_total{result=\"rejected\"} 1"),
         "{metrics}"
@@ -287,8 +237,11 @@ async fn config_changes_are_pushed_and_bad_ones_rejected() {
     );
     assert!(metrics.contains("weft_control_proxies 1"), "{metrics}");
     // Fixing it applies again.
-    std::fs::remove_file(dir.0.join("broken.yaml")).unwrap();
-    eventually(async || get(cp.admin, "/debug/config").await["rejected"].is_null()).await;
+    std::fs::remove_file(dir.join("config/broken.yaml")).unwrap();
+    eventually("the rejection to clear", T, async || {
+        get(&cp, "/debug/config").await["rejected"].is_null()
+    })
+    .await;
     cp.shutdown().await;
 }
 
@@ -317,17 +270,7 @@ async fn invalid_initial_config_refuses_to_start_with_the_reason() {
         "invalid",
         "apiVersion: v1\nkind: Servce\nmetadata: {name: x}\n",
     );
-    let err = weft_control::build(weft_control::Config {
-        config_dir: dir.0.clone(),
-        pods_file: None,
-        discovery_addr: "127.0.0.1:0".parse().unwrap(),
-        secure_discovery_addr: None,
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        warmup: Duration::ZERO,
-        ca: weft_control::ca::Config::new(dir.state()),
-    })
-    .await
-    .unwrap_err();
+    let err = weft_control::build(common::config(&dir)).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("mesh.yaml:2:7") && text.contains("did you mean `Service`?"),
@@ -349,9 +292,20 @@ async fn a_stale_stream_closing_does_not_remove_its_reconnected_proxy() {
     watcher.reply(&grown, None).await;
     // web-1 reconnects before the control plane noticed its old stream died.
     let _new = Proxy::connect(&cp, "web-1.shop").await;
-    eventually(async || listed(&cp, "web-1.shop").await).await;
+    eventually("web-1 listed again", T, async || {
+        listed(&cp, "web-1.shop").await
+    })
+    .await;
     drop(old);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Three streams were open (the watcher, web-1's old and new ones); wait for the old one's
+    // close to be handled, then for anything it may have pushed.
+    eventually("the old stream of web-1 to close", T, async || {
+        let open = common::metric(&cp, "weft_control_discovery_streams").await;
+        (open == 2)
+            .then_some(())
+            .ok_or(format!("{open} open streams"))
+    })
+    .await;
     if let Ok(Ok(Some(r))) =
         tokio::time::timeout(Duration::from_millis(700), watcher.rx.message()).await
     {
@@ -390,7 +344,20 @@ async fn a_change_is_pushed_even_while_requests_keep_arriving() {
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually(
+        "the control plane to be taking in the flood",
+        T,
+        async || {
+            let list = get(&cp, "/debug/syncz").await;
+            let subscribed = list[0]["types"][SERVICE_TYPE]["subscribed"]
+                .as_u64()
+                .unwrap_or(0);
+            (subscribed >= 50)
+                .then_some(())
+                .ok_or(format!("{subscribed} subscribed"))
+        },
+    )
+    .await;
     // A change the watcher must hear about: a second pod joins shop/web.
     let _other = Proxy::connect(&cp, "web-1.shop").await;
     let mut pushed = false;
@@ -449,11 +416,14 @@ async fn gateways_are_served_by_name_with_ack_nack_and_pushes() {
     assert_eq!(gw.http.rules[0].backends[0].service, "shop/web");
     let version = resp.resources[0].version.clone();
     proxy.reply(&resp, None).await;
-    eventually(async || sync_state(&cp, "web-0.shop", GATEWAY_TYPE).await == "SYNCED").await;
+    eventually("the Gateway ACK to show as SYNCED", T, async || {
+        sync_state(&cp, "web-0.shop", GATEWAY_TYPE).await == "SYNCED"
+    })
+    .await;
 
     // A route change is pushed with a new version; a NACK shows with its reason.
     std::fs::write(
-        dir.0.join("mesh.yaml"),
+        dir.join("config/mesh.yaml"),
         format!("{SHOP}{}", INGRESS.replace("value: /}", "value: /shop}")),
     )
     .unwrap();
@@ -463,8 +433,11 @@ async fn gateways_are_served_by_name_with_ack_nack_and_pushes() {
     proxy
         .reply(&update, Some("gateway shop/ingress: bad"))
         .await;
-    eventually(async || sync_state(&cp, "web-0.shop", GATEWAY_TYPE).await == "NACKED").await;
-    let dump = get(cp.admin, "/debug/config_dump?proxy=web-0.shop").await;
+    eventually("the Gateway NACK to show", T, async || {
+        sync_state(&cp, "web-0.shop", GATEWAY_TYPE).await == "NACKED"
+    })
+    .await;
+    let dump = get(&cp, "/debug/config_dump?proxy=web-0.shop").await;
     assert_eq!(
         dump["types"][GATEWAY_TYPE]["nack"]["error"],
         "gateway shop/ingress: bad"

@@ -3,64 +3,24 @@
 //! proxy appears once with the addresses its proxy announced, and an announced pod the file does
 //! not list is no endpoint.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use weft_core::model::{Endpoint, SERVICE_TYPE, ServiceConfig};
 use weft_proto::discovery::discovery_client::DiscoveryClient;
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node};
+use weft_test_support::dir::TempDir;
+use weft_test_support::wait::eventually;
 
-const SHOP: &str = r#"
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: web, namespace: shop, labels: {app: web}}
-spec:
-  command: [web]
-  ports: [{name: http, containerPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: shop}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http}]
-"#;
+mod common;
+use common::{SHOP, config_dir};
 
-struct Dir(PathBuf);
+const T: Duration = Duration::from_secs(10);
 
-impl Dir {
-    fn new(name: &str) -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "weft-pods-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(dir.join("config")).unwrap();
-        std::fs::write(dir.join("config/mesh.yaml"), SHOP).unwrap();
-        Dir(dir)
-    }
-
-    fn pods_file(&self) -> PathBuf {
-        self.0.join("pods.json")
-    }
-
-    /// Writes the pods file as the runtime should: to a temporary name, then renamed.
-    fn write_pods(&self, text: &str) {
-        let tmp = self.0.join(".pods.json.tmp");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(tmp, self.pods_file()).unwrap();
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A config dir with the shop; the pods file goes beside the config, as `pods.json`.
+fn new_dir(name: &str) -> TempDir {
+    config_dir(&format!("pods-{name}"), SHOP)
 }
 
 fn pod(n: u8) -> String {
@@ -74,18 +34,12 @@ fn pods(list: &[u8]) -> String {
     format!("{{\"pods\": [\n  {}\n]}}\n", items.join(",\n  "))
 }
 
-async fn start(dir: &Dir) -> weft_control::Bound {
-    weft_control::build(weft_control::Config {
-        config_dir: dir.0.join("config"),
-        pods_file: Some(dir.pods_file()),
-        discovery_addr: "127.0.0.1:0".parse().unwrap(),
-        secure_discovery_addr: None,
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        warmup: Duration::ZERO,
-        ca: weft_control::ca::Config::new(dir.0.join("state")),
+async fn start(dir: &TempDir) -> weft_control::Bound {
+    common::start(weft_control::Config {
+        pods_file: Some(dir.join("pods.json")),
+        ..common::config(dir)
     })
     .await
-    .expect("control plane starts")
 }
 
 /// The endpoints of shop/web in force, by pod name.
@@ -100,23 +54,7 @@ fn names(endpoints: &[Endpoint]) -> Vec<&str> {
 }
 
 async fn debug_config(cp: &weft_control::Bound) -> serde_json::Value {
-    let mut s = tokio::net::TcpStream::connect(cp.admin).await.unwrap();
-    s.write_all(b"GET /debug/config HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    serde_json::from_str(buf.split_once("\r\n\r\n").unwrap().1).unwrap()
-}
-
-async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    for _ in 0..100 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not reached within 5s");
+    common::admin(cp, "/debug/config").await.json()
 }
 
 /// A discovery client subscribed to shop/web, as a proxy with `node`.
@@ -186,8 +124,8 @@ fn client_node() -> Node {
 
 #[tokio::test]
 async fn listed_pods_are_endpoints_and_follow_the_file() {
-    let dir = Dir::new("follow");
-    dir.write_pods(&pods(&[1]));
+    let dir = new_dir("follow");
+    dir.write("pods.json", &pods(&[1]));
     let cp = start(&dir).await;
     let mut client = Client::connect(&cp, client_node()).await;
     let svc = client.next_service().await;
@@ -198,19 +136,22 @@ async fn listed_pods_are_endpoints_and_follow_the_file() {
     assert_eq!(ep.identity, "spiffe://cluster.local/ns/shop/sa/web");
 
     // A change is pushed.
-    dir.write_pods(&pods(&[1, 2]));
+    dir.write("pods.json", &pods(&[1, 2]));
     let svc = client.next_service().await;
     assert_eq!(names(&svc.endpoints), ["web-1", "web-2"]);
 
     // A broken file is reported with path:line:column, and the last good list stays.
-    dir.write_pods("{\"pods\": [\n  {\"id\": \"web-3.shop\", \"ip\": 7}\n]}\n");
-    eventually("the broken file is reported", async || {
+    dir.write(
+        "pods.json",
+        "{\"pods\": [\n  {\"id\": \"web-3.shop\", \"ip\": 7}\n]}\n",
+    );
+    eventually("the broken file is reported", T, async || {
         !debug_config(&cp).await["podsFile"]["error"].is_null()
     })
     .await;
     let status = debug_config(&cp).await["podsFile"].clone();
     let problem = status["error"]["problems"][0].as_str().unwrap();
-    let at = format!("{}:2:", dir.pods_file().display());
+    let at = format!("{}:2:", dir.join("pods.json").display());
     assert!(
         problem.starts_with(&at) && problem.contains("pods[0]"),
         "{problem}"
@@ -225,7 +166,7 @@ async fn listed_pods_are_endpoints_and_follow_the_file() {
     );
 
     // Fixed: applied again, the error cleared.
-    dir.write_pods(&pods(&[2]));
+    dir.write("pods.json", &pods(&[2]));
     let svc = client.next_service().await;
     assert_eq!(names(&svc.endpoints), ["web-2"]);
     assert!(debug_config(&cp).await["podsFile"]["error"].is_null());
@@ -234,8 +175,8 @@ async fn listed_pods_are_endpoints_and_follow_the_file() {
 
 #[tokio::test]
 async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses() {
-    let dir = Dir::new("once");
-    dir.write_pods(&pods(&[1]));
+    let dir = new_dir("once");
+    dir.write("pods.json", &pods(&[1]));
     let cp = start(&dir).await;
     let mut watcher = Client::connect(&cp, client_node()).await;
     assert_eq!(names(&watcher.next_service().await.endpoints), ["web-1"]);
@@ -271,21 +212,21 @@ async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses
 
 #[tokio::test]
 async fn a_missing_or_invalid_file_at_start_does_not_stop_the_control_plane() {
-    let dir = Dir::new("start");
+    let dir = new_dir("start");
     let cp = start(&dir).await;
     let status = debug_config(&cp).await["podsFile"].clone();
     let problem = status["error"]["problems"][0].as_str().unwrap();
     assert!(problem.contains("cannot read the pods file"), "{problem}");
     assert!(endpoints(&cp).is_empty());
-    dir.write_pods("[not json");
-    eventually("the invalid file is reported", async || {
+    dir.write("pods.json", "[not json");
+    eventually("the invalid file is reported", T, async || {
         debug_config(&cp).await["podsFile"]["error"]["problems"][0]
             .as_str()
             .is_some_and(|p| p.contains("pods.json:1:3: ") && p.ends_with("expected ident"))
     })
     .await;
-    dir.write_pods(&pods(&[4]));
-    eventually("the pods appear", async || {
+    dir.write("pods.json", &pods(&[4]));
+    eventually("the pods appear", T, async || {
         names(&endpoints(&cp)) == ["web-4"]
     })
     .await;
@@ -294,15 +235,15 @@ async fn a_missing_or_invalid_file_at_start_does_not_stop_the_control_plane() {
 
 #[tokio::test]
 async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce() {
-    let dir = Dir::new("authority");
-    dir.write_pods(&pods(&[1]));
+    let dir = new_dir("authority");
+    dir.write("pods.json", &pods(&[1]));
     let cp = start(&dir).await;
     let mut watcher = Client::connect(&cp, client_node()).await;
     assert_eq!(names(&watcher.next_service().await.endpoints), ["web-1"]);
     // Both replicas' sidecars are up, but web-2's app is not ready: the runtime does not list it.
     let _web1 = Client::connect(&cp, web_node(1)).await;
     let _web2 = Client::connect(&cp, web_node(2)).await;
-    eventually("web-1 carries its proxy's address", async || {
+    eventually("web-1 carries its proxy's address", T, async || {
         endpoints(&cp)
             .first()
             .is_some_and(|e| e.inbound == Some("127.0.0.1:15001".parse().unwrap()))
@@ -311,8 +252,8 @@ async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce
     assert_eq!(names(&endpoints(&cp)), ["web-1"], "web-2 is announced only");
 
     // web-2's app is ready: listed, with the address its proxy announced.
-    dir.write_pods(&pods(&[1, 2]));
-    eventually("web-2 joins", async || {
+    dir.write("pods.json", &pods(&[1, 2]));
+    eventually("web-2 joins", T, async || {
         names(&endpoints(&cp)) == ["web-1", "web-2"]
     })
     .await;
@@ -322,8 +263,11 @@ async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce
     );
 
     // web-1's app crashes; its sidecar stays connected, and it is no endpoint any more.
-    dir.write_pods(&pods(&[2]));
-    eventually("web-1 leaves", async || names(&endpoints(&cp)) == ["web-2"]).await;
+    dir.write("pods.json", &pods(&[2]));
+    eventually("web-1 leaves", T, async || {
+        names(&endpoints(&cp)) == ["web-2"]
+    })
+    .await;
     let svc = loop {
         let svc = watcher.next_service().await;
         if names(&svc.endpoints) == ["web-2"] {
@@ -339,26 +283,16 @@ async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce
 
 #[tokio::test]
 async fn without_a_pods_file_announced_pods_are_the_endpoints() {
-    let dir = Dir::new("announced");
-    let cp = weft_control::build(weft_control::Config {
-        config_dir: dir.0.join("config"),
-        pods_file: None,
-        discovery_addr: "127.0.0.1:0".parse().unwrap(),
-        secure_discovery_addr: None,
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        warmup: Duration::ZERO,
-        ca: weft_control::ca::Config::new(dir.0.join("state")),
-    })
-    .await
-    .expect("control plane starts");
+    let dir = new_dir("announced");
+    let cp = common::start(common::config(&dir)).await;
     let web1 = Client::connect(&cp, web_node(1)).await;
     let _web2 = Client::connect(&cp, web_node(2)).await;
-    eventually("both announced pods are endpoints", async || {
+    eventually("both announced pods are endpoints", T, async || {
         names(&endpoints(&cp)) == ["web-1", "web-2"]
     })
     .await;
     drop(web1);
-    eventually("web-1 leaves with its proxy", async || {
+    eventually("web-1 leaves with its proxy", T, async || {
         names(&endpoints(&cp)) == ["web-2"]
     })
     .await;
