@@ -3,16 +3,13 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use weft_core::model::{GATEWAY_TYPE, GatewayConfig, PROXY_TYPE, SERVICE_TYPE, ServiceConfig};
-use weft_proto::discovery::discovery_client::DiscoveryClient;
-use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
+use weft_proto::discovery::{DeltaRequest, Node};
 use weft_test_support::dir::TempDir;
 use weft_test_support::wait::eventually;
 
 mod common;
-use common::{SHOP, config_dir};
+use common::{SHOP, Stream, config_dir};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -20,61 +17,24 @@ async fn start(dir: &TempDir) -> weft_control::Bound {
     common::start(common::config(dir)).await
 }
 
-struct Proxy {
-    tx: mpsc::Sender<DeltaRequest>,
-    rx: tonic::Streaming<DeltaResponse>,
-}
-
-impl Proxy {
-    async fn connect(cp: &weft_control::Bound, id: &str) -> Proxy {
-        let mut client = DiscoveryClient::connect(format!("http://{}", cp.discovery))
-            .await
-            .unwrap();
-        let (tx, rx) = mpsc::channel(8);
-        tx.send(DeltaRequest {
-            node: Some(Node {
-                id: id.into(),
-                role: "sidecar".into(),
-                namespace: "shop".into(),
-                workload: "web".into(),
-                pod: id.split('.').next().unwrap().into(),
-                ip: "198.18.0.7".into(),
-                service_account: "web".into(),
-                ..Default::default()
-            }),
-            type_url: SERVICE_TYPE.into(),
-            subscribe: vec!["shop/web".into(), "shop/nope".into()],
+/// A sidecar of shop/web with pod id `id`, subscribed to shop/web and to a missing Service.
+async fn connect(cp: &weft_control::Bound, id: &str) -> Stream {
+    let first = DeltaRequest {
+        node: Some(Node {
+            id: id.into(),
+            role: "sidecar".into(),
+            namespace: "shop".into(),
+            workload: "web".into(),
+            pod: id.split('.').next().unwrap().into(),
+            ip: "198.18.0.7".into(),
+            service_account: "web".into(),
             ..Default::default()
-        })
-        .await
-        .unwrap();
-        let rx = client
-            .delta(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        Proxy { tx, rx }
-    }
-
-    async fn next(&mut self) -> DeltaResponse {
-        tokio::time::timeout(Duration::from_secs(5), self.rx.message())
-            .await
-            .expect("a response within 5s")
-            .unwrap()
-            .expect("stream open")
-    }
-
-    async fn reply(&self, resp: &DeltaResponse, error: Option<&str>) {
-        self.tx
-            .send(DeltaRequest {
-                type_url: resp.type_url.clone(),
-                response_nonce: resp.nonce.clone(),
-                error_detail: error.map(|m| ErrorDetail { message: m.into() }),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
+        }),
+        type_url: SERVICE_TYPE.into(),
+        subscribe: vec!["shop/web".into(), "shop/nope".into()],
+        ..Default::default()
+    };
+    Stream::open(cp, first).await
 }
 
 async fn get_text(cp: &weft_control::Bound, path: &str) -> String {
@@ -86,7 +46,7 @@ async fn get(cp: &weft_control::Bound, path: &str) -> serde_json::Value {
 }
 
 async fn sync_state(cp: &weft_control::Bound, id: &str, ty: &str) -> String {
-    let list = get(&cp, "/debug/syncz").await;
+    let list = get(cp, "/debug/syncz").await;
     let p = list
         .as_array()
         .unwrap()
@@ -97,7 +57,7 @@ async fn sync_state(cp: &weft_control::Bound, id: &str, ty: &str) -> String {
 }
 
 async fn listed(cp: &weft_control::Bound, id: &str) -> bool {
-    let list = get(&cp, "/debug/syncz").await;
+    let list = get(cp, "/debug/syncz").await;
     list.as_array()
         .unwrap()
         .iter()
@@ -108,7 +68,7 @@ async fn listed(cp: &weft_control::Bound, id: &str) -> bool {
 async fn subscribe_ack_nack_and_missing_names() {
     let dir = config_dir("ack", SHOP);
     let cp = start(&dir).await;
-    let mut proxy = Proxy::connect(&cp, "web-0.shop").await;
+    let mut proxy = connect(&cp, "web-0.shop").await;
     let first = proxy.next().await;
     assert_eq!(first.type_url, SERVICE_TYPE);
     assert_eq!(
@@ -189,7 +149,7 @@ async fn subscribe_ack_nack_and_missing_names() {
 async fn config_changes_are_pushed_and_bad_ones_rejected() {
     let dir = config_dir("push", SHOP);
     let cp = start(&dir).await;
-    let mut proxy = Proxy::connect(&cp, "web-0.shop").await;
+    let mut proxy = connect(&cp, "web-0.shop").await;
     let first = proxy.next().await;
     proxy.reply(&first, None).await;
 
@@ -249,10 +209,10 @@ async fn config_changes_are_pushed_and_bad_ones_rejected() {
 async fn disconnect_removes_the_endpoint_for_others() {
     let dir = config_dir("endpoints", SHOP);
     let cp = start(&dir).await;
-    let mut watcher = Proxy::connect(&cp, "web-0.shop").await;
+    let mut watcher = connect(&cp, "web-0.shop").await;
     let first = watcher.next().await;
     watcher.reply(&first, None).await;
-    let other = Proxy::connect(&cp, "web-1.shop").await;
+    let other = connect(&cp, "web-1.shop").await;
     // web-1 joins with the same IP in this test; the endpoint list grows to two pods.
     let grown = watcher.next().await;
     let svc: ServiceConfig = serde_json::from_slice(&grown.resources[0].body).unwrap();
@@ -282,16 +242,16 @@ async fn invalid_initial_config_refuses_to_start_with_the_reason() {
 async fn a_stale_stream_closing_does_not_remove_its_reconnected_proxy() {
     let dir = config_dir("reconnect", SHOP);
     let cp = start(&dir).await;
-    let mut watcher = Proxy::connect(&cp, "web-0.shop").await;
+    let mut watcher = connect(&cp, "web-0.shop").await;
     let first = watcher.next().await;
     watcher.reply(&first, None).await;
-    let old = Proxy::connect(&cp, "web-1.shop").await;
+    let old = connect(&cp, "web-1.shop").await;
     let grown = watcher.next().await;
     let svc: ServiceConfig = serde_json::from_slice(&grown.resources[0].body).unwrap();
     assert_eq!(svc.endpoints.len(), 2);
     watcher.reply(&grown, None).await;
     // web-1 reconnects before the control plane noticed its old stream died.
-    let _new = Proxy::connect(&cp, "web-1.shop").await;
+    let _new = connect(&cp, "web-1.shop").await;
     eventually("web-1 listed again", T, async || {
         listed(&cp, "web-1.shop").await
     })
@@ -327,7 +287,7 @@ async fn a_stale_stream_closing_does_not_remove_its_reconnected_proxy() {
 async fn a_change_is_pushed_even_while_requests_keep_arriving() {
     let dir = config_dir("busy", SHOP);
     let cp = start(&dir).await;
-    let mut watcher = Proxy::connect(&cp, "web-0.shop").await;
+    let mut watcher = connect(&cp, "web-0.shop").await;
     let first = watcher.next().await;
     watcher.reply(&first, None).await;
     // Keep the stream busy with subscriptions queued behind each other.
@@ -359,7 +319,7 @@ async fn a_change_is_pushed_even_while_requests_keep_arriving() {
     )
     .await;
     // A change the watcher must hear about: a second pod joins shop/web.
-    let _other = Proxy::connect(&cp, "web-1.shop").await;
+    let _other = connect(&cp, "web-1.shop").await;
     let mut pushed = false;
     while let Ok(Ok(Some(r))) =
         tokio::time::timeout(Duration::from_secs(3), watcher.rx.message()).await
@@ -395,7 +355,7 @@ spec:
 async fn gateways_are_served_by_name_with_ack_nack_and_pushes() {
     let dir = config_dir("gateway", &format!("{SHOP}{INGRESS}"));
     let cp = start(&dir).await;
-    let mut proxy = Proxy::connect(&cp, "web-0.shop").await;
+    let mut proxy = connect(&cp, "web-0.shop").await;
     let first = proxy.next().await;
     proxy.reply(&first, None).await;
     proxy

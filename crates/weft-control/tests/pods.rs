@@ -5,16 +5,13 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use weft_core::model::{Endpoint, SERVICE_TYPE, ServiceConfig};
-use weft_proto::discovery::discovery_client::DiscoveryClient;
-use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node};
+use weft_proto::discovery::{DeltaRequest, Node};
 use weft_test_support::dir::TempDir;
 use weft_test_support::wait::eventually;
 
 mod common;
-use common::{SHOP, config_dir};
+use common::{SHOP, Stream, config_dir};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -58,41 +55,20 @@ async fn debug_config(cp: &weft_control::Bound) -> serde_json::Value {
 }
 
 /// A discovery client subscribed to shop/web, as a proxy with `node`.
-struct Client {
-    _tx: mpsc::Sender<DeltaRequest>,
-    rx: tonic::Streaming<DeltaResponse>,
+async fn connect(cp: &weft_control::Bound, node: Node) -> Stream {
+    let first = DeltaRequest {
+        node: Some(node),
+        type_url: SERVICE_TYPE.into(),
+        subscribe: vec!["shop/web".into()],
+        ..Default::default()
+    };
+    Stream::open(cp, first).await
 }
 
-impl Client {
-    async fn connect(cp: &weft_control::Bound, node: Node) -> Client {
-        let mut client = DiscoveryClient::connect(format!("http://{}", cp.discovery))
-            .await
-            .unwrap();
-        let (tx, rx) = mpsc::channel(8);
-        tx.send(DeltaRequest {
-            node: Some(node),
-            type_url: SERVICE_TYPE.into(),
-            subscribe: vec!["shop/web".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let rx = client
-            .delta(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        Client { _tx: tx, rx }
-    }
-
-    async fn next_service(&mut self) -> ServiceConfig {
-        let resp = tokio::time::timeout(Duration::from_secs(5), self.rx.message())
-            .await
-            .expect("a response within 5s")
-            .unwrap()
-            .expect("stream open");
-        serde_json::from_slice(&resp.resources[0].body).unwrap()
-    }
+/// The next shop/web pushed to `client`.
+async fn next_service(client: &mut Stream) -> ServiceConfig {
+    let resp = client.next().await;
+    serde_json::from_slice(&resp.resources[0].body).unwrap()
 }
 
 /// The node of web-`n`'s sidecar, listening uncaptured on `127.0.0.1:1500n`.
@@ -127,8 +103,8 @@ async fn listed_pods_are_endpoints_and_follow_the_file() {
     let dir = new_dir("follow");
     dir.write("pods.json", &pods(&[1]));
     let cp = start(&dir).await;
-    let mut client = Client::connect(&cp, client_node()).await;
-    let svc = client.next_service().await;
+    let mut client = connect(&cp, client_node()).await;
+    let svc = next_service(&mut client).await;
     assert_eq!(names(&svc.endpoints), ["web-1"], "no proxy needed");
     let ep = &svc.endpoints[0];
     assert_eq!(ep.address.to_string(), "10.0.0.1");
@@ -137,7 +113,7 @@ async fn listed_pods_are_endpoints_and_follow_the_file() {
 
     // A change is pushed.
     dir.write("pods.json", &pods(&[1, 2]));
-    let svc = client.next_service().await;
+    let svc = next_service(&mut client).await;
     assert_eq!(names(&svc.endpoints), ["web-1", "web-2"]);
 
     // A broken file is reported with path:line:column, and the last good list stays.
@@ -167,7 +143,7 @@ async fn listed_pods_are_endpoints_and_follow_the_file() {
 
     // Fixed: applied again, the error cleared.
     dir.write("pods.json", &pods(&[2]));
-    let svc = client.next_service().await;
+    let svc = next_service(&mut client).await;
     assert_eq!(names(&svc.endpoints), ["web-2"]);
     assert!(debug_config(&cp).await["podsFile"]["error"].is_null());
     cp.shutdown().await;
@@ -178,10 +154,13 @@ async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses
     let dir = new_dir("once");
     dir.write("pods.json", &pods(&[1]));
     let cp = start(&dir).await;
-    let mut watcher = Client::connect(&cp, client_node()).await;
-    assert_eq!(names(&watcher.next_service().await.endpoints), ["web-1"]);
+    let mut watcher = connect(&cp, client_node()).await;
+    assert_eq!(
+        names(&next_service(&mut watcher).await.endpoints),
+        ["web-1"]
+    );
     // Its proxy connects and says where it listens.
-    let proxy = Client::connect(
+    let proxy = connect(
         &cp,
         Node {
             id: "web-1.shop".into(),
@@ -196,7 +175,7 @@ async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses
         },
     )
     .await;
-    let svc = watcher.next_service().await;
+    let svc = next_service(&mut watcher).await;
     assert_eq!(names(&svc.endpoints), ["web-1"]);
     assert_eq!(
         svc.endpoints[0].inbound,
@@ -204,7 +183,7 @@ async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses
     );
     // The proxy leaves; the listed pod stays, as listed.
     drop(proxy);
-    let svc = watcher.next_service().await;
+    let svc = next_service(&mut watcher).await;
     assert_eq!(names(&svc.endpoints), ["web-1"]);
     assert_eq!(svc.endpoints[0].inbound, None);
     cp.shutdown().await;
@@ -238,11 +217,14 @@ async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce
     let dir = new_dir("authority");
     dir.write("pods.json", &pods(&[1]));
     let cp = start(&dir).await;
-    let mut watcher = Client::connect(&cp, client_node()).await;
-    assert_eq!(names(&watcher.next_service().await.endpoints), ["web-1"]);
+    let mut watcher = connect(&cp, client_node()).await;
+    assert_eq!(
+        names(&next_service(&mut watcher).await.endpoints),
+        ["web-1"]
+    );
     // Both replicas' sidecars are up, but web-2's app is not ready: the runtime does not list it.
-    let _web1 = Client::connect(&cp, web_node(1)).await;
-    let _web2 = Client::connect(&cp, web_node(2)).await;
+    let _web1 = connect(&cp, web_node(1)).await;
+    let _web2 = connect(&cp, web_node(2)).await;
     eventually("web-1 carries its proxy's address", T, async || {
         endpoints(&cp)
             .first()
@@ -269,7 +251,7 @@ async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce
     })
     .await;
     let svc = loop {
-        let svc = watcher.next_service().await;
+        let svc = next_service(&mut watcher).await;
         if names(&svc.endpoints) == ["web-2"] {
             break svc;
         }
@@ -285,8 +267,8 @@ async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce
 async fn without_a_pods_file_announced_pods_are_the_endpoints() {
     let dir = new_dir("announced");
     let cp = common::start(common::config(&dir)).await;
-    let web1 = Client::connect(&cp, web_node(1)).await;
-    let _web2 = Client::connect(&cp, web_node(2)).await;
+    let web1 = connect(&cp, web_node(1)).await;
+    let _web2 = connect(&cp, web_node(2)).await;
     eventually("both announced pods are endpoints", T, async || {
         names(&endpoints(&cp)) == ["web-1", "web-2"]
     })

@@ -1,9 +1,15 @@
 //! What the control plane's integration tests share: a shop config, a temporary directory
 //! laid out as `config/` (watched) beside `state/` (the CA's root), a control plane on port 0
-//! over it, and GETs on its admin API.
+//! over it, discovery streams opened as a proxy would, and GETs on its admin API.
 
 #![allow(dead_code)]
 
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use weft_proto::discovery::discovery_client::DiscoveryClient;
+use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail};
 use weft_test_support::dir::TempDir;
 use weft_test_support::http::{self, Reply};
 
@@ -54,4 +60,49 @@ pub async fn metric(cp: &weft_control::Bound, sample: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no sample {sample} in\n{text}"))
+}
+
+/// A discovery stream as a proxy opens it: `first` is its first request (with the node).
+#[derive(Debug)]
+pub struct Stream {
+    pub tx: mpsc::Sender<DeltaRequest>,
+    pub rx: tonic::Streaming<DeltaResponse>,
+}
+
+impl Stream {
+    pub async fn open(cp: &weft_control::Bound, first: DeltaRequest) -> Stream {
+        let mut client = DiscoveryClient::connect(format!("http://{}", cp.discovery))
+            .await
+            .unwrap();
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(first).await.unwrap();
+        let rx = client
+            .delta(ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        Stream { tx, rx }
+    }
+
+    /// The next response; panics if none comes within 5s or the stream ends.
+    pub async fn next(&mut self) -> DeltaResponse {
+        tokio::time::timeout(Duration::from_secs(5), self.rx.message())
+            .await
+            .expect("a response within 5s")
+            .unwrap()
+            .expect("stream open")
+    }
+
+    /// ACKs `resp`, or NACKs it with `error`.
+    pub async fn reply(&self, resp: &DeltaResponse, error: Option<&str>) {
+        self.tx
+            .send(DeltaRequest {
+                type_url: resp.type_url.clone(),
+                response_nonce: resp.nonce.clone(),
+                error_detail: error.map(|m| ErrorDetail { message: m.into() }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
 }
