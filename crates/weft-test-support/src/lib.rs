@@ -1,5 +1,6 @@
 //! Helpers shared by weft's tests, so no test file keeps a copy of its own. A
-//! `[dev-dependencies]` entry only: nothing here is ever linked into a production binary.
+//! `[dev-dependencies]` entry of the crates it serves (and a dependency of the end-to-end
+//! harness `weft-e2e`, itself test code): nothing here is linked into a production binary.
 //!
 //! - [`wait`]: poll a condition until it holds ([`wait::eventually`], and
 //!   [`wait::eventually_blocking`] for the end-to-end tests), never a sleep as synchronisation.

@@ -78,6 +78,19 @@ pub async fn proxy(
     proxy_with(cp, ns, workload, pod, target, app, None).await
 }
 
+/// Pod `pod` of `ns/workload` on 127.0.0.1, its service account named for the workload.
+fn identity(ns: &str, workload: &str, pod: &str) -> weft_proxy::Identity {
+    weft_proxy::Identity {
+        id: format!("{pod}.{ns}"),
+        namespace: ns.into(),
+        workload: workload.into(),
+        pod: pod.into(),
+        ip: "127.0.0.1".parse().unwrap(),
+        service_account: workload.into(),
+        labels: Default::default(),
+    }
+}
+
 /// How a test proxy gets its workload certificate.
 pub enum Certs {
     /// None: no mTLS.
@@ -124,15 +137,7 @@ pub async fn proxy_certs(
     };
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let bound = weft_proxy::build(weft_proxy::Config {
-        identity: weft_proxy::Identity {
-            id: format!("{pod}.{ns}"),
-            namespace: ns.into(),
-            workload: workload.into(),
-            pod: pod.into(),
-            ip: "127.0.0.1".parse().unwrap(),
-            service_account: workload.into(),
-            labels: Default::default(),
-        },
+        identity: identity(ns, workload, pod),
         control_plane: format!("http://{cp}").into(),
         outbound: any,
         inbound: any,
@@ -166,15 +171,7 @@ pub async fn gateway_proxy(
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (ns, name) = gateway.split_once('/').expect("ns/name");
     weft_proxy::gateway::build(weft_proxy::gateway::Config {
-        identity: weft_proxy::Identity {
-            id: format!("{name}.{ns}"),
-            namespace: ns.into(),
-            workload: name.into(),
-            pod: name.into(),
-            ip: "127.0.0.1".parse().unwrap(),
-            service_account: name.into(),
-            labels: Default::default(),
-        },
+        identity: identity(ns, name, name),
         control_plane: format!("http://{cp}").into(),
         gateway: gateway.into(),
         listeners: ports.iter().map(|p| (*p, any)).collect(),
