@@ -83,6 +83,7 @@ pub async fn eventually<C: Check>(
 
 /// [`eventually`] for a plain thread: checks `f` until it holds; panics naming `what` and the
 /// last state seen once `timeout` has passed.
+#[track_caller]
 pub fn eventually_blocking<C: Check>(
     what: &str,
     timeout: Duration,
