@@ -79,11 +79,11 @@ impl Credentials for Fixed {
     }
 }
 
-fn creds(leaf: Leaf) -> Option<Arc<dyn Credentials>> {
-    Some(Arc::new(Fixed {
+fn creds(leaf: Leaf) -> Certs {
+    Certs::Fixed(Some(Arc::new(Fixed {
         key: leaf.certified_key(),
         bundle: Arc::new(leaf.bundle),
-    }))
+    })))
 }
 
 /// A control plane, and the web server's proxy presenting `server_id`.
@@ -93,7 +93,7 @@ async fn start(name: &str, yaml: &str, server_id: &str) -> Mesh {
     let cp = control(&dir, "127.0.0.1:0".parse().unwrap(), Duration::ZERO).await;
     let ca = TestCa::new("mtls.test");
     let app = echo("web").await;
-    let server = proxy_with(
+    let server = proxy_certs(
         cp.discovery,
         "shop",
         "web",
@@ -114,7 +114,7 @@ async fn start(name: &str, yaml: &str, server_id: &str) -> Mesh {
 
 /// A client proxy of `workload` whose outbound goes to the web Service.
 async fn client(m: &Mesh, workload: &str, leaf: Leaf) -> weft_proxy::Bound {
-    proxy_with(
+    proxy_certs(
         m.cp.discovery,
         "shop",
         workload,

@@ -159,21 +159,11 @@ async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses
         ["web-1"]
     );
     // Its proxy connects and says where it listens.
-    let proxy = connect(
-        &cp,
-        Node {
-            id: "web-1.shop".into(),
-            role: "sidecar".into(),
-            namespace: "shop".into(),
-            workload: "web".into(),
-            pod: "web-1".into(),
-            ip: "10.0.0.1".into(),
-            service_account: "web".into(),
-            inbound_address: "127.0.0.1:15006".into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let node = Node {
+        inbound_address: "127.0.0.1:15006".into(),
+        ..web_node(1)
+    };
+    let proxy = connect(&cp, node).await;
     let svc = next_service(&mut watcher).await;
     assert_eq!(names(&svc.endpoints), ["web-1"]);
     assert_eq!(

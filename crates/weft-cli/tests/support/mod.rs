@@ -75,7 +75,7 @@ pub async fn proxy(
     target: Option<SocketAddr>,
     app: Option<SocketAddr>,
 ) -> weft_proxy::Bound {
-    proxy_with(cp, ns, workload, pod, target, app, None).await
+    proxy_certs(cp, ns, workload, pod, target, app, Certs::Fixed(None)).await
 }
 
 /// Pod `pod` of `ns/workload` on 127.0.0.1, its service account named for the workload.
@@ -99,29 +99,8 @@ pub enum Certs {
     Token(PathBuf),
 }
 
-/// As [`proxy`], with a workload certificate: peers are reached (and reach it) over the
-/// mTLS tunnel.
-pub async fn proxy_with(
-    cp: SocketAddr,
-    ns: &str,
-    workload: &str,
-    pod: &str,
-    target: Option<SocketAddr>,
-    app: Option<SocketAddr>,
-    credentials: Option<std::sync::Arc<dyn weft_proxy::tunnel::Credentials>>,
-) -> weft_proxy::Bound {
-    proxy_certs(
-        cp,
-        ns,
-        workload,
-        pod,
-        target,
-        app,
-        Certs::Fixed(credentials),
-    )
-    .await
-}
-
+/// As [`proxy`], with a workload certificate: with one, peers are reached (and reach it)
+/// over the mTLS tunnel.
 pub async fn proxy_certs(
     cp: SocketAddr,
     ns: &str,
