@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The `weft` binary built next to this test (`target/<profile>/weft`), or `$WEFT_BIN`.
 pub fn weft_bin() -> PathBuf {
@@ -252,15 +252,8 @@ impl Mesh {
     }
 
     /// Waits until `f` holds, up to `timeout`; panics with `what` otherwise.
-    pub fn eventually(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if f() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("{what}: not within {timeout:?}");
+    pub fn eventually(&self, what: &str, timeout: Duration, f: impl FnMut() -> bool) {
+        weft_test_support::wait::eventually_blocking(what, timeout, f);
     }
 
     /// `weft down`; returns its output.
@@ -299,27 +292,11 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     http_get_at(std::net::SocketAddr::from(([127, 0, 0, 1], port)), path)
 }
 
-/// A plain HTTP/1.1 GET; (status, body).
+/// A plain HTTP/1.1 GET with `Host: ADDR`; (status, body).
 pub fn http_get_at(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let status = buf
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    Ok((status, body))
+    weft_test_support::http::get_blocking(addr, &addr.to_string(), path)
+        .map(|r| (r.status, r.body))
+        .map_err(std::io::Error::other)
 }
 
 /// What `weft down` must leave as it found: namespaces, links and the host's rule set.

@@ -99,7 +99,7 @@ async fn missing_backend_gets_its_share_as_500_and_tcp_port_is_left_alone() {
         let r = get(http.outbound, "web.shop", "/").await;
         match r.status {
             200 => {
-                assert_eq!(r.server(), "v1");
+                assert_eq!(r.header("x-server"), "v1");
                 assert_eq!(r.headers["x-route"], "web", "the route applies on port 80");
                 ok += 1;
             }

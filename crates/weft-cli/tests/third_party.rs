@@ -3,12 +3,15 @@
 //! `weft proxy` processes, behaves as it does without the proxies. Needs curl and the Python
 //! packages grpcio and websockets (.ci/run installs them); without them the test fails.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use weft_test_support::http::get_blocking;
+use weft_test_support::wait::eventually_blocking;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");
 
@@ -65,28 +68,16 @@ fn addr_after(line: &str, word: &str) -> SocketAddr {
         .unwrap()
 }
 
-fn http_status(addr: SocketAddr, path: &str) -> u16 {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return 0;
-    };
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    );
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
 fn wait_ready(addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http_status(addr, "/healthz/ready") != 200 {
-        assert!(Instant::now() < deadline, "proxy at {addr} not ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually_blocking(
+        &format!("the proxy at {addr} to be ready"),
+        Duration::from_secs(20),
+        || match get_blocking(addr, "proxy", "/healthz/ready") {
+            Ok(r) if r.status == 200 => Ok(()),
+            Ok(r) => Err(format!("{} {}", r.status, r.body)),
+            Err(e) => Err(e.to_string()),
+        },
+    );
 }
 
 fn here() -> PathBuf {

@@ -40,6 +40,24 @@ pub struct Config {
     pub ca: ca::Config,
 }
 
+impl Config {
+    /// A control plane for one process to embed (tests, benchmarks): every listener on
+    /// 127.0.0.1 port 0 (the real addresses are in [`Bound`]), no mTLS port, no pods file, no
+    /// warm-up, and the CA's defaults with its root kept in `state_dir`.
+    pub fn loopback(config_dir: PathBuf, state_dir: PathBuf) -> Config {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Config {
+            config_dir,
+            pods_file: None,
+            discovery_addr: any,
+            secure_discovery_addr: None,
+            admin_addr: any,
+            warmup: std::time::Duration::ZERO,
+            ca: ca::Config::new(state_dir),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("configuration in {dir} is invalid:\n{}", problems.join("\n"))]

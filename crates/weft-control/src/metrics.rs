@@ -35,6 +35,8 @@ struct ResultLabel {
 pub struct Metrics {
     registry: Registry,
     pub proxies: Gauge,
+    /// Open discovery streams: a proxy that reconnected before its old stream closed holds two.
+    pub streams: Gauge,
     pub generation: Gauge,
     changes: Family<ResultLabel, Counter>,
     pushes: Family<TypeLabel, Counter>,
@@ -50,6 +52,12 @@ impl Default for Metrics {
         let registry = root.sub_registry_with_prefix("weft_control");
         let proxies = Gauge::default();
         registry.register("proxies", "Connected proxies", proxies.clone());
+        let streams = Gauge::default();
+        registry.register(
+            "discovery_streams",
+            "Open discovery streams",
+            streams.clone(),
+        );
         let generation = Gauge::default();
         registry.register(
             "config_generation",
@@ -83,6 +91,7 @@ impl Default for Metrics {
         Metrics {
             registry: root,
             proxies,
+            streams,
             generation,
             changes,
             pushes,

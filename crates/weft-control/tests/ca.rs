@@ -4,47 +4,45 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use weft_control::ca::auth::token_sha256;
 use weft_proto::ca::{CertificatesClient, CreateCertificateRequest, CreateCertificateResponse};
+use weft_test_support::dir::TempDir;
+use weft_test_support::wait::eventually;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+mod common;
 
 const MESH: &str = "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: mesh}\nspec: {trustDomain: shop.local}\n";
 const CART: &str = "spiffe://shop.local/ns/shop/sa/cart";
 
+const T: Duration = Duration::from_secs(10);
+
 /// A config dir, a state dir and a bootstrap file, removed on drop.
 struct Env {
-    root: PathBuf,
+    dir: TempDir,
 }
 
 impl Env {
     fn new(name: &str) -> Env {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "weft-ca-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(root.join("config")).unwrap();
-        std::fs::write(root.join("config/mesh.yaml"), MESH).unwrap();
-        let env = Env { root };
+        let env = Env {
+            dir: common::config_dir(&format!("ca-{name}"), MESH),
+        };
         env.credentials(&[("cart-token", "shop", "cart", "cart-0")]);
         env
     }
 
     fn state(&self) -> PathBuf {
-        self.root.join("state")
+        self.dir.join("state")
     }
 
     fn bootstrap(&self) -> PathBuf {
-        self.root.join("bootstrap.json")
+        self.dir.join("bootstrap.json")
     }
 
     /// Writes the bootstrap file (through a rename, as an operator's tool would).
@@ -55,13 +53,8 @@ impl Env {
                 serde_json::json!({"tokenSha256": token_sha256(token), "namespace": ns, "serviceAccount": sa, "pod": pod})
             })
             .collect();
-        let tmp = self.root.join(".bootstrap.tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::json!({ "credentials": creds }).to_string(),
-        )
-        .unwrap();
-        std::fs::rename(tmp, self.bootstrap()).unwrap();
+        let file = serde_json::json!({ "credentials": creds }).to_string();
+        self.dir.write("bootstrap.json", &file);
     }
 
     fn ca_config(&self) -> weft_control::ca::Config {
@@ -80,21 +73,10 @@ impl Env {
         ca: weft_control::ca::Config,
     ) -> Result<weft_control::Bound, weft_control::app::Error> {
         weft_control::build(weft_control::Config {
-            pods_file: None,
-            config_dir: self.root.join("config"),
-            discovery_addr: "127.0.0.1:0".parse().unwrap(),
-            secure_discovery_addr: None,
-            admin_addr: "127.0.0.1:0".parse().unwrap(),
-            warmup: Duration::ZERO,
             ca,
+            ..common::config(&self.dir)
         })
         .await
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -157,26 +139,12 @@ fn serial(der: &[u8]) -> String {
     weft_control::ca::cert::Summary::of(der).unwrap().serial
 }
 
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    buf.split_once("\r\n\r\n").unwrap().1.to_string()
-}
-
-/// The value of one sample in `/metrics`.
-async fn metric(cp: &weft_control::Bound, sample: &str) -> u64 {
-    let text = http_get(cp.admin, "/metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {sample} in\n{text}"))
+async fn http_get(cp: &weft_control::Bound, path: &str) -> String {
+    common::admin(cp, path).await.body
 }
 
 async fn debug_ca(cp: &weft_control::Bound) -> serde_json::Value {
-    serde_json::from_str(&http_get(cp.admin, "/debug/ca").await).unwrap()
+    serde_json::from_str(&http_get(cp, "/debug/ca").await).unwrap()
 }
 
 #[tokio::test]
@@ -254,7 +222,10 @@ async fn a_valid_token_gets_a_chain_that_verifies_and_carries_exactly_the_san() 
     assert!((598..=602).contains(&end(&short)), "{}", end(&short));
     assert!((86_398..=86_402).contains(&end(&long)), "{}", end(&long));
 
-    assert_eq!(metric(&cp, "weft_ca_certificates_issued_total").await, 3);
+    assert_eq!(
+        common::metric(&cp, "weft_ca_certificates_issued_total").await,
+        3
+    );
     let dbg = debug_ca(&cp).await;
     let issued = dbg["issued"][CART].as_array().unwrap();
     assert_eq!(issued.len(), 3);
@@ -325,12 +296,18 @@ async fn refusals_get_the_right_status_are_counted_and_the_ca_keeps_working() {
         ("not_configured", 0),
     ] {
         let sample = format!("weft_ca_requests_refused_total{{reason=\"{reason}\"}}");
-        assert_eq!(metric(&cp, &sample).await, n, "{sample}");
+        assert_eq!(common::metric(&cp, &sample).await, n, "{sample}");
     }
-    assert_eq!(metric(&cp, "weft_ca_certificates_issued_total").await, 0);
+    assert_eq!(
+        common::metric(&cp, "weft_ca_certificates_issued_total").await,
+        0
+    );
     let resp = create(&cp, Some("cart-token"), csr(CART), 0).await.unwrap();
     verify(&ders(&resp.cert_chain_pem), &ders(&resp.trust_bundle_pem)).unwrap();
-    assert_eq!(metric(&cp, "weft_ca_certificates_issued_total").await, 1);
+    assert_eq!(
+        common::metric(&cp, "weft_ca_certificates_issued_total").await,
+        1
+    );
     cp.shutdown().await;
 }
 
@@ -348,7 +325,7 @@ async fn without_bootstrap_credentials_every_request_is_refused_with_the_reason(
         );
     }
     let sample = "weft_ca_requests_refused_total{reason=\"not_configured\"}";
-    assert_eq!(metric(&cp, sample).await, 2);
+    assert_eq!(common::metric(&cp, sample).await, 2);
     cp.shutdown().await;
 }
 
@@ -362,17 +339,14 @@ async fn the_bootstrap_file_is_reread_when_it_changes() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     env.credentials(&[("web-token", "shop", "web", "web-0")]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match create(&cp, Some("web-token"), csr(web), 0).await {
-            Ok(_) => break,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                assert_eq!(e.code(), Code::Unauthenticated);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("the new credential was not picked up: {e:?}"),
+    eventually("the new credential to be picked up", T, async || {
+        let r = create(&cp, Some("web-token"), csr(web), 0).await;
+        if let Err(e) = &r {
+            assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
         }
-    }
+        r
+    })
+    .await;
     // The old token is gone with the old file.
     let err = create(&cp, Some("cart-token"), csr(CART), 0)
         .await
@@ -499,7 +473,7 @@ fn operator_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 #[tokio::test]
 async fn an_operator_intermediate_signs_and_is_served_in_the_chain() {
     let env = Env::new("intermediate");
-    let (cert, key, roots) = operator_pki(&env.root);
+    let (cert, key, roots) = operator_pki(env.dir.path());
     let cfg = weft_control::ca::Config {
         ca_cert: Some(cert.clone()),
         ca_key: Some(key.clone()),
@@ -537,7 +511,7 @@ async fn an_operator_intermediate_signs_and_is_served_in_the_chain() {
     cp.shutdown().await;
 
     // A key that is not the certificate's is refused at start.
-    let other = env.root.join("other");
+    let other = env.dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     let (_, other_key, _) = operator_pki(&other);
     let err = env

@@ -3,64 +3,21 @@
 //! proxy appears once with the addresses its proxy announced, and an announced pod the file does
 //! not list is no endpoint.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use weft_core::model::{Endpoint, SERVICE_TYPE, ServiceConfig};
-use weft_proto::discovery::discovery_client::DiscoveryClient;
-use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node};
+use weft_proto::discovery::{DeltaRequest, Node};
+use weft_test_support::dir::TempDir;
+use weft_test_support::wait::eventually;
 
-const SHOP: &str = r#"
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: web, namespace: shop, labels: {app: web}}
-spec:
-  command: [web]
-  ports: [{name: http, containerPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: shop}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http}]
-"#;
+mod common;
+use common::{SHOP, Stream, config_dir};
 
-struct Dir(PathBuf);
+const T: Duration = Duration::from_secs(10);
 
-impl Dir {
-    fn new(name: &str) -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "weft-pods-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(dir.join("config")).unwrap();
-        std::fs::write(dir.join("config/mesh.yaml"), SHOP).unwrap();
-        Dir(dir)
-    }
-
-    fn pods_file(&self) -> PathBuf {
-        self.0.join("pods.json")
-    }
-
-    /// Writes the pods file as the runtime should: to a temporary name, then renamed.
-    fn write_pods(&self, text: &str) {
-        let tmp = self.0.join(".pods.json.tmp");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(tmp, self.pods_file()).unwrap();
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A config dir with the shop; the pods file goes beside the config, as `pods.json`.
+fn new_dir(name: &str) -> TempDir {
+    config_dir(&format!("pods-{name}"), SHOP)
 }
 
 fn pod(n: u8) -> String {
@@ -74,18 +31,12 @@ fn pods(list: &[u8]) -> String {
     format!("{{\"pods\": [\n  {}\n]}}\n", items.join(",\n  "))
 }
 
-async fn start(dir: &Dir) -> weft_control::Bound {
-    weft_control::build(weft_control::Config {
-        config_dir: dir.0.join("config"),
-        pods_file: Some(dir.pods_file()),
-        discovery_addr: "127.0.0.1:0".parse().unwrap(),
-        secure_discovery_addr: None,
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        warmup: Duration::ZERO,
-        ca: weft_control::ca::Config::new(dir.0.join("state")),
+async fn start(dir: &TempDir) -> weft_control::Bound {
+    common::start(weft_control::Config {
+        pods_file: Some(dir.join("pods.json")),
+        ..common::config(dir)
     })
     .await
-    .expect("control plane starts")
 }
 
 /// The endpoints of shop/web in force, by pod name.
@@ -100,61 +51,24 @@ fn names(endpoints: &[Endpoint]) -> Vec<&str> {
 }
 
 async fn debug_config(cp: &weft_control::Bound) -> serde_json::Value {
-    let mut s = tokio::net::TcpStream::connect(cp.admin).await.unwrap();
-    s.write_all(b"GET /debug/config HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    serde_json::from_str(buf.split_once("\r\n\r\n").unwrap().1).unwrap()
-}
-
-async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    for _ in 0..100 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not reached within 5s");
+    common::admin(cp, "/debug/config").await.json()
 }
 
 /// A discovery client subscribed to shop/web, as a proxy with `node`.
-struct Client {
-    _tx: mpsc::Sender<DeltaRequest>,
-    rx: tonic::Streaming<DeltaResponse>,
+async fn connect(cp: &weft_control::Bound, node: Node) -> Stream {
+    let first = DeltaRequest {
+        node: Some(node),
+        type_url: SERVICE_TYPE.into(),
+        subscribe: vec!["shop/web".into()],
+        ..Default::default()
+    };
+    Stream::open(cp, first).await
 }
 
-impl Client {
-    async fn connect(cp: &weft_control::Bound, node: Node) -> Client {
-        let mut client = DiscoveryClient::connect(format!("http://{}", cp.discovery))
-            .await
-            .unwrap();
-        let (tx, rx) = mpsc::channel(8);
-        tx.send(DeltaRequest {
-            node: Some(node),
-            type_url: SERVICE_TYPE.into(),
-            subscribe: vec!["shop/web".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let rx = client
-            .delta(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        Client { _tx: tx, rx }
-    }
-
-    async fn next_service(&mut self) -> ServiceConfig {
-        let resp = tokio::time::timeout(Duration::from_secs(5), self.rx.message())
-            .await
-            .expect("a response within 5s")
-            .unwrap()
-            .expect("stream open");
-        serde_json::from_slice(&resp.resources[0].body).unwrap()
-    }
+/// The next shop/web pushed to `client`.
+async fn next_service(client: &mut Stream) -> ServiceConfig {
+    let resp = client.next().await;
+    serde_json::from_slice(&resp.resources[0].body).unwrap()
 }
 
 /// The node of web-`n`'s sidecar, listening uncaptured on `127.0.0.1:1500n`.
@@ -186,11 +100,11 @@ fn client_node() -> Node {
 
 #[tokio::test]
 async fn listed_pods_are_endpoints_and_follow_the_file() {
-    let dir = Dir::new("follow");
-    dir.write_pods(&pods(&[1]));
+    let dir = new_dir("follow");
+    dir.write("pods.json", &pods(&[1]));
     let cp = start(&dir).await;
-    let mut client = Client::connect(&cp, client_node()).await;
-    let svc = client.next_service().await;
+    let mut client = connect(&cp, client_node()).await;
+    let svc = next_service(&mut client).await;
     assert_eq!(names(&svc.endpoints), ["web-1"], "no proxy needed");
     let ep = &svc.endpoints[0];
     assert_eq!(ep.address.to_string(), "10.0.0.1");
@@ -198,64 +112,59 @@ async fn listed_pods_are_endpoints_and_follow_the_file() {
     assert_eq!(ep.identity, "spiffe://cluster.local/ns/shop/sa/web");
 
     // A change is pushed.
-    dir.write_pods(&pods(&[1, 2]));
-    let svc = client.next_service().await;
+    dir.write("pods.json", &pods(&[1, 2]));
+    let svc = next_service(&mut client).await;
     assert_eq!(names(&svc.endpoints), ["web-1", "web-2"]);
 
     // A broken file is reported with path:line:column, and the last good list stays.
-    dir.write_pods("{\"pods\": [\n  {\"id\": \"web-3.shop\", \"ip\": 7}\n]}\n");
-    eventually("the broken file is reported", async || {
+    dir.write(
+        "pods.json",
+        "{\"pods\": [\n  {\"id\": \"web-3.shop\", \"ip\": 7}\n]}\n",
+    );
+    eventually("the broken file is reported", T, async || {
         !debug_config(&cp).await["podsFile"]["error"].is_null()
     })
     .await;
     let status = debug_config(&cp).await["podsFile"].clone();
     let problem = status["error"]["problems"][0].as_str().unwrap();
-    let at = format!("{}:2:", dir.pods_file().display());
+    let at = format!("{}:2:", dir.join("pods.json").display());
     assert!(
         problem.starts_with(&at) && problem.contains("pods[0]"),
         "{problem}"
     );
     assert_eq!(status["pods"], 2);
     assert_eq!(names(&endpoints(&cp)), ["web-1", "web-2"]);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(600), client.rx.message())
-            .await
-            .is_err(),
-        "nothing pushed"
-    );
 
-    // Fixed: applied again, the error cleared.
-    dir.write_pods(&pods(&[2]));
-    let svc = client.next_service().await;
-    assert_eq!(names(&svc.endpoints), ["web-2"]);
+    // Fixed: applied again, the error cleared. Nothing was pushed for the broken file: the
+    // next push is the fix.
+    dir.write("pods.json", &pods(&[2]));
+    let svc = next_service(&mut client).await;
+    assert_eq!(
+        names(&svc.endpoints),
+        ["web-2"],
+        "the first push after the broken file"
+    );
     assert!(debug_config(&cp).await["podsFile"]["error"].is_null());
     cp.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses() {
-    let dir = Dir::new("once");
-    dir.write_pods(&pods(&[1]));
+    let dir = new_dir("once");
+    dir.write("pods.json", &pods(&[1]));
     let cp = start(&dir).await;
-    let mut watcher = Client::connect(&cp, client_node()).await;
-    assert_eq!(names(&watcher.next_service().await.endpoints), ["web-1"]);
+    let mut watcher = connect(&cp, client_node()).await;
+    assert_eq!(
+        names(&next_service(&mut watcher).await.endpoints),
+        ["web-1"]
+    );
     // Its proxy connects and says where it listens.
-    let proxy = Client::connect(
-        &cp,
-        Node {
-            id: "web-1.shop".into(),
-            role: "sidecar".into(),
-            namespace: "shop".into(),
-            workload: "web".into(),
-            pod: "web-1".into(),
-            ip: "10.0.0.1".into(),
-            service_account: "web".into(),
-            inbound_address: "127.0.0.1:15006".into(),
-            ..Default::default()
-        },
-    )
-    .await;
-    let svc = watcher.next_service().await;
+    let node = Node {
+        inbound_address: "127.0.0.1:15006".into(),
+        ..web_node(1)
+    };
+    let proxy = connect(&cp, node).await;
+    let svc = next_service(&mut watcher).await;
     assert_eq!(names(&svc.endpoints), ["web-1"]);
     assert_eq!(
         svc.endpoints[0].inbound,
@@ -263,7 +172,7 @@ async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses
     );
     // The proxy leaves; the listed pod stays, as listed.
     drop(proxy);
-    let svc = watcher.next_service().await;
+    let svc = next_service(&mut watcher).await;
     assert_eq!(names(&svc.endpoints), ["web-1"]);
     assert_eq!(svc.endpoints[0].inbound, None);
     cp.shutdown().await;
@@ -271,21 +180,21 @@ async fn a_pod_listed_and_announced_by_its_proxy_appears_once_with_its_addresses
 
 #[tokio::test]
 async fn a_missing_or_invalid_file_at_start_does_not_stop_the_control_plane() {
-    let dir = Dir::new("start");
+    let dir = new_dir("start");
     let cp = start(&dir).await;
     let status = debug_config(&cp).await["podsFile"].clone();
     let problem = status["error"]["problems"][0].as_str().unwrap();
     assert!(problem.contains("cannot read the pods file"), "{problem}");
     assert!(endpoints(&cp).is_empty());
-    dir.write_pods("[not json");
-    eventually("the invalid file is reported", async || {
+    dir.write("pods.json", "[not json");
+    eventually("the invalid file is reported", T, async || {
         debug_config(&cp).await["podsFile"]["error"]["problems"][0]
             .as_str()
             .is_some_and(|p| p.contains("pods.json:1:3: ") && p.ends_with("expected ident"))
     })
     .await;
-    dir.write_pods(&pods(&[4]));
-    eventually("the pods appear", async || {
+    dir.write("pods.json", &pods(&[4]));
+    eventually("the pods appear", T, async || {
         names(&endpoints(&cp)) == ["web-4"]
     })
     .await;
@@ -294,15 +203,18 @@ async fn a_missing_or_invalid_file_at_start_does_not_stop_the_control_plane() {
 
 #[tokio::test]
 async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce() {
-    let dir = Dir::new("authority");
-    dir.write_pods(&pods(&[1]));
+    let dir = new_dir("authority");
+    dir.write("pods.json", &pods(&[1]));
     let cp = start(&dir).await;
-    let mut watcher = Client::connect(&cp, client_node()).await;
-    assert_eq!(names(&watcher.next_service().await.endpoints), ["web-1"]);
+    let mut watcher = connect(&cp, client_node()).await;
+    assert_eq!(
+        names(&next_service(&mut watcher).await.endpoints),
+        ["web-1"]
+    );
     // Both replicas' sidecars are up, but web-2's app is not ready: the runtime does not list it.
-    let _web1 = Client::connect(&cp, web_node(1)).await;
-    let _web2 = Client::connect(&cp, web_node(2)).await;
-    eventually("web-1 carries its proxy's address", async || {
+    let _web1 = connect(&cp, web_node(1)).await;
+    let _web2 = connect(&cp, web_node(2)).await;
+    eventually("web-1 carries its proxy's address", T, async || {
         endpoints(&cp)
             .first()
             .is_some_and(|e| e.inbound == Some("127.0.0.1:15001".parse().unwrap()))
@@ -311,8 +223,8 @@ async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce
     assert_eq!(names(&endpoints(&cp)), ["web-1"], "web-2 is announced only");
 
     // web-2's app is ready: listed, with the address its proxy announced.
-    dir.write_pods(&pods(&[1, 2]));
-    eventually("web-2 joins", async || {
+    dir.write("pods.json", &pods(&[1, 2]));
+    eventually("web-2 joins", T, async || {
         names(&endpoints(&cp)) == ["web-1", "web-2"]
     })
     .await;
@@ -322,10 +234,13 @@ async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce
     );
 
     // web-1's app crashes; its sidecar stays connected, and it is no endpoint any more.
-    dir.write_pods(&pods(&[2]));
-    eventually("web-1 leaves", async || names(&endpoints(&cp)) == ["web-2"]).await;
+    dir.write("pods.json", &pods(&[2]));
+    eventually("web-1 leaves", T, async || {
+        names(&endpoints(&cp)) == ["web-2"]
+    })
+    .await;
     let svc = loop {
-        let svc = watcher.next_service().await;
+        let svc = next_service(&mut watcher).await;
         if names(&svc.endpoints) == ["web-2"] {
             break svc;
         }
@@ -339,26 +254,16 @@ async fn the_file_decides_which_pods_are_endpoints_however_many_proxies_announce
 
 #[tokio::test]
 async fn without_a_pods_file_announced_pods_are_the_endpoints() {
-    let dir = Dir::new("announced");
-    let cp = weft_control::build(weft_control::Config {
-        config_dir: dir.0.join("config"),
-        pods_file: None,
-        discovery_addr: "127.0.0.1:0".parse().unwrap(),
-        secure_discovery_addr: None,
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        warmup: Duration::ZERO,
-        ca: weft_control::ca::Config::new(dir.0.join("state")),
-    })
-    .await
-    .expect("control plane starts");
-    let web1 = Client::connect(&cp, web_node(1)).await;
-    let _web2 = Client::connect(&cp, web_node(2)).await;
-    eventually("both announced pods are endpoints", async || {
+    let dir = new_dir("announced");
+    let cp = common::start(common::config(&dir)).await;
+    let web1 = connect(&cp, web_node(1)).await;
+    let _web2 = connect(&cp, web_node(2)).await;
+    eventually("both announced pods are endpoints", T, async || {
         names(&endpoints(&cp)) == ["web-1", "web-2"]
     })
     .await;
     drop(web1);
-    eventually("web-1 leaves with its proxy", async || {
+    eventually("web-1 leaves with its proxy", T, async || {
         names(&endpoints(&cp)) == ["web-2"]
     })
     .await;

@@ -2,32 +2,11 @@
 //! (the safety poll is set to an hour), including the way editors and the local runtime write:
 //! to a temporary name, then renamed over the file.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::Duration;
 
 use weft_control::watch::Changes;
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "weft-watch-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use weft_test_support::dir::TempDir;
 
 const NO_POLL: Duration = Duration::from_secs(3600);
 
@@ -52,8 +31,8 @@ fn replace(path: &Path, text: &str) {
 
 #[tokio::test]
 async fn a_file_is_seen_created_replaced_by_rename_rewritten_and_removed() {
-    let dir = Dir::new("file");
-    let path = dir.0.join("pods.json");
+    let dir = TempDir::new("watch-file");
+    let path = dir.join("pods.json");
     let mut changes = Changes::file_polled(&path, "test file", NO_POLL);
     assert!(changes.notified(), "inotify is not available here");
 
@@ -69,15 +48,15 @@ async fn a_file_is_seen_created_replaced_by_rename_rewritten_and_removed() {
 
 #[tokio::test]
 async fn a_tree_is_seen_changing_in_a_directory_made_after_the_watch_started() {
-    let dir = Dir::new("tree");
-    let mut changes = Changes::tree_polled(&dir.0, "test tree", NO_POLL);
+    let dir = TempDir::new("watch-tree");
+    let mut changes = Changes::tree_polled(dir.path(), "test tree", NO_POLL);
     assert!(changes.notified(), "inotify is not available here");
 
-    std::fs::write(dir.0.join("mesh.yaml"), "a").unwrap();
+    std::fs::write(dir.join("mesh.yaml"), "a").unwrap();
     next(&mut changes, "writing a file").await;
-    std::fs::create_dir(dir.0.join("shop")).unwrap();
+    std::fs::create_dir(dir.join("shop")).unwrap();
     next(&mut changes, "making a directory").await;
-    let web = dir.0.join("shop/web.yaml");
+    let web = dir.join("shop/web.yaml");
     std::fs::write(&web, "a").unwrap();
     next(&mut changes, "writing a file in the new directory").await;
     replace(&web, "b");

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -13,30 +12,28 @@ use tokio::sync::watch;
 use weft_core::identity::SpiffeId;
 use weft_proxy::certs::{self, CertInfo, GrpcIssuer, Source};
 use weft_proxy::tunnel::Credentials;
+use weft_test_support::dir::TempDir;
+use weft_test_support::http::{self, Reply};
+use weft_test_support::wait::eventually;
 
 const MESH: &str = "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: mesh}\nspec: {trustDomain: shop.local}\n";
 const CART: &str = "spiffe://shop.local/ns/shop/sa/cart";
 
+/// A config dir, the CA's state and bootstrap file, and the proxy's token file.
 struct Env {
-    root: PathBuf,
+    dir: TempDir,
 }
 
 impl Env {
     fn new(name: &str) -> Env {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "weft-proxy-certs-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(root.join("config")).unwrap();
-        std::fs::write(root.join("config/mesh.yaml"), MESH).unwrap();
-        std::fs::write(root.join("token"), "cart-token\n").unwrap();
-        Env { root }
+        let dir = TempDir::new(&format!("proxy-certs-{name}"));
+        dir.write("config/mesh.yaml", MESH);
+        dir.write("token", "cart-token\n");
+        Env { dir }
     }
 
     fn token_file(&self) -> PathBuf {
-        self.root.join("token")
+        self.dir.join("token")
     }
 
     fn credentials(&self, tokens: &[&str]) {
@@ -47,36 +44,17 @@ impl Env {
                 serde_json::json!({"tokenSha256": sha, "namespace": "shop", "serviceAccount": "cart", "pod": format!("cart-{t}")})
             })
             .collect();
-        let tmp = self.root.join(".bootstrap.tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::json!({ "credentials": creds }).to_string(),
-        )
-        .unwrap();
-        std::fs::rename(tmp, self.root.join("bootstrap.json")).unwrap();
+        let file = serde_json::json!({ "credentials": creds }).to_string();
+        self.dir.write("bootstrap.json", &file);
     }
 
     async fn control_plane(&self) -> weft_control::Bound {
-        weft_control::build(weft_control::Config {
-            config_dir: self.root.join("config"),
-            pods_file: None,
-            discovery_addr: "127.0.0.1:0".parse().unwrap(),
-            secure_discovery_addr: None,
-            admin_addr: "127.0.0.1:0".parse().unwrap(),
-            warmup: Duration::ZERO,
-            ca: weft_control::ca::Config {
-                bootstrap: Some(self.root.join("bootstrap.json")),
-                ..weft_control::ca::Config::new(self.root.join("state"))
-            },
-        })
-        .await
-        .expect("control plane starts")
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
+        let mut cfg =
+            weft_control::Config::loopback(self.dir.join("config"), self.dir.join("state"));
+        cfg.ca.bootstrap = Some(self.dir.join("bootstrap.json"));
+        weft_control::build(cfg)
+            .await
+            .expect("control plane starts")
     }
 }
 
@@ -205,8 +183,7 @@ async fn fetches_from_the_control_plane_and_rotates_while_open_connections_keep_
     }
     assert_ne!(second.serial, first.serial);
 
-    let issued = http_get(cp.admin, "/debug/ca").await;
-    let issued: serde_json::Value = serde_json::from_str(&issued).unwrap();
+    let issued = http::get(cp.admin, "admin", "/debug/ca").await.json();
     let serials: Vec<&str> = issued["issued"][CART]
         .as_array()
         .unwrap()
@@ -216,22 +193,6 @@ async fn fetches_from_the_control_plane_and_rotates_while_open_connections_keep_
     assert!(serials.contains(&second.serial.as_str()), "{serials:?}");
     task.abort();
     cp.shutdown().await;
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    http_get_status(addr, path).await.1
-}
-
-async fn http_get_status(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
 }
 
 #[tokio::test]
@@ -268,15 +229,12 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
     .unwrap();
 
     // Not ready, and the reason says what is missing and why.
-    let body = within("the refusal to show in readiness", async {
-        loop {
-            let (status, body) = http_get_status(proxy.readiness, "/healthz/ready").await;
-            assert_eq!(status, 503, "{body}");
-            if body.contains("unknown bootstrap token") {
-                return body;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let wait = Duration::from_secs(15);
+    let body = eventually("the refusal to show in readiness", wait, async || {
+        let r = http::get(proxy.readiness, "proxy", "/healthz/ready").await;
+        assert_eq!(r.status, 503, "{}", r.body);
+        let shown = r.body.contains("unknown bootstrap token");
+        if shown { Ok(r.body) } else { Err(r.body) }
     })
     .await;
     assert!(
@@ -287,7 +245,7 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
         !body.contains("waiting for first config"),
         "config arrived: {body}"
     );
-    let (status, body) = http_get_status(proxy.admin, "/certs").await;
+    let Reply { status, body, .. } = http::get(proxy.admin, "proxy", "/certs").await;
     assert_eq!(status, 503);
     assert!(body.contains("no workload certificate yet"), "{body}");
 
@@ -297,7 +255,7 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
         proxy.ready(Duration::from_secs(15)).await,
         "ready with a certificate"
     );
-    let (status, body) = http_get_status(proxy.admin, "/certs").await;
+    let Reply { status, body, .. } = http::get(proxy.admin, "proxy", "/certs").await;
     assert_eq!(status, 200, "{body}");
     let info: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["spiffeId"], CART);
@@ -311,7 +269,9 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
         text.contains(CART) && text.contains("weft root CA shop.local"),
         "{text}"
     );
-    let (status, _) = http_get_status(proxy.readiness, "/healthz/ready").await;
+    let status = http::get(proxy.readiness, "proxy", "/healthz/ready")
+        .await
+        .status;
     assert_eq!(status, 200);
     proxy.drain(Some(Duration::ZERO)).await;
     cp.shutdown().await;

@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,52 +17,50 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use weft_test_support::dir::TempDir;
+pub use weft_test_support::http::{Reply, get};
+#[allow(unused_imports)]
+pub use weft_test_support::wait::eventually;
 
-pub struct Dir(pub PathBuf);
+/// A temporary directory: the config in `config/` (watched), the CA's state in `state/`.
+pub struct Dir(TempDir);
 
 impl Dir {
     pub fn new(name: &str) -> Dir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "weft-mesh-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new(&format!("mesh-{name}"));
+        std::fs::create_dir_all(dir.join("config")).unwrap();
         Dir(dir)
     }
 
-    pub fn write(&self, file: &str, text: &str) {
-        // Write then rename, so the watcher never reads half a file.
-        let tmp = self.0.join(format!(".{file}.tmp"));
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(tmp, self.0.join(file)).unwrap();
+    /// The config directory.
+    pub fn config(&self) -> PathBuf {
+        self.0.join("config")
     }
-}
 
-impl Dir {
+    /// Writes a config file (then renames it, so the watcher never reads half a file).
+    pub fn write(&self, file: &str, text: &str) {
+        self.0.write(Path::new("config").join(file), text);
+    }
+
     /// The control plane's state dir (the CA root), beside the config dir.
     pub fn state(&self) -> PathBuf {
-        self.0.with_extension("state")
+        self.0.join("state")
     }
 }
 
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        let _ = std::fs::remove_dir_all(self.state());
-    }
+/// How long a test waits for a condition (see [`eventually`]).
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The control plane's config over `dir`: loopback port 0, no warm-up.
+pub fn control_config(dir: &Dir) -> weft_control::Config {
+    weft_control::Config::loopback(dir.config(), dir.state())
 }
 
 pub async fn control(dir: &Dir, discovery: SocketAddr, warmup: Duration) -> weft_control::Bound {
     weft_control::build(weft_control::Config {
-        config_dir: dir.0.clone(),
-        pods_file: None,
         discovery_addr: discovery,
-        secure_discovery_addr: None,
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
         warmup,
-        ca: weft_control::ca::Config::new(dir.state()),
+        ..control_config(dir)
     })
     .await
     .expect("control plane starts")
@@ -77,7 +75,20 @@ pub async fn proxy(
     target: Option<SocketAddr>,
     app: Option<SocketAddr>,
 ) -> weft_proxy::Bound {
-    proxy_with(cp, ns, workload, pod, target, app, None).await
+    proxy_certs(cp, ns, workload, pod, target, app, Certs::Fixed(None)).await
+}
+
+/// Pod `pod` of `ns/workload` on 127.0.0.1, its service account named for the workload.
+fn identity(ns: &str, workload: &str, pod: &str) -> weft_proxy::Identity {
+    weft_proxy::Identity {
+        id: format!("{pod}.{ns}"),
+        namespace: ns.into(),
+        workload: workload.into(),
+        pod: pod.into(),
+        ip: "127.0.0.1".parse().unwrap(),
+        service_account: workload.into(),
+        labels: Default::default(),
+    }
 }
 
 /// How a test proxy gets its workload certificate.
@@ -88,29 +99,8 @@ pub enum Certs {
     Token(PathBuf),
 }
 
-/// As [`proxy`], with a workload certificate: peers are reached (and reach it) over the
-/// mTLS tunnel.
-pub async fn proxy_with(
-    cp: SocketAddr,
-    ns: &str,
-    workload: &str,
-    pod: &str,
-    target: Option<SocketAddr>,
-    app: Option<SocketAddr>,
-    credentials: Option<std::sync::Arc<dyn weft_proxy::tunnel::Credentials>>,
-) -> weft_proxy::Bound {
-    proxy_certs(
-        cp,
-        ns,
-        workload,
-        pod,
-        target,
-        app,
-        Certs::Fixed(credentials),
-    )
-    .await
-}
-
+/// As [`proxy`], with a workload certificate: with one, peers are reached (and reach it)
+/// over the mTLS tunnel.
 pub async fn proxy_certs(
     cp: SocketAddr,
     ns: &str,
@@ -126,15 +116,7 @@ pub async fn proxy_certs(
     };
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let bound = weft_proxy::build(weft_proxy::Config {
-        identity: weft_proxy::Identity {
-            id: format!("{pod}.{ns}"),
-            namespace: ns.into(),
-            workload: workload.into(),
-            pod: pod.into(),
-            ip: "127.0.0.1".parse().unwrap(),
-            service_account: workload.into(),
-            labels: Default::default(),
-        },
+        identity: identity(ns, workload, pod),
         control_plane: format!("http://{cp}").into(),
         outbound: any,
         inbound: any,
@@ -168,15 +150,7 @@ pub async fn gateway_proxy(
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (ns, name) = gateway.split_once('/').expect("ns/name");
     weft_proxy::gateway::build(weft_proxy::gateway::Config {
-        identity: weft_proxy::Identity {
-            id: format!("{name}.{ns}"),
-            namespace: ns.into(),
-            workload: name.into(),
-            pod: name.into(),
-            ip: "127.0.0.1".parse().unwrap(),
-            service_account: name.into(),
-            labels: Default::default(),
-        },
+        identity: identity(ns, name, name),
         control_plane: format!("http://{cp}").into(),
         gateway: gateway.into(),
         listeners: ports.iter().map(|p| (*p, any)).collect(),
@@ -318,33 +292,7 @@ async fn answer(
         .unwrap())
 }
 
-pub struct Reply {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn server(&self) -> &str {
-        self.headers
-            .get("x-server")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-}
-
-/// Sends one HTTP/1.1 request to `addr` with `Host: host`.
-pub async fn get(addr: SocketAddr, host: &str, path: &str) -> Reply {
-    send(
-        addr,
-        Request::get(path)
-            .header("host", host)
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-    )
-    .await
-}
-
+/// Sends one HTTP/1.1 request (any method, headers, body) to `addr` through hyper.
 pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
@@ -353,23 +301,7 @@ pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
         .await
         .unwrap();
     tokio::spawn(conn);
-    let res = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
-        .await
-        .expect("response within 10s")
-        .expect("response");
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let body = res
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    reply(sender.send_request(req)).await
 }
 
 /// Sends one HTTP/2 request (prior knowledge) to `addr`.
@@ -382,9 +314,16 @@ pub async fn send_h2(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
             .await
             .unwrap();
     tokio::spawn(conn);
-    let res = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+    reply(sender.send_request(req)).await
+}
+
+/// The response to a request sent, read whole within the raw client's timeout.
+async fn reply(
+    sent: impl std::future::Future<Output = hyper::Result<Response<Incoming>>>,
+) -> Reply {
+    let res = tokio::time::timeout(weft_test_support::http::TIMEOUT, sent)
         .await
-        .expect("response within 10s")
+        .expect("response within the timeout")
         .expect("response");
     let status = res.status().as_u16();
     let headers = res.headers().clone();
@@ -403,16 +342,5 @@ pub async fn send_h2(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
 
 /// GET on an admin API, as JSON.
 pub async fn admin(addr: SocketAddr, path: &str) -> serde_json::Value {
-    let r = get(addr, "admin", path).await;
-    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body))
-}
-
-pub async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    for _ in 0..150 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what}: not reached within 7.5s");
+    get(addr, "admin", path).await.json()
 }

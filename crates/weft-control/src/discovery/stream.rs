@@ -62,6 +62,7 @@ impl Connection {
 
     pub(super) async fn run(mut self, mut requests: Streaming<DeltaRequest>, peer: Option<Peer>) {
         self.connection = self.state.next_connection();
+        self.state.metrics.streams.inc();
         let mut snapshots = self.state.snapshot();
         let mut stopping = self.state.stopping.subscribe();
         // A client that opens a stream and says nothing holds it no longer than this.
@@ -107,6 +108,7 @@ impl Connection {
     }
 
     fn close(&self) {
+        self.state.metrics.streams.dec();
         if let Some(id) = &self.id {
             tracing::info!(proxy = %id, "proxy disconnected");
             let mut proxies = self.state.proxies();

@@ -13,14 +13,12 @@
 //! The mTLS tunnel's configs ([`crate::tunnel::tls`]) take a `Source` as their credentials:
 //! [`Source::certified_key`] and [`Source::trust_bundle`]; readiness waits on
 //! [`Source::ready`]. `GET /certs` on the proxy admin shows [`CertInfo`]; [`describe`] renders
-//! it for people. [`testing`] has a tiny in-memory CA
-//! for tests.
+//! it for people.
 
 mod client;
 mod describe;
 mod key;
 mod rotate;
-pub mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -82,7 +80,7 @@ impl Source {
         })
     }
 
-    /// A source that always holds this certificate (tests, [`testing::TestCa`]).
+    /// A source that always holds this certificate (tests).
     pub fn from_static(
         key: Arc<CertifiedKey>,
         bundle: Vec<CertificateDer<'static>>,

@@ -7,10 +7,28 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use weft_core::identity::SpiffeId;
 
-use super::testing::TestCa;
+use weft_test_support::ca::TestCa;
+
 use super::{Issue, Issued, Source, describe, key, run};
 
 const CART: &str = "spiffe://td/ns/shop/sa/cart";
+
+/// The test CA as the control plane's: signs the rotation loop's CSRs.
+impl Issue for Arc<TestCa> {
+    async fn create(&self, csr_pem: String, ttl: Option<Duration>) -> Result<Issued, String> {
+        let signed = self.sign(&csr_pem, ttl)?;
+        Ok(Issued {
+            chain_pem: signed.chain_pem,
+            bundle_pem: signed.bundle_pem,
+        })
+    }
+}
+
+/// A static source holding a certificate from the test CA.
+fn source(leaf: weft_test_support::ca::Leaf) -> Arc<Source> {
+    let (certified, info) = key::assemble(&leaf.key, leaf.chain, &leaf.bundle).unwrap();
+    Source::from_static(certified, leaf.bundle, info)
+}
 
 fn start<I: Issue>(issuer: I, ttl: Duration) -> (Arc<Source>, watch::Sender<Option<SpiffeId>>) {
     let source = Source::new();
@@ -65,7 +83,7 @@ async fn renews_at_half_the_remaining_lifetime_with_a_new_key() {
     // Whoever took the old key (an open connection) still has it, unchanged.
     let (_, c) = x509_parser::parse_x509_certificate(&old.cert[0]).unwrap();
     assert_eq!(key::serial_hex(c.raw_serial()), s1);
-    assert_eq!(ca.issued(), 2);
+    assert_eq!(ca.signed(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -132,7 +150,7 @@ async fn no_identity_no_request() {
     let (tx, rx) = watch::channel(None);
     tokio::spawn(run(source.clone(), ca.clone(), None, rx));
     tokio::time::sleep(Duration::from_secs(60)).await;
-    assert_eq!(ca.issued(), 0);
+    assert_eq!(ca.signed(), 0);
     assert!(source.certified_key().is_none() && source.trust_bundle().is_empty());
     assert!(
         source
@@ -156,7 +174,7 @@ impl Issue for Broken {
         if self.foreign_bundle {
             issued.bundle_pem = vec![key::to_pem(&TestCa::other().root())];
         } else {
-            let stolen = self.signer.issue(CART, Duration::from_secs(60));
+            let stolen = source(self.signer.leaf(CART, Duration::from_secs(60)));
             issued.chain_pem = stolen.info().unwrap().chain_pem;
         }
         Ok(issued)
@@ -189,7 +207,7 @@ async fn an_answer_that_does_not_check_out_is_refused() {
 #[test]
 fn check_refuses_a_certificate_for_another_identity() {
     let ca = TestCa::new("td");
-    let s = ca.issue("spiffe://td/ns/shop/sa/admin", Duration::from_secs(60));
+    let s = source(ca.leaf("spiffe://td/ns/shop/sa/admin", Duration::from_secs(60)));
     let info = s.info().unwrap();
     let chain = key::parse_pem(&info.chain_pem).unwrap();
     let err = key::check(&info, &chain, &ca.bundle(), &SpiffeId::parse(CART).unwrap())
@@ -199,7 +217,7 @@ fn check_refuses_a_certificate_for_another_identity() {
         err.contains("is for \"spiffe://td/ns/shop/sa/admin\", not spiffe://td/ns/shop/sa/cart"),
         "{err}"
     );
-    let expired = ca.issue_expired(CART);
+    let expired = source(ca.leaf_expired(CART));
     let info = expired.info().unwrap();
     let chain = key::parse_pem(&info.chain_pem).unwrap();
     let err = key::check(&info, &chain, &ca.bundle(), &SpiffeId::parse(CART).unwrap())
@@ -214,7 +232,9 @@ fn check_refuses_a_certificate_for_another_identity() {
 #[test]
 fn describe_names_identity_validity_chain_and_roots() {
     let ca = TestCa::new("td");
-    let info = ca.issue(CART, Duration::from_secs(3600)).info().unwrap();
+    let info = source(ca.leaf(CART, Duration::from_secs(3600)))
+        .info()
+        .unwrap();
     let text = super::describe::describe_at(&info, info.not_before + 60 + 60);
     for want in [
         "SPIFFE ID:  spiffe://td/ns/shop/sa/cart",

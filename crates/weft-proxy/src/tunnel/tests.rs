@@ -183,12 +183,10 @@ async fn clients_from_another_ca_and_plaintext_are_refused_and_counted() {
         .unwrap();
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(T, plain.read_to_end(&mut buf)).await;
-    for _ in 0..100 {
-        if srv.refused.load(Ordering::SeqCst) >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    weft_test_support::wait::eventually("both refusals counted", T, async || {
+        srv.refused.load(Ordering::SeqCst) >= 2
+    })
+    .await;
     assert_eq!(srv.refused.load(Ordering::SeqCst), 2);
     assert!(srv.seen.lock().unwrap().is_empty(), "no stream was opened");
     // A good client still gets through afterwards.
