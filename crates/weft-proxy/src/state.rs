@@ -14,7 +14,7 @@ use weft_core::model::{
     SERVICE_TYPE, ServiceConfig,
 };
 
-use crate::balance::Balancer;
+use crate::balance::{self, Balancer};
 use crate::route::CompiledRoutes;
 
 /// How long a request waits for the control plane to answer an on-demand lookup.
@@ -73,11 +73,20 @@ pub struct Store {
     changed: Notify,
     updates: watch::Sender<u64>,
     subscribe: mpsc::UnboundedSender<(String, String)>,
+    /// Where the Services' balancers count.
+    balance: balance::Metrics,
 }
 
 impl Store {
     /// The receiver gets `(type, name)` for each new on-demand subscription.
     pub fn new() -> (Arc<Store>, mpsc::UnboundedReceiver<(String, String)>) {
+        Store::with_metrics(balance::Metrics::default())
+    }
+
+    /// Like [`Store::new`]; the Services' balancers count into `balance`.
+    pub fn with_metrics(
+        balance: balance::Metrics,
+    ) -> (Arc<Store>, mpsc::UnboundedReceiver<(String, String)>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let store = Store {
             maps: RwLock::new(Maps::default()),
@@ -85,6 +94,7 @@ impl Store {
             changed: Notify::new(),
             updates: watch::Sender::new(0),
             subscribe: tx,
+            balance,
         };
         (Arc::new(store), rx)
     }
@@ -287,10 +297,11 @@ impl Store {
                     old.balancer.update(cfg.endpoints.clone());
                     old.balancer.clone()
                 }
-                _ => Arc::new(Balancer::new(
+                _ => Arc::new(Balancer::with_metrics(
                     cfg.policy.load_balancer,
                     &cfg.policy,
                     cfg.endpoints.clone(),
+                    self.balance.service(&name),
                 )),
             };
             let entry = ServiceEntry {

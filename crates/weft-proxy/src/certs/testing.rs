@@ -26,7 +26,7 @@ use rcgen::{
 use rustls_pki_types::CertificateDer;
 
 use super::Source;
-use super::client::{Issue, Issued};
+use super::client::{Issue, IssueError, Issued};
 use super::key::{assemble, to_pem};
 
 /// An in-memory root CA.
@@ -159,16 +159,23 @@ impl TestCa {
 }
 
 impl Issue for Arc<TestCa> {
-    async fn create(&self, csr_pem: String, ttl: Option<Duration>) -> Result<Issued, String> {
+    async fn create(&self, csr_pem: String, ttl: Option<Duration>) -> Result<Issued, IssueError> {
+        let refused = |message: String| IssueError::Refused {
+            code: tonic::Code::InvalidArgument,
+            message,
+        };
         let failing = self
             .fail_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if failing {
-            return Err("test CA: failing as asked".into());
+            return Err(IssueError::Unreachable {
+                control_plane: "the test CA".into(),
+                message: "failing as asked".into(),
+            });
         }
         let csr = CertificateSigningRequestParams::from_pem(&csr_pem)
-            .map_err(|e| format!("test CA: bad CSR: {e}"))?;
+            .map_err(|e| refused(format!("test CA: bad CSR: {e}")))?;
         let uri = csr
             .params
             .subject_alt_names
@@ -177,7 +184,7 @@ impl Issue for Arc<TestCa> {
                 SanType::URI(u) => Some(u.as_str().to_string()),
                 _ => None,
             })
-            .ok_or("test CA: the CSR has no URI SAN")?;
+            .ok_or_else(|| refused("test CA: the CSR has no URI SAN".into()))?;
         let now = time::OffsetDateTime::now_utc();
         let ttl = ttl.unwrap_or(Duration::from_secs(3600));
         let leaf = self.leaf(
