@@ -30,6 +30,10 @@ impl Metrics {
     /// Registers the families into `registry` (give it a `certs` sub-registry).
     pub fn register(registry: &mut Registry) -> Metrics {
         let m = Metrics::default();
+        // Both results show from the start, at 0.
+        for result in ["ok", "failed"] {
+            drop(m.renewals.get_or_create(&ResultLabels { result }));
+        }
         registry.register(
             "renewals",
             "Workload certificates requested from the CA, by result",
