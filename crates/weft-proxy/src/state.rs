@@ -15,7 +15,7 @@ use weft_core::model::{
 };
 
 use crate::balance::{self, Balancer};
-use crate::route::CompiledRoutes;
+use crate::route::{self, CompiledRoutes};
 
 /// How long a request waits for the control plane to answer an on-demand lookup.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,6 +64,43 @@ pub enum LookupError {
     Timeout,
     /// The control plane's version was rejected and there is no earlier one.
     Rejected(String),
+}
+
+/// Why a discovery response is rejected (its NACK text); the previous config stays.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown resource type {0}")]
+    UnknownType(String),
+    #[error("{kind} {name}: {source}")]
+    Decode {
+        kind: &'static str,
+        name: String,
+        source: serde_json::Error,
+    },
+    #[error("{kind} {name}: {source}")]
+    Routes {
+        kind: &'static str,
+        name: String,
+        source: Box<route::Error>,
+    },
+}
+
+impl Error {
+    fn decode(kind: &'static str, name: &str) -> impl FnOnce(serde_json::Error) -> Error {
+        move |source| Error::Decode {
+            kind,
+            name: name.to_string(),
+            source,
+        }
+    }
+
+    fn routes(kind: &'static str, name: &str) -> impl FnOnce(route::Error) -> Error {
+        move |source| Error::Routes {
+            kind,
+            name: name.to_string(),
+            source: Box::new(source),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -210,13 +247,13 @@ impl Store {
         ty: &str,
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let result = match ty {
             PROXY_TYPE => self.apply_proxy(resources),
             SERVICE_TYPE => self.apply_services(resources, removed),
             ADDRESS_TYPE => self.apply_addresses(resources, removed),
             GATEWAY_TYPE => self.apply_gateways(resources, removed),
-            other => Err(format!("unknown resource type {other}")),
+            other => Err(Error::UnknownType(other.to_string())),
         };
         match &result {
             Ok(()) => {
@@ -230,6 +267,7 @@ impl Store {
                 }
             }
             Err(e) => {
+                let e = e.to_string();
                 let mut maps = self.write();
                 maps.last_nack = Some(json!({"type": ty, "error": e}));
                 // Requests waiting for a first version must not wait for one that never comes.
@@ -260,12 +298,12 @@ impl Store {
         result
     }
 
-    fn apply_proxy(&self, resources: &[(String, String, Vec<u8>)]) -> Result<(), String> {
+    fn apply_proxy(&self, resources: &[(String, String, Vec<u8>)]) -> Result<(), Error> {
         let Some((name, _, body)) = resources.last() else {
             return Ok(());
         };
         let cfg: ProxyConfig =
-            serde_json::from_slice(body).map_err(|e| format!("proxy config {name}: {e}"))?;
+            serde_json::from_slice(body).map_err(Error::decode("proxy config", name))?;
         self.proxy.send_replace(Some(Arc::new(cfg)));
         Ok(())
     }
@@ -274,16 +312,14 @@ impl Store {
         &self,
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         // Decode and compile everything first: one bad resource rejects the whole response.
         let mut decoded = Vec::with_capacity(resources.len());
         for (name, _, body) in resources {
             let cfg: ServiceConfig =
-                serde_json::from_slice(body).map_err(|e| format!("service {name}: {e}"))?;
+                serde_json::from_slice(body).map_err(Error::decode("service", name))?;
             let routes = match &cfg.http {
-                Some(r) => {
-                    Some(CompiledRoutes::new(r).map_err(|e| format!("service {name}: {e}"))?)
-                }
+                Some(r) => Some(CompiledRoutes::new(r).map_err(Error::routes("service", name))?),
                 None => None,
             };
             decoded.push((name.clone(), cfg, routes));
@@ -321,13 +357,13 @@ impl Store {
         &self,
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let mut decoded = Vec::with_capacity(resources.len());
         for (name, _, body) in resources {
             let config: GatewayConfig =
-                serde_json::from_slice(body).map_err(|e| format!("gateway {name}: {e}"))?;
+                serde_json::from_slice(body).map_err(Error::decode("gateway", name))?;
             let routes =
-                CompiledRoutes::new(&config.http).map_err(|e| format!("gateway {name}: {e}"))?;
+                CompiledRoutes::new(&config.http).map_err(Error::routes("gateway", name))?;
             decoded.push((name.clone(), GatewayEntry { config, routes }));
         }
         let mut maps = self.write();
@@ -344,11 +380,11 @@ impl Store {
         &self,
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let mut decoded = Vec::new();
         for (name, _, body) in resources {
             let a: AddressConfig =
-                serde_json::from_slice(body).map_err(|e| format!("address {name}: {e}"))?;
+                serde_json::from_slice(body).map_err(Error::decode("address", name))?;
             decoded.push(a);
         }
         let mut maps = self.write();

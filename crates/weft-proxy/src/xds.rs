@@ -209,7 +209,8 @@ fn handle(
             tracing::debug!(type_url = %resp.type_url, n = resources.len(), removed = resp.removed.len(), "config applied");
             None
         }
-        Err(message) => {
+        Err(e) => {
+            let message = e.to_string();
             tracing::warn!(type_url = %resp.type_url, "config rejected, keeping the previous one: {message}");
             Some(ErrorDetail { message })
         }

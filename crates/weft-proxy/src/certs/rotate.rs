@@ -18,9 +18,9 @@ pub enum FetchError {
     #[error(transparent)]
     Issue(#[from] IssueError),
     #[error("the CA's chain: {0}")]
-    Chain(String),
+    Chain(#[source] key::Error),
     #[error("the CA's trust bundle: {0}")]
-    Bundle(String),
+    Bundle(#[source] key::Error),
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
