@@ -64,16 +64,17 @@ pub async fn run(
 ) {
     store.want(PROXY_TYPE, &node.id);
     let mut backoff = BACKOFF_MIN;
-    let client = Client {
-        control: &control,
-        certs: &certs,
-        node: &node,
-        store: &store,
-        status: &status,
-        metrics: &metrics,
-    };
     loop {
-        let result = client.session(&mut subscriptions).await;
+        let result = session(
+            &control,
+            &certs,
+            &node,
+            &store,
+            &mut subscriptions,
+            &status,
+            &metrics,
+        )
+        .await;
         if status.borrow().connected {
             // The session worked: the next failure starts over from a short wait.
             backoff = BACKOFF_MIN;
@@ -95,93 +96,78 @@ pub async fn run(
     }
 }
 
-/// What a session works with.
-struct Client<'a> {
-    control: &'a ControlPlane,
-    certs: &'a Option<Arc<Source>>,
-    node: &'a Node,
-    store: &'a Arc<Store>,
-    status: &'a watch::Sender<Status>,
-    metrics: &'a Metrics,
-}
-
-impl Client<'_> {
-    async fn session(
-        &self,
-        subscriptions: &mut mpsc::UnboundedReceiver<(String, String)>,
-    ) -> Result<(), Error> {
-        let Client {
-            control,
-            certs,
-            node,
-            store,
-            status,
-            metrics,
-        } = *self;
-        let creds = certs.clone().map(|c| c as Arc<dyn Credentials>);
-        if control.secure() {
-            // Discovery over TLS is admitted only with the workload certificate.
-            let Some(source) = certs else {
-                return Err(Error::NoCertificate(control.address.clone()));
-            };
-            let mut ready = source.ready();
-            let _ = ready.wait_for(|r| *r).await;
+async fn session(
+    control: &ControlPlane,
+    certs: &Option<Arc<Source>>,
+    node: &Node,
+    store: &Arc<Store>,
+    subscriptions: &mut mpsc::UnboundedReceiver<(String, String)>,
+    status: &watch::Sender<Status>,
+    metrics: &Metrics,
+) -> Result<(), Error> {
+    let creds = certs.clone().map(|c| c as Arc<dyn Credentials>);
+    if control.secure() {
+        // Discovery over TLS is admitted only with the workload certificate.
+        let Some(source) = certs else {
+            return Err(Error::NoCertificate(control.address.clone()));
+        };
+        let mut ready = source.ready();
+        let _ = ready.wait_for(|r| *r).await;
+    }
+    let channel = control.connect(creds).await?;
+    let mut client = DiscoveryClient::new(channel);
+    let (tx, rx) = mpsc::channel(64);
+    // First request: who we are, and everything we already hold.
+    let mut by_type: HashMap<String, (Vec<String>, HashMap<String, String>)> = HashMap::new();
+    for (ty, name, version) in store.subscriptions() {
+        let e = by_type.entry(ty).or_default();
+        if let Some(v) = version {
+            e.1.insert(name.clone(), v);
         }
-        let channel = control.connect(creds).await?;
-        let mut client = DiscoveryClient::new(channel);
-        let (tx, rx) = mpsc::channel(64);
-        // First request: who we are, and everything we already hold.
-        let mut by_type: HashMap<String, (Vec<String>, HashMap<String, String>)> = HashMap::new();
-        for (ty, name, version) in store.subscriptions() {
-            let e = by_type.entry(ty).or_default();
-            if let Some(v) = version {
-                e.1.insert(name.clone(), v);
+        e.0.push(name);
+    }
+    let mut first = true;
+    for ty in [PROXY_TYPE, GATEWAY_TYPE, ADDRESS_TYPE, SERVICE_TYPE] {
+        let (names, versions) = by_type.remove(ty).unwrap_or_default();
+        if names.is_empty() && !first {
+            continue;
+        }
+        let req = DeltaRequest {
+            node: first.then(|| node.clone()),
+            type_url: ty.to_string(),
+            subscribe: names,
+            initial_versions: versions,
+            ..Default::default()
+        };
+        first = false;
+        tx.send(req).await.map_err(|_| Error::RequestsClosed)?;
+    }
+    let mut responses = client
+        .delta(ReceiverStream::new(rx))
+        .await
+        .map_err(|e| Error::Refused(e.message().to_string()))?
+        .into_inner();
+    status.send_modify(|s| {
+        s.connected = true;
+        s.last_error = None;
+    });
+    metrics.connected(true);
+    tracing::info!(control_plane = %control.address, "discovery connected");
+    loop {
+        tokio::select! {
+            msg = responses.message() => {
+                let resp = match msg {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(Error::Failed(e.message().to_string())),
+                };
+                let reply = handle(store, &resp, status, metrics);
+                tx.send(reply).await.map_err(|_| Error::RequestsClosed)?;
             }
-            e.0.push(name);
-        }
-        let mut first = true;
-        for ty in [PROXY_TYPE, GATEWAY_TYPE, ADDRESS_TYPE, SERVICE_TYPE] {
-            let (names, versions) = by_type.remove(ty).unwrap_or_default();
-            if names.is_empty() && !first {
-                continue;
-            }
-            let req = DeltaRequest {
-                node: first.then(|| node.clone()),
-                type_url: ty.to_string(),
-                subscribe: names,
-                initial_versions: versions,
-                ..Default::default()
-            };
-            first = false;
-            tx.send(req).await.map_err(|_| Error::RequestsClosed)?;
-        }
-        let mut responses = client
-            .delta(ReceiverStream::new(rx))
-            .await
-            .map_err(|e| Error::Refused(e.message().to_string()))?
-            .into_inner();
-        status.send_modify(|s| {
-            s.connected = true;
-            s.last_error = None;
-        });
-        metrics.connected(true);
-        tracing::info!(control_plane = %control.address, "discovery connected");
-        loop {
-            tokio::select! {
-                msg = responses.message() => {
-                    let resp = match msg {
-                        Ok(Some(r)) => r,
-                        Ok(None) => return Ok(()),
-                        Err(e) => return Err(Error::Failed(e.message().to_string())),
-                    };
-                    let reply = handle(store, &resp, status, metrics);
-                    tx.send(reply).await.map_err(|_| Error::RequestsClosed)?;
-                }
-                sub = subscriptions.recv() => {
-                    let Some((ty, name)) = sub else { return Ok(()) };
-                    let req = DeltaRequest { type_url: ty, subscribe: vec![name], ..Default::default() };
-                    tx.send(req).await.map_err(|_| Error::RequestsClosed)?;
-                }
+            sub = subscriptions.recv() => {
+                let Some((ty, name)) = sub else { return Ok(()) };
+                let req = DeltaRequest { type_url: ty, subscribe: vec![name], ..Default::default() };
+                tx.send(req).await.map_err(|_| Error::RequestsClosed)?;
             }
         }
     }
