@@ -176,7 +176,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    weft_proxy::connect::set_socket_mark(args.mark);
     let namespace = args.namespace.unwrap_or_else(|| "default".into());
     let (Some(workload), Some(pod)) = (args.workload, args.pod) else {
         bail!("--workload and --pod are required");
@@ -209,6 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tunnel: args.tunnel,
         bootstrap_token_file: args.bootstrap_token_file,
         credentials: None,
+        mark: args.mark,
     };
     rt.block_on(async {
         let bound = weft_proxy::build(cfg).await?;
@@ -249,7 +249,6 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    weft_proxy::connect::set_socket_mark(args.mark);
     let workload = args.workload.unwrap_or_else(|| name.clone());
     let pod = args.pod.unwrap_or_else(|| name.clone());
     let id = args.id.unwrap_or_else(|| format!("{pod}.{namespace}"));
@@ -274,6 +273,7 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
         log_level: args.log_level,
         bootstrap_token_file: args.bootstrap_token_file.clone(),
         credentials: None,
+        mark: args.mark,
     };
     rt.block_on(async {
         let bound = weft_proxy::gateway::build(cfg).await?;

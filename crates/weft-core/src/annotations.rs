@@ -121,7 +121,7 @@ pub const KEYS: &[Key] = &[
         is_label: false,
         kind: ValueKind::Bool,
         default: "true",
-        doc: "Prometheus metrics on port 15020.",
+        doc: "Prometheus metrics on the Mesh's metrics.port (15020 by default).",
     },
     Key {
         name: MTLS_MODE,

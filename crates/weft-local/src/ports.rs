@@ -33,8 +33,11 @@ pub const CONTROL_ADMIN: u16 = 15014;
 pub const METRICS: u16 = 15020;
 /// Proxy's readiness endpoint.
 pub const READINESS: u16 = 15021;
-/// Ports that reach a sidecar pod's proxy itself, never its app: tunnel, metrics, readiness.
-pub const INBOUND_EXEMPT: [u16; 3] = [TUNNEL, METRICS, READINESS];
+/// Ports that reach a sidecar pod's proxy itself, never its app: tunnel, metrics (on the
+/// Mesh's `metrics.port`), readiness.
+pub fn inbound_exempt(metrics: u16) -> Vec<u16> {
+    vec![TUNNEL, metrics, READINESS]
+}
 
 /// `127.0.0.1:PORT`: where the loopback-only listeners bind by default.
 pub fn localhost(port: u16) -> SocketAddr {

@@ -281,7 +281,7 @@ async fn setup_network(plan: &Plan, dir: &RunDir, report: &Report) -> anyhow::Re
                         outbound_port: ports::OUTBOUND,
                         inbound_port: ports::INBOUND,
                         proxy_mark: PROXY_MARK,
-                        inbound_exempt_ports: ports::INBOUND_EXEMPT.to_vec(),
+                        inbound_exempt_ports: ports::inbound_exempt(plan.metrics_port),
                         outbound_exempt: vec![SocketAddrV4::new(
                             plan.host_ip,
                             plan.discovery().port(),

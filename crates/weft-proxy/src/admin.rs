@@ -5,11 +5,13 @@
 //! - `GET /config_dump` — the proxy's config, the Services, addresses and (gateway role) the
 //!   Gateway it holds, versions, the last rejected update, and the discovery connection state
 //! - `GET /logging` — the log level; `POST /logging?level=debug` changes it
+//! - `GET /stats/prometheus` (also `/metrics`) — every metric of the proxy ([`crate::metrics`]);
+//!   404 with the reason when the proxy's settings turn metrics off
 //! - `GET /certs` — the workload certificate ([`crate::certs::CertInfo`]): SPIFFE ID, serial,
 //!   validity, chain and trust bundle PEM
 //!
 //! Readiness, on port 15021: `GET /healthz/ready` — the same answer as `/ready`, for
-//! kubelets and `weft up`.
+//! kubelets and `weft up`. Metrics, on port 15020: `GET /metrics` (and readiness).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -34,7 +36,7 @@ pub async fn handle(
             (&Method::GET, "/metrics") => metrics(&shared),
             _ => reply(
                 StatusCode::NOT_FOUND,
-                json!({"error": "this port serves GET /healthz/ready only"}),
+                json!({"error": "this port serves GET /healthz/ready and GET /metrics only"}),
             ),
         });
     }
@@ -95,12 +97,22 @@ pub async fn handle(
 }
 
 fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
+    let text = match shared.encode_metrics() {
+        Ok(text) => text,
+        Err(why) => {
+            return Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(Full::new(Bytes::from(format!("{why}\n"))))
+                .unwrap_or_default();
+        }
+    };
     Response::builder()
         .header(
             http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )
-        .body(Full::new(Bytes::from(shared.metrics.encode())))
+        .body(Full::new(Bytes::from(text)))
         .unwrap_or_default()
 }
 

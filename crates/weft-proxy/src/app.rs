@@ -15,14 +15,16 @@ use weft_core::identity::SpiffeId;
 use weft_core::model::GATEWAY_TYPE;
 use weft_proto::discovery::Node;
 
+use crate::access_log;
 use crate::certs;
+use crate::connect::Connector;
 use crate::control::ControlPlane;
 use crate::drain::{self, Trigger};
-use crate::pool::Pool;
+use crate::pool::{self, Pool};
 use crate::shared::{SetLogLevel, Shared};
 use crate::state::Store;
 use crate::tunnel::{self, Credentials};
-use crate::xds;
+use crate::{balance, metrics, xds};
 
 /// Who this proxy serves.
 #[derive(Debug, Clone)]
@@ -62,6 +64,8 @@ pub struct Config {
     /// A fixed certificate source instead (tests). Neither this nor a token: this proxy does
     /// no mTLS (it sends and accepts plaintext, whatever the mTLS mode says).
     pub credentials: Option<Arc<dyn Credentials>>,
+    /// The socket mark of the proxy's own connections (0: none), which capture lets pass.
+    pub mark: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -125,6 +129,7 @@ pub(crate) struct CoreConfig {
     pub gateway: Option<String>,
     pub credentials: Option<Arc<dyn Credentials>>,
     pub bootstrap_token_file: Option<PathBuf>,
+    pub mark: u32,
 }
 
 /// The discovery node of a proxy of `role`.
@@ -161,15 +166,28 @@ impl Core {
             addr(&ready_l, cfg.readiness),
             addr(&metrics_l, cfg.metrics),
         );
-        let (store, subscriptions) = Store::new();
+        // One registry per proxy; each module registers its families into its own part.
+        let mut registry = metrics::registry();
+        let request_metrics = Arc::new(metrics::Metrics::register(&mut registry));
+        let pool_metrics = pool::Metrics::register(registry.sub_registry_with_prefix("pool"));
+        let balance_metrics =
+            balance::Metrics::register(registry.sub_registry_with_prefix("balance"));
+        let xds_metrics = xds::Metrics::register(registry.sub_registry_with_prefix("xds"));
+        let certs_metrics = certs::Metrics::register(registry.sub_registry_with_prefix("certs"));
+        let connector = Connector::new(cfg.mark);
+        let mut cfg = cfg;
+        cfg.control_plane.connector = connector;
+        let (store, subscriptions) = Store::with_metrics(balance_metrics);
         let (status_tx, status_rx) = watch::channel(xds::Status::default());
         let (trigger, drain) = drain::new();
         if let Some(gateway) = &cfg.gateway {
             store.want(GATEWAY_TYPE, gateway);
         }
         let mut tasks = JoinSet::new();
+        let log_buffer = access_log::Buffer::stdout();
+        tasks.spawn(log_buffer.clone().run());
         let certs = cfg.bootstrap_token_file.as_ref().map(|token_file| {
-            let source = certs::Source::new();
+            let source = certs::Source::with_metrics(certs_metrics);
             start_certs(&mut tasks, &source, &store, &cfg, token_file);
             source
         });
@@ -183,12 +201,16 @@ impl Core {
         }
         let shared = Arc::new(Shared {
             store: store.clone(),
-            metrics: Arc::default(),
+            metrics: request_metrics,
+            registry,
+            log_buffer,
+            connector,
             pool: Pool::new(
                 credentials
                     .clone()
-                    .map(|c| Arc::new(tunnel::Client::new(c))),
-            ),
+                    .map(|c| Arc::new(tunnel::Client::new(c).with_connector(connector))),
+            )
+            .with(connector, pool_metrics),
             drain,
             status: status_rx,
             set_log_level: cfg.set_log_level,
@@ -205,6 +227,7 @@ impl Core {
             store,
             subscriptions,
             status_tx,
+            xds_metrics,
         ));
         for (l, readiness_only) in [(admin_l, false), (ready_l, true), (metrics_l, true)] {
             let shared = shared.clone();
@@ -258,7 +281,7 @@ impl Core {
         }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
-        crate::access_log::flush();
+        self.shared.log_buffer.flush();
     }
 }
 
@@ -298,6 +321,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         gateway: None,
         credentials: cfg.credentials.clone(),
         bootstrap_token_file: cfg.bootstrap_token_file.clone(),
+        mark: cfg.mark,
     })
     .await?;
     let shared = core.shared.clone();
@@ -365,7 +389,7 @@ fn start_certs(
         }
         Err(e) => {
             tracing::error!("no workload certificate: {e}");
-            source.fail(e);
+            source.fail(&e);
         }
     }
 }

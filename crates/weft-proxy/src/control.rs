@@ -20,6 +20,7 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tonic::transport::{Channel, Endpoint};
 use weft_core::identity::CONTROL_PLANE_NAME;
 
+use crate::connect::Connector;
 use crate::tunnel::{Credentials, tls};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +35,30 @@ pub struct ControlPlane {
     /// For `https://`: the trust domain of the identity to ask the CA for, which discovery
     /// (admitted only with a certificate) cannot tell yet.
     pub trust_domain: Option<String>,
+    /// Opens the TCP connection of a TLS channel (with the proxy's socket mark); the wiring
+    /// sets it from the proxy's config.
+    pub connector: Connector,
+}
+
+/// Why the channel to the control plane cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid control plane address {address}: {source}")]
+    InvalidAddress {
+        address: String,
+        source: tonic::transport::Error,
+    },
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        address: String,
+        source: tonic::transport::Error,
+    },
+    #[error("{address} is a TLS address but no mesh root is pinned (--ca-root FILE)")]
+    NoRoot { address: String },
+    #[error("no usable mesh root: {0}")]
+    NoUsableRoot(#[source] rustls::client::VerifierBuilderError),
+    #[error("TLS settings: {0}")]
+    Tls(#[from] rustls::Error),
 }
 
 impl From<String> for ControlPlane {
@@ -42,6 +67,7 @@ impl From<String> for ControlPlane {
             address,
             roots: Vec::new(),
             trust_domain: None,
+            connector: Connector::default(),
         }
     }
 }
@@ -54,10 +80,13 @@ impl ControlPlane {
 
     /// The endpoint with the proxy's connection settings (timeouts, keepalives). The scheme
     /// given to tonic is always `http`: TLS, when asked for, is done by [`Self::connector`].
-    fn endpoint(&self) -> Result<Endpoint, String> {
+    fn endpoint(&self) -> Result<Endpoint, Error> {
         let plain = self.address.replacen("https://", "http://", 1);
         Ok(Endpoint::from_shared(plain)
-            .map_err(|e| format!("invalid control plane address {}: {e}", self.address))?
+            .map_err(|source| Error::InvalidAddress {
+                address: self.address.clone(),
+                source,
+            })?
             .connect_timeout(CONNECT_TIMEOUT)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5))
@@ -66,17 +95,20 @@ impl ControlPlane {
     }
 
     /// Connects now.
-    pub async fn connect(&self, creds: Option<Arc<dyn Credentials>>) -> Result<Channel, String> {
+    pub async fn connect(&self, creds: Option<Arc<dyn Credentials>>) -> Result<Channel, Error> {
         let endpoint = self.endpoint()?;
         let result = match self.tls(creds)? {
             Some(cfg) => endpoint.connect_with_connector(connector(cfg)).await,
             None => endpoint.connect().await,
         };
-        result.map_err(|e| format!("cannot connect to {}: {e}", self.address))
+        result.map_err(|source| Error::Connect {
+            address: self.address.clone(),
+            source,
+        })
     }
 
     /// A channel that connects on first use and reconnects by itself.
-    pub fn connect_lazy(&self, creds: Option<Arc<dyn Credentials>>) -> Result<Channel, String> {
+    pub fn connect_lazy(&self, creds: Option<Arc<dyn Credentials>>) -> Result<Channel, Error> {
         let endpoint = self.endpoint()?;
         Ok(match self.tls(creds)? {
             Some(cfg) => endpoint.connect_with_connector_lazy(connector(cfg)),
@@ -84,19 +116,19 @@ impl ControlPlane {
         })
     }
 
-    fn tls(&self, creds: Option<Arc<dyn Credentials>>) -> Result<Option<Tls>, String> {
+    fn tls(&self, creds: Option<Arc<dyn Credentials>>) -> Result<Option<Tls>, Error> {
         if !self.secure() {
             return Ok(None);
         }
         if self.roots.is_empty() {
-            return Err(format!(
-                "{} is a TLS address but no mesh root is pinned (--ca-root FILE)",
-                self.address
-            ));
+            return Err(Error::NoRoot {
+                address: self.address.clone(),
+            });
         }
         Ok(Some(Tls {
             roots: Arc::new(self.roots.clone()),
             creds,
+            connector: self.connector,
         }))
     }
 }
@@ -105,11 +137,12 @@ impl ControlPlane {
 struct Tls {
     roots: Arc<Vec<CertificateDer<'static>>>,
     creds: Option<Arc<dyn Credentials>>,
+    connector: Connector,
 }
 
 impl Tls {
     /// Built per connection: the bundle may have gained a root since the last one.
-    fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+    fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
         let mut store = RootCertStore::empty();
         let bundle = self.creds.as_ref().map(|c| c.trust_bundle());
         for root in self
@@ -124,10 +157,9 @@ impl Tls {
         let verifier =
             WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                 .build()
-                .map_err(|e| format!("no usable mesh root: {e}"))?;
+                .map_err(Error::NoUsableRoot)?;
         let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| e.to_string())?
+            .with_protocol_versions(&[&rustls::version::TLS13])?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
         let mut cfg = match &self.creds {
@@ -160,10 +192,12 @@ fn connector(
                 ))
             })?;
             let addr = SocketAddr::new(ip, uri.port_u16().unwrap_or(15012));
-            let tcp = crate::connect::connect(addr, CONNECT_TIMEOUT)
+            let tcp = tls
+                .connector
+                .connect(addr, CONNECT_TIMEOUT)
                 .await
                 .map_err(|e| other(e.to_string()))?;
-            let cfg = tls.client_config().map_err(other)?;
+            let cfg = tls.client_config().map_err(std::io::Error::other)?;
             let name =
                 ServerName::try_from(CONTROL_PLANE_NAME).map_err(|e| other(e.to_string()))?;
             let stream = tokio_rustls::TlsConnector::from(cfg)

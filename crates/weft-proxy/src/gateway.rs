@@ -35,6 +35,8 @@ pub struct Config {
     pub bootstrap_token_file: Option<std::path::PathBuf>,
     /// A fixed certificate source instead (tests). Neither: plaintext into the mesh.
     pub credentials: Option<Arc<dyn crate::tunnel::Credentials>>,
+    /// The socket mark of the proxy's own connections (0: none).
+    pub mark: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -76,6 +78,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         gateway: Some(cfg.gateway.clone()),
         credentials: cfg.credentials.clone(),
         bootstrap_token_file: cfg.bootstrap_token_file.clone(),
+        mark: cfg.mark,
     })
     .await?;
     let shared = core.shared.clone();

@@ -156,7 +156,7 @@ async fn connection<S: Io>(
         return serve::tcp(
             stream,
             target,
-            crate::connect::connect(target, APP_CONNECT_TIMEOUT),
+            shared.connector.connect(target, APP_CONNECT_TIMEOUT),
             shared.drain.clone(),
             log,
             record,

@@ -1,6 +1,12 @@
-//! Proxy metrics in Prometheus text format, derived from the same records as the access log
-//! (so they count whether or not the log is on). Served at `GET /metrics` on the metrics port
-//! (15020 by default) and at `GET /stats/prometheus` on the admin port.
+//! Proxy metrics in Prometheus text format. One [`registry`] per proxy, made by the wiring
+//! ([`crate::app`]); each module registers its own families into a sub-registry of it
+//! ([`crate::pool::Metrics`], [`crate::balance::Metrics`], [`crate::xds::Metrics`],
+//! [`crate::certs::Metrics`]), and [`encode`] renders it all at once for `GET /metrics` on the
+//! metrics port (15020 by default) and `GET /stats/prometheus` on the admin port — unless the
+//! proxy's settings turn metrics off (`weft.dev/metrics: "false"`).
+//!
+//! The request and connection families below are derived from the same records as the access
+//! log (so they count whether or not the log is on):
 //!
 //! - `weft_requests_total{direction, service, status, error}` — HTTP requests
 //! - `weft_request_duration_seconds{direction, service}` — HTTP request latency
@@ -50,9 +56,9 @@ struct FlowLabels {
 
 type Durations = Family<ServiceLabels, Histogram, fn() -> Histogram>;
 
-#[derive(Debug)]
+/// Request and connection counters; clones count into the same families.
+#[derive(Debug, Clone)]
 pub struct Metrics {
-    registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Durations,
     tcp: Family<TcpLabels, Counter>,
@@ -82,9 +88,29 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
+/// A proxy's registry: every family it holds is named `weft_…`.
+pub fn registry() -> Registry {
+    Registry::with_prefix("weft")
+}
+
+/// The text exposition format of `registry`.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
+}
+
 impl Default for Metrics {
+    /// Families registered nowhere (tests).
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("weft");
+        let mut throwaway = Registry::default();
+        Metrics::register(&mut throwaway)
+    }
+}
+
+impl Metrics {
+    /// Registers the request and connection families into `registry` (the proxy's root).
+    pub fn register(registry: &mut Registry) -> Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "requests",
@@ -128,7 +154,6 @@ impl Default for Metrics {
             retries_skipped.clone(),
         );
         Metrics {
-            registry,
             retries_skipped,
             requests,
             durations,
@@ -138,9 +163,7 @@ impl Default for Metrics {
             refused,
         }
     }
-}
 
-impl Metrics {
     /// An inbound connection refused for its transport (`reason`: handshake, plaintext, …).
     pub fn mtls_refused(&self, reason: &str) {
         self.refused
@@ -200,13 +223,6 @@ impl Metrics {
             .get_or_create(&ServiceLabels { direction, service })
             .observe(r.duration_ms / 1000.0);
     }
-
-    /// The text exposition format.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
-    }
 }
 
 #[cfg(test)]
@@ -215,7 +231,8 @@ mod tests {
 
     #[test]
     fn records_become_counters_and_histograms() {
-        let m = Metrics::default();
+        let mut registry = registry();
+        let m = Metrics::register(&mut registry);
         let mut r = Record::new("outbound");
         r.protocol = "HTTP/1.1".into();
         r.service = Some("shop/web".into());
@@ -229,7 +246,7 @@ mod tests {
         t.bytes_sent = Some(10);
         m.observe(&t);
         m.retry_skipped("shop/web");
-        let text = m.encode();
+        let text = encode(&registry);
         assert!(
             text.contains(r#"weft_retries_skipped_total{service="shop/web"} 1"#),
             "{text}"

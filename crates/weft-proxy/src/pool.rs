@@ -9,6 +9,10 @@
 //! connection with outbound traffic to the same pod address, and a request can neither skip
 //! the server side's authorization nor loop back into this pod's own tunnel.
 
+mod metrics;
+
+pub use metrics::Metrics;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,7 +26,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use weft_core::model::Endpoint;
 
 use crate::body::Body;
-use crate::connect::connect;
+use crate::connect::Connector;
 use crate::error::{Kind, ProxyError};
 use crate::io::Io;
 use crate::tunnel;
@@ -106,6 +110,9 @@ pub struct Pool {
     /// The mTLS tunnel; None when this proxy has no workload certificate source (it then
     /// reaches every endpoint directly, in plaintext).
     tunnel: Option<Arc<tunnel::Client>>,
+    /// Opens TCP connections (with the proxy's socket mark).
+    connector: Connector,
+    metrics: Metrics,
 }
 
 impl Pool {
@@ -114,6 +121,13 @@ impl Pool {
             tunnel,
             ..Pool::default()
         }
+    }
+
+    /// Opens TCP connections with `connector` and counts into `metrics`.
+    pub fn with(mut self, connector: Connector, metrics: Metrics) -> Pool {
+        self.connector = connector;
+        self.metrics = metrics;
+        self
     }
 
     /// The key of a connection to `up` made now: the tunnel when both ends do mTLS (and this
@@ -140,6 +154,15 @@ impl Pool {
 
     /// Opens a connection for `key`: a tunnel stream, or TCP.
     pub async fn open_key(&self, key: &Key, timeout: Duration) -> Result<Box<dyn Io>, ProxyError> {
+        let opened = self.open_io(key, timeout).await;
+        match &opened {
+            Ok(_) => self.metrics.opened(&key.transport),
+            Err(e) => self.metrics.failed(&key.transport, e.stage()),
+        }
+        opened
+    }
+
+    async fn open_io(&self, key: &Key, timeout: Duration) -> Result<Box<dyn Io>, ProxyError> {
         match (&self.tunnel, &key.transport) {
             (
                 Some(client),
@@ -153,7 +176,7 @@ impl Pool {
                     .connect(*peer, peer_identity, source, key.addr, timeout)
                     .await?,
             )),
-            _ => Ok(Box::new(connect(key.addr, timeout).await?)),
+            _ => Ok(Box::new(self.connector.connect(key.addr, timeout).await?)),
         }
     }
 
@@ -188,7 +211,9 @@ impl Pool {
     ) -> Result<Response<Incoming>, ProxyError> {
         let key = self.key(up);
         let target = up.addr;
-        let (mut sender, reused) = match self.take_h1(&key) {
+        let idle = self.take_h1(&key);
+        self.metrics.request("http1", idle.is_some());
+        let (mut sender, reused) = match idle {
             Some(s) => (s, true),
             None => (self.handshake_h1(&key, connect_timeout).await?, false),
         };
@@ -271,6 +296,7 @@ impl Pool {
             pools.get(&key).filter(|s| !s.is_closed()).cloned()
         };
         let reused = existing.is_some();
+        self.metrics.request("http2", reused);
         let mut sender = match existing {
             Some(s) => s,
             None => {

@@ -1,15 +1,17 @@
-//! State every connection of a proxy shares, whatever its role: configuration, metrics, the
-//! upstream pool, the drain, and readiness.
+//! State every connection of a proxy shares, whatever its role: configuration, metrics and
+//! the access log, the upstream pool and connector, the drain, and readiness.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use weft_core::resources::gateway::INGRESS_CLASS;
 
-use crate::access_log::AccessLog;
+use crate::access_log::{self, AccessLog};
 use crate::certs;
+use crate::connect::Connector;
 use crate::drain::Drain;
 use crate::pool::Pool;
 use crate::state::{LookupError, Store};
@@ -23,6 +25,12 @@ pub type SetLogLevel = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 pub struct Shared {
     pub store: Arc<Store>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Every family of this proxy, for `/metrics` ([`Shared::encode_metrics`]).
+    pub registry: Registry,
+    /// The access log's lines waiting for the flusher.
+    pub log_buffer: Arc<access_log::Buffer>,
+    /// Opens the proxy's own TCP connections (with its socket mark).
+    pub connector: Connector,
     pub pool: Pool,
     pub drain: Drain,
     pub status: watch::Receiver<xds::Status>,
@@ -53,6 +61,17 @@ impl Shared {
         AccessLog {
             enabled,
             metrics: self.metrics.clone(),
+            buffer: self.log_buffer.clone(),
+        }
+    }
+
+    /// The text exposition of every metric, or why there is none: the proxy's settings turn
+    /// metrics off (`weft.dev/metrics: "false"`). Counting goes on either way.
+    pub fn encode_metrics(&self) -> Result<String, &'static str> {
+        let on = self.store.proxy_config().is_none_or(|p| p.settings.metrics);
+        match on {
+            true => Ok(crate::metrics::encode(&self.registry)),
+            false => Err("metrics are off for this workload (weft.dev/metrics: \"false\")"),
         }
     }
 

@@ -14,8 +14,8 @@ use weft_core::model::{
     SERVICE_TYPE, ServiceConfig,
 };
 
-use crate::balance::Balancer;
-use crate::route::CompiledRoutes;
+use crate::balance::{self, Balancer};
+use crate::route::{self, CompiledRoutes};
 
 /// How long a request waits for the control plane to answer an on-demand lookup.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,6 +66,43 @@ pub enum LookupError {
     Rejected(String),
 }
 
+/// Why a discovery response is rejected (its NACK text); the previous config stays.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown resource type {0}")]
+    UnknownType(String),
+    #[error("{kind} {name}: {source}")]
+    Decode {
+        kind: &'static str,
+        name: String,
+        source: serde_json::Error,
+    },
+    #[error("{kind} {name}: {source}")]
+    Routes {
+        kind: &'static str,
+        name: String,
+        source: Box<route::Error>,
+    },
+}
+
+impl Error {
+    fn decode(kind: &'static str, name: &str) -> impl FnOnce(serde_json::Error) -> Error {
+        move |source| Error::Decode {
+            kind,
+            name: name.to_string(),
+            source,
+        }
+    }
+
+    fn routes(kind: &'static str, name: &str) -> impl FnOnce(route::Error) -> Error {
+        move |source| Error::Routes {
+            kind,
+            name: name.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Store {
     maps: RwLock<Maps>,
@@ -73,11 +110,20 @@ pub struct Store {
     changed: Notify,
     updates: watch::Sender<u64>,
     subscribe: mpsc::UnboundedSender<(String, String)>,
+    /// Where the Services' balancers count.
+    balance: balance::Metrics,
 }
 
 impl Store {
     /// The receiver gets `(type, name)` for each new on-demand subscription.
     pub fn new() -> (Arc<Store>, mpsc::UnboundedReceiver<(String, String)>) {
+        Store::with_metrics(balance::Metrics::default())
+    }
+
+    /// Like [`Store::new`]; the Services' balancers count into `balance`.
+    pub fn with_metrics(
+        balance: balance::Metrics,
+    ) -> (Arc<Store>, mpsc::UnboundedReceiver<(String, String)>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let store = Store {
             maps: RwLock::new(Maps::default()),
@@ -85,6 +131,7 @@ impl Store {
             changed: Notify::new(),
             updates: watch::Sender::new(0),
             subscribe: tx,
+            balance,
         };
         (Arc::new(store), rx)
     }
@@ -200,13 +247,13 @@ impl Store {
         ty: &str,
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let result = match ty {
             PROXY_TYPE => self.apply_proxy(resources),
             SERVICE_TYPE => self.apply_services(resources, removed),
             ADDRESS_TYPE => self.apply_addresses(resources, removed),
             GATEWAY_TYPE => self.apply_gateways(resources, removed),
-            other => Err(format!("unknown resource type {other}")),
+            other => Err(Error::UnknownType(other.to_string())),
         };
         match &result {
             Ok(()) => {
@@ -220,6 +267,7 @@ impl Store {
                 }
             }
             Err(e) => {
+                let e = e.to_string();
                 let mut maps = self.write();
                 maps.last_nack = Some(json!({"type": ty, "error": e}));
                 // Requests waiting for a first version must not wait for one that never comes.
@@ -250,12 +298,12 @@ impl Store {
         result
     }
 
-    fn apply_proxy(&self, resources: &[(String, String, Vec<u8>)]) -> Result<(), String> {
+    fn apply_proxy(&self, resources: &[(String, String, Vec<u8>)]) -> Result<(), Error> {
         let Some((name, _, body)) = resources.last() else {
             return Ok(());
         };
         let cfg: ProxyConfig =
-            serde_json::from_slice(body).map_err(|e| format!("proxy config {name}: {e}"))?;
+            serde_json::from_slice(body).map_err(Error::decode("proxy config", name))?;
         self.proxy.send_replace(Some(Arc::new(cfg)));
         Ok(())
     }
@@ -264,16 +312,14 @@ impl Store {
         &self,
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         // Decode and compile everything first: one bad resource rejects the whole response.
         let mut decoded = Vec::with_capacity(resources.len());
         for (name, _, body) in resources {
             let cfg: ServiceConfig =
-                serde_json::from_slice(body).map_err(|e| format!("service {name}: {e}"))?;
+                serde_json::from_slice(body).map_err(Error::decode("service", name))?;
             let routes = match &cfg.http {
-                Some(r) => {
-                    Some(CompiledRoutes::new(r).map_err(|e| format!("service {name}: {e}"))?)
-                }
+                Some(r) => Some(CompiledRoutes::new(r).map_err(Error::routes("service", name))?),
                 None => None,
             };
             decoded.push((name.clone(), cfg, routes));
@@ -287,10 +333,11 @@ impl Store {
                     old.balancer.update(cfg.endpoints.clone());
                     old.balancer.clone()
                 }
-                _ => Arc::new(Balancer::new(
+                _ => Arc::new(Balancer::with_metrics(
                     cfg.policy.load_balancer,
                     &cfg.policy,
                     cfg.endpoints.clone(),
+                    self.balance.service(&name),
                 )),
             };
             let entry = ServiceEntry {
@@ -310,13 +357,13 @@ impl Store {
         &self,
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let mut decoded = Vec::with_capacity(resources.len());
         for (name, _, body) in resources {
             let config: GatewayConfig =
-                serde_json::from_slice(body).map_err(|e| format!("gateway {name}: {e}"))?;
+                serde_json::from_slice(body).map_err(Error::decode("gateway", name))?;
             let routes =
-                CompiledRoutes::new(&config.http).map_err(|e| format!("gateway {name}: {e}"))?;
+                CompiledRoutes::new(&config.http).map_err(Error::routes("gateway", name))?;
             decoded.push((name.clone(), GatewayEntry { config, routes }));
         }
         let mut maps = self.write();
@@ -333,11 +380,11 @@ impl Store {
         &self,
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let mut decoded = Vec::new();
         for (name, _, body) in resources {
             let a: AddressConfig =
-                serde_json::from_slice(body).map_err(|e| format!("address {name}: {e}"))?;
+                serde_json::from_slice(body).map_err(Error::decode("address", name))?;
             decoded.push(a);
         }
         let mut maps = self.write();

@@ -1,7 +1,11 @@
 //! The discovery client: one delta stream to the control plane, ACK or NACK per response,
 //! on-demand subscriptions, and reconnect with backoff. While disconnected the proxy keeps
 //! serving with what it has (static stability); on reconnect it re-subscribes with the versions
-//! it holds, so unchanged resources are not resent.
+//! it holds, so unchanged resources are not resent. Counted in [`Metrics`].
+
+mod metrics;
+
+pub use metrics::Metrics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,12 +18,29 @@ use weft_proto::discovery::discovery_client::DiscoveryClient;
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
 
 use crate::certs::Source;
-use crate::control::ControlPlane;
+use crate::control::{self, ControlPlane};
 use crate::state::Store;
 use crate::tunnel::Credentials;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Why a discovery session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("stream closed by the control plane")]
+    Closed,
+    #[error("{0} needs a workload certificate: give the proxy --bootstrap-token-file")]
+    NoCertificate(String),
+    #[error(transparent)]
+    Channel(#[from] control::Error),
+    #[error("request channel closed")]
+    RequestsClosed,
+    #[error("discovery stream refused: {0}")]
+    Refused(String),
+    #[error("discovery stream failed: {0}")]
+    Failed(String),
+}
 
 /// Connection state, for readiness and the admin API.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -39,19 +60,27 @@ pub async fn run(
     store: Arc<Store>,
     mut subscriptions: mpsc::UnboundedReceiver<(String, String)>,
     status: watch::Sender<Status>,
+    metrics: Metrics,
 ) {
     store.want(PROXY_TYPE, &node.id);
     let mut backoff = BACKOFF_MIN;
     loop {
-        let result = session(&control, &certs, &node, &store, &mut subscriptions, &status).await;
+        let result = session(
+            &control,
+            &certs,
+            &node,
+            &store,
+            &mut subscriptions,
+            &status,
+            &metrics,
+        )
+        .await;
         if status.borrow().connected {
             // The session worked: the next failure starts over from a short wait.
             backoff = BACKOFF_MIN;
+            metrics.connected(false);
         }
-        let err = match result {
-            Ok(()) => "stream closed by the control plane".to_string(),
-            Err(e) => e,
-        };
+        let err = result.err().unwrap_or(Error::Closed).to_string();
         status.send_modify(|s| {
             s.connected = false;
             s.last_error = Some(err.clone());
@@ -74,15 +103,13 @@ async fn session(
     store: &Arc<Store>,
     subscriptions: &mut mpsc::UnboundedReceiver<(String, String)>,
     status: &watch::Sender<Status>,
-) -> Result<(), String> {
+    metrics: &Metrics,
+) -> Result<(), Error> {
     let creds = certs.clone().map(|c| c as Arc<dyn Credentials>);
     if control.secure() {
         // Discovery over TLS is admitted only with the workload certificate.
         let Some(source) = certs else {
-            return Err(format!(
-                "{} needs a workload certificate: give the proxy --bootstrap-token-file",
-                control.address
-            ));
+            return Err(Error::NoCertificate(control.address.clone()));
         };
         let mut ready = source.ready();
         let _ = ready.wait_for(|r| *r).await;
@@ -113,19 +140,18 @@ async fn session(
             ..Default::default()
         };
         first = false;
-        tx.send(req)
-            .await
-            .map_err(|_| "request channel closed".to_string())?;
+        tx.send(req).await.map_err(|_| Error::RequestsClosed)?;
     }
     let mut responses = client
         .delta(ReceiverStream::new(rx))
         .await
-        .map_err(|e| format!("discovery stream refused: {}", e.message()))?
+        .map_err(|e| Error::Refused(e.message().to_string()))?
         .into_inner();
     status.send_modify(|s| {
         s.connected = true;
         s.last_error = None;
     });
+    metrics.connected(true);
     tracing::info!(control_plane = %control.address, "discovery connected");
     loop {
         tokio::select! {
@@ -133,28 +159,34 @@ async fn session(
                 let resp = match msg {
                     Ok(Some(r)) => r,
                     Ok(None) => return Ok(()),
-                    Err(e) => return Err(format!("discovery stream failed: {}", e.message())),
+                    Err(e) => return Err(Error::Failed(e.message().to_string())),
                 };
-                let reply = handle(store, &resp, status);
-                tx.send(reply).await.map_err(|_| "request channel closed".to_string())?;
+                let reply = handle(store, &resp, status, metrics);
+                tx.send(reply).await.map_err(|_| Error::RequestsClosed)?;
             }
             sub = subscriptions.recv() => {
                 let Some((ty, name)) = sub else { return Ok(()) };
                 let req = DeltaRequest { type_url: ty, subscribe: vec![name], ..Default::default() };
-                tx.send(req).await.map_err(|_| "request channel closed".to_string())?;
+                tx.send(req).await.map_err(|_| Error::RequestsClosed)?;
             }
         }
     }
 }
 
 /// Applies a response and builds its ACK or NACK.
-fn handle(store: &Store, resp: &DeltaResponse, status: &watch::Sender<Status>) -> DeltaRequest {
+fn handle(
+    store: &Store,
+    resp: &DeltaResponse,
+    status: &watch::Sender<Status>,
+    metrics: &Metrics,
+) -> DeltaRequest {
     let resources: Vec<(String, String, Vec<u8>)> = resp
         .resources
         .iter()
         .map(|r| (r.name.clone(), r.version.clone(), r.body.clone()))
         .collect();
     let result = store.apply(&resp.type_url, &resources, &resp.removed);
+    metrics.update(&resp.type_url, result.is_ok());
     let error_detail = match result {
         Ok(()) => {
             if resp.type_url == PROXY_TYPE && store.proxy_config().is_some() {
@@ -163,7 +195,8 @@ fn handle(store: &Store, resp: &DeltaResponse, status: &watch::Sender<Status>) -
             tracing::debug!(type_url = %resp.type_url, n = resources.len(), removed = resp.removed.len(), "config applied");
             None
         }
-        Err(message) => {
+        Err(e) => {
+            let message = e.to_string();
             tracing::warn!(type_url = %resp.type_url, "config rejected, keeping the previous one: {message}");
             Some(ErrorDetail { message })
         }
@@ -173,5 +206,39 @@ fn handle(store: &Store, resp: &DeltaResponse, status: &watch::Sender<Status>) -
         response_nonce: resp.nonce.clone(),
         error_detail,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_proto::discovery::Resource;
+
+    use super::*;
+
+    fn response(body: &[u8]) -> DeltaResponse {
+        DeltaResponse {
+            type_url: SERVICE_TYPE.into(),
+            nonce: "1".into(),
+            resources: vec![Resource {
+                name: "shop/web".into(),
+                version: "1".into(),
+                body: body.to_vec(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn applied_and_rejected_updates_are_counted_by_type() {
+        let mut registry = crate::metrics::registry();
+        let metrics = Metrics::register(registry.sub_registry_with_prefix("xds"));
+        let (store, _subs) = Store::new();
+        let (status, _) = watch::channel(Status::default());
+        let nack = handle(&store, &response(b"not json"), &status, &metrics);
+        assert!(nack.error_detail.is_some());
+        let text = crate::metrics::encode(&registry);
+        let line = r#"weft_xds_updates_total{type="weft.dev/Service",result="rejected"} 1"#;
+        assert!(text.contains(line), "{line} not in {text}");
+        assert!(text.contains("weft_xds_connected 0"), "{text}");
     }
 }

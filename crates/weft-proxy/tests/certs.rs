@@ -224,6 +224,7 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
         bootstrap_token_file: Some(env.token_file()),
         tunnel: any,
         credentials: None,
+        mark: 0,
     })
     .await
     .unwrap();

@@ -130,6 +130,7 @@ pub async fn proxy_certs(
         tunnel: any,
         credentials,
         bootstrap_token_file,
+        mark: 0,
     })
     .await
     .expect("proxy binds");
@@ -161,6 +162,7 @@ pub async fn gateway_proxy(
         log_level: "info".into(),
         bootstrap_token_file: None,
         credentials: None,
+        mark: 0,
     })
     .await
     .expect("gateway binds")

@@ -58,6 +58,13 @@ pub struct Plan {
     /// The Mesh's trust domain: the proxies ask the CA for identities in it.
     #[serde(default)]
     pub trust_domain: String,
+    /// The Mesh's `metrics.port`: where every proxy serves `/metrics`.
+    #[serde(default = "default_metrics_port")]
+    pub metrics_port: u16,
+}
+
+fn default_metrics_port() -> u16 {
+    ports::METRICS
 }
 
 /// One replica of a Workload.
@@ -170,6 +177,7 @@ impl Plan {
             hosts: BTreeMap::new(),
             services: Vec::new(),
             trust_domain: snap.mesh.trust_domain.clone(),
+            metrics_port: snap.mesh.metrics.port,
         };
         plan.add_pods(config, &snap, pod_cidr, opts)?;
         let pods: Vec<Pod> = plan.pods.iter().map(PodPlan::pod).collect();

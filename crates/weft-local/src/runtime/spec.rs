@@ -97,7 +97,7 @@ pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir:
         bootstrap_token_file: token_file(&dir.path, &pod.namespace, &pod.name),
         gateway: None,
         admin: None,
-        metrics: None,
+        metrics: Some(ports::any(plan.metrics_port)),
         readiness: None,
         addresses_file: Some(proxy_addresses(dir, pod)),
     };
@@ -170,7 +170,10 @@ pub(super) fn gateway_spec(
             listen: g.listeners.clone(),
         }),
         admin: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        metrics: Some(SocketAddr::from((plan.host_ip, ports::METRICS + offset))),
+        metrics: Some(SocketAddr::from((
+            plan.host_ip,
+            plan.metrics_port.saturating_add(offset),
+        ))),
         readiness: Some(readiness),
         addresses_file: Some(gateway_addresses(dir, g)),
     };
@@ -186,5 +189,72 @@ pub(super) fn gateway_spec(
         ready: Some(Probe::Http(readiness, "/healthz/ready")),
         addresses: Some(gateway_addresses(dir, g)),
         grace: Duration::from_secs(10),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Options;
+
+    const MESH: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Mesh
+metadata: {name: mesh}
+spec: {metrics: {port: 15090}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: web, namespace: shop}
+spec: {command: [web]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: ingress, namespace: shop}
+spec:
+  gatewayClassName: weft
+  listeners: [{name: http, port: 8080, protocol: HTTP}]
+"#;
+
+    fn plan(yaml: &str) -> Plan {
+        let out = weft_core::parse_str("/cfg/mesh.yaml", yaml);
+        assert!(out.is_ok(), "{:?}", out.errors);
+        let opts = Options {
+            name: "t1".into(),
+            weft: "/usr/bin/weft".into(),
+            ingress_port: None,
+            admin: "127.0.0.1:15014".parse().unwrap(),
+        };
+        Plan::new(&out.config, Path::new("/cfg"), &opts).unwrap()
+    }
+
+    /// The value after `flag` in `argv`.
+    fn arg<'a>(argv: &'a [String], flag: &str) -> Option<&'a str> {
+        let i = argv.iter().position(|a| a == flag)?;
+        argv.get(i + 1).map(String::as_str)
+    }
+
+    #[test]
+    fn the_meshs_metrics_port_is_where_every_proxy_serves_metrics() {
+        let p = plan(MESH);
+        assert_eq!(p.metrics_port, 15090);
+        let dir = RunDir {
+            path: "/run/weft/t1".into(),
+        };
+        let weft = Path::new("/usr/bin/weft");
+        let sidecar = proxy_spec(&p, &p.pods[0], 0, weft, &dir);
+        assert_eq!(arg(&sidecar.argv, "--metrics"), Some("0.0.0.0:15090"));
+        let gateway = gateway_spec(&p, &p.gateways[0], 0, weft, &dir);
+        let host = p.host_ip;
+        assert_eq!(
+            arg(&gateway.argv, "--metrics"),
+            Some(format!("{host}:15090").as_str())
+        );
+        // Without a Mesh, the conventional port.
+        let default = plan(MESH.split_once("---").unwrap().1);
+        let sidecar = proxy_spec(&default, &default.pods[0], 0, weft, &dir);
+        let want = ports::any(ports::METRICS).to_string();
+        assert_eq!(arg(&sidecar.argv, "--metrics"), Some(want.as_str()));
+        assert_eq!(ports::inbound_exempt(15090), [15008, 15090, 15021]);
     }
 }

@@ -5,8 +5,10 @@
 //! awaits.
 
 mod budget;
+mod metrics;
 
 pub use budget::{Budget, InFlight};
+pub use metrics::{Metrics, ServiceMetrics};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -63,6 +65,7 @@ struct Shared {
     slots: Mutex<Arc<[Arc<Slot>]>>,
     /// Held while deciding an ejection, so concurrent ejections respect the limit.
     ejecting: Mutex<()>,
+    metrics: ServiceMetrics,
 }
 
 #[derive(Debug)]
@@ -89,6 +92,16 @@ fn key(e: &Endpoint) -> Key {
 
 impl Balancer {
     pub fn new(kind: LoadBalancerType, policy: &ClientPolicy, endpoints: Vec<Endpoint>) -> Self {
+        Balancer::with_metrics(kind, policy, endpoints, ServiceMetrics::default())
+    }
+
+    /// A balancer that counts ejections and picks without a healthy endpoint in `metrics`.
+    pub fn with_metrics(
+        kind: LoadBalancerType,
+        policy: &ClientPolicy,
+        endpoints: Vec<Endpoint>,
+        metrics: ServiceMetrics,
+    ) -> Self {
         let shared = Shared {
             kind,
             consecutive_errors: policy.consecutive_errors,
@@ -98,6 +111,7 @@ impl Balancer {
             next: AtomicUsize::new(0),
             slots: Mutex::new(Arc::from(Vec::new())),
             ejecting: Mutex::new(()),
+            metrics,
         };
         let b = Balancer {
             shared: Arc::new(shared),
@@ -167,7 +181,10 @@ impl Balancer {
         // Untried and not ejected; else not ejected; else all rather than fail.
         let (eligible, n): (&dyn Fn(&Slot) -> bool, usize) = match count(&fresh) {
             0 => match count(&healthy) {
-                0 => (&|_| true, slots.len()),
+                0 => {
+                    self.shared.metrics.no_healthy.inc();
+                    (&|_| true, slots.len())
+                }
                 n => (&healthy, n),
             },
             n => (&fresh, n),
@@ -247,6 +264,7 @@ impl Shared {
             .ejected_until
             .store(now.saturating_add(duration), Ordering::Relaxed);
         state.consecutive_failures.store(0, Ordering::Relaxed);
+        self.metrics.ejections.inc();
     }
 }
 

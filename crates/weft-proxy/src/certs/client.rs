@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tonic::transport::Channel;
 use weft_proto::ca::{CertificatesClient, CreateCertificateRequest};
 
-use crate::control::ControlPlane;
+use crate::control::{self, ControlPlane};
 use crate::tunnel::Credentials;
 
 /// How the proxy gets its certificate.
@@ -31,13 +31,39 @@ pub struct Issued {
     pub bundle_pem: Vec<String>,
 }
 
+/// Why the CA gave no certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("cannot read the bootstrap token file {}: {source}", .path.display())]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the bootstrap token file {} is empty", .0.display())]
+    EmptyToken(PathBuf),
+    #[error(
+        "the bootstrap token in {} has characters that cannot go in gRPC metadata",
+        .0.display()
+    )]
+    BadToken(PathBuf),
+    #[error("cannot reach the CA at {control_plane}: {message}")]
+    Unreachable {
+        control_plane: String,
+        message: String,
+    },
+    #[error("the CA refused ({code:?}): {message}")]
+    Refused { code: tonic::Code, message: String },
+    #[error(transparent)]
+    Channel(#[from] control::Error),
+}
+
 /// Something that signs CSRs: the control plane's CA ([`GrpcIssuer`]) or a test CA.
 pub trait Issue: Send + Sync + 'static {
     fn create(
         &self,
         csr_pem: String,
         ttl: Option<Duration>,
-    ) -> impl Future<Output = Result<Issued, String>> + Send;
+    ) -> impl Future<Output = Result<Issued, IssueError>> + Send;
 }
 
 /// The control plane's CA.
@@ -52,7 +78,10 @@ impl GrpcIssuer {
     /// Uses the proxy's control-plane channel ([`crate::control`]), presenting `creds` once
     /// they hold a certificate (renewals); the channel
     /// connects on first use and reconnects by itself.
-    pub fn new(cfg: &Config, creds: Option<Arc<dyn Credentials>>) -> Result<GrpcIssuer, String> {
+    pub fn new(
+        cfg: &Config,
+        creds: Option<Arc<dyn Credentials>>,
+    ) -> Result<GrpcIssuer, IssueError> {
         let channel = cfg.control_plane.connect_lazy(creds)?;
         Ok(GrpcIssuer {
             channel,
@@ -63,44 +92,40 @@ impl GrpcIssuer {
 }
 
 impl Issue for GrpcIssuer {
-    async fn create(&self, csr_pem: String, ttl: Option<Duration>) -> Result<Issued, String> {
+    async fn create(&self, csr_pem: String, ttl: Option<Duration>) -> Result<Issued, IssueError> {
         let token = tokio::fs::read_to_string(&self.token_file)
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot read the bootstrap token file {}: {e}",
-                    self.token_file.display()
-                )
+            .map_err(|source| IssueError::TokenFile {
+                path: self.token_file.clone(),
+                source,
             })?;
         let token = token.trim();
         if token.is_empty() {
-            return Err(format!(
-                "the bootstrap token file {} is empty",
-                self.token_file.display()
-            ));
+            return Err(IssueError::EmptyToken(self.token_file.clone()));
         }
         let mut req = tonic::Request::new(CreateCertificateRequest {
             csr_pem,
             ttl_seconds: ttl.map_or(0, |t| t.as_secs().max(1)),
         });
         req.set_timeout(Duration::from_secs(10));
-        let value = format!("Bearer {token}").parse().map_err(|_| {
-            format!(
-                "the bootstrap token in {} has characters that cannot go in gRPC metadata",
-                self.token_file.display()
-            )
-        })?;
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| IssueError::BadToken(self.token_file.clone()))?;
         req.metadata_mut().insert("authorization", value);
         let resp = CertificatesClient::new(self.channel.clone())
             .create(req)
             .await
             .map_err(|s| match s.code() {
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => format!(
-                    "cannot reach the CA at {}: {}",
-                    self.control_plane,
-                    s.message()
-                ),
-                code => format!("the CA refused ({code:?}): {}", s.message()),
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+                    IssueError::Unreachable {
+                        control_plane: self.control_plane.clone(),
+                        message: s.message().to_string(),
+                    }
+                }
+                code => IssueError::Refused {
+                    code,
+                    message: s.message().to_string(),
+                },
             })?
             .into_inner();
         Ok(Issued {

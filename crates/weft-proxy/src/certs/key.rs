@@ -21,6 +21,8 @@ pub enum Error {
     Generate(#[from] rcgen::Error),
     #[error("the CA's answer is unusable: {0}")]
     BadAnswer(String),
+    #[error("bad PEM: {0}")]
+    Pem(#[from] rustls_pki_types::pem::Error),
 }
 
 /// The crypto every certificate config of the proxy uses, set explicitly (never a process
@@ -39,11 +41,11 @@ pub fn request(id: &SpiffeId) -> Result<(KeyPair, String), Error> {
     Ok((key, csr))
 }
 
-pub fn parse_pem(list: &[String]) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn parse_pem(list: &[String]) -> Result<Vec<CertificateDer<'static>>, Error> {
     let mut out = Vec::new();
     for text in list {
         for c in CertificateDer::pem_slice_iter(text.as_bytes()) {
-            out.push(c.map_err(|e| format!("bad PEM: {e}"))?);
+            out.push(c?);
         }
     }
     Ok(out)

@@ -18,6 +18,7 @@
 mod client;
 mod describe;
 mod key;
+mod metrics;
 mod rotate;
 #[cfg(test)]
 mod tests;
@@ -29,10 +30,11 @@ use rustls_pki_types::CertificateDer;
 use serde::Serialize;
 use tokio::sync::watch;
 
-pub use client::{Config, GrpcIssuer, Issue, Issued};
+pub use client::{Config, GrpcIssuer, Issue, IssueError, Issued};
 pub use describe::describe;
 pub use key::Error;
-pub use rotate::run;
+pub use metrics::Metrics;
+pub use rotate::{FetchError, run};
 
 /// What a workload certificate is, for `/certs` and `weft proxy-config secret`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -67,16 +69,23 @@ pub struct Source {
     info: watch::Sender<Option<CertInfo>>,
     ready: watch::Sender<bool>,
     last_error: Mutex<Option<String>>,
+    metrics: Metrics,
 }
 
 impl Source {
     /// An empty source; [`run`] fills and rotates it.
     pub fn new() -> Arc<Source> {
+        Source::with_metrics(Metrics::default())
+    }
+
+    /// An empty source that counts renewals and shows the expiry in `metrics`.
+    pub fn with_metrics(metrics: Metrics) -> Arc<Source> {
         Arc::new(Source {
             held: watch::Sender::new(None),
             info: watch::Sender::new(None),
             ready: watch::Sender::new(false),
             last_error: Mutex::new(None),
+            metrics,
         })
     }
 
@@ -139,11 +148,13 @@ impl Source {
             info: info.clone(),
         })));
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.metrics.holds(info.not_after);
         self.info.send_replace(Some(info));
         self.ready.send_replace(true);
     }
 
-    pub(crate) fn fail(&self, error: String) {
+    pub(crate) fn fail(&self, error: &dyn std::error::Error) {
+        let error = error.to_string();
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     }
 

@@ -7,8 +7,21 @@ use std::time::Duration;
 use tokio::sync::watch;
 use weft_core::identity::SpiffeId;
 
-use super::client::Issue;
+use super::client::{Issue, IssueError};
 use super::{Source, key};
+
+/// Why getting a certificate failed (the held one, if any, stays in service).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Key(#[from] key::Error),
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    #[error("the CA's chain: {0}")]
+    Chain(#[source] key::Error),
+    #[error("the CA's trust bundle: {0}")]
+    Bundle(#[source] key::Error),
+}
 
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -31,7 +44,9 @@ pub async fn run<I: Issue>(
             }
             continue;
         };
-        let wait = match fetch(&source, &issuer, ttl, &id).await {
+        let fetched = fetch(&source, &issuer, ttl, &id).await;
+        source.metrics.renewal(fetched.is_ok());
+        let wait = match fetched {
             Ok(renew_in) => {
                 backoff = BACKOFF_MIN;
                 renew_in
@@ -46,7 +61,7 @@ pub async fn run<I: Issue>(
                         tracing::warn!(identity = %id, "no workload certificate yet, retrying in {backoff:?}: {e}")
                     }
                 }
-                source.fail(e);
+                source.fail(&e);
                 // Jitter spreads the retries of many proxies after a control-plane outage.
                 let jitter =
                     Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 4));
@@ -74,15 +89,13 @@ async fn fetch<I: Issue>(
     issuer: &I,
     ttl: Option<Duration>,
     id: &SpiffeId,
-) -> Result<Duration, String> {
-    let (key_pair, csr) = key::request(id).map_err(|e| e.to_string())?;
+) -> Result<Duration, FetchError> {
+    let (key_pair, csr) = key::request(id)?;
     let issued = issuer.create(csr, ttl).await?;
-    let chain = key::parse_pem(&issued.chain_pem).map_err(|e| format!("the CA's chain: {e}"))?;
-    let bundle =
-        key::parse_pem(&issued.bundle_pem).map_err(|e| format!("the CA's trust bundle: {e}"))?;
-    let (certified, info) =
-        key::assemble(&key_pair, chain.clone(), &bundle).map_err(|e| e.to_string())?;
-    key::check(&info, &chain, &bundle, id).map_err(|e| e.to_string())?;
+    let chain = key::parse_pem(&issued.chain_pem).map_err(FetchError::Chain)?;
+    let bundle = key::parse_pem(&issued.bundle_pem).map_err(FetchError::Bundle)?;
+    let (certified, info) = key::assemble(&key_pair, chain.clone(), &bundle)?;
+    key::check(&info, &chain, &bundle, id)?;
     let renew_in = renew_after(info.not_after, unix_now());
     tracing::info!(identity = %id, serial = %info.serial, not_after = info.not_after, renew_in = ?renew_in, roots = bundle.len(), "workload certificate installed");
     source.install(certified, bundle, info);

@@ -9,14 +9,19 @@ use weft_core::identity::SpiffeId;
 
 use weft_test_support::ca::TestCa;
 
-use super::{Issue, Issued, Source, describe, key, run};
+use super::{Issue, IssueError, Issued, Source, describe, key, run};
 
 const CART: &str = "spiffe://td/ns/shop/sa/cart";
 
 /// The test CA as the control plane's: signs the rotation loop's CSRs.
 impl Issue for Arc<TestCa> {
-    async fn create(&self, csr_pem: String, ttl: Option<Duration>) -> Result<Issued, String> {
-        let signed = self.sign(&csr_pem, ttl)?;
+    async fn create(&self, csr_pem: String, ttl: Option<Duration>) -> Result<Issued, IssueError> {
+        let signed = self
+            .sign(&csr_pem, ttl)
+            .map_err(|message| IssueError::Unreachable {
+                control_plane: "the test CA".into(),
+                message,
+            })?;
         Ok(Issued {
             chain_pem: signed.chain_pem,
             bundle_pem: signed.bundle_pem,
@@ -169,7 +174,7 @@ struct Broken {
 }
 
 impl Issue for Broken {
-    async fn create(&self, csr: String, ttl: Option<Duration>) -> Result<Issued, String> {
+    async fn create(&self, csr: String, ttl: Option<Duration>) -> Result<Issued, IssueError> {
         let mut issued = self.signer.create(csr, ttl).await?;
         if self.foreign_bundle {
             issued.bundle_pem = vec![key::to_pem(&TestCa::other().root())];
@@ -249,4 +254,32 @@ fn describe_names_identity_validity_chain_and_roots() {
     }
     assert!(super::describe::describe_at(&info, info.not_after + 90).contains("EXPIRED 1m30s ago"));
     assert!(describe(&info).contains("left)"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn renewals_and_the_time_to_expiry_are_in_the_metrics() {
+    let mut registry = crate::metrics::registry();
+    let metrics = super::Metrics::register(registry.sub_registry_with_prefix("certs"));
+    let before = crate::metrics::encode(&registry);
+    assert!(!before.contains("weft_certs_expiry_seconds "), "{before}");
+    let ca = Arc::new(TestCa::new("td"));
+    ca.fail_next(1);
+    let source = Source::with_metrics(metrics);
+    let (_id, rx) = watch::channel(Some(SpiffeId::parse(CART).unwrap()));
+    tokio::spawn(run(source.clone(), ca, Some(Duration::from_secs(600)), rx));
+    first(&source).await;
+    let text = crate::metrics::encode(&registry);
+    for line in [
+        r#"weft_certs_renewals_total{result="failed"} 1"#,
+        r#"weft_certs_renewals_total{result="ok"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} not in {text}");
+    }
+    let left: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("weft_certs_expiry_seconds "))
+        .expect("an expiry gauge")
+        .parse()
+        .unwrap();
+    assert!((500.0..=660.0).contains(&left), "{left}");
 }

@@ -105,7 +105,7 @@ async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, re
     serve::tcp(
         stream,
         dst,
-        crate::connect::connect(dst, Duration::from_secs(5)),
+        shared.connector.connect(dst, Duration::from_secs(5)),
         shared.drain.clone(),
         log,
         record,

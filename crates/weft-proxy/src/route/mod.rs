@@ -9,6 +9,26 @@ use weft_core::resources::http_route::{
 };
 use weft_core::resources::route_common::{HeaderMatch, StringMatchType};
 
+/// Why routes cannot be served by this proxy (the config update is rejected).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("filter ExtensionRef{target} in {rule} is not supported by this proxy")]
+    UnsupportedFilter { target: String, rule: String },
+    #[error("match entry {entry} refers to rule {rule}, but there are {rules} rules")]
+    MissingRule {
+        entry: usize,
+        rule: usize,
+        rules: usize,
+    },
+    #[error("invalid regular expression {re:?} in {what} of {rule}: {source}")]
+    Regex {
+        re: String,
+        what: String,
+        rule: String,
+        source: regex::Error,
+    },
+}
+
 /// The routes of one Service, ready to match requests.
 #[derive(Debug)]
 pub struct CompiledRoutes {
@@ -78,7 +98,7 @@ enum ValueMatch {
 
 impl CompiledRoutes {
     /// Compiles `routes`; the error says why the proxy cannot serve them.
-    pub fn new(routes: &HttpRoutes) -> Result<CompiledRoutes, String> {
+    pub fn new(routes: &HttpRoutes) -> Result<CompiledRoutes, Error> {
         for rule in &routes.rules {
             let backend_filters = rule.backends.iter().flat_map(|b| &b.filters);
             for f in rule.filters.iter().chain(backend_filters) {
@@ -90,12 +110,10 @@ impl CompiledRoutes {
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                let rule = routes.rules.get(e.rule).ok_or_else(|| {
-                    format!(
-                        "match entry {i} refers to rule {}, but there are {} rules",
-                        e.rule,
-                        routes.rules.len()
-                    )
+                let rule = routes.rules.get(e.rule).ok_or(Error::MissingRule {
+                    entry: i,
+                    rule: e.rule,
+                    rules: routes.rules.len(),
                 })?;
                 compile_entry(&e.matcher, &rule.name).map(|(path, headers, query)| Entry {
                     ports: e.ports.clone(),
@@ -107,7 +125,7 @@ impl CompiledRoutes {
                     rule: e.rule,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, Error>>()?;
         Ok(CompiledRoutes {
             rules: routes.rules.clone(),
             entries,
@@ -173,7 +191,7 @@ impl CompiledRoutes {
     }
 }
 
-fn check_filter(f: &HttpRouteFilter, rule: &str) -> Result<(), String> {
+fn check_filter(f: &HttpRouteFilter, rule: &str) -> Result<(), Error> {
     if f.filter_type != HttpFilterType::ExtensionRef {
         return Ok(());
     }
@@ -181,9 +199,10 @@ fn check_filter(f: &HttpRouteFilter, rule: &str) -> Result<(), String> {
         Some(r) => format!(" {}/{}/{}", r.group, r.kind, r.name),
         None => String::new(),
     };
-    Err(format!(
-        "filter ExtensionRef{target} in {rule} is not supported by this proxy"
-    ))
+    Err(Error::UnsupportedFilter {
+        target,
+        rule: rule.to_string(),
+    })
 }
 
 type Compiled = (
@@ -192,7 +211,7 @@ type Compiled = (
     Vec<(String, ValueMatch)>,
 );
 
-fn compile_entry(m: &HttpRouteMatch, rule: &str) -> Result<Compiled, String> {
+fn compile_entry(m: &HttpRouteMatch, rule: &str) -> Result<Compiled, Error> {
     let path = match &m.path {
         None => PathMatch::Prefix {
             value: "/".into(),
@@ -231,7 +250,7 @@ fn compile_entry(m: &HttpRouteMatch, rule: &str) -> Result<Compiled, String> {
     Ok((path, headers, query))
 }
 
-fn value_match(h: &HeaderMatch, what: &str, rule: &str) -> Result<ValueMatch, String> {
+fn value_match(h: &HeaderMatch, what: &str, rule: &str) -> Result<ValueMatch, Error> {
     Ok(match h.match_type {
         StringMatchType::Exact => ValueMatch::Exact(h.value.clone()),
         StringMatchType::RegularExpression => {
@@ -241,9 +260,13 @@ fn value_match(h: &HeaderMatch, what: &str, rule: &str) -> Result<ValueMatch, St
 }
 
 /// A regular expression that must match the whole input.
-fn anchored(re: &str, what: &str, rule: &str) -> Result<Regex, String> {
-    Regex::new(&format!("^(?:{re})$"))
-        .map_err(|e| format!("invalid regular expression {re:?} in {what} of {rule}: {e}"))
+fn anchored(re: &str, what: &str, rule: &str) -> Result<Regex, Error> {
+    Regex::new(&format!("^(?:{re})$")).map_err(|source| Error::Regex {
+        re: re.to_string(),
+        what: what.to_string(),
+        rule: rule.to_string(),
+        source,
+    })
 }
 
 fn host_match(h: &str) -> HostMatch {

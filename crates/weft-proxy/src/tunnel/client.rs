@@ -15,6 +15,7 @@ use rustls_pki_types::ServerName;
 
 use super::tls::{self, Credentials};
 use crate::body::{self, Body};
+use crate::connect::Connector;
 use crate::error::{Kind, ProxyError};
 
 /// A byte stream to the original destination, through the peer's proxy.
@@ -29,6 +30,7 @@ type PeerKey = (SocketAddr, Arc<str>, Arc<str>);
 pub struct Client {
     creds: Arc<dyn Credentials>,
     peers: Mutex<HashMap<PeerKey, Slot>>,
+    connector: Connector,
 }
 
 impl Client {
@@ -36,7 +38,14 @@ impl Client {
         Client {
             creds,
             peers: Mutex::new(HashMap::new()),
+            connector: Connector::default(),
         }
+    }
+
+    /// Opens its TCP connections with `connector` (the proxy's socket mark).
+    pub fn with_connector(mut self, connector: Connector) -> Client {
+        self.connector = connector;
+        self
     }
 
     /// This proxy's credentials.
@@ -126,7 +135,7 @@ impl Client {
         identity: &str,
         timeout: Duration,
     ) -> Result<http2::SendRequest<Body>, ProxyError> {
-        let tcp = crate::connect::connect(peer, timeout).await?;
+        let tcp = self.connector.connect(peer, timeout).await?;
         let _ = tcp.set_nodelay(true);
         let cfg = tls::client_config(self.creds.clone(), vec![identity.to_string()]);
         let name = ServerName::from(peer.ip());

@@ -37,9 +37,19 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Why a peer's certificate gives no identity.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not a workload certificate: no single `spiffe://` URI SAN, or not X.509 at all.
+    #[error("{0}")]
+    NoIdentity(String),
+}
+
 /// The SPIFFE ID of a leaf certificate: its one `spiffe://` URI SAN.
-pub fn spiffe_id(cert: &CertificateDer<'_>) -> Result<String, String> {
-    weft_core::cert::read(cert.as_ref()).map(|leaf| leaf.spiffe_uri)
+pub fn spiffe_id(cert: &CertificateDer<'_>) -> Result<String, Error> {
+    weft_core::cert::read(cert.as_ref())
+        .map(|leaf| leaf.spiffe_uri)
+        .map_err(Error::NoIdentity)
 }
 
 /// Verifies `end_entity` up to a root of `bundle` for `usage`; its SPIFFE ID.

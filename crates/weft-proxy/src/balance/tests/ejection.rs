@@ -243,3 +243,32 @@ fn every_kind_skips_ejected_endpoints() {
         assert!(seen.values().all(|n| *n > 200), "{kind:?}: {seen:?}");
     }
 }
+
+#[test]
+fn ejections_and_picks_without_a_healthy_endpoint_are_counted() {
+    let mut registry = crate::metrics::registry();
+    let metrics = Metrics::register(registry.sub_registry_with_prefix("balance"));
+    let p = ClientPolicy {
+        max_ejection_percent: 100,
+        ..policy()
+    };
+    let kind = LoadBalancerType::RoundRobin;
+    let b = Balancer::with_metrics(kind, &p, eps(2), metrics.service("shop/pricing"));
+    let empty = Balancer::with_metrics(kind, &p, Vec::new(), metrics.service("shop/empty"));
+    assert!(b.pick().is_some());
+    for pod in ["pricing-1", "pricing-2"] {
+        for _ in 0..3 {
+            fail(&b, pod);
+        }
+    }
+    assert!(b.pick().is_some(), "all ejected: one is picked anyway");
+    assert!(empty.pick().is_none());
+    let text = crate::metrics::encode(&registry);
+    for line in [
+        r#"weft_balance_ejections_total{service="shop/pricing"} 2"#,
+        r#"weft_balance_no_healthy_endpoint_total{service="shop/pricing"} 1"#,
+        r#"weft_balance_no_healthy_endpoint_total{service="shop/empty"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} not in {text}");
+    }
+}
