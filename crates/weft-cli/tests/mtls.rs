@@ -319,12 +319,7 @@ fn bootstrap(dir: &Dir, grants: &[(&str, &str)]) -> std::path::PathBuf {
 }
 
 fn serial(p: &weft_proxy::Bound) -> String {
-    p.shared
-        .certs
-        .as_ref()
-        .and_then(|c| c.info())
-        .map(|i| i.serial)
-        .unwrap_or_default()
+    p.certificate().map(|i| i.serial).unwrap_or_default()
 }
 
 #[tokio::test]

@@ -5,17 +5,17 @@
 //! carries its [`peer`]'s proven identity. The [`ca`] issues the proxies'
 //! workload certificates.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app;
 pub mod ca;
-pub mod discovery;
-pub mod listen;
-pub mod metrics;
-pub mod peer;
-pub mod pods;
-pub mod source;
-pub mod state;
-pub mod status;
+pub(crate) mod discovery;
+pub(crate) mod listen;
+pub(crate) mod metrics;
+pub(crate) mod peer;
+pub(crate) mod pods;
+pub(crate) mod source;
+pub(crate) mod state;
+pub(crate) mod status;
 pub mod watch;
 
 pub use app::{Bound, Config, build};

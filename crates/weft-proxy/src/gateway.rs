@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::{self, BindError, Core, CoreConfig, Identity};
+use crate::engine::{self, BindError, Engine, EngineConfig, Identity};
 use crate::request::{self, Routing};
 use crate::serve;
 use crate::shared::{SetLogLevel, Shared};
@@ -58,17 +58,17 @@ pub struct Bound {
     pub admin: SocketAddr,
     pub readiness: SocketAddr,
     pub metrics: SocketAddr,
-    pub shared: Arc<Shared>,
-    core: Core,
+    pub(crate) shared: Arc<Shared>,
+    engine: Engine,
 }
 
 pub async fn build(cfg: Config) -> Result<Bound, BindError> {
     let mut bound = Vec::new();
     for (port, addr) in &cfg.listeners {
-        bound.push((*port, app::bind("gateway listener", *addr).await?));
+        bound.push((*port, engine::bind("gateway listener", *addr).await?));
     }
-    let mut core = Core::start(CoreConfig {
-        node: app::node(&cfg.identity, "gateway", String::new(), String::new()),
+    let mut engine = Engine::start(EngineConfig {
+        node: engine::node(&cfg.identity, "gateway", String::new(), String::new()),
         control_plane: cfg.control_plane.clone(),
         admin: cfg.admin,
         readiness: cfg.readiness,
@@ -81,22 +81,23 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         mark: cfg.mark,
     })
     .await?;
-    let shared = core.shared.clone();
+    let shared = engine.shared.clone();
     let key: Arc<str> = cfg.gateway.as_str().into();
     let mut listeners = BTreeMap::new();
     for (port, l) in bound {
         listeners.insert(port, l.local_addr().unwrap_or(cfg.listeners[&port]));
-        core.tasks
+        engine
+            .tasks
             .spawn(run(l, shared.clone(), Routing::Gateway(key.clone()), port));
     }
-    tracing::info!(gateway = %cfg.gateway, ?listeners, admin = %core.admin, readiness = %core.readiness, "gateway listening");
+    tracing::info!(gateway = %cfg.gateway, ?listeners, admin = %engine.admin, readiness = %engine.readiness, "gateway listening");
     Ok(Bound {
         listeners,
-        admin: core.admin,
-        readiness: core.readiness,
-        metrics: core.metrics,
+        admin: engine.admin,
+        readiness: engine.readiness,
+        metrics: engine.metrics,
         shared,
-        core,
+        engine,
     })
 }
 
@@ -123,6 +124,16 @@ async fn run(listener: tokio::net::TcpListener, shared: Arc<Shared>, routing: Ro
 }
 
 impl Bound {
+    /// Why the proxy is not ready, if it is not.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        self.shared.not_ready_reason()
+    }
+
+    /// The workload certificate it holds, if it got one with a bootstrap token.
+    pub fn certificate(&self) -> Option<crate::certs::CertInfo> {
+        self.shared.certs.as_ref().and_then(|c| c.info())
+    }
+
     /// Waits until ready (proxy config and Gateway received), or `timeout`.
     pub async fn ready(&self, timeout: Duration) -> bool {
         self.shared.wait_ready(timeout).await
@@ -131,6 +142,6 @@ impl Bound {
     /// Stops accepting, lets in-flight requests finish for up to the drain duration (from the
     /// proxy's settings unless `deadline` is given), then stops everything.
     pub async fn drain(self, deadline: Option<Duration>) {
-        self.core.drain(deadline).await
+        self.engine.drain(deadline).await
     }
 }

@@ -1,39 +1,45 @@
-//! The weft data plane. One engine, several roles: sidecar ([`app`]) and ingress [`gateway`]
-//! now; node and waypoint later. Modules follow a connection: [`capture`] and [`detect`] at
-//! accept, [`outbound`], [`inbound`] and [`gateway`] listeners, [`route`] and [`filters`] per
-//! request, [`balance`] and [`pool`] to reach an endpoint (over the mTLS [`tunnel`] to meshed
-//! endpoints), [`forward`] to relay, [`xds`] and [`state`] for configuration over the
-//! [`control`] channel, [`certs`] for the
-//! workload certificate, [`admin`] for operators; [`app`] wires them.
+//! The weft data plane. One [`engine`], several roles, each wired in one file: the
+//! [`sidecar`] and the ingress [`gateway`] now; node proxy and waypoint later.
+//!
+//! Modules follow a connection: [`capture`] and [`detect`] at accept; the [`outbound`],
+//! [`inbound`] and gateway listeners; an HTTP [`request`]'s journey (table, pure plan with
+//! [`route`] and [`filters`], execute with [`retry`](request::retry)); [`balance`] and
+//! [`pool`] to reach an endpoint (over the mTLS [`tunnel`] to meshed endpoints, with
+//! [`connect`]); [`forward`] to relay; [`error`] says where it failed; [`record`],
+//! [`access_log`] and [`metrics`] tell about it. [`xds`] and [`state`] hold the configuration
+//! from the [`control`] plane, [`certs`] the workload certificate, [`admin`] serves operators;
+//! [`shared`] is what every connection of a proxy shares.
 
-pub mod access_log;
-pub mod admin;
-pub mod app;
-pub mod authority;
-pub mod balance;
-pub mod body;
-pub mod capture;
+pub(crate) mod access_log;
+pub(crate) mod admin;
+pub(crate) mod authority;
+pub(crate) mod balance;
+pub(crate) mod body;
+pub(crate) mod capture;
 pub mod certs;
-pub mod connect;
+pub(crate) mod connect;
 pub mod control;
-pub mod detect;
-pub mod drain;
+pub(crate) mod detect;
+pub(crate) mod drain;
+pub(crate) mod engine;
 pub mod error;
-pub mod filters;
-pub mod forward;
+pub(crate) mod filters;
+pub(crate) mod forward;
 pub mod gateway;
-pub mod inbound;
-pub mod io;
-pub mod metrics;
-pub mod outbound;
-pub mod pool;
-pub mod record;
+pub(crate) mod inbound;
+pub(crate) mod io;
+pub(crate) mod metrics;
+pub(crate) mod outbound;
+pub(crate) mod pool;
+pub(crate) mod record;
 pub(crate) mod request;
-pub mod route;
-mod serve;
-pub mod shared;
-pub mod state;
+pub(crate) mod route;
+pub(crate) mod serve;
+pub(crate) mod shared;
+pub mod sidecar;
+pub(crate) mod state;
 pub mod tunnel;
-pub mod xds;
+pub(crate) mod xds;
 
-pub use app::{Bound, Config, Identity, build};
+pub use engine::{BindError, Identity};
+pub use sidecar::{Bound, Config, build};

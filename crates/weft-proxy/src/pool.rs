@@ -61,6 +61,7 @@ impl Upstream<'_> {
     }
 
     /// An address reached directly, in plaintext (a destination outside the mesh).
+    #[cfg(test)]
     pub fn direct(addr: SocketAddr) -> Upstream<'static> {
         Upstream {
             addr,

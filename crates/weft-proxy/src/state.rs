@@ -116,11 +116,12 @@ pub struct Store {
 
 impl Store {
     /// The receiver gets `(type, name)` for each new on-demand subscription.
+    #[cfg(test)]
     pub fn new() -> (Arc<Store>, mpsc::UnboundedReceiver<(String, String)>) {
         Store::with_metrics(balance::Metrics::default())
     }
 
-    /// Like [`Store::new`]; the Services' balancers count into `balance`.
+    /// A store whose Services' balancers count into `balance`.
     pub fn with_metrics(
         balance: balance::Metrics,
     ) -> (Arc<Store>, mpsc::UnboundedReceiver<(String, String)>) {
@@ -402,7 +403,17 @@ impl Store {
     /// Everything held, for `/config_dump`.
     pub fn dump(&self) -> Value {
         let maps = self.read();
-        let services = dump_map(&maps.services, |e| serde_json::to_value(&e.config));
+        // Each Service with the endpoints its balancer holds ejected now (outlier detection).
+        let services = dump_map(&maps.services, |e| {
+            let mut v = serde_json::to_value(&e.config)?;
+            let ejected: Vec<String> = (e.balancer.ejected().iter())
+                .map(|ep| format!("{} {}", ep.pod, ep.address))
+                .collect();
+            if let Value::Object(o) = &mut v {
+                o.insert("ejected".into(), json!(ejected));
+            }
+            Ok(v)
+        });
         let addresses = dump_map(&maps.addresses, |s| serde_json::to_value(s));
         let gateways = dump_map(&maps.gateways, |e| serde_json::to_value(&e.config));
         let versions: serde_json::Map<String, Value> = maps

@@ -260,7 +260,7 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
     assert_eq!(status, 200, "{body}");
     let info: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["spiffeId"], CART);
-    let held = proxy.shared.certs.as_ref().unwrap().info().unwrap();
+    let held = proxy.certificate().unwrap();
     assert_eq!(info["serial"], held.serial);
     assert_eq!(info["notAfter"], held.not_after);
     assert_eq!(info["chainPem"].as_array().unwrap().len(), 1);

@@ -174,7 +174,7 @@ pub async fn gateway(cp: SocketAddr, gateway: &str, ports: &[u16]) -> weft_proxy
     assert!(
         bound.ready(Duration::from_secs(10)).await,
         "gateway {gateway} ready: {:?}",
-        bound.shared.not_ready_reason()
+        bound.not_ready_reason()
     );
     bound
 }

@@ -91,6 +91,7 @@ fn key(e: &Endpoint) -> Key {
 }
 
 impl Balancer {
+    #[cfg(test)]
     pub fn new(kind: LoadBalancerType, policy: &ClientPolicy, endpoints: Vec<Endpoint>) -> Self {
         Balancer::with_metrics(kind, policy, endpoints, ServiceMetrics::default())
     }
@@ -143,6 +144,7 @@ impl Balancer {
     }
 
     /// The current endpoints.
+    #[cfg(test)]
     pub fn endpoints(&self) -> Vec<Endpoint> {
         self.shared
             .snapshot()
@@ -292,6 +294,7 @@ impl State {
 }
 
 impl Pick {
+    #[cfg(test)]
     pub fn endpoint(&self) -> &Endpoint {
         &self.slot.endpoint
     }

@@ -55,7 +55,6 @@ pub struct RequestView<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Selected<'a> {
     pub rule: &'a HttpRule,
-    pub rule_index: usize,
     /// The `PathPrefix` value that matched (as configured), for `ReplacePrefixMatch`.
     pub matched_prefix: Option<&'a str>,
 }
@@ -132,10 +131,6 @@ impl CompiledRoutes {
         })
     }
 
-    pub fn rules(&self) -> &[HttpRule] {
-        &self.rules
-    }
-
     /// Whether any route attaches to `port` (a parentRef without a port attaches to all).
     pub fn covers(&self, port: u16) -> bool {
         self.entries
@@ -184,7 +179,6 @@ impl CompiledRoutes {
             }
             Some(Selected {
                 rule: &self.rules[e.rule],
-                rule_index: e.rule,
                 matched_prefix,
             })
         })

@@ -1,5 +1,7 @@
-//! Wiring: bind the listeners, start discovery, serve admin and readiness; `Bound` holds the
-//! real addresses (tests bind port 0) and drains on shutdown.
+//! What every role runs besides its traffic listeners: discovery with the control plane, the
+//! workload certificate, admin, readiness and metrics listeners, and the drain. A role's wiring
+//! file ([`crate::sidecar`], [`crate::gateway`]) binds its own listeners and starts an
+//! [`Engine`] for the rest.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -38,47 +40,6 @@ pub struct Identity {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Clone)]
-pub struct Config {
-    pub identity: Identity,
-    /// The control plane: `https://HOST:15012` (mTLS) or `http://127.0.0.1:15010`.
-    pub control_plane: ControlPlane,
-    pub outbound: SocketAddr,
-    pub inbound: SocketAddr,
-    pub admin: SocketAddr,
-    pub readiness: SocketAddr,
-    /// Prometheus `/metrics`; port 15020 by convention.
-    pub metrics: SocketAddr,
-    /// Explicit mode: every outbound connection goes to this destination (no capture).
-    pub outbound_target: Option<SocketAddr>,
-    /// Explicit mode: inbound traffic goes to this app address, and peers are told to reach
-    /// this proxy at its inbound listener.
-    pub inbound_app: Option<SocketAddr>,
-    pub set_log_level: Option<SetLogLevel>,
-    pub log_level: String,
-    /// The mTLS tunnel listener; port 15008 by convention.
-    pub tunnel: SocketAddr,
-    /// The bootstrap token for the CA; with it the proxy gets (and rotates) a workload
-    /// certificate, does mTLS, and is not ready until it holds one.
-    pub bootstrap_token_file: Option<PathBuf>,
-    /// A fixed certificate source instead (tests). Neither this nor a token: this proxy does
-    /// no mTLS (it sends and accepts plaintext, whatever the mTLS mode says).
-    pub credentials: Option<Arc<dyn Credentials>>,
-    /// The socket mark of the proxy's own connections (0: none), which capture lets pass.
-    pub mark: u32,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("identity", &self.identity)
-            .field("control_plane", &self.control_plane)
-            .field("outbound", &self.outbound)
-            .field("inbound", &self.inbound)
-            .finish_non_exhaustive()
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr} ({what}): {source}")]
 pub struct BindError {
@@ -93,22 +54,10 @@ pub(crate) async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpList
         .map_err(|source| BindError { what, addr, source })
 }
 
-/// A running proxy.
-#[derive(Debug)]
-pub struct Bound {
-    pub outbound: SocketAddr,
-    pub inbound: SocketAddr,
-    pub admin: SocketAddr,
-    pub readiness: SocketAddr,
-    pub metrics: SocketAddr,
-    pub shared: Arc<Shared>,
-    core: Core,
-}
-
 /// What every role runs besides its traffic listeners: discovery, admin, readiness, metrics,
 /// and the drain.
 #[derive(Debug)]
-pub(crate) struct Core {
+pub(crate) struct Engine {
     pub admin: SocketAddr,
     pub readiness: SocketAddr,
     pub metrics: SocketAddr,
@@ -117,8 +66,8 @@ pub(crate) struct Core {
     trigger: Trigger,
 }
 
-/// What [`Core::start`] needs.
-pub(crate) struct CoreConfig {
+/// What [`Engine::start`] needs.
+pub(crate) struct EngineConfig {
     pub node: Node,
     pub control_plane: ControlPlane,
     pub admin: SocketAddr,
@@ -154,9 +103,9 @@ pub(crate) fn node(
     }
 }
 
-impl Core {
+impl Engine {
     /// Binds admin, readiness and metrics and starts discovery.
-    pub(crate) async fn start(cfg: CoreConfig) -> Result<Core, BindError> {
+    pub(crate) async fn start(cfg: EngineConfig) -> Result<Engine, BindError> {
         let admin_l = bind("admin", cfg.admin).await?;
         let ready_l = bind("readiness", cfg.readiness).await?;
         let metrics_l = bind("metrics", cfg.metrics).await?;
@@ -249,7 +198,7 @@ impl Core {
                 }
             });
         }
-        Ok(Core {
+        Ok(Engine {
             admin,
             readiness,
             metrics,
@@ -285,77 +234,6 @@ impl Core {
     }
 }
 
-pub async fn build(cfg: Config) -> Result<Bound, BindError> {
-    let outbound_l = bind("outbound", cfg.outbound).await?;
-    let inbound_l = bind("inbound", cfg.inbound).await?;
-    let outbound = outbound_l.local_addr().unwrap_or(cfg.outbound);
-    let inbound = inbound_l.local_addr().unwrap_or(cfg.inbound);
-    let mtls = cfg.credentials.is_some() || cfg.bootstrap_token_file.is_some();
-    let tunnel_l = match mtls {
-        true => Some(bind("tunnel", cfg.tunnel).await?),
-        false => None,
-    };
-    let tunnel = tunnel_l.as_ref().and_then(|l| l.local_addr().ok());
-    let id = &cfg.identity;
-    // Peers dial these addresses in explicit mode: a wildcard bind is announced as the pod's
-    // own address. With capture they are implied (the pod address, ports 15006 and 15008).
-    let announce = |addr: Option<SocketAddr>| match (cfg.inbound_app, addr) {
-        (Some(_), Some(a)) => {
-            let ip = if a.ip().is_unspecified() {
-                id.ip
-            } else {
-                a.ip()
-            };
-            SocketAddr::new(ip, a.port()).to_string()
-        }
-        _ => String::new(),
-    };
-    let mut core = Core::start(CoreConfig {
-        node: node(id, "sidecar", announce(Some(inbound)), announce(tunnel)),
-        control_plane: cfg.control_plane.clone(),
-        admin: cfg.admin,
-        readiness: cfg.readiness,
-        metrics: cfg.metrics,
-        set_log_level: cfg.set_log_level.clone(),
-        log_level: cfg.log_level.clone(),
-        gateway: None,
-        credentials: cfg.credentials.clone(),
-        bootstrap_token_file: cfg.bootstrap_token_file.clone(),
-        mark: cfg.mark,
-    })
-    .await?;
-    let shared = core.shared.clone();
-    if let (Some(l), Some(creds)) = (tunnel_l, shared.credentials.clone()) {
-        core.tasks.spawn(crate::inbound::run_tunnel(
-            l,
-            creds,
-            shared.clone(),
-            cfg.inbound_app,
-        ));
-    }
-    core.tasks.spawn(crate::outbound::run(
-        outbound_l,
-        shared.clone(),
-        cfg.outbound_target,
-    ));
-    core.tasks.spawn(crate::inbound::run(
-        inbound_l,
-        shared.clone(),
-        cfg.inbound_app,
-    ));
-    let (admin, readiness, metrics) = (core.admin, core.readiness, core.metrics);
-    tracing::info!(%outbound, %inbound, ?tunnel, %admin, %readiness, "proxy listening");
-    Ok(Bound {
-        outbound,
-        inbound,
-        admin,
-        readiness,
-        metrics,
-        shared,
-        core,
-    })
-}
-
 /// Fetches and rotates the workload certificate, for the identity the control plane gives
 /// this proxy in its config. Over mTLS discovery needs the certificate first, so the proxy
 /// starts with the identity its namespace, service account and trust domain make.
@@ -363,7 +241,7 @@ fn start_certs(
     tasks: &mut JoinSet<()>,
     source: &Arc<certs::Source>,
     store: &Arc<Store>,
-    core: &CoreConfig,
+    core: &EngineConfig,
     token_file: &std::path::Path,
 ) {
     let cfg = certs::Config {
@@ -416,18 +294,5 @@ async fn identity_of(
         if proxy.changed().await.is_err() {
             return;
         }
-    }
-}
-
-impl Bound {
-    /// Waits until ready (first config applied), or `timeout`.
-    pub async fn ready(&self, timeout: Duration) -> bool {
-        self.shared.wait_ready(timeout).await
-    }
-
-    /// Stops accepting, lets in-flight requests finish for up to the drain duration (from the
-    /// proxy's settings unless `deadline` is given), then stops everything.
-    pub async fn drain(self, deadline: Option<Duration>) {
-        self.core.drain(deadline).await
     }
 }
