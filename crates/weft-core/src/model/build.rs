@@ -179,7 +179,11 @@ impl Snapshot {
     /// (endpoints name their pod by name: every pod in force named like `pod` in its namespace
     /// counts), found through the index, not by a walk over every Service.
     pub fn proxy(&self, pod: &Pod) -> ProxyConfig {
-        let ids: Vec<&str> = self.index.named(&pod.namespace, &pod.name).collect();
+        let ids: Vec<&str> = self
+            .index
+            .named(&pod.namespace, &pod.name)
+            .map(|id| &**id)
+            .collect();
         let keys: BTreeSet<&str> = ids
             .iter()
             .filter_map(|id| self.index.pods.get(*id))

@@ -83,7 +83,7 @@ pub(super) struct Changes {
     configured: u64,
     services: Log<String>,
     addresses: Log<IpAddr>,
-    pods: Log<String>,
+    pods: Log<Arc<str>>,
     cells: BTreeMap<String, Cell>,
 }
 
@@ -117,8 +117,8 @@ impl Changes {
         self.addresses.stamp(&ip, self.generation);
     }
 
-    pub fn pod(&mut self, id: &str) {
-        self.pods.stamp(&id.to_string(), self.generation);
+    pub fn pod(&mut self, id: &Arc<str>) {
+        self.pods.stamp(id, self.generation);
     }
 
     pub fn cell(&self, key: &str) -> Option<&Cell> {
@@ -141,6 +141,6 @@ impl Changes {
 
     pub fn pods_since(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
         let known = self.known(generation);
-        known.then(|| self.pods.since(generation).map(String::as_str))
+        known.then(|| self.pods.since(generation).map(|id| &**id))
     }
 }

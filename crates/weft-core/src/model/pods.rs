@@ -15,9 +15,15 @@ use super::base::Base;
 use super::build::{Pod, Snapshot};
 use super::{Endpoint, ServiceConfig};
 
+/// A pod id, namespace or name in the indexes: shared, so cloning an index copies no text.
+pub(super) type Id = Arc<str>;
+
 /// A pod as the snapshot holds it.
 #[derive(Debug, Clone)]
 pub(super) struct Member {
+    pub id: Id,
+    namespace: Id,
+    name: Id,
     pub pod: Pod,
     /// The pod as the target of its own address (no Service ports).
     pub endpoint: Arc<Endpoint>,
@@ -29,6 +35,9 @@ impl Member {
     pub fn new(base: &Base, pod: Pod, services: Vec<String>) -> Member {
         Member {
             endpoint: Arc::new(base.endpoint(&pod, BTreeMap::new())),
+            id: Id::from(pod.id.as_str()),
+            namespace: Id::from(pod.namespace.as_str()),
+            name: Id::from(pod.name.as_str()),
             pod,
             services,
         }
@@ -39,52 +48,51 @@ impl Member {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Index {
     /// Pod id → the pod.
-    pub pods: BTreeMap<String, Arc<Member>>,
+    pub pods: BTreeMap<Id, Arc<Member>>,
     /// Service key → the pod ids of its endpoints, in the order of its endpoints.
-    pub members: BTreeMap<String, Arc<Vec<String>>>,
+    pub members: BTreeMap<String, Arc<Vec<Id>>>,
     /// (address, pod id) of every pod.
-    pub by_ip: BTreeSet<(IpAddr, String)>,
+    pub by_ip: BTreeSet<(IpAddr, Id)>,
     /// (namespace, pod name, pod id) of every pod.
-    pub by_name: BTreeSet<(String, String, String)>,
+    pub by_name: BTreeSet<(Id, Id, Id)>,
 }
 
 impl Index {
     pub fn insert(&mut self, member: Member) {
-        let p = &member.pod;
-        self.by_ip.insert((p.ip, p.id.clone()));
+        let m = &member;
+        self.by_ip.insert((m.pod.ip, m.id.clone()));
         self.by_name
-            .insert((p.namespace.clone(), p.name.clone(), p.id.clone()));
-        self.pods.insert(p.id.clone(), Arc::new(member));
+            .insert((m.namespace.clone(), m.name.clone(), m.id.clone()));
+        self.pods.insert(m.id.clone(), Arc::new(member));
     }
 
     pub fn remove(&mut self, id: &str) -> Option<Arc<Member>> {
         let m = self.pods.remove(id)?;
-        let p = &m.pod;
-        self.by_ip.remove(&(p.ip, p.id.clone()));
+        self.by_ip.remove(&(m.pod.ip, m.id.clone()));
         self.by_name
-            .remove(&(p.namespace.clone(), p.name.clone(), p.id.clone()));
+            .remove(&(m.namespace.clone(), m.name.clone(), m.id.clone()));
         Some(m)
     }
 
     /// The pod that owns address `ip`: the smallest id among the pods that have it.
     pub fn owner(&self, ip: IpAddr) -> Option<&Member> {
-        let (owner_ip, id) = self.by_ip.range((ip, String::new())..).next()?;
+        let (owner_ip, id) = self.by_ip.range((ip, Id::from(""))..).next()?;
         (*owner_ip == ip).then(|| self.pods.get(id).map(|m| &**m))?
     }
 
     /// Ids of the pods named `name` in namespace `ns`, sorted.
-    pub fn named<'a>(&'a self, ns: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+    pub fn named<'a>(&'a self, ns: &'a str, name: &'a str) -> impl Iterator<Item = &'a Id> {
         self.by_name
-            .range((ns.to_string(), name.to_string(), String::new())..)
-            .take_while(move |(n, m, _)| n == ns && m == name)
-            .map(|(_, _, id)| id.as_str())
+            .range((Id::from(ns), Id::from(name), Id::from(""))..)
+            .take_while(move |(n, m, _)| **n == *ns && **m == *name)
+            .map(|(_, _, id)| id)
     }
 
     /// Position of pod `id` among the endpoints of Service `key`.
     pub fn position(&self, key: &str, id: &str) -> Result<usize, usize> {
         self.members
             .get(key)
-            .map_or(Err(0), |ids| ids.binary_search_by(|x| x.as_str().cmp(id)))
+            .map_or(Err(0), |ids| ids.binary_search_by(|x| (**x).cmp(id)))
     }
 }
 
@@ -92,7 +100,12 @@ impl Snapshot {
     /// Puts `pod` in force: inserts it, or replaces the pod with the same id (its labels,
     /// address, inbound or tunnel may have changed).
     pub fn set_pod(&mut self, pod: Pod) {
-        if self.index.pods.get(&pod.id).is_some_and(|m| m.pod == pod) {
+        if self
+            .index
+            .pods
+            .get(pod.id.as_str())
+            .is_some_and(|m| m.pod == pod)
+        {
             return;
         }
         self.changes.next();
@@ -114,12 +127,13 @@ impl Snapshot {
             }
         }
         let services = selected.iter().map(|(k, _)| k.to_string()).collect();
-        for (key, endpoint) in selected {
-            self.put_endpoint(key, &pod.id, endpoint);
-        }
         let ip = pod.ip;
         let named = (pod.namespace.clone(), pod.name.clone());
-        self.index.insert(Member::new(&base, pod, services));
+        let member = Member::new(&base, pod, services);
+        for (key, endpoint) in selected {
+            self.put_endpoint(key, &member.id, endpoint);
+        }
+        self.index.insert(member);
         self.pod_changed(&named.0, &named.1);
         self.refresh_address(ip);
         if let Some(old) = old {
@@ -141,7 +155,7 @@ impl Snapshot {
         for key in &old.services {
             self.remove_endpoint(key, id);
         }
-        self.changes.pod(id);
+        self.changes.pod(&old.id);
         self.pod_changed(&old.pod.namespace, &old.pod.name);
         self.refresh_address(old.pod.ip);
     }
@@ -149,14 +163,14 @@ impl Snapshot {
     /// A pod named `name` in `ns` changed: the proxies of every pod of that name see its
     /// endpoints (see [`Snapshot::proxy`]).
     fn pod_changed(&mut self, ns: &str, name: &str) {
-        let ids: Vec<String> = self.index.named(ns, name).map(String::from).collect();
+        let ids: Vec<Id> = self.index.named(ns, name).cloned().collect();
         for id in ids {
             self.changes.pod(&id);
         }
     }
 
     /// Inserts or replaces pod `id`'s endpoint in Service `key`.
-    fn put_endpoint(&mut self, key: &str, id: &str, endpoint: Endpoint) {
+    fn put_endpoint(&mut self, key: &str, id: &Id, endpoint: Endpoint) {
         let at = self.index.position(key, id);
         let Some(svc) = self.services.get_mut(key) else {
             return;
@@ -167,7 +181,7 @@ impl Snapshot {
             Err(i) => {
                 Arc::make_mut(svc).endpoints.insert(i, endpoint);
                 let ids = self.index.members.entry(key.to_string()).or_default();
-                Arc::make_mut(ids).insert(i, id.to_string());
+                Arc::make_mut(ids).insert(i, id.clone());
             }
         }
         self.changes.service(key);
@@ -229,7 +243,7 @@ pub(super) fn assemble(
             for p in in_ns {
                 if let Some(ep) = base.service_endpoint(s, p) {
                     endpoints.push(ep);
-                    ids.push(p.id.clone());
+                    ids.push(Id::from(p.id.as_str()));
                     of_pod.entry(&p.id).or_default().push(s.key.clone());
                 }
             }
