@@ -379,7 +379,7 @@ impl Connection {
 /// The body of resource `name` of type `ty`, or None when it does not exist.
 fn lookup(ty: &str, name: &str, snap: &Snapshot, pod: Option<&Pod>) -> Option<serde_json::Value> {
     let value = match ty {
-        SERVICE_TYPE => serde_json::to_value(snap.services.get(name)?),
+        SERVICE_TYPE => serde_json::to_value(&**snap.services.get(name)?),
         ADDRESS_TYPE => serde_json::to_value(snap.address(name.parse().ok()?)?),
         GATEWAY_TYPE => serde_json::to_value(snap.gateways.get(name)?),
         PROXY_TYPE => {

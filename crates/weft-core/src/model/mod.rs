@@ -3,9 +3,12 @@
 //! proxy's own settings. Built from a [`crate::Config`] plus the running pods by [`Snapshot`].
 
 mod backends;
+mod base;
 mod build;
+mod changes;
 mod gateway;
 mod parents;
+mod pods;
 mod precedence;
 mod routes;
 pub mod vip;
@@ -16,6 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 pub use build::{Pod, PodList, Snapshot};
+pub use changes::Encoded;
 pub use parents::parent_ports;
 
 use crate::annotations::ProxySettings;
@@ -321,8 +325,12 @@ pub fn spiffe_id(trust_domain: &str, namespace: &str, service_account: &str) -> 
 
 /// A stable version string for a serializable value: a hash of its JSON.
 pub fn version_of<T: Serialize>(value: &T) -> String {
+    version_of_json(&serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// [`version_of`] a value whose JSON is `json`.
+pub fn version_of_json(json: &[u8]) -> String {
     use std::hash::{Hash, Hasher};
-    let json = serde_json::to_vec(value).unwrap_or_default();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     json.hash(&mut h);
     format!("{:016x}", h.finish())
@@ -332,3 +340,5 @@ pub fn version_of<T: Serialize>(value: &T) -> String {
 mod tests;
 #[cfg(test)]
 mod tests_gamma;
+#[cfg(test)]
+mod tests_pods;

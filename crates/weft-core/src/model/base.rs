@@ -1,0 +1,336 @@
+//! What a [`Snapshot`](super::Snapshot) derives from the configuration alone: the mesh,
+//! workloads, namespaces and policies, every Service with its ports, VIP, host names, routes
+//! and client policy (but no endpoints), the ingress Gateways, the VIP table, and per namespace
+//! the Services whose selector picks pods, with the port targets an endpoint needs. Computed
+//! once per configuration version and shared by every snapshot of it; pods are applied on top
+//! (see `super::pods`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use super::build::Pod;
+use super::vip::{self, Cidr};
+use super::{
+    ClientPolicy, Endpoint, GatewayConfig, GatewayListener, HttpRoutes, PortConfig, Retry,
+    ServiceConfig, routes, spiffe_id,
+};
+use crate::annotations::{DataplaneMode, ProxySettings};
+use crate::authz::ServedPolicy;
+use crate::load::Config;
+use crate::meta::selects;
+use crate::resources::gateway::INGRESS_CLASS;
+use crate::resources::mesh::{MeshSpec, MtlsMode};
+use crate::resources::policy::AuthorizationPolicy;
+use crate::resources::service::IntOrString;
+use crate::resources::{Resource, Workload};
+
+pub(super) type Labels = BTreeMap<String, String>;
+
+/// The configuration-derived part of a snapshot.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Base {
+    pub mesh: Arc<MeshSpec>,
+    /// Every Service, with no endpoints.
+    pub services: BTreeMap<String, Arc<ServiceConfig>>,
+    /// Service VIP → `<namespace>/<name>`.
+    pub addresses: Arc<BTreeMap<IpAddr, String>>,
+    pub gateways: Arc<BTreeMap<String, GatewayConfig>>,
+    workloads: BTreeMap<(String, String), Workload>,
+    /// Namespace name → (labels, annotations).
+    namespaces: BTreeMap<String, (Labels, Labels)>,
+    policies: Vec<AuthorizationPolicy>,
+    /// Namespace → its Services with a non-empty selector, sorted by key.
+    selecting: BTreeMap<String, Vec<Selecting>>,
+}
+
+/// A Service that picks its endpoints by label selector.
+#[derive(Debug, Clone)]
+pub(super) struct Selecting {
+    /// `<namespace>/<name>`.
+    pub key: String,
+    selector: Labels,
+    /// Service port → targetPort (a number or the name of a Workload port).
+    targets: Vec<(u16, IntOrString)>,
+}
+
+impl Base {
+    pub fn new(config: &Config) -> Base {
+        let mut base = Base::default();
+        let mut mesh = MeshSpec::default();
+        let mut gateways = BTreeMap::new();
+        let mut fixed_vips = BTreeMap::new();
+        let mut selecting: BTreeMap<(String, String), Selecting> = BTreeMap::new();
+        for l in &config.resources {
+            let meta = l.resource.metadata();
+            match &l.resource {
+                Resource::Mesh(m) => mesh = m.spec.clone(),
+                Resource::Workload(w) => {
+                    base.workloads
+                        .insert((meta.namespace().to_string(), meta.name.clone()), w.clone());
+                }
+                Resource::AuthorizationPolicy(p) => base.policies.push(p.clone()),
+                Resource::Namespace(_) => {
+                    base.namespaces.insert(
+                        meta.name.clone(),
+                        (meta.labels.clone(), meta.annotations.clone()),
+                    );
+                }
+                Resource::Service(s) => {
+                    let ns = meta.namespace().to_string();
+                    let key = format!("{ns}/{}", meta.name);
+                    let fixed = s.spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
+                    fixed_vips.insert(key.clone(), fixed);
+                    if s.spec.selector.is_empty() {
+                        selecting.remove(&(ns, key));
+                    } else {
+                        let targets = s.spec.ports.iter().map(|p| (p.port, p.target())).collect();
+                        let selector = s.spec.selector.clone();
+                        let entry = Selecting {
+                            key: key.clone(),
+                            selector,
+                            targets,
+                        };
+                        selecting.insert((ns, key), entry);
+                    }
+                }
+                Resource::Gateway(g) if g.spec.gateway_class_name == INGRESS_CLASS => {
+                    let listeners = g
+                        .spec
+                        .listeners
+                        .iter()
+                        .filter(|x| super::gateway::is_http(x))
+                        .map(|x| GatewayListener {
+                            name: x.name.clone(),
+                            port: x.port,
+                            hostname: x.hostname.clone(),
+                        })
+                        .collect();
+                    let gateway = GatewayConfig {
+                        namespace: meta.namespace().to_string(),
+                        name: meta.name.clone(),
+                        listeners,
+                        http: HttpRoutes::default(),
+                    };
+                    gateways.insert(gateway.key(), gateway);
+                }
+                _ => {}
+            }
+        }
+        for ((ns, _), s) in selecting {
+            base.selecting.entry(ns).or_default().push(s);
+        }
+        let range: Cidr = mesh
+            .network
+            .service_cidr
+            .parse()
+            .unwrap_or_else(|_| "198.18.128.0/17".parse().expect("valid default range"));
+        let vips = vip::assign(range, &fixed_vips);
+        let (mut services, addresses) = services(config, &vips);
+        let namespace_labels: BTreeMap<String, Labels> = base
+            .namespaces
+            .iter()
+            .map(|(name, (labels, _))| (name.clone(), labels.clone()))
+            .collect();
+        routes::attach(config, &namespace_labels, &mut services, &mut gateways);
+        traffic_policies(config, &mut services);
+        base.services = services
+            .into_iter()
+            .map(|(k, s)| (k, Arc::new(s)))
+            .collect();
+        base.mesh = Arc::new(mesh);
+        base.addresses = Arc::new(addresses);
+        base.gateways = Arc::new(gateways);
+        base
+    }
+
+    /// The Services of namespace `ns` that pick pods by selector, sorted by key.
+    pub fn selecting(&self, ns: &str) -> &[Selecting] {
+        self.selecting.get(ns).map_or(&[], Vec::as_slice)
+    }
+
+    /// `pod` as an endpoint of `service`, or None when the Service does not select it.
+    pub fn service_endpoint(&self, service: &Selecting, pod: &Pod) -> Option<Endpoint> {
+        if !selects(&service.selector, self.labels(pod)) {
+            return None;
+        }
+        let ports = service
+            .targets
+            .iter()
+            .filter_map(|(port, target)| Some((*port, self.target_port(pod, target)?)))
+            .collect();
+        Some(self.endpoint(pod, ports))
+    }
+
+    /// `pod` as an endpoint with `ports` (service port → pod port).
+    pub fn endpoint(&self, p: &Pod, ports: BTreeMap<u16, u16>) -> Endpoint {
+        Endpoint {
+            pod: p.name.clone(),
+            workload: p.workload.clone(),
+            address: p.ip,
+            ports,
+            identity: spiffe_id(&self.mesh.trust_domain, &p.namespace, &p.service_account),
+            inbound: p.inbound,
+            tunnel: self.tunnel(p),
+        }
+    }
+
+    fn labels<'a>(&'a self, pod: &'a Pod) -> &'a Labels {
+        if !pod.labels.is_empty() {
+            return &pod.labels;
+        }
+        self.workload(pod)
+            .map(|w| &w.metadata.labels)
+            .unwrap_or(&pod.labels)
+    }
+
+    fn workload(&self, pod: &Pod) -> Option<&Workload> {
+        self.workloads
+            .get(&(pod.namespace.clone(), pod.workload.clone()))
+    }
+
+    fn target_port(&self, pod: &Pod, target: &IntOrString) -> Option<u16> {
+        match target {
+            IntOrString::Int(n) => Some(*n),
+            IntOrString::String(name) => self
+                .workload(pod)?
+                .spec
+                .ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name))
+                .map(|p| p.container_port),
+        }
+    }
+
+    /// The pod's effective proxy settings: Mesh, then Namespace, then Workload.
+    pub fn settings(&self, pod: &Pod) -> ProxySettings {
+        let empty = BTreeMap::new();
+        let (ns_labels, ns_annotations) = self
+            .namespaces
+            .get(&pod.namespace)
+            .map(|(l, a)| (l, a))
+            .unwrap_or((&empty, &empty));
+        let w_annotations = self
+            .workload(pod)
+            .map(|w| &w.metadata.annotations)
+            .unwrap_or(&empty);
+        ProxySettings::resolve(
+            &self.mesh,
+            &[ns_annotations, w_annotations],
+            &[ns_labels, self.labels(pod)],
+        )
+    }
+
+    /// Where peers reach the pod over the mTLS tunnel: none when it has no sidecar or its mTLS
+    /// mode is DISABLE (peers then send plaintext).
+    fn tunnel(&self, pod: &Pod) -> Option<SocketAddr> {
+        let s = self.settings(pod);
+        let meshed = s.dataplane_mode == DataplaneMode::Sidecar && s.mtls_mode != MtlsMode::Disable;
+        meshed.then(|| {
+            pod.tunnel
+                .unwrap_or(SocketAddr::new(pod.ip, super::TUNNEL_PORT))
+        })
+    }
+
+    /// The AuthorizationPolicies that select the pod: in its namespace, by label selector.
+    pub fn authorization(&self, pod: &Pod) -> Vec<ServedPolicy> {
+        let labels = self.labels(pod);
+        self.policies
+            .iter()
+            .filter(|p| p.metadata.namespace() == pod.namespace)
+            .filter(|p| p.spec.selector.as_ref().is_none_or(|s| s.matches(labels)))
+            .map(|p| ServedPolicy {
+                name: format!("{}/{}", pod.namespace, p.metadata.name),
+                action: p.spec.action,
+                rules: p.spec.rules.clone(),
+            })
+            .collect()
+    }
+}
+
+/// The Services of `config` without endpoints, routes or traffic policy, and their VIPs.
+fn services(
+    config: &Config,
+    vips: &BTreeMap<String, IpAddr>,
+) -> (BTreeMap<String, ServiceConfig>, BTreeMap<IpAddr, String>) {
+    let mut services = BTreeMap::new();
+    let mut addresses = BTreeMap::new();
+    for l in &config.resources {
+        let Resource::Service(s) = &l.resource else {
+            continue;
+        };
+        let ns = s.metadata.namespace().to_string();
+        let name = s.metadata.name.clone();
+        let key = format!("{ns}/{name}");
+        let vip = vips.get(&key).copied();
+        let ports = s
+            .spec
+            .ports
+            .iter()
+            .map(|p| PortConfig {
+                port: p.port,
+                name: p.name.clone(),
+                protocol: p.app_protocol().into(),
+            })
+            .collect();
+        let hostnames = vec![
+            name.clone(),
+            format!("{name}.{ns}"),
+            format!("{name}.{ns}.svc"),
+            format!("{name}.{ns}.svc.cluster.local"),
+        ];
+        if let Some(ip) = vip {
+            addresses.insert(ip, key.clone());
+        }
+        let svc = ServiceConfig {
+            namespace: ns,
+            name,
+            vip,
+            hostnames,
+            ports,
+            endpoints: Vec::new(),
+            http: None,
+            tcp: Vec::new(),
+            policy: ClientPolicy::default(),
+        };
+        services.insert(key, svc);
+    }
+    (services, addresses)
+}
+
+fn traffic_policies(config: &Config, services: &mut BTreeMap<String, ServiceConfig>) {
+    for l in &config.resources {
+        let Resource::TrafficPolicy(p) = &l.resource else {
+            continue;
+        };
+        let ns = p.metadata.namespace();
+        for t in &p.spec.target_refs {
+            let Some(svc) = services.get_mut(&format!("{ns}/{}", t.name)) else {
+                continue;
+            };
+            let c = &mut svc.policy;
+            if let Some(lb) = &p.spec.load_balancer {
+                c.load_balancer = lb.lb_type;
+            }
+            if let Some(pool) = &p.spec.connection_pool {
+                c.connect_timeout = pool.connect_timeout;
+                c.idle_timeout = pool.idle_timeout;
+                c.max_connections = pool.max_connections;
+            }
+            if let Some(o) = &p.spec.outlier_detection {
+                c.consecutive_errors = o.consecutive_errors;
+                c.base_ejection_time = o.base_ejection_time;
+                c.max_ejection_percent = o.max_ejection_percent;
+            }
+            if let Some(r) = &p.spec.retries {
+                c.retry = Some(Retry {
+                    attempts: r.attempts,
+                    codes: r.retry_on.iter().filter_map(|s| s.parse().ok()).collect(),
+                    backoff: crate::duration::Duration::from_millis(25),
+                });
+                c.per_try_timeout = r.per_try_timeout;
+            }
+            c.timeout = p.spec.timeout.or(c.timeout);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! What changed between two versions of a [`Snapshot`](super::Snapshot), and each Service's
+//! wire form encoded once per version.
+//!
+//! Every change to a snapshot bumps its generation and stamps the Services, pod addresses and
+//! pods it touched with it, so a discovery stream that served generation `g` re-examines only
+//! what changed since (`Snapshot::changed_services(g)` and friends) instead of every resource it
+//! subscribed to. A new configuration changes everything: the changes since a generation
+//! before the configuration came into force are unknown (`None`).
+//!
+//! A Service's body and version are computed at most once per version of the Service and shared
+//! by every stream and by later snapshots in which the Service did not change.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+
+/// A resource's wire form: its JSON body and the version proxies compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// [`super::version_of`] of the resource.
+    pub version: String,
+    /// The resource as JSON.
+    pub body: Vec<u8>,
+}
+
+impl Encoded {
+    /// `value` as the discovery stream sends it (through a JSON value, as the stream does for
+    /// resources it serializes itself), or None when it cannot be serialized.
+    pub fn of<T: Serialize>(value: &T) -> Option<Encoded> {
+        let value = serde_json::to_value(value).ok()?;
+        let body = serde_json::to_vec(&value).ok()?;
+        Some(Encoded {
+            version: super::version_of_json(&body),
+            body,
+        })
+    }
+}
+
+/// A Service's encoding, filled in by the first stream that asks for it.
+pub(super) type Cell = Arc<OnceLock<Option<Arc<Encoded>>>>;
+
+/// When each key last changed, and the keys in the order they changed.
+#[derive(Debug, Clone)]
+struct Log<K> {
+    at: BTreeMap<K, u64>,
+    order: BTreeSet<(u64, K)>,
+}
+
+impl<K> Default for Log<K> {
+    fn default() -> Self {
+        Log {
+            at: BTreeMap::new(),
+            order: BTreeSet::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone> Log<K> {
+    fn stamp(&mut self, key: &K, generation: u64) {
+        if let Some(old) = self.at.insert(key.clone(), generation) {
+            self.order.remove(&(old, key.clone()));
+        }
+        self.order.insert((generation, key.clone()));
+    }
+
+    /// Keys stamped after `generation`: proportional to their number, not to the log's size.
+    fn since(&self, generation: u64) -> impl Iterator<Item = &K> {
+        self.order
+            .iter()
+            .rev()
+            .take_while(move |(g, _)| *g > generation)
+            .map(|(_, k)| k)
+    }
+}
+
+/// The change bookkeeping of one snapshot.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Changes {
+    generation: u64,
+    /// The generation at which the configuration came into force.
+    configured: u64,
+    services: Log<String>,
+    addresses: Log<IpAddr>,
+    pods: Log<Arc<str>>,
+    cells: BTreeMap<String, Cell>,
+}
+
+impl Changes {
+    /// Fresh bookkeeping at `generation` for a configuration with `services`.
+    pub fn new<'a>(generation: u64, services: impl Iterator<Item = &'a String>) -> Changes {
+        Changes {
+            generation,
+            configured: generation,
+            cells: services.map(|k| (k.clone(), Cell::default())).collect(),
+            ..Changes::default()
+        }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Starts a change: what is stamped until the next call belongs to a new generation.
+    pub fn next(&mut self) {
+        self.generation += 1;
+    }
+
+    /// Service `key` changed: stamp it and forget its encoding.
+    pub fn service(&mut self, key: &str) {
+        self.services.stamp(&key.to_string(), self.generation);
+        self.cells.insert(key.to_string(), Cell::default());
+    }
+
+    pub fn address(&mut self, ip: IpAddr) {
+        self.addresses.stamp(&ip, self.generation);
+    }
+
+    pub fn pod(&mut self, id: &Arc<str>) {
+        self.pods.stamp(id, self.generation);
+    }
+
+    pub fn cell(&self, key: &str) -> Option<&Cell> {
+        self.cells.get(key)
+    }
+
+    fn known(&self, generation: u64) -> bool {
+        generation >= self.configured && generation <= self.generation
+    }
+
+    pub fn services_since(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
+        let known = self.known(generation);
+        known.then(|| self.services.since(generation).map(String::as_str))
+    }
+
+    pub fn addresses_since(&self, generation: u64) -> Option<impl Iterator<Item = IpAddr>> {
+        let known = self.known(generation);
+        known.then(|| self.addresses.since(generation).copied())
+    }
+
+    pub fn pods_since(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
+        let known = self.known(generation);
+        known.then(|| self.pods.since(generation).map(|id| &**id))
+    }
+}

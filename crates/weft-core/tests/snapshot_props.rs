@@ -1,0 +1,312 @@
+//! Property tests for the incremental snapshot: after any sequence of `set_pod` and
+//! `remove_pod` on a random configuration, the snapshot equals a full `Snapshot::build` of the
+//! pods in force (Services, addresses, pods, `address()`, `proxy()`), whatever the order the
+//! pods arrived in; what changed is always reported by `changed_*`; unchanged Services stay
+//! shared with the previous version, and their encoding with them.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::sample::select;
+use weft_core::load::{Config, parse_str};
+use weft_core::model::{Encoded, Pod, PortConfig, Protocol, Snapshot};
+
+/// Cases per property; `PROPTEST_CASES` overrides it for a longer run.
+const CASES: u32 = 96;
+
+const NAMESPACES: [&str; 3] = ["a", "b", "c"];
+const KEYS: [&str; 3] = ["app", "tier", "version"];
+const VALUES: [&str; 2] = ["x", "y"];
+const WORKLOADS: [&str; 3] = ["w0", "w1", "w2"];
+const IDS: [&str; 6] = ["p0", "p1", "p2", "p3", "p4", "p5"];
+const NAMES: [&str; 3] = ["n0", "n1", "n2"];
+const IPS: [&str; 4] = ["10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4"];
+
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CASES);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
+fn labels() -> impl Strategy<Value = BTreeMap<String, String>> {
+    proptest::collection::btree_map(
+        select(&KEYS[..]).prop_map(String::from),
+        select(&VALUES[..]).prop_map(String::from),
+        0..=3,
+    )
+}
+
+fn flow(labels: &BTreeMap<String, String>) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+/// One Service port: (port, name, targetPort as YAML or empty).
+fn port() -> impl Strategy<Value = (u16, &'static str, &'static str)> {
+    (
+        select(&[80u16, 8080, 9000][..]),
+        select(&["http", "grpc", "tcp-db", "web"][..]),
+        select(&["", "8080", "9090", "http", "grpc", "missing"][..]),
+    )
+}
+
+fn service(ns: usize, n: usize) -> impl Strategy<Value = String> {
+    (labels(), proptest::collection::vec(port(), 1..=2)).prop_map(move |(selector, ports)| {
+        let mut ports_yaml = String::new();
+        let mut seen = Vec::new();
+        for (i, (port, name, target)) in ports.iter().enumerate() {
+            if seen.contains(port) {
+                continue;
+            }
+            seen.push(*port);
+            let target = match *target {
+                "" => String::new(),
+                t => format!(", targetPort: {t}"),
+            };
+            ports_yaml += &format!("  - {{name: {name}-{i}, port: {port}{target}}}\n");
+        }
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: s{n}, namespace: {}}}\nspec:\n  selector: {}\n  ports:\n{ports_yaml}",
+            NAMESPACES[ns],
+            flow(&selector)
+        )
+    })
+}
+
+fn workload(ns: usize, w: usize) -> impl Strategy<Value = String> {
+    (labels(), any::<bool>(), any::<bool>()).prop_map(move |(labels, http, grpc)| {
+        let mut ports = String::new();
+        if http {
+            ports += "  - {name: http, containerPort: 8081}\n";
+        }
+        if grpc {
+            ports += "  - {name: grpc, containerPort: 9091}\n";
+        }
+        let ports = if ports.is_empty() {
+            "  ports: []\n".to_string()
+        } else {
+            format!("  ports:\n{ports}")
+        };
+        format!(
+            "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {{name: {}, namespace: {}, labels: {}}}\nspec:\n  command: [app]\n{ports}",
+            WORKLOADS[w],
+            NAMESPACES[ns],
+            flow(&labels)
+        )
+    })
+}
+
+fn policy(ns: usize, n: usize) -> impl Strategy<Value = String> {
+    labels().prop_map(move |selector| {
+        format!(
+            "apiVersion: weft.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {{name: ap{n}, namespace: {}}}\nspec:\n  selector: {{matchLabels: {}}}\n  rules:\n  - from: [{{source: {{namespaces: [a]}}}}]\n",
+            NAMESPACES[ns],
+            flow(&selector)
+        )
+    })
+}
+
+/// A configuration of three namespaces (one without sidecars), a few Workloads, Services and
+/// AuthorizationPolicies.
+fn mesh_config() -> impl Strategy<Value = String> {
+    let services =
+        proptest::collection::btree_set((0..3usize, 0..4usize), 1..=6).prop_flat_map(|ids| {
+            ids.into_iter()
+                .map(|(ns, n)| service(ns, n))
+                .collect::<Vec<_>>()
+        });
+    let workloads =
+        proptest::collection::btree_set((0..3usize, 0..2usize), 1..=4).prop_flat_map(|ids| {
+            ids.into_iter()
+                .map(|(ns, w)| workload(ns, w))
+                .collect::<Vec<_>>()
+        });
+    let policies =
+        proptest::collection::btree_set((0..3usize, 0..2usize), 0..=2).prop_flat_map(|ids| {
+            ids.into_iter()
+                .map(|(ns, n)| policy(ns, n))
+                .collect::<Vec<_>>()
+        });
+    (services, workloads, policies).prop_map(|(s, w, p)| {
+        let mut docs = vec![
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: c, labels: {weft.dev/dataplane-mode: none}}\n".to_string(),
+        ];
+        docs.extend(s);
+        docs.extend(w);
+        docs.extend(p);
+        docs.join("---\n")
+    })
+}
+
+fn pod() -> impl Strategy<Value = Pod> {
+    (
+        select(&IDS[..]),
+        select(&NAMESPACES[..]),
+        select(&NAMES[..]),
+        select(&WORKLOADS[..]),
+        select(&IPS[..]),
+        prop_oneof![Just(BTreeMap::new()), labels()],
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(id, ns, name, w, ip, labels, inbound, tunnel)| Pod {
+            id: id.into(),
+            namespace: ns.into(),
+            workload: w.into(),
+            name: name.into(),
+            ip: ip.parse().unwrap(),
+            service_account: w.into(),
+            labels,
+            inbound: inbound.then(|| SocketAddr::from(([127, 0, 0, 1], 7000))),
+            tunnel: tunnel.then(|| SocketAddr::from(([127, 0, 0, 1], 7001))),
+        })
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Set(Box<Pod>),
+    Remove(&'static str),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => pod().prop_map(|p| Op::Set(Box::new(p))),
+        1 => select(&["p0", "p1", "p2", "p3", "p4", "p5", "unknown"][..]).prop_map(Op::Remove),
+    ]
+}
+
+fn load(text: &str) -> Config {
+    let out = parse_str("mesh.yaml", text);
+    assert!(out.errors.is_empty(), "{:#?}\n{text}", out.errors);
+    out.config
+}
+
+/// The inbound ports of `pod` found by walking every Service, as the proxy's configuration was
+/// computed before the index existed.
+fn scanned_inbound(s: &Snapshot, pod: &Pod) -> Vec<PortConfig> {
+    let mut out: Vec<PortConfig> = Vec::new();
+    for svc in s.services.values().filter(|s| s.namespace == pod.namespace) {
+        for ep in svc.endpoints.iter().filter(|e| e.pod == pod.name) {
+            for (svc_port, target) in &ep.ports {
+                let protocol = svc.port(*svc_port).map_or(Protocol::Detect, |p| p.protocol);
+                if !out.iter().any(|p| p.port == *target) {
+                    out.push(PortConfig {
+                        port: *target,
+                        name: None,
+                        protocol,
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by_key(|p| p.port);
+    out
+}
+
+/// Every address a test can ask about: the pods' and the Services' VIPs.
+fn all_ips(s: &Snapshot) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = IPS.iter().map(|ip| ip.parse().unwrap()).collect();
+    ips.extend(s.addresses.keys());
+    ips
+}
+
+fn same_as_build(inc: &Snapshot, config: &Config, arrived: &[Pod]) -> Result<(), TestCaseError> {
+    let full = Snapshot::build(config, arrived);
+    prop_assert_eq!(&inc.services, &full.services);
+    prop_assert_eq!(&inc.addresses, &full.addresses);
+    prop_assert_eq!(&inc.pods, &full.pods);
+    for ip in all_ips(&full) {
+        prop_assert_eq!(inc.address(ip), full.address(ip), "address {}", ip);
+    }
+    for p in arrived {
+        prop_assert_eq!(inc.pod(&p.id), Some(p));
+        let proxy = inc.proxy(p);
+        prop_assert_eq!(&proxy, &full.proxy(p));
+        prop_assert_eq!(
+            &proxy.inbound_ports,
+            &scanned_inbound(&full, p),
+            "pod {}",
+            &p.id
+        );
+    }
+    prop_assert_eq!(inc.current_pods().count(), arrived.len());
+    Ok(())
+}
+
+/// What differs between `before` and `after` is reported as changed; what is unchanged stays
+/// shared, encoding included.
+fn changes_reported(before: &Snapshot, after: &Snapshot) -> Result<(), TestCaseError> {
+    let since = before.generation();
+    let services: Vec<&str> = after.changed_services(since).expect("known").collect();
+    for (key, svc) in &after.services {
+        let old = &before.services[key];
+        let encoded_before = before.encoded(key);
+        if old != svc {
+            prop_assert!(services.contains(&key.as_str()), "{} changed silently", key);
+        } else if !services.contains(&key.as_str()) {
+            prop_assert!(Arc::ptr_eq(old, svc), "{} copied though unchanged", key);
+            let (a, b) = (encoded_before.unwrap(), after.encoded(key).unwrap());
+            prop_assert!(Arc::ptr_eq(&a, &b), "{} encoded again", key);
+        }
+        let fresh = Encoded::of(&**svc).unwrap();
+        prop_assert_eq!(&*after.encoded(key).unwrap(), &fresh);
+    }
+    let addresses: Vec<IpAddr> = after.changed_addresses(since).expect("known").collect();
+    for ip in all_ips(after) {
+        if before.address(ip) != after.address(ip) {
+            prop_assert!(addresses.contains(&ip), "{} changed silently", ip);
+        }
+    }
+    let pods: Vec<&str> = after.changed_pods(since).expect("known").collect();
+    for id in IDS {
+        let (old, new) = (before.pod(id), after.pod(id));
+        let proxy_changed = new.is_some_and(|p| before.proxy(p) != after.proxy(p));
+        if old != new || proxy_changed {
+            prop_assert!(pods.contains(&id), "{} changed silently", id);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn incremental_snapshot_equals_a_full_build(
+        text in mesh_config(),
+        ops in proptest::collection::vec(op(), 1..24),
+    ) {
+        let config = load(&text);
+        let mut inc = Snapshot::build(&config, &[]);
+        // Pods in the order they arrived; a replaced pod keeps its place.
+        let mut arrived: Vec<Pod> = Vec::new();
+        for op in ops {
+            let before = inc.clone();
+            match op {
+                Op::Set(p) => {
+                    match arrived.iter_mut().find(|a| a.id == p.id) {
+                        Some(a) => *a = (*p).clone(),
+                        None => arrived.push((*p).clone()),
+                    }
+                    inc.set_pod(*p);
+                }
+                Op::Remove(id) => {
+                    arrived.retain(|a| a.id != id);
+                    inc.remove_pod(id);
+                }
+            }
+            same_as_build(&inc, &config, &arrived)?;
+            changes_reported(&before, &inc)?;
+        }
+        let rebuilt = inc.rebuild(&config);
+        prop_assert_eq!(&rebuilt.services, &inc.services);
+        prop_assert!(rebuilt.changed_services(inc.generation()).is_none());
+    }
+}
