@@ -91,7 +91,11 @@ pub async fn handle(
                         json!({
                             "state": t.compute_state(),
                             "versions": t.sent,
-                            "resources": t.bodies,
+                            "resources": t.bodies.iter().map(|(name, e)| {
+                                let body: serde_json::Value =
+                                    serde_json::from_slice(&e.body).unwrap_or_default();
+                                (name.clone(), body)
+                            }).collect::<serde_json::Map<_, _>>(),
                             "nack": t.nack,
                         })
                     });

@@ -2,8 +2,10 @@
 //! behind `weft status`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
+use weft_core::model::Encoded;
 
 /// The proxy as it introduced itself.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -55,9 +57,10 @@ pub struct TypeStatus {
     pub subscribed: BTreeSet<String>,
     /// Name → version last sent.
     pub sent: BTreeMap<String, String>,
-    /// Name → body last sent (the proxy's config once ACKed).
+    /// Name → what was last sent (the proxy's config once ACKed); shared with the snapshot and
+    /// every other stream that sent the same version.
     #[serde(skip)]
-    pub bodies: BTreeMap<String, serde_json::Value>,
+    pub bodies: BTreeMap<String, Arc<Encoded>>,
     pub last_nonce: Option<String>,
     pub last_sent_at_ms: Option<u64>,
     pub acked_nonce: Option<String>,

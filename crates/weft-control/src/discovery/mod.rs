@@ -1,6 +1,7 @@
 //! The delta discovery server (gRPC `weft.v1.Discovery/Delta`).
 
 pub mod admit;
+mod push;
 mod stream;
 
 use std::pin::Pin;

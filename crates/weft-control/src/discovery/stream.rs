@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tonic::{Status, Streaming};
-use weft_core::model::{self, ADDRESS_TYPE, GATEWAY_TYPE, PROXY_TYPE, Pod, SERVICE_TYPE, Snapshot};
+use weft_core::model::{ADDRESS_TYPE, GATEWAY_TYPE, PROXY_TYPE, Pod, SERVICE_TYPE, Snapshot};
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node, Resource};
 
-use super::admit;
+use super::{admit, push};
 use crate::ca::Ca;
 use crate::peer::Peer;
 use crate::state::{State, now_ms};
@@ -40,6 +40,10 @@ pub(super) struct Connection {
     subs: BTreeMap<String, Subscription>,
     nonce: u64,
     connection: u64,
+    /// The snapshot generation this stream last looked at for changes.
+    seen: u64,
+    /// The generation that has this stream's own pod (its first answers wait for it).
+    joined: u64,
 }
 
 impl Connection {
@@ -57,6 +61,8 @@ impl Connection {
             subs: BTreeMap::new(),
             nonce: 0,
             connection: 0,
+            seen: 0,
+            joined: 0,
         }
     }
 
@@ -64,6 +70,7 @@ impl Connection {
         self.connection = self.state.next_connection();
         self.state.metrics.streams.inc();
         let mut snapshots = self.state.snapshot();
+        self.seen = snapshots.borrow().generation();
         let mut stopping = self.state.stopping.subscribe();
         // A client that opens a stream and says nothing holds it no longer than this.
         let hello_by = tokio::time::Instant::now() + HELLO_TIMEOUT;
@@ -96,10 +103,8 @@ impl Connection {
                         break;
                     }
                     let snap = snapshots.borrow_and_update().clone();
-                    for ty in TYPES {
-                        if !self.push(ty, &snap, None).await {
-                            return self.close();
-                        }
+                    if !self.push_changes(&snap).await {
+                        return self.close();
                     }
                 }
             }
@@ -141,6 +146,9 @@ impl Connection {
             self.hello(node, peer)?;
             // Let the other proxies of a restarted control plane re-register first.
             tokio::time::sleep_until(self.state.serve_after).await;
+            // Pod changes are published in batches: answer from a snapshot that has this pod.
+            let joined = self.joined;
+            let _ = snapshots.wait_for(|s| s.generation() >= joined).await;
         }
         // Read after hello: the snapshot then includes this proxy's own pod. Not marked seen:
         // the run loop must still push a change to the names already subscribed.
@@ -242,7 +250,7 @@ impl Connection {
         self.id = Some(id.clone());
         if let Some(pod) = admitted.proxy {
             if admitted.endpoint {
-                self.state.add_pod(self.connection, pod.clone());
+                self.joined = self.state.add_pod(self.connection, pod.clone());
             }
             self.pod = Some(pod);
         }
@@ -293,14 +301,35 @@ impl Connection {
         }
     }
 
-    /// Sends what changed for `ty`: all subscribed names, or only `only` (new subscriptions).
-    /// Returns false when the proxy is gone.
+    /// Sends, for each type, the subscribed resources that changed since the last snapshot
+    /// this stream looked at. Returns false when the proxy is gone.
+    async fn push_changes(&mut self, snap: &Snapshot) -> bool {
+        let since = std::mem::replace(&mut self.seen, snap.generation());
+        let own = self.pod.as_ref().map(|p| p.id.clone());
+        for ty in TYPES {
+            let only = push::changed(ty, snap, since, own.as_deref());
+            if only.as_ref().is_some_and(BTreeSet::is_empty) {
+                continue;
+            }
+            if !self.push(ty, snap, only).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends what changed for `ty` among the subscribed names: all of them, or those in
+    /// `only`. Returns false when the proxy is gone.
     async fn push(&mut self, ty: &str, snap: &Snapshot, only: Option<BTreeSet<String>>) -> bool {
         let Some(sub) = self.subs.get_mut(ty) else {
             return true;
         };
         let names: Vec<String> = match &only {
-            Some(n) => n.iter().cloned().collect(),
+            Some(n) => n
+                .iter()
+                .filter(|n| sub.names.contains(*n))
+                .cloned()
+                .collect(),
             None => sub.names.iter().cloned().collect(),
         };
         let mut resources = Vec::new();
@@ -308,21 +337,20 @@ impl Connection {
         let mut bodies = Vec::new();
         let mut previous = Vec::new();
         for name in names {
-            match lookup(ty, &name, snap, self.pod.as_ref()) {
-                Some(body) => {
-                    let version = model::version_of(&body);
+            match push::encode(ty, &name, snap, self.pod.as_ref()) {
+                Some(encoded) => {
                     sub.missing.remove(&name);
-                    if sub.sent.get(&name) == Some(&version) {
+                    if sub.sent.get(&name) == Some(&encoded.version) {
                         continue;
                     }
-                    let old = sub.sent.insert(name.clone(), version.clone());
+                    let old = sub.sent.insert(name.clone(), encoded.version.clone());
                     previous.push((name.clone(), old));
                     resources.push(Resource {
                         name: name.clone(),
-                        version,
-                        body: serde_json::to_vec(&body).unwrap_or_default(),
+                        version: encoded.version.clone(),
+                        body: encoded.body.clone(),
                     });
-                    bodies.push((name, body));
+                    bodies.push((name, encoded));
                 }
                 None => {
                     let was_sent = sub.sent.remove(&name).is_some();
@@ -374,19 +402,4 @@ impl Connection {
         t.subscribed = sub.names.clone();
         t.sent = sub.sent.clone();
     }
-}
-
-/// The body of resource `name` of type `ty`, or None when it does not exist.
-fn lookup(ty: &str, name: &str, snap: &Snapshot, pod: Option<&Pod>) -> Option<serde_json::Value> {
-    let value = match ty {
-        SERVICE_TYPE => serde_json::to_value(&**snap.services.get(name)?),
-        ADDRESS_TYPE => serde_json::to_value(snap.address(name.parse().ok()?)?),
-        GATEWAY_TYPE => serde_json::to_value(snap.gateways.get(name)?),
-        PROXY_TYPE => {
-            let pod = pod.filter(|p| p.id == name)?;
-            serde_json::to_value(snap.proxy(pod))
-        }
-        _ => return None,
-    };
-    value.ok()
 }

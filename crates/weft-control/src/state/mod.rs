@@ -5,12 +5,18 @@
 //! Which pods are endpoints: with a pods file in force, exactly the pods it lists (the runtime
 //! lists only pods that are ready); a proxy's announcement then only adds where that pod's proxy
 //! listens. Without one (hand-run proxies, in-process tests), every announced pod is one.
+//!
+//! Changes are incremental: a pod joining or leaving touches only the resources that select it
+//! ([`Snapshot::set_pod`], [`Snapshot::remove_pod`]); only a new configuration rebuilds. Pod
+//! changes are published in batches ([`BATCH`]): a burst of joins becomes one new snapshot for
+//! the discovery streams, and each stream then looks only at what changed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use weft_core::Config;
 use weft_core::model::{Pod, Snapshot};
 
@@ -60,6 +66,11 @@ pub struct Rejected {
     pub problems: Vec<String>,
 }
 
+mod pods;
+
+/// How long pod changes gather before they are published together.
+pub const BATCH: Duration = Duration::from_millis(50);
+
 #[derive(Debug)]
 struct Inner {
     config: Arc<Config>,
@@ -68,6 +79,8 @@ struct Inner {
     pods: BTreeMap<String, (u64, Pod)>,
     /// Pods listed in the pods file; `None` until a list was read (or without a pods file).
     file_pods: Option<Vec<Pod>>,
+    /// The snapshot changes are applied to; [`State::publish`] hands a copy to the streams.
+    working: Snapshot,
 }
 
 #[derive(Debug)]
@@ -78,14 +91,19 @@ pub struct State {
     pub stopping: watch::Sender<bool>,
     inner: Mutex<Inner>,
     snapshot: watch::Sender<Arc<Snapshot>>,
+    /// Wakes the publisher: pod changes are waiting.
+    publish: Arc<Notify>,
     proxies: Mutex<BTreeMap<String, ProxyStatus>>,
     connections: std::sync::atomic::AtomicU64,
     pub metrics: crate::metrics::Metrics,
 }
 
 impl State {
+    /// The state for `config`; with a tokio runtime, pod changes are published in batches by a
+    /// task of their own (without one, at once).
     pub fn new(config: Config, warmup: std::time::Duration) -> Arc<State> {
-        let snapshot = Arc::new(Snapshot::build(&config, &[]));
+        let working = Snapshot::build(&config, &[]);
+        let snapshot = Arc::new(working.clone());
         let status = ConfigStatus {
             generation: 1,
             applied_at_ms: now_ms(),
@@ -94,7 +112,7 @@ impl State {
             rejected: None,
             pods_file: None,
         };
-        Arc::new(State {
+        let state = Arc::new(State {
             serve_after: tokio::time::Instant::now() + warmup,
             stopping: watch::Sender::new(false),
             inner: Mutex::new(Inner {
@@ -102,8 +120,10 @@ impl State {
                 status,
                 pods: BTreeMap::new(),
                 file_pods: None,
+                working,
             }),
             snapshot: watch::Sender::new(snapshot),
+            publish: Arc::new(Notify::new()),
             proxies: Mutex::new(BTreeMap::new()),
             connections: std::sync::atomic::AtomicU64::new(0),
             metrics: {
@@ -111,7 +131,11 @@ impl State {
                 m.generation.set(1);
                 m
             },
-        })
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(publisher(Arc::downgrade(&state), state.publish.clone()));
+        }
+        state
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
@@ -133,7 +157,9 @@ impl State {
         inner.config = Arc::new(config);
         self.metrics.change(true);
         self.metrics.generation.set(inner.status.generation as i64);
-        self.rebuild(&inner);
+        // A new configuration can change anything: a full rebuild, published at once.
+        inner.working = inner.working.rebuild(&inner.config);
+        self.snapshot.send_replace(Arc::new(inner.working.clone()));
     }
 
     /// Records a rejected change; the configuration in force does not change.
@@ -153,10 +179,13 @@ impl State {
             + 1
     }
 
-    pub fn add_pod(&self, connection: u64, pod: Pod) {
+    /// Registers the pod its proxy announced; returns the snapshot generation that has it
+    /// (streams wait for it to be published).
+    pub fn add_pod(&self, connection: u64, pod: Pod) -> u64 {
         let mut inner = self.inner();
-        inner.pods.insert(pod.id.clone(), (connection, pod));
-        self.rebuild(&inner);
+        let id = pod.id.clone();
+        inner.pods.insert(id.clone(), (connection, pod));
+        self.pods_changed(&mut inner, Some(&id))
     }
 
     /// Removes the pod if `connection` is still the one that announced it.
@@ -164,7 +193,7 @@ impl State {
         let mut inner = self.inner();
         if inner.pods.get(id).is_some_and(|(c, _)| *c == connection) {
             inner.pods.remove(id);
-            self.rebuild(&inner);
+            self.pods_changed(&mut inner, Some(id));
         }
     }
 
@@ -178,7 +207,7 @@ impl State {
             error: None,
         });
         inner.file_pods = Some(pods);
-        self.rebuild(&inner);
+        self.pods_changed(&mut inner, None);
     }
 
     /// Records why the pods file cannot be read; the list in force does not change.
@@ -199,10 +228,29 @@ impl State {
         });
     }
 
-    fn rebuild(&self, inner: &Inner) {
-        let pods = endpoints(&inner.pods, inner.file_pods.as_deref());
-        self.snapshot
-            .send_replace(Arc::new(Snapshot::build(&inner.config, &pods)));
+    /// Brings the working snapshot's pods up to date after the pod `id` (None: any) changed,
+    /// and schedules a publication. Returns the working generation.
+    fn pods_changed(&self, inner: &mut Inner, id: Option<&str>) -> u64 {
+        let Inner {
+            pods,
+            file_pods,
+            working,
+            ..
+        } = inner;
+        pods::sync(working, pods, file_pods.as_deref(), id);
+        self.publish.notify_one();
+        if tokio::runtime::Handle::try_current().is_err() {
+            self.snapshot.send_replace(Arc::new(working.clone()));
+        }
+        working.generation()
+    }
+
+    /// Hands the working snapshot to the discovery streams.
+    fn publish(&self) {
+        let snapshot = Arc::new(self.inner().working.clone());
+        if snapshot.generation() != self.snapshot.borrow().generation() {
+            self.snapshot.send_replace(snapshot);
+        }
     }
 
     /// The trust domain of the Mesh configuration in force.
@@ -219,32 +267,18 @@ impl State {
     }
 }
 
-/// The pods that are endpoints: the listed ones when there is a list (each once, with the
-/// listening addresses its proxy announced), else the announced ones.
-fn endpoints(announced: &BTreeMap<String, (u64, Pod)>, listed: Option<&[Pod]>) -> Vec<Pod> {
-    let Some(listed) = listed else {
-        return announced.values().map(|(_, p)| p.clone()).collect();
-    };
-    let by_name: HashMap<(&str, &str), &Pod> = announced
-        .values()
-        .map(|(_, p)| ((p.namespace.as_str(), p.name.as_str()), p))
-        .collect();
-    let mut seen: HashSet<&str> = HashSet::new();
-    listed
-        .iter()
-        .filter(|p| seen.insert(p.id.as_str()))
-        .map(|p| {
-            let mut pod = p.clone();
-            let own = announced.get(&p.id).map(|(_, a)| a).or_else(|| {
-                by_name
-                    .get(&(p.namespace.as_str(), p.name.as_str()))
-                    .copied()
-            });
-            if let Some(a) = own {
-                pod.inbound = a.inbound.or(pod.inbound);
-                pod.tunnel = a.tunnel.or(pod.tunnel);
-            }
-            pod
-        })
-        .collect()
+/// Publishes pod changes: the first change after a quiet spell waits [`BATCH`] for the rest of
+/// its burst; changes during a publication wait for the next.
+async fn publisher(state: Weak<State>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        tokio::time::sleep(BATCH).await;
+        match state.upgrade() {
+            Some(state) => state.publish(),
+            None => return,
+        }
+    }
 }
+
+#[cfg(test)]
+mod tests;
