@@ -56,13 +56,15 @@ pub(crate) async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpList
 
 /// What every role runs besides its traffic listeners: discovery, admin, readiness, metrics,
 /// and the drain.
+/// Every role's `Bound` dereferences to its engine: readiness and the certificate are asked
+/// the same way of any proxy.
 #[derive(Debug)]
-pub(crate) struct Engine {
-    pub admin: SocketAddr,
-    pub readiness: SocketAddr,
-    pub metrics: SocketAddr,
-    pub shared: Arc<Shared>,
-    pub tasks: JoinSet<()>,
+pub struct Engine {
+    pub(crate) admin: SocketAddr,
+    pub(crate) readiness: SocketAddr,
+    pub(crate) metrics: SocketAddr,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tasks: JoinSet<()>,
     trigger: Trigger,
 }
 
@@ -206,6 +208,22 @@ impl Engine {
             tasks,
             trigger,
         })
+    }
+
+    /// Waits until ready (first config applied; the certificate and, for a gateway, its
+    /// Gateway received), or `timeout`.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        self.shared.wait_ready(timeout).await
+    }
+
+    /// Why the proxy is not ready, if it is not.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        self.shared.not_ready_reason()
+    }
+
+    /// The workload certificate it holds, if it got one with a bootstrap token.
+    pub fn certificate(&self) -> Option<certs::CertInfo> {
+        self.shared.certs.as_ref().and_then(|c| c.info())
     }
 
     /// Stops accepting, lets in-flight requests finish for up to the drain duration (from the

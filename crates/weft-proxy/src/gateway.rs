@@ -58,7 +58,6 @@ pub struct Bound {
     pub admin: SocketAddr,
     pub readiness: SocketAddr,
     pub metrics: SocketAddr,
-    pub(crate) shared: Arc<Shared>,
     engine: Engine,
 }
 
@@ -96,7 +95,6 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         admin: engine.admin,
         readiness: engine.readiness,
         metrics: engine.metrics,
-        shared,
         engine,
     })
 }
@@ -123,22 +121,15 @@ async fn run(listener: tokio::net::TcpListener, shared: Arc<Shared>, routing: Ro
     .await;
 }
 
+impl std::ops::Deref for Bound {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 impl Bound {
-    /// Why the proxy is not ready, if it is not.
-    pub fn not_ready_reason(&self) -> Option<String> {
-        self.shared.not_ready_reason()
-    }
-
-    /// The workload certificate it holds, if it got one with a bootstrap token.
-    pub fn certificate(&self) -> Option<crate::certs::CertInfo> {
-        self.shared.certs.as_ref().and_then(|c| c.info())
-    }
-
-    /// Waits until ready (proxy config and Gateway received), or `timeout`.
-    pub async fn ready(&self, timeout: Duration) -> bool {
-        self.shared.wait_ready(timeout).await
-    }
-
     /// Stops accepting, lets in-flight requests finish for up to the drain duration (from the
     /// proxy's settings unless `deadline` is given), then stops everything.
     pub async fn drain(self, deadline: Option<Duration>) {

@@ -21,7 +21,7 @@ pub(crate) mod connect;
 pub mod control;
 pub(crate) mod detect;
 pub(crate) mod drain;
-pub(crate) mod engine;
+pub mod engine;
 pub mod error;
 pub(crate) mod filters;
 pub(crate) mod forward;

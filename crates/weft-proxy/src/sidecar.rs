@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::control::ControlPlane;
 use crate::engine::{BindError, Engine, EngineConfig, Identity, bind, node};
-use crate::shared::{SetLogLevel, Shared};
+use crate::shared::SetLogLevel;
 use crate::tunnel::Credentials;
 
 #[derive(Clone)]
@@ -64,7 +64,6 @@ pub struct Bound {
     pub admin: SocketAddr,
     pub readiness: SocketAddr,
     pub metrics: SocketAddr,
-    pub(crate) shared: Arc<Shared>,
     engine: Engine,
 }
 
@@ -135,27 +134,19 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         admin,
         readiness,
         metrics,
-        shared,
         engine,
     })
 }
 
+impl std::ops::Deref for Bound {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 impl Bound {
-    /// Why the proxy is not ready, if it is not.
-    pub fn not_ready_reason(&self) -> Option<String> {
-        self.shared.not_ready_reason()
-    }
-
-    /// The workload certificate it holds, if it got one with a bootstrap token.
-    pub fn certificate(&self) -> Option<crate::certs::CertInfo> {
-        self.shared.certs.as_ref().and_then(|c| c.info())
-    }
-
-    /// Waits until ready (first config applied), or `timeout`.
-    pub async fn ready(&self, timeout: Duration) -> bool {
-        self.shared.wait_ready(timeout).await
-    }
-
     /// Stops accepting, lets in-flight requests finish for up to the drain duration (from the
     /// proxy's settings unless `deadline` is given), then stops everything.
     pub async fn drain(self, deadline: Option<Duration>) {
