@@ -219,6 +219,13 @@ def main(argv):
                 announced = run_cp(a, ["control", "--proxies", "100", "--changes", "1",
                                        "--announce"])
                 doc["controlPlane"] += announced["controlPlane"]
+            # Pods joining and leaving while changes are pushed (issue: a control plane for
+            # 10 000 proxies): the smoke run only checks that the scenario runs.
+            churn = (["--proxies", "20", "--churn-rate", "10", "--duration", "2", "--life", "1",
+                      "--change-every", "1"] if a.smoke else
+                     ["--proxies", "1000", "--churn-rate", "100", "--duration", "30"])
+            log(f"control plane under churn: {' '.join(churn)}")
+            doc.update(run_cp(a, ["churn", *churn, "--announce"]))
         if "proxy-memory" in a.sections:
             log("proxy memory: 10 and 10000 Services in the mesh")
             doc.update(run_cp(a, ["proxy-memory", "--services", "10,10000"]))

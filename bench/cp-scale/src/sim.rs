@@ -1,6 +1,7 @@
 //! Simulated proxies: delta discovery streams as a sidecar opens them
-//! (`crates/weft-proxy/src/xds.rs`): a node on the first request, subscriptions by name, and an
-//! ACK for every response. Many streams share one HTTP/2 connection, as proxies behind one
+//! (`crates/weft-proxy/src/xds.rs`): a node on the first request, its own Proxy resource and
+//! Services by name, and an ACK for every response. A proxy is *served* once every name it
+//! subscribed to has been answered (sent, or said not to exist). Many streams share one HTTP/2 connection, as proxies behind one
 //! node would; each connection carries at most [`STREAMS_PER_CONNECTION`] of them, below the
 //! server's limit on concurrent streams (hyper's default is 200 per connection).
 
@@ -11,12 +12,15 @@ use anyhow::{Context, bail};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
 use tonic::transport::{Channel, Endpoint};
-use weft_core::model::SERVICE_TYPE;
+use weft_core::model::{PROXY_TYPE, SERVICE_TYPE};
 use weft_proto::discovery::discovery_client::DiscoveryClient;
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node};
 
 use crate::mesh;
+
+pub mod churn;
 
 pub const STREAMS_PER_CONNECTION: usize = 100;
 
@@ -42,7 +46,7 @@ pub fn subscriptions(i: usize, services: usize) -> Vec<String> {
 
 #[derive(Debug)]
 enum Event {
-    /// The proxy holds every Service it subscribed to.
+    /// The proxy has been served: every name it subscribed to was answered.
     Synced,
     /// The proxy ACKed a new version of Service [`HOT`], `after` the change began.
     Pushed {
@@ -68,6 +72,20 @@ pub struct Fleet {
     _tasks: JoinSet<()>,
 }
 
+/// Opens `n` HTTP/2 connections to `endpoint`.
+pub async fn connect(endpoint: &str, n: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let ch = Endpoint::from_shared(endpoint.to_string())?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {endpoint}"))?;
+        channels.push(ch);
+    }
+    Ok(channels)
+}
+
 /// Opens `n` streams to `endpoint` over `ceil(n / STREAMS_PER_CONNECTION)` connections.
 /// `announce`: each node carries a pod address, as a sidecar's does, so the control plane
 /// registers it as a pod (a snapshot rebuild per proxy).
@@ -78,22 +96,14 @@ pub async fn start(
     announce: bool,
 ) -> anyhow::Result<Fleet> {
     let connections = n.div_ceil(STREAMS_PER_CONNECTION).max(1);
-    let mut channels = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let ch = Endpoint::from_shared(endpoint.to_string())?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {endpoint}"))?;
-        channels.push(ch);
-    }
+    let channels = connect(endpoint, connections).await?;
     let clock = Arc::new(Clock {
         current: Mutex::new((0, Instant::now())),
     });
     let (tx, events) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
     for i in 0..n {
-        let node = node(i, announce);
+        let node = node(&format!("sim-{i}"), announce.then(|| address(i)));
         let names = subscriptions(i, services);
         let (ch, clock, tx) = (channels[i % connections].clone(), clock.clone(), tx.clone());
         tasks.spawn(async move {
@@ -111,26 +121,111 @@ pub async fn start(
     })
 }
 
-fn node(i: usize, announce: bool) -> Node {
-    let ip = if announce {
-        // 198.19.0.0/16, outside the generated pods' range; never contacted.
-        let n = 1 + i as u32;
-        std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 19, 0, 0)) + n).to_string()
-    } else {
-        String::new()
-    };
+/// The pod address of simulated proxy `i`: 198.19.0.0/16 from .0.1 up, outside the generated
+/// pods' range; never contacted. Wraps after 65 534 proxies.
+pub fn address(i: usize) -> std::net::Ipv4Addr {
+    let n = 1 + (i % 65_534) as u32;
+    std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 19, 0, 0)) + n)
+}
+
+/// The node a simulated sidecar for pod `pod` sends; `ip` announces its pod address.
+pub fn node(pod: &str, ip: Option<std::net::Ipv4Addr>) -> Node {
     Node {
-        id: format!("sim-{i}.{}", mesh::NAMESPACE),
+        id: format!("{pod}.{}", mesh::NAMESPACE),
         role: "sidecar".into(),
         namespace: mesh::NAMESPACE.into(),
         workload: "sim".into(),
-        pod: format!("sim-{i}"),
-        ip,
+        pod: pod.into(),
+        ip: ip.map(|a| a.to_string()).unwrap_or_default(),
         service_account: "sim".into(),
         labels: [("app".to_string(), "sim".to_string())]
             .into_iter()
             .collect(),
         ..Default::default()
+    }
+}
+
+/// What one response changed for the proxy.
+#[derive(Debug, Default)]
+pub struct Update {
+    /// A new version of Service [`HOT`] (not its first).
+    pub new_hot: bool,
+    /// This response completed the proxy's first answers to every subscription.
+    pub served: bool,
+}
+
+/// One simulated proxy's discovery stream. Dropping it closes the stream: the proxy leaves.
+pub struct Stream {
+    tx: mpsc::Sender<DeltaRequest>,
+    responses: Streaming<DeltaResponse>,
+    /// (type, name) → version held; "" for a name answered as not existing.
+    held: std::collections::HashMap<(String, String), String>,
+    wanted: Vec<(String, String)>,
+    served: bool,
+}
+
+impl Stream {
+    /// Opens the stream as a sidecar does: the node and its own Proxy resource first, then the
+    /// Services `names`.
+    pub async fn open(channel: Channel, node: Node, names: Vec<String>) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::channel(8);
+        let mut wanted = vec![(PROXY_TYPE.to_string(), node.id.clone())];
+        wanted.extend(names.iter().map(|n| (SERVICE_TYPE.to_string(), n.clone())));
+        tx.send(DeltaRequest {
+            type_url: PROXY_TYPE.into(),
+            subscribe: vec![node.id.clone()],
+            node: Some(node),
+            ..Default::default()
+        })
+        .await?;
+        tx.send(DeltaRequest {
+            type_url: SERVICE_TYPE.into(),
+            subscribe: names,
+            ..Default::default()
+        })
+        .await?;
+        let mut client = DiscoveryClient::new(channel).max_decoding_message_size(64 << 20);
+        let responses = client
+            .delta(ReceiverStream::new(rx))
+            .await
+            .context("discovery stream refused")?
+            .into_inner();
+        Ok(Stream {
+            tx,
+            responses,
+            held: Default::default(),
+            wanted,
+            served: false,
+        })
+    }
+
+    /// The next response, ACKed. Fails when the control plane closes the stream.
+    pub async fn next(&mut self) -> anyhow::Result<Update> {
+        let Some(resp) = self.responses.message().await? else {
+            bail!("the control plane closed the stream")
+        };
+        let hot = mesh::service_key(HOT);
+        let mut update = Update::default();
+        for r in &resp.resources {
+            let key = (resp.type_url.clone(), r.name.clone());
+            let previous = self.held.insert(key, r.version.clone());
+            if resp.type_url == SERVICE_TYPE
+                && r.name == hot
+                && previous.is_some_and(|p| !p.is_empty() && p != r.version)
+            {
+                update.new_hot = true;
+            }
+        }
+        for name in &resp.removed {
+            self.held
+                .insert((resp.type_url.clone(), name.clone()), String::new());
+        }
+        self.tx.send(ack(&resp)).await?;
+        if !self.served && self.wanted.iter().all(|k| self.held.contains_key(k)) {
+            self.served = true;
+            update.served = true;
+        }
+        Ok(update)
     }
 }
 
@@ -141,37 +236,11 @@ async fn proxy(
     clock: Arc<Clock>,
     events: mpsc::UnboundedSender<Event>,
 ) -> anyhow::Result<()> {
-    let (tx, rx) = mpsc::channel(8);
-    tx.send(DeltaRequest {
-        node: Some(node),
-        type_url: SERVICE_TYPE.into(),
-        subscribe: names.clone(),
-        ..Default::default()
-    })
-    .await?;
-    let mut client = DiscoveryClient::new(channel).max_decoding_message_size(64 << 20);
-    let mut responses = client
-        .delta(ReceiverStream::new(rx))
-        .await
-        .context("discovery stream refused")?
-        .into_inner();
-    let hot = mesh::service_key(HOT);
-    let mut held: std::collections::HashMap<String, String> = Default::default();
-    let mut synced = false;
+    let mut stream = Stream::open(channel, node, names).await?;
     let mut seen_change = 0;
-    while let Some(resp) = responses.message().await? {
-        let mut new_hot = false;
-        for r in &resp.resources {
-            let previous = held.insert(r.name.clone(), r.version.clone());
-            if r.name == hot && previous.is_some_and(|p| p != r.version) {
-                new_hot = true;
-            }
-        }
-        for name in &resp.removed {
-            held.remove(name);
-        }
-        tx.send(ack(&resp)).await?;
-        if new_hot {
+    loop {
+        let update = stream.next().await?;
+        if update.new_hot {
             let (change, began) = *clock.current.lock().unwrap_or_else(|p| p.into_inner());
             if change > seen_change {
                 seen_change = change;
@@ -181,12 +250,10 @@ async fn proxy(
                 });
             }
         }
-        if !synced && names.iter().all(|n| held.contains_key(n)) {
-            synced = true;
+        if update.served {
             let _ = events.send(Event::Synced);
         }
     }
-    bail!("the control plane closed the stream")
 }
 
 fn ack(resp: &DeltaResponse) -> DeltaRequest {
