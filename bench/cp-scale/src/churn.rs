@@ -36,7 +36,7 @@ pub struct Run {
     pub connections: usize,
     pub services: usize,
     pub endpoints: usize,
-    /// Proxies and churn pods announce a pod address, as sidecars do.
+    /// The steady proxies announce a pod address, as sidecars do (churn pods always do).
     pub announce: bool,
     pub churn_rate: f64,
     pub duration_seconds: f64,
@@ -46,6 +46,8 @@ pub struct Run {
     #[serde(flatten)]
     pub joins: Joins,
     pub churn: sim::churn::Report,
+    /// Steady proxies' streams that failed during the churn and were opened again.
+    pub steady_retries: usize,
     /// One per change pushed during the churn, over the steady proxies.
     pub changes: Vec<Change>,
     /// Per change, the time until every steady proxy had ACKed (the change's max); these are
@@ -88,7 +90,6 @@ pub async fn run(opts: &Options, proxies: usize) -> anyhow::Result<Run> {
         duration: opts.duration,
         join_timeout: Duration::from_secs(30),
         services: base.services,
-        announce: base.announce,
         first: proxies,
     };
     let cpu_before = proc::cpu_seconds(pid)?;
@@ -116,6 +117,8 @@ pub async fn run(opts: &Options, proxies: usize) -> anyhow::Result<Run> {
     let wall = started.elapsed().as_secs_f64();
     let control_churn_end = proc::memory(pid)?;
     let churn = churn.await??;
+    fleet.drain();
+    let steady_retries = fleet.retries - joins.retries;
     plane.process.check_running()?;
     let proxies_at_end = settled_proxies(plane.admin, proxies).await;
 
@@ -136,6 +139,7 @@ pub async fn run(opts: &Options, proxies: usize) -> anyhow::Result<Run> {
         change_every_seconds: opts.change_every.as_secs_f64(),
         joins,
         churn,
+        steady_retries,
         push_all_acked_p50_ms: percentile_ms(&all_acked, 50.0),
         push_all_acked_p99_ms: percentile_ms(&all_acked, 99.0),
         push_all_acked_max_ms: percentile_ms(&all_acked, 100.0),

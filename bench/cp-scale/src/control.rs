@@ -40,7 +40,8 @@ pub struct Run {
     pub control_connected: Memory,
     /// After the last change (hwm: peak since idle).
     pub control_end: Memory,
-    /// How the proxies joined: `connectMs`, `joinsPerSecond`, `joinCpuSeconds`, `cpuMsPerJoin`.
+    /// How the proxies joined: `connectMs`, `joinsPerSecond`, `joinCpuSeconds`, `cpuMsPerJoin`,
+    /// `retries`, `retryErrors`.
     #[serde(flatten)]
     pub joins: Joins,
     pub changes: Vec<Change>,
@@ -123,7 +124,7 @@ pub async fn start(opts: &Options, label: &str) -> anyhow::Result<Plane> {
 }
 
 /// How `n` proxies joined: from opening the first stream until every one was served.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Joins {
     /// From opening the first stream until every proxy was served (each got its first answer
@@ -134,6 +135,10 @@ pub struct Joins {
     pub join_cpu_seconds: f64,
     /// `join_cpu_seconds / n`, in ms: what one more join costs the control plane at this size.
     pub cpu_ms_per_join: f64,
+    /// Streams that failed or were refused and were opened again (after a sidecar's
+    /// backoff) before every proxy was served, and the first few of their errors.
+    pub retries: usize,
+    pub retry_errors: Vec<String>,
 }
 
 /// Starts `n` simulated proxies against `plane` and waits until all are served.
@@ -149,6 +154,8 @@ pub async fn join(plane: &Plane, opts: &Options, n: usize) -> anyhow::Result<(si
         joins_per_second: round3(n as f64 / took.as_secs_f64().max(1e-9)),
         join_cpu_seconds: round3(cpu),
         cpu_ms_per_join: round3(cpu * 1e3 / n.max(1) as f64),
+        retries: fleet.retries,
+        retry_errors: fleet.errors.clone(),
     };
     Ok((fleet, joins))
 }

@@ -77,7 +77,8 @@ enum Command {
         /// Seconds between config changes.
         #[arg(long, default_value_t = 3.0)]
         change_every: f64,
-        /// Proxies and churn pods announce a pod address, as sidecars do.
+        /// The steady proxies announce a pod address, as sidecars do (churn pods always do:
+        /// their joins and leaves are pod registrations).
         #[arg(long)]
         announce: bool,
     },

@@ -49,11 +49,25 @@ enum Event {
     /// The proxy has been served: every name it subscribed to was answered.
     Synced,
     /// The proxy ACKed a new version of Service [`HOT`], `after` the change began.
-    Pushed {
-        change: u64,
-        after: Duration,
-    },
-    Failed(usize, String),
+    Pushed { change: u64, after: Duration },
+    /// The proxy's stream failed or was closed; it opens a new one after a backoff, as a
+    /// sidecar does.
+    Retried(usize, String),
+}
+
+/// A sidecar's reconnect backoff (`crates/weft-proxy/src/xds.rs`): doubling from 100 ms to 5 s.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The wait before reconnect number `attempt` of proxy `i`: the backoff plus up to half of it
+/// again, spread over proxies and attempts without a random source.
+pub fn backoff(i: usize, attempt: u32) -> Duration {
+    let base = BACKOFF_MIN
+        .saturating_mul(1 << attempt.min(6))
+        .min(BACKOFF_MAX);
+    let spread = (base.as_millis() as u64 / 2).max(1);
+    let jitter = (i as u64).wrapping_mul(7919) ^ u64::from(attempt).wrapping_mul(104_729);
+    base + Duration::from_millis(jitter % spread)
 }
 
 /// The change being measured: its number and when the config file was written.
@@ -67,6 +81,10 @@ struct Clock {
 pub struct Fleet {
     pub proxies: usize,
     pub connections: usize,
+    /// Streams that failed or were closed and were opened again, so far.
+    pub retries: usize,
+    /// The first few of their errors.
+    pub errors: Vec<String>,
     clock: Arc<Clock>,
     events: mpsc::UnboundedReceiver<Event>,
     _tasks: JoinSet<()>,
@@ -106,15 +124,13 @@ pub async fn start(
         let node = node(&format!("sim-{i}"), announce.then(|| address(i)));
         let names = subscriptions(i, services);
         let (ch, clock, tx) = (channels[i % connections].clone(), clock.clone(), tx.clone());
-        tasks.spawn(async move {
-            if let Err(e) = proxy(ch, node, names, clock, tx.clone()).await {
-                let _ = tx.send(Event::Failed(i, format!("{e:#}")));
-            }
-        });
+        tasks.spawn(proxy(i, ch, node, names, clock, tx));
     }
     Ok(Fleet {
         proxies: n,
         connections,
+        retries: 0,
+        errors: Vec::new(),
         clock,
         events,
         _tasks: tasks,
@@ -229,30 +245,45 @@ impl Stream {
     }
 }
 
+/// A steady proxy: served once, then ACKing every push; a failed stream is opened again.
 async fn proxy(
+    i: usize,
     channel: Channel,
     node: Node,
     names: Vec<String>,
     clock: Arc<Clock>,
     events: mpsc::UnboundedSender<Event>,
-) -> anyhow::Result<()> {
-    let mut stream = Stream::open(channel, node, names).await?;
-    let mut seen_change = 0;
+) {
+    let (mut served, mut seen_change, mut attempt) = (false, 0, 0);
     loop {
-        let update = stream.next().await?;
-        if update.new_hot {
-            let (change, began) = *clock.current.lock().unwrap_or_else(|p| p.into_inner());
-            if change > seen_change {
-                seen_change = change;
-                let _ = events.send(Event::Pushed {
-                    change,
-                    after: began.elapsed(),
-                });
+        let session = async {
+            let mut stream = Stream::open(channel.clone(), node.clone(), names.clone()).await?;
+            loop {
+                let update = stream.next().await?;
+                attempt = 0;
+                if update.new_hot {
+                    let (change, began) = *clock.current.lock().unwrap_or_else(|p| p.into_inner());
+                    if change > seen_change {
+                        seen_change = change;
+                        let _ = events.send(Event::Pushed {
+                            change,
+                            after: began.elapsed(),
+                        });
+                    }
+                }
+                if update.served && !served {
+                    served = true;
+                    let _ = events.send(Event::Synced);
+                }
             }
+        };
+        let e: anyhow::Result<()> = session.await;
+        let e = e.err().map_or_else(String::new, |e| format!("{e:#}"));
+        if events.send(Event::Retried(i, e)).is_err() {
+            return;
         }
-        if update.served {
-            let _ = events.send(Event::Synced);
-        }
+        tokio::time::sleep(backoff(i, attempt)).await;
+        attempt += 1;
     }
 }
 
@@ -265,6 +296,22 @@ fn ack(resp: &DeltaResponse) -> DeltaRequest {
 }
 
 impl Fleet {
+    /// Counts the retries reported so far that no wait has read yet.
+    pub fn drain(&mut self) {
+        while let Ok(event) = self.events.try_recv() {
+            if let Event::Retried(i, e) = event {
+                self.retried(i, e);
+            }
+        }
+    }
+
+    fn retried(&mut self, i: usize, error: String) {
+        self.retries += 1;
+        if self.errors.len() < 5 {
+            self.errors.push(format!("simulated proxy {i}: {error}"));
+        }
+    }
+
     /// Waits until every proxy holds all its subscriptions.
     pub async fn synced(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let mut left = self.proxies;
@@ -272,7 +319,7 @@ impl Fleet {
         while left > 0 {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Ok(Some(Event::Synced)) => left -= 1,
-                Ok(Some(Event::Failed(i, e))) => bail!("simulated proxy {i}: {e}"),
+                Ok(Some(Event::Retried(i, e))) => self.retried(i, e),
                 Ok(Some(Event::Pushed { .. })) => {}
                 Ok(None) => bail!("every simulated proxy stopped"),
                 Err(_) => bail!(
@@ -299,7 +346,7 @@ impl Fleet {
         while out.len() < self.proxies {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Ok(Some(Event::Pushed { change: c, after })) if c == change => out.push(after),
-                Ok(Some(Event::Failed(i, e))) => bail!("simulated proxy {i}: {e}"),
+                Ok(Some(Event::Retried(i, e))) => self.retried(i, e),
                 Ok(Some(_)) => {}
                 Ok(None) => bail!("every simulated proxy stopped"),
                 Err(_) => break,

@@ -1,6 +1,7 @@
 //! Churn: simulated pods that join at a steady rate, live a short while and leave, as pods of
 //! a rolling Deployment or a batch job do. Each opens its own discovery stream like any
-//! simulated sidecar (announcing its pod address when asked), counts as *joined* once served,
+//! simulated sidecar and announces its pod address (so its join and its leave are pod
+//! registrations the control plane must put in force), counts as *joined* once served,
 //! keeps ACKing what it is pushed for its life, then closes the stream: the control plane sees
 //! the pod leave. Nothing waits on the control plane here beyond each pod's own answers.
 
@@ -26,7 +27,6 @@ pub struct Options {
     /// A pod not served within this long gives up (and counts as not served).
     pub join_timeout: Duration,
     pub services: usize,
-    pub announce: bool,
     /// The first address index of churn pods (the steady fleet uses those below).
     pub first: usize,
 }
@@ -41,10 +41,13 @@ pub struct Report {
     pub attempted: usize,
     /// Pods served within the join timeout.
     pub served: usize,
-    /// Pods whose stream was refused or closed by the control plane.
+    /// Served pods whose stream the control plane closed or failed during their life.
     pub failed: usize,
-    /// Pods not served within the join timeout, or still joining when the run ended.
+    /// Pods not served within the join timeout (retrying a refused or failed stream as a
+    /// sidecar does), or still joining when the run ended.
     pub not_served: usize,
+    /// Streams opened again after a failure before the pod was served.
+    pub retries: usize,
     /// Served pods that lived their life and closed their stream.
     pub left: usize,
     /// `served` over the churn's duration.
@@ -61,6 +64,8 @@ pub struct Report {
 #[derive(Debug, Default)]
 struct Outcome {
     joined: Option<Duration>,
+    /// Streams opened again after a failure before the pod was served.
+    retries: u32,
     left: bool,
     error: Option<String>,
 }
@@ -88,9 +93,9 @@ pub async fn run(endpoint: &str, opts: Options) -> anyhow::Result<Report> {
         attempted += 1;
         let ch = channels[k % connections].clone();
         let index = opts.first + k % (65_534 - opts.first.min(60_000));
-        let node = node(&format!("churn-{k}"), opts.announce.then(|| address(index)));
+        let node = node(&format!("churn-{k}"), Some(address(index)));
         let names = subscriptions(index, opts.services);
-        pods.spawn(pod(ch, node, names, opts.life, opts.join_timeout));
+        pods.spawn(pod(index, ch, node, names, opts.life, opts.join_timeout));
     }
     let mut report = Report {
         connections,
@@ -113,15 +118,14 @@ pub async fn run(endpoint: &str, opts: Options) -> anyhow::Result<Report> {
             join_times.push(t);
         }
         report.left += usize::from(outcome.left);
-        match outcome.error {
-            Some(e) if outcome.joined.is_none() && e == NOT_SERVED => report.not_served += 1,
-            Some(e) => {
-                report.failed += 1;
-                if report.errors.len() < 5 {
-                    report.errors.push(e);
-                }
-            }
-            None => {}
+        report.retries += outcome.retries as usize;
+        if outcome.joined.is_none() {
+            report.not_served += 1;
+        } else if outcome.error.is_some() {
+            report.failed += 1;
+        }
+        if let Some(e) = outcome.error.filter(|_| report.errors.len() < 5) {
+            report.errors.push(e);
         }
     }
     pods.abort_all();
@@ -138,6 +142,7 @@ const NOT_SERVED: &str = "not served within the join timeout";
 
 /// One pod: join, live, leave.
 async fn pod(
+    index: usize,
     channel: Channel,
     node: weft_proto::discovery::Node,
     names: Vec<String>,
@@ -146,25 +151,37 @@ async fn pod(
 ) -> Outcome {
     let began = Instant::now();
     let give_up = began + join_timeout;
-    let joining = async {
-        let mut stream = Stream::open(channel, node, names).await?;
-        while !stream.next().await?.served {}
-        anyhow::Ok(stream)
-    };
-    let mut stream = match tokio::time::timeout_at(give_up, joining).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
+    let mut retries = 0;
+    let mut last_error = None;
+    // A stream that fails before the pod is served is opened again, as a sidecar does.
+    let mut stream = loop {
+        let joining = async {
+            let mut stream = Stream::open(channel.clone(), node.clone(), names.clone()).await?;
+            while !stream.next().await?.served {}
+            anyhow::Ok(stream)
+        };
+        match tokio::time::timeout_at(give_up, joining).await {
+            Ok(Ok(s)) => break s,
+            Ok(Err(e)) => last_error = Some(format!("{e:#}")),
+            Err(_) => {
+                return Outcome {
+                    retries,
+                    error: Some(last_error.unwrap_or_else(|| NOT_SERVED.into())),
+                    ..Default::default()
+                };
+            }
+        }
+        if tokio::time::timeout_at(give_up, tokio::time::sleep(super::backoff(index, retries)))
+            .await
+            .is_err()
+        {
             return Outcome {
-                error: Some(format!("{e:#}")),
+                retries,
+                error: last_error,
                 ..Default::default()
             };
         }
-        Err(_) => {
-            return Outcome {
-                error: Some(NOT_SERVED.into()),
-                ..Default::default()
-            };
-        }
+        retries += 1;
     };
     let joined = Some(began.elapsed());
     let leave_at = Instant::now() + life;
@@ -175,6 +192,7 @@ async fn pod(
             Ok(Err(e)) => {
                 return Outcome {
                     joined,
+                    retries,
                     left: false,
                     error: Some(format!("after joining: {e:#}")),
                 };
@@ -184,6 +202,7 @@ async fn pod(
     drop(stream);
     Outcome {
         joined,
+        retries,
         left: true,
         error: None,
     }
