@@ -118,7 +118,7 @@ def problems(doc):
     for c in doc.get("churn", []):
         where = f"churn beside {c['proxies']} proxies"
         if any(ch["missing"] for ch in c["changes"]):
-            out.append(f"{where}: some steady proxies never ACKed a change")
+            out.append(f"{where}: some steady proxies did not ACK a change within 10 s")
         if not c["changes"]:
             out.append(f"{where}: no change was pushed during the churn")
         ch = c["churn"]

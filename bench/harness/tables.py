@@ -114,7 +114,7 @@ def cp_table(runs):
 
 def churn_table(runs):
     head = ["proxies", "announce pod", "churn pods/s", "s", "life s", "joins served/attempted",
-            "churn join p50 ms", "churn join p99 ms", "changes", "all ACKed p50 ms",
+            "churn join p50 ms", "churn join p99 ms", "changes all ACKed", "all ACKed p50 ms",
             "all ACKed p99 ms", "all ACKed max ms", "push p99 ms", "ACKs of the changes",
             "CP CPU cores", "CP RSS end MiB", "CP peak MiB", "proxies at end"]
     rows = []
@@ -126,7 +126,8 @@ def churn_table(runs):
         end = r.get("proxiesAtEnd")
         rows.append([r["proxies"], "yes" if r["announce"] else "no", fmt(r["churnRate"], 1),
                      fmt(r["durationSeconds"], 1), fmt(r["lifeSeconds"], 1), joins,
-                     fmt(c["joinP50Ms"], 1), fmt(c["joinP99Ms"], 1), len(r["changes"]),
+                     fmt(c["joinP50Ms"], 1), fmt(c["joinP99Ms"], 1),
+                     f"{r['changesAllAcked']}/{len(r['changes'])}",
                      fmt(r["pushAllAckedP50Ms"], 1), fmt(r["pushAllAckedP99Ms"], 1),
                      fmt(r["pushAllAckedMaxMs"], 1), fmt(r["pushP99Ms"], 1),
                      acks_cell(r["changes"]), fmt(r["controlChurnCpuCores"], 2),

@@ -89,7 +89,7 @@ def churn_run(missing=0, failed=0, at_end=20):
                       "failed": failed, "notServed": 0, "left": 20 - failed,
                       "servedPerSecond": 10.0, "joinP50Ms": 5.0, "joinP99Ms": 8.0,
                       "joinMaxMs": 8.0, "errors": ["refused"] if failed else []},
-            "changes": [change], "pushAllAckedP50Ms": 9.5, "pushAllAckedP99Ms": 9.5,
+            "changes": [change], "changesAllAcked": 0 if missing else 1, "pushAllAckedP50Ms": 9.5, "pushAllAckedP99Ms": 9.5,
             "pushAllAckedMaxMs": 9.5, "pushP50Ms": 3.0, "pushP99Ms": 9.0,
             "controlIdle": {"rssKib": 1024, "hwmKib": 1024},
             "controlConnected": {"rssKib": 2048, "hwmKib": 2048},

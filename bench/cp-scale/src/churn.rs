@@ -46,12 +46,16 @@ pub struct Run {
     #[serde(flatten)]
     pub joins: Joins,
     pub churn: sim::churn::Report,
-    /// Steady proxies' streams that failed during the churn and were opened again.
+    /// Steady proxies' streams that failed during the churn and were opened again, and the
+    /// first few of their errors.
     pub steady_retries: usize,
+    pub steady_retry_errors: Vec<String>,
     /// One per change pushed during the churn, over the steady proxies.
     pub changes: Vec<Change>,
-    /// Per change, the time until every steady proxy had ACKed (the change's max); these are
-    /// the p50, p99 and max of that over the changes.
+    /// Changes that every steady proxy ACKed within [`CHANGE_TIMEOUT`].
+    pub changes_all_acked: usize,
+    /// Per change that every steady proxy ACKed, the time until the last one did (the change's
+    /// max); these are the p50, p99 and max of that over those changes.
     pub push_all_acked_p50_ms: Option<f64>,
     pub push_all_acked_p99_ms: Option<f64>,
     pub push_all_acked_max_ms: Option<f64>,
@@ -73,6 +77,10 @@ pub struct Run {
     /// Proxies the control plane listed once the last churn pod left (should be `proxies`).
     pub proxies_at_end: Option<usize>,
 }
+
+/// How long a change may take to reach every steady proxy; those that have not ACKed it by then
+/// count as missing.
+pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(opts: &Options, proxies: usize) -> anyhow::Result<Run> {
     let base = &opts.base;
@@ -106,7 +114,7 @@ pub async fn run(opts: &Options, proxies: usize) -> anyhow::Result<Run> {
     while at < opts.duration {
         tokio::time::sleep_until(started + at).await;
         n += 1;
-        let (c, acked) = control::change(&plane, &mut fleet, n, Duration::from_secs(30)).await?;
+        let (c, acked) = control::change(&plane, &mut fleet, n, CHANGE_TIMEOUT).await?;
         changes.push(c);
         all.extend(acked);
         plane.process.check_running()?;
@@ -119,11 +127,13 @@ pub async fn run(opts: &Options, proxies: usize) -> anyhow::Result<Run> {
     let churn = churn.await??;
     fleet.drain();
     let steady_retries = fleet.retries - joins.retries;
+    let steady_retry_errors = fleet.errors[joins.retry_errors.len()..].to_vec();
     plane.process.check_running()?;
     let proxies_at_end = settled_proxies(plane.admin, proxies).await;
 
     let all_acked: Vec<Duration> = changes
         .iter()
+        .filter(|c| c.missing == 0)
         .filter_map(|c| c.max_ms)
         .map(|m| Duration::from_secs_f64(m / 1e3))
         .collect();
@@ -140,6 +150,8 @@ pub async fn run(opts: &Options, proxies: usize) -> anyhow::Result<Run> {
         joins,
         churn,
         steady_retries,
+        steady_retry_errors,
+        changes_all_acked: all_acked.len(),
         push_all_acked_p50_ms: percentile_ms(&all_acked, 50.0),
         push_all_acked_p99_ms: percentile_ms(&all_acked, 99.0),
         push_all_acked_max_ms: percentile_ms(&all_acked, 100.0),

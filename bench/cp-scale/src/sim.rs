@@ -355,3 +355,45 @@ impl Fleet {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_minimum_and_stays_within_the_maximum_and_a_half() {
+        for i in [0, 1, 999] {
+            let first = backoff(i, 0);
+            assert!(
+                first >= BACKOFF_MIN && first < BACKOFF_MIN * 3 / 2,
+                "{first:?}"
+            );
+            let third = backoff(i, 2);
+            assert!(
+                third >= BACKOFF_MIN * 4 && third < BACKOFF_MIN * 6,
+                "{third:?}"
+            );
+            let late = backoff(i, 40);
+            assert!(
+                late >= BACKOFF_MAX && late < BACKOFF_MAX * 3 / 2,
+                "{late:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_proxy_subscribes_to_the_changed_service_and_has_its_own_address() {
+        for i in [0, 1, 500, 9_999] {
+            let names = subscriptions(i, 1000);
+            assert_eq!(names[0], mesh::service_key(HOT));
+            assert!((2..=3).contains(&names.len()));
+        }
+        let addresses: std::collections::BTreeSet<_> = (0..20_000).map(address).collect();
+        assert_eq!(addresses.len(), 20_000);
+        let node = node("sim-7", Some(address(7)));
+        assert_eq!(
+            (node.id.as_str(), node.ip.as_str()),
+            ("sim-7.scale", "198.19.0.8")
+        );
+    }
+}
