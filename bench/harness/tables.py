@@ -113,7 +113,8 @@ def cp_table(runs):
 
 
 def churn_table(runs):
-    head = ["proxies", "announce pod", "churn pods/s", "s", "life s", "joins served/attempted",
+    head = ["proxies", "steady announce pod", "Services / endpoints", "churn pods/s", "s",
+            "life s", "joins served/attempted",
             "churn join p50 ms", "churn join p99 ms", "changes all ACKed", "all ACKed p50 ms",
             "all ACKed p99 ms", "all ACKed max ms", "push p99 ms", "ACKs of the changes",
             "CP CPU cores", "CP RSS end MiB", "CP peak MiB", "proxies at end"]
@@ -124,7 +125,8 @@ def churn_table(runs):
         if c["failed"] or c["notServed"]:
             joins += f" (**{c['failed']} failed, {c['notServed']} not served**)"
         end = r.get("proxiesAtEnd")
-        rows.append([r["proxies"], "yes" if r["announce"] else "no", fmt(r["churnRate"], 1),
+        rows.append([r["proxies"], "yes" if r["announce"] else "no",
+                     f"{r['services']} / {r['endpoints']}", fmt(r["churnRate"], 1),
                      fmt(r["durationSeconds"], 1), fmt(r["lifeSeconds"], 1), joins,
                      fmt(c["joinP50Ms"], 1), fmt(c["joinP99Ms"], 1),
                      f"{r['changesAllAcked']}/{len(r['changes'])}",
@@ -180,8 +182,8 @@ def markdown(doc):
     if doc.get("churn"):
         out.append("## Control plane under churn: pods joining and leaving while changes are "
                    "pushed\n")
-        out.append("N steady proxies join first; then, for the given seconds, churn pods join "
-                   "at the given rate, each leaving once it has been served and lived its life, "
+        out.append("N steady proxies join first; then, for the given seconds, churn pods (which "
+                   "announce a pod address, as sidecars do) join at the given rate, each leaving once it has been served and lived its life, "
                    "while one Service changes every few seconds. *All ACKed* = per change, the "
                    "write → the last steady proxy's ACK; p50/p99/max over the changes. "
                    "*Push p99* pools every steady proxy's ACK of every change. CPU cores = the "
