@@ -183,8 +183,13 @@ def run_mesh(a, workdir):
             "sidecarTransport": transport, "scenarios": [s["name"] for s in scs]}
 
 
+def cp_workdir():
+    # Per harness run, so two runs on one machine never share (or remove) each other's files.
+    return f"/tmp/weft-bench-cp-{os.getpid()}"
+
+
 def run_cp(a, args):
-    out = subprocess.run([a.cp, "--weft", a.weft, "--work", "/tmp/weft-bench-cp", *args],
+    out = subprocess.run([a.cp, "--weft", a.weft, "--work", cp_workdir(), *args],
                          text=True, stdout=subprocess.PIPE, timeout=3600)
     if out.returncode != 0:
         raise RuntimeError(f"weft-bench-cp {' '.join(args)} exited with {out.returncode}")
@@ -219,11 +224,20 @@ def main(argv):
                 announced = run_cp(a, ["control", "--proxies", "100", "--changes", "1",
                                        "--announce"])
                 doc["controlPlane"] += announced["controlPlane"]
+            # Pods joining and leaving while changes are pushed (issue: a control plane for
+            # 10 000 proxies). Churn pods announce their pod; the steady proxies do not, which
+            # keeps the set-up short. The smoke run (a debug build) only checks that it runs.
+            churn = (["--proxies", "10", "--services", "100", "--endpoints", "1000",
+                      "--churn-rate", "2", "--duration", "2", "--life", "1",
+                      "--change-every", "1"] if a.smoke else
+                     ["--proxies", "1000", "--churn-rate", "100", "--duration", "30"])
+            log(f"control plane under churn: {' '.join(churn)}")
+            doc.update(run_cp(a, ["churn", *churn]))
         if "proxy-memory" in a.sections:
             log("proxy memory: 10 and 10000 Services in the mesh")
             doc.update(run_cp(a, ["proxy-memory", "--services", "10,10000"]))
     finally:
-        subprocess.run(["rm", "-rf", workdir, "/tmp/weft-bench-cp"])
+        subprocess.run(["rm", "-rf", workdir, cp_workdir()])
     doc["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     report.summarize(doc)
     problems = report.problems(doc)

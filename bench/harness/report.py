@@ -115,6 +115,19 @@ def problems(doc):
     for c in doc.get("controlPlane", []):
         if any(ch["missing"] for ch in c["changes"]):
             out.append(f"control plane, {c['proxies']} proxies: some never ACKed a change")
+    for c in doc.get("churn", []):
+        where = f"churn beside {c['proxies']} proxies"
+        if any(ch["missing"] for ch in c["changes"]):
+            out.append(f"{where}: some steady proxies did not ACK a change within 10 s")
+        if not c["changes"]:
+            out.append(f"{where}: no change was pushed during the churn")
+        ch = c["churn"]
+        if ch["failed"] or ch["notServed"]:
+            out.append(f"{where}: {ch['failed']} churn pods failed, {ch['notServed']} not served"
+                       f" {ch['errors'][:1]}")
+        if c.get("proxiesAtEnd") != c["proxies"]:
+            out.append(f"{where}: the control plane lists {c.get('proxiesAtEnd')} proxies after "
+                       "the churn")
     for p in doc.get("proxyMemory", []):
         if p["errors"]:
             out.append(f"proxy memory, {p['servicesInMesh']} Services: {p['errors']} errors")

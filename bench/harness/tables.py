@@ -90,20 +90,51 @@ def not_built(doc, width):
     return [[name, "not built yet"] + [""] * (width - 2) for name in doc.get("notBuiltYet", [])]
 
 
+def acks_cell(changes):
+    acked = sum(c["acked"] for c in changes)
+    missing = sum(c["missing"] for c in changes)
+    return f"{acked}/{acked + missing}" + (" **(missing)**" if missing else "")
+
+
 def cp_table(runs):
-    head = ["proxies", "HTTP/2 conns", "announce pod", "connect+sync ms", "apply ms",
-            "push p50 ms", "push p99 ms", "push max ms", "ACKs of the changes", "CP RSS idle MiB",
-            "CP RSS connected MiB", "CP RSS end MiB", "CP peak MiB"]
+    head = ["proxies", "HTTP/2 conns", "announce pod", "connect+serve ms", "joins/s",
+            "CP CPU ms/join", "apply ms", "push p50 ms", "push p99 ms", "push max ms",
+            "ACKs of the changes", "CP RSS idle MiB", "CP RSS connected MiB", "CP RSS end MiB",
+            "CP peak MiB"]
     rows = []
     for r in runs:
-        acked = sum(c["acked"] for c in r["changes"])
-        missing = sum(c["missing"] for c in r["changes"])
         rows.append([r["proxies"], r["connections"], "yes" if r["announce"] else "no",
-                     fmt(r["connectMs"], 1), fmt(r["applyMs"], 0), fmt(r["pushP50Ms"], 1),
+                     fmt(r["connectMs"], 1), fmt(r.get("joinsPerSecond"), 1),
+                     fmt(r.get("cpuMsPerJoin"), 2), fmt(r["applyMs"], 0), fmt(r["pushP50Ms"], 1),
                      fmt(r["pushP99Ms"], 1), fmt(r["pushMaxMs"], 1),
-                     f"{acked}/{acked + missing}" + (" **(missing)**" if missing else ""),
-                     mib(r["controlIdle"]["rssKib"]), mib(r["controlConnected"]["rssKib"]),
+                     acks_cell(r["changes"]), mib(r["controlIdle"]["rssKib"]), mib(r["controlConnected"]["rssKib"]),
                      mib(r["controlEnd"]["rssKib"]), mib(r["controlEnd"]["hwmKib"])])
+    return table(head, rows)
+
+
+def churn_table(runs):
+    head = ["proxies", "steady announce pod", "Services / endpoints", "churn pods/s", "s",
+            "life s", "joins served/attempted",
+            "churn join p50 ms", "churn join p99 ms", "changes all ACKed", "all ACKed p50 ms",
+            "all ACKed p99 ms", "all ACKed max ms", "push p99 ms", "ACKs of the changes",
+            "CP CPU cores", "CP RSS end MiB", "CP peak MiB", "proxies at end"]
+    rows = []
+    for r in runs:
+        c = r["churn"]
+        joins = f"{c['served']}/{c['attempted']}"
+        if c["failed"] or c["notServed"]:
+            joins += f" (**{c['failed']} failed, {c['notServed']} not served**)"
+        end = r.get("proxiesAtEnd")
+        rows.append([r["proxies"], "yes" if r["announce"] else "no",
+                     f"{r['services']} / {r['endpoints']}", fmt(r["churnRate"], 1),
+                     fmt(r["durationSeconds"], 1), fmt(r["lifeSeconds"], 1), joins,
+                     fmt(c["joinP50Ms"], 1), fmt(c["joinP99Ms"], 1),
+                     f"{r['changesAllAcked']}/{len(r['changes'])}",
+                     fmt(r["pushAllAckedP50Ms"], 1), fmt(r["pushAllAckedP99Ms"], 1),
+                     fmt(r["pushAllAckedMaxMs"], 1), fmt(r["pushP99Ms"], 1),
+                     acks_cell(r["changes"]), fmt(r["controlChurnCpuCores"], 2),
+                     mib(r["controlChurnEnd"]["rssKib"]), mib(r["controlChurnEnd"]["hwmKib"]),
+                     end if end == r["proxies"] else f"**{end}**"])
     return table(head, rows)
 
 
@@ -138,13 +169,27 @@ def markdown(doc):
         out.append(mesh_sections(doc))
     if doc.get("controlPlane"):
         out.append("## Control plane: N simulated proxies, 1000 Services, 10 000 endpoints\n")
-        out.append("Push = rewriting one Service's file → that proxy ACKed the new version "
+        out.append("Connect+serve = opening the first stream → every proxy got its first answer for "
+                   "every name it subscribed to (its own Proxy resource and 3 Services); CPU "
+                   "ms/join = the control plane's utime+stime over that time / N. "
+                   "Push = rewriting one Service's file → that proxy ACKed the new version "
                    "(every proxy subscribes to it); apply = write → the control plane put it "
                    "in force (`appliedAtMs`: its change detection, load and analysis; the snapshot "
                    "rebuild and the pushes follow). Medians over the changes. *announce pod*: "
                    "the simulated proxies carry a pod address as sidecars do, so each join "
                    "rebuilds the snapshot.\n")
         out.append(cp_table(doc["controlPlane"]))
+    if doc.get("churn"):
+        out.append("## Control plane under churn: pods joining and leaving while changes are "
+                   "pushed\n")
+        out.append("N steady proxies join first; then, for the given seconds, churn pods (which "
+                   "announce a pod address, as sidecars do) join at the given rate, each leaving once it has been served and lived its life, "
+                   "while one Service changes every few seconds. *All ACKed* = per change, the "
+                   "write → the last steady proxy's ACK; p50/p99/max over the changes. "
+                   "*Push p99* pools every steady proxy's ACK of every change. CPU cores = the "
+                   "control plane's utime+stime over the churn's wall time; peak = VmHWM during "
+                   "the churn.\n")
+        out.append(churn_table(doc["churn"]))
     if doc.get("proxyMemory"):
         out.append("## Proxy memory against mesh size (explicit-mode proxy calling 3 Services)\n")
         out.append(proxy_mem_table(doc["proxyMemory"]))

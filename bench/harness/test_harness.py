@@ -78,5 +78,41 @@ class Summary(unittest.TestCase):
         self.assertEqual(len(report.problems(doc)), 2)
 
 
+def churn_run(missing=0, failed=0, at_end=20):
+    change = {"change": 1, "acked": 20 - missing, "missing": missing, "p50Ms": 3.0,
+              "p99Ms": 9.0, "maxMs": 9.5, "applyMs": 4.0}
+    return {"proxies": 20, "connections": 1, "services": 1000, "endpoints": 10000,
+            "announce": True, "churnRate": 10.0, "durationSeconds": 2.0, "lifeSeconds": 1.0,
+            "changeEverySeconds": 1.0, "connectMs": 50.0, "joinsPerSecond": 400.0,
+            "joinCpuSeconds": 0.02, "cpuMsPerJoin": 1.0,
+            "churn": {"connections": 1, "attempted": 20, "served": 20 - failed,
+                      "failed": failed, "notServed": 0, "left": 20 - failed,
+                      "servedPerSecond": 10.0, "joinP50Ms": 5.0, "joinP99Ms": 8.0,
+                      "joinMaxMs": 8.0, "errors": ["refused"] if failed else []},
+            "changes": [change], "changesAllAcked": 0 if missing else 1, "pushAllAckedP50Ms": 9.5, "pushAllAckedP99Ms": 9.5,
+            "pushAllAckedMaxMs": 9.5, "pushP50Ms": 3.0, "pushP99Ms": 9.0,
+            "controlIdle": {"rssKib": 1024, "hwmKib": 1024},
+            "controlConnected": {"rssKib": 2048, "hwmKib": 2048},
+            "controlChurnEnd": {"rssKib": 3072, "hwmKib": 4096},
+            "controlChurnCpuSeconds": 0.5, "controlChurnWallSeconds": 2.0,
+            "controlChurnCpuCores": 0.25,
+            "proxiesAtEnd": at_end}
+
+
+class Churn(unittest.TestCase):
+    def test_a_clean_churn_run_is_no_problem_and_has_a_row(self):
+        import tables
+        doc = {"churn": [churn_run()]}
+        self.assertEqual(report.problems(doc), [])
+        row = tables.churn_table(doc["churn"]).splitlines()[2]
+        self.assertIn("| 20/20 |", row)
+        self.assertIn("| 4.0 |", row)  # the peak RSS, MiB
+
+    def test_missing_acks_failed_joins_and_lingering_proxies_are_problems(self):
+        doc = {"churn": [churn_run(missing=1, failed=2, at_end=21)]}
+        problems = report.problems(doc)
+        self.assertEqual(len(problems), 3, problems)
+
+
 if __name__ == "__main__":
     unittest.main()
