@@ -75,10 +75,8 @@ pub const BATCH: Duration = Duration::from_millis(50);
 struct Inner {
     config: Arc<Config>,
     status: ConfigStatus,
-    /// Pod id → (connection that announced it, pod).
-    pods: BTreeMap<String, (u64, Pod)>,
-    /// Pods listed in the pods file; `None` until a list was read (or without a pods file).
-    file_pods: Option<Vec<Pod>>,
+    /// The announced and listed pods.
+    pods: pods::Pods,
     /// The snapshot changes are applied to; [`State::publish`] hands a copy to the streams.
     working: Snapshot,
 }
@@ -118,8 +116,7 @@ impl State {
             inner: Mutex::new(Inner {
                 config: Arc::new(config),
                 status,
-                pods: BTreeMap::new(),
-                file_pods: None,
+                pods: pods::Pods::default(),
                 working,
             }),
             snapshot: watch::Sender::new(snapshot),
@@ -183,17 +180,18 @@ impl State {
     /// (streams wait for it to be published).
     pub fn add_pod(&self, connection: u64, pod: Pod) -> u64 {
         let mut inner = self.inner();
-        let id = pod.id.clone();
-        inner.pods.insert(id.clone(), (connection, pod));
-        self.pods_changed(&mut inner, Some(&id))
+        let Inner { pods, working, .. } = &mut *inner;
+        pods.announce(working, connection, pod);
+        self.pods_changed(&inner)
     }
 
     /// Removes the pod if `connection` is still the one that announced it.
     pub fn remove_pod(&self, id: &str, connection: u64) {
         let mut inner = self.inner();
-        if inner.pods.get(id).is_some_and(|(c, _)| *c == connection) {
-            inner.pods.remove(id);
-            self.pods_changed(&mut inner, Some(id));
+        let Inner { pods, working, .. } = &mut *inner;
+        if pods.announced_by(id, connection) {
+            pods.withdraw(working, id);
+            self.pods_changed(&inner);
         }
     }
 
@@ -206,8 +204,13 @@ impl State {
             loaded_at_ms: Some(now_ms()),
             error: None,
         });
-        inner.file_pods = Some(pods);
-        self.pods_changed(&mut inner, None);
+        let Inner {
+            pods: state,
+            working,
+            ..
+        } = &mut *inner;
+        state.set_list(working, pods);
+        self.pods_changed(&inner);
     }
 
     /// Records why the pods file cannot be read; the list in force does not change.
@@ -228,21 +231,13 @@ impl State {
         });
     }
 
-    /// Brings the working snapshot's pods up to date after the pod `id` (None: any) changed,
-    /// and schedules a publication. Returns the working generation.
-    fn pods_changed(&self, inner: &mut Inner, id: Option<&str>) -> u64 {
-        let Inner {
-            pods,
-            file_pods,
-            working,
-            ..
-        } = inner;
-        pods::sync(working, pods, file_pods.as_deref(), id);
+    /// Schedules the publication of pod changes; returns the working generation.
+    fn pods_changed(&self, inner: &Inner) -> u64 {
         self.publish.notify_one();
         if tokio::runtime::Handle::try_current().is_err() {
-            self.snapshot.send_replace(Arc::new(working.clone()));
+            self.snapshot.send_replace(Arc::new(inner.working.clone()));
         }
-        working.generation()
+        inner.working.generation()
     }
 
     /// Hands the working snapshot to the discovery streams.

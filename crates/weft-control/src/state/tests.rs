@@ -1,5 +1,6 @@
 //! The state's pods: applied incrementally, equal to a full build, published in batches.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use weft_core::model::{Pod, Snapshot};
@@ -110,4 +111,99 @@ async fn with_a_pods_file_only_listed_pods_count_and_keep_what_their_proxy_annou
             .port(81)
             .is_some()
     );
+}
+
+/// The endpoints as the control plane worked them out before it kept indexes: the reference
+/// the incremental path must agree with.
+fn reference(announced: &BTreeMap<String, Pod>, listed: Option<&[Pod]>) -> Vec<Pod> {
+    let Some(listed) = listed else {
+        return announced.values().cloned().collect();
+    };
+    let by_name: std::collections::HashMap<(&str, &str), &Pod> = (announced.values())
+        .map(|p| ((p.namespace.as_str(), p.name.as_str()), p))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    (listed.iter())
+        .filter(|p| seen.insert(p.id.clone()))
+        .map(|p| {
+            let mut pod = p.clone();
+            let own = (announced.get(&p.id)).or_else(|| {
+                by_name
+                    .get(&(p.namespace.as_str(), p.name.as_str()))
+                    .copied()
+            });
+            if let Some(a) = own {
+                pod.inbound = a.inbound.or(pod.inbound);
+                pod.tunnel = a.tunnel.or(pod.tunnel);
+            }
+            pod
+        })
+        .collect()
+}
+
+#[test]
+fn random_joins_leaves_and_lists_agree_with_working_out_every_endpoint_again() {
+    // No runtime: every change is published at once.
+    let state = State::new(config(SHOP), Duration::ZERO);
+    let mut announced: BTreeMap<String, Pod> = BTreeMap::new();
+    let mut conns: BTreeMap<String, u64> = BTreeMap::new();
+    let mut listed: Option<Vec<Pod>> = None;
+    let mut rng = fastrand::Rng::with_seed(2026);
+    let make = |rng: &mut fastrand::Rng| {
+        let n = rng.u8(1..8);
+        let labels: &[(&str, &str)] = match rng.u8(0..3) {
+            0 => &[("app", "web")],
+            1 => &[("app", "web"), ("tier", "back")],
+            _ => &[("tier", "back")],
+        };
+        let mut p = pod(&format!("web{n}"), n, labels);
+        if rng.bool() {
+            // Another id than the listed one (matched by name), reused for other names.
+            p.id = format!("alias{}.shop", rng.u8(0..3));
+        }
+        if rng.bool() {
+            p.inbound = Some(
+                format!("198.18.0.{n}:{}", 15000 + u16::from(rng.u8(0..3)))
+                    .parse()
+                    .unwrap(),
+            );
+        }
+        p
+    };
+    for step in 0..400u64 {
+        match rng.u8(0..10) {
+            0..=4 => {
+                let p = make(&mut rng);
+                conns.insert(p.id.clone(), step);
+                announced.insert(p.id.clone(), p.clone());
+                state.add_pod(step, p);
+            }
+            5..=7 => {
+                let Some(id) = announced
+                    .keys()
+                    .nth(rng.usize(0..announced.len().max(1)))
+                    .cloned()
+                else {
+                    continue;
+                };
+                // Half the time a stale connection tries: nothing may change.
+                let stale = rng.bool();
+                let conn = if stale { u64::MAX } else { conns[&id] };
+                state.remove_pod(&id, conn);
+                if !stale {
+                    announced.remove(&id);
+                }
+            }
+            _ => {
+                let list: Vec<Pod> = (0..rng.usize(0..6)).map(|_| make(&mut rng)).collect();
+                state.set_file_pods("pods.json", list.clone());
+                listed = Some(list);
+            }
+        }
+        let want = reference(&announced, listed.as_deref());
+        let published = state.snapshot().borrow().clone();
+        let full = Snapshot::build(&state.inner().config, &want);
+        assert_eq!(published.services, full.services, "step {step}");
+        assert_eq!(published.pods, full.pods, "step {step}");
+    }
 }
