@@ -137,8 +137,7 @@ fn check_segment(what: &'static str, s: &str) -> Result<(), Reason> {
     if s.is_empty() {
         return Err(Reason::EmptySegment { what });
     }
-    if s == "." || s == ".." {
-        let segment = if s == "." { "." } else { ".." };
+    if let Some(segment) = [".", ".."].into_iter().find(|dots| *dots == s) {
         return Err(Reason::DotSegment { what, segment });
     }
     if let Some(c) = s
