@@ -115,10 +115,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+fn parse_duration(s: &str) -> Result<std::time::Duration, weft_core::duration::ParseDurationError> {
     s.parse::<weft_core::duration::Duration>()
         .map(|d| d.as_std())
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

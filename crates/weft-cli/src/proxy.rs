@@ -126,22 +126,43 @@ fn control_plane(args: &Args) -> anyhow::Result<weft_proxy::control::ControlPlan
     Ok(cp)
 }
 
-fn parse_label(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("{s:?} is not key=value"))
+/// A `--label` or `--listen` value that does not parse; clap prints it after the flag.
+#[derive(Debug, thiserror::Error)]
+enum ArgError {
+    #[error("{0:?} is not key=value")]
+    NotKeyValue(String),
+    #[error("{0:?} is not PORT=ADDR (e.g. 8080=127.0.0.1:18080)")]
+    NotListen(String),
+    #[error("{port:?} is not a listener port: {source}")]
+    Port {
+        port: String,
+        source: std::num::ParseIntError,
+    },
+    #[error("{addr:?} is not a socket address (IP:PORT): {source}")]
+    Addr {
+        addr: String,
+        source: std::net::AddrParseError,
+    },
 }
 
-fn parse_listen(s: &str) -> Result<(u16, SocketAddr), String> {
+fn parse_label(s: &str) -> Result<(String, String), ArgError> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| ArgError::NotKeyValue(s.to_string()))
+}
+
+fn parse_listen(s: &str) -> Result<(u16, SocketAddr), ArgError> {
     let (port, addr) = s
         .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not PORT=ADDR (e.g. 8080=127.0.0.1:18080)"))?;
-    let port = port
-        .parse()
-        .map_err(|e| format!("{port:?} is not a listener port: {e}"))?;
-    let addr = addr
-        .parse()
-        .map_err(|e| format!("{addr:?} is not a socket address (IP:PORT): {e}"))?;
+        .ok_or_else(|| ArgError::NotListen(s.to_string()))?;
+    let port = port.parse().map_err(|source| ArgError::Port {
+        port: port.to_string(),
+        source,
+    })?;
+    let addr = addr.parse().map_err(|source| ArgError::Addr {
+        addr: addr.to_string(),
+        source,
+    })?;
     Ok((port, addr))
 }
 
@@ -331,12 +352,46 @@ mod tests {
             parse_listen("8080=127.0.0.1:18080").unwrap(),
             (8080, "127.0.0.1:18080".parse().unwrap())
         );
-        assert!(parse_listen("8080").unwrap_err().contains("PORT=ADDR"));
-        assert!(parse_listen("http=127.0.0.1:1").is_err());
+        let why = |s: &str| parse_listen(s).unwrap_err().to_string();
+        assert_eq!(
+            why("8080"),
+            "\"8080\" is not PORT=ADDR (e.g. 8080=127.0.0.1:18080)"
+        );
+        assert_eq!(
+            why("http=127.0.0.1:1"),
+            "\"http\" is not a listener port: invalid digit found in string"
+        );
+        assert_eq!(
+            why("8080=localhost"),
+            "\"localhost\" is not a socket address (IP:PORT): invalid socket address syntax"
+        );
+        let err = parse_listen("http=127.0.0.1:1").unwrap_err();
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    }
+
+    #[test]
+    fn label_flags_split_at_the_first_equals() {
+        assert_eq!(
+            parse_label("app=web=1").unwrap(),
+            ("app".into(), "web=1".into())
+        );
+        assert_eq!(
+            parse_label("app").unwrap_err().to_string(),
+            "\"app\" is not key=value"
+        );
+    }
+
+    /// clap shows a value parser's error text after the flag, unchanged.
+    #[test]
+    fn clap_reports_the_parser_error() {
+        use clap::Parser;
+        let err = crate::Cli::try_parse_from(["weft", "proxy", "--listen", "8080"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(
-            parse_listen("8080=localhost")
-                .unwrap_err()
-                .contains("IP:PORT")
+            err.contains("\"8080\" is not PORT=ADDR (e.g. 8080=127.0.0.1:18080)"),
+            "{err}"
         );
     }
 

@@ -68,8 +68,8 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Insecure(String),
+    #[error(transparent)]
+    Insecure(#[from] listen::plain::Error),
     #[error("the CA cannot start: {0}")]
     Ca(#[from] ca::Error),
 }
@@ -110,7 +110,7 @@ impl Bound {
 }
 
 pub async fn build(cfg: Config) -> Result<Bound, Error> {
-    listen::plain::check(cfg.discovery_addr).map_err(Error::Insecure)?;
+    listen::plain::check(cfg.discovery_addr)?;
     let dir = cfg.config_dir.clone();
     let config = tokio::task::spawn_blocking(move || source::load(&dir))
         .await

@@ -1,8 +1,8 @@
 //! The `weft.dev/` annotations and labels: names, what values they take, and how they combine
 //! with the Mesh defaults into a workload's effective proxy settings.
 
-use crate::duration::Duration;
-use crate::quantity::{Cpu, Memory};
+use crate::duration::{Duration, ParseDurationError};
+use crate::quantity::{Cpu, Memory, ParseQuantityError};
 use crate::resources::mesh::{LogLevel, MeshSpec, MtlsMode, ProxyDefaults};
 
 pub const PREFIX: &str = "weft.dev/";
@@ -173,18 +173,24 @@ pub fn closest(name: &str) -> Option<&'static str> {
         .map(|(_, n)| n)
 }
 
+/// Why a value does not fit its key, and what is expected there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error(transparent)]
+    Duration(#[from] ParseDurationError),
+    #[error(transparent)]
+    Quantity(#[from] ParseQuantityError),
+    #[error("{value:?} is not {}", expected(*.kind))]
+    Invalid { value: String, kind: ValueKind },
+}
+
 /// Checks a value for a key, returning what was wrong and what is expected.
-pub fn check_value(kind: ValueKind, value: &str) -> Result<(), String> {
+pub fn check_value(kind: ValueKind, value: &str) -> Result<(), ValueError> {
     let ok = match kind {
         ValueKind::Bool => parse_bool(value).is_some(),
-        ValueKind::Duration => {
-            return value
-                .parse::<Duration>()
-                .map(drop)
-                .map_err(|e| e.to_string());
-        }
-        ValueKind::Cpu => return value.parse::<Cpu>().map(drop).map_err(|e| e.to_string()),
-        ValueKind::Memory => return value.parse::<Memory>().map(drop).map_err(|e| e.to_string()),
+        ValueKind::Duration => return value.parse::<Duration>().map(drop).map_err(Into::into),
+        ValueKind::Cpu => return value.parse::<Cpu>().map(drop).map_err(Into::into),
+        ValueKind::Memory => return value.parse::<Memory>().map(drop).map_err(Into::into),
         ValueKind::Count => value.parse::<u32>().is_ok_and(|n| (1..=64).contains(&n)),
         ValueKind::LogLevel => value.parse::<LogLevel>().is_ok(),
         ValueKind::MtlsMode => value.parse::<MtlsMode>().is_ok(),
@@ -195,7 +201,10 @@ pub fn check_value(kind: ValueKind, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{value:?} is not {}", expected(kind)))
+        Err(ValueError::Invalid {
+            value: value.to_string(),
+            kind,
+        })
     }
 }
 
@@ -302,5 +311,31 @@ impl ProxySettings {
                 .find_map(|m| m.get(DATAPLANE_MODE).and_then(|v| DataplaneMode::parse(v)))
                 .unwrap_or(DataplaneMode::Sidecar),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_errors_say_what_is_expected() {
+        assert_eq!(check_value(ValueKind::Bool, "on"), Ok(()));
+        assert_eq!(
+            check_value(ValueKind::Bool, "yes").unwrap_err().to_string(),
+            "\"yes\" is not a boolean (\"true\" or \"false\")"
+        );
+        assert_eq!(
+            check_value(ValueKind::Name, "Web").unwrap_err().to_string(),
+            "\"Web\" is not a DNS label (lower-case letters, digits, '-')"
+        );
+        let duration = check_value(ValueKind::Duration, "5 parsecs").unwrap_err();
+        assert!(matches!(duration, ValueError::Duration(_)), "{duration:?}");
+        assert_eq!(
+            duration.to_string(),
+            "5 parsecs".parse::<Duration>().unwrap_err().to_string()
+        );
+        let memory = check_value(ValueKind::Memory, "lots").unwrap_err();
+        assert!(matches!(memory, ValueError::Quantity(_)), "{memory:?}");
     }
 }

@@ -3,6 +3,7 @@
 //! and its subject's common name (the pod the CA issued it to). Only reads: verifying the
 //! chain is the TLS layer's job.
 
+use x509_parser::error::X509Error;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// The parts of a leaf certificate weft reads.
@@ -14,14 +15,28 @@ pub struct Leaf {
     pub common_name: String,
 }
 
+/// Why a certificate gives no workload identity.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unreadable certificate: {0}")]
+    Unreadable(#[source] x509_parser::nom::Err<X509Error>),
+    #[error("bad subjectAltName: {0}")]
+    BadSan(#[source] X509Error),
+    #[error("the certificate has no subjectAltName")]
+    NoSan,
+    #[error("the certificate has no spiffe:// identity")]
+    NoSpiffeId,
+    #[error("the certificate has more than one spiffe:// identity")]
+    ManySpiffeIds,
+}
+
 /// Reads a DER leaf certificate; the error says what is missing.
-pub fn read(der: &[u8]) -> Result<Leaf, String> {
-    let (_, cert) =
-        X509Certificate::from_der(der).map_err(|e| format!("unreadable certificate: {e}"))?;
+pub fn read(der: &[u8]) -> Result<Leaf, Error> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(Error::Unreadable)?;
     let san = cert
         .subject_alternative_name()
-        .map_err(|e| format!("bad subjectAltName: {e}"))?
-        .ok_or("the certificate has no subjectAltName")?;
+        .map_err(Error::BadSan)?
+        .ok_or(Error::NoSan)?;
     let uris: Vec<&str> = san
         .value
         .general_names
@@ -33,8 +48,8 @@ pub fn read(der: &[u8]) -> Result<Leaf, String> {
         .collect();
     let spiffe_uri = match uris.as_slice() {
         [one] => one.to_string(),
-        [] => return Err("the certificate has no spiffe:// identity".into()),
-        _ => return Err("the certificate has more than one spiffe:// identity".into()),
+        [] => return Err(Error::NoSpiffeId),
+        _ => return Err(Error::ManySpiffeIds),
     };
     let common_name = cert
         .subject()
@@ -47,4 +62,20 @@ pub fn read(der: &[u8]) -> Result<Leaf, String> {
         spiffe_uri,
         common_name,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_certificate_is_unreadable_and_keeps_the_parser_error() {
+        let err = read(b"not a certificate").unwrap_err();
+        assert!(matches!(err, Error::Unreadable(_)), "{err:?}");
+        assert!(
+            err.to_string().starts_with("unreadable certificate: "),
+            "{err}"
+        );
+        assert!(std::error::Error::source(&err).is_some());
+    }
 }

@@ -30,7 +30,44 @@ pub struct SpiffeId {
 )]
 pub struct Error {
     pub input: String,
-    pub reason: String,
+    pub reason: Reason,
+}
+
+/// The part of a SPIFFE ID that is wrong, and how.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reason {
+    #[error("longer than {MAX_LEN} bytes")]
+    TooLong,
+    #[error("the scheme must be spiffe:// (lowercase)")]
+    Scheme,
+    #[error("a query or fragment is not allowed")]
+    QueryOrFragment,
+    #[error("the path /ns/<namespace>/sa/<service-account> is missing")]
+    NoPath,
+    #[error("the trust domain is empty")]
+    EmptyTrustDomain,
+    #[error("the trust domain must not have a port")]
+    Port,
+    #[error("user info is not allowed")]
+    UserInfo,
+    #[error(
+        "the trust domain has {0:?}; only lowercase letters, digits, '.', '-' and '_' are allowed"
+    )]
+    TrustDomainChar(char),
+    #[error("the path has {0} segments, not the 4 of /ns/<namespace>/sa/<service-account>")]
+    SegmentCount(usize),
+    #[error("the path must be /ns/<namespace>/sa/<service-account>")]
+    PathShape,
+    /// `what` names the segment: "namespace" or "service account".
+    #[error("the {what} is empty")]
+    EmptySegment { what: &'static str },
+    #[error("the {what} must not be {segment:?}")]
+    DotSegment {
+        what: &'static str,
+        segment: &'static str,
+    },
+    #[error("the {what} has {c:?}; only letters, digits, '.', '-' and '_' are allowed")]
+    SegmentChar { what: &'static str, c: char },
 }
 
 impl SpiffeId {
@@ -49,76 +86,65 @@ impl SpiffeId {
 
     /// Parses `spiffe://<td>/ns/<ns>/sa/<sa>` strictly.
     pub fn parse(input: &str) -> Result<SpiffeId, Error> {
-        let fail = |reason: &str| Error {
+        let fail = |reason: Reason| Error {
             input: input.to_string(),
-            reason: reason.to_string(),
+            reason,
         };
         if input.len() > MAX_LEN {
-            return Err(fail("longer than 2048 bytes"));
+            return Err(fail(Reason::TooLong));
         }
         let rest = input
             .strip_prefix("spiffe://")
-            .ok_or_else(|| fail("the scheme must be spiffe:// (lowercase)"))?;
+            .ok_or_else(|| fail(Reason::Scheme))?;
         if rest.contains(['?', '#']) {
-            return Err(fail("a query or fragment is not allowed"));
+            return Err(fail(Reason::QueryOrFragment));
         }
-        let (td, path) = rest
-            .split_once('/')
-            .ok_or_else(|| fail("the path /ns/<namespace>/sa/<service-account> is missing"))?;
-        check_trust_domain(td).map_err(|r| fail(&r))?;
+        let (td, path) = rest.split_once('/').ok_or_else(|| fail(Reason::NoPath))?;
+        check_trust_domain(td).map_err(fail)?;
         let parts: Vec<&str> = path.split('/').collect();
         let [ns_key, ns, sa_key, sa] = parts.as_slice() else {
-            return Err(fail(&format!(
-                "the path has {} segments, not the 4 of /ns/<namespace>/sa/<service-account>",
-                parts.len()
-            )));
+            return Err(fail(Reason::SegmentCount(parts.len())));
         };
         if *ns_key != "ns" || *sa_key != "sa" {
-            return Err(fail(
-                "the path must be /ns/<namespace>/sa/<service-account>",
-            ));
+            return Err(fail(Reason::PathShape));
         }
-        check_segment("namespace", ns).map_err(|r| fail(&r))?;
-        check_segment("service account", sa).map_err(|r| fail(&r))?;
+        check_segment("namespace", ns).map_err(fail)?;
+        check_segment("service account", sa).map_err(fail)?;
         Ok(SpiffeId::new(td, *ns, *sa))
     }
 }
 
-fn check_trust_domain(td: &str) -> Result<(), String> {
+fn check_trust_domain(td: &str) -> Result<(), Reason> {
     if td.is_empty() {
-        return Err("the trust domain is empty".into());
+        return Err(Reason::EmptyTrustDomain);
     }
     if td.contains(':') {
-        return Err("the trust domain must not have a port".into());
+        return Err(Reason::Port);
     }
     if td.contains('@') {
-        return Err("user info is not allowed".into());
+        return Err(Reason::UserInfo);
     }
     if let Some(c) = td
         .chars()
         .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '.' | '-' | '_'))
     {
-        return Err(format!(
-            "the trust domain has {c:?}; only lowercase letters, digits, '.', '-' and '_' are allowed"
-        ));
+        return Err(Reason::TrustDomainChar(c));
     }
     Ok(())
 }
 
-fn check_segment(what: &str, s: &str) -> Result<(), String> {
+fn check_segment(what: &'static str, s: &str) -> Result<(), Reason> {
     if s.is_empty() {
-        return Err(format!("the {what} is empty"));
+        return Err(Reason::EmptySegment { what });
     }
-    if s == "." || s == ".." {
-        return Err(format!("the {what} must not be {s:?}"));
+    if let Some(segment) = [".", ".."].into_iter().find(|dots| *dots == s) {
+        return Err(Reason::DotSegment { what, segment });
     }
     if let Some(c) = s
         .chars()
         .find(|c| !matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_'))
     {
-        return Err(format!(
-            "the {what} has {c:?}; only letters, digits, '.', '-' and '_' are allowed"
-        ));
+        return Err(Reason::SegmentChar { what, c });
     }
     Ok(())
 }
@@ -191,5 +217,41 @@ mod tests {
                 .to_string()
                 .contains("2048")
         );
+    }
+
+    #[test]
+    fn reasons_are_typed_and_read_as_before() {
+        let err = SpiffeId::parse("spiffe://td/ns/a b/sa/b").unwrap_err();
+        assert_eq!(
+            err.reason,
+            Reason::SegmentChar {
+                what: "namespace",
+                c: ' '
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "\"spiffe://td/ns/a b/sa/b\" is not a workload SPIFFE ID: the namespace has ' '; \
+             only letters, digits, '.', '-' and '_' are allowed \
+             (expected spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>)"
+        );
+        let reason = |input: &str| SpiffeId::parse(input).unwrap_err().reason.to_string();
+        assert_eq!(
+            reason("spiffe://td/ns/../sa/b"),
+            "the namespace must not be \"..\""
+        );
+        assert_eq!(
+            reason("spiffe://td/ns/a/sa/."),
+            "the service account must not be \".\""
+        );
+        assert_eq!(
+            reason("spiffe://T/ns/a/sa/b"),
+            "the trust domain has 'T'; only lowercase letters, digits, '.', '-' and '_' are allowed"
+        );
+        assert_eq!(
+            reason("spiffe://td/ns/a"),
+            "the path has 2 segments, not the 4 of /ns/<namespace>/sa/<service-account>"
+        );
+        assert_eq!(Reason::TooLong.to_string(), "longer than 2048 bytes");
     }
 }

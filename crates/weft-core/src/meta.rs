@@ -85,28 +85,39 @@ pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, St
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// Why a name is not a DNS-1123 label. The text completes a sentence that starts with the
+/// name: `name "Web" contains 'W'; ...`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsLabelError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("is {0} characters long; the limit is 63")]
+    TooLong(usize),
+    #[error("contains {found:?}; use lower-case letters, digits and '-' (e.g. {suggestion:?})")]
+    BadChar { found: char, suggestion: String },
+    #[error("must start and end with a letter or digit")]
+    Ends,
+}
+
 /// Checks a DNS-1123 label (`metadata.name` of most kinds): 1–63 of `a-z0-9-`, alphanumeric at both ends.
-pub fn check_dns_label(name: &str) -> Result<(), String> {
+pub fn check_dns_label(name: &str) -> Result<(), DnsLabelError> {
     if name.is_empty() {
-        return Err("must not be empty".into());
+        return Err(DnsLabelError::Empty);
     }
     if name.len() > 63 {
-        return Err(format!(
-            "is {} characters long; the limit is 63",
-            name.len()
-        ));
+        return Err(DnsLabelError::TooLong(name.len()));
     }
-    if let Some(c) = name
+    if let Some(found) = name
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {
-        return Err(format!(
-            "contains {c:?}; use lower-case letters, digits and '-' (e.g. {:?})",
-            suggest_dns_label(name)
-        ));
+        return Err(DnsLabelError::BadChar {
+            found,
+            suggestion: suggest_dns_label(name),
+        });
     }
     if name.starts_with('-') || name.ends_with('-') {
-        return Err("must start and end with a letter or digit".into());
+        return Err(DnsLabelError::Ends);
     }
     Ok(())
 }
@@ -118,4 +129,26 @@ fn suggest_dns_label(name: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     s.trim_matches('-').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_label_errors_read_after_the_name() {
+        let why = |name: &str| check_dns_label(name).unwrap_err().to_string();
+        assert_eq!(check_dns_label("my-shop-2"), Ok(()));
+        assert_eq!(why(""), "must not be empty");
+        assert_eq!(
+            why(&"a".repeat(64)),
+            "is 64 characters long; the limit is 63"
+        );
+        assert_eq!(
+            why("My_Shop"),
+            "contains 'M'; use lower-case letters, digits and '-' (e.g. \"my-shop\")"
+        );
+        assert_eq!(why("-shop"), "must start and end with a letter or digit");
+        assert_eq!(check_dns_label("shop-"), Err(DnsLabelError::Ends));
+    }
 }

@@ -76,7 +76,7 @@ pub async fn handle(
                         *shared.log_level.lock().unwrap_or_else(|p| p.into_inner()) = l.clone();
                         reply(StatusCode::OK, json!({"level": l}))
                     }
-                    Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e})),
+                    Err(e) => reply(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
                 },
             }
         }

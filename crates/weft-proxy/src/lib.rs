@@ -42,4 +42,5 @@ pub mod tunnel;
 pub(crate) mod xds;
 
 pub use engine::{BindError, Identity};
+pub use shared::SetLogLevel;
 pub use sidecar::{Bound, Config, build};

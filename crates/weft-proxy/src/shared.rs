@@ -18,8 +18,10 @@ use crate::state::{LookupError, Store};
 use crate::tunnel::Credentials;
 use crate::xds;
 
-/// Changes the process's log level (`POST /logging?level=`).
-pub type SetLogLevel = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+/// Changes the process's log level (`POST /logging?level=`). The error is the logger's own
+/// (the process that embeds the proxy owns the logger); the admin API answers with its text.
+pub type SetLogLevel =
+    Arc<dyn Fn(&str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send + Sync>;
 
 /// State every connection shares.
 pub struct Shared {

@@ -15,8 +15,8 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::cert::{self, Summary};
 use super::store::{
-    Fingerprint, Paths, fingerprint, generate_root, invalid, lock, mkdir, read, read_bundle_dir,
-    read_pair, rotate,
+    Fingerprint, Paths, bad_cert, fingerprint, generate_root, invalid, lock, mkdir, read,
+    read_bundle_dir, read_pair, rotate,
 };
 use super::{Config, Error};
 
@@ -127,7 +127,7 @@ impl Authority {
             }
         }
         let signing = &certs[0];
-        let s = Summary::of(signing).map_err(|m| invalid(&paths.root_cert, m))?;
+        let s = Summary::of(signing).map_err(bad_cert(&paths.root_cert))?;
         if !s.self_signed {
             return Err(invalid(
                 &paths.root_cert,
@@ -157,9 +157,9 @@ impl Authority {
     ) -> Result<Authority, Error> {
         let (certs, key) = read_pair(cert_file, key_file)?;
         let signing = certs[0].clone();
-        let s = Summary::of(&signing).map_err(|m| invalid(cert_file, m))?;
+        let s = Summary::of(&signing).map_err(bad_cert(cert_file))?;
         let mut roots = match bundle_file {
-            Some(f) => cert::parse_pem(&read(f)?).map_err(|m| invalid(f, m))?,
+            Some(f) => cert::parse_pem(&read(f)?).map_err(bad_cert(f))?,
             None => vec![],
         };
         let (kind, chain) = if s.self_signed {
@@ -214,7 +214,7 @@ impl Authority {
         paths: &Paths,
     ) -> Result<Authority, Error> {
         let file = &origin.cert_file;
-        let summary = Summary::of(&signing).map_err(|m| invalid(file, m))?;
+        let summary = Summary::of(&signing).map_err(bad_cert(file))?;
         if !summary.is_ca {
             return Err(invalid(
                 file,
@@ -236,7 +236,7 @@ impl Authority {
             Issuer::from_ca_cert_der(&signing, key).map_err(|e| invalid(file, e.to_string()))?;
         let mut own_roots = Vec::new();
         for r in roots {
-            let s = Summary::of(&r).map_err(|m| invalid(file, m))?;
+            let s = Summary::of(&r).map_err(bad_cert(file))?;
             own_roots.push((r, s));
         }
         let chain_len = chain.len();

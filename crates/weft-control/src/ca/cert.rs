@@ -3,7 +3,19 @@
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
+use x509_parser::error::X509Error;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// Why bytes or a PEM text give no certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not a valid X.509 certificate: {0}")]
+    NotX509(#[source] x509_parser::nom::Err<X509Error>),
+    #[error("bad PEM: {0}")]
+    Pem(#[source] rustls_pki_types::pem::Error),
+    #[error("no CERTIFICATE block in it")]
+    NoCertificate,
+}
 
 /// What the CA shows about a certificate (`/debug/ca`, logs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,9 +34,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(der: &[u8]) -> Result<Summary, String> {
-        let (_, cert) = X509Certificate::from_der(der)
-            .map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
+    pub fn of(der: &[u8]) -> Result<Summary, Error> {
+        let (_, cert) = X509Certificate::from_der(der).map_err(Error::NotX509)?;
         Ok(Summary {
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
@@ -49,12 +60,12 @@ pub fn serial_hex(raw: &[u8]) -> String {
 }
 
 /// Every certificate in a PEM text, in order.
-pub fn parse_pem(text: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn parse_pem(text: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
     let certs = CertificateDer::pem_slice_iter(text.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("bad PEM: {e}"))?;
+        .map_err(Error::Pem)?;
     if certs.is_empty() {
-        return Err("no CERTIFICATE block in it".into());
+        return Err(Error::NoCertificate);
     }
     Ok(certs)
 }
@@ -77,4 +88,40 @@ pub fn rfc3339(unix: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| unix.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_says_why_and_keeps_the_cause() {
+        let err = Summary::of(b"not DER").unwrap_err();
+        assert!(matches!(err, Error::NotX509(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("not a valid X.509 certificate: "),
+            "{err}"
+        );
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(
+            parse_pem("no pem here").unwrap_err().to_string(),
+            "no CERTIFICATE block in it"
+        );
+        let bad = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+        let err = parse_pem(bad).unwrap_err();
+        assert!(matches!(err, Error::Pem(_)), "{err:?}");
+        assert!(err.to_string().starts_with("bad PEM: "), "{err}");
+    }
+
+    #[test]
+    fn a_generated_root_reads_back() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let root = params.self_signed(&key).unwrap();
+        let certs = parse_pem(&root.pem()).unwrap();
+        let s = Summary::of(&certs[0]).unwrap();
+        assert!(s.is_ca && s.self_signed, "{s:?}");
+    }
 }

@@ -5,6 +5,7 @@ use rcgen::SubjectPublicKeyInfo;
 use rustls_pki_types::CertificateSigningRequestDer;
 use rustls_pki_types::pem::PemObject;
 use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::error::X509Error;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
@@ -16,20 +17,40 @@ pub struct Csr {
     pub uri: String,
 }
 
+/// What is wrong with a CSR, in words the requester can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("csr_pem is not a PEM CERTIFICATE REQUEST: {0}")]
+    NotPem(#[source] rustls_pki_types::pem::Error),
+    #[error("the CSR is not valid PKCS#10: {0}")]
+    NotPkcs10(#[source] x509_parser::nom::Err<X509Error>),
+    #[error("the CSR has trailing bytes")]
+    TrailingBytes,
+    #[error("the CSR's signature does not verify with the key it carries ({0})")]
+    Signature(#[source] X509Error),
+    #[error("the CSR's key type is not supported ({0}); use ECDSA P-256")]
+    KeyType(#[source] rcgen::Error),
+    #[error("the CSR has no URI SAN: put the workload's SPIFFE ID in it")]
+    NoUri,
+    #[error(
+        "the CSR has {} URI SANs ({}); a workload certificate carries exactly one SPIFFE ID",
+        .0.len(),
+        .0.join(", ")
+    )]
+    ManyUris(Vec<String>),
+}
+
 /// Parses and verifies a PEM CSR; the error says what is wrong with it.
-pub fn parse(pem_text: &str) -> Result<Csr, String> {
-    let der = CertificateSigningRequestDer::from_pem_slice(pem_text.as_bytes())
-        .map_err(|e| format!("csr_pem is not a PEM CERTIFICATE REQUEST: {e}"))?;
-    let (rest, csr) = X509CertificationRequest::from_der(&der)
-        .map_err(|e| format!("the CSR is not valid PKCS#10: {e}"))?;
+pub fn parse(pem_text: &str) -> Result<Csr, Error> {
+    let der =
+        CertificateSigningRequestDer::from_pem_slice(pem_text.as_bytes()).map_err(Error::NotPem)?;
+    let (rest, csr) = X509CertificationRequest::from_der(&der).map_err(Error::NotPkcs10)?;
     if !rest.is_empty() {
-        return Err("the CSR has trailing bytes".into());
+        return Err(Error::TrailingBytes);
     }
-    csr.verify_signature().map_err(|e| {
-        format!("the CSR's signature does not verify with the key it carries ({e})")
-    })?;
+    csr.verify_signature().map_err(Error::Signature)?;
     let key = SubjectPublicKeyInfo::from_der(csr.certification_request_info.subject_pki.raw)
-        .map_err(|e| format!("the CSR's key type is not supported ({e}); use ECDSA P-256"))?;
+        .map_err(Error::KeyType)?;
     let mut uris = Vec::new();
     for ext in csr.requested_extensions().into_iter().flatten() {
         if let ParsedExtension::SubjectAlternativeName(san) = ext {
@@ -45,11 +66,8 @@ pub fn parse(pem_text: &str) -> Result<Csr, String> {
             key,
             uri: uris.remove(0),
         }),
-        0 => Err("the CSR has no URI SAN: put the workload's SPIFFE ID in it".into()),
-        n => Err(format!(
-            "the CSR has {n} URI SANs ({}); a workload certificate carries exactly one SPIFFE ID",
-            uris.join(", ")
-        )),
+        0 => Err(Error::NoUri),
+        _ => Err(Error::ManyUris(uris)),
     }
 }
 
@@ -82,13 +100,17 @@ mod tests {
                     .to_string(),
                 "not valid PKCS#10",
             ),
-            (csr(&[]), "no URI SAN"),
+            (
+                csr(&[]),
+                "the CSR has no URI SAN: put the workload's SPIFFE ID in it",
+            ),
             (
                 csr(&["spiffe://td/ns/a/sa/b", "spiffe://td/ns/a/sa/c"]),
-                "2 URI SANs",
+                "the CSR has 2 URI SANs (spiffe://td/ns/a/sa/b, spiffe://td/ns/a/sa/c); \
+                 a workload certificate carries exactly one SPIFFE ID",
             ),
         ] {
-            let err = parse(&pem).unwrap_err();
+            let err = parse(&pem).unwrap_err().to_string();
             assert!(err.contains(why), "{err}");
         }
     }
@@ -105,6 +127,14 @@ mod tests {
         der[at] = b'c';
         let tampered = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der));
         let err = parse(&tampered).unwrap_err();
-        assert!(err.contains("signature does not verify"), "{err}");
+        assert!(matches!(err, Error::Signature(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("signature does not verify"),
+            "{err}"
+        );
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the verifier's error is kept as the cause"
+        );
     }
 }

@@ -117,6 +117,8 @@ pub enum Error {
     },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("{}: {source}", path.display())]
+    Cert { path: PathBuf, source: cert::Error },
     #[error("{0}")]
     Config(String),
     #[error("generating the CA key or certificate failed: {0}")]

@@ -50,8 +50,8 @@ pub(super) fn rotate(paths: &Paths, trust_domain: &str) -> Result<Summary, Error
     mkdir(&paths.bundle)?;
     if paths.root_cert.exists() {
         let text = read(&paths.root_cert)?;
-        let old = cert::parse_pem(&text).map_err(|m| invalid(&paths.root_cert, m))?;
-        let s = Summary::of(&old[0]).map_err(|m| invalid(&paths.root_cert, m))?;
+        let old = cert::parse_pem(&text).map_err(bad_cert(&paths.root_cert))?;
+        let s = Summary::of(&old[0]).map_err(bad_cert(&paths.root_cert))?;
         let kept = paths.bundle.join(format!("root-{}.pem", s.serial));
         write_file(&kept, cert::to_pem(&old[0]).as_bytes(), 0o644)?;
         tracing::warn!(old = %s.serial, kept = %kept.display(), not_after = %cert::rfc3339(s.not_after), "rotating the mesh root: the old root stays trusted until it expires or its file is removed");
@@ -86,7 +86,7 @@ pub(super) fn generate_root(
     // Key first: a crash in between leaves a key without a certificate, which load reports.
     write_file(&paths.root_key, key.serialize_pem().as_bytes(), 0o600)?;
     write_file(&paths.root_cert, cert.pem().as_bytes(), 0o644)?;
-    let s = Summary::of(cert.der()).map_err(|m| invalid(&paths.root_cert, m))?;
+    let s = Summary::of(cert.der()).map_err(bad_cert(&paths.root_cert))?;
     Ok((s, key))
 }
 
@@ -95,7 +95,7 @@ pub(super) fn read_pair(
     cert_file: &Path,
     key_file: &Path,
 ) -> Result<(Vec<CertificateDer<'static>>, KeyPair), Error> {
-    let certs = cert::parse_pem(&read(cert_file)?).map_err(|m| invalid(cert_file, m))?;
+    let certs = cert::parse_pem(&read(cert_file)?).map_err(bad_cert(cert_file))?;
     let key = KeyPair::from_pem(&read(key_file)?)
         .map_err(|e| invalid(key_file, format!("is not a PKCS#8 PEM private key: {e}")))?;
     let (_, x) = X509Certificate::from_der(&certs[0])
@@ -126,7 +126,7 @@ pub(super) fn read_bundle_dir(dir: &Path) -> Bundle {
     for f in files {
         let certs = match std::fs::read_to_string(&f)
             .map_err(|e| e.to_string())
-            .and_then(|t| cert::parse_pem(&t))
+            .and_then(|t| cert::parse_pem(&t).map_err(|e| e.to_string()))
         {
             Ok(c) => c,
             Err(e) => {
@@ -166,6 +166,14 @@ pub(super) fn fingerprint(dir: &Path) -> Fingerprint {
         .collect();
     out.sort();
     out
+}
+
+/// Maps a certificate that cannot be read to the file it came from.
+pub(super) fn bad_cert(path: &Path) -> impl FnOnce(cert::Error) -> Error + '_ {
+    move |source| Error::Cert {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub(super) fn invalid(path: &Path, message: String) -> Error {

@@ -7,16 +7,21 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::peer::{Conn, Peer};
 
+/// A plaintext discovery address off loopback.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "plaintext discovery listens on loopback only, not {0}: proxies elsewhere use the mTLS port \
+     (--secure-discovery ADDR, 15012 by convention)"
+)]
+pub struct Error(pub SocketAddr);
+
 /// Refuses an address off loopback: nothing that arrives over a network is trusted without
 /// a certificate.
-pub fn check(addr: SocketAddr) -> Result<(), String> {
+pub fn check(addr: SocketAddr) -> Result<(), Error> {
     if addr.ip().is_loopback() {
         Ok(())
     } else {
-        Err(format!(
-            "plaintext discovery listens on loopback only, not {addr}: proxies elsewhere use \
-             the mTLS port (--secure-discovery ADDR, 15012 by convention)"
-        ))
+        Err(Error(addr))
     }
 }
 
@@ -42,4 +47,22 @@ pub fn incoming(listener: TcpListener) -> impl Stream<Item = std::io::Result<Con
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_is_allowed() {
+        assert_eq!(check("127.0.0.1:15010".parse().unwrap()), Ok(()));
+        assert_eq!(check("[::1]:15010".parse().unwrap()), Ok(()));
+        let addr: SocketAddr = "0.0.0.0:15010".parse().unwrap();
+        assert_eq!(check(addr), Err(Error(addr)));
+        assert_eq!(
+            Error(addr).to_string(),
+            "plaintext discovery listens on loopback only, not 0.0.0.0:15010: proxies elsewhere \
+             use the mTLS port (--secure-discovery ADDR, 15012 by convention)"
+        );
+    }
 }

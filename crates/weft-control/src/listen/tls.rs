@@ -89,7 +89,7 @@ async fn handshake(
         Err(_) => return Err(("handshake-timeout", "no TLS handshake in 10s".into())),
     };
     let client = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
-        Some(leaf) => Some(ClientCert::parse(leaf).map_err(|e| ("identity", e))?),
+        Some(leaf) => Some(ClientCert::parse(leaf).map_err(|e| ("identity", e.to_string()))?),
         None => None,
     };
     Ok(Conn {
@@ -136,7 +136,7 @@ impl Serving {
         let leaf = authority
             .sign_serving(&key, CONTROL_PLANE_NAME, SERVING_TTL)
             .map_err(|e| e.to_string())?;
-        let summary = cert::Summary::of(&leaf)?;
+        let summary = cert::Summary::of(&leaf).map_err(|e| e.to_string())?;
         let chain = std::iter::once(leaf)
             .chain(authority.chain().iter().cloned())
             .collect();

@@ -41,14 +41,19 @@ impl fmt::Display for Severity {
     }
 }
 
+/// A string that names no [`Severity`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a severity (info, warning, error)")]
+pub struct SeverityError(pub String);
+
 impl std::str::FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SeverityError;
+    fn from_str(s: &str) -> Result<Self, SeverityError> {
         match s {
             "info" => Ok(Severity::Info),
             "warning" => Ok(Severity::Warning),
             "error" => Ok(Severity::Error),
-            _ => Err(format!("{s:?} is not a severity (info, warning, error)")),
+            _ => Err(SeverityError(s.to_string())),
         }
     }
 }

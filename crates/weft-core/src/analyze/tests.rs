@@ -230,3 +230,14 @@ spec:
     assert_eq!(codes(&a), ["WEFT0509"]);
     assert_eq!(a.count(Severity::Error), 0);
 }
+
+#[test]
+fn severities_parse_and_unknown_ones_are_named() {
+    assert_eq!("warning".parse::<Severity>(), Ok(Severity::Warning));
+    let err = "fatal".parse::<Severity>().unwrap_err();
+    assert_eq!(err, SeverityError("fatal".into()));
+    assert_eq!(
+        err.to_string(),
+        "\"fatal\" is not a severity (info, warning, error)"
+    );
+}

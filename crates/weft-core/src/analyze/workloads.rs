@@ -152,22 +152,59 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
     }
 }
 
-fn check_principal(p: &str, domain: &str) -> Result<(), String> {
+/// Why an AuthorizationPolicy principal matches no workload identity of this mesh. The text
+/// completes a sentence that starts with the principal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PrincipalError {
+    #[error("is not a SPIFFE ID")]
+    NotSpiffeId,
+    #[error("is in trust domain {found:?}, not the mesh's {mesh:?}")]
+    OtherTrustDomain { found: String, mesh: String },
+    #[error("is not of the form <trust-domain>/ns/<ns>/sa/<sa>")]
+    Shape,
+}
+
+fn check_principal(p: &str, domain: &str) -> Result<(), PrincipalError> {
     if p == "*" {
         return Ok(());
     }
     let id = p.strip_prefix("spiffe://").unwrap_or(p);
-    let (td, rest) = id.split_once('/').ok_or("is not a SPIFFE ID")?;
+    let (td, rest) = id.split_once('/').ok_or(PrincipalError::NotSpiffeId)?;
     if td != domain && td != "*" {
-        return Err(format!(
-            "is in trust domain {td:?}, not the mesh's {domain:?}"
-        ));
+        return Err(PrincipalError::OtherTrustDomain {
+            found: td.to_string(),
+            mesh: domain.to_string(),
+        });
     }
     let parts: Vec<&str> = rest.split('/').collect();
     match parts.as_slice() {
         ["ns", ns, "sa", sa] if !ns.is_empty() && !sa.is_empty() => Ok(()),
         ["ns", "*"] | ["*"] => Ok(()),
         _ if rest.ends_with('*') => Ok(()),
-        _ => Err("is not of the form <trust-domain>/ns/<ns>/sa/<sa>".into()),
+        _ => Err(PrincipalError::Shape),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principal_errors_read_after_the_principal() {
+        let why = |p: &str| check_principal(p, "shop.local").unwrap_err().to_string();
+        assert_eq!(
+            check_principal("spiffe://shop.local/ns/a/sa/b", "shop.local"),
+            Ok(())
+        );
+        assert_eq!(check_principal("*/ns/a/*", "shop.local"), Ok(()));
+        assert_eq!(why("cart"), "is not a SPIFFE ID");
+        assert_eq!(
+            why("spiffe://other/ns/a/sa/b"),
+            "is in trust domain \"other\", not the mesh's \"shop.local\""
+        );
+        assert_eq!(
+            why("shop.local/ns/a/sa"),
+            "is not of the form <trust-domain>/ns/<ns>/sa/<sa>"
+        );
     }
 }

@@ -11,21 +11,37 @@ pub struct Cidr {
     pub len: u8,
 }
 
-impl std::str::FromStr for Cidr {
-    type Err = String;
+/// Why a string is not a [`Cidr`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{0:?} is not a CIDR range like 198.18.128.0/17")]
+    NotCidr(String),
+    #[error("{ip:?} is not an IPv4 address")]
+    NotIpv4 {
+        ip: String,
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    #[error("prefix length {0:?} must be 8 to 30")]
+    PrefixLen(String),
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for Cidr {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
         let (ip, len) = s
             .split_once('/')
-            .ok_or_else(|| format!("{s:?} is not a CIDR range like 198.18.128.0/17"))?;
-        let base: Ipv4Addr = ip
-            .parse()
-            .map_err(|_| format!("{ip:?} is not an IPv4 address"))?;
+            .ok_or_else(|| Error::NotCidr(s.to_string()))?;
+        let base: Ipv4Addr = ip.parse().map_err(|source| Error::NotIpv4 {
+            ip: ip.to_string(),
+            source,
+        })?;
         let len: u8 = len
             .parse()
             .ok()
             .filter(|l| (8..=30).contains(l))
-            .ok_or_else(|| format!("prefix length {len:?} must be 8 to 30"))?;
+            .ok_or_else(|| Error::PrefixLen(len.to_string()))?;
         let mask = u32::MAX << (32 - len);
         Ok(Cidr {
             base: Ipv4Addr::from(u32::from(base) & mask),
@@ -113,7 +129,20 @@ mod tests {
 
     #[test]
     fn bad_ranges_are_explained() {
-        assert!("198.18.0.0".parse::<Cidr>().unwrap_err().contains("CIDR"));
-        assert!("198.18.0.0/33".parse::<Cidr>().is_err());
+        let err = |s: &str| s.parse::<Cidr>().unwrap_err();
+        assert_eq!(
+            err("198.18.0.0").to_string(),
+            "\"198.18.0.0\" is not a CIDR range like 198.18.128.0/17"
+        );
+        assert_eq!(
+            err("198.18.0.0/33").to_string(),
+            "prefix length \"33\" must be 8 to 30"
+        );
+        let bad_ip = err("198.18.0/17");
+        assert_eq!(bad_ip.to_string(), "\"198.18.0\" is not an IPv4 address");
+        assert!(
+            std::error::Error::source(&bad_ip).is_some(),
+            "the address parse error is kept as the cause"
+        );
     }
 }

@@ -41,8 +41,8 @@ pub fn provider() -> Arc<CryptoProvider> {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Not a workload certificate: no single `spiffe://` URI SAN, or not X.509 at all.
-    #[error("{0}")]
-    NoIdentity(String),
+    #[error(transparent)]
+    NoIdentity(#[from] weft_core::cert::Error),
 }
 
 /// The SPIFFE ID of a leaf certificate: its one `spiffe://` URI SAN.
