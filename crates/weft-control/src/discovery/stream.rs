@@ -17,6 +17,9 @@ use crate::status::{Nack, NodeInfo, ProxyStatus, TypeStatus};
 /// How long a new stream may take to send its first request.
 const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Responses of one type a proxy may leave unanswered before the oldest are forgotten.
+const MAX_UNANSWERED: usize = 64;
+
 const TYPES: [&str; 4] = [SERVICE_TYPE, ADDRESS_TYPE, PROXY_TYPE, GATEWAY_TYPE];
 
 #[derive(Default)]
@@ -367,6 +370,15 @@ impl Connection {
         let nonce = format!("{}-{}", self.nonce, now_ms());
         if let Some(sub) = self.subs.get_mut(ty) {
             sub.inflight.insert(nonce.clone(), previous);
+            // A proxy that never answers must not grow this without bound: the oldest
+            // unanswered responses are forgotten (a late NACK of one restores nothing).
+            while sub.inflight.len() > MAX_UNANSWERED {
+                let oldest = (sub.inflight.keys())
+                    .min_by_key(|n| n.split('-').next().and_then(|n| n.parse::<u64>().ok()))
+                    .cloned();
+                let Some(oldest) = oldest else { break };
+                sub.inflight.remove(&oldest);
+            }
         }
         if let Some(id) = &self.id
             && let Some(p) = self.state.proxies().get_mut(id)

@@ -41,11 +41,18 @@ impl Encoded {
 /// A Service's encoding, filled in by the first stream that asks for it.
 pub(super) type Cell = Arc<OnceLock<Option<Arc<Encoded>>>>;
 
+/// Keys a log remembers at most: beyond, the oldest are forgotten, so pods coming and going
+/// for days cannot grow it without bound. A stream further behind than what is remembered
+/// re-examines everything it subscribed to.
+const LOG_LIMIT: usize = 16_384;
+
 /// When each key last changed, and the keys in the order they changed.
 #[derive(Debug, Clone)]
 struct Log<K> {
     at: BTreeMap<K, u64>,
     order: BTreeSet<(u64, K)>,
+    /// Changes at or before this generation may have been forgotten.
+    floor: u64,
 }
 
 impl<K> Default for Log<K> {
@@ -53,6 +60,7 @@ impl<K> Default for Log<K> {
         Log {
             at: BTreeMap::new(),
             order: BTreeSet::new(),
+            floor: 0,
         }
     }
 }
@@ -63,6 +71,18 @@ impl<K: Ord + Clone> Log<K> {
             self.order.remove(&(old, key.clone()));
         }
         self.order.insert((generation, key.clone()));
+        while self.at.len() > LOG_LIMIT {
+            let Some((g, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.at.remove(&oldest);
+            self.floor = self.floor.max(g);
+        }
+    }
+
+    /// Whether every change after `generation` is still remembered.
+    fn covers(&self, generation: u64) -> bool {
+        generation >= self.floor
     }
 
     /// Keys stamped after `generation`: proportional to their number, not to the log's size.
@@ -130,17 +150,42 @@ impl Changes {
     }
 
     pub fn services_since(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
-        let known = self.known(generation);
+        let known = self.known(generation) && self.services.covers(generation);
         known.then(|| self.services.since(generation).map(String::as_str))
     }
 
     pub fn addresses_since(&self, generation: u64) -> Option<impl Iterator<Item = IpAddr>> {
-        let known = self.known(generation);
+        let known = self.known(generation) && self.addresses.covers(generation);
         known.then(|| self.addresses.since(generation).copied())
     }
 
     pub fn pods_since(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
-        let known = self.known(generation);
+        let known = self.known(generation) && self.pods.covers(generation);
         known.then(|| self.pods.since(generation).map(|id| &**id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_forgets_its_oldest_keys_and_says_so() {
+        let mut log: Log<u32> = Log::default();
+        let n = LOG_LIMIT as u32 + 10;
+        for k in 0..n {
+            log.stamp(&k, u64::from(k) + 1);
+        }
+        assert_eq!(log.at.len(), LOG_LIMIT);
+        assert_eq!(log.order.len(), LOG_LIMIT);
+        // Keys 0..=9 (stamped at generations 1..=10) are forgotten: asking from before then
+        // cannot be answered; from generation 10 on it can.
+        assert!(!log.covers(9));
+        assert!(log.covers(10));
+        let recent: Vec<u32> = log.since(u64::from(n) - 2).copied().collect();
+        assert_eq!(recent, [n - 1, n - 2]);
+        // Stamping a remembered key again does not grow it.
+        log.stamp(&(n - 1), u64::from(n) + 1);
+        assert_eq!(log.at.len(), LOG_LIMIT);
     }
 }
