@@ -210,7 +210,10 @@ impl State {
             ..
         } = &mut *inner;
         state.set_list(working, pods);
-        self.pods_changed(&inner);
+        // The file is already a batch (the watcher debounces it), and the runtime lists a pod
+        // once it is ready: published at once, so its endpoints reach every proxy without
+        // waiting for a batch window.
+        self.snapshot.send_replace(Arc::new(inner.working.clone()));
     }
 
     /// Records why the pods file cannot be read; the list in force does not change.
