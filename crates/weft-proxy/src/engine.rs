@@ -1,6 +1,6 @@
 //! What every role runs besides its traffic listeners: discovery with the control plane, the
 //! workload certificate, admin, readiness and metrics listeners, and the drain. A role's wiring
-//! file ([`crate::sidecar`], [`crate::gateway`]) binds its own listeners and starts an
+//! file (the sidecar's, the gateway's) binds its own listeners and starts an
 //! [`Engine`] for the rest.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! Proxy metrics in Prometheus text format. One [`registry`] per proxy, made by the wiring
-//! ([`crate::engine`]); each module registers its own families into a sub-registry of it
+//! (the engine); each module registers its own families into a sub-registry of it
 //! ([`crate::pool::Metrics`], [`crate::balance::Metrics`], [`crate::xds::Metrics`],
 //! [`crate::certs::Metrics`]), and [`encode`] renders it all at once for `GET /metrics` on the
 //! metrics port (15020 by default) and `GET /stats/prometheus` on the admin port — unless the
