@@ -3,7 +3,8 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::load::load_paths;
 
-fn pod(workload: &str, n: u8, sa: &str) -> Pod {
+/// A pod of the shop example (shared with the other model tests).
+pub(super) fn pod(workload: &str, n: u8, sa: &str) -> Pod {
     Pod {
         id: format!("{workload}-{n}.shop"),
         namespace: "shop".into(),

@@ -1,25 +1,11 @@
 //! Pods applied one at a time: the encoding cache and `proxy()` give what a fresh
 //! serialization gives, order does not matter, and changes are reported where they happened.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::tests::pod;
 use super::*;
 use crate::load::{Config, load_paths};
-
-fn pod(workload: &str, n: u8, sa: &str) -> Pod {
-    Pod {
-        id: format!("{workload}-{n}.shop"),
-        namespace: "shop".into(),
-        workload: workload.into(),
-        name: format!("{workload}-{n}"),
-        ip: format!("198.18.0.{}", 10 + n).parse().unwrap(),
-        service_account: sa.into(),
-        labels: BTreeMap::new(),
-        inbound: None,
-        tunnel: None,
-    }
-}
 
 fn shop() -> Config {
     let out = load_paths(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop")]);
