@@ -23,15 +23,14 @@ pub(super) fn changed(
                 .map(|ip| ip.to_string())
                 .collect(),
         ),
-        PROXY_TYPE => {
-            let mut pods = snap.changed_pods(since)?;
-            Some(
-                own.filter(|id| pods.any(|p| p == *id))
-                    .map(String::from)
-                    .into_iter()
-                    .collect(),
-            )
-        }
+        // One lookup for the stream's own pod, however many pods changed meanwhile.
+        PROXY_TYPE => match own {
+            Some(id) => {
+                let changed = snap.pod_changed_after(id, since)?;
+                Some(changed.then(|| id.to_string()).into_iter().collect())
+            }
+            None => Some(BTreeSet::new()),
+        },
         // Gateways change only with the configuration.
         GATEWAY_TYPE => snap.changed_services(since).map(|_| BTreeSet::new()),
         _ => Some(BTreeSet::new()),

@@ -146,6 +146,12 @@ impl Snapshot {
         self.changes.pods_since(generation)
     }
 
+    /// Whether the pod `id` was set or removed after `generation` (its [`Snapshot::proxy`] may
+    /// have changed); None as in [`Snapshot::changed_services`].
+    pub fn pod_changed_after(&self, id: &str, generation: u64) -> Option<bool> {
+        self.changes.pod_since(id, generation)
+    }
+
     /// The wire form of Service `key`, encoded once per version of the Service and shared by
     /// every caller (and by later snapshots in which it did not change).
     pub fn encoded(&self, key: &str) -> Option<Arc<Encoded>> {

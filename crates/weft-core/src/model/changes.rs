@@ -159,6 +159,12 @@ impl Changes {
         known.then(|| self.addresses.since(generation).copied())
     }
 
+    /// Whether the pod `id` changed after `generation`: one lookup, whatever else changed.
+    pub fn pod_since(&self, id: &str, generation: u64) -> Option<bool> {
+        let known = self.known(generation) && self.pods.covers(generation);
+        known.then(|| self.pods.at.get(id).is_some_and(|g| *g > generation))
+    }
+
     pub fn pods_since(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
         let known = self.known(generation) && self.pods.covers(generation);
         known.then(|| self.pods.since(generation).map(|id| &**id))

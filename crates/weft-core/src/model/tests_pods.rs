@@ -127,6 +127,8 @@ fn changes_name_what_a_pod_touched() {
         s.changed_pods(g).unwrap().collect::<Vec<_>>(),
         ["pricing-v2-5.shop"]
     );
+    assert_eq!(s.pod_changed_after("pricing-v2-5.shop", g), Some(true));
+    assert_eq!(s.pod_changed_after("pricing-v1-1.shop", g), Some(false));
     // Setting the same pod again and removing an unknown one change nothing.
     let g = s.generation();
     s.set_pod(pod("pricing-v2", 5, "pricing"));
@@ -137,6 +139,7 @@ fn changes_name_what_a_pod_touched() {
     let rebuilt = s.rebuild(&config);
     assert!(rebuilt.generation() > g);
     assert!(rebuilt.changed_services(g).is_none());
+    assert!(rebuilt.pod_changed_after("pricing-v2-5.shop", g).is_none());
     assert_eq!(
         rebuilt
             .changed_services(rebuilt.generation())
