@@ -19,13 +19,14 @@ use crate::route::{RequestView, pick_backend};
 use crate::state::ServiceEntry;
 use crate::{authority, filters, forward};
 
-/// The rule a request matched, and the backend drawn from it.
+/// The rule a request matched (borrowed from the table: nothing is copied per request), and
+/// the backend drawn from it.
 #[derive(Debug, Clone)]
-pub(crate) struct Route {
+pub(crate) struct Route<'a> {
     /// `None`: a Service without routes for this port, served as its own backend.
-    pub rule: Option<HttpRule>,
+    pub rule: Option<&'a HttpRule>,
     /// The `PathPrefix` value that matched, for `ReplacePrefixMatch`.
-    pub prefix: Option<String>,
+    pub prefix: Option<&'a str>,
     /// `None` when the rule answers by itself (a redirect).
     pub backend: Option<Backend>,
 }
@@ -69,12 +70,12 @@ pub(crate) struct Mirror {
 /// Matches the request against the table's routes for `port` and draws a backend by weight.
 /// A Service port no route attaches to is served as if the Service had no routes; a Gateway
 /// listener without a matching route answers 404.
-pub(crate) fn route(
-    table: &Table,
+pub(crate) fn route<'a>(
+    table: &'a Table,
     port: u16,
     parts: &Parts,
     rng: &mut fastrand::Rng,
-) -> Result<Route, ProxyError> {
+) -> Result<Route<'a>, ProxyError> {
     let gateway = matches!(table, Table::Gateway(_));
     let routes = table.routes().filter(|r| gateway || r.covers(port));
     let Some(routes) = routes else {
@@ -112,8 +113,8 @@ pub(crate) fn route(
         false => Some(pick(&rule.name, &rule.backends, rng)?.clone()),
     };
     Ok(Route {
-        rule: Some(rule.clone()),
-        prefix: selected.matched_prefix.map(str::to_string),
+        rule: Some(rule),
+        prefix: selected.matched_prefix,
         backend,
     })
 }
@@ -123,15 +124,14 @@ pub(crate) fn route(
 /// from the rule, else the called Service's policy (the table's), else the backend's.
 /// `bodiless`: the request has no body, so it can be sent again and mirrored.
 pub(crate) fn plan(
-    route: Route,
+    route: Route<'_>,
     service: Option<Arc<ServiceEntry>>,
     table: &Table,
     port: u16,
     bodiless: bool,
     parts: &mut Parts,
 ) -> Result<Plan, ProxyError> {
-    let prefix = route.prefix.as_deref();
-    let rule = route.rule.as_ref();
+    let (prefix, rule) = (route.prefix, route.rule);
     if let Some(rule) = rule
         && let Some(redirect) = filters::apply_to_request(&rule.filters, parts, prefix)
     {

@@ -258,9 +258,10 @@ fn a_redirect_answers_without_a_backend() {
     );
     let web = service("shop/web", &[(80, Protocol::Http)], Some(http));
     let mut req = get("/old?q=1");
-    let route = route(&table(&web), 80, &req, &mut rng()).unwrap();
+    let table = table(&web);
+    let route = route(&table, 80, &req, &mut rng()).unwrap();
     assert!(route.backend.is_none());
-    match plan(route, None, &table(&web), 80, true, &mut req) {
+    match plan(route, None, &table, 80, true, &mut req) {
         Ok(Plan::Respond(res)) => {
             assert_eq!(res.status, StatusCode::MOVED_PERMANENTLY);
             assert_eq!(res.headers["location"], "http://new.shop/old?q=1");
