@@ -68,19 +68,46 @@ pub struct Engine {
     trigger: Trigger,
 }
 
-/// What [`Engine::start`] needs.
-pub(crate) struct EngineConfig {
-    pub node: Node,
+/// What every role's engine is configured with, the same for the sidecar and the gateway.
+#[derive(Clone)]
+pub struct Settings {
+    /// The control plane: `https://HOST:15012` (mTLS) or `http://127.0.0.1:15010`.
     pub control_plane: ControlPlane,
+    /// Admin API; localhost only by convention (15000).
     pub admin: SocketAddr,
+    /// `GET /healthz/ready`; port 15021 by convention.
     pub readiness: SocketAddr,
+    /// Prometheus `/metrics`; port 15020 by convention.
     pub metrics: SocketAddr,
     pub set_log_level: Option<SetLogLevel>,
     pub log_level: String,
-    pub gateway: Option<String>,
-    pub credentials: Option<Arc<dyn Credentials>>,
+    /// The bootstrap token for the CA; with it the proxy gets (and rotates) a workload
+    /// certificate, does mTLS, and is not ready until it holds one.
     pub bootstrap_token_file: Option<PathBuf>,
+    /// A fixed certificate source instead (tests). Neither this nor a token: this proxy does
+    /// no mTLS (it sends and accepts plaintext, whatever the mTLS mode says).
+    pub credentials: Option<Arc<dyn Credentials>>,
+    /// The socket mark of the proxy's own connections (0: none), which capture lets pass.
     pub mark: u32,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("control_plane", &self.control_plane)
+            .field("admin", &self.admin)
+            .field("readiness", &self.readiness)
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Engine::start`] needs.
+pub(crate) struct EngineConfig {
+    pub node: Node,
+    /// Gateway role: the Gateway served (`ns/name`).
+    pub gateway: Option<String>,
+    pub settings: Settings,
 }
 
 /// The discovery node of a proxy of `role`.
@@ -108,14 +135,14 @@ pub(crate) fn node(
 impl Engine {
     /// Binds admin, readiness and metrics and starts discovery.
     pub(crate) async fn start(cfg: EngineConfig) -> Result<Engine, BindError> {
-        let admin_l = bind("admin", cfg.admin).await?;
-        let ready_l = bind("readiness", cfg.readiness).await?;
-        let metrics_l = bind("metrics", cfg.metrics).await?;
+        let admin_l = bind("admin", cfg.settings.admin).await?;
+        let ready_l = bind("readiness", cfg.settings.readiness).await?;
+        let metrics_l = bind("metrics", cfg.settings.metrics).await?;
         let addr = |l: &TcpListener, d| l.local_addr().unwrap_or(d);
         let (admin, readiness, metrics) = (
-            addr(&admin_l, cfg.admin),
-            addr(&ready_l, cfg.readiness),
-            addr(&metrics_l, cfg.metrics),
+            addr(&admin_l, cfg.settings.admin),
+            addr(&ready_l, cfg.settings.readiness),
+            addr(&metrics_l, cfg.settings.metrics),
         );
         // One registry per proxy; each module registers its families into its own part.
         let mut registry = metrics::registry();
@@ -125,9 +152,9 @@ impl Engine {
             balance::Metrics::register(registry.sub_registry_with_prefix("balance"));
         let xds_metrics = xds::Metrics::register(registry.sub_registry_with_prefix("xds"));
         let certs_metrics = certs::Metrics::register(registry.sub_registry_with_prefix("certs"));
-        let connector = Connector::new(cfg.mark);
+        let connector = Connector::new(cfg.settings.mark);
         let mut cfg = cfg;
-        cfg.control_plane.connector = connector;
+        cfg.settings.control_plane.connector = connector;
         let (store, subscriptions) = Store::with_metrics(balance_metrics);
         let (status_tx, status_rx) = watch::channel(xds::Status::default());
         let (trigger, drain) = drain::new();
@@ -137,12 +164,17 @@ impl Engine {
         let mut tasks = JoinSet::new();
         let log_buffer = access_log::Buffer::stdout();
         tasks.spawn(log_buffer.clone().run());
-        let certs = cfg.bootstrap_token_file.as_ref().map(|token_file| {
-            let source = certs::Source::with_metrics(certs_metrics);
-            start_certs(&mut tasks, &source, &store, &cfg, token_file);
-            source
-        });
+        let certs = cfg
+            .settings
+            .bootstrap_token_file
+            .as_ref()
+            .map(|token_file| {
+                let source = certs::Source::with_metrics(certs_metrics);
+                start_certs(&mut tasks, &source, &store, &cfg, token_file);
+                source
+            });
         let credentials = cfg
+            .settings
             .credentials
             .or_else(|| certs.clone().map(|c| c as Arc<dyn Credentials>));
         if credentials.is_none() {
@@ -164,15 +196,15 @@ impl Engine {
             .with(connector, pool_metrics),
             drain,
             status: status_rx,
-            set_log_level: cfg.set_log_level,
-            log_level: Mutex::new(cfg.log_level),
+            set_log_level: cfg.settings.set_log_level,
+            log_level: Mutex::new(cfg.settings.log_level),
             gateway: cfg.gateway,
             credentials,
             certs,
             identity_ip: cfg.node.ip.parse().ok(),
         });
         tasks.spawn(xds::run(
-            cfg.control_plane,
+            cfg.settings.control_plane,
             shared.certs.clone(),
             cfg.node,
             store,
@@ -263,22 +295,27 @@ fn start_certs(
     token_file: &std::path::Path,
 ) {
     let cfg = certs::Config {
-        control_plane: core.control_plane.clone(),
+        control_plane: core.settings.control_plane.clone(),
         token_file: token_file.to_path_buf(),
         ttl: None,
     };
     let creds = source.clone() as Arc<dyn Credentials>;
     match certs::GrpcIssuer::new(&cfg, Some(creds)) {
         Ok(issuer) => {
-            let first = core.control_plane.trust_domain.as_ref().and_then(|td| {
-                let sa = &core.node.service_account;
-                let sa = if sa.is_empty() { "default" } else { sa };
-                SpiffeId::parse(&format!("spiffe://{td}/ns/{}/sa/{sa}", core.node.namespace))
-                    .inspect_err(|e| {
-                        tracing::error!("no workload certificate for this identity: {e}")
-                    })
-                    .ok()
-            });
+            let first = core
+                .settings
+                .control_plane
+                .trust_domain
+                .as_ref()
+                .and_then(|td| {
+                    let sa = &core.node.service_account;
+                    let sa = if sa.is_empty() { "default" } else { sa };
+                    SpiffeId::parse(&format!("spiffe://{td}/ns/{}/sa/{sa}", core.node.namespace))
+                        .inspect_err(|e| {
+                            tracing::error!("no workload certificate for this identity: {e}")
+                        })
+                        .ok()
+                });
             let (id_tx, id_rx) = watch::channel(first);
             tasks.spawn(identity_of(store.proxy(), id_tx));
             tasks.spawn(certs::run(source.clone(), issuer, None, id_rx));

@@ -10,40 +10,29 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::{self, BindError, Engine, EngineConfig, Identity};
+use crate::engine::{self, BindError, Engine, EngineConfig, Identity, Settings};
 use crate::request::{self, Routing};
 use crate::serve;
-use crate::shared::{SetLogLevel, Shared};
+use crate::shared::Shared;
 
 /// How to run a gateway proxy.
 #[derive(Clone)]
 pub struct Config {
     /// Who the gateway is to the control plane; `ip` is the host address it connects from.
     pub identity: Identity,
-    /// The control plane: `https://HOST:15012` (mTLS) or `http://127.0.0.1:15010`.
-    pub control_plane: crate::control::ControlPlane,
+    /// Discovery, certificate, admin, readiness, metrics: as for every role.
+    pub engine: Settings,
     /// The Gateway served, `<namespace>/<name>`.
     pub gateway: String,
     /// Gateway listener port → host address to bind for it.
     pub listeners: BTreeMap<u16, SocketAddr>,
-    pub admin: SocketAddr,
-    pub readiness: SocketAddr,
-    pub metrics: SocketAddr,
-    pub set_log_level: Option<SetLogLevel>,
-    pub log_level: String,
-    /// The bootstrap token for the gateway's workload certificate (mTLS into the mesh).
-    pub bootstrap_token_file: Option<std::path::PathBuf>,
-    /// A fixed certificate source instead (tests). Neither: plaintext into the mesh.
-    pub credentials: Option<Arc<dyn crate::tunnel::Credentials>>,
-    /// The socket mark of the proxy's own connections (0: none).
-    pub mark: u32,
 }
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("identity", &self.identity)
-            .field("control_plane", &self.control_plane)
+            .field("engine", &self.engine)
             .field("gateway", &self.gateway)
             .field("listeners", &self.listeners)
             .finish_non_exhaustive()
@@ -68,16 +57,8 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
     }
     let mut engine = Engine::start(EngineConfig {
         node: engine::node(&cfg.identity, "gateway", String::new(), String::new()),
-        control_plane: cfg.control_plane.clone(),
-        admin: cfg.admin,
-        readiness: cfg.readiness,
-        metrics: cfg.metrics,
-        set_log_level: cfg.set_log_level.clone(),
-        log_level: cfg.log_level.clone(),
         gateway: Some(cfg.gateway.clone()),
-        credentials: cfg.credentials.clone(),
-        bootstrap_token_file: cfg.bootstrap_token_file.clone(),
-        mark: cfg.mark,
+        settings: cfg.engine.clone(),
     })
     .await?;
     let shared = engine.shared.clone();

@@ -41,6 +41,6 @@ pub(crate) mod state;
 pub mod tunnel;
 pub(crate) mod xds;
 
-pub use engine::{BindError, Identity};
+pub use engine::{BindError, Identity, Settings};
 pub use shared::SetLogLevel;
 pub use sidecar::{Bound, Config, build};

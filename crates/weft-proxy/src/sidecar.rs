@@ -4,50 +4,31 @@
 //! proxy drains on shutdown.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::control::ControlPlane;
-use crate::engine::{BindError, Engine, EngineConfig, Identity, bind, node};
-use crate::shared::SetLogLevel;
-use crate::tunnel::Credentials;
+use crate::engine::{BindError, Engine, EngineConfig, Identity, Settings, bind, node};
 
 #[derive(Clone)]
 pub struct Config {
     pub identity: Identity,
-    /// The control plane: `https://HOST:15012` (mTLS) or `http://127.0.0.1:15010`.
-    pub control_plane: ControlPlane,
+    /// Discovery, certificate, admin, readiness, metrics: as for every role.
+    pub engine: Settings,
     pub outbound: SocketAddr,
     pub inbound: SocketAddr,
-    pub admin: SocketAddr,
-    pub readiness: SocketAddr,
-    /// Prometheus `/metrics`; port 15020 by convention.
-    pub metrics: SocketAddr,
     /// Explicit mode: every outbound connection goes to this destination (no capture).
     pub outbound_target: Option<SocketAddr>,
     /// Explicit mode: inbound traffic goes to this app address, and peers are told to reach
     /// this proxy at its inbound listener.
     pub inbound_app: Option<SocketAddr>,
-    pub set_log_level: Option<SetLogLevel>,
-    pub log_level: String,
     /// The mTLS tunnel listener; port 15008 by convention.
     pub tunnel: SocketAddr,
-    /// The bootstrap token for the CA; with it the proxy gets (and rotates) a workload
-    /// certificate, does mTLS, and is not ready until it holds one.
-    pub bootstrap_token_file: Option<PathBuf>,
-    /// A fixed certificate source instead (tests). Neither this nor a token: this proxy does
-    /// no mTLS (it sends and accepts plaintext, whatever the mTLS mode says).
-    pub credentials: Option<Arc<dyn Credentials>>,
-    /// The socket mark of the proxy's own connections (0: none), which capture lets pass.
-    pub mark: u32,
 }
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("identity", &self.identity)
-            .field("control_plane", &self.control_plane)
+            .field("engine", &self.engine)
             .field("outbound", &self.outbound)
             .field("inbound", &self.inbound)
             .finish_non_exhaustive()
@@ -72,7 +53,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
     let inbound_l = bind("inbound", cfg.inbound).await?;
     let outbound = outbound_l.local_addr().unwrap_or(cfg.outbound);
     let inbound = inbound_l.local_addr().unwrap_or(cfg.inbound);
-    let mtls = cfg.credentials.is_some() || cfg.bootstrap_token_file.is_some();
+    let mtls = cfg.engine.credentials.is_some() || cfg.engine.bootstrap_token_file.is_some();
     let tunnel_l = match mtls {
         true => Some(bind("tunnel", cfg.tunnel).await?),
         false => None,
@@ -94,16 +75,8 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
     };
     let mut engine = Engine::start(EngineConfig {
         node: node(id, "sidecar", announce(Some(inbound)), announce(tunnel)),
-        control_plane: cfg.control_plane.clone(),
-        admin: cfg.admin,
-        readiness: cfg.readiness,
-        metrics: cfg.metrics,
-        set_log_level: cfg.set_log_level.clone(),
-        log_level: cfg.log_level.clone(),
         gateway: None,
-        credentials: cfg.credentials.clone(),
-        bootstrap_token_file: cfg.bootstrap_token_file.clone(),
-        mark: cfg.mark,
+        settings: cfg.engine.clone(),
     })
     .await?;
     let shared = engine.shared.clone();

@@ -117,20 +117,22 @@ pub async fn proxy_certs(
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let bound = weft_proxy::build(weft_proxy::Config {
         identity: identity(ns, workload, pod),
-        control_plane: format!("http://{cp}").into(),
         outbound: any,
         inbound: any,
-        admin: any,
-        readiness: any,
-        metrics: any,
         outbound_target: target,
         inbound_app: app,
-        set_log_level: None,
-        log_level: "info".into(),
         tunnel: any,
-        credentials,
-        bootstrap_token_file,
-        mark: 0,
+        engine: weft_proxy::Settings {
+            control_plane: format!("http://{cp}").into(),
+            admin: any,
+            readiness: any,
+            metrics: any,
+            set_log_level: None,
+            log_level: "info".into(),
+            credentials,
+            bootstrap_token_file,
+            mark: 0,
+        },
     })
     .await
     .expect("proxy binds");
@@ -152,17 +154,19 @@ pub async fn gateway_proxy(
     let (ns, name) = gateway.split_once('/').expect("ns/name");
     weft_proxy::gateway::build(weft_proxy::gateway::Config {
         identity: identity(ns, name, name),
-        control_plane: format!("http://{cp}").into(),
         gateway: gateway.into(),
         listeners: ports.iter().map(|p| (*p, any)).collect(),
-        admin: any,
-        readiness: any,
-        metrics: any,
-        set_log_level: None,
-        log_level: "info".into(),
-        bootstrap_token_file: None,
-        credentials: None,
-        mark: 0,
+        engine: weft_proxy::Settings {
+            control_plane: format!("http://{cp}").into(),
+            admin: any,
+            readiness: any,
+            metrics: any,
+            set_log_level: None,
+            log_level: "info".into(),
+            bootstrap_token_file: None,
+            credentials: None,
+            mark: 0,
+        },
     })
     .await
     .expect("gateway binds")
