@@ -1,6 +1,6 @@
-//! Property tests for the incremental snapshot: after any sequence of `set_pod` and
-//! `remove_pod` on a random configuration, the snapshot equals a full `Snapshot::build` of the
-//! pods in force (Services, addresses, pods, `address()`, `proxy()`), whatever the order the
+//! Property tests for the incremental snapshot: after any sequence of `set_pod`, `remove_pod`
+//! and `reconfigure` (a new random configuration), the snapshot equals a full `Snapshot::build`
+//! of the configuration and pods in force (Services, addresses, pods, `address()`, `proxy()`), whatever the order the
 //! pods arrived in; what changed is always reported by `changed_*`; unchanged Services stay
 //! shared with the previous version, and their encoding with them.
 
@@ -173,13 +173,47 @@ fn pod() -> impl Strategy<Value = Pod> {
 enum Op {
     Set(Box<Pod>),
     Remove(&'static str),
+    /// A new configuration: one of the run's configurations, or a fresh one.
+    Configure(usize),
+    ConfigureNew(String),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => pod().prop_map(|p| Op::Set(Box::new(p))),
-        1 => select(&["p0", "p1", "p2", "p3", "p4", "p5", "unknown"][..]).prop_map(Op::Remove),
+        6 => pod().prop_map(|p| Op::Set(Box::new(p))),
+        2 => select(&["p0", "p1", "p2", "p3", "p4", "p5", "unknown"][..]).prop_map(Op::Remove),
+        1 => (0..3usize).prop_map(Op::Configure),
+        1 => mesh_config().prop_map(Op::ConfigureNew),
     ]
+}
+
+/// A configuration like `base` with one of its Services' selectors, ports, routes or policies
+/// changed (so most of it stays the same, as in a real edit).
+fn edited(base: String) -> impl Strategy<Value = String> {
+    let docs: Vec<String> = base.split("---\n").map(String::from).collect();
+    let n = docs.len();
+    (0..n, 0..4usize, labels()).prop_map(move |(i, how, labels)| {
+        let mut docs = docs.clone();
+        let d = &mut docs[i];
+        match how {
+            0 if d.contains("selector: {") && !d.contains("matchLabels") => {
+                let start = d.find("selector: ").unwrap();
+                let end = start + d[start..].find('\n').unwrap();
+                d.replace_range(start..end, &format!("selector: {}", flow(&labels)));
+            }
+            1 => *d = d.replace("port: 80", "port: 81"),
+            2 => *d = d.replace("name: http-0", "name: tcp-0"),
+            _ => *d = d.replace("namespaces: [a]", "namespaces: [b]"),
+        }
+        docs.join("---\n")
+    })
+}
+
+/// Three configurations for one run: a random one and two edits of it.
+fn configs() -> impl Strategy<Value = Vec<String>> {
+    mesh_config().prop_flat_map(|c| {
+        (edited(c.clone()), edited(c.clone())).prop_map(move |(a, b)| vec![c.clone(), a, b])
+    })
 }
 
 fn load(text: &str) -> Config {
@@ -245,8 +279,16 @@ fn same_as_build(inc: &Snapshot, config: &Config, arrived: &[Pod]) -> Result<(),
 fn changes_reported(before: &Snapshot, after: &Snapshot) -> Result<(), TestCaseError> {
     let since = before.generation();
     let services: Vec<&str> = after.changed_services(since).expect("known").collect();
+    for key in before.services.keys() {
+        if !after.services.contains_key(key) {
+            prop_assert!(services.contains(&key.as_str()), "{} removed silently", key);
+        }
+    }
     for (key, svc) in &after.services {
-        let old = &before.services[key];
+        let Some(old) = before.services.get(key) else {
+            prop_assert!(services.contains(&key.as_str()), "{} added silently", key);
+            continue;
+        };
         let encoded_before = before.encoded(key);
         if old != svc {
             prop_assert!(services.contains(&key.as_str()), "{} changed silently", key);
@@ -259,7 +301,9 @@ fn changes_reported(before: &Snapshot, after: &Snapshot) -> Result<(), TestCaseE
         prop_assert_eq!(&*after.encoded(key).unwrap(), &fresh);
     }
     let addresses: Vec<IpAddr> = after.changed_addresses(since).expect("known").collect();
-    for ip in all_ips(after) {
+    let mut ips = all_ips(after);
+    ips.extend(all_ips(before));
+    for ip in ips {
         if before.address(ip) != after.address(ip) {
             prop_assert!(addresses.contains(&ip), "{} changed silently", ip);
         }
@@ -280,13 +324,14 @@ proptest! {
 
     #[test]
     fn incremental_snapshot_equals_a_full_build(
-        text in mesh_config(),
+        texts in configs(),
         ops in proptest::collection::vec(op(), 1..24),
     ) {
-        let config = load(&text);
+        let mut config = load(&texts[0]);
         let mut inc = Snapshot::build(&config, &[]);
         // Pods in the order they arrived; a replaced pod keeps its place.
         let mut arrived: Vec<Pod> = Vec::new();
+        let mut in_run = true;
         for op in ops {
             let before = inc.clone();
             match op {
@@ -301,9 +346,30 @@ proptest! {
                     arrived.retain(|a| a.id != id);
                     inc.remove_pod(id);
                 }
+                Op::Configure(i) => {
+                    config = load(&texts[i]);
+                    inc = inc.reconfigure(&config);
+                    // The run's configurations differ only in Services and policies: from one
+                    // to another is applied by what changed, not rebuilt.
+                    if in_run {
+                        prop_assert!(inc.changed_services(before.generation()).is_some());
+                    }
+                    in_run = true;
+                }
+                Op::ConfigureNew(text) => {
+                    config = load(&text);
+                    inc = inc.reconfigure(&config);
+                    in_run = false;
+                }
             }
             same_as_build(&inc, &config, &arrived)?;
-            changes_reported(&before, &inc)?;
+            if before.generation() >= inc.generation() {
+                prop_assert_eq!(before.generation(), inc.generation(), "generation went back");
+            }
+            // A reconfiguration that needed a full rebuild reports everything as changed.
+            if inc.changed_services(before.generation()).is_some() {
+                changes_reported(&before, &inc)?;
+            }
         }
         let rebuilt = inc.rebuild(&config);
         prop_assert_eq!(&rebuilt.services, &inc.services);

@@ -31,8 +31,7 @@ pub(super) fn changed(
             }
             None => Some(BTreeSet::new()),
         },
-        // Gateways change only with the configuration.
-        GATEWAY_TYPE => snap.changed_services(since).map(|_| BTreeSet::new()),
+        GATEWAY_TYPE => Some(snap.changed_gateways(since)?.map(String::from).collect()),
         _ => Some(BTreeSet::new()),
     }
 }

@@ -7,7 +7,8 @@
 //! listens. Without one (hand-run proxies, in-process tests), every announced pod is one.
 //!
 //! Changes are incremental: a pod joining or leaving touches only the resources that select it
-//! ([`Snapshot::set_pod`], [`Snapshot::remove_pod`]); only a new configuration rebuilds. Pod
+//! ([`Snapshot::set_pod`], [`Snapshot::remove_pod`]), and so does a new configuration
+//! ([`Snapshot::reconfigure`]; a change to the mesh, a namespace or a workload rebuilds). Pod
 //! changes are published in batches ([`BATCH`]): a burst of joins becomes one new snapshot for
 //! the discovery streams, and each stream then looks only at what changed.
 
@@ -143,19 +144,20 @@ impl State {
         self.proxies.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Puts a new configuration in force.
+    /// Puts a new configuration in force. The snapshot is updated by what the change touched
+    /// ([`Snapshot::reconfigure`]) and published at once.
     pub fn apply(&self, config: Config) {
+        let findings = weft_core::analyze::analyze(&config).findings;
         let mut inner = self.inner();
         inner.status.generation += 1;
         inner.status.applied_at_ms = now_ms();
         inner.status.resources = config.resources.len();
-        inner.status.findings = weft_core::analyze::analyze(&config).findings;
+        inner.status.findings = findings;
         inner.status.rejected = None;
         inner.config = Arc::new(config);
         self.metrics.change(true);
         self.metrics.generation.set(inner.status.generation as i64);
-        // A new configuration can change anything: a full rebuild, published at once.
-        inner.working = inner.working.rebuild(&inner.config);
+        inner.working = inner.working.reconfigure(&inner.config);
         self.snapshot.send_replace(Arc::new(inner.working.clone()));
     }
 

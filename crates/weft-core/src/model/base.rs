@@ -5,7 +5,7 @@
 //! once per configuration version and shared by every snapshot of it; pods are applied on top
 //! (see `super::pods`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -40,15 +40,20 @@ pub(super) struct Base {
     /// Namespace name → (labels, annotations).
     namespaces: BTreeMap<String, (Labels, Labels)>,
     policies: Vec<AuthorizationPolicy>,
-    /// Namespace → its Services with a non-empty selector, sorted by key.
-    selecting: BTreeMap<String, Vec<Selecting>>,
+    /// Every Service with a non-empty selector, by key.
+    selecting: BTreeMap<String, Selecting>,
+    /// Namespace → label → value → the keys of the Services whose selector's first label is
+    /// that pair: a pod is checked only against Services that can select it, not every
+    /// Service of its namespace.
+    by_label: BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<String>>>>,
 }
 
 /// A Service that picks its endpoints by label selector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct Selecting {
     /// `<namespace>/<name>`.
     pub key: String,
+    pub namespace: String,
     selector: Labels,
     /// Service port → targetPort (a number or the name of a Workload port).
     targets: Vec<(u16, IntOrString)>,
@@ -60,7 +65,7 @@ impl Base {
         let mut mesh = MeshSpec::default();
         let mut gateways = BTreeMap::new();
         let mut fixed_vips = BTreeMap::new();
-        let mut selecting: BTreeMap<(String, String), Selecting> = BTreeMap::new();
+        let mut selecting: BTreeMap<String, Selecting> = BTreeMap::new();
         for l in &config.resources {
             let meta = l.resource.metadata();
             match &l.resource {
@@ -82,16 +87,17 @@ impl Base {
                     let fixed = s.spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
                     fixed_vips.insert(key.clone(), fixed);
                     if s.spec.selector.is_empty() {
-                        selecting.remove(&(ns, key));
+                        selecting.remove(&key);
                     } else {
                         let targets = s.spec.ports.iter().map(|p| (p.port, p.target())).collect();
                         let selector = s.spec.selector.clone();
                         let entry = Selecting {
                             key: key.clone(),
+                            namespace: ns,
                             selector,
                             targets,
                         };
-                        selecting.insert((ns, key), entry);
+                        selecting.insert(key, entry);
                     }
                 }
                 Resource::Gateway(g) if g.spec.gateway_class_name == INGRESS_CLASS => {
@@ -117,9 +123,14 @@ impl Base {
                 _ => {}
             }
         }
-        for ((ns, _), s) in selecting {
-            base.selecting.entry(ns).or_default().push(s);
+        for s in selecting.values() {
+            if let Some((k, v)) = s.selector.first_key_value() {
+                let keys = base.by_label.entry(s.namespace.clone()).or_default();
+                let values = keys.entry(k.clone()).or_default();
+                values.entry(v.clone()).or_default().push(s.key.clone());
+            }
         }
+        base.selecting = selecting;
         let range: Cidr = mesh
             .network
             .service_cidr
@@ -144,9 +155,52 @@ impl Base {
         base
     }
 
-    /// The Services of namespace `ns` that pick pods by selector, sorted by key.
-    pub fn selecting(&self, ns: &str) -> &[Selecting] {
-        self.selecting.get(ns).map_or(&[], Vec::as_slice)
+    /// The Services that may select `pod` (those whose selector's first label it has), sorted
+    /// by key: found through the label index, however many Services its namespace has.
+    pub fn selecting(&self, pod: &Pod) -> Vec<&Selecting> {
+        let Some(keys) = self.by_label.get(&pod.namespace) else {
+            return Vec::new();
+        };
+        let mut out: Vec<&Selecting> = self
+            .labels(pod)
+            .iter()
+            .filter_map(|(k, v)| keys.get(k)?.get(v))
+            .flatten()
+            .filter_map(|key| self.selecting.get(key))
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// The Service `key`'s selector and port targets, when it picks pods by selector.
+    pub fn selecting_entry(&self, key: &str) -> Option<&Selecting> {
+        self.selecting.get(key)
+    }
+
+    /// Whether pods become the same endpoints and proxies' settings under `other` as under
+    /// this configuration: the same mesh, namespaces and workloads (labels, ports, settings).
+    pub fn same_pod_view(&self, other: &Base) -> bool {
+        self.mesh == other.mesh
+            && self.namespaces == other.namespaces
+            && self.workloads == other.workloads
+    }
+
+    /// Namespaces whose AuthorizationPolicies differ between this configuration and `other`.
+    pub fn policy_namespaces(&self, other: &Base) -> BTreeSet<String> {
+        let (a, b) = (self.policies_by_namespace(), other.policies_by_namespace());
+        a.keys()
+            .chain(b.keys())
+            .filter(|ns| a.get(*ns) != b.get(*ns))
+            .map(|ns| ns.to_string())
+            .collect()
+    }
+
+    fn policies_by_namespace(&self) -> BTreeMap<&str, Vec<&AuthorizationPolicy>> {
+        let mut m: BTreeMap<&str, Vec<&AuthorizationPolicy>> = BTreeMap::new();
+        for p in &self.policies {
+            m.entry(p.metadata.namespace()).or_default().push(p);
+        }
+        m
     }
 
     /// `pod` as an endpoint of `service`, or None when the Service does not select it.

@@ -86,8 +86,12 @@ impl Snapshot {
     /// A full rebuild for `config` with the pods in force, continuing this snapshot's
     /// generations: every resource counts as changed.
     pub fn rebuild(&self, config: &Config) -> Snapshot {
+        self.rebuild_with(Arc::new(Base::new(config)))
+    }
+
+    pub(super) fn rebuild_with(&self, base: Arc<Base>) -> Snapshot {
         let next = self.changes.generation() + 1;
-        Snapshot::assemble(Arc::new(Base::new(config)), self.current_pods(), next)
+        Snapshot::assemble(base, self.current_pods(), next)
     }
 
     fn assemble<'a>(base: Arc<Base>, pods: impl Iterator<Item = &'a Pod>, generation: u64) -> Self {
@@ -132,6 +136,12 @@ impl Snapshot {
     /// snapshot's line): re-examine all.
     pub fn changed_services(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
         self.changes.services_since(generation)
+    }
+
+    /// Keys of the ingress Gateways that changed after `generation`; None as in
+    /// [`Snapshot::changed_services`].
+    pub fn changed_gateways(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
+        self.changes.gateways_since(generation)
     }
 
     /// Pod addresses whose [`Snapshot::address`] may have changed after `generation`; None as

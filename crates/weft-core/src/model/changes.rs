@@ -4,8 +4,8 @@
 //! Every change to a snapshot bumps its generation and stamps the Services, pod addresses and
 //! pods it touched with it, so a discovery stream that served generation `g` re-examines only
 //! what changed since (`Snapshot::changed_services(g)` and friends) instead of every resource it
-//! subscribed to. A new configuration changes everything: the changes since a generation
-//! before the configuration came into force are unknown (`None`).
+//! subscribed to. A new configuration applied incrementally stamps what it changed, like a pod
+//! does; after a full rebuild the changes since a generation before it are unknown (`None`).
 //!
 //! A Service's body and version are computed at most once per version of the Service and shared
 //! by every stream and by later snapshots in which the Service did not change.
@@ -104,6 +104,7 @@ pub(super) struct Changes {
     services: Log<String>,
     addresses: Log<IpAddr>,
     pods: Log<Arc<str>>,
+    gateways: Log<String>,
     cells: BTreeMap<String, Cell>,
 }
 
@@ -133,6 +134,16 @@ impl Changes {
         self.cells.insert(key.to_string(), Cell::default());
     }
 
+    /// Service `key` is gone: stamp it and drop its encoding.
+    pub fn service_removed(&mut self, key: &str) {
+        self.services.stamp(&key.to_string(), self.generation);
+        self.cells.remove(key);
+    }
+
+    pub fn gateway(&mut self, key: &str) {
+        self.gateways.stamp(&key.to_string(), self.generation);
+    }
+
     pub fn address(&mut self, ip: IpAddr) {
         self.addresses.stamp(&ip, self.generation);
     }
@@ -152,6 +163,11 @@ impl Changes {
     pub fn services_since(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
         let known = self.known(generation) && self.services.covers(generation);
         known.then(|| self.services.since(generation).map(String::as_str))
+    }
+
+    pub fn gateways_since(&self, generation: u64) -> Option<impl Iterator<Item = &str>> {
+        let known = self.known(generation) && self.gateways.covers(generation);
+        known.then(|| self.gateways.since(generation).map(String::as_str))
     }
 
     pub fn addresses_since(&self, generation: u64) -> Option<impl Iterator<Item = IpAddr>> {

@@ -10,6 +10,7 @@ mod gateway;
 mod parents;
 mod pods;
 mod precedence;
+mod reconfigure;
 mod routes;
 pub mod vip;
 

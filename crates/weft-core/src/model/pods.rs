@@ -88,6 +88,14 @@ impl Index {
             .map(|(_, _, id)| id)
     }
 
+    /// Ids of the pods of namespace `ns`.
+    pub fn in_namespace<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Id> {
+        self.by_name
+            .range((Id::from(ns), Id::from(""), Id::from(""))..)
+            .take_while(move |(n, _, _)| **n == *ns)
+            .map(|(_, _, id)| id)
+    }
+
     /// Position of pod `id` among the endpoints of Service `key`.
     pub fn position(&self, key: &str, id: &str) -> Result<usize, usize> {
         self.members
@@ -111,8 +119,8 @@ impl Snapshot {
         self.changes.next();
         let base = Arc::clone(&self.base);
         let selected: Vec<(&str, Endpoint)> = base
-            .selecting(&pod.namespace)
-            .iter()
+            .selecting(&pod)
+            .into_iter()
             .filter_map(|s| Some((s.key.as_str(), base.service_endpoint(s, &pod)?)))
             .collect();
         let old = self.index.remove(&pod.id);
@@ -162,7 +170,7 @@ impl Snapshot {
 
     /// A pod named `name` in `ns` changed: the proxies of every pod of that name see its
     /// endpoints (see [`Snapshot::proxy`]).
-    fn pod_changed(&mut self, ns: &str, name: &str) {
+    pub(super) fn pod_changed(&mut self, ns: &str, name: &str) {
         let ids: Vec<Id> = self.index.named(ns, name).cloned().collect();
         for id in ids {
             self.changes.pod(&id);
@@ -224,38 +232,32 @@ impl Snapshot {
 }
 
 /// The endpoints of every selecting Service for `pods` (sorted by id, one per id), with the
-/// index they make: the batch form of [`Snapshot::set_pod`].
+/// index they make: the batch form of [`Snapshot::set_pod`]. Each pod is checked only against
+/// the Services that can select it (see [`Base::selecting`]).
 pub(super) fn assemble(
     base: &Base,
     pods: BTreeMap<&str, &Pod>,
 ) -> (BTreeMap<String, Arc<ServiceConfig>>, Index) {
     let mut services = base.services.clone();
     let mut index = Index::default();
-    let mut of_pod: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut by_ns: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
-    for p in pods.values() {
-        by_ns.entry(p.namespace.as_str()).or_default().push(p);
-    }
-    for (ns, in_ns) in &by_ns {
-        for s in base.selecting(ns) {
-            let mut endpoints = Vec::new();
-            let mut ids = Vec::new();
-            for p in in_ns {
-                if let Some(ep) = base.service_endpoint(s, p) {
-                    endpoints.push(ep);
-                    ids.push(Id::from(p.id.as_str()));
-                    of_pod.entry(&p.id).or_default().push(s.key.clone());
-                }
-            }
-            if let (false, Some(svc)) = (ids.is_empty(), services.get_mut(&s.key)) {
-                Arc::make_mut(svc).endpoints = endpoints;
-                index.members.insert(s.key.clone(), Arc::new(ids));
+    let mut endpoints: BTreeMap<&str, (Vec<Endpoint>, Vec<Id>)> = BTreeMap::new();
+    for (id, p) in pods {
+        let mut keys = Vec::new();
+        for s in base.selecting(p) {
+            if let Some(ep) = base.service_endpoint(s, p) {
+                let (eps, ids) = endpoints.entry(s.key.as_str()).or_default();
+                eps.push(ep);
+                ids.push(Id::from(id));
+                keys.push(s.key.clone());
             }
         }
+        index.insert(Member::new(base, p.clone(), keys));
     }
-    for (id, p) in pods {
-        let services = of_pod.remove(id).unwrap_or_default();
-        index.insert(Member::new(base, p.clone(), services));
+    for (key, (eps, ids)) in endpoints {
+        if let Some(svc) = services.get_mut(key) {
+            Arc::make_mut(svc).endpoints = eps;
+            index.members.insert(key.to_string(), Arc::new(ids));
+        }
     }
     (services, index)
 }
