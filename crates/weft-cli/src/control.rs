@@ -32,6 +32,10 @@ pub struct Args {
     /// After a start, how long to let proxies reconnect before answering (e.g. 1s, 500ms).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     warmup: std::time::Duration,
+    /// How long a push may wait for a proxy that does not read its discovery stream before it
+    /// is disconnected (it reconnects and gets the current state).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    send_timeout: std::time::Duration,
     /// Where the control plane keeps its state: the CA root (ca/root-cert.pem, ca/root-key.pem)
     /// and more roots to trust (ca/bundle/*.pem).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/weft")]
@@ -83,6 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             secure_discovery_addr: args.secure_discovery,
             admin_addr: args.admin,
             warmup: args.warmup,
+            send_timeout: args.send_timeout,
             ca: weft_control::ca::Config {
                 state_dir: args.state_dir,
                 ca_cert: args.ca_cert,

@@ -36,6 +36,10 @@ pub struct Config {
     /// After a (re)start, how long to collect reconnecting proxies before answering, so no
     /// proxy is sent a view of the mesh in which its peers' endpoints are missing.
     pub warmup: std::time::Duration,
+    /// How long a push may wait for a proxy to read its discovery stream; a proxy that reads
+    /// nothing for longer is disconnected (it reconnects and is sent the current state), so a
+    /// stuck proxy holds a bounded buffer, never a growing one.
+    pub send_timeout: std::time::Duration,
     /// The certificate authority: state dir, signing CA, bootstrap credentials, TTL.
     pub ca: ca::Config,
 }
@@ -53,6 +57,7 @@ impl Config {
             secure_discovery_addr: None,
             admin_addr: any,
             warmup: std::time::Duration::ZERO,
+            send_timeout: crate::discovery::SEND_TIMEOUT,
             ca: ca::Config::new(state_dir),
         }
     }
@@ -168,7 +173,7 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         state.metrics.ca.overdue.clone(),
     ));
 
-    let svc = discovery::Server::new(state.clone(), ca.clone());
+    let svc = discovery::Server::new(state.clone(), ca.clone(), cfg.send_timeout);
     let ca_svc = ca::Server::new(ca.clone());
     let plain = listen::plain::incoming(discovery_listener);
     tasks.spawn(serve_grpc(

@@ -5,6 +5,7 @@
 //! - `weft_control_config_changes_total{result}` — applied / rejected changes
 //! - `weft_control_pushes_total{type}` — responses sent to proxies
 //! - `weft_control_nacks_total{type}` — responses proxies rejected
+//! - `weft_control_stuck_streams_total` — streams closed because their proxy stopped reading
 //! - `weft_control_discovery_refused_total{reason}` — connections and discovery streams refused:
 //!   failed TLS handshakes, no client certificate, claims that do not match the certificate or
 //!   the pod's registration
@@ -42,6 +43,7 @@ pub struct Metrics {
     pushes: Family<TypeLabel, Counter>,
     nacks: Family<TypeLabel, Counter>,
     refused: Family<ReasonLabel, Counter>,
+    pub stuck: Counter,
     pub ca: crate::ca::Metrics,
 }
 
@@ -88,6 +90,12 @@ impl Default for Metrics {
             "Discovery connections and streams refused, by reason",
             refused.clone(),
         );
+        let stuck = Counter::default();
+        registry.register(
+            "stuck_streams",
+            "Discovery streams closed because their proxy stopped reading",
+            stuck.clone(),
+        );
         Metrics {
             registry: root,
             proxies,
@@ -97,6 +105,7 @@ impl Default for Metrics {
             pushes,
             nacks,
             refused,
+            stuck,
             ca,
         }
     }

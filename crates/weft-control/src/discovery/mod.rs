@@ -17,16 +17,32 @@ use crate::ca::Ca;
 use crate::peer::Peer;
 use crate::state::State;
 
+/// The default of [`crate::Config::send_timeout`].
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Responses queued per stream beyond what its HTTP/2 flow control holds: with the send
+/// timeout, all a proxy that stops reading can make the control plane keep for it.
+const QUEUE: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct Server {
     state: Arc<State>,
     /// Whose registrations admit proxies on the mTLS port.
     ca: Arc<Ca>,
+    send_timeout: std::time::Duration,
 }
 
 impl Server {
-    pub fn new(state: Arc<State>, ca: Arc<Ca>) -> DiscoveryServer<Server> {
-        DiscoveryServer::new(Server { state, ca })
+    pub fn new(
+        state: Arc<State>,
+        ca: Arc<Ca>,
+        send_timeout: std::time::Duration,
+    ) -> DiscoveryServer<Server> {
+        DiscoveryServer::new(Server {
+            state,
+            ca,
+            send_timeout,
+        })
     }
 }
 
@@ -56,8 +72,9 @@ impl Discovery for Server {
                  was presented; a proxy gets one from the CA with its bootstrap credential first",
             ));
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let conn = stream::Connection::new(self.state.clone(), self.ca.clone(), tx);
+        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
+        let conn = stream::Connection::new(self.state.clone(), self.ca.clone(), tx)
+            .send_timeout(self.send_timeout);
         tokio::spawn(conn.run(request.into_inner(), peer));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

@@ -47,6 +47,7 @@ pub(super) struct Connection {
     seen: u64,
     /// The generation that has this stream's own pod (its first answers wait for it).
     joined: u64,
+    send_timeout: std::time::Duration,
 }
 
 impl Connection {
@@ -66,7 +67,13 @@ impl Connection {
             connection: 0,
             seen: 0,
             joined: 0,
+            send_timeout: super::SEND_TIMEOUT,
         }
+    }
+
+    pub(super) fn send_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.send_timeout = timeout;
+        self
     }
 
     pub(super) async fn run(mut self, mut requests: Streaming<DeltaRequest>, peer: Option<Peer>) {
@@ -91,7 +98,7 @@ impl Connection {
                 msg = requests.message() => match msg {
                     Ok(Some(req)) => {
                         if let Err(status) = self.handle(req, peer.as_ref(), &mut snapshots).await {
-                            let _ = self.tx.send(Err(status)).await;
+                            let _ = tokio::time::timeout(self.send_timeout, self.tx.send(Err(status))).await;
                             break;
                         }
                     }
@@ -182,7 +189,11 @@ impl Connection {
             .collect();
         if !new.is_empty() {
             let names: BTreeSet<String> = new.into_iter().collect();
-            self.push(ty, &snap, Some(names)).await;
+            if !self.push(ty, &snap, Some(names)).await {
+                return Err(Status::deadline_exceeded(
+                    "the proxy does not read its discovery stream",
+                ));
+            }
         }
         self.update_status(ty);
         Ok(())
@@ -401,7 +412,16 @@ impl Connection {
             removed,
             nonce,
         };
-        self.tx.send(Ok(response)).await.is_ok()
+        match tokio::time::timeout(self.send_timeout, self.tx.send(Ok(response))).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                // Back-pressure has a limit: a proxy that reads nothing is disconnected rather
+                // than queued for without end. It reconnects and gets the current state.
+                tracing::warn!(proxy = ?self.id, timeout = ?self.send_timeout, "proxy stopped reading its discovery stream; disconnecting it");
+                self.state.metrics.stuck.inc();
+                false
+            }
+        }
     }
 
     fn update_status(&self, ty: &str) {
