@@ -121,6 +121,7 @@ fn many_pods(n: u32) -> String {
             labels: Default::default(),
             inbound: None,
             tunnel: None,
+            node: String::new(),
         })
         .collect();
     serde_json::to_string(&PodList { pods }).unwrap()

@@ -113,8 +113,8 @@ fn policy(ns: usize, n: usize) -> impl Strategy<Value = String> {
     })
 }
 
-/// A configuration of three namespaces (one without sidecars), a few Workloads, Services and
-/// AuthorizationPolicies.
+/// A configuration of three namespaces (one ambient, one out of the mesh), a few Workloads,
+/// Services and AuthorizationPolicies.
 fn mesh_config() -> impl Strategy<Value = String> {
     let services =
         proptest::collection::btree_set((0..3usize, 0..4usize), 1..=6).prop_flat_map(|ids| {
@@ -137,6 +137,7 @@ fn mesh_config() -> impl Strategy<Value = String> {
     (services, workloads, policies).prop_map(|(s, w, p)| {
         let mut docs = vec![
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: c, labels: {weft.dev/dataplane-mode: none}}\n".to_string(),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: b, labels: {weft.dev/dataplane-mode: ambient}}\n".to_string(),
         ];
         docs.extend(s);
         docs.extend(w);
@@ -155,8 +156,9 @@ fn pod() -> impl Strategy<Value = Pod> {
         prop_oneof![Just(BTreeMap::new()), labels()],
         any::<bool>(),
         any::<bool>(),
+        select(&["", "node-a", "node-b"][..]),
     )
-        .prop_map(|(id, ns, name, w, ip, labels, inbound, tunnel)| Pod {
+        .prop_map(|(id, ns, name, w, ip, labels, inbound, tunnel, node)| Pod {
             id: id.into(),
             namespace: ns.into(),
             workload: w.into(),
@@ -166,6 +168,7 @@ fn pod() -> impl Strategy<Value = Pod> {
             labels,
             inbound: inbound.then(|| SocketAddr::from(([127, 0, 0, 1], 7000))),
             tunnel: tunnel.then(|| SocketAddr::from(([127, 0, 0, 1], 7001))),
+            node: node.into(),
         })
 }
 

@@ -43,6 +43,7 @@ fn pods() -> Vec<Pod> {
                     labels: BTreeMap::new(),
                     inbound: None,
                     tunnel: None,
+                    node: String::new(),
                 });
             }
         }

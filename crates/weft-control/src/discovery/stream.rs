@@ -39,6 +39,8 @@ pub(super) struct Connection {
     ca: Arc<Ca>,
     tx: mpsc::Sender<Result<DeltaResponse, Status>>,
     pod: Option<Pod>,
+    /// A node proxy's node.
+    node: Option<String>,
     id: Option<String>,
     subs: BTreeMap<String, Subscription>,
     nonce: u64,
@@ -61,6 +63,7 @@ impl Connection {
             ca,
             tx,
             pod: None,
+            node: None,
             id: None,
             subs: BTreeMap::new(),
             nonce: 0,
@@ -262,6 +265,7 @@ impl Connection {
         }
         tracing::info!(proxy = %id, role = %node.role, "proxy connected");
         self.id = Some(id.clone());
+        self.node = admitted.node;
         if let Some(pod) = admitted.proxy {
             if admitted.endpoint {
                 self.joined = self.state.add_pod(self.connection, pod.clone());
@@ -319,9 +323,8 @@ impl Connection {
     /// this stream looked at. Returns false when the proxy is gone.
     async fn push_changes(&mut self, snap: &Snapshot) -> bool {
         let since = std::mem::replace(&mut self.seen, snap.generation());
-        let own = self.pod.as_ref().map(|p| p.id.clone());
         for ty in TYPES {
-            let only = push::changed(ty, snap, since, own.as_deref());
+            let only = push::changed(ty, snap, since, self.serves());
             if only.as_ref().is_some_and(BTreeSet::is_empty) {
                 continue;
             }
@@ -335,6 +338,11 @@ impl Connection {
     /// Sends what changed for `ty` among the subscribed names: all of them, or those in
     /// `only`. Returns false when the proxy is gone.
     async fn push(&mut self, ty: &str, snap: &Snapshot, only: Option<BTreeSet<String>>) -> bool {
+        // Field by field, so the subscription below can be borrowed mutably beside it.
+        let serves = match &self.node {
+            Some(node) => push::Serves::Node(node),
+            None => push::Serves::Pod(self.pod.as_ref()),
+        };
         let Some(sub) = self.subs.get_mut(ty) else {
             return true;
         };
@@ -351,7 +359,7 @@ impl Connection {
         let mut bodies = Vec::new();
         let mut previous = Vec::new();
         for name in names {
-            match push::encode(ty, &name, snap, self.pod.as_ref()) {
+            match push::encode(ty, &name, snap, serves) {
                 Some(encoded) => {
                     sub.missing.remove(&name);
                     if sub.sent.get(&name) == Some(&encoded.version) {
@@ -421,6 +429,13 @@ impl Connection {
                 self.state.metrics.stuck.inc();
                 false
             }
+        }
+    }
+
+    fn serves(&self) -> push::Serves<'_> {
+        match &self.node {
+            Some(node) => push::Serves::Node(node),
+            None => push::Serves::Pod(self.pod.as_ref()),
         }
     }
 

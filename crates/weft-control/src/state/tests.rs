@@ -29,6 +29,7 @@ fn pod(name: &str, ip: u8, labels: &[(&str, &str)]) -> Pod {
             .collect(),
         inbound: None,
         tunnel: None,
+        node: String::new(),
     }
 }
 

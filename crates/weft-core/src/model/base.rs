@@ -275,11 +275,17 @@ impl Base {
         )
     }
 
-    /// Where peers reach the pod over the mTLS tunnel: none when it has no sidecar or its mTLS
-    /// mode is DISABLE (peers then send plaintext).
+    /// Where peers reach the pod over the mTLS tunnel (its sidecar's, or in ambient mode its
+    /// node proxy's listener inside the pod, once the pod is on a node): none when it is not
+    /// in the mesh or its mTLS mode is DISABLE (peers then send plaintext).
     fn tunnel(&self, pod: &Pod) -> Option<SocketAddr> {
         let s = self.settings(pod);
-        let meshed = s.dataplane_mode == DataplaneMode::Sidecar && s.mtls_mode != MtlsMode::Disable;
+        let proxied = match s.dataplane_mode {
+            DataplaneMode::Sidecar => true,
+            DataplaneMode::Ambient => !pod.node.is_empty(),
+            DataplaneMode::None => false,
+        };
+        let meshed = proxied && s.mtls_mode != MtlsMode::Disable;
         meshed.then(|| {
             pod.tunnel
                 .unwrap_or(SocketAddr::new(pod.ip, super::TUNNEL_PORT))

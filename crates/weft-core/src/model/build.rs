@@ -46,6 +46,10 @@ pub struct Pod {
     /// Where the pod's proxy accepts the mTLS tunnel, when not `ip:15008` (uncaptured mode).
     #[serde(default)]
     pub tunnel: Option<SocketAddr>,
+    /// The node the pod runs on: an ambient pod is served by that node's proxy. Empty: the
+    /// only node.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
 }
 
 fn default_service_account() -> String {

@@ -15,6 +15,7 @@ pub(super) fn pod(workload: &str, n: u8, sa: &str) -> Pod {
         labels: BTreeMap::new(),
         inbound: None,
         tunnel: None,
+        node: String::new(),
     }
 }
 

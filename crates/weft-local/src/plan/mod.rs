@@ -113,6 +113,7 @@ impl PodPlan {
             labels: self.labels.clone(),
             inbound: None,
             tunnel: None,
+            node: String::new(),
         }
     }
 }
@@ -243,6 +244,7 @@ impl Plan {
                     labels: w.metadata.labels.clone(),
                     inbound: None,
                     tunnel: None,
+                    node: String::new(),
                 };
                 let settings = snap.proxy(&pod).settings;
                 let mut env = vec![

@@ -16,6 +16,9 @@ use weft_proto::discovery::Node;
 use crate::ca::Grant;
 use crate::peer::Peer;
 
+/// The role of a node proxy (ambient mode): registered as `pod` = the node's name.
+pub const NODE_ROLE: &str = "node";
+
 /// An admitted proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
@@ -26,6 +29,9 @@ pub struct Admitted {
     /// Whether that pod is an endpoint of its Services: not for a gateway, nor for a pod
     /// registered without an address.
     pub endpoint: bool,
+    /// A node proxy (role `node`): the node it serves, whose ambient pods' configurations it
+    /// may subscribe to. Its `node.pod` names the node.
+    pub node: Option<String>,
 }
 
 /// Why a stream was refused: a short reason for metrics, a message for the proxy and the log.
@@ -64,6 +70,14 @@ pub fn admit(
 
 /// The plaintext port: the claims as made.
 fn admit_local(node: &Node) -> Admitted {
+    if node.role == NODE_ROLE {
+        return Admitted {
+            id: node.id.clone(),
+            proxy: None,
+            endpoint: false,
+            node: Some(node.pod.clone()),
+        };
+    }
     let pod = node.ip.parse().ok().map(|ip| Pod {
         id: node.id.clone(),
         namespace: node.namespace.clone(),
@@ -78,12 +92,14 @@ fn admit_local(node: &Node) -> Admitted {
         labels: node.labels.clone().into_iter().collect(),
         inbound: node.inbound_address.parse().ok(),
         tunnel: node.tunnel_address.parse().ok(),
+        node: String::new(),
     });
     Admitted {
         id: node.id.clone(),
         // A gateway proxy serves a Gateway, not a workload: it is nobody's endpoint.
         endpoint: pod.is_some() && node.role != "gateway",
         proxy: pod,
+        node: None,
     }
 }
 
@@ -191,6 +207,25 @@ fn admit_tls(
             ));
         }
     }
+    // Serving a node's pods is granted by registration only, never inferred from a
+    // registration that leaves the role open.
+    if (node.role == NODE_ROLE) != (reg.role == NODE_ROLE) {
+        return Err(refused(
+            "claim",
+            format!(
+                "node.role {:?} does not match {who}: its registration says {:?}",
+                node.role, reg.role
+            ),
+        ));
+    }
+    if node.role == NODE_ROLE {
+        return Ok(Admitted {
+            id: expected_id,
+            proxy: None,
+            endpoint: false,
+            node: Some(pod.clone()),
+        });
+    }
     let labels: std::collections::BTreeMap<String, String> =
         node.labels.clone().into_iter().collect();
     if !labels.is_empty() && labels != reg.labels {
@@ -234,11 +269,13 @@ fn admit_tls(
         labels: reg.labels.clone(),
         inbound,
         tunnel,
+        node: String::new(),
     };
     Ok(Admitted {
         id: expected_id.clone(),
         endpoint: reg.address.is_some() && node.role != "gateway",
         proxy: Some(endpoint(reg.address.unwrap_or(from))),
+        node: None,
     })
 }
 

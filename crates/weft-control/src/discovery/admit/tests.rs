@@ -275,3 +275,68 @@ fn the_plaintext_port_takes_claims_as_made() {
     let a = admit(&node(), Some(&local), TD, |_: &str, _: &str| None).unwrap();
     assert_eq!(a.proxy.unwrap().ip.to_string(), POD_IP);
 }
+
+const NODE_IP: &str = "198.18.0.1";
+const NODE_PROXY: &str = "spiffe://shop.local/ns/weft-system/sa/weft-node";
+
+/// A node proxy registered for node `node-a`, and the sidecar `cart-0`.
+fn with_node(ns: &str, pod: &str) -> Option<Grant> {
+    if ns == "weft-system" && pod == "node-a" {
+        return Some(Grant {
+            namespace: "weft-system".into(),
+            service_account: "weft-node".into(),
+            pod: "node-a".into(),
+            address: Some(NODE_IP.parse().unwrap()),
+            workload: String::new(),
+            role: NODE_ROLE.into(),
+            labels: Default::default(),
+        });
+    }
+    registered(ns, pod)
+}
+
+fn node_proxy() -> Node {
+    Node {
+        id: "node-a.weft-system".into(),
+        role: NODE_ROLE.into(),
+        namespace: "weft-system".into(),
+        pod: "node-a".into(),
+        ip: NODE_IP.into(),
+        service_account: "weft-node".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_node_proxy_serves_the_node_it_is_registered_for_and_is_nobodys_endpoint() {
+    let from = peer(NODE_IP, Some((NODE_PROXY, "node-a")));
+    let a = admit(&node_proxy(), Some(&from), TD, with_node).unwrap();
+    assert_eq!(a.node.as_deref(), Some("node-a"));
+    assert!(!a.endpoint);
+    assert!(a.proxy.is_none());
+}
+
+#[test]
+fn only_a_registration_as_node_proxy_grants_a_node() {
+    // A sidecar's certificate claiming the node role: refused, whatever else it says.
+    let mut claim = node();
+    claim.role = NODE_ROLE.into();
+    let from = peer(POD_IP, Some((CART, "cart-0")));
+    let err = admit(&claim, Some(&from), TD, with_node).unwrap_err();
+    assert_eq!(err.reason, "claim");
+    assert!(err.message.contains("node.role"), "{}", err.message);
+    // A registration that leaves the role open does not grant it either.
+    let open = |ns: &str, pod: &str| {
+        registered(ns, pod).map(|g| Grant {
+            role: String::new(),
+            ..g
+        })
+    };
+    let err = admit(&claim, Some(&from), TD, open).unwrap_err();
+    assert!(err.message.contains("node.role"), "{}", err.message);
+    // The node proxy's certificate used as a sidecar: refused too.
+    let mut as_sidecar = node_proxy();
+    as_sidecar.role = "sidecar".into();
+    let from = peer(NODE_IP, Some((NODE_PROXY, "node-a")));
+    assert!(admit(&as_sidecar, Some(&from), TD, with_node).is_err());
+}
