@@ -96,6 +96,7 @@ pub fn pods(services: usize, endpoints: usize, inbound: &[(usize, SocketAddr)]) 
                 labels: [("app".to_string(), service(svc))].into_iter().collect(),
                 inbound: inbound.iter().find(|(s, _)| *s == svc).map(|(_, a)| *a),
                 tunnel: None,
+                node: String::new(),
             }
         })
         .collect();
