@@ -102,6 +102,7 @@ async fn create(
     let mut req = tonic::Request::new(CreateCertificateRequest {
         csr_pem,
         ttl_seconds,
+        pod: String::new(),
     });
     if let Some(t) = token {
         req.metadata_mut()

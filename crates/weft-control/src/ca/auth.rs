@@ -8,7 +8,7 @@
 //! ```json
 //! {"credentials": [{"tokenSha256": "<64 hex>", "namespace": "shop", "serviceAccount": "cart",
 //!   "pod": "cart-0", "workload": "cart", "address": "198.18.0.7", "role": "sidecar",
-//!   "labels": {"app": "cart"}}]}
+//!   "labels": {"app": "cart"}, "node": "node-a"}]}
 //! ```
 //!
 //! Each entry is also the runtime's registration of that pod: `address` is where the pod lives
@@ -44,6 +44,9 @@ pub struct Grant {
     pub role: String,
     /// The pod's labels; empty: its Workload's.
     pub labels: BTreeMap<String, String>,
+    /// The node the pod runs on (its node proxy may hold its certificate); empty: none. For a
+    /// node proxy's own credential (role `node`), `pod` is the node's name.
+    pub node: String,
 }
 
 impl Grant {
@@ -126,6 +129,8 @@ struct Credential {
     role: String,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    node: String,
 }
 
 /// Lowercase hex SHA-256 of a token.
@@ -168,6 +173,7 @@ pub fn parse(text: &str) -> Result<HashMap<String, Grant>, String> {
             workload: c.workload,
             role: c.role,
             labels: c.labels,
+            node: c.node,
         };
         if !grant.pod.is_empty()
             && out

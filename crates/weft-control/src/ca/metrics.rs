@@ -26,18 +26,22 @@ pub enum Reason {
     /// The credential is registered for another pod address than the request came from:
     /// `wrong_address`.
     WrongAddress,
+    /// A pod's certificate asked for by a credential that is not the node proxy of the pod's
+    /// node: `wrong_node`.
+    WrongNode,
     /// The CA failed to sign: `internal`.
     Internal,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 8] = [
         Reason::NoCredential,
         Reason::UnknownCredential,
         Reason::NotConfigured,
         Reason::BadCsr,
         Reason::WrongIdentity,
         Reason::WrongAddress,
+        Reason::WrongNode,
         Reason::Internal,
     ];
 
@@ -49,6 +53,7 @@ impl Reason {
             Reason::BadCsr => "bad_csr",
             Reason::WrongAddress => "wrong_address",
             Reason::WrongIdentity => "wrong_identity",
+            Reason::WrongNode => "wrong_node",
             Reason::Internal => "internal",
         }
     }

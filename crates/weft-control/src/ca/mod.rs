@@ -207,6 +207,36 @@ impl Ca {
         self.bootstrap.clone()
     }
 
+    /// The registration of `pod` (`NAMESPACE/POD`) when `node` (an authenticated credential)
+    /// is the node proxy of the node that pod is registered on: the node proxy may then hold
+    /// the pod's own certificate. Otherwise why not.
+    fn for_node(&self, node: &Grant, pod: &str) -> Result<Grant, String> {
+        if node.role != crate::discovery::admit::NODE_ROLE {
+            return Err(format!(
+                "only a node proxy may ask for another pod's certificate ({pod:?}); this                  credential is registered with role {:?}",
+                node.role
+            ));
+        }
+        let Some((ns, name)) = pod.split_once('/') else {
+            return Err(format!("pod {pod:?}: expected NAMESPACE/POD"));
+        };
+        let reg = self
+            .auth
+            .registered(ns, name)
+            .ok_or_else(|| format!("pod {pod} has no registration in this control plane"))?;
+        if reg.node != node.pod {
+            let on = match reg.node.as_str() {
+                "" => "no node".to_string(),
+                n => format!("node {n:?}"),
+            };
+            return Err(format!(
+                "pod {pod} is registered on {on}, not on node {:?} whose proxy asked",
+                node.pod
+            ));
+        }
+        Ok(reg)
+    }
+
     /// The registration of pod `pod` in `namespace` (its bootstrap credential).
     pub fn registered(&self, namespace: &str, pod: &str) -> Option<Grant> {
         self.auth.registered(namespace, pod)
@@ -225,13 +255,15 @@ impl Ca {
             .collect()
     }
 
-    /// Authenticates, checks and signs one request that came from address `from`.
+    /// Authenticates, checks and signs one request that came from address `from`; `pod`
+    /// (`NAMESPACE/POD`), when not empty, is a node proxy asking for one of its node's pods.
     pub fn create(
         &self,
         bearer: Option<&str>,
         csr_pem: &str,
         ttl_seconds: u64,
         from: Option<IpAddr>,
+        pod: &str,
     ) -> Result<CreateCertificateResponse, Refusal> {
         let refuse = |reason, code, who: &str, message: String| Refusal {
             reason,
@@ -286,6 +318,14 @@ impl Ca {
                 ),
             ));
         }
+        let grant = match pod {
+            "" => grant,
+            pod => self
+                .for_node(&grant, pod)
+                .map_err(|m| refuse(Reason::WrongNode, Code::PermissionDenied, &who, m))?,
+        };
+        let allowed = grant.identity(&self.trust_domain());
+        let who = format!("pod {:?} ({allowed})", grant.pod);
         let csr = csr::parse(csr_pem).map_err(|m| {
             refuse(
                 Reason::BadCsr,

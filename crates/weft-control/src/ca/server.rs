@@ -49,6 +49,7 @@ impl Certificates for Server {
             &req.csr_pem,
             req.ttl_seconds,
             from.map(|a| a.ip()),
+            &req.pod,
         ) {
             Ok(resp) => {
                 metrics.issued();

@@ -106,6 +106,7 @@ impl Issue for GrpcIssuer {
         let mut req = tonic::Request::new(CreateCertificateRequest {
             csr_pem,
             ttl_seconds: ttl.map_or(0, |t| t.as_secs().max(1)),
+            pod: String::new(),
         });
         req.set_timeout(Duration::from_secs(10));
         let value = format!("Bearer {token}")

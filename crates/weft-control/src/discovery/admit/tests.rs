@@ -17,6 +17,7 @@ fn grant() -> Grant {
         workload: "cart".into(),
         role: "sidecar".into(),
         labels: [("app".to_string(), "cart".to_string())].into(),
+        node: String::new(),
     }
 }
 
@@ -290,6 +291,7 @@ fn with_node(ns: &str, pod: &str) -> Option<Grant> {
             workload: String::new(),
             role: NODE_ROLE.into(),
             labels: Default::default(),
+            node: String::new(),
         });
     }
     registered(ns, pod)
