@@ -2,6 +2,7 @@
 //! the socket mark that lets the proxy's own traffic pass the capture rules.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -9,18 +10,29 @@ use tokio::net::TcpStream;
 use crate::error::{Kind, ProxyError};
 
 /// Opens the proxy's own TCP connections (to endpoints, peer tunnels, the local app and the
-/// control plane). One per proxy, made from its config; cheap to copy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// control plane). One per proxy (a node proxy: one per pod, inside the pod's network
+/// namespace), made from its config; cheap to clone.
+#[derive(Debug, Clone, Default)]
 pub struct Connector {
     /// `SO_MARK` on every connection (0: none; setting one needs CAP_NET_ADMIN). Capture rules
     /// let marked traffic pass, so the proxy's connections are not redirected back to itself.
     mark: u32,
+    /// The namespace connections are made from (None: the proxy's own).
+    netns: Option<Arc<crate::netns::Netns>>,
 }
 
 impl Connector {
     /// A connector that marks its connections with `mark` (0: no mark).
     pub fn new(mark: u32) -> Connector {
-        Connector { mark }
+        Connector { mark, netns: None }
+    }
+
+    /// The same, connecting from inside the network namespace `netns`.
+    pub fn in_netns(&self, netns: Arc<crate::netns::Netns>) -> Connector {
+        Connector {
+            mark: self.mark,
+            netns: Some(netns),
+        }
     }
 
     /// The socket mark it sets (0: none).
@@ -28,16 +40,21 @@ impl Connector {
         self.mark
     }
 
-    async fn open(self, target: SocketAddr) -> std::io::Result<TcpStream> {
-        if self.mark == 0 {
+    async fn open(&self, target: SocketAddr) -> std::io::Result<TcpStream> {
+        if self.mark == 0 && self.netns.is_none() {
             return TcpStream::connect(target).await;
         }
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(target),
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
-        socket.set_mark(self.mark)?;
+        let socket = match &self.netns {
+            Some(ns) => ns.socket(target)?,
+            None => socket2::Socket::new(
+                socket2::Domain::for_address(target),
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )?,
+        };
+        if self.mark != 0 {
+            socket.set_mark(self.mark)?;
+        }
         socket.set_nonblocking(true)?;
         let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
         socket.connect(target).await
@@ -45,7 +62,7 @@ impl Connector {
 
     /// Opens a TCP connection with a timeout, naming the failure.
     pub async fn connect(
-        self,
+        &self,
         target: SocketAddr,
         timeout: Duration,
     ) -> Result<TcpStream, ProxyError> {

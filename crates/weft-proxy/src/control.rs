@@ -128,7 +128,7 @@ impl ControlPlane {
         Ok(Some(Tls {
             roots: Arc::new(self.roots.clone()),
             creds,
-            connector: self.connector,
+            connector: self.connector.clone(),
         }))
     }
 }

@@ -154,7 +154,7 @@ impl Engine {
         let certs_metrics = certs::Metrics::register(registry.sub_registry_with_prefix("certs"));
         let connector = Connector::new(cfg.settings.mark);
         let mut cfg = cfg;
-        cfg.settings.control_plane.connector = connector;
+        cfg.settings.control_plane.connector = connector.clone();
         let (store, subscriptions) = Store::with_metrics(balance_metrics);
         let (status_tx, status_rx) = watch::channel(xds::Status::default());
         let (trigger, drain) = drain::new();
@@ -183,15 +183,17 @@ impl Engine {
             );
         }
         let shared = Arc::new(Shared {
+            proxy: store.proxy(),
             store: store.clone(),
             metrics: request_metrics,
-            registry,
+            registry: Arc::new(registry),
+            l4_only: false,
             log_buffer,
-            connector,
+            connector: connector.clone(),
             pool: Pool::new(
                 credentials
                     .clone()
-                    .map(|c| Arc::new(tunnel::Client::new(c).with_connector(connector))),
+                    .map(|c| Arc::new(tunnel::Client::new(c).with_connector(connector.clone()))),
             )
             .with(connector, pool_metrics),
             drain,
@@ -328,7 +330,7 @@ fn start_certs(
 }
 
 /// Follows the SPIFFE ID the control plane gives this proxy in its config.
-async fn identity_of(
+pub(crate) async fn identity_of(
     mut proxy: watch::Receiver<Option<Arc<weft_core::model::ProxyConfig>>>,
     tx: watch::Sender<Option<SpiffeId>>,
 ) {

@@ -80,7 +80,6 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketA
 fn refuses_plaintext(shared: &Shared) -> Option<MtlsMode> {
     shared.credentials.as_ref()?;
     let mode = shared
-        .store
         .proxy_config()
         .map_or(MtlsMode::Strict, |p| p.settings.mtls_mode);
     (mode == MtlsMode::Strict).then_some(mode)
@@ -124,7 +123,7 @@ async fn connection<S: Io>(
     let mut record = Record::new("inbound");
     record.downstream = Some(peer.to_string());
     record.peer_identity = identity.as_deref().map(str::to_string);
-    let config = shared.store.proxy_config();
+    let config = shared.proxy_config();
     let declared = config.as_ref().and_then(|p| {
         p.inbound_ports
             .iter()
@@ -132,6 +131,11 @@ async fn connection<S: Io>(
             .map(|x| x.protocol)
     });
     let (detected, stream) = match declared {
+        // A node proxy is L4 only: policy that needs HTTP fails closed (see authz).
+        _ if shared.l4_only => (
+            Detected::Tcp,
+            crate::io::Rewind::new(Default::default(), stream),
+        ),
         Some(Protocol::Tcp) => (
             Detected::Tcp,
             crate::io::Rewind::new(Default::default(), stream),
@@ -177,7 +181,7 @@ async fn connection<S: Io>(
 
 /// Applies the workload's AuthorizationPolicies; a denial is logged on `record`.
 fn authorize(shared: &Shared, ask: &Ask<'_>, record: &mut Record) -> Result<(), ProxyError> {
-    let Some(config) = shared.store.proxy_config() else {
+    let Some(config) = shared.proxy_config() else {
         return Ok(());
     };
     match authz::evaluate(&config.authorization, ask) {
@@ -234,7 +238,7 @@ async fn handle(
         return res;
     }
     parts.headers.remove(CLIENT_CERT_HEADER);
-    if let (Some(peer_id), Some(config)) = (&identity, shared.store.proxy_config()) {
+    if let (Some(peer_id), Some(config)) = (&identity, shared.proxy_config()) {
         let xfcc = format!("By={};URI={peer_id}", config.identity);
         if let Ok(v) = HeaderValue::from_str(&xfcc) {
             parts.headers.insert(CLIENT_CERT_HEADER, v);

@@ -29,6 +29,8 @@ pub mod gateway;
 pub(crate) mod inbound;
 pub(crate) mod io;
 pub(crate) mod metrics;
+pub mod netns;
+pub mod node;
 pub(crate) mod outbound;
 pub(crate) mod pool;
 pub(crate) mod record;

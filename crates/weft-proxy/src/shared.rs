@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
+use weft_core::model::ProxyConfig;
 use weft_core::resources::gateway::INGRESS_CLASS;
 
 use crate::access_log::{self, AccessLog};
@@ -26,9 +27,14 @@ pub type SetLogLevel =
 /// State every connection shares.
 pub struct Shared {
     pub store: Arc<Store>,
+    /// The config of the workload served: the proxy's own, or (node proxy) one pod's.
+    pub proxy: watch::Receiver<Option<Arc<ProxyConfig>>>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Every family of this proxy, for `/metrics` ([`Shared::encode_metrics`]).
-    pub registry: Registry,
+    /// Every family of this proxy, for `/metrics` ([`Shared::encode_metrics`]); a node
+    /// proxy's pods share the node's.
+    pub registry: Arc<Registry>,
+    /// L4 only (a node proxy): every connection is relayed as TCP, never parsed as HTTP.
+    pub l4_only: bool,
     /// The access log's lines waiting for the flusher.
     pub log_buffer: Arc<access_log::Buffer>,
     /// Opens the proxy's own TCP connections (with its socket mark).
@@ -55,11 +61,13 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// The config of the workload served, once the control plane sent it.
+    pub fn proxy_config(&self) -> Option<Arc<ProxyConfig>> {
+        self.proxy.borrow().clone()
+    }
+
     pub fn log(&self) -> AccessLog {
-        let enabled = self
-            .store
-            .proxy_config()
-            .is_none_or(|p| p.settings.access_log);
+        let enabled = self.proxy_config().is_none_or(|p| p.settings.access_log);
         AccessLog {
             enabled,
             metrics: self.metrics.clone(),
@@ -70,7 +78,7 @@ impl Shared {
     /// The text exposition of every metric, or why there is none: the proxy's settings turn
     /// metrics off (`weft.dev/metrics: "false"`). Counting goes on either way.
     pub fn encode_metrics(&self) -> Result<String, &'static str> {
-        let on = self.store.proxy_config().is_none_or(|p| p.settings.metrics);
+        let on = self.proxy_config().is_none_or(|p| p.settings.metrics);
         match on {
             true => Ok(crate::metrics::encode(&self.registry)),
             false => Err("metrics are off for this workload (weft.dev/metrics: \"false\")"),

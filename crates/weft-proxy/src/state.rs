@@ -1,10 +1,11 @@
-//! What the proxy knows: its own config, the Services it has asked for (on demand, on first
-//! traffic), which address leads to which Service, and (gateway role) the Gateway it serves.
+//! What the proxy knows: its own config (a node proxy: the config of each pod it serves), the
+//! Services it has asked for (on demand, on first traffic), which address leads to which
+//! Service, and (gateway role) the Gateway it serves.
 //! Entries are replaced whole on update; a rejected update leaves the previous entries in force.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -107,6 +108,11 @@ impl Error {
 pub struct Store {
     maps: RwLock<Maps>,
     proxy: watch::Sender<Option<Arc<ProxyConfig>>>,
+    /// A node proxy's pods, by id: each one's config (None until it came, and once the control
+    /// plane removed it: the pod left ambient mode or the node).
+    pods: Mutex<BTreeMap<String, watch::Sender<Option<Arc<ProxyConfig>>>>>,
+    /// Served pods whose config the control plane removed (or never had for this node).
+    removed: Mutex<HashSet<String>>,
     changed: Notify,
     updates: watch::Sender<u64>,
     subscribe: mpsc::UnboundedSender<(String, String)>,
@@ -129,6 +135,8 @@ impl Store {
         let store = Store {
             maps: RwLock::new(Maps::default()),
             proxy: watch::Sender::new(None),
+            pods: Mutex::new(BTreeMap::new()),
+            removed: Mutex::new(HashSet::new()),
             changed: Notify::new(),
             updates: watch::Sender::new(0),
             subscribe: tx,
@@ -151,6 +159,41 @@ impl Store {
 
     pub fn proxy_config(&self) -> Option<Arc<ProxyConfig>> {
         self.proxy.borrow().clone()
+    }
+
+    fn pods(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<String, watch::Sender<Option<Arc<ProxyConfig>>>>> {
+        self.pods.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A node proxy serves pod `id`: follows its config, asking the control plane for it.
+    pub fn serve_pod(&self, id: &str) -> watch::Receiver<Option<Arc<ProxyConfig>>> {
+        let rx = self
+            .pods()
+            .entry(id.to_string())
+            .or_insert_with(|| watch::Sender::new(None))
+            .subscribe();
+        self.request(PROXY_TYPE, id);
+        rx
+    }
+
+    /// A node proxy no longer serves pod `id` (the pod was released): it is not asked for
+    /// again after a reconnect.
+    /// Whether the control plane said it has no config for pod `id` (for this node).
+    pub fn pod_removed(&self, id: &str) -> bool {
+        self.removed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
+    pub fn release_pod(&self, id: &str) {
+        self.pods().remove(id);
+        (self.removed.lock().unwrap_or_else(|p| p.into_inner())).remove(id);
+        self.write()
+            .requested
+            .remove(&(PROXY_TYPE.to_string(), id.to_string()));
     }
 
     /// Everything subscribed, with held versions, for re-subscribing after a reconnect.
@@ -250,7 +293,7 @@ impl Store {
         removed: &[String],
     ) -> Result<(), Error> {
         let result = match ty {
-            PROXY_TYPE => self.apply_proxy(resources),
+            PROXY_TYPE => self.apply_proxy(resources, removed),
             SERVICE_TYPE => self.apply_services(resources, removed),
             ADDRESS_TYPE => self.apply_addresses(resources, removed),
             GATEWAY_TYPE => self.apply_gateways(resources, removed),
@@ -299,13 +342,35 @@ impl Store {
         result
     }
 
-    fn apply_proxy(&self, resources: &[(String, String, Vec<u8>)]) -> Result<(), Error> {
-        let Some((name, _, body)) = resources.last() else {
-            return Ok(());
-        };
-        let cfg: ProxyConfig =
-            serde_json::from_slice(body).map_err(Error::decode("proxy config", name))?;
-        self.proxy.send_replace(Some(Arc::new(cfg)));
+    /// A proxy's own config, or (node proxy) the configs of the pods it serves; a removed pod
+    /// config leaves that pod with none.
+    fn apply_proxy(
+        &self,
+        resources: &[(String, String, Vec<u8>)],
+        removed: &[String],
+    ) -> Result<(), Error> {
+        let mut decoded = Vec::with_capacity(resources.len());
+        for (name, _, body) in resources {
+            let cfg: ProxyConfig =
+                serde_json::from_slice(body).map_err(Error::decode("proxy config", name))?;
+            decoded.push((name, Arc::new(cfg)));
+        }
+        let pods = self.pods();
+        let mut gone = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, cfg) in decoded {
+            gone.remove(name.as_str());
+            match pods.get(name.as_str()) {
+                Some(pod) => pod.send_replace(Some(cfg)),
+                None => self.proxy.send_replace(Some(cfg)),
+            };
+        }
+        for name in removed {
+            if let Some(pod) = pods.get(name.as_str()) {
+                gone.insert(name.clone());
+                // Sent even when it had none yet, so whoever waits learns it is removed.
+                pod.send_replace(None);
+            }
+        }
         Ok(())
     }
 
@@ -447,4 +512,76 @@ fn dump_map<K: ToString, T>(
             (k.to_string(), v)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(id: &str) -> (String, String, Vec<u8>) {
+        let mesh = weft_core::resources::mesh::MeshSpec::default();
+        let cfg = ProxyConfig {
+            id: id.into(),
+            namespace: "shop".into(),
+            workload: "web".into(),
+            identity: "spiffe://cluster.local/ns/shop/sa/web".into(),
+            trust_domain: "cluster.local".into(),
+            settings: weft_core::annotations::ProxySettings::resolve(&mesh, &[], &[]),
+            inbound_ports: Vec::new(),
+            outbound_traffic_policy: Default::default(),
+            authorization: Vec::new(),
+        };
+        (
+            id.to_string(),
+            "v1".into(),
+            serde_json::to_vec(&cfg).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_node_proxy_follows_each_pods_config_until_it_is_removed() {
+        let (store, mut asked) = Store::new();
+        let web0 = store.serve_pod("web-0.shop");
+        let web1 = store.serve_pod("web-1.shop");
+        // Each pod served is asked for.
+        let mut names = vec![asked.recv().await.unwrap().1, asked.recv().await.unwrap().1];
+        names.sort();
+        assert_eq!(names, ["web-0.shop", "web-1.shop"]);
+        store
+            .apply(
+                PROXY_TYPE,
+                &[config("web-0.shop"), config("web-1.shop")],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(web0.borrow().as_ref().unwrap().id, "web-0.shop");
+        assert_eq!(web1.borrow().as_ref().unwrap().id, "web-1.shop");
+        assert!(
+            store.proxy_config().is_none(),
+            "no pod's config is the proxy's own"
+        );
+        // The control plane releases web-1 (it left ambient mode): it has no config any more.
+        store
+            .apply(PROXY_TYPE, &[], &["web-1.shop".to_string()])
+            .unwrap();
+        assert!(web1.borrow().is_none());
+        assert!(store.pod_removed("web-1.shop"));
+        assert!(web0.borrow().is_some());
+        assert!(!store.pod_removed("web-0.shop"));
+        // Released by the node proxy: not asked for again after a reconnect.
+        store.release_pod("web-0.shop");
+        let resubscribed: Vec<String> = store.subscriptions().into_iter().map(|s| s.1).collect();
+        assert!(!resubscribed.contains(&"web-0.shop".to_string()));
+        assert!(resubscribed.contains(&"web-1.shop".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_bad_pod_config_rejects_the_response_and_changes_nothing() {
+        let (store, _asked) = Store::new();
+        let web0 = store.serve_pod("web-0.shop");
+        let bad = ("web-1.shop".to_string(), "v1".to_string(), b"{".to_vec());
+        let err = store.apply(PROXY_TYPE, &[config("web-0.shop"), bad], &[]);
+        assert!(err.unwrap_err().to_string().contains("web-1.shop"));
+        assert!(web0.borrow().is_none());
+    }
 }

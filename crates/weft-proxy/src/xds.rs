@@ -152,6 +152,11 @@ async fn session(
         s.last_error = None;
     });
     metrics.connected(true);
+    if node.role == crate::node::ROLE {
+        // A node proxy has no configuration of its own: connected is configured (its pods
+        // each wait for theirs).
+        status.send_modify(|s| s.configured = true);
+    }
     tracing::info!(control_plane = %control.address, "discovery connected");
     loop {
         tokio::select! {

@@ -72,6 +72,8 @@ pub struct GrpcIssuer {
     channel: Channel,
     control_plane: String,
     token_file: PathBuf,
+    /// A node proxy asking for one of its node's pods (`NAMESPACE/POD`); empty: its own.
+    pod: String,
 }
 
 impl GrpcIssuer {
@@ -87,7 +89,16 @@ impl GrpcIssuer {
             channel,
             control_plane: cfg.control_plane.address.clone(),
             token_file: cfg.token_file.clone(),
+            pod: String::new(),
         })
+    }
+
+    /// The same CA, asked for the certificate of pod `pod` (`NAMESPACE/POD`) on this node.
+    pub fn for_pod(&self, pod: &str) -> GrpcIssuer {
+        GrpcIssuer {
+            pod: pod.to_string(),
+            ..self.clone()
+        }
     }
 }
 
@@ -106,7 +117,7 @@ impl Issue for GrpcIssuer {
         let mut req = tonic::Request::new(CreateCertificateRequest {
             csr_pem,
             ttl_seconds: ttl.map_or(0, |t| t.as_secs().max(1)),
-            pod: String::new(),
+            pod: self.pod.clone(),
         });
         req.set_timeout(Duration::from_secs(10));
         let value = format!("Bearer {token}")

@@ -64,6 +64,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared
         .port(dst.port())
         .map_or(Protocol::Detect, |p| p.protocol);
     let detected = match protocol {
+        _ if shared.l4_only => Detected::Tcp,
         Protocol::Tcp => Detected::Tcp,
         Protocol::Http | Protocol::Http2 | Protocol::Grpc => Detected::Http1,
         Protocol::Detect => detect::detect(&stream, DETECT_TIMEOUT).await,
@@ -92,10 +93,7 @@ fn refuse(shared: Arc<Shared>, record: Record, what: String, e: LookupError) {
 
 /// A destination that is not a mesh Service: passed through as TCP, or refused.
 async fn passthrough(stream: TcpStream, dst: SocketAddr, shared: Arc<Shared>, record: Record) {
-    let policy = shared
-        .store
-        .proxy_config()
-        .map(|p| p.outbound_traffic_policy);
+    let policy = shared.proxy_config().map(|p| p.outbound_traffic_policy);
     // Without a proxy config the policy is unknown: refuse rather than fail open.
     if policy != Some(OutboundTrafficPolicy::AllowAny) {
         let err = Kind::UnknownDestination(dst.to_string()).into();
