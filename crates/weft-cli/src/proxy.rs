@@ -1,4 +1,5 @@
-//! `weft proxy`: the sidecar proxy, or with `--gateway` an ingress gateway.
+//! `weft proxy`: the sidecar proxy, with `--gateway` an ingress gateway, or with `--node` a
+//! node proxy (ambient mode).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -33,10 +34,10 @@ pub struct Args {
     #[arg(long, env = "POD_NAMESPACE")]
     namespace: Option<String>,
     /// Workload the pod belongs to [gateway role: default the Gateway's name].
-    #[arg(long, env = "WEFT_WORKLOAD", required_unless_present = "gateway")]
+    #[arg(long, env = "WEFT_WORKLOAD", required_unless_present_any = ["gateway", "node"])]
     workload: Option<String>,
     /// The pod's name [gateway role: default the Gateway's name].
-    #[arg(long, env = "POD_NAME", required_unless_present = "gateway")]
+    #[arg(long, env = "POD_NAME", required_unless_present_any = ["gateway", "node"])]
     pod: Option<String>,
     /// The pod's address.
     #[arg(long, env = "POD_IP")]
@@ -66,6 +67,19 @@ pub struct Args {
     /// Explicit mode (no capture): the app's address; peers reach this proxy's inbound listener.
     #[arg(long, conflicts_with = "gateway")]
     inbound_app: Option<SocketAddr>,
+    /// Node role (ambient mode): serve the ambient pods of node NAME that the runtime lists in
+    /// --enrolled; --ip is the node's address, --bootstrap-token-file its credential.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "gateway",
+        requires = "enrolled"
+    )]
+    node: Option<String>,
+    /// Node role: the enrolled pods, `{"pods": [{"id", "namespace", "name", "ip", "netns"}]}`,
+    /// re-read when it changes.
+    #[arg(long, value_name = "FILE", requires = "node")]
+    enrolled: Option<std::path::PathBuf>,
     /// Gateway role: serve this ingress Gateway (gatewayClassName weft), `NS/NAME` or `NAME` in
     /// --namespace, instead of a workload's traffic. No inbound or outbound listener.
     #[arg(long, value_name = "NS/NAME", requires = "listen")]
@@ -189,6 +203,9 @@ fn gateway_name(gateway: &str, namespace: Option<&str>) -> anyhow::Result<(Strin
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.gateway.is_some() {
         return run_gateway(args);
+    }
+    if args.node.is_some() {
+        return node::run(args);
     }
     let control_plane = control_plane(&args)?;
     let set_level = logging::init(&args.log_level, args.log_format);
@@ -343,6 +360,8 @@ async fn shutdown_requested() -> anyhow::Result<()> {
     Ok(())
 }
 
+mod node;
+
 #[cfg(test)]
 mod launch_tests;
 
@@ -397,6 +416,29 @@ mod tests {
             err.contains("\"8080\" is not PORT=ADDR (e.g. 8080=127.0.0.1:18080)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_node_role_needs_its_enrolment_file_and_no_workload() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let all = [&["weft", "proxy", "--ip", "198.18.0.1"][..], args].concat();
+            crate::Cli::try_parse_from(all).map_err(|e| e.to_string())
+        };
+        assert!(parse(&["--node", "node-a", "--enrolled", "/run/weft/enrolled.json"]).is_ok());
+        let err = parse(&["--node", "node-a"]).unwrap_err();
+        assert!(err.contains("--enrolled"), "{err}");
+        let err = parse(&[
+            "--node",
+            "node-a",
+            "--enrolled",
+            "f",
+            "--gateway",
+            "ingress",
+        ]);
+        assert!(err.unwrap_err().contains("cannot be used with"));
+        // Without a role, a sidecar still needs its workload and pod.
+        assert!(parse(&[]).unwrap_err().contains("--workload"));
     }
 
     #[test]
