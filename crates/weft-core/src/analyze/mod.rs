@@ -5,6 +5,7 @@
 //! Codes by family: 01xx references, 02xx conflicts, 03xx best practices, 04xx annotations and
 //! labels, 05xx routes, 06xx workloads and policies.
 
+mod ambient;
 mod annotations;
 mod conflicts;
 mod index;
@@ -98,6 +99,7 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         routes::RULES,
         workloads::RULES,
         proxyless::RULES,
+        ambient::RULES,
     ]
     .into_iter()
     .flatten()
@@ -199,6 +201,7 @@ pub fn analyze(config: &Config) -> Analysis {
     routes::check(&index, &mut report);
     workloads::check(&index, &mut report);
     proxyless::check(&index, &mut report);
+    ambient::check(&index, &mut report);
     let mut findings = report.findings;
     findings.sort_by(|a, b| (&a.location, a.code).cmp(&(&b.location, b.code)));
     findings.dedup();

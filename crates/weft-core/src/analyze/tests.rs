@@ -241,3 +241,56 @@ fn severities_parse_and_unknown_ones_are_named() {
         "\"fatal\" is not a severity (info, warning, error)"
     );
 }
+
+#[test]
+fn http_policy_on_ambient_workloads_needs_a_waypoint() {
+    let with = |ns_labels: &str, action: &str| {
+        format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: shop, labels: {{weft.dev/dataplane-mode: ambient{ns_labels}}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: waypoint, namespace: shop}}
+spec:
+  gatewayClassName: weft-waypoint
+  listeners: [{{name: mesh, port: 15008, protocol: HBONE}}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {{name: api, namespace: shop, labels: {{app: api}}}}
+spec: {{command: [api]}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {{name: api, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  action: {action}
+  rules: [{{to: [{{operation: {{ports: [8080]}}}}]}}, {{to: [{{operation: {{paths: [/admin]}}}}]}}]
+"#
+        )
+    };
+    let found = |a: &Analysis| {
+        a.findings
+            .iter()
+            .find(|f| f.code == "WEFT0606")
+            .map(|f| (f.fix.clone(), f.message.clone()))
+    };
+    // The namespace's waypoint enforces it.
+    assert_eq!(
+        found(&run(&with(", weft.dev/use-waypoint: waypoint", "ALLOW"))),
+        None
+    );
+    // No waypoint, or `none`: the HTTP rule (the second) fails closed, and says how.
+    let (fix, message) = found(&run(&with("", "ALLOW"))).expect("flagged");
+    assert!(fix.contains("gatewayClassName: weft-waypoint"), "{fix}");
+    assert!(message.contains("ALLOW rule is never met"), "{message}");
+    let (_, message) =
+        found(&run(&with(", weft.dev/use-waypoint: none", "DENY"))).expect("flagged");
+    assert!(
+        message.contains("DENY rule denies every connection"),
+        "{message}"
+    );
+}
