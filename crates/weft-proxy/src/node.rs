@@ -21,7 +21,7 @@ use weft_core::identity::SpiffeId;
 
 use crate::engine::{BindError, Engine, EngineConfig, Identity, Settings, node};
 use crate::netns::Netns;
-use crate::pool::{self, Pool};
+use crate::pool::Pool;
 use crate::shared::Shared;
 use crate::tunnel::{self, Credentials};
 use crate::{certs, inbound, outbound};
@@ -327,7 +327,7 @@ impl Serve {
             l4_only: true,
             log_buffer: self.node.log_buffer.clone(),
             connector: connector.clone(),
-            pool: Pool::new(tunnel_client).with(connector, pool::Metrics::default()),
+            pool: Pool::new(tunnel_client).with(connector, self.node.pool.metrics().clone()),
             drain: self.node.drain.clone(),
             status: self.node.status.clone(),
             set_log_level: None,

@@ -124,6 +124,11 @@ impl Pool {
         }
     }
 
+    /// Where it counts (a node proxy's pods count into the node's families).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Opens TCP connections with `connector` and counts into `metrics`.
     pub fn with(mut self, connector: Connector, metrics: Metrics) -> Pool {
         self.connector = connector;
