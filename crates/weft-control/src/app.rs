@@ -117,7 +117,8 @@ impl Bound {
 pub async fn build(cfg: Config) -> Result<Bound, Error> {
     listen::plain::check(cfg.discovery_addr)?;
     let dir = cfg.config_dir.clone();
-    let config = tokio::task::spawn_blocking(move || source::load(&dir))
+    // State::new analyzes it again for the status: once, at start.
+    let (config, _) = tokio::task::spawn_blocking(move || source::load(&dir))
         .await
         .unwrap_or_else(|e| Err(vec![e.to_string()]))
         .map_err(|problems| Error::InvalidConfig {

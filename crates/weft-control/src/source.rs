@@ -9,14 +9,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use weft_core::Config;
-use weft_core::analyze::Severity;
+use weft_core::analyze::{Finding, Severity};
 
 use crate::state::State;
 use crate::watch::Changes;
 
-/// Loads and checks a directory. `Err` holds one message per problem, each with file:line.
-pub fn load(dir: &Path) -> Result<Config, Vec<String>> {
-    weft_core::analyze::load_checked(dir)
+/// Loads and checks a directory, with the analyzer's findings on it. `Err` holds one message
+/// per problem, each with file:line.
+pub fn load(dir: &Path) -> Result<(Config, Vec<Finding>), Vec<String>> {
+    weft_core::analyze::load_analyzed(dir)
 }
 
 /// What the directory looks like now: names, sizes and modification times.
@@ -67,9 +68,9 @@ pub async fn watch(dir: PathBuf, state: Arc<State>) {
         let d = dir.clone();
         let result = tokio::task::spawn_blocking(move || load(&d)).await;
         match result {
-            Ok(Ok(config)) => {
+            Ok(Ok((config, findings))) => {
                 tracing::info!(dir = %dir.display(), resources = config.resources.len(), "configuration applied");
-                state.apply(config);
+                state.apply(config, findings);
                 log_warnings(&state);
             }
             Ok(Err(problems)) => {
@@ -109,9 +110,9 @@ mod tests {
             "{}",
             findings[0].message
         );
-        state.apply(config(
-            &LEGACY.replace(", weft.dev/dataplane-mode: none", ""),
-        ));
+        let fixed = config(&LEGACY.replace(", weft.dev/dataplane-mode: none", ""));
+        let findings = weft_core::analyze::analyze(&fixed).findings;
+        state.apply(fixed, findings);
         assert_eq!(state.config_status().findings, []);
     }
 }

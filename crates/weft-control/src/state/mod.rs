@@ -144,10 +144,9 @@ impl State {
         self.proxies.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Puts a new configuration in force. The snapshot is updated by what the change touched
-    /// ([`Snapshot::reconfigure`]) and published at once.
-    pub fn apply(&self, config: Config) {
-        let findings = weft_core::analyze::analyze(&config).findings;
+    /// Puts a new configuration in force, with the analyzer's `findings` on it. The snapshot
+    /// is updated by what the change touched ([`Snapshot::reconfigure`]) and published at once.
+    pub fn apply(&self, config: Config, findings: Vec<weft_core::analyze::Finding>) {
         let mut inner = self.inner();
         inner.status.generation += 1;
         inner.status.applied_at_ms = now_ms();

@@ -105,7 +105,9 @@ async fn with_a_pods_file_only_listed_pods_count_and_keep_what_their_proxy_annou
     listed[0].inbound = announced.inbound;
     assert_same(&state, &listed);
     // A config change rebuilds with the pods in force.
-    state.apply(config(&SHOP.replace("port: 80,", "port: 81,")));
+    let changed = config(&SHOP.replace("port: 80,", "port: 81,"));
+    let findings = weft_core::analyze::analyze(&changed).findings;
+    state.apply(changed, findings);
     assert_same(&state, &listed);
     assert!(
         state.snapshot().borrow().services["shop/web"]

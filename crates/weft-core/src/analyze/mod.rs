@@ -232,17 +232,23 @@ mod tests;
 /// plane applies and what `weft up` starts. `Err` holds one message per problem, each with
 /// file:line.
 pub fn load_checked(dir: &std::path::Path) -> Result<Config, Vec<String>> {
+    load_analyzed(dir).map(|(config, _)| config)
+}
+
+/// [`load_checked`], with the analyzer's findings on what it kept (warnings and notes), so
+/// whoever applies it need not analyze it again.
+pub fn load_analyzed(dir: &std::path::Path) -> Result<(Config, Vec<Finding>), Vec<String>> {
     let out = crate::load_paths(&[dir]);
     let mut problems: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
+    let findings = analyze(&out.config).findings;
     problems.extend(
-        analyze(&out.config)
-            .findings
+        findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .map(ToString::to_string),
     );
     if problems.is_empty() {
-        Ok(out.config)
+        Ok((out.config, findings))
     } else {
         Err(problems)
     }
