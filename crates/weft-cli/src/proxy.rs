@@ -140,6 +140,34 @@ fn control_plane(args: &Args) -> anyhow::Result<weft_proxy::control::ControlPlan
     Ok(cp)
 }
 
+/// The proxy's runtime: `--concurrency` worker threads.
+fn runtime(args: &Args) -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.concurrency.clamp(1, 64))
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+/// What every role's engine is configured with, from the flags they share.
+fn settings(
+    args: &Args,
+    control_plane: weft_proxy::control::ControlPlane,
+    set_level: weft_proxy::SetLogLevel,
+) -> weft_proxy::Settings {
+    weft_proxy::Settings {
+        control_plane,
+        admin: args.admin,
+        readiness: args.readiness,
+        metrics: args.metrics,
+        set_log_level: Some(set_level),
+        log_level: args.log_level.clone(),
+        bootstrap_token_file: args.bootstrap_token_file.clone(),
+        credentials: None,
+        mark: args.mark,
+    }
+}
+
 /// A `--label` or `--listen` value that does not parse; clap prints it after the flag.
 #[derive(Debug, thiserror::Error)]
 enum ArgError {
@@ -209,11 +237,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let control_plane = control_plane(&args)?;
     let set_level = logging::init(&args.log_level, args.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.concurrency.clamp(1, 64))
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = runtime(&args)?;
+    let engine = settings(&args, control_plane, set_level);
     let namespace = args.namespace.unwrap_or_else(|| "default".into());
     let (Some(workload), Some(pod)) = (args.workload, args.pod) else {
         bail!("--workload and --pod are required");
@@ -238,17 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         outbound_target: args.outbound_target,
         inbound_app: args.inbound_app,
         tunnel: args.tunnel,
-        engine: weft_proxy::Settings {
-            control_plane,
-            admin: args.admin,
-            readiness: args.readiness,
-            metrics: args.metrics,
-            set_log_level: Some(set_level),
-            log_level: args.log_level,
-            bootstrap_token_file: args.bootstrap_token_file,
-            credentials: None,
-            mark: args.mark,
-        },
+        engine,
     };
     rt.block_on(async {
         let bound = weft_proxy::build(cfg).await?;
@@ -284,11 +299,8 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let set_level = logging::init(&args.log_level, args.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.concurrency.clamp(1, 64))
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = runtime(&args)?;
+    let engine = settings(&args, control_plane, set_level);
     let workload = args.workload.unwrap_or_else(|| name.clone());
     let pod = args.pod.unwrap_or_else(|| name.clone());
     let id = args.id.unwrap_or_else(|| format!("{pod}.{namespace}"));
@@ -305,17 +317,7 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
         },
         gateway: format!("{namespace}/{name}"),
         listeners,
-        engine: weft_proxy::Settings {
-            control_plane,
-            admin: args.admin,
-            readiness: args.readiness,
-            metrics: args.metrics,
-            set_log_level: Some(set_level),
-            log_level: args.log_level,
-            bootstrap_token_file: args.bootstrap_token_file.clone(),
-            credentials: None,
-            mark: args.mark,
-        },
+        engine,
     };
     rt.block_on(async {
         let bound = weft_proxy::gateway::build(cfg).await?;

@@ -4,37 +4,12 @@
 
 use std::time::Duration;
 
-use weft_core::model::{SERVICE_TYPE, ServiceConfig};
-use weft_proto::discovery::{DeltaRequest, Node};
 use weft_test_support::wait::eventually;
 
 mod common;
-use common::{SHOP, Stream, config_dir};
+use common::{SHOP, Stream, config_dir, service, sidecar};
 
 const T: Duration = Duration::from_secs(20);
-
-fn sidecar(id: &str, ip: &str) -> DeltaRequest {
-    DeltaRequest {
-        node: Some(Node {
-            id: id.into(),
-            role: "sidecar".into(),
-            namespace: "shop".into(),
-            workload: "web".into(),
-            pod: id.split('.').next().unwrap().into(),
-            ip: ip.into(),
-            service_account: "web".into(),
-            ..Default::default()
-        }),
-        type_url: SERVICE_TYPE.into(),
-        subscribe: vec!["shop/web".into()],
-        ..Default::default()
-    }
-}
-
-fn service(resp: &weft_proto::discovery::DeltaResponse) -> Option<ServiceConfig> {
-    let r = resp.resources.iter().find(|r| r.name == "shop/web")?;
-    serde_json::from_slice(&r.body).ok()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_flipping_every_10ms_keeps_the_last_good_one_and_the_api_answering() {

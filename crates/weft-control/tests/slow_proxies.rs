@@ -4,37 +4,14 @@
 
 use std::time::Duration;
 
-use weft_core::model::{Pod, PodList, SERVICE_TYPE, ServiceConfig};
-use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node};
+use weft_core::model::{Pod, PodList, SERVICE_TYPE};
+use weft_proto::discovery::DeltaResponse;
 use weft_test_support::wait::eventually;
 
 mod common;
-use common::{SHOP, Stream, config_dir};
+use common::{SHOP, Stream, config_dir, service, sidecar};
 
 const T: Duration = Duration::from_secs(30);
-
-fn sidecar(id: &str, ip: &str) -> DeltaRequest {
-    DeltaRequest {
-        node: Some(Node {
-            id: id.into(),
-            role: "sidecar".into(),
-            namespace: "shop".into(),
-            workload: "web".into(),
-            pod: id.split('.').next().unwrap().into(),
-            ip: ip.into(),
-            service_account: "web".into(),
-            ..Default::default()
-        }),
-        type_url: SERVICE_TYPE.into(),
-        subscribe: vec!["shop/web".into()],
-        ..Default::default()
-    }
-}
-
-fn service(resp: &DeltaResponse) -> Option<ServiceConfig> {
-    let r = resp.resources.iter().find(|r| r.name == "shop/web")?;
-    serde_json::from_slice(&r.body).ok()
-}
 
 /// The Service port in the pushed `shop/web`, if the response carries it.
 fn port(resp: &DeltaResponse) -> Option<u16> {
@@ -69,6 +46,15 @@ async fn syncz(cp: &weft_control::Bound, id: &str) -> Option<serde_json::Value> 
         .cloned()
 }
 
+/// Waits until `/debug/syncz` says proxy `id` ACKed all it was sent.
+async fn until_synced(cp: &weft_control::Bound, id: &str) {
+    eventually(&format!("{id} to be synced"), T, async || {
+        let entry = syncz(cp, id).await.unwrap();
+        entry["types"][SERVICE_TYPE]["state"] == "SYNCED"
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_that_never_acks_is_stale_and_holds_back_no_other() {
     let dir = config_dir("never-ack", SHOP);
@@ -89,11 +75,7 @@ async fn a_proxy_that_never_acks_is_stale_and_holds_back_no_other() {
         until_port(&mut good, 8000 + n).await;
     }
     // The ACKing proxy is synced, whatever the other does.
-    eventually("the ACKing proxy to be synced", T, async || {
-        let entry = syncz(&cp, "web-0.shop").await.unwrap();
-        entry["types"][SERVICE_TYPE]["state"] == "SYNCED"
-    })
-    .await;
+    until_synced(&cp, "web-0.shop").await;
     let entry = syncz(&cp, "web-1.shop").await.unwrap();
     assert_eq!(entry["types"][SERVICE_TYPE]["state"], "STALE", "{entry}");
     assert_eq!(
@@ -156,11 +138,7 @@ async fn a_proxy_that_stops_reading_is_disconnected_and_the_others_go_on() {
     .await;
     dir.write("config/mesh.yaml", &with_port(999));
     until_port(&mut good, 999).await;
-    eventually("the reading proxy to be synced", T, async || {
-        let entry = syncz(&cp, "web-0.shop").await.unwrap();
-        entry["types"][SERVICE_TYPE]["state"] == "SYNCED"
-    })
-    .await;
+    until_synced(&cp, "web-0.shop").await;
     drop(stuck);
 }
 

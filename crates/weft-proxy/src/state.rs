@@ -349,19 +349,15 @@ impl Store {
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
     ) -> Result<(), Error> {
-        let mut decoded = Vec::with_capacity(resources.len());
-        for (name, _, body) in resources {
-            let cfg: ProxyConfig =
-                serde_json::from_slice(body).map_err(Error::decode("proxy config", name))?;
-            decoded.push((name, Arc::new(cfg)));
-        }
+        let decoded = decode_all::<ProxyConfig>(resources, "proxy config")?;
         let pods = self.pods();
         let mut gone = self.removed.lock().unwrap_or_else(|p| p.into_inner());
         for (name, cfg) in decoded {
             gone.remove(name.as_str());
+            let cfg = Some(Arc::new(cfg));
             match pods.get(name.as_str()) {
-                Some(pod) => pod.send_replace(Some(cfg)),
-                None => self.proxy.send_replace(Some(cfg)),
+                Some(pod) => pod.send_replace(cfg),
+                None => self.proxy.send_replace(cfg),
             };
         }
         for name in removed {
@@ -381,9 +377,7 @@ impl Store {
     ) -> Result<(), Error> {
         // Decode and compile everything first: one bad resource rejects the whole response.
         let mut decoded = Vec::with_capacity(resources.len());
-        for (name, _, body) in resources {
-            let cfg: ServiceConfig =
-                serde_json::from_slice(body).map_err(Error::decode("service", name))?;
+        for (name, cfg) in decode_all::<ServiceConfig>(resources, "service")? {
             let routes = match &cfg.http {
                 Some(r) => Some(CompiledRoutes::new(r).map_err(Error::routes("service", name))?),
                 None => None,
@@ -425,9 +419,7 @@ impl Store {
         removed: &[String],
     ) -> Result<(), Error> {
         let mut decoded = Vec::with_capacity(resources.len());
-        for (name, _, body) in resources {
-            let config: GatewayConfig =
-                serde_json::from_slice(body).map_err(Error::decode("gateway", name))?;
+        for (name, config) in decode_all::<GatewayConfig>(resources, "gateway")? {
             let routes =
                 CompiledRoutes::new(&config.http).map_err(Error::routes("gateway", name))?;
             decoded.push((name.clone(), GatewayEntry { config, routes }));
@@ -447,14 +439,9 @@ impl Store {
         resources: &[(String, String, Vec<u8>)],
         removed: &[String],
     ) -> Result<(), Error> {
-        let mut decoded = Vec::new();
-        for (name, _, body) in resources {
-            let a: AddressConfig =
-                serde_json::from_slice(body).map_err(Error::decode("address", name))?;
-            decoded.push(a);
-        }
+        let decoded = decode_all::<AddressConfig>(resources, "address")?;
         let mut maps = self.write();
-        for a in decoded {
+        for (_, a) in decoded {
             maps.addresses.insert(a.address, Known::Present(a));
         }
         for name in removed {
@@ -510,6 +497,21 @@ fn dump_map<K: ToString, T>(
                 Known::Rejected(why) => json!({"rejected": why}),
             };
             (k.to_string(), v)
+        })
+        .collect()
+}
+
+/// Every resource of a response decoded as `T` (`kind` names it in the error): one that does
+/// not decode rejects the whole response.
+fn decode_all<'a, T: serde::de::DeserializeOwned>(
+    resources: &'a [(String, String, Vec<u8>)],
+    kind: &'static str,
+) -> Result<Vec<(&'a String, T)>, Error> {
+    resources
+        .iter()
+        .map(|(name, _, body)| {
+            let value = serde_json::from_slice(body).map_err(Error::decode(kind, name))?;
+            Ok((name, value))
         })
         .collect()
 }

@@ -66,13 +66,9 @@ fn write_enrolled(dir: &TempDir, pods: &[serde_json::Value]) {
     std::fs::rename(tmp, dir.join("enrolled.json")).unwrap();
 }
 
-async fn state(n: &node::Bound, id: &str) -> Option<PodState> {
-    n.pod(id)
-}
-
 async fn served(n: &node::Bound, id: &str) -> node::PodListeners {
     eventually(&format!("{id} to be served"), T, async || {
-        matches!(state(n, id).await, Some(PodState::Served(_)))
+        matches!(n.pod(id), Some(PodState::Served(_)))
     })
     .await;
     match n.pod(id) {
@@ -143,14 +139,14 @@ async fn a_node_proxy_serves_its_ambient_pods_and_follows_enrolment() {
     assert_eq!(read_from(web.inbound).await.unwrap(), "hello");
     // db-0 has its own sidecar: the control plane does not give it to the node proxy.
     eventually("db-0 to be refused", T, async || {
-        matches!(state(&n, "db-0.shop").await, Some(PodState::Refused(_)))
+        matches!(n.pod("db-0.shop"), Some(PodState::Refused(_)))
     })
     .await;
 
     // web leaves ambient mode: released, its listener closed; back in ambient: served again.
     dir.write("config/mesh.yaml", &mesh("sidecar"));
     eventually("web-0 to be released", T, async || {
-        matches!(state(&n, "web-0.shop").await, Some(PodState::Refused(_)))
+        matches!(n.pod("web-0.shop"), Some(PodState::Refused(_)))
     })
     .await;
     eventually("web-0's listener to close", T, async || {
@@ -164,7 +160,7 @@ async fn a_node_proxy_serves_its_ambient_pods_and_follows_enrolment() {
     // The runtime drops it from the file: no longer enrolled, its listener closed.
     write_enrolled(&dir, &[enrolled("db-0.shop", app)]);
     eventually("web-0 to be gone", T, async || {
-        state(&n, "web-0.shop").await.is_none()
+        n.pod("web-0.shop").is_none()
     })
     .await;
     eventually("web-0's listener to close", T, async || {

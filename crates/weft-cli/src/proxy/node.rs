@@ -2,9 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-
-use super::{Args, control_plane, shutdown_requested};
+use super::{Args, control_plane, runtime, settings, shutdown_requested};
 use crate::logging;
 
 pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -13,27 +11,13 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--node and --enrolled go together");
     };
     let set_level = logging::init(&args.log_level, args.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.concurrency.clamp(1, 64))
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = runtime(&args)?;
     let addresses_file = args.addresses_file.clone();
     let cfg = weft_proxy::node::Config {
         node: node.clone(),
         ip: args.ip,
         pods_file: enrolled,
-        engine: weft_proxy::Settings {
-            control_plane,
-            admin: args.admin,
-            readiness: args.readiness,
-            metrics: args.metrics,
-            set_log_level: Some(set_level),
-            log_level: args.log_level,
-            bootstrap_token_file: args.bootstrap_token_file,
-            credentials: None,
-            mark: args.mark,
-        },
+        engine: settings(&args, control_plane, set_level),
     };
     rt.block_on(async {
         let bound = weft_proxy::node::build(cfg).await?;

@@ -16,6 +16,16 @@ pub(super) enum Serves<'a> {
     Node(&'a str),
 }
 
+impl<'a> Serves<'a> {
+    /// A node proxy's node, else the sidecar's pod (if it announced one).
+    pub(super) fn of(node: Option<&'a str>, pod: Option<&'a Pod>) -> Serves<'a> {
+        match node {
+            Some(node) => Serves::Node(node),
+            None => Serves::Pod(pod),
+        }
+    }
+}
+
 /// The names of type `ty` that may differ in `snap` from generation `since`; `None` when any
 /// may (a new configuration rebuilt). A proxy config changes with its pod.
 pub(super) fn changed(

@@ -324,7 +324,12 @@ impl Connection {
     async fn push_changes(&mut self, snap: &Snapshot) -> bool {
         let since = std::mem::replace(&mut self.seen, snap.generation());
         for ty in TYPES {
-            let only = push::changed(ty, snap, since, self.serves());
+            let only = push::changed(
+                ty,
+                snap,
+                since,
+                push::Serves::of(self.node.as_deref(), self.pod.as_ref()),
+            );
             if only.as_ref().is_some_and(BTreeSet::is_empty) {
                 continue;
             }
@@ -339,10 +344,7 @@ impl Connection {
     /// `only`. Returns false when the proxy is gone.
     async fn push(&mut self, ty: &str, snap: &Snapshot, only: Option<BTreeSet<String>>) -> bool {
         // Field by field, so the subscription below can be borrowed mutably beside it.
-        let serves = match &self.node {
-            Some(node) => push::Serves::Node(node),
-            None => push::Serves::Pod(self.pod.as_ref()),
-        };
+        let serves = push::Serves::of(self.node.as_deref(), self.pod.as_ref());
         let Some(sub) = self.subs.get_mut(ty) else {
             return true;
         };
@@ -429,13 +431,6 @@ impl Connection {
                 self.state.metrics.stuck.inc();
                 false
             }
-        }
-    }
-
-    fn serves(&self) -> push::Serves<'_> {
-        match &self.node {
-            Some(node) => push::Serves::Node(node),
-            None => push::Serves::Pod(self.pod.as_ref()),
         }
     }
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use weft_core::model::{SERVICE_TYPE, ServiceConfig};
 use weft_proto::discovery::discovery_client::DiscoveryClient;
-use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail};
+use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
 use weft_test_support::dir::TempDir;
 use weft_test_support::http::{self, Reply};
 
@@ -60,6 +61,31 @@ pub async fn metric(cp: &weft_control::Bound, sample: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no sample {sample} in\n{text}"))
+}
+
+/// The first request of sidecar `id` (`POD.shop`) of shop/web at `ip`, subscribed to shop/web.
+pub fn sidecar(id: &str, ip: &str) -> DeltaRequest {
+    DeltaRequest {
+        node: Some(Node {
+            id: id.into(),
+            role: "sidecar".into(),
+            namespace: "shop".into(),
+            workload: "web".into(),
+            pod: id.split('.').next().unwrap().into(),
+            ip: ip.into(),
+            service_account: "web".into(),
+            ..Default::default()
+        }),
+        type_url: SERVICE_TYPE.into(),
+        subscribe: vec!["shop/web".into()],
+        ..Default::default()
+    }
+}
+
+/// shop/web as `resp` carries it, if it does.
+pub fn service(resp: &DeltaResponse) -> Option<ServiceConfig> {
+    let r = resp.resources.iter().find(|r| r.name == "shop/web")?;
+    serde_json::from_slice(&r.body).ok()
 }
 
 /// A discovery stream as a proxy opens it: `first` is its first request (with the node).

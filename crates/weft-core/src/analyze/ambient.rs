@@ -3,7 +3,6 @@
 
 use super::{Index, Report, Rule, Severity};
 use crate::annotations::{DataplaneMode, USE_WAYPOINT};
-use crate::resources::Resource;
 use crate::resources::policy::AuthorizationAction;
 
 pub const RULES: &[Rule] = &[Rule {
@@ -61,19 +60,7 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
         if waypoint.is_some_and(|name| name != "none") {
             continue;
         }
-        let policies = ix
-            .each(|r| match r {
-                Resource::AuthorizationPolicy(p) => Some(p),
-                _ => None,
-            })
-            .filter(|(_, p)| p.metadata.namespace() == ns)
-            .filter(|(_, p)| {
-                p.spec
-                    .selector
-                    .as_ref()
-                    .is_none_or(|s| s.matches(&w.metadata.labels))
-            });
-        for (l, p) in policies {
+        for (l, p) in ix.policies_for(w) {
             let http = p
                 .spec
                 .rules

@@ -6,6 +6,7 @@ use crate::annotations::ProxySettings;
 use crate::load::{Config, Loaded};
 use crate::meta::DEFAULT_NAMESPACE;
 use crate::resources::mesh::MeshSpec;
+use crate::resources::policy::AuthorizationPolicy;
 use crate::resources::{Gateway, Resource, Service, Workload};
 
 /// The configuration, indexed by kind, namespace and name.
@@ -104,6 +105,23 @@ impl<'a> Index<'a> {
     ) -> impl Iterator<Item = (&'a Loaded, &'a Workload)> + 'a {
         self.workloads().filter(move |(_, w)| {
             w.metadata.namespace() == ns && crate::meta::selects(selector, &w.metadata.labels)
+        })
+    }
+
+    /// The AuthorizationPolicies that apply to workload `w`: in its namespace, selecting it
+    /// (or with no selector).
+    pub fn policies_for(
+        &self,
+        w: &'a Workload,
+    ) -> impl Iterator<Item = (&'a Loaded, &'a AuthorizationPolicy)> + 'a {
+        let ns = w.metadata.namespace();
+        self.each(|r| match r {
+            Resource::AuthorizationPolicy(p) => Some(p),
+            _ => None,
+        })
+        .filter(move |(_, p)| {
+            p.metadata.namespace() == ns
+                && (p.spec.selector.as_ref()).is_none_or(|s| s.matches(&w.metadata.labels))
         })
     }
 

@@ -4,7 +4,6 @@
 
 use super::{Index, Report, Rule, Severity};
 use crate::annotations::{DATAPLANE_MODE, DataplaneMode, MTLS_MODE};
-use crate::resources::Resource;
 use crate::resources::Workload;
 use crate::resources::mesh::MtlsMode;
 
@@ -58,17 +57,7 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
         }
         let ns = w.metadata.namespace();
         let policies: Vec<String> = ix
-            .each(|r| match r {
-                Resource::AuthorizationPolicy(p) => Some(p),
-                _ => None,
-            })
-            .filter(|(_, p)| p.metadata.namespace() == ns)
-            .filter(|(_, p)| {
-                p.spec
-                    .selector
-                    .as_ref()
-                    .is_none_or(|s| s.matches(&w.metadata.labels))
-            })
+            .policies_for(w)
             .map(|(_, p)| format!("{ns}/{}", p.metadata.name))
             .collect();
         let strict = settings.mtls_mode == MtlsMode::Strict;

@@ -188,10 +188,9 @@ impl Base {
     /// Namespaces whose AuthorizationPolicies differ between this configuration and `other`.
     pub fn policy_namespaces(&self, other: &Base) -> BTreeSet<String> {
         let (a, b) = (self.policies_by_namespace(), other.policies_by_namespace());
-        a.keys()
-            .chain(b.keys())
-            .filter(|ns| a.get(*ns) != b.get(*ns))
-            .map(|ns| ns.to_string())
+        super::reconfigure::differing(&a, &b)
+            .into_iter()
+            .map(String::from)
             .collect()
     }
 

@@ -143,24 +143,10 @@ impl Snapshot {
     /// Points the VIPs and ingress Gateways at the new configuration's, stamping those that
     /// differ.
     fn readdress(&mut self, old: &Base) {
-        let (before, after) = (&old.addresses, &self.base.addresses);
-        let ips: BTreeSet<_> = before
-            .keys()
-            .chain(after.keys())
-            .filter(|ip| before.get(*ip) != after.get(*ip))
-            .copied()
-            .collect();
-        for ip in ips {
+        for ip in differing(&old.addresses, &self.base.addresses) {
             self.changes.address(ip);
         }
-        let (before, after) = (&old.gateways, &self.base.gateways);
-        let keys: BTreeSet<String> = before
-            .keys()
-            .chain(after.keys())
-            .filter(|k| before.get(*k) != after.get(*k))
-            .cloned()
-            .collect();
-        for key in keys {
+        for key in differing(&old.gateways, &self.base.gateways) {
             self.changes.gateway(&key);
         }
         self.mesh = Arc::clone(&self.base.mesh);
@@ -183,4 +169,17 @@ impl Snapshot {
         let (ns, name) = (m.pod.namespace.clone(), m.pod.name.clone());
         self.pod_changed(&ns, &name);
     }
+}
+
+/// The keys whose value differs between `before` and `after` (present in one only, or unequal).
+pub(super) fn differing<K: Ord + Clone, V: PartialEq>(
+    before: &BTreeMap<K, V>,
+    after: &BTreeMap<K, V>,
+) -> BTreeSet<K> {
+    before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .cloned()
+        .collect()
 }
