@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use weft_core::model::{GATEWAY_TYPE, GatewayConfig, PROXY_TYPE, SERVICE_TYPE, ServiceConfig};
-use weft_proto::discovery::{DeltaRequest, Node};
+use weft_proto::discovery::DeltaRequest;
 use weft_test_support::dir::TempDir;
 use weft_test_support::wait::eventually;
 
@@ -19,21 +19,8 @@ async fn start(dir: &TempDir) -> weft_control::Bound {
 
 /// A sidecar of shop/web with pod id `id`, subscribed to shop/web and to a missing Service.
 async fn connect(cp: &weft_control::Bound, id: &str) -> Stream {
-    let first = DeltaRequest {
-        node: Some(Node {
-            id: id.into(),
-            role: "sidecar".into(),
-            namespace: "shop".into(),
-            workload: "web".into(),
-            pod: id.split('.').next().unwrap().into(),
-            ip: "198.18.0.7".into(),
-            service_account: "web".into(),
-            ..Default::default()
-        }),
-        type_url: SERVICE_TYPE.into(),
-        subscribe: vec!["shop/web".into(), "shop/nope".into()],
-        ..Default::default()
-    };
+    let mut first = common::sidecar(id, "198.18.0.7");
+    first.subscribe.push("shop/nope".into());
     Stream::open(cp, first).await
 }
 
