@@ -25,6 +25,11 @@ pub const ANALYZE_IGNORE: &str = "weft.dev/analyze-ignore";
 pub const REV: &str = "weft.dev/rev";
 pub const DATAPLANE_MODE: &str = "weft.dev/dataplane-mode";
 pub const USE_WAYPOINT: &str = "weft.dev/use-waypoint";
+/// On a waypoint Gateway: which traffic it handles (`service`, `workload` or `all`).
+pub const WAYPOINT_FOR: &str = "weft.dev/waypoint-for";
+/// The label a waypoint's pods carry, as a Gateway's pods do on Kubernetes: the Gateway they
+/// run. Pods with it are the waypoint's endpoints.
+pub const GATEWAY_NAME: &str = "gateway.networking.k8s.io/gateway-name";
 
 /// What kind of value a key takes, for validation and for the reference page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +45,7 @@ pub enum ValueKind {
     Revision,
     DataplaneMode,
     Name,
+    WaypointFor,
 }
 
 /// One known key: where it goes, what it takes, what it does.
@@ -158,6 +164,13 @@ pub const KEYS: &[Key] = &[
         default: "",
         doc: "Name of the waypoint Gateway (class weft-waypoint) that handles L7 for these workloads, or `none`.",
     },
+    Key {
+        name: WAYPOINT_FOR,
+        is_label: true,
+        kind: ValueKind::WaypointFor,
+        default: "service",
+        doc: "On a waypoint Gateway: the traffic it handles, to Services (`service`), to pods by their address (`workload`), or both (`all`).",
+    },
 ];
 
 pub fn key(name: &str) -> Option<&'static Key> {
@@ -197,6 +210,7 @@ pub fn check_value(kind: ValueKind, value: &str) -> Result<(), ValueError> {
         ValueKind::Codes => value.split(',').all(|c| is_code(c.trim())),
         ValueKind::Revision | ValueKind::Name => crate::meta::check_dns_label(value).is_ok(),
         ValueKind::DataplaneMode => DataplaneMode::parse(value).is_some(),
+        ValueKind::WaypointFor => WaypointFor::parse(value).is_some(),
     };
     if ok {
         Ok(())
@@ -220,6 +234,7 @@ fn expected(kind: ValueKind) -> &'static str {
         ValueKind::Codes => "a comma-separated list of codes like WEFT0304",
         ValueKind::Revision | ValueKind::Name => "a DNS label (lower-case letters, digits, '-')",
         ValueKind::DataplaneMode => "one of sidecar, ambient, none",
+        ValueKind::WaypointFor => "one of service, workload, all",
     }
 }
 
@@ -251,6 +266,37 @@ impl DataplaneMode {
             "none" => Some(DataplaneMode::None),
             _ => None,
         }
+    }
+}
+
+/// Which traffic a waypoint handles (`weft.dev/waypoint-for`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaypointFor {
+    /// Traffic to the Services that use it (the default).
+    #[default]
+    Service,
+    /// Traffic to the pods that use it, sent to their own address.
+    Workload,
+    All,
+}
+
+impl WaypointFor {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "service" => Some(WaypointFor::Service),
+            "workload" => Some(WaypointFor::Workload),
+            "all" => Some(WaypointFor::All),
+            _ => None,
+        }
+    }
+
+    pub fn services(self) -> bool {
+        self != WaypointFor::Workload
+    }
+
+    pub fn workloads(self) -> bool {
+        self != WaypointFor::Service
     }
 }
 

@@ -151,6 +151,7 @@ async fn connection<S: Io>(
             identity: identity.as_deref(),
             port: target.port(),
             http: None,
+            service: None,
         };
         if let Err(e) = authorize(&shared, &ask, &mut record) {
             record.upstream = Some(target.to_string());
@@ -226,6 +227,7 @@ async fn handle(
                 path: parts.uri.path(),
                 header: &header,
             }),
+            service: None,
         };
         authorize(shared, &ask, &mut record).err()
     };

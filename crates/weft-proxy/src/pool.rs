@@ -371,6 +371,7 @@ mod tests {
             identity: "spiffe://t/ns/shop/sa/catalog".into(),
             inbound: None,
             tunnel: Some("198.18.0.5:15008".parse().unwrap()),
+            waypoint: None,
         };
         let via = pool.key(&Upstream::endpoint(&ep, 8080).unwrap());
         assert_eq!(via, outbound);

@@ -532,6 +532,7 @@ mod tests {
             inbound_ports: Vec::new(),
             outbound_traffic_policy: Default::default(),
             authorization: Vec::new(),
+            waypoints: Vec::new(),
         };
         (
             id.to_string(),

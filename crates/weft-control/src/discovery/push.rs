@@ -73,7 +73,9 @@ pub(super) fn encode(
             let pod = match serves {
                 Serves::Pod(pod) => pod.filter(|p| p.id == name)?,
                 Serves::Node(node) => snap.pod(name).filter(|p| {
-                    p.node == node && snap.settings(p).dataplane_mode == DataplaneMode::Ambient
+                    p.node == node
+                        && snap.settings(p).dataplane_mode == DataplaneMode::Ambient
+                        && !snap.is_waypoint_pod(p)
                 })?,
             };
             Encoded::of(&snap.proxy(pod))

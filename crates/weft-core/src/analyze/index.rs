@@ -109,7 +109,7 @@ impl<'a> Index<'a> {
     }
 
     /// The AuthorizationPolicies that apply to workload `w`: in its namespace, selecting it
-    /// (or with no selector).
+    /// (or with no selector), not attached to a waypoint.
     pub fn policies_for(
         &self,
         w: &'a Workload,
@@ -121,6 +121,7 @@ impl<'a> Index<'a> {
         })
         .filter(move |(_, p)| {
             p.metadata.namespace() == ns
+                && p.spec.target_refs.is_empty()
                 && (p.spec.selector.as_ref()).is_none_or(|s| s.matches(&w.metadata.labels))
         })
     }

@@ -278,11 +278,10 @@ spec:
             .find(|f| f.code == "WEFT0606")
             .map(|f| (f.fix.clone(), f.message.clone()))
     };
-    // The namespace's waypoint enforces it.
-    assert_eq!(
-        found(&run(&with(", weft.dev/use-waypoint: waypoint", "ALLOW"))),
-        None
-    );
+    // With a waypoint in use, a selecting policy still stays at the node proxy: attach it.
+    let (fix, _) =
+        found(&run(&with(", weft.dev/use-waypoint: waypoint", "ALLOW"))).expect("flagged");
+    assert!(fix.contains("targetRefs: [{kind: Gateway"), "{fix}");
     // No waypoint, or `none`: the HTTP rule (the second) fails closed, and says how.
     let (fix, message) = found(&run(&with("", "ALLOW"))).expect("flagged");
     assert!(fix.contains("gatewayClassName: weft-waypoint"), "{fix}");

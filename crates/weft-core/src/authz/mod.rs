@@ -16,6 +16,17 @@ pub struct ServedPolicy {
     pub name: String,
     pub action: AuthorizationAction,
     pub rules: Vec<AuthorizationRule>,
+    /// At a waypoint: the Services (`<namespace>/<name>`) whose traffic the policy applies to.
+    /// Empty: all traffic the proxy serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+}
+
+impl ServedPolicy {
+    /// Whether the policy applies to traffic for `service` (see [`ServedPolicy::services`]).
+    pub fn applies_to(&self, service: Option<&str>) -> bool {
+        self.services.is_empty() || service.is_some_and(|s| self.services.iter().any(|x| x == s))
+    }
 }
 
 /// What the request shows about itself.
@@ -27,6 +38,8 @@ pub struct Ask<'a> {
     pub port: u16,
     /// HTTP details; None when the connection is not HTTP.
     pub http: Option<HttpAsk<'a>>,
+    /// At a waypoint: the Service the traffic is for (`<namespace>/<name>`).
+    pub service: Option<&'a str>,
 }
 
 #[derive(Clone, Copy)]
@@ -65,6 +78,7 @@ pub fn evaluate(policies: &[ServedPolicy], ask: &Ask<'_>) -> Decision {
         policies
             .iter()
             .filter(move |p| p.action == action)
+            .filter(|p| p.applies_to(ask.service))
             .find(|p| p.rules.iter().any(|r| rule_matches(r, ask, action)))
     };
     if let Some(p) = matching(AuthorizationAction::Deny) {
@@ -76,6 +90,7 @@ pub fn evaluate(policies: &[ServedPolicy], ask: &Ask<'_>) -> Decision {
     let allows: Vec<&str> = policies
         .iter()
         .filter(|p| p.action == AuthorizationAction::Allow)
+        .filter(|p| p.applies_to(ask.service))
         .map(|p| p.name.as_str())
         .collect();
     if allows.is_empty() {

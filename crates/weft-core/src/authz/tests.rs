@@ -7,6 +7,7 @@ fn policy(name: &str, action: &str, rules: serde_json::Value) -> ServedPolicy {
         name: name.into(),
         action: serde_json::from_value(json!(action)).unwrap(),
         rules: serde_json::from_value(rules).unwrap(),
+        services: Vec::new(),
     }
 }
 
@@ -23,6 +24,7 @@ fn tcp(identity: Option<&str>, port: u16) -> Ask<'_> {
         identity,
         port,
         http: None,
+        service: None,
     }
 }
 
@@ -40,6 +42,7 @@ fn http<'a>(
             path,
             header,
         }),
+        service: None,
     }
 }
 

@@ -85,6 +85,7 @@ mod tests {
             http: None,
             tcp: Vec::new(),
             policy: ClientPolicy::default(),
+            waypoint: None,
         };
         BTreeMap::from([(svc.key(), svc)])
     }

@@ -11,18 +11,19 @@ use std::sync::Arc;
 
 use super::build::Pod;
 use super::vip::{self, Cidr};
+use super::waypoint::{self, Waypoints};
 use super::{
     ClientPolicy, Endpoint, GatewayConfig, GatewayListener, HttpRoutes, PortConfig, Retry,
-    ServiceConfig, routes, spiffe_id,
+    ServiceConfig, WaypointRef, routes, spiffe_id,
 };
-use crate::annotations::{DataplaneMode, ProxySettings};
+use crate::annotations::{DataplaneMode, GATEWAY_NAME, ProxySettings};
 use crate::authz::ServedPolicy;
 use crate::load::Config;
 use crate::meta::selects;
 use crate::resources::gateway::INGRESS_CLASS;
 use crate::resources::mesh::{MeshSpec, MtlsMode};
 use crate::resources::policy::AuthorizationPolicy;
-use crate::resources::service::IntOrString;
+use crate::resources::service::{IntOrString, Service};
 use crate::resources::{Resource, Workload};
 
 pub(super) type Labels = BTreeMap<String, String>;
@@ -37,6 +38,7 @@ pub(super) struct Base {
     pub addresses: Arc<BTreeMap<IpAddr, String>>,
     pub gateways: Arc<BTreeMap<String, GatewayConfig>>,
     workloads: BTreeMap<(String, String), Workload>,
+    waypoints: Waypoints,
     /// Namespace name → (labels, annotations).
     namespaces: BTreeMap<String, (Labels, Labels)>,
     policies: Vec<AuthorizationPolicy>,
@@ -81,25 +83,7 @@ impl Base {
                         (meta.labels.clone(), meta.annotations.clone()),
                     );
                 }
-                Resource::Service(s) => {
-                    let ns = meta.namespace().to_string();
-                    let key = format!("{ns}/{}", meta.name);
-                    let fixed = s.spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
-                    fixed_vips.insert(key.clone(), fixed);
-                    if s.spec.selector.is_empty() {
-                        selecting.remove(&key);
-                    } else {
-                        let targets = s.spec.ports.iter().map(|p| (p.port, p.target())).collect();
-                        let selector = s.spec.selector.clone();
-                        let entry = Selecting {
-                            key: key.clone(),
-                            namespace: ns,
-                            selector,
-                            targets,
-                        };
-                        selecting.insert(key, entry);
-                    }
-                }
+                Resource::Service(s) => add_service(s, &mut fixed_vips, &mut selecting),
                 Resource::Gateway(g) if g.spec.gateway_class_name == INGRESS_CLASS => {
                     let listeners = g
                         .spec
@@ -117,11 +101,17 @@ impl Base {
                         name: meta.name.clone(),
                         listeners,
                         http: HttpRoutes::default(),
+                        waypoint: false,
+                        authorization: Vec::new(),
                     };
                     gateways.insert(gateway.key(), gateway);
                 }
                 _ => {}
             }
+        }
+        let waypoint_services = Waypoints::services(config);
+        for s in &waypoint_services {
+            add_service(s, &mut fixed_vips, &mut selecting);
         }
         for s in selecting.values() {
             if let Some((k, v)) = s.selector.first_key_value() {
@@ -137,14 +127,36 @@ impl Base {
             .parse()
             .unwrap_or_else(|_| "198.18.128.0/17".parse().expect("valid default range"));
         let vips = vip::assign(range, &fixed_vips);
-        let (mut services, addresses) = services(config, &vips);
         let namespace_labels: BTreeMap<String, Labels> = base
             .namespaces
             .iter()
             .map(|(name, (labels, _))| (name.clone(), labels.clone()))
             .collect();
+        base.waypoints = Waypoints::new(config, &mesh.trust_domain);
+        let all: Vec<&Service> = config
+            .resources
+            .iter()
+            .filter_map(|l| match &l.resource {
+                Resource::Service(s) => Some(s),
+                _ => None,
+            })
+            .chain(&waypoint_services)
+            .collect();
+        let (mut services, addresses) = services(&all, &vips, |s| {
+            let ns = s.metadata.namespace();
+            let empty = Labels::new();
+            let ns_labels = namespace_labels.get(ns).unwrap_or(&empty);
+            let key = format!("{ns}/{}", s.metadata.name);
+            (!base.waypoints.is_waypoint(&key))
+                .then(|| {
+                    base.waypoints
+                        .for_service(ns, &s.metadata.labels, ns_labels)
+                })
+                .flatten()
+        });
         routes::attach(config, &namespace_labels, &mut services, &mut gateways);
         traffic_policies(config, &mut services);
+        gateways.extend(waypoint::gateways(config, &services, &base.policies));
         base.services = services
             .into_iter()
             .map(|(k, s)| (k, Arc::new(s)))
@@ -183,6 +195,27 @@ impl Base {
         self.mesh == other.mesh
             && self.namespaces == other.namespaces
             && self.workloads == other.workloads
+            && self.waypoints == other.waypoints
+            && self.service_waypoints() == other.service_waypoints()
+    }
+
+    /// Which Service uses which waypoint (the pods behind it admit only that waypoint).
+    fn service_waypoints(&self) -> BTreeMap<&str, &WaypointRef> {
+        self.services
+            .iter()
+            .filter_map(|(k, s)| Some((k.as_str(), s.waypoint.as_ref()?)))
+            .collect()
+    }
+
+    /// The waypoint identities of the Services `keys`.
+    pub fn waypoints_of<'a>(&'a self, keys: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let mut out: Vec<String> = keys
+            .filter_map(|k| self.services.get(k)?.waypoint.as_ref())
+            .map(|w| w.identity.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Namespaces whose AuthorizationPolicies differ between this configuration and `other`.
@@ -225,7 +258,19 @@ impl Base {
             identity: spiffe_id(&self.mesh.trust_domain, &p.namespace, &p.service_account),
             inbound: p.inbound,
             tunnel: self.tunnel(p),
+            waypoint: self.workload_waypoint(p),
         }
+    }
+
+    /// The waypoint of traffic to the pod's own address.
+    fn workload_waypoint(&self, pod: &Pod) -> Option<WaypointRef> {
+        let empty = Labels::new();
+        let ns_labels = self
+            .namespaces
+            .get(&pod.namespace)
+            .map_or(&empty, |(l, _)| l);
+        self.waypoints
+            .for_workload(&pod.namespace, self.labels(pod), ns_labels)
     }
 
     fn labels<'a>(&'a self, pod: &'a Pod) -> &'a Labels {
@@ -278,6 +323,14 @@ impl Base {
     /// node proxy's listener inside the pod, once the pod is on a node): none when it is not
     /// in the mesh or its mTLS mode is DISABLE (peers then send plaintext).
     fn tunnel(&self, pod: &Pod) -> Option<SocketAddr> {
+        let own = || {
+            pod.tunnel
+                .unwrap_or(SocketAddr::new(pod.ip, super::TUNNEL_PORT))
+        };
+        // A waypoint's pod is its own proxy.
+        if self.is_waypoint_pod(pod) {
+            return Some(own());
+        }
         let s = self.settings(pod);
         let proxied = match s.dataplane_mode {
             DataplaneMode::Sidecar => true,
@@ -285,10 +338,12 @@ impl Base {
             DataplaneMode::None => false,
         };
         let meshed = proxied && s.mtls_mode != MtlsMode::Disable;
-        meshed.then(|| {
-            pod.tunnel
-                .unwrap_or(SocketAddr::new(pod.ip, super::TUNNEL_PORT))
-        })
+        meshed.then(own)
+    }
+
+    /// Whether the pod runs a waypoint (it is never enrolled on a node proxy).
+    pub fn is_waypoint_pod(&self, pod: &Pod) -> bool {
+        self.labels(pod).contains_key(GATEWAY_NAME)
     }
 
     /// The AuthorizationPolicies that select the pod: in its namespace, by label selector.
@@ -297,27 +352,53 @@ impl Base {
         self.policies
             .iter()
             .filter(|p| p.metadata.namespace() == pod.namespace)
+            // Attached to a waypoint: the waypoint enforces it.
+            .filter(|p| p.spec.target_refs.is_empty())
             .filter(|p| p.spec.selector.as_ref().is_none_or(|s| s.matches(labels)))
             .map(|p| ServedPolicy {
                 name: format!("{}/{}", pod.namespace, p.metadata.name),
                 action: p.spec.action,
                 rules: p.spec.rules.clone(),
+                services: Vec::new(),
             })
             .collect()
     }
 }
 
-/// The Services of `config` without endpoints, routes or traffic policy, and their VIPs.
+/// A Service's VIP request, and its selector when it picks pods.
+fn add_service(
+    s: &Service,
+    fixed_vips: &mut BTreeMap<String, Option<IpAddr>>,
+    selecting: &mut BTreeMap<String, Selecting>,
+) {
+    let ns = s.metadata.namespace().to_string();
+    let key = format!("{ns}/{}", s.metadata.name);
+    let fixed = s.spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
+    fixed_vips.insert(key.clone(), fixed);
+    if s.spec.selector.is_empty() {
+        selecting.remove(&key);
+    } else {
+        let targets = s.spec.ports.iter().map(|p| (p.port, p.target())).collect();
+        let entry = Selecting {
+            key: key.clone(),
+            namespace: ns,
+            selector: s.spec.selector.clone(),
+            targets,
+        };
+        selecting.insert(key, entry);
+    }
+}
+
+/// The Services without endpoints, routes or traffic policy, with their waypoints, and their
+/// VIPs.
 fn services(
-    config: &Config,
+    all: &[&Service],
     vips: &BTreeMap<String, IpAddr>,
+    waypoint: impl Fn(&Service) -> Option<WaypointRef>,
 ) -> (BTreeMap<String, ServiceConfig>, BTreeMap<IpAddr, String>) {
     let mut services = BTreeMap::new();
     let mut addresses = BTreeMap::new();
-    for l in &config.resources {
-        let Resource::Service(s) = &l.resource else {
-            continue;
-        };
+    for s in all {
         let ns = s.metadata.namespace().to_string();
         let name = s.metadata.name.clone();
         let key = format!("{ns}/{name}");
@@ -351,6 +432,7 @@ fn services(
             http: None,
             tcp: Vec::new(),
             policy: ClientPolicy::default(),
+            waypoint: waypoint(s),
         };
         services.insert(key, svc);
     }

@@ -195,6 +195,11 @@ impl Snapshot {
         self.base.settings(pod)
     }
 
+    /// Whether `pod` runs a waypoint (no node proxy serves it; it is its own proxy).
+    pub fn is_waypoint_pod(&self, pod: &Pod) -> bool {
+        self.base.is_waypoint_pod(pod)
+    }
+
     /// The configuration of the proxy of `pod`. Its inbound ports are those of its endpoints
     /// (endpoints name their pod by name: every pod in force named like `pod` in its namespace
     /// counts), found through the index, not by a walk over every Service.
@@ -210,7 +215,7 @@ impl Snapshot {
             .flat_map(|m| m.services.iter().map(String::as_str))
             .collect();
         let mut inbound_ports: Vec<PortConfig> = Vec::new();
-        for key in keys {
+        for &key in &keys {
             let Some(svc) = self.services.get(key) else {
                 continue;
             };
@@ -228,6 +233,13 @@ impl Snapshot {
             }
         }
         inbound_ports.sort_by_key(|p| p.port);
+        let mut waypoints = self.base.waypoints_of(keys.iter().copied());
+        let own = ids.iter().filter_map(|id| self.index.pods.get(*id));
+        for w in own.filter_map(|m| m.endpoint.waypoint.as_ref()) {
+            if !waypoints.contains(&w.identity) {
+                waypoints.push(w.identity.clone());
+            }
+        }
         ProxyConfig {
             id: pod.id.clone(),
             namespace: pod.namespace.clone(),
@@ -242,6 +254,7 @@ impl Snapshot {
             inbound_ports,
             outbound_traffic_policy: self.mesh.outbound_traffic_policy,
             authorization: self.base.authorization(pod),
+            waypoints,
         }
     }
 }

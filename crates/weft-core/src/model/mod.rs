@@ -13,6 +13,7 @@ mod precedence;
 mod reconfigure;
 mod routes;
 pub mod vip;
+mod waypoint;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -61,6 +62,22 @@ pub struct ServiceConfig {
     #[serde(default)]
     pub tcp: Vec<TcpRule>,
     pub policy: ClientPolicy,
+    /// The waypoint traffic to this Service goes through (its L7 runs there, not in the
+    /// client). None: clients route it themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waypoint: Option<WaypointRef>,
+}
+
+/// A waypoint some traffic must pass: clients send it there through the tunnel, and the
+/// destination admits it only from the waypoint's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaypointRef {
+    /// The waypoint's Service (`<namespace>/<gateway name>`), whose endpoints are its pods.
+    /// It may not exist (a label naming no waypoint): the traffic then fails closed.
+    pub service: String,
+    /// The waypoint's SPIFFE identity (service account = the Gateway's name).
+    pub identity: String,
 }
 
 impl ServiceConfig {
@@ -124,6 +141,10 @@ pub struct Endpoint {
     /// sidecar, or mTLS DISABLE).
     #[serde(default)]
     pub tunnel: Option<SocketAddr>,
+    /// The waypoint traffic sent to this pod's own address goes through (`waypoint-for:
+    /// workload` or `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waypoint: Option<WaypointRef>,
 }
 
 impl Endpoint {
@@ -268,6 +289,14 @@ pub struct GatewayConfig {
     /// attached to (by the parentRef's `sectionName`/`port`), its `hostnames` the intersection
     /// of the listener's hostname and the route's hostnames.
     pub http: HttpRoutes,
+    /// A waypoint (class `weft-waypoint`): it serves one tunnel listener and the traffic of
+    /// the Services and pods that use it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waypoint: bool,
+    /// A waypoint's AuthorizationPolicies (those attached with `targetRefs` to it or to the
+    /// Services that use it), each scoped to the Services it names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization: Vec<crate::authz::ServedPolicy>,
 }
 
 impl GatewayConfig {
@@ -317,6 +346,10 @@ pub struct ProxyConfig {
     /// AuthorizationPolicies that select this workload, enforced on its inbound traffic.
     #[serde(default)]
     pub authorization: Vec<crate::authz::ServedPolicy>,
+    /// The identities of the waypoints in front of this workload: when any, its inbound
+    /// traffic is admitted only from them (nothing skips the waypoint's L7 policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waypoints: Vec<String>,
 }
 
 /// SPIFFE identity of a service account.
@@ -343,3 +376,5 @@ mod tests;
 mod tests_gamma;
 #[cfg(test)]
 mod tests_pods;
+#[cfg(test)]
+mod tests_waypoint;

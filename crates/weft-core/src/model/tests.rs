@@ -250,8 +250,12 @@ fn gateway_routes_attach_to_listeners_by_section_and_port_with_hostnames_interse
     let out = crate::load::parse_str("gw.yaml", GATEWAY);
     assert!(out.is_ok(), "{:#?}", out.errors);
     let s = Snapshot::build(&out.config, &[]);
-    // Only the ingress class is served; only its HTTP listeners.
-    assert_eq!(s.gateways.keys().collect::<Vec<_>>(), ["shop/ingress"]);
+    // Ingress and waypoint classes are served; routes attach to the ingress's HTTP listeners.
+    assert_eq!(
+        s.gateways.keys().collect::<Vec<_>>(),
+        ["shop/ingress", "shop/waypoint"]
+    );
+    assert!(s.gateways["shop/waypoint"].waypoint && !s.gateways["shop/ingress"].waypoint);
     let gw = &s.gateways["shop/ingress"];
     let listeners: Vec<_> = gw
         .listeners

@@ -34,6 +34,13 @@ pub struct AuthorizationPolicySpec {
     /// A request matching any rule gets the action. An ALLOW policy with no rules allows nothing.
     #[serde(default)]
     pub rules: Vec<AuthorizationRule>,
+    /// Attaches the policy to a waypoint instead of selecting workloads: a waypoint Gateway
+    /// (`kind: Gateway`, `group: gateway.networking.k8s.io`) for all traffic through it, or a
+    /// Service (`kind: Service`) for the traffic to that Service through its waypoint. The
+    /// waypoint enforces it, with the client's identity and the full HTTP request. Not together
+    /// with `selector`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_refs: Vec<PolicyTargetRef>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -136,6 +136,7 @@ fn value_kind(kind: ValueKind) -> &'static str {
         ValueKind::Codes => "analyzer codes, comma-separated",
         ValueKind::Revision | ValueKind::Name => "DNS label",
         ValueKind::DataplaneMode => "one of `sidecar`, `ambient`, `none`",
+        ValueKind::WaypointFor => "one of `service`, `workload`, `all`",
     }
 }
 

@@ -16,6 +16,7 @@ fn ep(n: u8) -> Endpoint {
         identity: "spiffe://shop.local/ns/shop/sa/pricing".into(),
         inbound: None,
         tunnel: None,
+        waypoint: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn service(key: &str, ports: &[(u16, Protocol)], http: Option<Value>) -> Arc<Ser
         http: None,
         tcp: Vec::new(),
         policy,
+        waypoint: None,
     };
     entry(config, http)
 }
@@ -66,6 +67,8 @@ fn gateway(http: Value) -> Table {
             name: "public".into(),
             listeners: Vec::new(),
             http,
+            authorization: Vec::new(),
+            waypoint: false,
         },
     }))
 }
