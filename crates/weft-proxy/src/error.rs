@@ -78,6 +78,13 @@ pub enum Kind {
     /// Plaintext to a workload whose mTLS mode is STRICT.
     #[error("{0}")]
     Plaintext(String),
+    /// The destination's waypoint is missing or has no ready instance: the traffic is refused
+    /// rather than sent without the waypoint's L7 policy.
+    #[error("{0}")]
+    WaypointUnavailable(String),
+    /// Traffic that must pass a waypoint arrived from someone else.
+    #[error("{0}")]
+    WaypointBypassed(String),
 }
 
 /// Whether an attempt that failed may be sent again (to another endpoint, if one is left).
@@ -141,6 +148,8 @@ impl ProxyError {
             Kind::Tunnel(_) => "tunnel",
             Kind::Denied(_) => "denied",
             Kind::Plaintext(_) => "plaintext-refused",
+            Kind::WaypointUnavailable(_) => "waypoint-unavailable",
+            Kind::WaypointBypassed(_) => "waypoint-bypassed",
         }
     }
 
@@ -151,15 +160,18 @@ impl ProxyError {
             Kind::NoBackend(_) | Kind::UnresolvedBackend { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            Kind::NoHealthyEndpoint(_) | Kind::ConnectRefused(_) | Kind::NotReady(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Kind::NoHealthyEndpoint(_)
+            | Kind::ConnectRefused(_)
+            | Kind::NotReady(_)
+            | Kind::WaypointUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Kind::ConnectTimeout(_) | Kind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Kind::UpstreamReset(_) | Kind::NotSent(_) | Kind::Connect(_) | Kind::Tunnel(_) => {
                 StatusCode::BAD_GATEWAY
             }
             Kind::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Kind::Denied(_) | Kind::Plaintext(_) => StatusCode::FORBIDDEN,
+            Kind::Denied(_) | Kind::Plaintext(_) | Kind::WaypointBypassed(_) => {
+                StatusCode::FORBIDDEN
+            }
         }
     }
 
@@ -189,7 +201,10 @@ impl ProxyError {
 
     /// Whether the endpoint is to blame (it counts against the endpoint's health).
     pub fn endpoint_failed(&self) -> bool {
-        !matches!(self.kind, Kind::BadRequest(_) | Kind::Denied(_))
+        !matches!(
+            self.kind,
+            Kind::BadRequest(_) | Kind::Denied(_) | Kind::WaypointBypassed(_)
+        )
     }
 
     /// The error for a backend whose reference does not resolve, if it does not.

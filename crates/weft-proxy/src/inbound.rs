@@ -15,7 +15,7 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use weft_core::authz::{self, Ask, Decision, HttpAsk};
-use weft_core::model::Protocol;
+use weft_core::model::{Protocol, ProxyConfig};
 use weft_core::resources::mesh::MtlsMode;
 
 use crate::body::{self, Body};
@@ -124,6 +124,11 @@ async fn connection<S: Io>(
     record.downstream = Some(peer.to_string());
     record.peer_identity = identity.as_deref().map(str::to_string);
     let config = shared.proxy_config();
+    if let Some(e) = bypassed(config.as_deref(), identity.as_deref()) {
+        record.upstream = Some(target.to_string());
+        tracing::info!(%peer, peer_identity = ?identity, %target, "refused: {e}");
+        return serve::refuse_tcp(shared.log(), record, &e);
+    }
     let declared = config.as_ref().and_then(|p| {
         p.inbound_ports
             .iter()
@@ -178,6 +183,23 @@ async fn connection<S: Io>(
         }
     })
     .await;
+}
+
+/// Why a connection is refused when the workload is behind a waypoint and the peer is not
+/// that waypoint: its L7 policy cannot be skipped by calling the workload directly.
+fn bypassed(config: Option<&ProxyConfig>, identity: Option<&str>) -> Option<ProxyError> {
+    let waypoints = &config?.waypoints;
+    if waypoints.is_empty() || identity.is_some_and(|id| waypoints.iter().any(|w| w == id)) {
+        return None;
+    }
+    let from = identity.map_or("a plaintext client".to_string(), |id| id.to_string());
+    Some(
+        Kind::WaypointBypassed(format!(
+            "this workload is behind waypoint {}: traffic to it must come through it, not from {from}",
+            waypoints.join(", ")
+        ))
+        .into(),
+    )
 }
 
 /// Applies the workload's AuthorizationPolicies; a denial is logged on `record`.

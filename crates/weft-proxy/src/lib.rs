@@ -1,5 +1,5 @@
 //! The weft data plane. One [`engine`], several roles, each wired in one file: the
-//! [`sidecar`] and the ingress [`gateway`] now; node proxy and waypoint later.
+//! [`sidecar`], the ingress [`gateway`], ambient mode's [`node`] proxy and [`waypoint`].
 //!
 //! Modules follow a connection: [`capture`] and [`detect`] at accept; the [`outbound`],
 //! [`inbound`] and gateway listeners; an HTTP [`request`]'s journey (table, pure plan with
@@ -41,6 +41,7 @@ pub(crate) mod shared;
 pub mod sidecar;
 pub(crate) mod state;
 pub mod tunnel;
+pub mod waypoint;
 pub(crate) mod xds;
 
 pub use engine::{BindError, Identity, Settings};

@@ -14,12 +14,14 @@ use weft_core::resources::mesh::OutboundTrafficPolicy;
 
 use crate::detect::{self, DETECT_TIMEOUT, Detected};
 use crate::error::{Kind, ProxyError};
+use crate::io::Io;
 use crate::pool::Upstream;
 use crate::record::Record;
 use crate::request::table::service_error;
 use crate::request::{self, Routing, plan};
 use crate::shared::Shared;
 use crate::state::{LookupError, ServiceEntry};
+use crate::waypoint::client as waypoint;
 use crate::{capture, serve};
 
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, fixed: Option<SocketAddr>) {
@@ -63,6 +65,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared
         .config
         .port(dst.port())
         .map_or(Protocol::Detect, |p| p.protocol);
+    // Its L7 runs at its waypoint: the bytes go there as they are.
+    if let Some(w) = waypoint::needed(&shared, svc.config.waypoint.as_ref()) {
+        let w = w.clone();
+        return waypoint::relay(stream, dst, &w, protocol, shared, record).await;
+    }
     let detected = match protocol {
         _ if shared.l4_only => Detected::Tcp,
         Protocol::Tcp => Detected::Tcp,
@@ -121,6 +128,10 @@ async fn pod(
     shared: Arc<Shared>,
     mut record: Record,
 ) {
+    if let Some(w) = waypoint::needed(&shared, ep.waypoint.as_ref()) {
+        let w = w.clone();
+        return waypoint::relay(stream, dst, &w, Protocol::Detect, shared, record).await;
+    }
     record.peer_identity = Some(ep.identity.clone());
     let up = Upstream {
         addr: ep.direct(dst.port()),
@@ -135,8 +146,10 @@ async fn pod(
 /// Connect timeout towards a pod called by its address (no Service policy applies).
 const POD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn tcp(
-    stream: TcpStream,
+/// Opaque TCP to a Service: its TCP route (if any) picks the backend, whose balancer picks the
+/// endpoint.
+pub(crate) async fn tcp<S: Io>(
+    stream: S,
     dst: SocketAddr,
     svc: &ServiceEntry,
     shared: Arc<Shared>,

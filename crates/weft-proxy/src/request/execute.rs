@@ -18,6 +18,7 @@ use crate::error::{Kind, ProxyError};
 use crate::pool::Upstream;
 use crate::record::Record;
 use crate::shared::Shared;
+use crate::waypoint::client::Via;
 use crate::{filters, forward};
 
 /// A mirror's answer is awaited (and dropped) for at most this long.
@@ -49,6 +50,8 @@ async fn attempts(
 ) -> Result<Response<Body>, ProxyError> {
     let (svc, retry) = (&plan.service, &plan.retry);
     let no_endpoint = || ProxyError::from(Kind::NoHealthyEndpoint(svc.config.key()));
+    // A backend with a waypoint is reached through it: each attempt picks an instance.
+    let via = Via::of(shared, &svc.config, plan.port).await?;
     let mut body = Some(body);
     let mut tried = Tried::default();
     let mut in_flight = svc.balancer.budget().request();
@@ -56,8 +59,14 @@ async fn attempts(
     loop {
         attempt += 1;
         record.attempts = Some(attempt);
-        let pick = svc.balancer.pick_avoiding(&tried).ok_or_else(no_endpoint)?;
-        let target = Upstream::endpoint(&pick, plan.port).ok_or_else(no_endpoint)?;
+        let pick = match &via {
+            Some(via) => via.pick(&tried)?,
+            None => svc.balancer.pick_avoiding(&tried).ok_or_else(no_endpoint)?,
+        };
+        let target = match &via {
+            Some(via) => via.upstream(&pick)?,
+            None => Upstream::endpoint(&pick, plan.port).ok_or_else(no_endpoint)?,
+        };
         record.upstream = Some(target.addr.to_string());
         let last = attempt >= retry.attempts;
         let mut p = clone_parts(&parts);

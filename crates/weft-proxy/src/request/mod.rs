@@ -42,7 +42,7 @@ pub(crate) async fn serve(
     let start = Instant::now();
     let (parts, incoming) = req.into_parts();
     let mut record = Record::for_request(routing.direction(), &parts, peer);
-    if let Routing::Service(key) = &routing {
+    if let Some(key) = routing.service() {
         record.service = Some(key.to_string());
     }
     let result = journey(&shared, &routing, port, parts, incoming, &mut record).await;
