@@ -1,5 +1,5 @@
-//! `weft proxy`: the sidecar proxy, with `--gateway` an ingress gateway, or with `--node` a
-//! node proxy (ambient mode).
+//! `weft proxy`: the sidecar proxy, with `--gateway` an ingress gateway, with `--node` a node
+//! proxy and with `--waypoint` a waypoint (ambient mode).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -34,16 +34,17 @@ pub struct Args {
     #[arg(long, env = "POD_NAMESPACE")]
     namespace: Option<String>,
     /// Workload the pod belongs to [gateway role: default the Gateway's name].
-    #[arg(long, env = "WEFT_WORKLOAD", required_unless_present_any = ["gateway", "node"])]
+    #[arg(long, env = "WEFT_WORKLOAD", required_unless_present_any = ["gateway", "node", "waypoint"])]
     workload: Option<String>,
     /// The pod's name [gateway role: default the Gateway's name].
-    #[arg(long, env = "POD_NAME", required_unless_present_any = ["gateway", "node"])]
+    #[arg(long, env = "POD_NAME", required_unless_present_any = ["gateway", "node", "waypoint"])]
     pod: Option<String>,
     /// The pod's address.
     #[arg(long, env = "POD_IP")]
     ip: IpAddr,
-    #[arg(long, env = "WEFT_SERVICE_ACCOUNT", default_value = "default")]
-    service_account: String,
+    /// [default: default; waypoint role: the Gateway's name]
+    #[arg(long, env = "WEFT_SERVICE_ACCOUNT")]
+    service_account: Option<String>,
     /// Pod labels, `key=value` (repeatable); default: the Workload's labels.
     #[arg(long = "label", value_parser = parse_label)]
     labels: Vec<(String, String)>,
@@ -80,6 +81,10 @@ pub struct Args {
     /// re-read when it changes.
     #[arg(long, value_name = "FILE", requires = "node")]
     enrolled: Option<std::path::PathBuf>,
+    /// Waypoint role: serve this waypoint Gateway (gatewayClassName weft-waypoint), `NS/NAME`
+    /// or `NAME` in --namespace, on the --tunnel listener. Runs as service account NAME.
+    #[arg(long, value_name = "NS/NAME", conflicts_with_all = ["gateway", "node"])]
+    waypoint: Option<String>,
     /// Gateway role: serve this ingress Gateway (gatewayClassName weft), `NS/NAME` or `NAME` in
     /// --namespace, instead of a workload's traffic. No inbound or outbound listener.
     #[arg(long, value_name = "NS/NAME", requires = "listen")]
@@ -209,7 +214,10 @@ fn parse_listen(s: &str) -> Result<(u16, SocketAddr), ArgError> {
 }
 
 /// `NS/NAME`, or `NAME` in `namespace`, as (namespace, name).
-fn gateway_name(gateway: &str, namespace: Option<&str>) -> anyhow::Result<(String, String)> {
+pub(super) fn gateway_name(
+    gateway: &str,
+    namespace: Option<&str>,
+) -> anyhow::Result<(String, String)> {
     let (ns, name) = match gateway.split_once('/') {
         Some((ns, name)) => (ns, name),
         None => (namespace.unwrap_or("default"), gateway),
@@ -235,6 +243,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.node.is_some() {
         return node::run(args);
     }
+    if args.waypoint.is_some() {
+        return waypoint::run(args);
+    }
     let control_plane = control_plane(&args)?;
     let set_level = logging::init(&args.log_level, args.log_format);
     let rt = runtime(&args)?;
@@ -255,7 +266,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             workload,
             pod,
             ip: args.ip,
-            service_account: args.service_account,
+            service_account: args.service_account.unwrap_or_else(|| "default".into()),
             labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),
         },
         outbound: args.outbound,
@@ -312,7 +323,7 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
             workload,
             pod,
             ip: args.ip,
-            service_account: args.service_account,
+            service_account: args.service_account.unwrap_or_else(|| "default".into()),
             labels: args.labels.into_iter().collect::<BTreeMap<_, _>>(),
         },
         gateway: format!("{namespace}/{name}"),
@@ -363,6 +374,7 @@ async fn shutdown_requested() -> anyhow::Result<()> {
 }
 
 mod node;
+mod waypoint;
 
 #[cfg(test)]
 mod launch_tests;
