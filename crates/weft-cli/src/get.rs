@@ -174,12 +174,12 @@ fn workloads(plan: &Plan, status: &Status) -> Vec<Vec<String>> {
     rows
 }
 
-fn header(cols: &[&str]) -> Vec<String> {
+pub(crate) fn header(cols: &[&str]) -> Vec<String> {
     cols.iter().map(|c| c.to_string()).collect()
 }
 
 /// Left-aligned columns, two spaces apart.
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))

@@ -13,6 +13,7 @@ mod proxy_config;
 mod running;
 mod status;
 mod up;
+mod waypoint;
 mod yaml_out;
 
 use std::process::ExitCode;
@@ -65,6 +66,8 @@ enum Command {
     /// Start a program inside a pod (used by `weft up`).
     #[command(hide = true)]
     PodExec(pod_exec::Args),
+    /// Waypoints of a `weft up` mesh (ambient L7): apply, list, status, delete.
+    Waypoint(waypoint::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => logs::run(args),
         Command::Exec(args) => exec::run(args),
         Command::PodExec(args) => pod_exec::run(args),
+        Command::Waypoint(args) => waypoint::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

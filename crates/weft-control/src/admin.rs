@@ -8,6 +8,8 @@
 //! - `GET /debug/config_dump?proxy=ID` — what the control plane sent that proxy, with ACK state
 //! - `GET /debug/ca` — the CA: signing certificate, trusted roots with expiry, and recently
 //!   issued certificates per identity with serial and expiry
+//! - `GET /debug/waypoints` — every waypoint: whether it exists, its ready instances, the
+//!   Services that use it and the policies attached to it
 //! - `GET /metrics` — Prometheus metrics (see [`crate::metrics`])
 
 use std::convert::Infallible;
@@ -55,6 +57,7 @@ pub async fn handle(
         }
         "/debug/config" => reply(StatusCode::OK, json!(state.config_status())),
         "/debug/ca" => reply(StatusCode::OK, ca.debug()),
+        "/debug/waypoints" => reply(StatusCode::OK, json!(state.snapshot().borrow().waypoints())),
         "/debug/syncz" => {
             let proxies = state.proxies();
             let list: Vec<Value> = proxies
@@ -105,7 +108,7 @@ pub async fn handle(
         },
         "/" => reply(
             StatusCode::OK,
-            json!({"endpoints": ["/ready", "/metrics", "/debug/config", "/debug/ca", "/debug/syncz", "/debug/config_dump?proxy=ID"]}),
+            json!({"endpoints": ["/ready", "/metrics", "/debug/config", "/debug/ca", "/debug/syncz", "/debug/config_dump?proxy=ID", "/debug/waypoints"]}),
         ),
         other => reply(
             StatusCode::NOT_FOUND,

@@ -57,7 +57,7 @@ fn assert_common(args: &Args, launch: &ProxyLaunch) {
     assert_eq!(args.workload.as_ref(), Some(&launch.workload));
     assert_eq!(args.pod.as_ref(), Some(&launch.pod));
     assert_eq!(args.ip, launch.ip);
-    assert_eq!(args.service_account, Some(launch.service_account));
+    assert_eq!(args.service_account, Some(launch.service_account.clone()));
     assert_eq!(args.labels, launch.labels);
     assert_eq!(
         args.bootstrap_token_file.as_ref(),

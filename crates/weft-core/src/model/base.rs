@@ -38,7 +38,7 @@ pub(super) struct Base {
     pub addresses: Arc<BTreeMap<IpAddr, String>>,
     pub gateways: Arc<BTreeMap<String, GatewayConfig>>,
     workloads: BTreeMap<(String, String), Workload>,
-    waypoints: Waypoints,
+    pub(super) waypoints: Waypoints,
     /// Namespace name → (labels, annotations).
     namespaces: BTreeMap<String, (Labels, Labels)>,
     policies: Vec<AuthorizationPolicy>,

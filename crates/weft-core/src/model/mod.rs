@@ -14,6 +14,7 @@ mod reconfigure;
 mod routes;
 pub mod vip;
 mod waypoint;
+pub use waypoint::WaypointStatus;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

@@ -186,3 +186,23 @@ fn a_waypoint_gets_the_policies_attached_to_it_and_to_its_services() {
     );
     assert!(s.gateways["shop/wl"].authorization.is_empty());
 }
+
+#[test]
+fn waypoints_are_summarized_with_their_instances_users_and_policies() {
+    let s = snapshot();
+    let all = s.waypoints();
+    let names: Vec<_> = all.iter().map(|w| (w.name.as_str(), w.exists)).collect();
+    assert_eq!(
+        names,
+        [("shop/nosuch", false), ("shop/wl", true), ("shop/wp", true)]
+    );
+    let wp = &all[2];
+    assert_eq!(
+        wp.instances,
+        [("wp-3".to_string(), "198.18.0.13:15008".to_string())]
+    );
+    assert_eq!(wp.services, ["shop/pricing"]);
+    assert_eq!(wp.policies, ["shop/get-only", "shop/everything"]);
+    assert_eq!(all[0].services, ["shop/typo"]);
+    assert_eq!(all[1].handles, crate::annotations::WaypointFor::Workload);
+}

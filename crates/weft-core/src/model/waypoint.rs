@@ -33,7 +33,7 @@ const TUNNEL_PORT_NAME: &str = "tunnel";
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct Waypoints {
     /// `<namespace>/<name>` → what it handles.
-    handles: BTreeMap<String, WaypointFor>,
+    pub(super) handles: BTreeMap<String, WaypointFor>,
     trust_domain: String,
 }
 
@@ -213,4 +213,77 @@ pub(super) fn gateways(
         }
     }
     out
+}
+
+/// What one waypoint is doing, for operators (`weft waypoint list`, the control plane's
+/// `/debug/waypoints`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaypointStatus {
+    /// `<namespace>/<name>`.
+    pub name: String,
+    /// False when labels name it but no Gateway of class `weft-waypoint` defines it: the
+    /// traffic sent to it fails closed.
+    pub exists: bool,
+    /// What it handles (`weft.dev/waypoint-for`).
+    #[serde(rename = "for")]
+    pub handles: WaypointFor,
+    pub identity: String,
+    /// Its ready instances: pod and tunnel address.
+    pub instances: Vec<(String, String)>,
+    /// The Services whose traffic goes through it.
+    pub services: Vec<String>,
+    /// The AuthorizationPolicies attached to it (or to its Services).
+    pub policies: Vec<String>,
+}
+
+impl super::Snapshot {
+    /// Every waypoint defined or named by a label, with its instances and users.
+    pub fn waypoints(&self) -> Vec<WaypointStatus> {
+        let mut out: BTreeMap<String, WaypointStatus> = BTreeMap::new();
+        let entry = |out: &mut BTreeMap<String, WaypointStatus>, key: &str, identity: &str| {
+            out.entry(key.to_string())
+                .or_insert_with(|| WaypointStatus {
+                    name: key.to_string(),
+                    exists: false,
+                    handles: WaypointFor::default(),
+                    identity: identity.to_string(),
+                    instances: Vec::new(),
+                    services: Vec::new(),
+                    policies: Vec::new(),
+                });
+        };
+        for (key, handles) in &self.base.waypoints.handles {
+            let (ns, name) = key.split_once('/').unwrap_or(("", key));
+            let identity = spiffe_id(&self.mesh.trust_domain, ns, name);
+            entry(&mut out, key, &identity);
+            let w = out.get_mut(key).expect("just added");
+            w.exists = true;
+            w.handles = *handles;
+            if let Some(svc) = self.services.get(key) {
+                w.instances = svc
+                    .endpoints
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.pod.clone(),
+                            e.tunnel.map(|t| t.to_string()).unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+            }
+            if let Some(g) = self.gateways.get(key) {
+                w.policies = g.authorization.iter().map(|p| p.name.clone()).collect();
+            }
+        }
+        for (key, svc) in &self.services {
+            if let Some(r) = &svc.waypoint {
+                entry(&mut out, &r.service, &r.identity);
+                if let Some(w) = out.get_mut(&r.service) {
+                    w.services.push(key.clone());
+                }
+            }
+        }
+        out.into_values().collect()
+    }
 }
