@@ -169,3 +169,25 @@ fn an_allow_policy_without_rules_allows_nothing() {
     let p = [policy("shop/open", "ALLOW", json!([{}]))];
     assert!(evaluate(&p, &tcp(None, 8080)).allowed());
 }
+
+#[test]
+fn a_waypoint_applies_a_policy_only_to_the_services_it_is_attached_to() {
+    let mut pricing_only = policy(
+        "shop/pricing-callers",
+        "ALLOW",
+        json!([{"from": [{"source": {"principals": [FRONTEND]}}]}]),
+    );
+    pricing_only.services = vec!["shop/pricing".into()];
+    let p = [pricing_only];
+    let to = |service| Ask {
+        service,
+        ..tcp(Some(CART), 80)
+    };
+    // For the Service it is attached to, the ALLOW policy leaves cart out...
+    assert!(!evaluate(&p, &to(Some("shop/pricing"))).allowed());
+    // ...and for another Service through the same waypoint there is no policy at all.
+    assert_eq!(
+        evaluate(&p, &to(Some("shop/cart"))),
+        Decision::Allow { policy: None }
+    );
+}
