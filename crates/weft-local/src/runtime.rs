@@ -213,6 +213,7 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         cp.discovery,
         cp.admin
     ));
+    report(plan.summary());
     let mut waits = Vec::new();
     for (i, pod) in plan.pods.iter().enumerate() {
         // Its sidecar, or its enrolment on its node's proxy (started with its first pod).

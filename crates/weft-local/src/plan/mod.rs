@@ -274,6 +274,34 @@ impl Plan {
         }
     }
 
+    /// What the pods run in, in one line: `4 pods: 1 with a sidecar, 3 ambient (node-1: 2,
+    /// node-2: 1), none without a proxy`.
+    pub fn summary(&self) -> String {
+        let count = |f: &dyn Fn(&PodPlan) -> bool| self.pods.iter().filter(|p| f(p)).count();
+        let per_node: Vec<String> = (self.nodes.iter())
+            .map(|n| (n, count(&|p| p.ambient() && &p.node == n)))
+            .filter(|(_, k)| *k > 0)
+            .map(|(n, k)| format!("{n}: {k}"))
+            .collect();
+        let ambient = match per_node.is_empty() {
+            true => "none ambient".to_string(),
+            false => format!(
+                "{} ambient ({})",
+                count(&PodPlan::ambient),
+                per_node.join(", ")
+            ),
+        };
+        let none = match count(&|p| !p.captured()) {
+            0 => "none".to_string(),
+            k => k.to_string(),
+        };
+        format!(
+            "{} pods: {} with a sidecar, {ambient}, {none} without a proxy",
+            self.pods.len(),
+            count(&PodPlan::sidecar)
+        )
+    }
+
     pub fn pod(&self, name: &str) -> Option<&PodPlan> {
         self.pods.iter().find(|p| p.id() == name || p.name == name)
     }

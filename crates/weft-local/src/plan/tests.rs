@@ -208,6 +208,18 @@ fn replicas_spread_over_the_nodes_and_a_pinned_workload_stays_on_its_node() {
 }
 
 #[test]
+fn the_summary_counts_pods_by_mode_and_ambient_pods_by_node() {
+    assert_eq!(
+        plan(MODES).summary(),
+        "7 pods: 3 with a sidecar, 3 ambient (node-1: 1, node-2: 2), 1 without a proxy"
+    );
+    assert_eq!(
+        plan(SHOP).summary(),
+        "3 pods: 3 with a sidecar, none ambient, none without a proxy"
+    );
+}
+
+#[test]
 fn a_workload_pinned_to_a_node_the_mesh_lacks_is_refused() {
     let yaml = MODES.replace("nodeName: node-2", "nodeName: node-7");
     let out = weft_core::parse_str("/cfg/mesh.yaml", &yaml);
