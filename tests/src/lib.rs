@@ -319,3 +319,28 @@ pub fn host_network_state() -> String {
         run("nft", &["list", "ruleset"])
     )
 }
+
+/// The command lines of the `weft proxy` processes of instance `name` (they name its runtime
+/// directory in their arguments): sidecars, node proxies (`--node`) and gateways (`--gateway`).
+pub fn proxy_processes(name: &str) -> Vec<Vec<String>> {
+    let dir = format!("/run/weft/{name}/");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(raw) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        // `weft pod-exec ... -- weft proxy ...` runs a sidecar: the proxy's own process counts.
+        if args.first().is_some_and(|a| a.ends_with("weft"))
+            && args.get(1).is_some_and(|a| a == "proxy")
+            && args.iter().any(|a| a.contains(&dir))
+        {
+            out.push(args);
+        }
+    }
+    out
+}

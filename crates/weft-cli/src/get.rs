@@ -67,13 +67,16 @@ fn pods(status: &Status) -> Vec<Vec<String>> {
         "STATUS",
         "RESTARTS",
         "IP",
+        "MODE",
+        "NODE",
+        "PROXY",
         "AGE",
     ])];
     for p in &status.pods {
-        let procs: Vec<&Process> = if p.sidecar {
-            vec![&p.proxy, &p.app]
-        } else {
-            vec![&p.app]
+        // An ambient pod's proxy is its node's, serving it: it counts, it has no process.
+        let procs: Vec<&Process> = match p.mode.as_str() {
+            "sidecar" | "ambient" => vec![&p.proxy, &p.app],
+            _ => vec![&p.app],
         };
         let ready = procs.iter().filter(|p| p.state == "ready").count();
         let restarts: u32 = procs.iter().map(|p| p.restarts).sum();
@@ -84,10 +87,23 @@ fn pods(status: &Status) -> Vec<Vec<String>> {
             pod_state(p),
             restarts.to_string(),
             p.ip.clone(),
+            p.mode.clone(),
+            p.node.clone(),
+            proxy(p),
             age(p.proxy.started_at_ms.or(p.app.started_at_ms)),
         ]);
     }
     rows
+}
+
+/// What serves the pod's traffic: its sidecar, its node's proxy, or nothing.
+fn proxy(p: &PodStatus) -> String {
+    match (p.mode.as_str(), &p.served_by) {
+        ("sidecar", _) => "sidecar".into(),
+        ("ambient", Some(node)) => format!("node proxy {node}"),
+        ("ambient", None) => format!("none yet ({})", p.proxy.state),
+        _ => "-".into(),
+    }
 }
 
 /// One word for a pod, with the reason when it is not running.
@@ -101,6 +117,7 @@ fn pod_state(p: &PodStatus) -> String {
     match (p.proxy.state.as_str(), p.app.state.as_str()) {
         ("restarting", _) => crash("proxy", &p.proxy),
         (_, "restarting") => crash("app", &p.app),
+        ("enrolling", "waiting") => "WaitingForNodeProxy".into(),
         (_, "waiting") => "WaitingForProxy".into(),
         (_, "stopped") => "Stopped".into(),
         _ => "Running".into(),
@@ -166,7 +183,7 @@ fn workloads(plan: &Plan, status: &Status) -> Vec<Vec<String>> {
             p.namespace.clone(),
             p.workload.clone(),
             format!("{ready}/{}", of.len()),
-            if p.sidecar { "sidecar" } else { "none" }.into(),
+            weft_local::plan::mode_name(p.mode).into(),
             p.command.join(" "),
         ]);
         seen.push(key);

@@ -1,4 +1,5 @@
-//! `weft logs POD [--proxy]`: a pod's app or proxy log (`control` and `gateway-NS-NAME` too).
+//! `weft logs POD [--proxy]`: a pod's app or proxy log (`control`, `gateway-NS-NAME` and a
+//! node's proxy, by the node's name, too).
 
 use std::io::{Read, Seek, Write};
 use std::process::ExitCode;
@@ -8,7 +9,8 @@ use crate::up::Instance;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Pod (`cart-0` or `shop/cart-0`), `control`, or `gateway-NS-NAME`.
+    /// Pod (`cart-0` or `shop/cart-0`), `control`, `gateway-NS-NAME`, or a node (`node-1`):
+    /// its node proxy's log.
     pod: String,
     /// The pod's proxy log instead of its app's.
     #[arg(long)]
@@ -22,10 +24,21 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (dir, plan) = args.instance.running()?;
+    let is_pod = plan.pod(&args.pod).is_some();
     let path = if args.pod == "control" || args.pod.starts_with("gateway-") {
         dir.log(&args.pod)
+    } else if !is_pod && plan.nodes.contains(&args.pod) {
+        dir.log(&format!("nodes/{}", args.pod))
     } else {
-        let p = crate::running::pod(&plan, &args.pod, ", or `control`")?;
+        let p = crate::running::pod(&plan, &args.pod, ", a node, or `control`")?;
+        if args.proxy && p.ambient() {
+            anyhow::bail!(
+                "pod {} is in ambient mode: its proxy is node {}'s; `weft logs {}` shows that log",
+                p.id(),
+                p.node,
+                p.node
+            );
+        }
         let suffix = if args.proxy { ".proxy" } else { "" };
         dir.log(&format!("{}/{}{suffix}", p.namespace, p.name))
     };

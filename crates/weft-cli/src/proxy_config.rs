@@ -40,7 +40,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         What::Config { pod } => (pod, "/config_dump"),
     };
     let pod = crate::running::pod(&plan, name, "")?;
-    if !pod.sidecar {
+    if pod.ambient() {
+        anyhow::bail!(
+            "pod {} is in ambient mode: the node proxy of {} serves it (`weft logs {}` shows its \
+             log); proxy-config of a node proxy is not built yet",
+            pod.id(),
+            pod.node,
+            pod.node
+        );
+    }
+    if !pod.sidecar() {
         anyhow::bail!("pod {} has no sidecar (dataplane mode none)", pod.id());
     }
     let admin = weft_local::ports::localhost(weft_local::ports::PROXY_ADMIN);

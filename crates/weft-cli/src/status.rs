@@ -109,11 +109,15 @@ pub fn render(config: &Value, list: &Value) -> String {
     ]];
     for p in &proxies {
         let id = p["node"]["id"].as_str().unwrap_or("?").to_string();
-        let workload = format!(
-            "{}/{}",
-            p["node"]["namespace"].as_str().unwrap_or("?"),
-            p["node"]["workload"].as_str().unwrap_or("?")
-        );
+        // A node proxy serves the ambient pods of its node, not a workload of its own.
+        let workload = match p["node"]["role"].as_str() {
+            Some("node") => format!("node {}", p["node"]["pod"].as_str().unwrap_or("?")),
+            _ => format!(
+                "{}/{}",
+                p["node"]["namespace"].as_str().unwrap_or("?"),
+                p["node"]["workload"].as_str().unwrap_or("?")
+            ),
+        };
         for (ty, t) in p["types"].as_object().into_iter().flatten() {
             let detail = match t["state"].as_str() {
                 Some("NACKED") => {
@@ -197,6 +201,21 @@ mod tests {
         assert!(text.starts_with("config generation 3\nPROXY"), "{text}");
         assert!(text.contains("web-0.shop  shop/web  Service  NACKED  rejected: filter ExtensionRef is not supported"), "{text}");
         assert!(text.contains("Proxy    SYNCED  1 subscribed"), "{text}");
+    }
+
+    #[test]
+    fn a_node_proxy_is_shown_by_its_node() {
+        let config = serde_json::json!({"generation": 1});
+        let list = serde_json::json!([{
+            "node": {"id": "node-1.weft-system", "role": "node", "namespace": "weft-system",
+                     "workload": "weft-node", "pod": "node-1"},
+            "types": {"weft.dev/Proxy": {"state": "SYNCED", "subscribed": 3}}
+        }]);
+        let text = render(&config, &list);
+        assert!(
+            text.contains("node-1.weft-system  node node-1  Proxy  SYNCED  3 subscribed"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The pods file: the pods the local runtime (`weft up`) registers as endpoints, those whose app
-//! (and proxy) is ready, with or without a proxy (dataplane mode `none`). JSON
+//! (and proxy) is ready, with or without a proxy (dataplane mode `none`), and the ambient pods
+//! their node proxy is to serve before they are ready (`"ready": false`: known, no endpoint). JSON
 //! `{"pods": [Pod, ...]}` (see [`weft_core::model::Pod`]), read at start and re-read as soon as a
 //! change settles ([`crate::watch`]). A file that cannot be read or parsed is logged with its
 //! path, line, column and field, and the last good list stays in force. Once a list is in force

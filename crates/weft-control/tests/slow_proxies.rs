@@ -104,6 +104,7 @@ fn many_pods(n: u32) -> String {
             inbound: None,
             tunnel: None,
             node: String::new(),
+            ready: true,
         })
         .collect();
     serde_json::to_string(&PodList { pods }).unwrap()

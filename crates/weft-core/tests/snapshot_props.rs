@@ -157,19 +157,24 @@ fn pod() -> impl Strategy<Value = Pod> {
         any::<bool>(),
         any::<bool>(),
         select(&["", "node-a", "node-b"][..]),
+        // Mostly ready: a pod that is not is known but no endpoint.
+        prop_oneof![4 => Just(true), 1 => Just(false)],
     )
-        .prop_map(|(id, ns, name, w, ip, labels, inbound, tunnel, node)| Pod {
-            id: id.into(),
-            namespace: ns.into(),
-            workload: w.into(),
-            name: name.into(),
-            ip: ip.parse().unwrap(),
-            service_account: w.into(),
-            labels,
-            inbound: inbound.then(|| SocketAddr::from(([127, 0, 0, 1], 7000))),
-            tunnel: tunnel.then(|| SocketAddr::from(([127, 0, 0, 1], 7001))),
-            node: node.into(),
-        })
+        .prop_map(
+            |(id, ns, name, w, ip, labels, inbound, tunnel, node, ready)| Pod {
+                id: id.into(),
+                namespace: ns.into(),
+                workload: w.into(),
+                name: name.into(),
+                ip: ip.parse().unwrap(),
+                service_account: w.into(),
+                labels,
+                inbound: inbound.then(|| SocketAddr::from(([127, 0, 0, 1], 7000))),
+                tunnel: tunnel.then(|| SocketAddr::from(([127, 0, 0, 1], 7001))),
+                node: node.into(),
+                ready,
+            },
+        )
 }
 
 #[derive(Debug, Clone)]

@@ -44,6 +44,7 @@ fn pods() -> Vec<Pod> {
                     inbound: None,
                     tunnel: None,
                     node: String::new(),
+                    ready: true,
                 });
             }
         }

@@ -1,6 +1,6 @@
 //! The launch contract between the local runtime and the `weft` binary it starts: typed
-//! [`ProxyLaunch`] (sidecar or gateway) and [`ControlLaunch`] values whose `to_args()` give
-//! the argv after the binary. The CLI's unit tests parse these back with its own parser, so a
+//! [`ProxyLaunch`] (sidecar or gateway), [`NodeLaunch`] (node proxy) and [`ControlLaunch`]
+//! values whose `to_args()` give the argv after the binary. The CLI's unit tests parse these back with its own parser, so a
 //! renamed flag on either side fails a test instead of a mesh.
 
 use std::net::{IpAddr, SocketAddr};
@@ -77,6 +77,60 @@ impl ProxyLaunch {
         a.opt("--admin", self.admin);
         a.opt("--metrics", self.metrics);
         a.opt("--readiness", self.readiness);
+        a.opt(
+            "--addresses-file",
+            self.addresses_file.as_ref().map(|p| p.display()),
+        );
+        a.0
+    }
+}
+
+/// `weft proxy --node ...` as the local runtime starts it: the node proxy of one node, serving
+/// the ambient pods listed in its enrolment file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeLaunch {
+    /// `https://HOST:PORT` of the control plane's mTLS discovery.
+    pub control_plane: String,
+    /// The mesh root to pin.
+    pub ca_root: PathBuf,
+    pub trust_domain: String,
+    /// The node's name, as its credential registers it.
+    pub node: String,
+    /// The node's address: where the node proxy connects to the control plane from.
+    pub ip: IpAddr,
+    /// The enrolled pods (`{"pods": [...]}`), written by the runtime.
+    pub enrolled: PathBuf,
+    /// Socket mark on the node proxy's connections inside the pods (capture lets them pass).
+    pub mark: u32,
+    pub log_level: Option<String>,
+    /// The node's credential.
+    pub bootstrap_token_file: PathBuf,
+    pub admin: SocketAddr,
+    pub metrics: SocketAddr,
+    pub readiness: SocketAddr,
+    /// Where to report what it bound ([`crate::addresses::ProxyAddresses`]).
+    pub addresses_file: Option<PathBuf>,
+}
+
+impl NodeLaunch {
+    /// The argv after the binary, starting with `proxy`.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a = Args(vec!["proxy".into()]);
+        a.flag("--node", &self.node);
+        a.flag("--enrolled", self.enrolled.display());
+        a.flag("--ip", self.ip);
+        a.flag("--control-plane", &self.control_plane);
+        a.flag("--ca-root", self.ca_root.display());
+        a.flag("--trust-domain", &self.trust_domain);
+        a.flag("--mark", self.mark);
+        a.opt("--log-level", self.log_level.as_ref());
+        a.flag(
+            "--bootstrap-token-file",
+            self.bootstrap_token_file.display(),
+        );
+        a.flag("--admin", self.admin);
+        a.flag("--metrics", self.metrics);
+        a.flag("--readiness", self.readiness);
         a.opt(
             "--addresses-file",
             self.addresses_file.as_ref().map(|p| p.display()),

@@ -1,10 +1,13 @@
 //! The local runtime behind `weft up`: each replica of a Workload is a pod (its own network
-//! namespace joined to a bridge weft owns), with transparent capture into its sidecar, names
-//! for Services, and supervised processes.
+//! namespace joined to a bridge weft owns) on one of the simulated nodes, with transparent
+//! capture into its sidecar or its node's proxy (ambient mode), names for Services, and
+//! supervised processes; pods switch dataplane modes as the configuration changes.
 
 pub mod addresses;
+pub mod board;
 pub mod cleanup;
 pub mod credentials;
+pub mod enrolment;
 pub mod enter;
 pub mod http;
 pub mod launch;
@@ -18,3 +21,4 @@ pub mod runtime;
 pub mod services;
 pub mod status;
 pub mod supervise;
+pub mod switch;

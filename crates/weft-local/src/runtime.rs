@@ -1,9 +1,10 @@
-//! `weft up`: [`start`] sets up the network, starts the control plane, every pod (proxy first,
-//! then the app once the proxy is ready) and the ingress gateways, and returns a [`Bound`] with
-//! every address they bound; they keep running until [`Bound::stop`] stops them in order
-//! (gateways, apps, proxies, control plane) and removes everything.
+//! `weft up`: [`start`] sets up the network, starts the control plane, every pod (its proxy
+//! first — its sidecar, or its enrolment on its node's proxy — then the app once the proxy is
+//! ready) and the ingress gateways, and returns a [`Bound`] with every address they bound; they
+//! keep running, following the configuration's dataplane modes, until [`Bound::stop`] stops
+//! them in order (gateways, apps, proxies, node proxies, control plane) and removes everything.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,16 +12,12 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use self::bound::Teardown;
-pub use self::bound::{Addresses, Bound, GatewayAddresses, PodAddresses};
-use self::spec::{
-    app_spec, control_addresses, control_spec, gateway_pod, gateway_spec, proxy_spec,
-};
+pub use self::bound::{Addresses, Bound, GatewayAddresses, NodeAddresses, PodAddresses};
+use self::spec::{app_spec, control_addresses, control_spec, gateway_spec};
 use crate::addresses::{self, ControlAddresses};
 use crate::cleanup;
-use crate::credentials::{self, Grant};
 use crate::net;
-use crate::plan::Plan;
-use crate::ports;
+use crate::plan::{Plan, mode_name};
 use crate::registration;
 use crate::rundir::RunDir;
 use crate::services;
@@ -28,14 +25,15 @@ use crate::status::{Named, PodStatus, Process, Status, now_ms};
 use crate::supervise::{Board, Report};
 
 mod bound;
+mod follow;
+mod network;
 mod phase;
+mod pods;
+mod registry;
 mod spec;
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
 pub const PROXY_MARK: u32 = 0x7765_6674;
-/// Pods have no route out of the mesh, so no DNS server: Service names come from the pod's
-/// hosts file, and a lookup of anything else fails at once instead of timing out.
-const RESOLV_CONF: &str = "# Written by weft up: Service names are in /etc/hosts; pods have no DNS server.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
 /// How long `weft up` waits for every pod before saying which are not ready.
 const READY_WAIT: Duration = Duration::from_secs(30);
 
@@ -55,7 +53,7 @@ pub async fn start(plan: Plan, weft: PathBuf, report: Report) -> anyhow::Result<
     dir.write_plan(&plan)?;
     let pods = plan.pods.iter().map(|p| p.pod()).collect();
     let board = Board::new(initial_status(&plan), dir.clone(), pods);
-    let mut teardown = Teardown::new(plan, dir, board, report, lock);
+    let mut teardown = Teardown::new(plan, dir, board, report, lock, weft.clone());
     match launch(&mut teardown, &weft).await {
         Ok((addresses, readiness)) => {
             teardown.board.update(|s| s.phase = "running".into());
@@ -142,6 +140,13 @@ fn initial_status(plan: &Plan) -> Status {
                 process: waiting("waiting"),
             })
             .collect(),
+        // A node proxy starts when its node first has an ambient pod.
+        nodes: (plan.nodes.iter())
+            .map(|n| Named {
+                name: n.clone(),
+                process: waiting("none"),
+            })
+            .collect(),
         pods: plan
             .pods
             .iter()
@@ -150,8 +155,15 @@ fn initial_status(plan: &Plan) -> Status {
                 name: p.name.clone(),
                 workload: p.workload.clone(),
                 ip: p.ip.to_string(),
-                sidecar: p.sidecar,
-                proxy: waiting(if p.sidecar { "waiting" } else { "none" }),
+                mode: mode_name(p.mode).into(),
+                sidecar: p.sidecar(),
+                node: p.node.clone(),
+                served_by: None,
+                proxy: waiting(match p.mode {
+                    weft_core::annotations::DataplaneMode::Sidecar => "waiting",
+                    weft_core::annotations::DataplaneMode::Ambient => "enrolling",
+                    weft_core::annotations::DataplaneMode::None => "none",
+                }),
                 app: waiting("waiting"),
                 services: None,
             })
@@ -160,7 +172,8 @@ fn initial_status(plan: &Plan) -> Status {
 }
 
 /// Starts everything in order: network, Service translation, credentials, control plane,
-/// pods (proxy first unless the pod does not hold its app), gateways; then waits for readiness.
+/// pods (proxy first unless the pod does not hold its app), gateways; then waits for readiness,
+/// and follows the configuration's dataplane modes from then on.
 async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, String)> {
     let Teardown {
         plan,
@@ -168,16 +181,19 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         board,
         report,
         control,
-        proxies,
+        pods,
         apps,
         gateways,
         translating,
+        following,
         ..
     } = t;
     let (plan, dir, board, report) = (&*plan, &*dir, &*board, &*report);
-    setup_network(plan, dir, report).await?;
-    *translating = Some(services::start(plan, board, report).await?);
-    write_credentials(plan, dir)?;
+    network::setup(plan, dir, report).await?;
+    let (translation, task) = services::start(plan, board, report).await?;
+    *translating = Some(task);
+    pods.set_translation(translation);
+    registry::write(plan, dir)?;
     let mut ready = control.start(control_spec(plan, weft, dir), None, board, report);
     tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
         .await
@@ -197,21 +213,23 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         cp.discovery,
         cp.admin
     ));
+    report(plan.summary());
     let mut waits = Vec::new();
     for (i, pod) in plan.pods.iter().enumerate() {
-        let mut gate = None;
-        if pod.sidecar {
-            let ready = proxies.start(proxy_spec(plan, pod, i, weft, dir), None, board, report);
-            // By default the app waits for its proxy; pods start side by side.
-            if pod.hold_application {
-                gate = Some(ready);
-            }
-        }
+        // Its sidecar, or its enrolment on its node's proxy (started with its first pod).
+        let proxy = pods.serve(i)?;
+        // By default the app waits for its proxy; pods start side by side.
+        let gate = proxy.filter(|_| pod.hold_application);
         waits.push(apps.start(app_spec(pod, i, weft, dir), gate, board, report));
     }
     for (i, g) in plan.gateways.iter().enumerate() {
         waits.push(gateways.start(gateway_spec(plan, g, i, weft, dir), None, board, report));
     }
+    *following = Some(tokio::spawn(follow::run(
+        pods.clone(),
+        weft.to_path_buf(),
+        report.clone(),
+    )));
     let readiness = match tokio::time::timeout(READY_WAIT, futures_all(waits)).await {
         Ok(()) => {
             // Up once the control plane has every ready pod as an endpoint.
@@ -247,88 +265,6 @@ fn not_ready(s: &Status) -> String {
         READY_WAIT.as_secs(),
         waiting.join(", ")
     )
-}
-
-async fn setup_network(plan: &Plan, dir: &RunDir, report: &Report) -> anyhow::Result<()> {
-    for (ns, hosts) in &plan.hosts {
-        let etc = dir.etc_dir(ns);
-        std::fs::create_dir_all(&etc).with_context(|| format!("creating {}", etc.display()))?;
-        for (name, text) in [("hosts", hosts.as_str()), ("resolv.conf", RESOLV_CONF)] {
-            let path = etc.join(name);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        }
-    }
-    let plan2 = plan.clone();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let plan = plan2;
-        net::create_bridge(&plan.bridge, plan.host_ip, plan.prefix)?;
-        for pod in &plan.pods {
-            net::create_netns(&pod.netns).with_context(|| format!("pod {}", pod.id()))?;
-            net::add_pod_interface(&net::PodInterface {
-                bridge: plan.bridge.clone(),
-                host_side: pod.veth.clone(),
-                netns: pod.netns.clone(),
-                addr: pod.ip,
-                prefix: plan.prefix,
-                gateway: plan.host_ip,
-            })
-            .with_context(|| format!("pod {}", pod.id()))?;
-            if pod.sidecar {
-                net::install_capture(
-                    &pod.netns,
-                    &net::Capture {
-                        pod_ip: pod.ip,
-                        outbound_port: ports::OUTBOUND,
-                        inbound_port: ports::INBOUND,
-                        proxy_mark: PROXY_MARK,
-                        inbound_exempt_ports: ports::inbound_exempt(plan.metrics_port),
-                        outbound_exempt: vec![SocketAddrV4::new(
-                            plan.host_ip,
-                            plan.discovery().port(),
-                        )],
-                    },
-                )
-                .with_context(|| format!("pod {}", pod.id()))?;
-            }
-        }
-        Ok(())
-    })
-    .await??;
-    report(format!(
-        "network: bridge {} {}/{}, {} pods in {}, services in {}",
-        plan.bridge,
-        plan.host_ip,
-        plan.prefix,
-        plan.pods.len(),
-        plan.pod_cidr,
-        plan.service_cidr
-    ));
-    Ok(())
-}
-
-/// One bootstrap token per sidecar and gateway, and the control plane's list of them.
-fn write_credentials(plan: &Plan, dir: &RunDir) -> anyhow::Result<()> {
-    let pods = plan.pods.iter().filter(|p| p.sidecar).map(|p| Grant {
-        namespace: p.namespace.clone(),
-        service_account: p.service_account.clone(),
-        pod: p.name.clone(),
-        address: p.ip.into(),
-        workload: p.workload.clone(),
-        role: "sidecar",
-        labels: p.labels.clone(),
-    });
-    // Gateways run on the host and reach the control plane from its bridge address.
-    let gateways = plan.gateways.iter().map(|g| Grant {
-        namespace: g.namespace.clone(),
-        service_account: g.name.clone(),
-        pod: gateway_pod(g),
-        address: plan.host_ip.into(),
-        workload: g.name.clone(),
-        role: "gateway",
-        labels: Default::default(),
-    });
-    let grants: Vec<Grant> = pods.chain(gateways).collect();
-    credentials::write(&dir.path, &grants, &dir.path.join("bootstrap.json"))
 }
 
 /// Waits until every receiver has seen `true`.

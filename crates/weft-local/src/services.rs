@@ -1,11 +1,12 @@
-//! Service addresses for pods without a sidecar. A sidecar turns a Service VIP into an endpoint
-//! itself; a pod without one gets what kube-proxy gives a node: a translation table in its own
+//! Service addresses for pods without a proxy (mode `none`). A proxy (a sidecar, or the node
+//! proxy of an ambient pod) turns a Service VIP into an endpoint itself; a pod without one gets
+//! what kube-proxy gives a node: a translation table in its own
 //! namespace (see [`crate::net::ServiceNat`]) from every Service port to its ready endpoints,
 //! kept current as pods become ready or stop being ready. A port with no ready endpoint is
 //! refused at once.
 
 use std::net::SocketAddrV4;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 use weft_core::model::vip::Cidr;
@@ -14,7 +15,7 @@ use crate::net::{self, ServiceNat, VipPort};
 use crate::plan::Plan;
 use crate::supervise::{Board, Report};
 
-/// The table for pods without a sidecar when the pods `ready` (indexes into `plan.pods`) are
+/// The table for pods without a proxy when the pods `ready` (indexes into `plan.pods`) are
 /// the endpoints; and the Service ports left with none, as `ns/name:port`.
 pub fn table(plan: &Plan, ready: &[usize]) -> (ServiceNat, Vec<String>) {
     let cidr: Cidr = plan
@@ -51,7 +52,7 @@ pub fn table(plan: &Plan, ready: &[usize]) -> (ServiceNat, Vec<String>) {
 fn note(nat: &ServiceNat, empty: &[String]) -> String {
     let served = nat.ports.len() - empty.len();
     let mut s = format!(
-        "no sidecar: Service addresses translated in the pod ({served} of {} ports have ready endpoints)",
+        "no proxy: Service addresses translated in the pod ({served} of {} ports have ready endpoints)",
         nat.ports.len()
     );
     if !empty.is_empty() {
@@ -63,56 +64,90 @@ fn note(nat: &ServiceNat, empty: &[String]) -> String {
     s
 }
 
-/// Installs the table in every pod without a sidecar, for the pods ready now.
-pub fn install(plan: &Plan, ready: &[usize], board: &Board) -> anyhow::Result<()> {
-    let (nat, empty) = table(plan, ready);
-    let note = note(&nat, &empty);
-    for (i, pod) in plan.pods.iter().enumerate().filter(|(_, p)| !p.sidecar) {
-        let result = net::install_service_nat(&pod.netns, &nat);
-        let text = match &result {
-            Ok(()) => note.clone(),
-            Err(e) => format!("no sidecar: Service addresses NOT translated: {e}"),
-        };
-        board.update(|s| s.pods[i].services = Some(text));
-        result.map_err(|e| anyhow::anyhow!("pod {}: Service addresses: {e}", pod.id()))?;
-    }
-    Ok(())
+/// Service translation in the pods in mode `none`: which pods those are is read from the
+/// status (it changes when a pod switches modes); one pod at a time is changed, under a lock,
+/// so a pod that switches is never changed behind its back.
+#[derive(Debug)]
+pub struct Translation {
+    plan: Plan,
+    board: Arc<Board>,
+    lock: Mutex<()>,
 }
 
-/// Gives the pods without a sidecar their Service addresses before anything runs (every port
+impl Translation {
+    /// Installs the table in every pod in mode `none`, for the pods ready now.
+    fn install_all(&self, ready: &[usize]) -> anyhow::Result<()> {
+        let _held = self.lock();
+        let (nat, empty) = table(&self.plan, ready);
+        let note = note(&nat, &empty);
+        let none: Vec<usize> = (self.board.snapshot().pods.iter().enumerate())
+            .filter(|(_, p)| p.mode == "none")
+            .map(|(i, _)| i)
+            .collect();
+        for i in none {
+            self.install(i, &nat, &note)?;
+        }
+        Ok(())
+    }
+
+    fn install(&self, i: usize, nat: &ServiceNat, note: &str) -> anyhow::Result<()> {
+        let pod = &self.plan.pods[i];
+        let result = net::install_service_nat(&pod.netns, nat);
+        let text = match &result {
+            Ok(()) => note.to_string(),
+            Err(e) => format!("no proxy: Service addresses NOT translated: {e}"),
+        };
+        self.board.update(|s| s.pods[i].services = Some(text));
+        result.map_err(|e| anyhow::anyhow!("pod {}: Service addresses: {e}", pod.id()))
+    }
+
+    /// Gives pod `i` (now in mode `none`) its Service addresses, for the pods ready now.
+    pub fn translate(&self, i: usize) -> anyhow::Result<()> {
+        let _held = self.lock();
+        let (nat, empty) = table(&self.plan, &self.board.ready().borrow());
+        self.install(i, &nat, &note(&nat, &empty))
+    }
+
+    /// Takes pod `i`'s Service addresses away (it has a proxy now, which translates them).
+    pub fn untranslate(&self, i: usize) -> anyhow::Result<()> {
+        let _held = self.lock();
+        let pod = &self.plan.pods[i];
+        self.board.update(|s| s.pods[i].services = None);
+        net::remove_service_nat(&pod.netns)
+            .map_err(|e| anyhow::anyhow!("pod {}: removing Service addresses: {e}", pod.id()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Gives the pods in mode `none` their Service addresses before anything runs (every port
 /// refused until an endpoint is ready), then keeps them current in a task until it is aborted.
 pub async fn start(
     plan: &Plan,
     board: &Arc<Board>,
     report: &Report,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(Arc<Translation>, tokio::task::JoinHandle<()>)> {
     let follow = board.ready();
     let now = follow.borrow().clone();
-    let (plan, b) = (Arc::new(plan.clone()), board.clone());
-    let p = plan.clone();
-    tokio::task::spawn_blocking(move || install(&p, &now, &b)).await??;
-    Ok(tokio::spawn(keep_current(
-        plan,
-        follow,
-        board.clone(),
-        report.clone(),
-    )))
+    let t = Arc::new(Translation {
+        plan: plan.clone(),
+        board: board.clone(),
+        lock: Mutex::new(()),
+    });
+    let t2 = t.clone();
+    tokio::task::spawn_blocking(move || t2.install_all(&now)).await??;
+    let task = tokio::spawn(keep_current(t.clone(), follow, report.clone()));
+    Ok((t, task))
 }
 
 /// Reinstalls the tables whenever the set of ready pods changes.
-async fn keep_current(
-    plan: Arc<Plan>,
-    mut ready: watch::Receiver<Vec<usize>>,
-    board: Arc<Board>,
-    report: Report,
-) {
-    if plan.pods.iter().all(|p| p.sidecar) {
-        return;
-    }
+async fn keep_current(t: Arc<Translation>, mut ready: watch::Receiver<Vec<usize>>, report: Report) {
     while ready.changed().await.is_ok() {
         let now = ready.borrow_and_update().clone();
-        let (plan, board2) = (plan.clone(), board.clone());
-        let done = tokio::task::spawn_blocking(move || install(&plan, &now, &board2)).await;
+        let t = t.clone();
+        let done = tokio::task::spawn_blocking(move || t.install_all(&now)).await;
         match done {
             Ok(Ok(())) => {}
             Ok(Err(e)) => report(format!("{e:#}")),

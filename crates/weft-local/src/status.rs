@@ -11,6 +11,9 @@ pub struct Status {
     pub phase: String,
     pub control: Process,
     pub gateways: Vec<Named>,
+    /// The node proxies, by node name (one starts when its node first has an ambient pod).
+    #[serde(default)]
+    pub nodes: Vec<Named>,
     pub pods: Vec<PodStatus>,
 }
 
@@ -28,7 +31,19 @@ pub struct PodStatus {
     pub name: String,
     pub workload: String,
     pub ip: String,
+    /// The pod's dataplane mode: `sidecar`, `ambient` or `none`.
+    #[serde(default)]
+    pub mode: String,
+    /// Whether it has a sidecar (mode `sidecar`).
     pub sidecar: bool,
+    /// The node the pod runs on.
+    #[serde(default)]
+    pub node: String,
+    /// In ambient mode, the node proxy that serves the pod now (its node's), if one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
+    /// Its proxy: the sidecar process; in ambient mode, its node proxy serving it (`ready`
+    /// while it does: no pid of its own); `none` without a proxy.
     pub proxy: Process,
     pub app: Process,
     /// Without a sidecar: how the pod reaches Service addresses, and which have no endpoint.
@@ -41,8 +56,9 @@ pub struct PodStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Process {
     /// `waiting` (for its proxy), `starting`, `running` (started, not ready: before its first
-    /// readiness pass or after failing it), `ready`, `restarting`, `stopped`, or `none` (no such
-    /// process: a pod without a sidecar).
+    /// readiness pass or after failing it), `ready`, `restarting`, `stopped`, `enrolling` (an
+    /// ambient pod its node proxy does not serve yet), `releasing` (one its node proxy is
+    /// letting go), or `none` (no such process: a pod without a proxy).
     pub state: String,
     pub pid: Option<u32>,
     /// `/proc/PID/stat` start time, so a leftover is only killed if it is still the same process.
@@ -56,6 +72,14 @@ pub struct Process {
     pub started_at_ms: Option<u64>,
     /// When the current run first passed its readiness check.
     pub ready_at_ms: Option<u64>,
+}
+
+impl PodStatus {
+    /// Whether the pod takes traffic: its app is ready, and its proxy (sidecar, or its node's
+    /// serving it) if it has one.
+    pub fn ready(&self) -> bool {
+        self.app.state == "ready" && (self.mode == "none" || self.proxy.state == "ready")
+    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -5,8 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -14,11 +13,10 @@ use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::sync::watch;
 
-use weft_core::model::{Pod, PodList};
-
+pub use crate::board::Board;
 use crate::readiness::{Probe, Tracker};
-use crate::rundir::{RunDir, tail};
-use crate::status::{Process, Status, now_ms, start_ticks};
+use crate::rundir::tail;
+use crate::status::{now_ms, start_ticks};
 
 /// The first wait between restarts of a process that keeps exiting; it doubles each time.
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -31,108 +29,14 @@ const STABLE_AFTER: Duration = Duration::from_secs(30);
 pub type Report = Arc<dyn Fn(String) + Send + Sync>;
 
 /// Which process of the instance a status entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Slot {
     Control,
     Gateway(usize),
+    /// The node proxy of the plan's node `i`.
+    Node(usize),
     Proxy(usize),
     App(usize),
-}
-
-/// The live status, written to `status.json` on every change, and the pods file of ready pods
-/// (the control plane's endpoints) whenever readiness changes.
-#[derive(Debug)]
-pub struct Board {
-    status: Mutex<Status>,
-    dir: RunDir,
-    /// The pods, in the order of `Status::pods`.
-    pods: Vec<Pod>,
-    /// What the pods file holds now.
-    ready: Mutex<Option<Vec<usize>>>,
-    /// The ready pods (indexes into `Status::pods`), for those who follow them.
-    ready_now: watch::Sender<Vec<usize>>,
-    /// When the pods file was last written, in Unix milliseconds.
-    written_at_ms: AtomicU64,
-}
-
-impl Board {
-    pub fn new(status: Status, dir: RunDir, pods: Vec<Pod>) -> Arc<Board> {
-        let board = Arc::new(Board {
-            status: Mutex::new(status),
-            dir,
-            pods,
-            ready: Mutex::new(None),
-            ready_now: watch::Sender::new(Vec::new()),
-            written_at_ms: AtomicU64::new(0),
-        });
-        board.update(|_| {});
-        board
-    }
-
-    pub fn update(&self, f: impl FnOnce(&mut Status)) {
-        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut s);
-        if let Err(e) = self.dir.write_status(&s) {
-            eprintln!("weft up: {e:#}");
-        }
-        // A pod is an endpoint while its app (and its proxy, if it has one) is ready.
-        let ready: Vec<usize> = s
-            .pods
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.app.state == "ready" && (!p.sidecar || p.proxy.state == "ready"))
-            .map(|(i, _)| i)
-            .collect();
-        self.ready_now.send_if_modified(|now| {
-            let changed = *now != ready;
-            if changed {
-                now.clone_from(&ready);
-            }
-            changed
-        });
-        let mut written = self.ready.lock().unwrap_or_else(|p| p.into_inner());
-        if written.as_ref() != Some(&ready) {
-            let list = PodList {
-                pods: ready.iter().map(|i| self.pods[*i].clone()).collect(),
-            };
-            match self.dir.write_pods(&list) {
-                Ok(()) => {
-                    *written = Some(ready);
-                    self.written_at_ms.store(now_ms(), Ordering::Relaxed);
-                }
-                Err(e) => eprintln!("weft up: {e:#}"),
-            }
-        }
-    }
-
-    /// Follows the set of ready pods (the endpoints), as indexes into `Status::pods`.
-    pub fn ready(&self) -> watch::Receiver<Vec<usize>> {
-        self.ready_now.subscribe()
-    }
-
-    pub fn process(&self, slot: Slot, f: impl FnOnce(&mut Process)) {
-        self.update(|s| {
-            let p = match slot {
-                Slot::Control => &mut s.control,
-                Slot::Gateway(i) => &mut s.gateways[i].process,
-                Slot::Proxy(i) => &mut s.pods[i].proxy,
-                Slot::App(i) => &mut s.pods[i].app,
-            };
-            f(p)
-        });
-    }
-
-    /// When the pods file was last written, in Unix milliseconds.
-    pub fn pods_written_at_ms(&self) -> u64 {
-        self.written_at_ms.load(Ordering::Relaxed)
-    }
-
-    pub fn snapshot(&self) -> Status {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
 }
 
 /// How to run one process.

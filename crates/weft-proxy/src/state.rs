@@ -104,6 +104,10 @@ impl Error {
     }
 }
 
+/// A change of what the proxy asks the control plane for, which the discovery client sends on:
+/// (type, name, true to subscribe or false to unsubscribe).
+pub type Interest = (String, String, bool);
+
 #[derive(Debug)]
 pub struct Store {
     maps: RwLock<Maps>,
@@ -115,22 +119,23 @@ pub struct Store {
     removed: Mutex<HashSet<String>>,
     changed: Notify,
     updates: watch::Sender<u64>,
-    subscribe: mpsc::UnboundedSender<(String, String)>,
+    subscribe: mpsc::UnboundedSender<Interest>,
     /// Where the Services' balancers count.
     balance: balance::Metrics,
 }
 
 impl Store {
-    /// The receiver gets `(type, name)` for each new on-demand subscription.
+    /// The receiver gets `(type, name, true)` for each new on-demand subscription, and
+    /// `(type, name, false)` for each pod a node proxy released.
     #[cfg(test)]
-    pub fn new() -> (Arc<Store>, mpsc::UnboundedReceiver<(String, String)>) {
+    pub fn new() -> (Arc<Store>, mpsc::UnboundedReceiver<Interest>) {
         Store::with_metrics(balance::Metrics::default())
     }
 
     /// A store whose Services' balancers count into `balance`.
     pub fn with_metrics(
         balance: balance::Metrics,
-    ) -> (Arc<Store>, mpsc::UnboundedReceiver<(String, String)>) {
+    ) -> (Arc<Store>, mpsc::UnboundedReceiver<Interest>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let store = Store {
             maps: RwLock::new(Maps::default()),
@@ -178,8 +183,6 @@ impl Store {
         rx
     }
 
-    /// A node proxy no longer serves pod `id` (the pod was released): it is not asked for
-    /// again after a reconnect.
     /// Whether the control plane said it has no config for pod `id` (for this node).
     pub fn pod_removed(&self, id: &str) -> bool {
         self.removed
@@ -188,12 +191,21 @@ impl Store {
             .contains(id)
     }
 
+    /// A node proxy no longer serves pod `id` (the pod was released): the control plane is
+    /// told so (served again later, the pod is subscribed anew and its config sent again), and
+    /// it is not asked for after a reconnect.
     pub fn release_pod(&self, id: &str) {
         self.pods().remove(id);
         (self.removed.lock().unwrap_or_else(|p| p.into_inner())).remove(id);
-        self.write()
-            .requested
-            .remove(&(PROXY_TYPE.to_string(), id.to_string()));
+        let key = (PROXY_TYPE.to_string(), id.to_string());
+        let was = {
+            let mut maps = self.write();
+            maps.versions.remove(&key);
+            maps.requested.remove(&key)
+        };
+        if was {
+            let _ = self.subscribe.send((key.0, key.1, false));
+        }
     }
 
     /// Everything subscribed, with held versions, for re-subscribing after a reconnect.
@@ -215,7 +227,9 @@ impl Store {
         let key = (ty.to_string(), name.to_string());
         let new = self.write().requested.insert(key);
         if new {
-            let _ = self.subscribe.send((ty.to_string(), name.to_string()));
+            let _ = self
+                .subscribe
+                .send((ty.to_string(), name.to_string(), true));
         }
     }
 
@@ -350,15 +364,25 @@ impl Store {
         removed: &[String],
     ) -> Result<(), Error> {
         let decoded = decode_all::<ProxyConfig>(resources, "proxy config")?;
+        let requested = |name: &str| {
+            (self.read().requested).contains(&(PROXY_TYPE.to_string(), name.to_string()))
+        };
         let pods = self.pods();
         let mut gone = self.removed.lock().unwrap_or_else(|p| p.into_inner());
         for (name, cfg) in decoded {
             gone.remove(name.as_str());
             let cfg = Some(Arc::new(cfg));
             match pods.get(name.as_str()) {
-                Some(pod) => pod.send_replace(cfg),
-                None => self.proxy.send_replace(cfg),
-            };
+                Some(pod) => {
+                    pod.send_replace(cfg);
+                }
+                // The proxy's own config; not one of a pod a node proxy has released (sent
+                // before the control plane learned it), which is no one's.
+                None if requested(name) => {
+                    self.proxy.send_replace(cfg);
+                }
+                None => tracing::debug!(pod = %name, "config of a pod no longer served: ignored"),
+            }
         }
         for name in removed {
             if let Some(pod) = pods.get(name.as_str()) {
@@ -571,11 +595,31 @@ mod tests {
         assert!(store.pod_removed("web-1.shop"));
         assert!(web0.borrow().is_some());
         assert!(!store.pod_removed("web-0.shop"));
-        // Released by the node proxy: not asked for again after a reconnect.
+        // Released by the node proxy: the control plane is told, and it is not asked for
+        // again after a reconnect.
         store.release_pod("web-0.shop");
+        assert_eq!(
+            asked.recv().await.unwrap(),
+            (PROXY_TYPE.to_string(), "web-0.shop".to_string(), false)
+        );
         let resubscribed: Vec<String> = store.subscriptions().into_iter().map(|s| s.1).collect();
         assert!(!resubscribed.contains(&"web-0.shop".to_string()));
         assert!(resubscribed.contains(&"web-1.shop".to_string()));
+        // A late config of the released pod is no one's, not the proxy's own.
+        store
+            .apply(PROXY_TYPE, &[config("web-0.shop")], &[])
+            .unwrap();
+        assert!(store.proxy_config().is_none());
+        // Served again: subscribed anew, and its config reaches it.
+        let again = store.serve_pod("web-0.shop");
+        assert_eq!(
+            asked.recv().await.unwrap(),
+            (PROXY_TYPE.to_string(), "web-0.shop".to_string(), true)
+        );
+        store
+            .apply(PROXY_TYPE, &[config("web-0.shop")], &[])
+            .unwrap();
+        assert_eq!(again.borrow().as_ref().unwrap().id, "web-0.shop");
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ use weft_proto::discovery::{DeltaRequest, DeltaResponse, ErrorDetail, Node};
 
 use crate::certs::Source;
 use crate::control::{self, ControlPlane};
-use crate::state::Store;
+use crate::state::{Interest, Store};
 use crate::tunnel::Credentials;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -58,7 +58,7 @@ pub async fn run(
     certs: Option<Arc<Source>>,
     node: Node,
     store: Arc<Store>,
-    mut subscriptions: mpsc::UnboundedReceiver<(String, String)>,
+    mut subscriptions: mpsc::UnboundedReceiver<Interest>,
     status: watch::Sender<Status>,
     metrics: Metrics,
 ) {
@@ -101,7 +101,7 @@ async fn session(
     certs: &Option<Arc<Source>>,
     node: &Node,
     store: &Arc<Store>,
-    subscriptions: &mut mpsc::UnboundedReceiver<(String, String)>,
+    subscriptions: &mut mpsc::UnboundedReceiver<Interest>,
     status: &watch::Sender<Status>,
     metrics: &Metrics,
 ) -> Result<(), Error> {
@@ -170,8 +170,11 @@ async fn session(
                 tx.send(reply).await.map_err(|_| Error::RequestsClosed)?;
             }
             sub = subscriptions.recv() => {
-                let Some((ty, name)) = sub else { return Ok(()) };
-                let req = DeltaRequest { type_url: ty, subscribe: vec![name], ..Default::default() };
+                let Some((ty, name, subscribe)) = sub else { return Ok(()) };
+                let req = match subscribe {
+                    true => DeltaRequest { type_url: ty, subscribe: vec![name], ..Default::default() },
+                    false => DeltaRequest { type_url: ty, unsubscribe: vec![name], ..Default::default() },
+                };
                 tx.send(req).await.map_err(|_| Error::RequestsClosed)?;
             }
         }

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use weft_local::launch::{GatewayLaunch, ProxyLaunch};
+use weft_local::launch::{GatewayLaunch, NodeLaunch, ProxyLaunch};
 use weft_local::ports;
 
 use super::Args;
@@ -12,13 +12,17 @@ use crate::{Cli, Command};
 use clap::Parser;
 
 fn parse(launch: &ProxyLaunch) -> Args {
-    let argv = std::iter::once("weft".to_string()).chain(launch.to_args());
+    parse_args(launch.to_args())
+}
+
+fn parse_args(args: Vec<String>) -> Args {
+    let argv = std::iter::once("weft".to_string()).chain(args.clone());
     match Cli::try_parse_from(argv) {
         Ok(Cli {
-            command: Command::Proxy(args),
-        }) => *args,
-        Ok(other) => panic!("{:?} parsed as {other:?}", launch.to_args()),
-        Err(e) => panic!("{:?} does not parse: {e}", launch.to_args()),
+            command: Command::Proxy(parsed),
+        }) => *parsed,
+        Ok(other) => panic!("{args:?} parsed as {other:?}"),
+        Err(e) => panic!("{args:?} does not parse: {e}"),
     }
 }
 
@@ -116,4 +120,72 @@ fn gateway_launch_parses_into_the_same_values() {
     assert_eq!(Some(args.admin), launch.admin);
     assert_eq!(Some(args.metrics), launch.metrics);
     assert_eq!(Some(args.readiness), launch.readiness);
+}
+
+#[test]
+fn node_launch_parses_into_the_same_values() {
+    let launch = NodeLaunch {
+        control_plane: format!("https://198.18.0.1:{}", ports::SECURE_DISCOVERY),
+        ca_root: "/run/weft/shop/state/ca/root-cert.pem".into(),
+        trust_domain: "example.org".into(),
+        node: "node-2".into(),
+        ip: [198, 18, 0, 1].into(),
+        enrolled: "/run/weft/shop/enrolled-node-2.json".into(),
+        mark: 0x7765_6674,
+        log_level: Some("debug".into()),
+        bootstrap_token_file: "/run/weft/shop/tokens/weft-system/node-2".into(),
+        admin: "127.0.0.1:0".parse().unwrap(),
+        metrics: "198.18.0.1:16520".parse().unwrap(),
+        readiness: "198.18.0.1:16521".parse().unwrap(),
+        addresses_file: Some("/run/weft/shop/addresses/node-node-2.json".into()),
+    };
+    let args = parse_args(launch.to_args());
+    assert_eq!(args.node.as_ref(), Some(&launch.node));
+    assert_eq!(args.enrolled.as_ref(), Some(&launch.enrolled));
+    assert_eq!(args.ip, launch.ip);
+    assert_eq!(args.control_plane, launch.control_plane);
+    assert_eq!(args.ca_root.as_ref(), Some(&launch.ca_root));
+    assert_eq!(args.trust_domain, launch.trust_domain);
+    assert_eq!(args.mark, launch.mark);
+    assert_eq!(Some(&args.log_level), launch.log_level.as_ref());
+    assert_eq!(
+        args.bootstrap_token_file.as_ref(),
+        Some(&launch.bootstrap_token_file)
+    );
+    assert_eq!(args.admin, launch.admin);
+    assert_eq!(args.metrics, launch.metrics);
+    assert_eq!(args.readiness, launch.readiness);
+    assert_eq!(args.addresses_file, launch.addresses_file);
+    assert_eq!(args.gateway, None);
+    assert_eq!(
+        args.workload, None,
+        "a node proxy serves no workload of its own"
+    );
+}
+
+/// The enrolment file `weft up` writes is what the node proxy reads, field for field.
+#[test]
+fn the_enrolment_file_reads_back_in_the_node_proxy() {
+    use weft_local::enrolment::{Enrolled, text};
+    let pods = [Enrolled {
+        id: "web-0.shop".into(),
+        namespace: "shop".into(),
+        name: "web-0".into(),
+        ip: [198, 18, 0, 3].into(),
+        netns: "/run/netns/weft-shop-web-0".into(),
+    }];
+    let file: serde_json::Value = serde_json::from_slice(&text(&pods)).unwrap();
+    let read: Vec<weft_proxy::node::Enrolled> =
+        serde_json::from_value(file["pods"].clone()).expect("the node proxy reads it");
+    assert_eq!(read.len(), 1);
+    let (r, w) = (&read[0], &pods[0]);
+    assert_eq!(
+        (&r.id, &r.namespace, &r.name, r.ip, &r.netns),
+        (&w.id, &w.namespace, &w.name, w.ip, &w.netns)
+    );
+    // The listeners at the conventional ports, captured: no uncaptured targets.
+    assert_eq!(r.tunnel.port(), ports::TUNNEL);
+    assert_eq!(r.outbound.port(), ports::OUTBOUND);
+    assert_eq!(r.inbound.port(), ports::INBOUND);
+    assert_eq!((r.inbound_app, r.outbound_target), (None, None));
 }

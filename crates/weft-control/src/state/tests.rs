@@ -30,6 +30,7 @@ fn pod(name: &str, ip: u8, labels: &[(&str, &str)]) -> Pod {
         inbound: None,
         tunnel: None,
         node: String::new(),
+        ready: true,
     }
 }
 

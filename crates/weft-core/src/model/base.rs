@@ -235,9 +235,10 @@ impl Base {
         m
     }
 
-    /// `pod` as an endpoint of `service`, or None when the Service does not select it.
+    /// `pod` as an endpoint of `service`, or None when the Service does not select it or the pod
+    /// is not ready.
     pub fn service_endpoint(&self, service: &Selecting, pod: &Pod) -> Option<Endpoint> {
-        if !selects(&service.selector, self.labels(pod)) {
+        if !pod.ready || !selects(&service.selector, self.labels(pod)) {
             return None;
         }
         let ports = service

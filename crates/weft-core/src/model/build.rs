@@ -50,10 +50,23 @@ pub struct Pod {
     /// only node.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node: String,
+    /// Whether the pod takes traffic (its app, and its proxy if it has one, are ready). A pod
+    /// that is not is known (its address, its proxy's configuration: a node proxy serves it
+    /// before its app starts) but no Service's endpoint. Default: true.
+    #[serde(default = "ready", skip_serializing_if = "is_ready")]
+    pub ready: bool,
 }
 
 fn default_service_account() -> String {
     "default".into()
+}
+
+fn ready() -> bool {
+    true
+}
+
+fn is_ready(ready: &bool) -> bool {
+    *ready
 }
 
 /// The pods file the local runtime writes for the control plane: `{"pods": [Pod, ...]}`.

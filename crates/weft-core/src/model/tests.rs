@@ -16,6 +16,7 @@ pub(super) fn pod(workload: &str, n: u8, sa: &str) -> Pod {
         inbound: None,
         tunnel: None,
         node: String::new(),
+        ready: true,
     }
 }
 

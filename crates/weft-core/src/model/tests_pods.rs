@@ -148,3 +148,33 @@ fn changes_name_what_a_pod_touched() {
         0
     );
 }
+
+#[test]
+fn a_pod_that_is_not_ready_is_known_but_no_endpoint() {
+    let config = shop();
+    let mut waiting = pod("pricing-v2", 2, "pricing");
+    waiting.ready = false;
+    waiting.node = "node-1".into();
+    let mut s = Snapshot::build(&config, &[pod("pricing-v1", 1, "pricing"), waiting.clone()]);
+    let endpoints = |s: &Snapshot| -> Vec<String> {
+        s.services["shop/pricing"]
+            .endpoints
+            .iter()
+            .map(|e| e.pod.clone())
+            .collect()
+    };
+    assert_eq!(endpoints(&s), ["pricing-v1-1"]);
+    assert!(s.services["shop/pricing-v2"].endpoints.is_empty());
+    // Known all the same: its proxy's configuration and its address.
+    assert_eq!(s.pod("pricing-v2-2.shop"), Some(&waiting));
+    assert!(s.pods.contains_key(&waiting.ip));
+    // Once ready, an endpoint like any other.
+    waiting.ready = true;
+    s.set_pod(waiting);
+    assert_eq!(endpoints(&s), ["pricing-v1-1", "pricing-v2-2"]);
+    // The pods file says so only when it is false.
+    let json = serde_json::to_value(pod("cart", 4, "cart")).unwrap();
+    assert!(json.get("ready").is_none(), "{json}");
+    let listed: Pod = serde_json::from_value(json).unwrap();
+    assert!(listed.ready);
+}

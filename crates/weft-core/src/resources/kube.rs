@@ -161,6 +161,8 @@ fn build(mut meta: ObjectMeta, pod: LooseMeta, replicas: Option<u32>, spec: PodS
             service_account_name: spec
                 .service_account_name
                 .unwrap_or_else(|| "default".into()),
+            // A cluster's node names mean nothing to the local runtime's nodes.
+            node_name: None,
         },
     }
 }

@@ -42,7 +42,7 @@ pub struct MeshSpec {
     /// What a proxy does with traffic to a destination the mesh does not know.
     #[serde(default)]
     pub outbound_traffic_policy: OutboundTrafficPolicy,
-    /// Address ranges used by the local runtime (`weft up`).
+    /// The local runtime's (`weft up`) address ranges and nodes.
     #[serde(default)]
     pub network: LocalNetwork,
 }
@@ -310,8 +310,8 @@ pub enum OutboundTrafficPolicy {
     RegistryOnly,
 }
 
-/// Address ranges of the local runtime. Defaults sit in the benchmarking range 198.18.0.0/15,
-/// which is never routed on the internet.
+/// Address ranges and nodes of the local runtime. Defaults sit in the benchmarking range
+/// 198.18.0.0/15, which is never routed on the internet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalNetwork {
@@ -321,6 +321,12 @@ pub struct LocalNetwork {
     /// Service virtual IPs.
     #[serde(default = "default_service_cidr")]
     pub service_cidr: String,
+    /// How many nodes the local runtime simulates, named `node-1` to `node-N` (1 to 32). Pods
+    /// are spread over them (the replicas of a Workload on different nodes, unless it names
+    /// one in `spec.nodeName`); each node runs one node proxy for its ambient pods.
+    #[serde(default = "one_node", deserialize_with = "node_count")]
+    #[schemars(range(min = 1, max = 32))]
+    pub nodes: u32,
 }
 
 impl Default for LocalNetwork {
@@ -328,7 +334,32 @@ impl Default for LocalNetwork {
         LocalNetwork {
             pod_cidr: default_pod_cidr(),
             service_cidr: default_service_cidr(),
+            nodes: one_node(),
         }
+    }
+}
+
+/// The most nodes the local runtime simulates.
+pub const MAX_LOCAL_NODES: u32 = 32;
+
+fn one_node() -> u32 {
+    1
+}
+
+fn node_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if !(1..=MAX_LOCAL_NODES).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "expected 1 to {MAX_LOCAL_NODES} nodes, got {n}"
+        )));
+    }
+    Ok(n)
+}
+
+impl LocalNetwork {
+    /// The names of the local runtime's nodes: `node-1` to `node-N`.
+    pub fn node_names(&self) -> Vec<String> {
+        (1..=self.nodes).map(|i| format!("node-{i}")).collect()
     }
 }
 
@@ -352,5 +383,18 @@ mod tests {
         let tracing: Tracing = serde_json::from_value(serde_json::json!({})).unwrap();
         assert_eq!(tracing, Tracing::default());
         assert_eq!(Tracing::default().sampling_percent, 1.0);
+    }
+
+    #[test]
+    fn nodes_are_counted_from_one_to_the_limit() {
+        let parse = |v| serde_json::from_value::<LocalNetwork>(serde_json::json!({"nodes": v}));
+        assert_eq!(
+            parse(3).unwrap().node_names(),
+            ["node-1", "node-2", "node-3"]
+        );
+        assert_eq!(LocalNetwork::default().node_names(), ["node-1"]);
+        let err = parse(0).unwrap_err().to_string();
+        assert!(err.contains("expected 1 to 32 nodes, got 0"), "{err}");
+        assert!(parse(33).is_err());
     }
 }

@@ -44,6 +44,10 @@ pub struct WorkloadSpec {
     /// Service account: the `sa` part of the workload's identity. Default: `default`.
     #[serde(default = "default_sa")]
     pub service_account_name: String,
+    /// The node every pod of the Workload runs on in the local runtime (`node-1` to `node-N`
+    /// of the Mesh's `spec.network.nodes`). Default: the pods are spread over the nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
 }
 
 fn one() -> u32 {

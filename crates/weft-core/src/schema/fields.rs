@@ -189,12 +189,14 @@ impl<'a> Walker<'a> {
                 ..Shape::default()
             };
         }
-        let tys: Vec<&str> = types
+        let range = (s["minimum"].as_u64(), s["maximum"].as_u64());
+        let tys: Vec<String> = types
             .iter()
-            .map(|t| match (*t, s["format"].as_str()) {
-                ("integer", Some("uint16")) => "integer 0–65535",
-                ("integer", Some(f)) if f.starts_with("uint") => "integer ≥ 0",
-                (t, _) => t,
+            .map(|t| match (*t, s["format"].as_str(), range) {
+                ("integer", _, (Some(min), Some(max))) => format!("integer {min}–{max}"),
+                ("integer", Some("uint16"), _) => "integer 0–65535".into(),
+                ("integer", Some(f), _) if f.starts_with("uint") => "integer ≥ 0".into(),
+                (t, _, _) => t.into(),
             })
             .collect();
         Shape {

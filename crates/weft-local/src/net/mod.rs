@@ -4,6 +4,7 @@
 //! translate Service addresses.
 
 mod link;
+mod listening;
 mod netlink;
 mod netns;
 mod nft;
@@ -109,8 +110,28 @@ pub fn install_service_nat(netns: &str, nat: &ServiceNat) -> io::Result<()> {
     netns::run_in(netns, move || services::install(&nat))
 }
 
-/// Installs the capture rules inside the namespace `netns`.
+/// Installs (or replaces) the capture rules inside the namespace `netns`.
 pub fn install_capture(netns: &str, c: &Capture) -> io::Result<()> {
     let c = c.clone();
     netns::run_in(netns, move || nft::install(&c))
+}
+
+/// Removes the capture rules from inside the namespace `netns` (a pod leaving the mesh).
+pub fn remove_capture(netns: &str) -> io::Result<()> {
+    netns::run_in(netns, || nft::remove(CAPTURE_TABLE))
+}
+
+/// Removes the Service address translation from inside the namespace `netns` (a pod that now
+/// has a proxy, which translates them itself).
+pub fn remove_service_nat(netns: &str) -> io::Result<()> {
+    netns::run_in(netns, || nft::remove(SERVICES_TABLE))
+}
+
+/// Whether a TCP socket listens on `addr` (or on every address at its port) inside the
+/// namespace `netns`: seen in the namespace's socket table, without connecting to it.
+pub fn listening(netns: &str, addr: std::net::SocketAddrV4) -> io::Result<bool> {
+    netns::run_in(netns, move || {
+        let table = std::fs::read_to_string("/proc/thread-self/net/tcp")?;
+        Ok(listening::listens(&table, addr))
+    })
 }

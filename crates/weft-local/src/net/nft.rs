@@ -210,10 +210,15 @@ pub(super) fn dnat(m: Msg, to: SocketAddrV4) -> Msg {
 fn batch(c: &Capture) -> Vec<Msg> {
     let outbound = SocketAddrV4::new(Ipv4Addr::LOCALHOST, c.outbound_port);
     let inbound = SocketAddrV4::new(c.pod_ip, c.inbound_port);
+    // Add (so the delete cannot fail), delete, add again: one atomic batch that replaces any
+    // earlier table (a pod switching back to a proxy).
+    let table = || msg(NEWTABLE, NLM_F_CREATE, format!("adding table ip {TABLE}")).str(1, TABLE);
     let mut msgs = vec![
         Msg::new(BATCH_BEGIN, NLM_F_REQUEST, "starting a batch")
             .raw(&nfgen(0, NFNL_SUBSYS_NFTABLES)),
-        msg(NEWTABLE, NLM_F_CREATE, format!("adding table ip {TABLE}")).str(1, TABLE),
+        table(),
+        msg(DELTABLE, 0, format!("replacing table ip {TABLE}")).str(1, TABLE),
+        table(),
         chain("output", HOOK_OUTPUT),
         chain("prerouting", HOOK_PREROUTING),
         rule(
@@ -251,7 +256,20 @@ fn batch(c: &Capture) -> Vec<Msg> {
     msgs
 }
 
-/// Installs the capture table in the calling thread's network namespace.
+/// Installs (or replaces) the capture table in the calling thread's network namespace.
 pub fn install(c: &Capture) -> io::Result<()> {
     Socket::open(SockProtocol::NetlinkNetFilter)?.request(batch(c))
+}
+
+/// Removes the table `name` from the calling thread's network namespace; one that is not there
+/// is already gone.
+pub fn remove(name: &str) -> io::Result<()> {
+    let msgs = vec![
+        Msg::new(BATCH_BEGIN, NLM_F_REQUEST, "starting a batch")
+            .raw(&nfgen(0, NFNL_SUBSYS_NFTABLES)),
+        msg(NEWTABLE, NLM_F_CREATE, format!("adding table ip {name}")).str(1, name),
+        msg(DELTABLE, 0, format!("removing table ip {name}")).str(1, name),
+        Msg::new(BATCH_END, NLM_F_REQUEST, "ending a batch").raw(&nfgen(0, NFNL_SUBSYS_NFTABLES)),
+    ];
+    Socket::open(SockProtocol::NetlinkNetFilter)?.request(msgs)
 }

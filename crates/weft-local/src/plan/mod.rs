@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use weft_core::Config;
-use weft_core::annotations::DataplaneMode;
 use weft_core::model::vip::Cidr;
 use weft_core::model::{Pod, Snapshot};
 use weft_core::resources::Resource;
@@ -18,8 +17,12 @@ use weft_core::resources::gateway::INGRESS_CLASS;
 
 use crate::ports;
 
+mod nodes;
+mod pod;
 mod services;
 
+pub use nodes::Spread;
+pub use pod::{PodPlan, mode_name};
 pub use services::{PortPlan, ServicePlan};
 
 /// Choices made on the command line.
@@ -49,6 +52,8 @@ pub struct Plan {
     pub service_cidr: String,
     pub admin: SocketAddr,
     pub pods: Vec<PodPlan>,
+    /// The simulated nodes (`node-1`, …): each runs a node proxy for its ambient pods.
+    pub nodes: Vec<String>,
     pub gateways: Vec<GatewayPlan>,
     /// Namespace → the `/etc/hosts` its pods see.
     pub hosts: BTreeMap<String, String>,
@@ -65,57 +70,6 @@ pub struct Plan {
 
 fn default_metrics_port() -> u16 {
     ports::METRICS
-}
-
-/// One replica of a Workload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PodPlan {
-    pub namespace: String,
-    pub workload: String,
-    pub name: String,
-    pub ip: Ipv4Addr,
-    /// Network namespace name (`ip netns list` shows it).
-    pub netns: String,
-    /// Host side of the pod's veth pair.
-    pub veth: String,
-    pub command: Vec<String>,
-    /// The app is ready once this port (its first declared one) accepts connections.
-    pub ready_port: Option<u16>,
-    pub env: Vec<(String, String)>,
-    pub cwd: PathBuf,
-    pub labels: BTreeMap<String, String>,
-    pub service_account: String,
-    /// A sidecar proxy runs in the pod and traffic is captured into it.
-    pub sidecar: bool,
-    /// The app starts only once the proxy is ready.
-    pub hold_application: bool,
-    pub drain_seconds: f64,
-    pub log_level: String,
-    pub concurrency: u32,
-}
-
-impl PodPlan {
-    /// `namespace/name`.
-    pub fn id(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
-    }
-
-    /// The pod as the control plane knows it (its proxy announces the same id).
-    pub fn pod(&self) -> Pod {
-        Pod {
-            id: format!("{}.{}", self.name, self.namespace),
-            namespace: self.namespace.clone(),
-            workload: self.workload.clone(),
-            name: self.name.clone(),
-            ip: IpAddr::V4(self.ip),
-            service_account: self.service_account.clone(),
-            labels: self.labels.clone(),
-            inbound: None,
-            tunnel: None,
-            node: String::new(),
-        }
-    }
 }
 
 /// An ingress Gateway served from the host.
@@ -174,6 +128,7 @@ impl Plan {
             service_cidr: network.service_cidr.clone(),
             admin: opts.admin,
             pods: Vec::new(),
+            nodes: network.node_names(),
             gateways: Vec::new(),
             hosts: BTreeMap::new(),
             services: Vec::new(),
@@ -205,6 +160,7 @@ impl Plan {
             .collect();
         workloads
             .sort_by_key(|(w, _)| (w.metadata.namespace().to_string(), w.metadata.name.clone()));
+        let mut spread = Spread::new(self.nodes.clone());
         for (w, file) in workloads {
             let ns = w.metadata.namespace();
             let wl = &w.metadata.name;
@@ -234,6 +190,8 @@ impl Plan {
                 }
                 let name = format!("{wl}-{i}");
                 let ip = pod_cidr.host(n);
+                let who = format!("{file}: Workload {ns}/{wl}");
+                let node = spread.next(w.spec.node_name.as_deref(), &who)?;
                 let pod = Pod {
                     id: format!("{name}.{ns}"),
                     namespace: ns.to_string(),
@@ -244,7 +202,8 @@ impl Plan {
                     labels: w.metadata.labels.clone(),
                     inbound: None,
                     tunnel: None,
-                    node: String::new(),
+                    node: node.clone(),
+                    ready: true,
                 };
                 let settings = snap.proxy(&pod).settings;
                 let mut env = vec![
@@ -266,7 +225,8 @@ impl Plan {
                     cwd: cwd.clone(),
                     labels: w.metadata.labels.clone(),
                     service_account: w.spec.service_account_name.clone(),
-                    sidecar: settings.dataplane_mode == DataplaneMode::Sidecar,
+                    mode: settings.dataplane_mode,
+                    node,
                     hold_application: settings.hold_application,
                     drain_seconds: settings.drain_duration.as_std().as_secs_f64(),
                     log_level: serde_json::to_value(settings.log_level)?
@@ -312,6 +272,34 @@ impl Plan {
                 });
             }
         }
+    }
+
+    /// What the pods run in, in one line: `4 pods: 1 with a sidecar, 3 ambient (node-1: 2,
+    /// node-2: 1), none without a proxy`.
+    pub fn summary(&self) -> String {
+        let count = |f: &dyn Fn(&PodPlan) -> bool| self.pods.iter().filter(|p| f(p)).count();
+        let per_node: Vec<String> = (self.nodes.iter())
+            .map(|n| (n, count(&|p| p.ambient() && &p.node == n)))
+            .filter(|(_, k)| *k > 0)
+            .map(|(n, k)| format!("{n}: {k}"))
+            .collect();
+        let ambient = match per_node.is_empty() {
+            true => "none ambient".to_string(),
+            false => format!(
+                "{} ambient ({})",
+                count(&PodPlan::ambient),
+                per_node.join(", ")
+            ),
+        };
+        let none = match count(&|p| !p.captured()) {
+            0 => "none".to_string(),
+            k => k.to_string(),
+        };
+        format!(
+            "{} pods: {} with a sidecar, {ambient}, {none} without a proxy",
+            self.pods.len(),
+            count(&PodPlan::sidecar)
+        )
     }
 
     pub fn pod(&self, name: &str) -> Option<&PodPlan> {

@@ -62,7 +62,7 @@ fn pods_get_addresses_commands_and_settings() {
     assert_eq!(db.command, ["python3", "-m", "http.server"]);
     assert_eq!(db.cwd, Path::new("/cfg/srv"));
     assert!(!db.hold_application);
-    assert!(db.sidecar);
+    assert!(db.sidecar());
     assert_eq!(db.netns, "t1-data-db-0");
     let web = &p.pods[1];
     assert_eq!(
@@ -128,4 +128,112 @@ fn overlapping_ranges_and_bad_names_are_refused() {
     assert!(check_name("Weft").is_err());
     assert!(check_name("toolongname").is_err());
     assert!(check_name("weft2").is_ok());
+}
+
+const MODES: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Mesh
+metadata: {name: mesh}
+spec: {network: {nodes: 2}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {weft.dev/dataplane-mode: ambient}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {command: [web], replicas: 3}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: api, namespace: shop, labels: {app: api, weft.dev/dataplane-mode: sidecar}}
+spec: {command: [api], replicas: 2}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: legacy, namespace: shop, labels: {app: legacy, weft.dev/dataplane-mode: none}}
+spec: {command: [legacy], nodeName: node-2}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: db, namespace: data}
+spec: {command: [db]}
+"#;
+
+#[test]
+fn each_pod_has_its_mode_the_workloads_label_over_the_namespaces() {
+    let p = plan(MODES);
+    let modes: Vec<(String, &str)> = p.pods.iter().map(|p| (p.id(), mode_name(p.mode))).collect();
+    assert_eq!(
+        modes,
+        [
+            ("data/db-0".to_string(), "sidecar"),
+            ("shop/api-0".to_string(), "sidecar"),
+            ("shop/api-1".to_string(), "sidecar"),
+            ("shop/legacy-0".to_string(), "none"),
+            ("shop/web-0".to_string(), "ambient"),
+            ("shop/web-1".to_string(), "ambient"),
+            ("shop/web-2".to_string(), "ambient"),
+        ]
+    );
+    let web = &p.pods[4];
+    assert!(web.ambient() && web.captured() && !web.sidecar());
+    assert!(!p.pods[3].captured());
+}
+
+#[test]
+fn replicas_spread_over_the_nodes_and_a_pinned_workload_stays_on_its_node() {
+    let p = plan(MODES);
+    assert_eq!(p.nodes, ["node-1", "node-2"]);
+    let on = |prefix: &str| -> Vec<&str> {
+        p.pods
+            .iter()
+            .filter(|x| x.id().starts_with(prefix))
+            .map(|x| x.node.as_str())
+            .collect()
+    };
+    // In plan order: db, api ×2, legacy (pinned), web ×3.
+    assert_eq!(on("data/db"), ["node-1"]);
+    assert_eq!(on("shop/api"), ["node-2", "node-1"]);
+    assert_eq!(on("shop/legacy"), ["node-2"]);
+    assert_eq!(on("shop/web"), ["node-2", "node-1", "node-2"]);
+    // The control plane is told each pod's node.
+    assert_eq!(p.pods[1].pod().node, "node-2");
+    assert!(p.pods[1].pod().ready);
+    // One node by default.
+    let one = plan(SHOP);
+    assert_eq!(one.nodes, ["node-1"]);
+    assert!(one.pods.iter().all(|x| x.node == "node-1"));
+}
+
+#[test]
+fn the_summary_counts_pods_by_mode_and_ambient_pods_by_node() {
+    assert_eq!(
+        plan(MODES).summary(),
+        "7 pods: 3 with a sidecar, 3 ambient (node-1: 1, node-2: 2), 1 without a proxy"
+    );
+    assert_eq!(
+        plan(SHOP).summary(),
+        "3 pods: 3 with a sidecar, none ambient, none without a proxy"
+    );
+}
+
+#[test]
+fn a_workload_pinned_to_a_node_the_mesh_lacks_is_refused() {
+    let yaml = MODES.replace("nodeName: node-2", "nodeName: node-7");
+    let out = weft_core::parse_str("/cfg/mesh.yaml", &yaml);
+    let opts = Options {
+        name: "t1".into(),
+        weft: "weft".into(),
+        ingress_port: None,
+        admin: "127.0.0.1:15014".parse().unwrap(),
+    };
+    let e = Plan::new(&out.config, Path::new("/cfg"), &opts).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "Workload shop/legacy: spec.nodeName \"node-7\" is not a node of this mesh; its nodes are node-1, node-2"
+        ),
+        "{e}"
+    );
 }

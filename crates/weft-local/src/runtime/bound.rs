@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::phase::Phase;
-use super::spec::{gateway_addresses, proxy_addresses};
+use super::pods::Pods;
+use super::spec::{gateway_addresses, node_addresses, proxy_addresses};
 use crate::addresses::{self, ControlAddresses, ProxyAddresses};
 use crate::cleanup;
 use crate::plan::Plan;
@@ -24,6 +25,9 @@ pub struct Addresses {
     pub pods: Vec<PodAddresses>,
     /// In the order of the plan's gateways.
     pub gateways: Vec<GatewayAddresses>,
+    /// In the order of the plan's nodes.
+    #[serde(default)]
+    pub nodes: Vec<NodeAddresses>,
 }
 
 /// A pod's address and what its sidecar bound inside the pod's network namespace: a wildcard
@@ -36,6 +40,16 @@ pub struct PodAddresses {
     pub name: String,
     pub ip: Ipv4Addr,
     /// None without a sidecar, or while the sidecar has not bound its listeners yet.
+    pub proxy: Option<ProxyAddresses>,
+}
+
+/// What a node proxy bound on the host (its admin on loopback, its readiness and metrics on the
+/// host's bridge address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAddresses {
+    pub name: String,
+    /// None while the node has no node proxy (no ambient pod yet) or it has not bound yet.
     pub proxy: Option<ProxyAddresses>,
 }
 
@@ -61,7 +75,7 @@ impl Addresses {
                 name: p.name.clone(),
                 ip: p.ip,
                 proxy: p
-                    .sidecar
+                    .sidecar()
                     .then(|| addresses::read(&proxy_addresses(dir, p)).ok())
                     .flatten()
                     .map(|a| in_pod(a, p.ip)),
@@ -76,10 +90,17 @@ impl Addresses {
                 proxy: addresses::read(&gateway_addresses(dir, g)).ok(),
             })
             .collect();
+        let nodes = (plan.nodes.iter())
+            .map(|n| NodeAddresses {
+                name: n.clone(),
+                proxy: addresses::read(&node_addresses(dir, n)).ok(),
+            })
+            .collect();
         Addresses {
             control,
             pods,
             gateways,
+            nodes,
         }
     }
 
@@ -144,16 +165,20 @@ impl Bound {
 
 /// What a started (or partly started) mesh holds until it is torn down.
 pub(super) struct Teardown {
+    /// The plan `weft up` started with (its network is what is removed).
     pub plan: Plan,
     pub dir: RunDir,
     pub board: Arc<Board>,
     pub report: Report,
     pub control: Phase,
-    pub proxies: Phase,
+    /// The pods' sidecars and node proxies, and what each pod runs in now.
+    pub pods: Arc<Pods>,
     pub apps: Phase,
     pub gateways: Phase,
-    /// Keeps the Service translation of pods without a sidecar current.
+    /// Keeps the Service translation of pods without a proxy current.
     pub translating: Option<tokio::task::JoinHandle<()>>,
+    /// Follows the configuration's dataplane modes.
+    pub following: Option<tokio::task::JoinHandle<()>>,
     pub lock: Lock,
 }
 
@@ -164,34 +189,50 @@ impl Teardown {
         board: Arc<Board>,
         report: Report,
         lock: Lock,
+        weft: std::path::PathBuf,
     ) -> Self {
+        let pods = Pods::new(
+            plan.clone(),
+            dir.clone(),
+            board.clone(),
+            report.clone(),
+            weft,
+        );
         Teardown {
             plan,
             dir,
             board,
             report,
             control: Phase::new(),
-            proxies: Phase::new(),
+            pods: Arc::new(pods),
             apps: Phase::new(),
             gateways: Phase::new(),
             translating: None,
+            following: None,
             lock,
         }
     }
 
-    /// Gateways, then apps, then proxies (which drain), then the control plane; then the
-    /// network and the runtime directory. The instance lock is released last.
+    /// Gateways, then apps, then proxies and node proxies (which drain), then the control
+    /// plane; then the network and the runtime directory. The instance lock is released last.
     pub(super) async fn run(self) {
         let report = &self.report;
         report(
-            "stopping: gateways, then apps, then proxies (draining), then the control plane".into(),
+            "stopping: gateways, then apps, then proxies and node proxies (draining), then the control plane".into(),
         );
+        // No more switches: a pod is left as it is.
+        if let Some(t) = self.following {
+            t.abort();
+            let _ = t.await;
+        }
         if let Some(t) = self.translating {
             t.abort();
         }
         self.gateways.stop().await;
         self.apps.stop().await;
-        self.proxies.stop().await;
+        self.pods.sidecars.stop().await;
+        self.pods.forget_enrolments();
+        self.pods.nodes.stop().await;
         self.control.stop().await;
         self.board.update(|s| s.phase = "stopping".into());
         cleanup::remove_network(&self.plan, report);

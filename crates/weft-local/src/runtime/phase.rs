@@ -1,46 +1,80 @@
-//! One phase of `weft up`'s ordered shutdown (gateways, apps, proxies, control plane): the
-//! supervised processes that get the stop signal together.
+//! One phase of `weft up`'s ordered shutdown (gateways, apps, proxies, node proxies, control
+//! plane): the supervised processes that get the stop signal together. One of them can also be
+//! stopped alone (a pod's sidecar when the pod leaves sidecar mode) and started again.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
-use crate::supervise::{Board, Report, Spec, supervise};
+use crate::supervise::{Board, Report, Slot, Spec, supervise};
 
+/// One supervised process: its stop signal and its supervising task.
 #[derive(Debug)]
-pub(super) struct Phase {
+struct Running {
     stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Phase {
+    running: Mutex<BTreeMap<Slot, Running>>,
 }
 
 impl Phase {
     pub(super) fn new() -> Phase {
-        Phase {
-            stop: watch::Sender::new(false),
-            tasks: JoinSet::new(),
-        }
+        Phase::default()
     }
 
     /// Supervises `spec`, first waiting for `gate` (if any) to turn true; the result turns true
-    /// when the process is ready.
+    /// when the process is ready. A process already in the slot is replaced: stop it first.
     pub(super) fn start(
-        &mut self,
+        &self,
         spec: Spec,
         gate: Option<watch::Receiver<bool>>,
         board: &Arc<Board>,
         report: &Report,
     ) -> watch::Receiver<bool> {
         let (ready, ready_rx) = watch::channel(false);
-        let (board, report, stop) = (board.clone(), report.clone(), self.stop.subscribe());
-        let fut = supervise(spec, gate, board, report, stop, ready);
-        self.tasks.spawn(fut);
+        let stop = watch::Sender::new(false);
+        let slot = spec.slot;
+        let (board, report, stopped) = (board.clone(), report.clone(), stop.subscribe());
+        let task = tokio::spawn(supervise(spec, gate, board, report, stopped, ready));
+        let old = self.lock().insert(slot, Running { stop, task });
+        if let Some(old) = old {
+            // Not waited for: whoever replaces a process stops it first.
+            let _ = old.stop.send(true);
+        }
         ready_rx
     }
 
-    /// Stops every process of the phase and waits until each has exited.
-    pub(super) async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+    /// Whether a process runs (or waits to start) in `slot`.
+    pub(super) fn has(&self, slot: Slot) -> bool {
+        self.lock().contains_key(&slot)
+    }
+
+    /// Stops the process in `slot`, if there is one, and waits until it has exited.
+    pub(super) async fn stop_one(&self, slot: Slot) {
+        let Some(r) = self.lock().remove(&slot) else {
+            return;
+        };
+        let _ = r.stop.send(true);
+        let _ = r.task.await;
+    }
+
+    /// Stops every process of the phase together and waits until each has exited.
+    pub(super) async fn stop(&self) {
+        let all: Vec<Running> = std::mem::take(&mut *self.lock()).into_values().collect();
+        for r in &all {
+            let _ = r.stop.send(true);
+        }
+        for r in all {
+            let _ = r.task.await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Slot, Running>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -1,6 +1,6 @@
-//! The processes `weft up` supervises, as [`Spec`]s: the control plane and proxies (from the
-//! typed launch contract in [`crate::launch`]), apps and gateways, with their logs, readiness
-//! probes, the files they report their addresses in, and grace periods.
+//! The processes `weft up` supervises, as [`Spec`]s: the control plane, sidecars, node proxies
+//! and gateways (from the typed launch contract in [`crate::launch`]) and apps, with their
+//! logs, readiness probes, the files they report their addresses in, and grace periods.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::PROXY_MARK;
 use crate::credentials::token_file;
-use crate::launch::{ControlLaunch, GatewayLaunch, ProxyLaunch};
+use crate::launch::{ControlLaunch, GatewayLaunch, NodeLaunch, ProxyLaunch};
 use crate::net;
 use crate::plan::{GatewayPlan, Plan, PodPlan};
 use crate::ports;
@@ -32,6 +32,26 @@ pub(super) fn proxy_addresses(dir: &RunDir, pod: &PodPlan) -> PathBuf {
 /// Where a gateway reports its addresses.
 pub(super) fn gateway_addresses(dir: &RunDir, g: &GatewayPlan) -> PathBuf {
     dir.addresses(&format!("gateway-{}.{}", g.namespace, g.name))
+}
+
+/// Where the node proxy of `node` reports its addresses.
+pub(super) fn node_addresses(dir: &RunDir, node: &str) -> PathBuf {
+    dir.addresses(&format!("node-{node}"))
+}
+
+/// The enrolment file of `node`: the ambient pods its proxy serves.
+pub(super) fn enrolment_file(dir: &RunDir, node: &str) -> PathBuf {
+    dir.path.join(format!("enrolled-{node}.json"))
+}
+
+/// The namespace, service account and workload a node proxy's credential registers.
+pub(super) const NODE_NAMESPACE: &str = "weft-system";
+pub(super) const NODE_ACCOUNT: &str = "weft-node";
+
+/// Host ports of the host-side proxies: gateway `i` serves readiness and metrics 1000·i above
+/// the conventional ports, node proxy `i` 1000·i + 500 above, so none collide.
+fn host_port_offset(i: usize, node: bool) -> u16 {
+    1000 * i as u16 + if node { 500 } else { 0 }
 }
 
 /// The pod name a gateway proxy goes by.
@@ -148,7 +168,7 @@ pub(super) fn gateway_spec(
     dir: &RunDir,
 ) -> Spec {
     // Readiness and metrics on the host's bridge address: unique to this instance.
-    let offset = 1000 * i as u16;
+    let offset = host_port_offset(i, false);
     let readiness = SocketAddr::from((plan.host_ip, ports::READINESS + offset));
     let launch = ProxyLaunch {
         control_plane: format!("https://{}", plan.discovery()),
@@ -188,6 +208,43 @@ pub(super) fn gateway_spec(
         log: dir.log(&format!("gateway-{}-{}", g.namespace, g.name)),
         ready: Some(Probe::Http(readiness, "/healthz/ready")),
         addresses: Some(gateway_addresses(dir, g)),
+        grace: Duration::from_secs(10),
+    }
+}
+
+/// The node proxy of the plan's node `i`: on the host, serving the ambient pods listed in its
+/// enrolment file, with listeners inside their namespaces.
+pub(super) fn node_spec(plan: &Plan, i: usize, weft: &Path, dir: &RunDir) -> Spec {
+    let node = &plan.nodes[i];
+    let offset = host_port_offset(i, true);
+    let readiness = SocketAddr::from((plan.host_ip, ports::READINESS + offset));
+    let launch = NodeLaunch {
+        control_plane: format!("https://{}", plan.discovery()),
+        ca_root: Plan::ca_root(&dir.path),
+        trust_domain: plan.trust_domain.clone(),
+        node: node.clone(),
+        // It runs on the host and reaches the control plane from its bridge address.
+        ip: plan.host_ip.into(),
+        enrolled: enrolment_file(dir, node),
+        mark: PROXY_MARK,
+        log_level: None,
+        bootstrap_token_file: token_file(&dir.path, NODE_NAMESPACE, node),
+        admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+        metrics: SocketAddr::from((plan.host_ip, plan.metrics_port.saturating_add(offset))),
+        readiness,
+        addresses_file: Some(node_addresses(dir, node)),
+    };
+    Spec {
+        label: format!("node proxy {node}"),
+        slot: Slot::Node(i),
+        argv: argv(weft, launch.to_args()),
+        env: vec![],
+        cwd: None,
+        pod: None,
+        weft: weft.to_path_buf(),
+        log: dir.log(&format!("nodes/{node}")),
+        ready: Some(Probe::Http(readiness, "/healthz/ready")),
+        addresses: Some(node_addresses(dir, node)),
         grace: Duration::from_secs(10),
     }
 }
@@ -256,5 +313,49 @@ spec:
         let want = ports::any(ports::METRICS).to_string();
         assert_eq!(arg(&sidecar.argv, "--metrics"), Some(want.as_str()));
         assert_eq!(ports::inbound_exempt(15090), [15008, 15090, 15021]);
+    }
+
+    #[test]
+    fn node_proxies_and_gateways_take_host_ports_that_do_not_collide() {
+        let yaml = MESH.replace(
+            "spec: {metrics: {port: 15090}}",
+            "spec: {network: {nodes: 3}}",
+        );
+        let p = plan(&yaml);
+        let dir = RunDir {
+            path: "/run/weft/t1".into(),
+        };
+        let weft = Path::new("/usr/bin/weft");
+        let mut taken = vec![];
+        for i in 0..3 {
+            let node = node_spec(&p, i, weft, &dir);
+            assert_eq!(node.slot, Slot::Node(i));
+            taken.push(arg(&node.argv, "--readiness").unwrap().to_string());
+            taken.push(arg(&node.argv, "--metrics").unwrap().to_string());
+            assert_eq!(arg(&node.argv, "--node"), Some(p.nodes[i].as_str()));
+            assert_eq!(
+                arg(&node.argv, "--mark"),
+                Some(PROXY_MARK.to_string().as_str())
+            );
+        }
+        let gateway = gateway_spec(&p, &p.gateways[0], 0, weft, &dir);
+        taken.push(arg(&gateway.argv, "--readiness").unwrap().to_string());
+        taken.push(arg(&gateway.argv, "--metrics").unwrap().to_string());
+        let host = p.host_ip;
+        assert_eq!(taken[0], format!("{host}:15521"));
+        assert_eq!(taken[2], format!("{host}:16521"));
+        let mut unique = taken.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), taken.len(), "{taken:?}");
+        let node = node_spec(&p, 1, weft, &dir);
+        assert_eq!(
+            arg(&node.argv, "--enrolled"),
+            Some("/run/weft/t1/enrolled-node-2.json")
+        );
+        assert_eq!(
+            arg(&node.argv, "--bootstrap-token-file"),
+            Some("/run/weft/t1/tokens/weft-system/node-2")
+        );
     }
 }

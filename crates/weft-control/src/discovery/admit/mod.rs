@@ -93,6 +93,7 @@ fn admit_local(node: &Node) -> Admitted {
         inbound: node.inbound_address.parse().ok(),
         tunnel: node.tunnel_address.parse().ok(),
         node: String::new(),
+        ready: true,
     });
     Admitted {
         id: node.id.clone(),
@@ -270,6 +271,7 @@ fn admit_tls(
         inbound,
         tunnel,
         node: String::new(),
+        ready: true,
     };
     Ok(Admitted {
         id: expected_id.clone(),

@@ -1,0 +1,185 @@
+//! The board: the live status of an instance, written to `status.json` on every change, and
+//! the pods file the control plane reads, written whenever what it lists changes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+use weft_core::model::{Pod, PodList};
+
+use crate::rundir::RunDir;
+use crate::status::{Process, Status, now_ms};
+use crate::supervise::Slot;
+
+/// The live status, written to `status.json` on every change, and the pods file whenever what
+/// it lists changes: the ready pods (the control plane's endpoints), and the ambient pods that
+/// are not ready yet, listed as such, so that their node proxy is given them.
+#[derive(Debug)]
+pub struct Board {
+    status: Mutex<Status>,
+    dir: RunDir,
+    /// The pods as the control plane is to know them, in the order of `Status::pods`.
+    pods: Mutex<Vec<Pod>>,
+    /// What the pods file holds now.
+    written: Mutex<Option<Vec<Pod>>>,
+    /// The ready pods (indexes into `Status::pods`), for those who follow them.
+    ready_now: watch::Sender<Vec<usize>>,
+    /// When the pods file was last written, in Unix milliseconds.
+    written_at_ms: AtomicU64,
+}
+
+impl Board {
+    pub fn new(status: Status, dir: RunDir, pods: Vec<Pod>) -> Arc<Board> {
+        let board = Arc::new(Board {
+            status: Mutex::new(status),
+            dir,
+            pods: Mutex::new(pods),
+            written: Mutex::new(None),
+            ready_now: watch::Sender::new(Vec::new()),
+            written_at_ms: AtomicU64::new(0),
+        });
+        board.update(|_| {});
+        board
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut Status)) {
+        let mut s = lock(&self.status);
+        f(&mut s);
+        if let Err(e) = self.dir.write_status(&s) {
+            eprintln!("weft up: {e:#}");
+        }
+        // A pod is an endpoint while its app (and its proxy, if it has one) is ready.
+        let ready: Vec<usize> = (s.pods.iter().enumerate())
+            .filter(|(_, p)| p.ready())
+            .map(|(i, _)| i)
+            .collect();
+        self.ready_now.send_if_modified(|now| {
+            let changed = *now != ready;
+            if changed {
+                now.clone_from(&ready);
+            }
+            changed
+        });
+        let list = listed(&s, &lock(&self.pods));
+        let mut written = lock(&self.written);
+        if written.as_ref() != Some(&list) {
+            match self.dir.write_pods(&PodList { pods: list.clone() }) {
+                Ok(()) => {
+                    *written = Some(list);
+                    self.written_at_ms.store(now_ms(), Ordering::Relaxed);
+                }
+                Err(e) => eprintln!("weft up: {e:#}"),
+            }
+        }
+    }
+
+    /// Replaces pod `i` as the control plane is to know it (its labels or mode changed).
+    pub fn set_pod(&self, i: usize, pod: Pod) {
+        lock(&self.pods)[i] = pod;
+        self.update(|_| {});
+    }
+
+    /// Follows the set of ready pods (the endpoints), as indexes into `Status::pods`.
+    pub fn ready(&self) -> watch::Receiver<Vec<usize>> {
+        self.ready_now.subscribe()
+    }
+
+    pub fn process(&self, slot: Slot, f: impl FnOnce(&mut Process)) {
+        self.update(|s| {
+            let p = match slot {
+                Slot::Control => &mut s.control,
+                Slot::Gateway(i) => &mut s.gateways[i].process,
+                Slot::Node(i) => &mut s.nodes[i].process,
+                Slot::Proxy(i) => &mut s.pods[i].proxy,
+                Slot::App(i) => &mut s.pods[i].app,
+            };
+            f(p)
+        });
+    }
+
+    /// When the pods file was last written, in Unix milliseconds.
+    pub fn pods_written_at_ms(&self) -> u64 {
+        self.written_at_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn snapshot(&self) -> Status {
+        lock(&self.status).clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the pods file lists: every ready pod, and every ambient pod that is not ready as such.
+fn listed(status: &Status, pods: &[Pod]) -> Vec<Pod> {
+    (status.pods.iter().zip(pods))
+        .filter_map(|(s, pod)| match (s.ready(), s.mode.as_str()) {
+            (true, _) => Some(pod.clone()),
+            (false, "ambient") => Some(Pod {
+                ready: false,
+                ..pod.clone()
+            }),
+            (false, _) => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::PodStatus;
+
+    fn pod(name: &str) -> Pod {
+        Pod {
+            id: format!("{name}.shop"),
+            namespace: "shop".into(),
+            workload: name.into(),
+            name: name.into(),
+            ip: [198, 19, 70, 2].into(),
+            service_account: "default".into(),
+            labels: Default::default(),
+            inbound: None,
+            tunnel: None,
+            node: "node-1".into(),
+            ready: true,
+        }
+    }
+
+    fn status(mode: &str, proxy: &str, app: &str) -> PodStatus {
+        let process = |state: &str| Process {
+            state: state.into(),
+            ..Process::default()
+        };
+        PodStatus {
+            mode: mode.into(),
+            sidecar: mode == "sidecar",
+            proxy: process(proxy),
+            app: process(app),
+            ..PodStatus::default()
+        }
+    }
+
+    #[test]
+    fn ready_pods_are_listed_and_ambient_pods_also_before_they_are() {
+        let pods = ["a", "b", "c", "d", "e", "f"].map(pod);
+        let s = Status {
+            pods: vec![
+                status("sidecar", "ready", "ready"),
+                status("sidecar", "waiting", "waiting"),
+                status("none", "none", "ready"),
+                status("ambient", "ready", "ready"),
+                // Its app waits for its node proxy, which waits for the control plane.
+                status("ambient", "enrolling", "waiting"),
+                status("none", "none", "restarting"),
+            ],
+            ..Status::default()
+        };
+        let listed: Vec<(String, bool)> = listed(&s, &pods)
+            .into_iter()
+            .map(|p| (p.name, p.ready))
+            .collect();
+        let want = [("a", true), ("c", true), ("d", true), ("e", false)];
+        assert_eq!(listed, want.map(|(n, r)| (n.to_string(), r)));
+    }
+}

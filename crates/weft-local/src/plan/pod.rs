@@ -1,0 +1,89 @@
+//! One pod of the plan: a replica of a Workload, with its address, command, dataplane mode
+//! and node.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use weft_core::annotations::DataplaneMode;
+use weft_core::model::Pod;
+
+/// One replica of a Workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodPlan {
+    pub namespace: String,
+    pub workload: String,
+    pub name: String,
+    pub ip: Ipv4Addr,
+    /// Network namespace name (`ip netns list` shows it).
+    pub netns: String,
+    /// Host side of the pod's veth pair.
+    pub veth: String,
+    pub command: Vec<String>,
+    /// The app is ready once this port (its first declared one) accepts connections.
+    pub ready_port: Option<u16>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub labels: BTreeMap<String, String>,
+    pub service_account: String,
+    /// `sidecar`: a sidecar proxy runs in the pod; `ambient`: its node's proxy serves it;
+    /// `none`: no proxy. Traffic is captured in the first two (the same rules).
+    pub mode: DataplaneMode,
+    /// The node the pod runs on (`node-1`, …).
+    pub node: String,
+    /// The app starts only once the proxy is ready.
+    pub hold_application: bool,
+    pub drain_seconds: f64,
+    pub log_level: String,
+    pub concurrency: u32,
+}
+
+impl PodPlan {
+    /// `namespace/name`.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// A sidecar proxy runs in the pod.
+    pub fn sidecar(&self) -> bool {
+        self.mode == DataplaneMode::Sidecar
+    }
+
+    /// Its node's proxy serves the pod.
+    pub fn ambient(&self) -> bool {
+        self.mode == DataplaneMode::Ambient
+    }
+
+    /// The pod's traffic is captured into a proxy (its sidecar or its node's).
+    pub fn captured(&self) -> bool {
+        self.mode != DataplaneMode::None
+    }
+
+    /// The pod as the control plane knows it (its proxy announces the same id).
+    pub fn pod(&self) -> Pod {
+        Pod {
+            id: format!("{}.{}", self.name, self.namespace),
+            namespace: self.namespace.clone(),
+            workload: self.workload.clone(),
+            name: self.name.clone(),
+            ip: IpAddr::V4(self.ip),
+            service_account: self.service_account.clone(),
+            labels: self.labels.clone(),
+            inbound: None,
+            tunnel: None,
+            node: self.node.clone(),
+            ready: true,
+        }
+    }
+}
+
+/// The word for a dataplane mode, as in the `weft.dev/dataplane-mode` label.
+pub fn mode_name(mode: DataplaneMode) -> &'static str {
+    match mode {
+        DataplaneMode::Sidecar => "sidecar",
+        DataplaneMode::Ambient => "ambient",
+        DataplaneMode::None => "none",
+    }
+}
