@@ -97,6 +97,7 @@ pub fn pods(services: usize, endpoints: usize, inbound: &[(usize, SocketAddr)]) 
                 inbound: inbound.iter().find(|(s, _)| *s == svc).map(|(_, a)| *a),
                 tunnel: None,
                 node: String::new(),
+                ready: true,
             }
         })
         .collect();
