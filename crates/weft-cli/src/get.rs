@@ -102,6 +102,7 @@ fn proxy(p: &PodStatus) -> String {
         ("sidecar", _) => "sidecar".into(),
         ("ambient", Some(node)) => format!("node proxy {node}"),
         ("ambient", None) => format!("none yet ({})", p.proxy.state),
+        ("waypoint", _) => "itself (waypoint)".into(),
         _ => "-".into(),
     }
 }

@@ -1,5 +1,6 @@
 //! The launch contract between the local runtime and the `weft` binary it starts: typed
-//! [`ProxyLaunch`] (sidecar or gateway), [`NodeLaunch`] (node proxy) and [`ControlLaunch`]
+//! [`ProxyLaunch`] (sidecar or gateway), [`NodeLaunch`] (node proxy), [`WaypointLaunch`] and
+//! [`ControlLaunch`]
 //! values whose `to_args()` give the argv after the binary. The CLI's unit tests parse these back with its own parser, so a
 //! renamed flag on either side fails a test instead of a mesh.
 
@@ -135,6 +136,52 @@ impl NodeLaunch {
             "--addresses-file",
             self.addresses_file.as_ref().map(|p| p.display()),
         );
+        a.0
+    }
+}
+
+/// `weft proxy --waypoint ...` as the local runtime starts it, inside the waypoint's pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaypointLaunch {
+    /// `https://HOST:PORT` of the control plane's mTLS discovery.
+    pub control_plane: String,
+    /// The mesh root to pin.
+    pub ca_root: PathBuf,
+    pub trust_domain: String,
+    /// The waypoint Gateway's namespace and name.
+    pub namespace: String,
+    pub name: String,
+    /// The pod it runs in, and its address.
+    pub pod: String,
+    pub ip: IpAddr,
+    pub log_level: Option<String>,
+    pub bootstrap_token_file: PathBuf,
+    pub tunnel: SocketAddr,
+    pub admin: SocketAddr,
+    pub metrics: SocketAddr,
+    pub readiness: SocketAddr,
+}
+
+impl WaypointLaunch {
+    /// The argv after the binary, starting with `proxy`.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a = Args(vec!["proxy".into()]);
+        a.flag("--waypoint", format!("{}/{}", self.namespace, self.name));
+        a.flag("--namespace", &self.namespace);
+        a.flag("--pod", &self.pod);
+        a.flag("--ip", self.ip);
+        a.flag("--control-plane", &self.control_plane);
+        a.flag("--ca-root", self.ca_root.display());
+        a.flag("--trust-domain", &self.trust_domain);
+        a.opt("--log-level", self.log_level.as_ref());
+        a.flag(
+            "--bootstrap-token-file",
+            self.bootstrap_token_file.display(),
+        );
+        a.flag("--tunnel", self.tunnel);
+        a.flag("--admin", self.admin);
+        a.flag("--metrics", self.metrics);
+        a.flag("--readiness", self.readiness);
         a.0
     }
 }

@@ -17,7 +17,7 @@ use self::spec::{app_spec, control_addresses, control_spec, gateway_spec};
 use crate::addresses::{self, ControlAddresses};
 use crate::cleanup;
 use crate::net;
-use crate::plan::{Plan, mode_name};
+use crate::plan::Plan;
 use crate::registration;
 use crate::rundir::RunDir;
 use crate::services;
@@ -155,7 +155,7 @@ fn initial_status(plan: &Plan) -> Status {
                 name: p.name.clone(),
                 workload: p.workload.clone(),
                 ip: p.ip.to_string(),
-                mode: mode_name(p.mode).into(),
+                mode: p.mode_label().into(),
                 sidecar: p.sidecar(),
                 node: p.node.clone(),
                 served_by: None,
@@ -220,7 +220,7 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         let proxy = pods.serve(i)?;
         // By default the app waits for its proxy; pods start side by side.
         let gate = proxy.filter(|_| pod.hold_application);
-        waits.push(apps.start(app_spec(pod, i, weft, dir), gate, board, report));
+        waits.push(apps.start(app_spec(plan, pod, i, weft, dir), gate, board, report));
     }
     for (i, g) in plan.gateways.iter().enumerate() {
         waits.push(gateways.start(gateway_spec(plan, g, i, weft, dir), None, board, report));

@@ -78,7 +78,8 @@ impl PodStatus {
     /// Whether the pod takes traffic: its app is ready, and its proxy (sidecar, or its node's
     /// serving it) if it has one.
     pub fn ready(&self) -> bool {
-        self.app.state == "ready" && (self.mode == "none" || self.proxy.state == "ready")
+        let proxied = matches!(self.mode.as_str(), "sidecar" | "ambient");
+        self.app.state == "ready" && (!proxied || self.proxy.state == "ready")
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use weft_local::launch::{GatewayLaunch, NodeLaunch, ProxyLaunch};
+use weft_local::launch::{GatewayLaunch, NodeLaunch, ProxyLaunch, WaypointLaunch};
 use weft_local::ports;
 
 use super::Args;
@@ -161,6 +161,43 @@ fn node_launch_parses_into_the_same_values() {
         args.workload, None,
         "a node proxy serves no workload of its own"
     );
+}
+
+#[test]
+fn waypoint_launch_parses_into_the_same_values() {
+    let launch = WaypointLaunch {
+        control_plane: format!("https://198.18.0.1:{}", ports::SECURE_DISCOVERY),
+        ca_root: "/run/weft/shop/state/ca/root-cert.pem".into(),
+        trust_domain: "example.org".into(),
+        namespace: "shop".into(),
+        name: "wp".into(),
+        pod: "wp-0".into(),
+        ip: [198, 18, 0, 9].into(),
+        log_level: Some("info".into()),
+        bootstrap_token_file: "/run/weft/shop/tokens/shop/wp-0".into(),
+        tunnel: "0.0.0.0:15008".parse().unwrap(),
+        admin: "127.0.0.1:15000".parse().unwrap(),
+        metrics: "0.0.0.0:15020".parse().unwrap(),
+        readiness: "0.0.0.0:15021".parse().unwrap(),
+    };
+    let args = parse_args(launch.to_args());
+    assert_eq!(args.waypoint.as_deref(), Some("shop/wp"));
+    assert_eq!(args.namespace.as_ref(), Some(&launch.namespace));
+    assert_eq!(args.pod.as_ref(), Some(&launch.pod));
+    assert_eq!(args.ip, launch.ip);
+    assert_eq!(args.control_plane, launch.control_plane);
+    assert_eq!(args.ca_root.as_ref(), Some(&launch.ca_root));
+    assert_eq!(args.trust_domain, launch.trust_domain);
+    assert_eq!(
+        args.bootstrap_token_file.as_ref(),
+        Some(&launch.bootstrap_token_file)
+    );
+    assert_eq!(
+        (args.tunnel, args.admin, args.metrics, args.readiness),
+        (launch.tunnel, launch.admin, launch.metrics, launch.readiness)
+    );
+    // Its service account defaults to the Gateway's name: the identity its destinations admit.
+    assert_eq!(args.service_account, None);
 }
 
 /// The enrolment file `weft up` writes is what the node proxy reads, field for field.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use weft_core::Config;
+use weft_core::annotations::{DataplaneMode, GATEWAY_NAME};
 use weft_core::model::vip::Cidr;
 use weft_core::model::{Pod, Snapshot};
 use weft_core::resources::Resource;
@@ -234,8 +235,65 @@ impl Plan {
                         .unwrap_or("info")
                         .to_string(),
                     concurrency: settings.concurrency,
+                    waypoint: false,
                 });
             }
+        }
+        self.add_waypoints(config, pod_cidr, &mut spread)
+    }
+
+    /// One pod per waypoint Gateway, running `weft proxy --waypoint`: labelled with the
+    /// Gateway's name (so it is its waypoint Service's endpoint) and running as service account
+    /// NAME (the identity the waypoint's destinations admit).
+    fn add_waypoints(
+        &mut self,
+        config: &Config,
+        pod_cidr: Cidr,
+        spread: &mut Spread,
+    ) -> anyhow::Result<()> {
+        let mut waypoints: Vec<_> = config
+            .resources
+            .iter()
+            .filter_map(|l| match &l.resource {
+                Resource::Gateway(g) if g.is_waypoint() => Some(g),
+                _ => None,
+            })
+            .collect();
+        waypoints.sort_by_key(|g| (g.metadata.namespace().to_string(), g.metadata.name.clone()));
+        for g in waypoints {
+            let n = self.pods.len() as u32 + 1;
+            if n >= pod_cidr.hosts() {
+                bail!(
+                    "podCidr {} has room for {} pods; the config asks for more (waypoints run in pods too)",
+                    self.pod_cidr,
+                    pod_cidr.hosts() - 1
+                );
+            }
+            let (ns, wl) = (g.metadata.namespace(), &g.metadata.name);
+            let name = format!("{wl}-0");
+            let who = format!("waypoint {ns}/{wl}");
+            self.pods.push(PodPlan {
+                namespace: ns.to_string(),
+                workload: wl.clone(),
+                netns: format!("{}-{ns}-{name}", self.name),
+                veth: format!("{}-{n}", self.name),
+                name,
+                ip: pod_cidr.host(n),
+                // The runtime writes its command: it needs the run directory's paths.
+                command: Vec::new(),
+                ready_port: None,
+                env: Vec::new(),
+                cwd: self.config_dir.clone(),
+                labels: [(GATEWAY_NAME.to_string(), wl.clone())].into(),
+                service_account: wl.clone(),
+                mode: DataplaneMode::None,
+                node: spread.next(None, &who)?,
+                hold_application: false,
+                drain_seconds: 5.0,
+                log_level: "info".into(),
+                concurrency: 2,
+                waypoint: true,
+            });
         }
         Ok(())
     }

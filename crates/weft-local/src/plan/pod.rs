@@ -38,6 +38,10 @@ pub struct PodPlan {
     pub drain_seconds: f64,
     pub log_level: String,
     pub concurrency: u32,
+    /// The pod runs a waypoint (its "app" is `weft proxy --waypoint`): no capture, no
+    /// sidecar; its label names the Gateway, its service account is the Gateway's name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waypoint: bool,
 }
 
 impl PodPlan {
@@ -59,6 +63,15 @@ impl PodPlan {
     /// The pod's traffic is captured into a proxy (its sidecar or its node's).
     pub fn captured(&self) -> bool {
         self.mode != DataplaneMode::None
+    }
+
+    /// The pod's mode as `weft get pods` shows it: `waypoint` for a waypoint's pod, else its
+    /// dataplane mode.
+    pub fn mode_label(&self) -> &'static str {
+        match self.waypoint {
+            true => "waypoint",
+            false => mode_name(self.mode),
+        }
     }
 
     /// The pod as the control plane knows it (its proxy announces the same id).

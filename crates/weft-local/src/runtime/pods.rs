@@ -23,7 +23,7 @@ use super::registry;
 use super::spec::{enrolment_file, node_spec, proxy_spec};
 use crate::enrolment;
 use crate::net;
-use crate::plan::{Plan, PodPlan, mode_name};
+use crate::plan::{Plan, PodPlan};
 use crate::ports;
 use crate::readiness::Tracker;
 use crate::rundir::RunDir;
@@ -264,7 +264,7 @@ impl Pods {
         plan.pods[i] = pod.clone();
         self.board.update(|s| {
             let st = &mut s.pods[i];
-            st.mode = mode_name(pod.mode).into();
+            st.mode = pod.mode_label().into();
             st.sidecar = pod.sidecar();
             st.node = pod.node.clone();
         });

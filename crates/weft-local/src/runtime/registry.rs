@@ -16,10 +16,15 @@ pub(super) fn grants(plan: &Plan) -> Vec<Grant> {
         pod: p.name.clone(),
         address: p.ip.into(),
         workload: p.workload.clone(),
-        role: "sidecar",
+        role: if p.waypoint { "waypoint" } else { "sidecar" },
         labels: p.labels.clone(),
-        // Its node's proxy may hold its certificate (when the pod is in ambient mode).
-        node: p.node.clone(),
+        // Its node's proxy may hold its certificate (when the pod is in ambient mode); never a
+        // waypoint's.
+        node: if p.waypoint {
+            String::new()
+        } else {
+            p.node.clone()
+        },
     });
     // Node proxies and gateways run on the host and reach the control plane from its bridge
     // address.

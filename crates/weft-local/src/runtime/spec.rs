@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::PROXY_MARK;
 use crate::credentials::token_file;
-use crate::launch::{ControlLaunch, GatewayLaunch, NodeLaunch, ProxyLaunch};
+use crate::launch::{ControlLaunch, GatewayLaunch, NodeLaunch, ProxyLaunch, WaypointLaunch};
 use crate::net;
 use crate::plan::{GatewayPlan, Plan, PodPlan};
 use crate::ports;
@@ -139,22 +139,56 @@ pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir:
     }
 }
 
-pub(super) fn app_spec(pod: &PodPlan, i: usize, weft: &Path, dir: &RunDir) -> Spec {
+/// The argv of a waypoint's pod: `weft proxy --waypoint`.
+fn waypoint_argv(plan: &Plan, pod: &PodPlan, weft: &Path, dir: &RunDir) -> Vec<String> {
+    let launch = WaypointLaunch {
+        control_plane: format!("https://{}", plan.discovery()),
+        ca_root: Plan::ca_root(&dir.path),
+        trust_domain: plan.trust_domain.clone(),
+        namespace: pod.namespace.clone(),
+        name: pod.workload.clone(),
+        pod: pod.name.clone(),
+        ip: pod.ip.into(),
+        log_level: Some(pod.log_level.clone()),
+        bootstrap_token_file: token_file(&dir.path, &pod.namespace, &pod.name),
+        tunnel: ports::any(ports::TUNNEL),
+        admin: ports::localhost(ports::PROXY_ADMIN),
+        metrics: ports::any(plan.metrics_port),
+        readiness: ports::any(ports::READINESS),
+    };
+    argv(weft, launch.to_args())
+}
+
+pub(super) fn app_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir: &RunDir) -> Spec {
+    let (argv, ready) = match pod.waypoint {
+        // Ready when the waypoint says so: its config and certificate are in.
+        true => (
+            waypoint_argv(plan, pod, weft, dir),
+            Some(Probe::Http(
+                SocketAddr::from((pod.ip, ports::READINESS)),
+                "/healthz/ready",
+            )),
+        ),
+        // Ready once its first declared port accepts connections (like a TCP probe).
+        false => (
+            pod.command.clone(),
+            pod.ready_port.map(|port| Probe::Tcp {
+                netns: pod.netns.clone(),
+                addr: SocketAddr::from((pod.ip, port)),
+                mark: PROXY_MARK,
+            }),
+        ),
+    };
     Spec {
         label: format!("pod {} app", pod.id()),
         slot: Slot::App(i),
-        argv: pod.command.clone(),
+        argv,
         env: pod.env.clone(),
         cwd: Some(pod.cwd.clone()),
         pod: Some((net::netns_path(&pod.netns), dir.etc_dir(&pod.namespace))),
         weft: weft.to_path_buf(),
         log: pod_log(dir, pod, false),
-        // Ready once its first declared port accepts connections (like a TCP probe).
-        ready: pod.ready_port.map(|port| Probe::Tcp {
-            netns: pod.netns.clone(),
-            addr: SocketAddr::from((pod.ip, port)),
-            mark: PROXY_MARK,
-        }),
+        ready,
         addresses: None,
         grace: APP_GRACE,
     }
