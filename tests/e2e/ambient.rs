@@ -10,13 +10,19 @@ use weft_e2e::{
 
 const T: Duration = Duration::from_secs(30);
 
-/// The proxies of instance `name` by role: (node proxies, gateways, sidecars).
-fn proxies_by_role(name: &str) -> (usize, usize, usize) {
+/// The proxies of instance `name` by role: (node proxies, gateways, waypoints, sidecars).
+fn proxies_by_role(name: &str) -> (usize, usize, usize, usize) {
     let all = proxy_processes(name);
     let has = |args: &Vec<String>, flag: &str| args.iter().any(|a| a == flag);
     let nodes = all.iter().filter(|a| has(a, "--node")).count();
     let gateways = all.iter().filter(|a| has(a, "--gateway")).count();
-    (nodes, gateways, all.len() - nodes - gateways)
+    let waypoints = all.iter().filter(|a| has(a, "--waypoint")).count();
+    (
+        nodes,
+        gateways,
+        waypoints,
+        all.len() - nodes - gateways - waypoints,
+    )
 }
 
 /// A node proxy's log lines that are access-log records of `direction` with `peer_identity`.
@@ -44,7 +50,7 @@ fn the_ambient_shop_is_served_through_the_ingress_with_no_sidecar() {
     let mesh = Mesh::up("e2eamb", &cfg.path);
     assert!(
         mesh.up_output.contains(
-            "6 pods: 0 with a sidecar, 6 ambient (node-1: 3, node-2: 3), none without a proxy"
+            "7 pods: 0 with a sidecar, 6 ambient (node-1: 3, node-2: 3), none without a proxy, 1 waypoint"
         ),
         "{}",
         mesh.up_output
@@ -63,8 +69,10 @@ fn the_ambient_shop_is_served_through_the_ingress_with_no_sidecar() {
 
     // Every pod ambient, on a node, served by that node's proxy before its app started.
     let pods = mesh.pods();
-    assert_eq!(pods.len(), 6, "{pods:?}");
-    for p in &pods {
+    assert_eq!(pods.len(), 7, "{pods:?}");
+    let waypoint = Mesh::pod(&pods, "waypoint-0");
+    assert_eq!(waypoint["mode"], "waypoint", "{waypoint}");
+    for p in pods.iter().filter(|p| p["mode"] != "waypoint") {
         let name = &p["name"];
         assert_eq!(p["mode"], "ambient", "{name}: {p}");
         assert!(
@@ -95,8 +103,8 @@ fn the_ambient_shop_is_served_through_the_ingress_with_no_sidecar() {
         assert!(status.contains(node), "{status}");
     }
 
-    // No sidecar runs: two node proxies and the gateway are the only proxies.
-    assert_eq!(proxies_by_role("e2eamb"), (2, 1, 0));
+    // No sidecar runs: two node proxies, the gateway and pricing's waypoint are the only proxies.
+    assert_eq!(proxies_by_role("e2eamb"), (2, 1, 1, 0));
     let logs = std::fs::read_dir("/run/weft/e2eamb/logs/shop").unwrap();
     let proxy_logs: Vec<String> = logs
         .flatten()
@@ -110,7 +118,7 @@ fn the_ambient_shop_is_served_through_the_ingress_with_no_sidecar() {
 
     let down = mesh.down();
     assert!(down.contains("stopped and removed"), "{down}");
-    assert_eq!(proxies_by_role("e2eamb"), (0, 0, 0));
+    assert_eq!(proxies_by_role("e2eamb"), (0, 0, 0, 0));
     assert_eq!(
         host_network_state(),
         before,

@@ -194,7 +194,12 @@ fn waypoint_launch_parses_into_the_same_values() {
     );
     assert_eq!(
         (args.tunnel, args.admin, args.metrics, args.readiness),
-        (launch.tunnel, launch.admin, launch.metrics, launch.readiness)
+        (
+            launch.tunnel,
+            launch.admin,
+            launch.metrics,
+            launch.readiness
+        )
     );
     // Its service account defaults to the Gateway's name: the identity its destinations admit.
     assert_eq!(args.service_account, None);

@@ -333,7 +333,7 @@ impl Plan {
     }
 
     /// What the pods run in, in one line: `4 pods: 1 with a sidecar, 3 ambient (node-1: 2,
-    /// node-2: 1), none without a proxy`.
+    /// node-2: 1), none without a proxy`, and `, 1 waypoint` when there are waypoints.
     pub fn summary(&self) -> String {
         let count = |f: &dyn Fn(&PodPlan) -> bool| self.pods.iter().filter(|p| f(p)).count();
         let per_node: Vec<String> = (self.nodes.iter())
@@ -349,12 +349,17 @@ impl Plan {
                 per_node.join(", ")
             ),
         };
-        let none = match count(&|p| !p.captured()) {
+        let none = match count(&|p| !p.captured() && !p.waypoint) {
             0 => "none".to_string(),
             k => k.to_string(),
         };
+        let waypoints = match count(&|p| p.waypoint) {
+            0 => String::new(),
+            1 => ", 1 waypoint".to_string(),
+            k => format!(", {k} waypoints"),
+        };
         format!(
-            "{} pods: {} with a sidecar, {ambient}, {none} without a proxy",
+            "{} pods: {} with a sidecar, {ambient}, {none} without a proxy{waypoints}",
             self.pods.len(),
             count(&PodPlan::sidecar)
         )

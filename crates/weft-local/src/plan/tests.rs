@@ -237,3 +237,31 @@ fn a_workload_pinned_to_a_node_the_mesh_lacks_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn each_waypoint_runs_in_a_pod_of_its_own_labelled_with_its_name() {
+    let yaml = format!(
+        "{SHOP}---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n\
+metadata: {{name: wp, namespace: shop}}\nspec:\n  gatewayClassName: weft-waypoint\n  \
+listeners: [{{name: mesh, port: 15008, protocol: HBONE}}]\n"
+    );
+    let p = plan(&yaml);
+    let wp = p.pod("shop/wp-0").expect("the waypoint's pod");
+    assert!(wp.waypoint && !wp.captured() && !wp.sidecar());
+    assert_eq!(wp.mode_label(), "waypoint");
+    assert_eq!(
+        wp.service_account, "wp",
+        "its identity is the Gateway's name"
+    );
+    assert_eq!(
+        wp.labels.get(weft_core::annotations::GATEWAY_NAME),
+        Some(&"wp".to_string())
+    );
+    assert!(p.summary().ends_with(", 1 waypoint"), "{}", p.summary());
+    // It is the endpoint of its waypoint's Service.
+    let snap = weft_core::model::Snapshot::build(
+        &weft_core::parse_str("/cfg/mesh.yaml", &yaml).config,
+        &[wp.pod()],
+    );
+    assert_eq!(snap.services["shop/wp"].endpoints[0].pod, "wp-0");
+}
