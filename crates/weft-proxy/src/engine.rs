@@ -65,6 +65,9 @@ pub struct Engine {
     pub(crate) metrics: SocketAddr,
     pub(crate) shared: Arc<Shared>,
     pub(crate) tasks: JoinSet<()>,
+    /// `true` ends the discovery stream until it is `false` again: a node proxy handing over
+    /// yields it to its successor ([`crate::handoff`]).
+    pub(crate) discovery: Arc<watch::Sender<bool>>,
     trigger: Trigger,
 }
 
@@ -135,6 +138,14 @@ pub(crate) fn node(
 impl Engine {
     /// Binds admin, readiness and metrics and starts discovery.
     pub(crate) async fn start(cfg: EngineConfig) -> Result<Engine, BindError> {
+        Engine::start_with(cfg, |_| {}).await
+    }
+
+    /// [`Engine::start`], with the role's own metric families registered by `register`.
+    pub(crate) async fn start_with(
+        cfg: EngineConfig,
+        register: impl FnOnce(&mut prometheus_client::registry::Registry),
+    ) -> Result<Engine, BindError> {
         let admin_l = bind("admin", cfg.settings.admin).await?;
         let ready_l = bind("readiness", cfg.settings.readiness).await?;
         let metrics_l = bind("metrics", cfg.settings.metrics).await?;
@@ -152,6 +163,7 @@ impl Engine {
             balance::Metrics::register(registry.sub_registry_with_prefix("balance"));
         let xds_metrics = xds::Metrics::register(registry.sub_registry_with_prefix("xds"));
         let certs_metrics = certs::Metrics::register(registry.sub_registry_with_prefix("certs"));
+        register(&mut registry);
         let connector = Connector::new(cfg.settings.mark);
         let mut cfg = cfg;
         cfg.settings.control_plane.connector = connector.clone();
@@ -205,6 +217,7 @@ impl Engine {
             certs,
             identity_ip: cfg.node.ip.parse().ok(),
         });
+        let discovery = Arc::new(watch::Sender::new(false));
         tasks.spawn(xds::run(
             cfg.settings.control_plane,
             shared.certs.clone(),
@@ -213,6 +226,7 @@ impl Engine {
             subscriptions,
             status_tx,
             xds_metrics,
+            discovery.subscribe(),
         ));
         for (l, readiness_only) in [(admin_l, false), (ready_l, true), (metrics_l, true)] {
             let shared = shared.clone();
@@ -240,6 +254,7 @@ impl Engine {
             metrics,
             shared,
             tasks,
+            discovery,
             trigger,
         })
     }

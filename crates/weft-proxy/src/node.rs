@@ -7,6 +7,9 @@
 //! it changes. A pod is served once the control plane sends its configuration, which it does
 //! only for a pod on this node in ambient mode; a pod it refuses or later removes (it left
 //! ambient mode, or the node) gets no listeners, or loses them.
+//!
+//! With a hand-off path, a new node proxy takes the listeners of the one running and the old
+//! one's connections finish there ([`crate::handoff`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +23,7 @@ use tokio::task::JoinSet;
 use weft_core::identity::SpiffeId;
 
 use crate::engine::{BindError, Engine, EngineConfig, Identity, Settings, node};
+use crate::handoff::{self, Kind, Listeners};
 use crate::netns::Netns;
 use crate::pool::Pool;
 use crate::shared::Shared;
@@ -32,6 +36,8 @@ pub const ROLE: &str = "node";
 /// Why an enrolled pod is not served when the control plane has no config for it.
 const NOT_OURS: &str = "the control plane has no configuration for this pod on this node (it is \
                         not in ambient mode, or not on this node)";
+
+mod takeover;
 
 /// How often the enrolment file is checked for changes.
 const POLL: Duration = Duration::from_millis(200);
@@ -82,6 +88,18 @@ pub struct Config {
     pub engine: Settings,
     /// The enrolled pods, written by the runtime on the node.
     pub pods_file: PathBuf,
+    /// Take the listeners of the node proxy on this path, if one answers, and listen there
+    /// for the next.
+    pub handoff: Option<handoff::Config>,
+}
+
+/// Why a node proxy did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("hand-off: {0}")]
+    Handoff(#[from] handoff::Error),
 }
 
 /// Where a served pod's listeners are (inside its namespace).
@@ -112,10 +130,17 @@ pub struct Bound {
     pub readiness: SocketAddr,
     pub metrics: SocketAddr,
     states: States,
+    listeners: Arc<Listeners>,
     engine: Engine,
 }
 
 impl Bound {
+    /// Resolves once a new node proxy took the listeners over: this one no longer accepts;
+    /// drain it.
+    pub async fn handed_off(&self) {
+        self.listeners.handed_off().await
+    }
+
     /// What it does for the pod `id`, if it is enrolled.
     pub fn pod(&self, id: &str) -> Option<PodState> {
         lock(&self.states).get(id).cloned()
@@ -138,7 +163,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub async fn build(cfg: Config) -> Result<Bound, BindError> {
+/// Starts a node proxy. With a hand-off path where a node proxy answers, returns once this
+/// one serves every pod with the listeners received and the old one stops accepting.
+pub async fn build(cfg: Config) -> Result<Bound, Error> {
+    let takeover = takeover::begin(cfg.handoff.as_ref()).await?;
+    let listeners = takeover.listeners.clone();
     let identity = Identity {
         id: format!("{}.weft-system", cfg.node),
         namespace: "weft-system".into(),
@@ -148,19 +177,23 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         service_account: "weft-node".into(),
         labels: BTreeMap::new(),
     };
-    let mut engine = Engine::start(EngineConfig {
+    let config = EngineConfig {
         node: node(&identity, ROLE, String::new(), String::new()),
         gateway: None,
         settings: cfg.engine.clone(),
-    })
-    .await?;
+    };
+    let mut engine = Engine::start_with(config, |r| takeover.register(r)).await?;
     let states = States::default();
     let follow = Follow {
         settings: cfg.engine,
         node: engine.shared.clone(),
         states: states.clone(),
+        listeners: listeners.clone(),
     };
     engine.tasks.spawn(follow.run(cfg.pods_file));
+    takeover
+        .finish(cfg.handoff.as_ref(), &mut engine, &states)
+        .await?;
     let (admin, readiness, metrics) = (engine.admin, engine.readiness, engine.metrics);
     tracing::info!(node = %cfg.node, %admin, "node proxy listening");
     Ok(Bound {
@@ -168,6 +201,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         readiness,
         metrics,
         states,
+        listeners,
         engine,
     })
 }
@@ -177,6 +211,7 @@ struct Follow {
     settings: Settings,
     node: Arc<Shared>,
     states: States,
+    listeners: Arc<Listeners>,
 }
 
 impl Follow {
@@ -202,6 +237,7 @@ impl Follow {
     fn apply(&self, served: &mut BTreeMap<String, (Enrolled, JoinSet<()>)>, list: EnrolledList) {
         let wanted: BTreeMap<String, Enrolled> =
             list.pods.into_iter().map(|p| (p.id.clone(), p)).collect();
+        self.listeners.enrolled(wanted.keys().cloned().collect());
         served.retain(|id, (pod, _)| {
             let keep = wanted.get(id) == Some(pod);
             if !keep {
@@ -222,6 +258,7 @@ impl Follow {
                 settings: self.settings.clone(),
                 node: self.node.clone(),
                 states: self.states.clone(),
+                listeners: self.listeners.clone(),
                 pod: pod.clone(),
             };
             tasks.spawn(serve.run());
@@ -244,6 +281,7 @@ struct Serve {
     settings: Settings,
     node: Arc<Shared>,
     states: States,
+    listeners: Arc<Listeners>,
     pod: Enrolled,
 }
 
@@ -261,6 +299,7 @@ impl Serve {
             }
             if config.borrow().is_none() {
                 self.state(PodState::Refused(NOT_OURS.into()));
+                self.listeners.settled(&id);
                 tracing::warn!(pod = %id, "not served: {NOT_OURS}");
                 if config.wait_for(Option::is_some).await.is_err() {
                     return;
@@ -297,19 +336,24 @@ impl Serve {
     ) -> Result<PodListeners, String> {
         let pod = &self.pod;
         let netns = Arc::new(Netns::open(&pod.netns).map_err(|e| e.to_string())?);
-        let listen = |what: &str, addr: SocketAddr| {
-            netns
-                .listen(addr)
-                .map_err(|e| format!("{what} listener {addr} in {}: {e}", pod.netns.display()))
+        // The listener received from the old node proxy for it, or a new one.
+        let listen = |kind: Kind, addr: SocketAddr| {
+            let bind = || netns.listen(addr);
+            self.listeners
+                .open(&pod.id, kind, &pod.netns, addr, bind)
+                .map_err(|e| {
+                    let what = kind.as_str();
+                    format!("{what} listener {addr} in {}: {e}", pod.netns.display())
+                })
         };
-        let outbound_l = listen("outbound", pod.outbound)?;
-        let inbound_l = listen("inbound", pod.inbound)?;
+        let outbound_l = listen(Kind::Outbound, pod.outbound)?;
+        let inbound_l = listen(Kind::Inbound, pod.inbound)?;
         let creds = self.certificate(tasks, config.clone());
         let tunnel_l = match creds {
-            Some(_) => Some(listen("tunnel", pod.tunnel)?),
+            Some(_) => Some(listen(Kind::Tunnel, pod.tunnel)?),
             None => None,
         };
-        let addr = |l: &tokio::net::TcpListener| l.local_addr().map_err(|e| e.to_string());
+        let addr = |l: &handoff::Listening| l.local_addr().map_err(|e| e.to_string());
         let listeners = PodListeners {
             outbound: addr(&outbound_l)?,
             inbound: addr(&inbound_l)?,
@@ -337,20 +381,18 @@ impl Serve {
             certs: None,
             identity_ip: Some(pod.ip),
         });
-        if let (Some(l), Some(creds)) = (tunnel_l, creds) {
-            tasks.spawn(inbound::run_tunnel(
-                l,
-                creds,
-                shared.clone(),
-                pod.inbound_app,
-            ));
+        // Each accepts once the gate opens (at once, or when a hand-off is done).
+        let (app, target) = (pod.inbound_app, pod.outbound_target);
+        if let (Some(l), Some(creds)) = (tunnel_l, creds.clone()) {
+            let shared = shared.clone();
+            tasks.spawn(l.serve(move |l| inbound::run_tunnel(l, creds, shared, app)));
         }
-        tasks.spawn(outbound::run(
-            outbound_l,
-            shared.clone(),
-            pod.outbound_target,
-        ));
-        tasks.spawn(inbound::run(inbound_l, shared, pod.inbound_app));
+        let out = shared.clone();
+        tasks.spawn(outbound_l.serve(move |l| outbound::run(l, out, target)));
+        tasks.spawn(inbound_l.serve(move |l| inbound::run(l, shared, app)));
+        if creds.is_none() {
+            self.listeners.settled(&pod.id);
+        }
         Ok(listeners)
     }
 
@@ -377,6 +419,14 @@ impl Serve {
             }
         };
         let source = certs::Source::new();
+        // Served once it holds its certificate: a hand-off waits for that.
+        let (listeners, id, mut ready) =
+            (self.listeners.clone(), self.pod.id.clone(), source.ready());
+        tasks.spawn(async move {
+            if ready.wait_for(|r| *r).await.is_ok() {
+                listeners.settled(&id);
+            }
+        });
         let (id_tx, id_rx) = watch::channel(None::<SpiffeId>);
         tasks.spawn(crate::engine::identity_of(config, id_tx));
         tasks.spawn(certs::run(source.clone(), issuer, None, id_rx));

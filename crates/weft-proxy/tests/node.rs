@@ -129,6 +129,7 @@ async fn a_node_proxy_serves_its_ambient_pods_and_follows_enrolment() {
             mark: 0,
         },
         pods_file: dir.join("enrolled.json"),
+        handoff: None,
     })
     .await
     .unwrap();

@@ -149,7 +149,7 @@ impl Listeners {
         *self.gate.borrow()
     }
 
-    pub(super) fn set_gate(&self, gate: Gate) {
+    pub fn set_gate(&self, gate: Gate) {
         self.gate.send_replace(gate);
     }
 
