@@ -307,9 +307,10 @@ impl Serve {
             }
             let mut tasks = JoinSet::new();
             match self.start(&mut tasks, config.clone()) {
-                Ok(listeners) => {
+                Ok((listeners, cert)) => {
                     tracing::info!(pod = %id, ?listeners, "pod served");
                     self.state(PodState::Served(listeners));
+                    tasks.spawn(settle(self.listeners.clone(), id.clone(), cert));
                 }
                 Err(e) => {
                     tracing::error!(pod = %id, "cannot serve the pod: {e}");
@@ -333,7 +334,7 @@ impl Serve {
         &self,
         tasks: &mut JoinSet<()>,
         config: watch::Receiver<Option<Arc<weft_core::model::ProxyConfig>>>,
-    ) -> Result<PodListeners, String> {
+    ) -> Result<(PodListeners, Option<Arc<certs::Source>>), String> {
         let pod = &self.pod;
         let netns = Arc::new(Netns::open(&pod.netns).map_err(|e| e.to_string())?);
         // The listener received from the old node proxy for it, or a new one.
@@ -348,7 +349,8 @@ impl Serve {
         };
         let outbound_l = listen(Kind::Outbound, pod.outbound)?;
         let inbound_l = listen(Kind::Inbound, pod.inbound)?;
-        let creds = self.certificate(tasks, config.clone());
+        let cert = self.certificate(tasks, config.clone());
+        let creds = cert.clone().map(|c| c as Arc<dyn Credentials>);
         let tunnel_l = match creds {
             Some(_) => Some(listen(Kind::Tunnel, pod.tunnel)?),
             None => None,
@@ -390,10 +392,7 @@ impl Serve {
         let out = shared.clone();
         tasks.spawn(outbound_l.serve(move |l| outbound::run(l, out, target)));
         tasks.spawn(inbound_l.serve(move |l| inbound::run(l, shared, app)));
-        if creds.is_none() {
-            self.listeners.settled(&pod.id);
-        }
-        Ok(listeners)
+        Ok((listeners, cert))
     }
 
     /// The pod's own certificate, asked for with the node's credential and rotated: None when
@@ -402,7 +401,7 @@ impl Serve {
         &self,
         tasks: &mut JoinSet<()>,
         config: watch::Receiver<Option<Arc<weft_core::model::ProxyConfig>>>,
-    ) -> Option<Arc<dyn Credentials>> {
+    ) -> Option<Arc<certs::Source>> {
         let token_file = self.settings.bootstrap_token_file.clone()?;
         let mut control_plane = self.settings.control_plane.clone();
         control_plane.connector = self.node.connector.clone();
@@ -419,17 +418,19 @@ impl Serve {
             }
         };
         let source = certs::Source::new();
-        // Served once it holds its certificate: a hand-off waits for that.
-        let (listeners, id, mut ready) =
-            (self.listeners.clone(), self.pod.id.clone(), source.ready());
-        tasks.spawn(async move {
-            if ready.wait_for(|r| *r).await.is_ok() {
-                listeners.settled(&id);
-            }
-        });
         let (id_tx, id_rx) = watch::channel(None::<SpiffeId>);
         tasks.spawn(crate::engine::identity_of(config, id_tx));
         tasks.spawn(certs::run(source.clone(), issuer, None, id_rx));
-        Some(source as Arc<dyn Credentials>)
+        Some(source)
     }
+}
+
+/// A served pod is ready for a hand-off once it holds its certificate, if it does mTLS.
+async fn settle(listeners: Arc<Listeners>, pod: String, cert: Option<Arc<certs::Source>>) {
+    if let Some(cert) = cert
+        && cert.ready().wait_for(|r| *r).await.is_err()
+    {
+        return;
+    }
+    listeners.settled(&pod);
 }

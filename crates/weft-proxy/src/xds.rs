@@ -54,7 +54,8 @@ pub struct Status {
     pub last_error: Option<String>,
 }
 
-/// Runs until the task is dropped.
+/// Runs until the task is dropped. While `yielded` is true it holds no stream.
+#[allow(clippy::too_many_arguments)] // the engine hands over each piece it wires
 pub async fn run(
     control: ControlPlane,
     certs: Option<Arc<Source>>,
