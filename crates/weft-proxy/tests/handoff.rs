@@ -3,8 +3,10 @@
 //! same hand-off path takes the pod's listeners over while a client keeps making requests
 //! through them and holds one long-lived connection. No request fails, the long-lived
 //! connection keeps exchanging data on the old proxy until the client closes it, the old proxy
-//! is done then, and the new one serves every new connection. A new proxy that never gets
-//! ready leaves the old one serving, and a later one still takes over.
+//! is done then, and the new one serves every new connection. The same over mTLS discovery,
+//! where the control plane admits one stream per node credential and the pod has its own
+//! certificate. A new proxy that never gets ready leaves the old one serving, and a later one
+//! still takes over.
 
 mod common;
 
@@ -15,8 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{T, control_plane, enrolled, node_config, served, write_enrolled};
+use common::{T, control_plane_config, enrolled, node_config, served, write_enrolled};
 use futures_util::FutureExt;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use weft_proxy::handoff;
@@ -119,13 +123,13 @@ struct Load {
 }
 
 impl Load {
-    fn start(ns: Arc<Namespace>, listeners: node::PodListeners) -> Arc<Load> {
+    fn start(ns: Arc<Namespace>, through: Vec<SocketAddr>) -> Arc<Load> {
         let load = Arc::new(Load::default());
         let l = load.clone();
         tokio::spawn(async move {
             let mut n = 0u64;
             while !l.stop.load(Ordering::Relaxed) {
-                for addr in [listeners.inbound, listeners.outbound] {
+                for &addr in &through {
                     n += 1;
                     let want = format!("request {n}");
                     match tokio::time::timeout(T, ns.request(addr, &want)).await {
@@ -187,21 +191,52 @@ struct Fixture {
     dir: TempDir,
     _cp: weft_control::Bound,
     ns: Arc<Namespace>,
+    /// `host:port` of plaintext discovery, or of mTLS discovery with the mesh root to pin.
     discovery: String,
+    mtls: Option<Vec<CertificateDer<'static>>>,
 }
 
-async fn fixture(tag: &str) -> Fixture {
+/// The node proxy's credential (role node) and web-0's registration on node-a.
+fn bootstrap(dir: &TempDir) {
+    let sha = weft_control::ca::auth::token_sha256;
+    let creds = serde_json::json!([
+        {"tokenSha256": sha("node-token"), "namespace": "weft-system", "serviceAccount": "weft-node",
+            "pod": "node-a", "role": "node", "address": "127.0.0.1"},
+        {"tokenSha256": sha("web-token"), "namespace": "shop", "serviceAccount": "web",
+            "pod": "web-0", "node": "node-a"},
+    ]);
+    let file = serde_json::json!({ "credentials": creds }).to_string();
+    dir.write("bootstrap.json", &file);
+    dir.write("node-token", "node-token\n");
+}
+
+async fn fixture(tag: &str, mtls: bool) -> Fixture {
     let dir = TempDir::new(&format!("handoff-{tag}"));
-    let cp = control_plane(&dir, IpAddr::from(POD_IP)).await;
+    let mut cfg = control_plane_config(&dir, IpAddr::from(POD_IP));
+    if mtls {
+        bootstrap(&dir);
+        cfg.secure_discovery_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        cfg.ca.bootstrap = Some(dir.join("bootstrap.json"));
+    }
+    let cp = weft_control::build(cfg).await.unwrap();
     let ns = Arc::new(Namespace::new(tag));
     let app = echo_app(&ns);
     let pod = enrolled("web-0.shop", IpAddr::from(POD_IP), &ns.path(), app);
     write_enrolled(&dir, &[pod]);
+    let (discovery, mtls) = match cp.secure_discovery.filter(|_| mtls) {
+        Some(secure) => {
+            let root = std::fs::read(dir.join("state/ca/root-cert.pem")).unwrap();
+            let roots = CertificateDer::pem_slice_iter(&root).collect::<Result<_, _>>();
+            (secure.to_string(), Some(roots.unwrap()))
+        }
+        None => (cp.discovery.to_string(), None),
+    };
     Fixture {
-        discovery: cp.discovery.to_string(),
         dir,
         _cp: cp,
         ns,
+        discovery,
+        mtls,
     }
 }
 
@@ -213,6 +248,13 @@ impl Fixture {
         ready_within: Duration,
     ) -> Result<node::Bound, node::Error> {
         let mut cfg = node_config(&self.dir, discovery.unwrap_or(&self.discovery));
+        if let Some(roots) = &self.mtls {
+            let cp = &mut cfg.engine.control_plane;
+            cp.address = cp.address.replace("http://", "https://");
+            cp.roots = roots.clone();
+            cp.trust_domain = Some("cluster.local".into());
+            cfg.engine.bootstrap_token_file = Some(self.dir.join("node-token"));
+        }
         cfg.handoff = Some(handoff::Config {
             path: self.dir.join("node-a.handoff"),
             ready_within,
@@ -221,14 +263,14 @@ impl Fixture {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs root: creates a network namespace (ip netns) and enters it (setns)"]
-async fn a_new_node_proxy_takes_the_listeners_over_without_failing_a_request() {
-    let f = fixture("ok").await;
+/// A node proxy serving the pod hands over to a new one while a client makes requests
+/// through `listeners` of the pod and holds a long-lived connection through the first.
+async fn hand_off_under_load(f: Fixture, through: fn(&node::PodListeners) -> Vec<SocketAddr>) {
     let old = f.node(None, T).await.unwrap();
     let pod = served(&old, "web-0.shop").await;
-    let load = Load::start(f.ns.clone(), pod);
-    let mut long = BufReader::new(f.ns.connect(pod.inbound).await.unwrap());
+    let through = through(&pod);
+    let load = Load::start(f.ns.clone(), through.clone());
+    let mut long = BufReader::new(f.ns.connect(through[0]).await.unwrap());
     exchange(&mut long, "before").await;
     load.more(20).await;
 
@@ -263,7 +305,7 @@ async fn a_new_node_proxy_takes_the_listeners_over_without_failing_a_request() {
         "the old proxy must wait for its connection"
     );
     // Every new connection is the new proxy's.
-    let served_new = "weft_tcp_connections_total{direction=\"inbound\"";
+    let served_new = "weft_tcp_connections_total{";
     eventually("the new proxy to count connections", T, async || {
         line(&metrics(new.metrics).await, served_new).map(str::to_string)
     })
@@ -289,11 +331,33 @@ async fn a_new_node_proxy_takes_the_listeners_over_without_failing_a_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root: creates a network namespace (ip netns) and enters it (setns)"]
+async fn a_new_node_proxy_takes_the_listeners_over_without_failing_a_request() {
+    let f = fixture("ok", false).await;
+    hand_off_under_load(f, |pod| vec![pod.inbound, pod.outbound]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root: creates a network namespace (ip netns) and enters it (setns)"]
+async fn over_mtls_the_old_node_proxy_yields_its_discovery_stream_to_the_new_one() {
+    let f = fixture("mtls", true).await;
+    // Plaintext inbound is refused under STRICT mTLS: the client goes out through the pod.
+    hand_off_under_load(f, |pod| {
+        assert!(
+            pod.tunnel.is_some(),
+            "a pod with a certificate has a tunnel"
+        );
+        vec![pod.outbound]
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root: creates a network namespace (ip netns) and enters it (setns)"]
 async fn a_new_node_proxy_that_never_gets_ready_leaves_the_old_one_serving() {
-    let f = fixture("unready").await;
+    let f = fixture("unready", false).await;
     let old = f.node(None, T).await.unwrap();
     let pod = served(&old, "web-0.shop").await;
-    let load = Load::start(f.ns.clone(), pod);
+    let load = Load::start(f.ns.clone(), vec![pod.inbound, pod.outbound]);
     load.more(20).await;
 
     // Its control plane is unreachable: no config for the pod, so never ready.

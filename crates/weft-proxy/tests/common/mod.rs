@@ -40,6 +40,13 @@ spec:
 /// A control plane on loopback over `dir/config/mesh.yaml` (ambient `web`), with pods
 /// `web-0` and `db-0` at `ip` registered on node-a.
 pub async fn control_plane(dir: &TempDir, ip: IpAddr) -> weft_control::Bound {
+    weft_control::build(control_plane_config(dir, ip))
+        .await
+        .unwrap()
+}
+
+/// The configuration of [`control_plane`], its files written.
+pub fn control_plane_config(dir: &TempDir, ip: IpAddr) -> weft_control::Config {
     dir.write("config/mesh.yaml", &mesh("ambient"));
     let pod = |name: &str, workload: &str| {
         format!(
@@ -54,12 +61,10 @@ pub async fn control_plane(dir: &TempDir, ip: IpAddr) -> weft_control::Bound {
             pod("db-0", "db")
         ),
     );
-    weft_control::build(weft_control::Config {
+    weft_control::Config {
         pods_file: Some(dir.join("pods.json")),
         ..weft_control::Config::loopback(dir.join("config"), dir.join("state"))
-    })
-    .await
-    .unwrap()
+    }
 }
 
 /// The node proxy of node-a (at 127.0.0.1), plaintext discovery at `discovery`, every port 0,
