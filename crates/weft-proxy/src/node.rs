@@ -182,7 +182,8 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         gateway: None,
         settings: cfg.engine.clone(),
     };
-    let mut engine = Engine::start_with(config, |r| takeover.register(r)).await?;
+    let handing = cfg.handoff.as_ref().map(|_| &listeners);
+    let mut engine = Engine::start_with(config, |r| takeover.register(r), handing).await?;
     let states = States::default();
     let follow = Follow {
         settings: cfg.engine,

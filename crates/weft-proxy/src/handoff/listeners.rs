@@ -1,7 +1,8 @@
-//! A node proxy's pod listeners across hand-offs: the sockets received from the old process
-//! (taken once each, for the same pod, namespace and address), the sockets this process would
-//! give to the next (a copy of each open listener, gone when the listener closes), the gate
-//! that says when this process accepts, and which pods are ready to be served.
+//! A node proxy's listeners across hand-offs (its pods', and its own admin, readiness and
+//! metrics): the sockets received from the old process (taken once each, for the same pod,
+//! namespace and address), the sockets this process would give to the next (a copy of each
+//! open listener, gone when the listener closes), the gate that says when this process
+//! accepts on those it received and when it stops accepting, and which pods are ready.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -20,10 +21,11 @@ use super::message::{Header, Kind};
 /// When this process accepts on its pod listeners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {
-    /// Not yet: it is taking them over and not ready (the old process accepts meanwhile).
+    /// Not yet on the listeners received: it is taking them over and not ready (the old
+    /// process accepts on them meanwhile). New listeners accept at once.
     Closed,
     Open,
-    /// No longer: a new process took them over.
+    /// No longer on any: a new process took them over.
     Stopped,
 }
 
@@ -47,7 +49,8 @@ struct Settle {
 #[derive(Debug)]
 pub struct Listeners {
     inherited: Mutex<BTreeMap<Key, (Header, OwnedFd)>>,
-    /// The pods whose listeners were received: the hand-off waits for them.
+    /// The pods whose listeners were received: the hand-off waits for them (not for the
+    /// node's own listeners, which belong to no pod).
     wanted: BTreeSet<String>,
     offered: Mutex<BTreeMap<Key, Offered>>,
     next: AtomicU64,
@@ -63,7 +66,11 @@ impl Listeners {
     /// With the listeners received from the old process (none when there was none); the
     /// gate is closed.
     pub fn new(inherited: Vec<(Header, OwnedFd)>) -> Arc<Listeners> {
-        let wanted = inherited.iter().map(|(h, _)| h.pod.clone()).collect();
+        let wanted = inherited
+            .iter()
+            .filter(|(h, _)| !h.pod.is_empty())
+            .map(|(h, _)| h.pod.clone())
+            .collect();
         let inherited = inherited
             .into_iter()
             .map(|(h, fd)| ((h.pod.clone(), h.kind), (h, fd)))
@@ -94,9 +101,9 @@ impl Listeners {
             netns: netns.into(),
             addr,
         };
-        let listener = match self.take(&header) {
-            Some(l) => l?,
-            None => bind()?,
+        let (listener, received) = match self.take(&header) {
+            Some(l) => (l?, true),
+            None => (bind()?, false),
         };
         let fd = listener.as_fd().try_clone_to_owned()?;
         let id = self.next.fetch_add(1, Ordering::Relaxed);
@@ -110,6 +117,7 @@ impl Listeners {
                 id,
             },
             gate: self.gate.subscribe(),
+            received,
         })
     }
 
@@ -128,7 +136,7 @@ impl Listeners {
             );
             return None;
         }
-        tracing::info!(pod, kind, "hand-off: serving the listener received");
+        tracing::info!(pod, kind, addr = %want.addr, "hand-off: serving the listener received");
         Some(listener(fd))
     }
 
@@ -212,12 +220,14 @@ fn listener(fd: OwnedFd) -> io::Result<TcpListener> {
     TcpListener::from_std(s.into())
 }
 
-/// An open pod listener, offered to a new process while it lives.
+/// An open listener, offered to a new process while it lives.
 #[derive(Debug)]
 pub struct Listening {
     listener: TcpListener,
     offering: Offering,
     gate: watch::Receiver<Gate>,
+    /// Received from the old process, which accepts on it until the gate opens.
+    received: bool,
 }
 
 impl Listening {
@@ -225,9 +235,9 @@ impl Listening {
         self.listener.local_addr()
     }
 
-    /// Runs `serve` on the listener once the gate opens, until it returns or a new process
-    /// takes the listeners over; then the listener (and its offered copy) closes. Connections
-    /// accepted run on their own and are not cut.
+    /// Runs `serve` on the listener (one received, once the gate opens), until it returns or
+    /// a new process takes the listeners over; then the listener (and its offered copy)
+    /// closes. Connections accepted run on their own and are not cut.
     pub async fn serve<F>(self, serve: impl FnOnce(TcpListener) -> F)
     where
         F: Future<Output = ()>,
@@ -236,10 +246,13 @@ impl Listening {
             listener,
             offering,
             mut gate,
+            received,
         } = self;
-        let open = gate.wait_for(|g| *g != Gate::Closed).await.map(|g| *g);
-        if !matches!(open, Ok(Gate::Open)) {
-            return;
+        if received {
+            let open = gate.wait_for(|g| *g != Gate::Closed).await.map(|g| *g);
+            if !matches!(open, Ok(Gate::Open)) {
+                return;
+            }
         }
         tokio::select! {
             () = serve(listener) => {}

@@ -13,13 +13,16 @@ pub const VERSION: u32 = 1;
 /// The largest message either side sends or accepts.
 pub const MAX_LEN: usize = 16 * 1024;
 
-/// Which of a pod's listeners a socket is.
+/// Which listener a socket is: one of a pod's, or one of the node proxy's own (no pod).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Outbound,
     Inbound,
     Tunnel,
+    Admin,
+    Readiness,
+    Metrics,
 }
 
 impl Kind {
@@ -28,13 +31,17 @@ impl Kind {
             Kind::Outbound => "outbound",
             Kind::Inbound => "inbound",
             Kind::Tunnel => "tunnel",
+            Kind::Admin => "admin",
+            Kind::Readiness => "readiness",
+            Kind::Metrics => "metrics",
         }
     }
 }
 
 /// What a handed-over listening socket is: the pod and listener it serves, and what the pod
 /// was enrolled with (its namespace and the configured address, port 0 included), so the new
-/// process takes it only for the same pod in the same namespace on the same address.
+/// process takes it only for the same pod in the same namespace on the same address. The node
+/// proxy's own listeners have an empty pod and namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Header {
@@ -136,7 +143,15 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips() {
-        for kind in [Kind::Outbound, Kind::Inbound, Kind::Tunnel] {
+        let kinds = [
+            Kind::Outbound,
+            Kind::Inbound,
+            Kind::Tunnel,
+            Kind::Admin,
+            Kind::Readiness,
+            Kind::Metrics,
+        ];
+        for kind in kinds {
             let m = Message::Listener(Header { kind, ..header() });
             let text = String::from_utf8(encode(&m)).unwrap();
             assert!(
@@ -158,8 +173,8 @@ mod tests {
                 "unknown field `extra`",
             ),
             (
-                r#"{"msg":"listener","pod":"p","kind":"admin","netns":"/n","addr":"1.2.3.4:1"}"#,
-                "unknown variant `admin`",
+                r#"{"msg":"listener","pod":"p","kind":"debug","netns":"/n","addr":"1.2.3.4:1"}"#,
+                "unknown variant `debug`",
             ),
             (
                 r#"{"msg":"listener","pod":"p","kind":"inbound","netns":"/n","addr":"nowhere"}"#,

@@ -14,17 +14,19 @@
 //! 1. new → old `hello` (protocol version, pid). An old process of another version answers
 //!    `refused`.
 //! 2. old → new one `listener` per open pod listener (pod id, `outbound`/`inbound`/`tunnel`,
-//!    the pod's namespace and configured address), the socket attached (SCM_RIGHTS); then
+//!    the pod's namespace and configured address) and per listener of its own (`admin`,
+//!    `readiness`, `metrics`: fixed ports on a node), the socket attached (SCM_RIGHTS); then
 //!    `done` with the count. The old process then yields its discovery stream: the control
 //!    plane admits one stream per node credential, and the new process needs one. The old one
 //!    keeps serving with its last configuration meanwhile.
-//! 3. The new process serves each pod with the listener received for the same pod, namespace
-//!    and address (it opens new ones for the others), but does not accept yet. When every pod
-//!    received that is still enrolled is served, with its certificate (or the control plane
-//!    no longer gives it to this node), it claims the path (below), starts accepting, closes
-//!    the listeners no pod took, and sends `ready`.
-//! 4. On `ready` the old process stops accepting (drops its copies; connections queued meanwhile
-//!    are accepted by the new process from the same queue), and drains.
+//! 3. The new process uses each listener received for the same pod (or its own), namespace
+//!    and address, and opens new ones for the others; it does not accept on those received
+//!    yet. When every pod received that is still enrolled is served, with its certificate (or
+//!    the control plane no longer gives it to this node), it claims the path (below), starts
+//!    accepting on them, closes the ones nothing took, and sends `ready`.
+//! 4. On `ready` the old process stops accepting on every listener (drops its copies;
+//!    connections queued meanwhile are accepted by the new process from the same queue), and
+//!    drains.
 //!
 //! If the new process fails before `ready` (its control plane is unreachable, it crashes, it
 //! gives up after its limit), the connection closes and the old process takes up discovery

@@ -266,3 +266,46 @@ async fn a_listener_received_for_another_address_is_not_taken() {
     );
     assert!(fresh.local_addr().is_ok());
 }
+
+/// The node proxy's own listeners (no pod) go over too, and the hand-off does not wait for a
+/// pod for them; a listener opened anew accepts at once, gate closed or not.
+#[tokio::test]
+async fn the_node_proxys_own_listeners_go_over_without_a_pod() {
+    let dir = Dir::new("own");
+    let path = dir.0.join("handoff.sock");
+    let old = old(&path);
+    let bind = || {
+        let l = std::net::TcpListener::bind(any())?;
+        l.set_nonblocking(true)?;
+        TcpListener::from_std(l)
+    };
+    let admin = old
+        .listeners
+        .open("", Kind::Admin, Path::new(""), any(), bind)
+        .unwrap();
+    let admin_addr = admin.local_addr().unwrap();
+
+    let (_taking, received) = take(&path).await.unwrap().unwrap();
+    let kinds: BTreeSet<Kind> = received.iter().map(|(h, _)| h.kind).collect();
+    assert_eq!(kinds, BTreeSet::from([Kind::Inbound, Kind::Admin]));
+    let new = Listeners::new(received);
+    let taken = new
+        .open("", Kind::Admin, Path::new(""), any(), || unreachable!())
+        .unwrap();
+    assert_eq!(taken.local_addr().unwrap(), admin_addr);
+    new.enrolled(BTreeSet::new());
+    assert_eq!(new.unsettled(), Some(vec![]), "no pod to wait for");
+
+    // A listener of its own, not received: served while the gate is closed.
+    assert_eq!(new.gate(), Gate::Closed);
+    let fresh = new
+        .open(POD, Kind::Tunnel, Path::new(NETNS), any(), bind)
+        .unwrap();
+    let fresh_addr = fresh.local_addr().unwrap();
+    tokio::spawn(fresh.serve(|l| async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let _ = s.write_all(b"fresh").await;
+        }
+    }));
+    assert_eq!(who(fresh_addr).await, "fresh");
+}
