@@ -4,7 +4,7 @@
 //! owns it; a process checks that it still does by the file's inode.
 
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,6 +33,8 @@ pub fn claim(path: &Path) -> io::Result<Claimed> {
     let _ = std::fs::remove_file(&tmp);
     let listener = PacketListener::bind(&tmp)?;
     let bound = (|| {
+        // Only this user (and root) may connect.
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
         let ino = std::fs::metadata(&tmp)?.ino();
         std::fs::rename(&tmp, path)?;
         Ok(ino)
@@ -84,6 +86,8 @@ mod tests {
         let path = dir.join("handoff.sock");
         let first = claim(&path).unwrap();
         assert!(first.holds());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its user may connect");
         let second = claim(&path).unwrap();
         assert!(second.holds() && !first.holds());
         // A connection reaches the second; the first is unreachable by path.

@@ -80,6 +80,11 @@ impl Give {
 
     /// One hand-off: hello, the listeners, then wait for ready.
     async fn session(&self, conn: &Packets) -> Result<usize, Error> {
+        if !conn.peer_is_trusted()? {
+            return Err(Error::Untrusted(
+                "a process of another user connected".into(),
+            ));
+        }
         let hello = tokio::time::timeout(HELLO_WITHIN, recv(conn, "hello"))
             .await
             .map_err(|_| Error::Timeout(HELLO_WITHIN, "hello"))??;

@@ -51,6 +51,9 @@
 //! - When a hand-off fails, the old process checks whether the path still leads to it (inode)
 //!   and claims it again if the failed process had replaced it.
 //!
+//! The socket file is mode 0600, and each side checks that the other runs as the same user
+//! (or root) before anything is given or taken.
+//!
 //! So when a hand-off ends, the path leads to exactly one live listener: the new process's
 //! after `ready`, the old one's otherwise. On SIGTERM without hand-off the process stops
 //! listening on the path when it starts draining; the socket file stays, and the next process
@@ -122,6 +125,8 @@ pub enum Error {
     Closed(&'static str),
     #[error("the other node proxy refused the hand-off: {0}")]
     Refused(String),
+    #[error("{0}: only the same user (or root) may take or give listeners")]
+    Untrusted(String),
     #[error("the other node proxy broke the protocol: {0}")]
     Protocol(String),
     #[error("no {1} from the other node proxy within {0:?}")]

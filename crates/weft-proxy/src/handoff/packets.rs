@@ -116,6 +116,14 @@ impl Packets {
         }
     }
 
+    /// Whether the process at the other end runs as the same user as this one (or as root):
+    /// nobody else may take or give listeners.
+    pub fn peer_is_trusted(&self) -> io::Result<bool> {
+        let peer = socket::getsockopt(self.fd.get_ref(), socket::sockopt::PeerCredentials)?;
+        let own = nix::unistd::geteuid().as_raw();
+        Ok(peer.uid() == own || peer.uid() == 0)
+    }
+
     /// The next packet; None when the peer closed its end.
     pub async fn recv(&self) -> io::Result<Option<Packet>> {
         loop {
@@ -236,6 +244,7 @@ mod tests {
         accepted.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"ping");
 
+        assert!(new.peer_is_trusted().unwrap(), "the same process");
         drop(old);
         assert!(new.recv().await.unwrap().is_none(), "the peer closed");
     }

@@ -44,6 +44,12 @@ pub async fn take(path: &Path) -> Result<Option<(Taking, Vec<(Header, OwnedFd)>)
             });
         }
     };
+    if !conn.peer_is_trusted()? {
+        return Err(Error::Untrusted(format!(
+            "the process listening on {} runs as another user",
+            path.display()
+        )));
+    }
     tracing::info!(path = %path.display(), "hand-off: a node proxy answers; asking for its listeners");
     let hello = Message::Hello {
         version: VERSION,
