@@ -18,9 +18,10 @@ use crate::drain::Drain;
 
 /// How long a new process has to say hello once connected.
 const HELLO_WITHIN: Duration = Duration::from_secs(5);
-/// The longest the old process waits for a new one to be ready; the new one gives up sooner
-/// (its own limit) and closes the connection, which ends the wait at once.
-const READY_WITHIN: Duration = Duration::from_secs(600);
+/// How much longer than the new process said it may take the old one waits for `ready` (the
+/// new one gives up at its limit and closes the connection, which ends the wait at once; this
+/// bounds the wait, with discovery yielded, for one that hangs).
+const READY_SLACK: Duration = Duration::from_secs(10);
 
 /// What the old process's side works with.
 #[derive(Debug)]
@@ -88,9 +89,14 @@ impl Give {
         let hello = tokio::time::timeout(HELLO_WITHIN, recv(conn, "hello"))
             .await
             .map_err(|_| Error::Timeout(HELLO_WITHIN, "hello"))??;
-        match hello.0 {
-            Message::Hello { version, pid } if version == VERSION => {
+        let ready_within = match hello.0 {
+            Message::Hello {
+                version,
+                pid,
+                ready_within_ms,
+            } if version == VERSION => {
                 tracing::info!(pid, "hand-off: a new node proxy asks for the listeners");
+                Duration::from_millis(ready_within_ms) + READY_SLACK
             }
             Message::Hello { version, .. } => {
                 let reason =
@@ -106,7 +112,7 @@ impl Give {
                 return Err(Error::Refused(reason));
             }
             other => return Err(Error::unexpected("hello", &other)),
-        }
+        };
         let offered = self.listeners.offered()?;
         for (header, fd) in &offered {
             send(conn, &Message::Listener(header.clone()), Some(fd.as_fd())).await?;
@@ -119,9 +125,9 @@ impl Give {
             listeners = count,
             "hand-off: listeners sent; discovery yielded to the new node proxy until it is ready (serving with the last config meanwhile)"
         );
-        let ready = tokio::time::timeout(READY_WITHIN, recv(conn, "ready"))
+        let ready = tokio::time::timeout(ready_within, recv(conn, "ready"))
             .await
-            .map_err(|_| Error::Timeout(READY_WITHIN, "ready"))??;
+            .map_err(|_| Error::Timeout(ready_within, "ready"))??;
         match ready.0 {
             Message::Ready => Ok(count),
             other => Err(Error::unexpected("ready", &other)),

@@ -52,10 +52,19 @@ pub struct Header {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "msg", rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "msg",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum Message {
-    /// New → old, first: asks for the listeners.
-    Hello { version: u32, pid: u32 },
+    /// New → old, first: asks for the listeners, and says how long it may take to be ready.
+    Hello {
+        version: u32,
+        pid: u32,
+        ready_within_ms: u64,
+    },
     /// Old → new: one listening socket, in the same packet.
     Listener(Header),
     /// Old → new: every listener was sent.
@@ -119,8 +128,9 @@ mod tests {
                 Message::Hello {
                     version: 1,
                     pid: 42,
+                    ready_within_ms: 60000,
                 },
-                r#"{"msg":"hello","version":1,"pid":42}"#,
+                r#"{"msg":"hello","version":1,"pid":42,"readyWithinMs":60000}"#,
             ),
             (
                 Message::Listener(header()),

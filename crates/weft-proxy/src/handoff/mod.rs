@@ -11,8 +11,8 @@
 //!
 //! [`message`]s over a `SOCK_SEQPACKET` Unix socket ([`packets`]), one per packet:
 //!
-//! 1. new → old `hello` (protocol version, pid). An old process of another version answers
-//!    `refused`.
+//! 1. new → old `hello` (protocol version, pid, how long it may take to be ready). An old
+//!    process of another version answers `refused`.
 //! 2. old → new one `listener` per open pod listener (pod id, `outbound`/`inbound`/`tunnel`,
 //!    the pod's namespace and configured address) and per listener of its own (`admin`,
 //!    `readiness`, `metrics`: fixed ports on a node), the socket attached (SCM_RIGHTS); then
@@ -30,7 +30,8 @@
 //!
 //! If the new process fails before `ready` (its control plane is unreachable, it crashes, it
 //! gives up after its limit), the connection closes and the old process takes up discovery
-//! again and keeps accepting: it never stops before `ready`. If nobody answers on the path at
+//! again and keeps accepting: it never stops before `ready`. One that hangs without closing is
+//! given up on 10 s after the limit it announced. If nobody answers on the path at
 //! start (no socket file, or one whose process is gone), the new process opens its own
 //! listeners. If someone answers and the hand-off then fails, the new process fails too rather
 //! than starting on its own: it could not bind the old one's addresses anyway.

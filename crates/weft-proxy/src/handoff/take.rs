@@ -4,14 +4,14 @@
 use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::claim::{Claimed, claim};
 use super::listeners::{Gate, Listeners};
 use super::message::{Header, Message, VERSION};
 use super::packets::Packets;
-use super::{Error, recv, send};
+use super::{Config, Error, recv, send};
 
 /// How long the old process has to send its listeners.
 const LISTENERS_WITHIN: Duration = Duration::from_secs(10);
@@ -21,11 +21,13 @@ const LISTENERS_WITHIN: Duration = Duration::from_secs(10);
 pub struct Taking {
     conn: Packets,
     path: PathBuf,
+    ready_within: Duration,
 }
 
-/// Asks the process listening on `path` for its listeners. None when nobody answers (no
-/// socket there, or one left by a process that is gone): start with new listeners.
-pub async fn take(path: &Path) -> Result<Option<(Taking, Vec<(Header, OwnedFd)>)>, Error> {
+/// Asks the process listening on the hand-off path for its listeners. None when nobody
+/// answers (no socket there, or one left by a process that is gone): start with new listeners.
+pub async fn take(cfg: &Config) -> Result<Option<(Taking, Vec<(Header, OwnedFd)>)>, Error> {
+    let path = cfg.path.as_path();
     let conn = match Packets::connect(path).await {
         Ok(c) => c,
         Err(e)
@@ -54,6 +56,7 @@ pub async fn take(path: &Path) -> Result<Option<(Taking, Vec<(Header, OwnedFd)>)
     let hello = Message::Hello {
         version: VERSION,
         pid: std::process::id(),
+        ready_within_ms: u64::try_from(cfg.ready_within.as_millis()).unwrap_or(u64::MAX),
     };
     send(&conn, &hello, None).await?;
     let received = tokio::time::timeout(LISTENERS_WITHIN, receive(&conn))
@@ -66,6 +69,7 @@ pub async fn take(path: &Path) -> Result<Option<(Taking, Vec<(Header, OwnedFd)>)
     let taking = Taking {
         conn,
         path: path.into(),
+        ready_within: cfg.ready_within,
     };
     Ok(Some((taking, received)))
 }
@@ -100,16 +104,21 @@ async fn receive(conn: &Packets) -> Result<Vec<(Header, OwnedFd)>, Error> {
 }
 
 impl Taking {
-    /// Waits up to `limit` for `ready` (every pod served); `why` says what is still missing
-    /// when it is not. Then: claims the path, opens the gate, tells the old process. Fails,
-    /// leaving the old process serving, if not ready in time.
+    /// How long it waits for its pods to be ready.
+    pub fn ready_within(&self) -> Duration {
+        self.ready_within
+    }
+
+    /// Waits for `ready` (every pod served) as long as configured; `why` says what is still
+    /// missing when it is not. Then: claims the path, opens the gate, tells the old process.
+    /// Fails, leaving the old process serving, if not ready in time.
     pub async fn finish(
         self,
         listeners: &Listeners,
         ready: impl Future<Output = ()>,
-        limit: Duration,
         why: impl FnOnce() -> String,
     ) -> Result<Claimed, Error> {
+        let limit = self.ready_within;
         // The old process notices a failure when this connection closes.
         if tokio::time::timeout(limit, ready).await.is_err() {
             return Err(Error::NotReady { limit, why: why() });

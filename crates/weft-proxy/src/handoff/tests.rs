@@ -38,6 +38,14 @@ impl Drop for Dir {
     }
 }
 
+/// A new process's hand-off on `path`, ready within `limit`.
+fn within(path: &Path, limit: Duration) -> Config {
+    Config {
+        path: path.to_path_buf(),
+        ready_within: limit,
+    }
+}
+
 fn any() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -113,7 +121,10 @@ async fn the_new_process_takes_the_same_socket_and_the_old_one_stops_accepting()
     let old = old(&path);
     assert_eq!(who(old.addr).await, "old");
 
-    let (taking, received) = take(&path).await.unwrap().expect("the old process answers");
+    let (taking, received) = take(&within(&path, T))
+        .await
+        .unwrap()
+        .expect("the old process answers");
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].0.pod, POD);
     let new = Listeners::new(received);
@@ -127,7 +138,7 @@ async fn the_new_process_takes_the_same_socket_and_the_old_one_stops_accepting()
     enrolled(&new);
     new.settled(POD);
     let claimed = taking
-        .finish(&new, new.all_settled(), T, || unreachable!())
+        .finish(&new, new.all_settled(), || unreachable!())
         .await
         .unwrap();
     assert!(claimed.holds());
@@ -152,7 +163,10 @@ async fn the_new_process_takes_the_same_socket_and_the_old_one_stops_accepting()
         drain,
     };
     tokio::spawn(give.run(claimed));
-    let (_next, again) = take(&path).await.unwrap().expect("the new process answers");
+    let (_next, again) = take(&within(&path, T))
+        .await
+        .unwrap()
+        .expect("the new process answers");
     assert_eq!(again.len(), 1);
 }
 
@@ -162,13 +176,13 @@ async fn a_new_process_that_is_not_ready_leaves_the_old_one_serving() {
     let path = dir.0.join("handoff.sock");
     let old = old(&path);
 
-    let (taking, received) = take(&path).await.unwrap().unwrap();
+    let limit = Duration::from_millis(100);
+    let (taking, received) = take(&within(&path, limit)).await.unwrap().unwrap();
     let new = Listeners::new(received);
     let (addr, _serving) = serve(&new, "new");
     enrolled(&new);
-    let limit = Duration::from_millis(100);
     let err = taking
-        .finish(&new, new.all_settled(), limit, || {
+        .finish(&new, new.all_settled(), || {
             format!("waiting for {:?}", new.unsettled())
         })
         .await
@@ -188,7 +202,10 @@ async fn a_new_process_that_is_not_ready_leaves_the_old_one_serving() {
         .unwrap();
     assert_eq!(old.listeners.gate(), Gate::Open);
     assert_eq!(who(addr).await, "old");
-    let (_again, received) = take(&path).await.unwrap().expect("the old process answers");
+    let (_again, received) = take(&within(&path, T))
+        .await
+        .unwrap()
+        .expect("the old process answers");
     assert_eq!(received.len(), 1);
     let text = {
         let mut r = prometheus_client::registry::Registry::default();
@@ -208,12 +225,12 @@ async fn the_old_process_takes_the_path_back_from_a_failed_successor() {
     let dir = Dir::new("reclaim");
     let path = dir.0.join("handoff.sock");
     let old = old(&path);
-    let (taking, _received) = take(&path).await.unwrap().unwrap();
+    let (taking, _received) = take(&within(&path, T)).await.unwrap().unwrap();
     let stolen = claim(&path).unwrap();
     drop((taking, stolen));
 
     let received = eventually("the old process to answer again", T, async || {
-        match take(&path).await {
+        match take(&within(&path, T)).await {
             Ok(Some((_t, received))) => Ok(received.len()),
             other => Err(format!("{other:?}")),
         }
@@ -232,6 +249,7 @@ async fn another_protocol_version_is_refused() {
     let hello = Message::Hello {
         version: 99,
         pid: 1,
+        ready_within_ms: 1000,
     };
     send(&conn, &hello, None).await.unwrap();
     match recv(&conn, "an answer").await.unwrap().0 {
@@ -249,7 +267,7 @@ async fn a_listener_received_for_another_address_is_not_taken() {
     let dir = Dir::new("mismatch");
     let path = dir.0.join("handoff.sock");
     let _old = old(&path);
-    let (_taking, received) = take(&path).await.unwrap().unwrap();
+    let (_taking, received) = take(&within(&path, T)).await.unwrap().unwrap();
     let new = Listeners::new(received);
     let elsewhere: SocketAddr = "127.0.0.2:0".parse().unwrap();
     let fresh = new
@@ -285,7 +303,7 @@ async fn the_node_proxys_own_listeners_go_over_without_a_pod() {
         .unwrap();
     let admin_addr = admin.local_addr().unwrap();
 
-    let (_taking, received) = take(&path).await.unwrap().unwrap();
+    let (_taking, received) = take(&within(&path, T)).await.unwrap().unwrap();
     let kinds: BTreeSet<Kind> = received.iter().map(|(h, _)| h.kind).collect();
     assert_eq!(kinds, BTreeSet::from([Kind::Inbound, Kind::Admin]));
     let new = Listeners::new(received);

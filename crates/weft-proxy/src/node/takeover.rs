@@ -22,7 +22,7 @@ pub(super) struct Takeover {
 /// Takes the listeners of the node proxy on the path, if one answers.
 pub(super) async fn begin(cfg: Option<&handoff::Config>) -> Result<Takeover, handoff::Error> {
     let (taking, inherited) = match cfg {
-        Some(h) => handoff::take(&h.path).await?.unzip(),
+        Some(h) => handoff::take(h).await?.unzip(),
         None => (None, None),
     };
     Ok(Takeover {
@@ -53,7 +53,7 @@ impl Takeover {
         };
         let claimed = match self.taking {
             Some(taking) => {
-                let claimed = ready_then_finish(engine, states, &self.listeners, taking, cfg).await;
+                let claimed = ready_then_finish(engine, states, &self.listeners, taking).await;
                 self.metrics.handoff(Side::Take, claimed.is_ok());
                 if let Err(e) = &claimed {
                     tracing::error!("hand-off failed: {e}");
@@ -86,9 +86,8 @@ async fn ready_then_finish(
     states: &States,
     listeners: &Listeners,
     taking: handoff::Taking,
-    cfg: &handoff::Config,
 ) -> Result<handoff::Claimed, handoff::Error> {
-    let limit = cfg.ready_within;
+    let limit = taking.ready_within();
     let ready = async {
         if engine.ready(limit).await {
             listeners.all_settled().await
@@ -110,5 +109,5 @@ async fn ready_then_finish(
             .collect();
         format!("pods not served yet: {}", pods.join("; "))
     };
-    taking.finish(listeners, ready, limit, why).await
+    taking.finish(listeners, ready, why).await
 }
