@@ -81,6 +81,13 @@ pub struct Args {
     /// re-read when it changes.
     #[arg(long, value_name = "FILE", requires = "node")]
     enrolled: Option<std::path::PathBuf>,
+    /// Node role: restart or upgrade without resetting connections. At start, take the pods'
+    /// listening sockets from the node proxy listening on this Unix socket; it stops accepting
+    /// once this one serves every pod, and exits when its connections have ended (or at its
+    /// drain deadline). Then listen here for the next one. Nobody answering: open new
+    /// listeners.
+    #[arg(long, value_name = "PATH", requires = "node")]
+    handoff: Option<std::path::PathBuf>,
     /// Waypoint role: serve this waypoint Gateway (gatewayClassName weft-waypoint), `NS/NAME`
     /// or `NAME` in --namespace, on the --tunnel listener. Runs as service account NAME.
     #[arg(long, value_name = "NS/NAME", conflicts_with_all = ["gateway", "node"])]
@@ -440,6 +447,11 @@ mod tests {
             crate::Cli::try_parse_from(all).map_err(|e| e.to_string())
         };
         assert!(parse(&["--node", "node-a", "--enrolled", "/run/weft/enrolled.json"]).is_ok());
+        let handoff = ["--handoff", "/run/weft/node-a.handoff"];
+        let with = [&["--node", "node-a", "--enrolled", "f"][..], &handoff].concat();
+        assert!(parse(&with).is_ok());
+        let err = parse(&[&["--workload", "w", "--pod", "p"][..], &handoff].concat());
+        assert!(err.unwrap_err().contains("--node"));
         let err = parse(&["--node", "node-a"]).unwrap_err();
         assert!(err.contains("--enrolled"), "{err}");
         let err = parse(&[

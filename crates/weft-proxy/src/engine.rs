@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -27,6 +26,8 @@ use crate::shared::{SetLogLevel, Shared};
 use crate::state::Store;
 use crate::tunnel::{self, Credentials};
 use crate::{balance, metrics, xds};
+
+mod own;
 
 /// Who this proxy serves.
 #[derive(Debug, Clone)]
@@ -65,6 +66,9 @@ pub struct Engine {
     pub(crate) metrics: SocketAddr,
     pub(crate) shared: Arc<Shared>,
     pub(crate) tasks: JoinSet<()>,
+    /// `true` ends the discovery stream until it is `false` again: a node proxy handing over
+    /// yields it to its successor ([`crate::handoff`]).
+    pub(crate) discovery: Arc<watch::Sender<bool>>,
     trigger: Trigger,
 }
 
@@ -135,10 +139,21 @@ pub(crate) fn node(
 impl Engine {
     /// Binds admin, readiness and metrics and starts discovery.
     pub(crate) async fn start(cfg: EngineConfig) -> Result<Engine, BindError> {
-        let admin_l = bind("admin", cfg.settings.admin).await?;
-        let ready_l = bind("readiness", cfg.settings.readiness).await?;
-        let metrics_l = bind("metrics", cfg.settings.metrics).await?;
-        let addr = |l: &TcpListener, d| l.local_addr().unwrap_or(d);
+        Engine::start_with(cfg, |_| {}, None).await
+    }
+
+    /// [`Engine::start`], with the role's own metric families registered by `register`, and
+    /// its listeners taken from and offered through `handoff` (a node proxy's).
+    pub(crate) async fn start_with(
+        cfg: EngineConfig,
+        register: impl FnOnce(&mut prometheus_client::registry::Registry),
+        handoff: Option<&Arc<crate::handoff::Listeners>>,
+    ) -> Result<Engine, BindError> {
+        use crate::handoff::Kind;
+        let admin_l = own::open(handoff, Kind::Admin, cfg.settings.admin).await?;
+        let ready_l = own::open(handoff, Kind::Readiness, cfg.settings.readiness).await?;
+        let metrics_l = own::open(handoff, Kind::Metrics, cfg.settings.metrics).await?;
+        let addr = |l: &own::Own, d| l.local_addr().unwrap_or(d);
         let (admin, readiness, metrics) = (
             addr(&admin_l, cfg.settings.admin),
             addr(&ready_l, cfg.settings.readiness),
@@ -152,6 +167,7 @@ impl Engine {
             balance::Metrics::register(registry.sub_registry_with_prefix("balance"));
         let xds_metrics = xds::Metrics::register(registry.sub_registry_with_prefix("xds"));
         let certs_metrics = certs::Metrics::register(registry.sub_registry_with_prefix("certs"));
+        register(&mut registry);
         let connector = Connector::new(cfg.settings.mark);
         let mut cfg = cfg;
         cfg.settings.control_plane.connector = connector.clone();
@@ -205,6 +221,7 @@ impl Engine {
             certs,
             identity_ip: cfg.node.ip.parse().ok(),
         });
+        let discovery = Arc::new(watch::Sender::new(false));
         tasks.spawn(xds::run(
             cfg.settings.control_plane,
             shared.certs.clone(),
@@ -213,26 +230,10 @@ impl Engine {
             subscriptions,
             status_tx,
             xds_metrics,
+            discovery.subscribe(),
         ));
         for (l, readiness_only) in [(admin_l, false), (ready_l, true), (metrics_l, true)] {
-            let shared = shared.clone();
-            tasks.spawn(async move {
-                loop {
-                    let Ok((stream, _)) = l.accept().await else {
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    };
-                    let sh = shared.clone();
-                    tokio::spawn(async move {
-                        let svc = hyper::service::service_fn(move |req| {
-                            crate::admin::handle(sh.clone(), readiness_only, req)
-                        });
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
-                    });
-                }
-            });
+            l.spawn(&mut tasks, shared.clone(), readiness_only);
         }
         Ok(Engine {
             admin,
@@ -240,6 +241,7 @@ impl Engine {
             metrics,
             shared,
             tasks,
+            discovery,
             trigger,
         })
     }

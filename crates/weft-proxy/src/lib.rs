@@ -26,6 +26,7 @@ pub mod error;
 pub(crate) mod filters;
 pub(crate) mod forward;
 pub mod gateway;
+pub mod handoff;
 pub(crate) mod inbound;
 pub(crate) mod io;
 pub(crate) mod metrics;

@@ -7,6 +7,9 @@
 //! it changes. A pod is served once the control plane sends its configuration, which it does
 //! only for a pod on this node in ambient mode; a pod it refuses or later removes (it left
 //! ambient mode, or the node) gets no listeners, or loses them.
+//!
+//! With a hand-off path, a new node proxy takes the listeners of the one running and the old
+//! one's connections finish there ([`crate::handoff`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +23,7 @@ use tokio::task::JoinSet;
 use weft_core::identity::SpiffeId;
 
 use crate::engine::{BindError, Engine, EngineConfig, Identity, Settings, node};
+use crate::handoff::{self, Kind, Listeners};
 use crate::netns::Netns;
 use crate::pool::Pool;
 use crate::shared::Shared;
@@ -32,6 +36,8 @@ pub const ROLE: &str = "node";
 /// Why an enrolled pod is not served when the control plane has no config for it.
 const NOT_OURS: &str = "the control plane has no configuration for this pod on this node (it is \
                         not in ambient mode, or not on this node)";
+
+mod takeover;
 
 /// How often the enrolment file is checked for changes.
 const POLL: Duration = Duration::from_millis(200);
@@ -82,6 +88,18 @@ pub struct Config {
     pub engine: Settings,
     /// The enrolled pods, written by the runtime on the node.
     pub pods_file: PathBuf,
+    /// Take the listeners of the node proxy on this path, if one answers, and listen there
+    /// for the next.
+    pub handoff: Option<handoff::Config>,
+}
+
+/// Why a node proxy did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("hand-off: {0}")]
+    Handoff(#[from] handoff::Error),
 }
 
 /// Where a served pod's listeners are (inside its namespace).
@@ -112,10 +130,17 @@ pub struct Bound {
     pub readiness: SocketAddr,
     pub metrics: SocketAddr,
     states: States,
+    listeners: Arc<Listeners>,
     engine: Engine,
 }
 
 impl Bound {
+    /// Resolves once a new node proxy took the listeners over: this one no longer accepts;
+    /// drain it.
+    pub async fn handed_off(&self) {
+        self.listeners.handed_off().await
+    }
+
     /// What it does for the pod `id`, if it is enrolled.
     pub fn pod(&self, id: &str) -> Option<PodState> {
         lock(&self.states).get(id).cloned()
@@ -138,7 +163,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub async fn build(cfg: Config) -> Result<Bound, BindError> {
+/// Starts a node proxy. With a hand-off path where a node proxy answers, returns once this
+/// one serves every pod with the listeners received and the old one stops accepting.
+pub async fn build(cfg: Config) -> Result<Bound, Error> {
+    let takeover = takeover::begin(cfg.handoff.as_ref()).await?;
+    let listeners = takeover.listeners.clone();
     let identity = Identity {
         id: format!("{}.weft-system", cfg.node),
         namespace: "weft-system".into(),
@@ -148,19 +177,24 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         service_account: "weft-node".into(),
         labels: BTreeMap::new(),
     };
-    let mut engine = Engine::start(EngineConfig {
+    let config = EngineConfig {
         node: node(&identity, ROLE, String::new(), String::new()),
         gateway: None,
         settings: cfg.engine.clone(),
-    })
-    .await?;
+    };
+    let handing = cfg.handoff.as_ref().map(|_| &listeners);
+    let mut engine = Engine::start_with(config, |r| takeover.register(r), handing).await?;
     let states = States::default();
     let follow = Follow {
         settings: cfg.engine,
         node: engine.shared.clone(),
         states: states.clone(),
+        listeners: listeners.clone(),
     };
     engine.tasks.spawn(follow.run(cfg.pods_file));
+    takeover
+        .finish(cfg.handoff.as_ref(), &mut engine, &states)
+        .await?;
     let (admin, readiness, metrics) = (engine.admin, engine.readiness, engine.metrics);
     tracing::info!(node = %cfg.node, %admin, "node proxy listening");
     Ok(Bound {
@@ -168,6 +202,7 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         readiness,
         metrics,
         states,
+        listeners,
         engine,
     })
 }
@@ -177,6 +212,7 @@ struct Follow {
     settings: Settings,
     node: Arc<Shared>,
     states: States,
+    listeners: Arc<Listeners>,
 }
 
 impl Follow {
@@ -202,6 +238,7 @@ impl Follow {
     fn apply(&self, served: &mut BTreeMap<String, (Enrolled, JoinSet<()>)>, list: EnrolledList) {
         let wanted: BTreeMap<String, Enrolled> =
             list.pods.into_iter().map(|p| (p.id.clone(), p)).collect();
+        self.listeners.enrolled(wanted.keys().cloned().collect());
         served.retain(|id, (pod, _)| {
             let keep = wanted.get(id) == Some(pod);
             if !keep {
@@ -222,6 +259,7 @@ impl Follow {
                 settings: self.settings.clone(),
                 node: self.node.clone(),
                 states: self.states.clone(),
+                listeners: self.listeners.clone(),
                 pod: pod.clone(),
             };
             tasks.spawn(serve.run());
@@ -244,6 +282,7 @@ struct Serve {
     settings: Settings,
     node: Arc<Shared>,
     states: States,
+    listeners: Arc<Listeners>,
     pod: Enrolled,
 }
 
@@ -261,6 +300,7 @@ impl Serve {
             }
             if config.borrow().is_none() {
                 self.state(PodState::Refused(NOT_OURS.into()));
+                self.listeners.settled(&id);
                 tracing::warn!(pod = %id, "not served: {NOT_OURS}");
                 if config.wait_for(Option::is_some).await.is_err() {
                     return;
@@ -268,9 +308,10 @@ impl Serve {
             }
             let mut tasks = JoinSet::new();
             match self.start(&mut tasks, config.clone()) {
-                Ok(listeners) => {
+                Ok((listeners, cert)) => {
                     tracing::info!(pod = %id, ?listeners, "pod served");
                     self.state(PodState::Served(listeners));
+                    tasks.spawn(settle(self.listeners.clone(), id.clone(), cert));
                 }
                 Err(e) => {
                     tracing::error!(pod = %id, "cannot serve the pod: {e}");
@@ -294,22 +335,28 @@ impl Serve {
         &self,
         tasks: &mut JoinSet<()>,
         config: watch::Receiver<Option<Arc<weft_core::model::ProxyConfig>>>,
-    ) -> Result<PodListeners, String> {
+    ) -> Result<(PodListeners, Option<Arc<certs::Source>>), String> {
         let pod = &self.pod;
         let netns = Arc::new(Netns::open(&pod.netns).map_err(|e| e.to_string())?);
-        let listen = |what: &str, addr: SocketAddr| {
-            netns
-                .listen(addr)
-                .map_err(|e| format!("{what} listener {addr} in {}: {e}", pod.netns.display()))
+        // The listener received from the old node proxy for it, or a new one.
+        let listen = |kind: Kind, addr: SocketAddr| {
+            let bind = || netns.listen(addr);
+            self.listeners
+                .open(&pod.id, kind, &pod.netns, addr, bind)
+                .map_err(|e| {
+                    let what = kind.as_str();
+                    format!("{what} listener {addr} in {}: {e}", pod.netns.display())
+                })
         };
-        let outbound_l = listen("outbound", pod.outbound)?;
-        let inbound_l = listen("inbound", pod.inbound)?;
-        let creds = self.certificate(tasks, config.clone());
+        let outbound_l = listen(Kind::Outbound, pod.outbound)?;
+        let inbound_l = listen(Kind::Inbound, pod.inbound)?;
+        let cert = self.certificate(tasks, config.clone());
+        let creds = cert.clone().map(|c| c as Arc<dyn Credentials>);
         let tunnel_l = match creds {
-            Some(_) => Some(listen("tunnel", pod.tunnel)?),
+            Some(_) => Some(listen(Kind::Tunnel, pod.tunnel)?),
             None => None,
         };
-        let addr = |l: &tokio::net::TcpListener| l.local_addr().map_err(|e| e.to_string());
+        let addr = |l: &handoff::Listening| l.local_addr().map_err(|e| e.to_string());
         let listeners = PodListeners {
             outbound: addr(&outbound_l)?,
             inbound: addr(&inbound_l)?,
@@ -337,21 +384,16 @@ impl Serve {
             certs: None,
             identity_ip: Some(pod.ip),
         });
-        if let (Some(l), Some(creds)) = (tunnel_l, creds) {
-            tasks.spawn(inbound::run_tunnel(
-                l,
-                creds,
-                shared.clone(),
-                pod.inbound_app,
-            ));
+        // Each accepts once the gate opens (at once, or when a hand-off is done).
+        let (app, target) = (pod.inbound_app, pod.outbound_target);
+        if let (Some(l), Some(creds)) = (tunnel_l, creds.clone()) {
+            let shared = shared.clone();
+            tasks.spawn(l.serve(move |l| inbound::run_tunnel(l, creds, shared, app)));
         }
-        tasks.spawn(outbound::run(
-            outbound_l,
-            shared.clone(),
-            pod.outbound_target,
-        ));
-        tasks.spawn(inbound::run(inbound_l, shared, pod.inbound_app));
-        Ok(listeners)
+        let out = shared.clone();
+        tasks.spawn(outbound_l.serve(move |l| outbound::run(l, out, target)));
+        tasks.spawn(inbound_l.serve(move |l| inbound::run(l, shared, app)));
+        Ok((listeners, cert))
     }
 
     /// The pod's own certificate, asked for with the node's credential and rotated: None when
@@ -360,7 +402,7 @@ impl Serve {
         &self,
         tasks: &mut JoinSet<()>,
         config: watch::Receiver<Option<Arc<weft_core::model::ProxyConfig>>>,
-    ) -> Option<Arc<dyn Credentials>> {
+    ) -> Option<Arc<certs::Source>> {
         let token_file = self.settings.bootstrap_token_file.clone()?;
         let mut control_plane = self.settings.control_plane.clone();
         control_plane.connector = self.node.connector.clone();
@@ -380,6 +422,16 @@ impl Serve {
         let (id_tx, id_rx) = watch::channel(None::<SpiffeId>);
         tasks.spawn(crate::engine::identity_of(config, id_tx));
         tasks.spawn(certs::run(source.clone(), issuer, None, id_rx));
-        Some(source as Arc<dyn Credentials>)
+        Some(source)
     }
+}
+
+/// A served pod is ready for a hand-off once it holds its certificate, if it does mTLS.
+async fn settle(listeners: Arc<Listeners>, pod: String, cert: Option<Arc<certs::Source>>) {
+    if let Some(cert) = cert
+        && cert.ready().wait_for(|r| *r).await.is_err()
+    {
+        return;
+    }
+    listeners.settled(&pod);
 }

@@ -40,6 +40,8 @@ pub enum Error {
     Refused(String),
     #[error("discovery stream failed: {0}")]
     Failed(String),
+    #[error("stream yielded to the node proxy taking over")]
+    Yielded,
 }
 
 /// Connection state, for readiness and the admin API.
@@ -52,7 +54,8 @@ pub struct Status {
     pub last_error: Option<String>,
 }
 
-/// Runs until the task is dropped.
+/// Runs until the task is dropped. While `yielded` is true it holds no stream.
+#[allow(clippy::too_many_arguments)] // the engine hands over each piece it wires
 pub async fn run(
     control: ControlPlane,
     certs: Option<Arc<Source>>,
@@ -61,30 +64,47 @@ pub async fn run(
     mut subscriptions: mpsc::UnboundedReceiver<Interest>,
     status: watch::Sender<Status>,
     metrics: Metrics,
+    mut yielded: watch::Receiver<bool>,
 ) {
     store.want(PROXY_TYPE, &node.id);
     let mut backoff = BACKOFF_MIN;
     loop {
-        let result = session(
-            &control,
-            &certs,
-            &node,
-            &store,
-            &mut subscriptions,
-            &status,
-            &metrics,
-        )
-        .await;
+        // Yielded (a node proxy handing over): no stream until it is taken up again.
+        if yielded.wait_for(|y| !*y).await.is_err() {
+            return;
+        }
+        let result = tokio::select! {
+            r = session(
+                &control,
+                &certs,
+                &node,
+                &store,
+                &mut subscriptions,
+                &status,
+                &metrics,
+            ) => r,
+            () = async {
+                if yielded.wait_for(|y| *y).await.is_err() {
+                    std::future::pending().await
+                }
+            } => Err(Error::Yielded),
+        };
         if status.borrow().connected {
             // The session worked: the next failure starts over from a short wait.
             backoff = BACKOFF_MIN;
             metrics.connected(false);
         }
-        let err = result.err().unwrap_or(Error::Closed).to_string();
+        let err = result.err().unwrap_or(Error::Closed);
+        let yielded_now = matches!(err, Error::Yielded);
+        let err = err.to_string();
         status.send_modify(|s| {
             s.connected = false;
             s.last_error = Some(err.clone());
         });
+        if yielded_now {
+            tracing::info!("discovery: {err}; serving with the last config");
+            continue;
+        }
         tracing::warn!(control_plane = %control.address, "discovery: {err}; serving with the last config, retrying in {backoff:?}");
         // Jitter spreads reconnects of many proxies after a control-plane restart.
         let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 2));

@@ -3,37 +3,17 @@
 //! that has its own sidecar, releases a pod that leaves ambient mode and serves it again when
 //! it comes back, and closes a pod's listeners when the runtime drops it from the file.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
+use std::net::{IpAddr, SocketAddr};
+
+use common::{T, control_plane, mesh, node_config, served, write_enrolled};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use weft_proxy::control::ControlPlane;
-use weft_proxy::engine::Settings;
 use weft_proxy::node::{self, PodState};
 use weft_test_support::dir::TempDir;
 use weft_test_support::wait::eventually;
 
-const T: Duration = Duration::from_secs(20);
-
-fn mesh(web_mode: &str) -> String {
-    format!(
-        r#"
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {{name: web, namespace: shop, labels: {{app: web, weft.dev/dataplane-mode: {web_mode}}}}}
-spec:
-  command: [web]
-  ports: [{{name: http, containerPort: 8080}}]
----
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {{name: db, namespace: shop, labels: {{app: db}}}}
-spec:
-  command: [db]
-"#
-    )
-}
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 /// Answers every connection with `hello`.
 async fn app() -> SocketAddr {
@@ -49,32 +29,9 @@ async fn app() -> SocketAddr {
     addr
 }
 
+/// Pod `id` in the test's own network namespace, on loopback.
 fn enrolled(id: &str, app: SocketAddr) -> serde_json::Value {
-    let (name, ns) = id.split_once('.').unwrap();
-    serde_json::json!({
-        "id": id, "namespace": ns, "name": name, "ip": "127.0.0.1",
-        "netns": "/proc/self/ns/net",
-        "outbound": "127.0.0.1:0", "inbound": "127.0.0.1:0", "tunnel": "127.0.0.1:0",
-        "inboundApp": app, "outboundTarget": app,
-    })
-}
-
-fn write_enrolled(dir: &TempDir, pods: &[serde_json::Value]) {
-    let text = serde_json::json!({ "pods": pods }).to_string();
-    // Through a rename, as the runtime writes it: never read half-written.
-    let tmp = dir.write("enrolled.json.tmp", &text);
-    std::fs::rename(tmp, dir.join("enrolled.json")).unwrap();
-}
-
-async fn served(n: &node::Bound, id: &str) -> node::PodListeners {
-    eventually(&format!("{id} to be served"), T, async || {
-        matches!(n.pod(id), Some(PodState::Served(_)))
-    })
-    .await;
-    match n.pod(id) {
-        Some(PodState::Served(l)) => l,
-        other => panic!("{id}: {other:?}"),
-    }
+    common::enrolled(id, LOOPBACK, "/proc/self/ns/net", app)
 }
 
 async fn read_from(addr: SocketAddr) -> std::io::Result<String> {
@@ -88,50 +45,15 @@ async fn read_from(addr: SocketAddr) -> std::io::Result<String> {
 #[ignore = "needs root: the node proxy enters a network namespace (setns)"]
 async fn a_node_proxy_serves_its_ambient_pods_and_follows_enrolment() {
     let dir = TempDir::new("node-proxy");
-    dir.write("config/mesh.yaml", &mesh("ambient"));
-    let pod = |name: &str, workload: &str| {
-        format!(
-            r#"{{"id": "{name}.shop", "namespace": "shop", "workload": "{workload}", "name": "{name}", "ip": "127.0.0.1", "serviceAccount": "{workload}", "node": "node-a"}}"#
-        )
-    };
-    dir.write(
-        "pods.json",
-        &format!(
-            "{{\"pods\": [{}, {}]}}",
-            pod("web-0", "web"),
-            pod("db-0", "db")
-        ),
-    );
-    let cp = weft_control::build(weft_control::Config {
-        pods_file: Some(dir.join("pods.json")),
-        ..weft_control::Config::loopback(dir.join("config"), dir.join("state"))
-    })
-    .await
-    .unwrap();
+    let cp = control_plane(&dir, LOOPBACK).await;
     let app = app().await;
     write_enrolled(
         &dir,
         &[enrolled("web-0.shop", app), enrolled("db-0.shop", app)],
     );
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let n = node::build(node::Config {
-        node: "node-a".into(),
-        ip: "127.0.0.1".parse().unwrap(),
-        engine: Settings {
-            control_plane: ControlPlane::from(format!("http://{}", cp.discovery)),
-            admin: any,
-            readiness: any,
-            metrics: any,
-            set_log_level: None,
-            log_level: "info".into(),
-            bootstrap_token_file: None,
-            credentials: None::<Arc<dyn weft_proxy::tunnel::Credentials>>,
-            mark: 0,
-        },
-        pods_file: dir.join("enrolled.json"),
-    })
-    .await
-    .unwrap();
+    let n = node::build(node_config(&dir, &cp.discovery.to_string()))
+        .await
+        .unwrap();
     assert!(n.ready(T).await, "{:?}", n.not_ready_reason());
 
     // web-0 is ambient on node-a: its inbound listener leads to its app.

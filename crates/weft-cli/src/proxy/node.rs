@@ -1,4 +1,5 @@
-//! `weft proxy --node NAME --enrolled FILE`: the node proxy of ambient mode.
+//! `weft proxy --node NAME --enrolled FILE [--handoff PATH]`: the node proxy of ambient mode.
+//! It drains and exits on SIGTERM, or once a new node proxy took its listeners over.
 
 use std::process::ExitCode;
 
@@ -18,6 +19,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         ip: args.ip,
         pods_file: enrolled,
         engine: settings(&args, control_plane, set_level),
+        handoff: args.handoff.clone().map(weft_proxy::handoff::Config::new),
     };
     rt.block_on(async {
         let bound = weft_proxy::node::build(cfg).await?;
@@ -36,7 +38,12 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             weft_local::addresses::write(path, &reported)?;
         }
-        shutdown_requested().await?;
+        tokio::select! {
+            r = shutdown_requested() => r?,
+            () = bound.handed_off() => {
+                tracing::info!("a new node proxy took the listeners over: draining");
+            }
+        }
         bound.drain(None).await;
         Ok(ExitCode::SUCCESS)
     })
