@@ -26,11 +26,11 @@ fn the_demo_analyzes_clean() {
         out.starts_with("0 errors, 0 warnings, 0 info in 20 resources from 7 files"),
         "{out}"
     );
-    // The ambient shop too: its policies stay at L4, which a node proxy enforces.
+    // The ambient shop too: L4 policies at the node proxies, pricing's L7 one at its waypoint.
     let (code, out, err) = weft(&["analyze", "examples/shop-ambient"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.starts_with("0 errors, 0 warnings, 0 info in 17 resources from 7 files"),
+        out.starts_with("0 errors, 0 warnings, 0 info in 22 resources from 7 files"),
         "{out}"
     );
 }
