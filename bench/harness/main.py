@@ -30,7 +30,6 @@ LOADS = [
     ("h2-max", "h2", None, "HTTP/2 (h2load), unbounded"),
     ("tcp", "tcp", None, "Bulk TCP (iperf3)"),
 ]
-NOT_BUILT = ["weft-ambient (node proxy, L4)", "weft-ambient + waypoint (L7)"]
 
 
 def parse_args(argv):
@@ -97,6 +96,21 @@ def scenarios(m, peers):
                     "server sidecar": m.proxy_pid(server)}
              for kind, server in (("http1", "nginx-mesh-0"), ("h2", "nginx-mesh-0"),
                                   ("tcp", "iperf-mesh-0"))}},
+    ]
+    node1, node2 = m.node_proxy_pid("node-1"), m.node_proxy_pid("node-2")
+    nodes = {"client node proxy": node1, "server node proxy": node2}
+    out += [
+        {"name": "weft-ambient", "client": "client-amb-0",
+         "http1": f"http://nginx-amb{mesh.BODY_PATH}",
+         "h2": f"http://nginx-amb:81{mesh.BODY_PATH}",
+         "tcp": "iperf-amb",
+         "procs": {kind: dict(nodes) for kind in ("http1", "h2", "tcp")}},
+        {"name": "weft-ambient-waypoint", "client": "client-amb-0",
+         "http1": f"http://nginx-wp{mesh.BODY_PATH}",
+         "h2": f"http://nginx-wp:81{mesh.BODY_PATH}",
+         "tcp": None,
+         "procs": {kind: dict(nodes, waypoint=m.app_pid("waypoint-0"))
+                   for kind in ("http1", "h2")}},
     ]
     for name in peers:
         pod, pid = f"peer-{name}-0", m.app_pid(f"peer-{name}-0")
@@ -212,7 +226,6 @@ def main(argv):
         if "mesh" in a.sections:
             doc["mesh"] = run_mesh(a, workdir)
             doc["loads"] = [{"id": i, "kind": k, "rate": r, "title": t} for i, k, r, t in LOADS]
-            doc["notBuiltYet"] = NOT_BUILT
         if "control-plane" in a.sections:
             ns = "100" if a.smoke else "100,1000,10000"
             log(f"control plane: {ns} simulated proxies")

@@ -8,6 +8,12 @@ Pods (namespace `bench`):
   haproxy-0     none             HAProxy in front of nginx-0
   iperf-0, iperf-mesh-0          iperf3 servers (none / sidecar) for the bulk TCP run
   peer-NAME-0   none             one pod per --peer, in front of nginx-0
+  client-amb-0  ambient, node-1  the load generator for `weft-ambient` and `weft-ambient-waypoint`
+  nginx-amb-0   ambient, node-2  the backend for `weft-ambient` (Service nginx-amb, L4)
+  nginx-wp-0    ambient, node-2  the backend for `weft-ambient-waypoint` (Service nginx-wp, whose
+                                 traffic passes the waypoint, HTTP routing on there)
+  waypoint-0    waypoint         the waypoint Gateway's pod
+  iperf-amb-0   ambient, node-2  iperf3 server for the ambient bulk TCP run
 """
 
 import json
@@ -76,13 +82,18 @@ backend nginx-h2
 """
 
 
-def workload(name, command, sidecar, ports=(), env=None):
+def workload(name, command, sidecar, ports=(), env=None, ambient_on=None):
+    """A Workload with a sidecar, without a proxy, or (`ambient_on` a node) ambient on a node."""
     mode = "" if sidecar else ", weft.dev/dataplane-mode: none"
+    if ambient_on:
+        mode = ", weft.dev/dataplane-mode: ambient"
     doc = (
         "apiVersion: weft.dev/v1alpha1\nkind: Workload\n"
         f"metadata: {{name: {name}, namespace: {NAMESPACE}, labels: {{app: {name}{mode}}}}}\n"
         f"spec:\n  command: {json.dumps(command)}\n"
     )
+    if ambient_on:
+        doc += f"  nodeName: {ambient_on}\n"
     if ports:
         doc += "  ports: [" + ", ".join(
             f"{{name: p{p}, containerPort: {p}}}" for p in ports) + "]\n"
@@ -92,14 +103,48 @@ def workload(name, command, sidecar, ports=(), env=None):
     return doc
 
 
-def route(name, port):
+def route(name, port, service="nginx-mesh"):
     return (
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
         f"metadata: {{name: {name}, namespace: {NAMESPACE}}}\n"
-        f"spec:\n  parentRefs: [{{group: \"\", kind: Service, name: nginx-mesh, port: {port}}}]\n"
+        f"spec:\n  parentRefs: [{{group: \"\", kind: Service, name: {service}, port: {port}}}]\n"
         "  rules:\n  - matches: [{path: {type: PathPrefix, value: /}}]\n"
-        f"    backendRefs: [{{name: nginx-mesh, port: {port}}}]\n"
+        f"    backendRefs: [{{name: {service}, port: {port}}}]\n"
     )
+
+
+def service(name, labels="", tcp=False):
+    ports = ("  ports: [{name: tcp-iperf, port: 5201, targetPort: 5201, appProtocol: tcp}]\n"
+             if tcp else
+             "  ports:\n  - {name: http, port: 80, targetPort: 8080}\n"
+             "  - {name: http2, port: 81, targetPort: 8081, appProtocol: http2}\n")
+    meta = f"{{name: {name}, namespace: {NAMESPACE}" + (f", labels: {{{labels}}}}}" if labels else "}")
+    return ("apiVersion: v1\nkind: Service\n"
+            f"metadata: {meta}\nspec:\n  selector: {{app: {name}}}\n" + ports)
+
+
+def ambient(dir):
+    """The ambient scenarios: a client on node-1, backends on node-2 (each call crosses both
+    node proxies); nginx-wp's Service uses the waypoint, which runs its HTTP routes."""
+    nginx = lambda name: workload(  # noqa: E731
+        name, ["nginx", "-c", f"{dir}/{name}.conf", "-g", "daemon off;"],
+        sidecar=False, ports=[8080, 8081], ambient_on="node-2")
+    return [
+        workload("client-amb", ["sleep", "infinity"], sidecar=False, ambient_on="node-1"),
+        nginx("nginx-amb"),
+        nginx("nginx-wp"),
+        workload("iperf-amb", ["iperf3", "-s", "-p", "5201"], sidecar=False,
+                 ambient_on="node-2"),
+        service("nginx-amb"),
+        service("nginx-wp", labels="weft.dev/use-waypoint: waypoint"),
+        service("iperf-amb", tcp=True),
+        route("nginx-wp", 80, "nginx-wp"),
+        route("nginx-wp-h2", 81, "nginx-wp"),
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"
+        f"metadata: {{name: waypoint, namespace: {NAMESPACE}}}\n"
+        "spec:\n  gatewayClassName: weft-waypoint\n"
+        "  listeners: [{name: mesh, port: 15008, protocol: HBONE}]\n",
+    ]
 
 
 def config(dir, peers):
@@ -107,7 +152,7 @@ def config(dir, peers):
     docs = [
         "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: mesh}\n"
         f"spec:\n  trustDomain: bench.local\n"
-        f"  network: {{podCidr: {POD_CIDR}, serviceCidr: {SERVICE_CIDR}}}\n",
+        f"  network: {{podCidr: {POD_CIDR}, serviceCidr: {SERVICE_CIDR}, nodes: 2}}\n",
         f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n",
         workload("client", ["sleep", "infinity"], sidecar=False),
         workload("client-mesh", ["sleep", "infinity"], sidecar=True),
@@ -133,7 +178,7 @@ def config(dir, peers):
         f"metadata: {{name: iperf-mesh, namespace: {NAMESPACE}}}\n"
         "spec:\n  selector: {app: iperf-mesh}\n"
         "  ports: [{name: tcp-iperf, port: 5201, targetPort: 5201, appProtocol: tcp}]\n",
-    ]
+    ] + ambient(dir)
     for name, path in peers.items():
         docs.append(workload(
             f"peer-{name}", [path], sidecar=False, ports=[8080],
@@ -145,7 +190,7 @@ def config(dir, peers):
 def write(dir, peers):
     """Writes the config directory: the mesh, nginx's and HAProxy's configs and the body."""
     os.makedirs(f"{dir}/www", exist_ok=True)
-    for name in ("nginx", "nginx-mesh"):
+    for name in ("nginx", "nginx-mesh", "nginx-amb", "nginx-wp"):
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             os.makedirs(f"{dir}/{name}-tmp/{sub}", exist_ok=True)
         with open(f"{dir}/{name}.conf", "w") as f:
@@ -218,6 +263,12 @@ class Mesh:
 
     def proxy_pid(self, pod):
         return self.pods[pod]["proxy"]["pid"]
+
+    def node_proxy_pid(self, node):
+        """The pid of node `node`'s proxy, from the runtime's status file."""
+        with open(f"/run/weft/{self.name}/status.json") as f:
+            status = json.load(f)
+        return next(n["process"]["pid"] for n in status["nodes"] if n["name"] == node)
 
     def exec_args(self, pod, argv):
         """The command line that runs `argv` inside `pod` (captured by its sidecar, if any)."""

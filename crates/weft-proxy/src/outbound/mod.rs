@@ -45,6 +45,8 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, fixed: Option<Socke
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared: Arc<Shared>) {
+    // Relayed or routed, bytes go out as they come: no Nagle delay on the client's side.
+    let _ = stream.set_nodelay(true);
     let mut record = Record::new("outbound");
     record.downstream = Some(peer.to_string());
     // Only a destination the control plane says is not a Service passes through; when it
@@ -82,7 +84,6 @@ async fn connection(stream: TcpStream, peer: SocketAddr, dst: SocketAddr, shared
     let key: Arc<str> = svc.config.key().into();
     let port = dst.port();
     let drain = shared.drain.clone();
-    let _ = stream.set_nodelay(true);
     serve::http(stream, drain, move |req| {
         let shared = shared.clone();
         let routing = Routing::Service(key.clone());
