@@ -84,7 +84,8 @@ fn the_waypoint_runs_pricings_l7_and_cannot_be_skipped() {
     let waypoint_log = mesh.log("waypoint-0", false);
     assert!(
         waypoint_log.contains(r#""direction":"waypoint""#)
-            && waypoint_log.contains("HTTPRoute/shop/pricing-split"),
+            && waypoint_log.contains("HTTPRoute/shop/pricing-split")
+            && waypoint_log.contains(r#""peer_identity":"spiffe://shop.local/ns/shop/sa/cart""#),
         "{waypoint_log}"
     );
 

@@ -45,6 +45,10 @@ pub(crate) async fn serve(
     if let Some(key) = routing.service() {
         record.service = Some(key.to_string());
     }
+    // At a waypoint the caller is known by its certificate.
+    if let Routing::Waypoint(_, client) = &routing {
+        record.peer_identity = Some(client.to_string());
+    }
     let result = journey(&shared, &routing, port, parts, incoming, &mut record).await;
     shared.finish(record, start, result)
 }

@@ -18,9 +18,9 @@ pub(crate) enum Routing {
     /// Arrived at a listener of the ingress Gateway `ns/name`: its routes, and a 404 when none
     /// matches.
     Gateway(Arc<str>),
-    /// Sent to the Service `ns/name` through its waypoint (this proxy): routed as
-    /// [`Routing::Service`], reported by the waypoint.
-    Waypoint(Arc<str>),
+    /// Sent to the Service `ns/name` through its waypoint (this proxy) by the client with the
+    /// second identity: routed as [`Routing::Service`], reported by the waypoint.
+    Waypoint(Arc<str>, Arc<str>),
 }
 
 impl Routing {
@@ -28,14 +28,14 @@ impl Routing {
         match self {
             Routing::Service(_) => "outbound",
             Routing::Gateway(_) => "gateway",
-            Routing::Waypoint(_) => "waypoint",
+            Routing::Waypoint(..) => "waypoint",
         }
     }
 
     /// The Service the request was sent to, when it was sent to one.
     pub(crate) fn service(&self) -> Option<&Arc<str>> {
         match self {
-            Routing::Service(key) | Routing::Waypoint(key) => Some(key),
+            Routing::Service(key) | Routing::Waypoint(key, _) => Some(key),
             Routing::Gateway(_) => None,
         }
     }
@@ -50,7 +50,7 @@ pub(crate) enum Table {
 impl Table {
     pub(crate) async fn get(shared: &Shared, routing: &Routing) -> Result<Table, ProxyError> {
         Ok(match routing {
-            Routing::Service(key) | Routing::Waypoint(key) => Table::Service(
+            Routing::Service(key) | Routing::Waypoint(key, _) => Table::Service(
                 key.clone(),
                 (shared.store.service(key).await).map_err(|e| service_error(key, e))?,
             ),

@@ -160,7 +160,7 @@ async fn request(
         }
         return res;
     }
-    request::serve(shared, Routing::Waypoint(key), port, peer, req).await
+    request::serve(shared, Routing::Waypoint(key, identity), port, peer, req).await
 }
 
 /// The request head alone, for the record of a denied request.
