@@ -16,6 +16,7 @@ import time
 
 import load
 import mesh
+import nodemem
 import procstat
 import report
 
@@ -45,8 +46,9 @@ def parse_args(argv):
         os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "weft"))
     p.add_argument("--cp", help="the weft-bench-cp binary (default: next to --weft)")
     p.add_argument("--profile", default="release", help="the cargo profile --weft was built with")
-    p.add_argument("--sections", default="mesh,control-plane,proxy-memory",
-                   help="comma-separated subset of mesh, control-plane, proxy-memory")
+    p.add_argument("--sections", default="mesh,control-plane,proxy-memory,node-memory",
+                   help="comma-separated subset of mesh, control-plane, proxy-memory, "
+                        "node-memory")
     a = p.parse_args(argv)
     if a.smoke:
         a.rounds, a.duration = 1, 3
@@ -246,6 +248,9 @@ def main(argv):
                      ["--proxies", "1000", "--churn-rate", "100", "--duration", "30"])
             log(f"control plane under churn: {' '.join(churn)}")
             doc.update(run_cp(a, ["churn", *churn]))
+        if "node-memory" in a.sections:
+            sizes = [1, 10] if a.smoke else [1, 10, 100]
+            doc["nodeMemory"] = nodemem.run(a.weft, workdir, sizes, free_port, log)
         if "proxy-memory" in a.sections:
             log("proxy memory: 10 and 10000 Services in the mesh")
             doc.update(run_cp(a, ["proxy-memory", "--services", "10,10000"]))

@@ -128,6 +128,9 @@ def problems(doc):
         if c.get("proxiesAtEnd") != c["proxies"]:
             out.append(f"{where}: the control plane lists {c.get('proxiesAtEnd')} proxies after "
                        "the churn")
+    for n in doc.get("nodeMemory", []):
+        if n["served"] != n["pods"]:
+            out.append(f"node memory, {n['pods']} pods: only {n['served']} served")
     for p in doc.get("proxyMemory", []):
         if p["errors"]:
             out.append(f"proxy memory, {p['servicesInMesh']} Services: {p['errors']} errors")

@@ -148,6 +148,13 @@ def proxy_mem_table(runs):
                          mib(r["control"]["rssKib"])] for r in runs])
 
 
+def node_mem_table(runs):
+    head = ["ambient pods on the node", "served", "node proxy RSS when served MiB",
+            "RSS 5 s later MiB", "peak MiB", "KiB per pod over the first"]
+    return table(head, [[r["pods"], r["served"], mib(r["rssReadyKib"]), mib(r["rssKib"]),
+                         mib(r["hwmKib"]), fmt(r.get("kibPerPod"), 1)] for r in runs])
+
+
 def markdown(doc):
     o = doc["options"]
     out = [f"# weft benchmark, {doc['date'][:19]}Z\n",
@@ -190,6 +197,10 @@ def markdown(doc):
                    "control plane's utime+stime over the churn's wall time; peak = VmHWM during "
                    "the churn.\n")
         out.append(churn_table(doc["churn"]))
+    if doc.get("nodeMemory"):
+        out.append("## Node proxy memory against the pods it serves (one node, every pod "
+                   "ambient, idle)\n")
+        out.append(node_mem_table(doc["nodeMemory"]))
     if doc.get("proxyMemory"):
         out.append("## Proxy memory against mesh size (explicit-mode proxy calling 3 Services)\n")
         out.append(proxy_mem_table(doc["proxyMemory"]))
