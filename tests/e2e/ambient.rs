@@ -217,6 +217,22 @@ fn pods_on_two_nodes_talk_over_mtls_each_with_its_own_identity() {
             "{id}: {node1}"
         );
     }
+    // `weft proxy-config` reads them back from the node proxy: the server served by node-1
+    // with its own identity, certificate and policy; its certificate as for a sidecar; and the
+    // Service the client's node proxy holds.
+    let table = text(&mesh.weft(&["proxy-config", "workloads", "node-1"]));
+    let row = table.lines().find(|l| l.starts_with("id/server-0"));
+    let row = row.unwrap_or_else(|| panic!("no server-0 in {table}"));
+    for part in ["served", server_id, "left", "id/server"] {
+        assert!(row.contains(part), "{part}: {table}");
+    }
+    let secret = text(&mesh.weft(&["proxy-config", "secret", "server-0"]));
+    assert!(
+        secret.contains(&format!("SPIFFE ID:  {server_id}")),
+        "{secret}"
+    );
+    let services = text(&mesh.weft(&["proxy-config", "services", "client-0"]));
+    assert!(services.contains("id/server"), "{services}");
 
     // The stranger, on the client's node, is itself: the server's policy turns it away.
     let out = get("stranger-0", "http://server/hello.txt");

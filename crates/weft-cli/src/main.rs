@@ -49,7 +49,8 @@ enum Command {
     /// Run a proxy: a sidecar that captures, routes and balances a workload's traffic, or with
     /// --gateway an ingress gateway.
     Proxy(Box<proxy::Args>),
-    /// Show what a pod's proxy holds: its workload certificate (`secret`) or its config.
+    /// Show what a proxy holds: a pod's certificate (`secret`), a proxy's config or Services,
+    /// a node proxy's pods (`workloads NODE`).
     ProxyConfig(proxy_config::Args),
     /// Show every connected proxy and whether it runs the current config (SYNCED, STALE, NACKED).
     Status(status::Args),

@@ -9,6 +9,9 @@
 //!   404 with the reason when the proxy's settings turn metrics off
 //! - `GET /certs` — the workload certificate ([`crate::certs::CertInfo`]): SPIFFE ID, serial,
 //!   validity, chain and trust bundle PEM
+//! - `GET /pods` — node proxy only (404 with the reason elsewhere): each enrolled pod, its
+//!   state (pending, served with its listeners, refused with the reason), identity, mTLS
+//!   mode, policies, waypoints and certificate ([`crate::node::Pods`])
 //!
 //! Readiness, on port 15021: `GET /healthz/ready` — the same answer as `/ready`, for
 //! kubelets and `weft up`. Metrics, on port 15020: `GET /metrics` (and readiness).
@@ -52,6 +55,13 @@ pub async fn handle(
             reply(StatusCode::OK, dump)
         }
         (&Method::GET, "/certs") => certs(&shared),
+        (&Method::GET, "/pods") => match shared.pods.get() {
+            Some(view) => reply(StatusCode::OK, view()),
+            None => reply(
+                StatusCode::NOT_FOUND,
+                json!({"error": "this proxy is not a node proxy: /pods lists the ambient pods a node proxy serves"}),
+            ),
+        },
         (&Method::GET, "/logging") => reply(
             StatusCode::OK,
             json!({"level": *shared.log_level.lock().unwrap_or_else(|p| p.into_inner())}),
@@ -82,7 +92,7 @@ pub async fn handle(
         }
         (&Method::GET, "/") => reply(
             StatusCode::OK,
-            json!({"endpoints": ["/ready", "/config_dump", "/certs", "/logging", "POST /logging?level="]}),
+            json!({"endpoints": ["/ready", "/config_dump", "/certs", "/pods", "/logging", "POST /logging?level="]}),
         ),
         (m, p) if m != Method::GET && m != Method::POST => reply(
             StatusCode::METHOD_NOT_ALLOWED,

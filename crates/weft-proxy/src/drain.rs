@@ -49,6 +49,11 @@ impl Drain {
         Guard(self.open.clone())
     }
 
+    /// How many connections are open now.
+    pub fn open(&self) -> usize {
+        self.open.0.load(Ordering::Acquire)
+    }
+
     pub fn is_draining(&self) -> bool {
         *self.signal.borrow()
     }

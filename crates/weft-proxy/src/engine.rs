@@ -220,6 +220,7 @@ impl Engine {
             credentials,
             certs,
             identity_ip: cfg.node.ip.parse().ok(),
+            pods: std::sync::OnceLock::new(),
         });
         let discovery = Arc::new(watch::Sender::new(false));
         tasks.spawn(xds::run(

@@ -7,6 +7,8 @@
 //! it changes. A pod is served once the control plane sends its configuration, which it does
 //! only for a pod on this node in ambient mode; a pod it refuses or later removes (it left
 //! ambient mode, or the node) gets no listeners, or loses them.
+//! Its admin API lists the enrolled pods, each with its state, config and certificate
+//! (`GET /pods`, [`Pods`]).
 //!
 //! With a hand-off path, a new node proxy takes the listeners of the one running and the old
 //! one's connections finish there ([`crate::handoff`]).
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use weft_core::identity::SpiffeId;
@@ -38,6 +40,9 @@ const NOT_OURS: &str = "the control plane has no configuration for this pod on t
                         not in ambient mode, or not on this node)";
 
 mod takeover;
+mod view;
+
+pub use view::{PodView, Pods};
 
 /// How often the enrolment file is checked for changes.
 const POLL: Duration = Duration::from_millis(200);
@@ -103,7 +108,7 @@ pub enum Error {
 }
 
 /// Where a served pod's listeners are (inside its namespace).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodListeners {
     pub outbound: SocketAddr,
     pub inbound: SocketAddr,
@@ -121,7 +126,7 @@ pub enum PodState {
     Refused(String),
 }
 
-type States = Arc<Mutex<BTreeMap<String, PodState>>>;
+type States = Arc<Mutex<BTreeMap<String, view::Held>>>;
 
 /// A running node proxy.
 #[derive(Debug)]
@@ -143,7 +148,7 @@ impl Bound {
 
     /// What it does for the pod `id`, if it is enrolled.
     pub fn pod(&self, id: &str) -> Option<PodState> {
-        lock(&self.states).get(id).cloned()
+        lock(&self.states).get(id).map(|p| p.state.clone())
     }
 
     pub async fn drain(self, deadline: Option<Duration>) {
@@ -185,6 +190,14 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
     let handing = cfg.handoff.as_ref().map(|_| &listeners);
     let mut engine = Engine::start_with(config, |r| takeover.register(r), handing).await?;
     let states = States::default();
+    let shared = &engine.shared;
+    let pods = view::hook(
+        cfg.node.clone(),
+        shared.store.clone(),
+        shared.drain.clone(),
+        states.clone(),
+    );
+    let _ = shared.pods.set(pods);
     let follow = Follow {
         settings: cfg.engine,
         node: engine.shared.clone(),
@@ -253,7 +266,7 @@ impl Follow {
                 continue;
             }
             tracing::info!(pod = %id, netns = %pod.netns.display(), "pod enrolled");
-            lock(&self.states).insert(id.clone(), PodState::Pending);
+            lock(&self.states).insert(id.clone(), view::Held::pending(pod.netns.clone()));
             let mut tasks = JoinSet::new();
             let serve = Serve {
                 settings: self.settings.clone(),
@@ -299,7 +312,7 @@ impl Serve {
                 return;
             }
             if config.borrow().is_none() {
-                self.state(PodState::Refused(NOT_OURS.into()));
+                self.state(PodState::Refused(NOT_OURS.into()), None);
                 self.listeners.settled(&id);
                 tracing::warn!(pod = %id, "not served: {NOT_OURS}");
                 if config.wait_for(Option::is_some).await.is_err() {
@@ -310,12 +323,12 @@ impl Serve {
             match self.start(&mut tasks, config.clone()) {
                 Ok((listeners, cert)) => {
                     tracing::info!(pod = %id, ?listeners, "pod served");
-                    self.state(PodState::Served(listeners));
+                    self.state(PodState::Served(listeners), cert.clone());
                     tasks.spawn(settle(self.listeners.clone(), id.clone(), cert));
                 }
                 Err(e) => {
                     tracing::error!(pod = %id, "cannot serve the pod: {e}");
-                    return self.state(PodState::Refused(e));
+                    return self.state(PodState::Refused(e), None);
                 }
             }
             if config.wait_for(Option::is_none).await.is_err() {
@@ -326,8 +339,11 @@ impl Serve {
         }
     }
 
-    fn state(&self, state: PodState) {
-        lock(&self.states).insert(self.pod.id.clone(), state);
+    /// Its state, and its certificate while it is served (for `/pods`).
+    fn state(&self, state: PodState, cert: Option<Arc<certs::Source>>) {
+        if let Some(held) = lock(&self.states).get_mut(&self.pod.id) {
+            (held.state, held.cert) = (state, cert);
+        }
     }
 
     /// Opens the pod's listeners inside its namespace and starts serving them.
@@ -383,6 +399,7 @@ impl Serve {
             credentials: creds.clone(),
             certs: None,
             identity_ip: Some(pod.ip),
+            pods: std::sync::OnceLock::new(),
         });
         // Each accepts once the gate opens (at once, or when a hand-off is done).
         let (app, target) = (pod.inbound_app, pod.outbound_target);

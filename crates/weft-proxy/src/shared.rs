@@ -2,7 +2,7 @@
 //! the access log, the upstream pool and connector, the drain, and readiness.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
@@ -23,6 +23,10 @@ use crate::xds;
 /// (the process that embeds the proxy owns the logger); the admin API answers with its text.
 pub type SetLogLevel =
     Arc<dyn Fn(&str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send + Sync>;
+
+/// A view of what a role holds beyond the shared store, for the admin API: the node proxy's
+/// enrolled pods (`GET /pods`). Set once by the role's wiring, so admin knows no role.
+pub type View = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 /// State every connection shares.
 pub struct Shared {
@@ -52,6 +56,8 @@ pub struct Shared {
     pub certs: Option<Arc<certs::Source>>,
     /// The pod's address: the only destination the tunnel leads to.
     pub identity_ip: Option<IpAddr>,
+    /// Node role: its enrolled pods, for `GET /pods`; unset for every other role.
+    pub pods: OnceLock<View>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -183,6 +183,11 @@ impl Store {
         rx
     }
 
+    /// The config the control plane sent for pod `id`, if the node proxy serves it and has one.
+    pub fn pod_config(&self, id: &str) -> Option<Arc<ProxyConfig>> {
+        self.pods().get(id).and_then(|tx| tx.borrow().clone())
+    }
+
     /// Whether the control plane said it has no config for pod `id` (for this node).
     pub fn pod_removed(&self, id: &str) -> bool {
         self.removed

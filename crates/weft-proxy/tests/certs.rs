@@ -272,6 +272,10 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
         text.contains(CART) && text.contains("weft root CA shop.local"),
         "{text}"
     );
+    // A sidecar lists no enrolled pods, and says why.
+    let Reply { status, body, .. } = http::get(proxy.admin, "proxy", "/pods").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("not a node proxy"), "{body}");
     let status = http::get(proxy.readiness, "proxy", "/healthz/ready")
         .await
         .status;

@@ -1,16 +1,18 @@
 //! A node proxy against a real control plane: it serves an enrolled ambient pod (listeners
 //! opened inside the pod's network namespace, here the test's own), refuses an enrolled pod
 //! that has its own sidecar, releases a pod that leaves ambient mode and serves it again when
-//! it comes back, and closes a pod's listeners when the runtime drops it from the file.
+//! it comes back, and closes a pod's listeners when the runtime drops it from the file. Its
+//! admin API lists the pods (`GET /pods`) with their state, identity and policies.
 
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
 
-use common::{T, control_plane, mesh, node_config, served, write_enrolled};
+use common::{T, control_plane, control_plane_config, mesh, node_config, served, write_enrolled};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weft_proxy::node::{self, PodState};
 use weft_test_support::dir::TempDir;
+use weft_test_support::http;
 use weft_test_support::wait::eventually;
 
 const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -89,4 +91,72 @@ async fn a_node_proxy_serves_its_ambient_pods_and_follows_enrolment() {
         read_from(web.inbound).await.is_err()
     })
     .await;
+}
+
+/// A DENY policy on `web` that matches nothing the test sends.
+const POLICY: &str = r#"
+---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: no-discard, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  action: DENY
+  rules: [{to: [{operation: {ports: [9]}}]}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root: the node proxy enters a network namespace (setns)"]
+async fn a_node_proxys_admin_lists_its_pods_with_identity_policies_and_why_refused() {
+    let dir = TempDir::new("node-pods");
+    let cfg = control_plane_config(&dir, LOOPBACK);
+    dir.write("config/mesh.yaml", &(mesh("ambient") + POLICY));
+    let cp = weft_control::build(cfg).await.unwrap();
+    let app = app().await;
+    write_enrolled(
+        &dir,
+        &[enrolled("web-0.shop", app), enrolled("db-0.shop", app)],
+    );
+    let n = node::build(node_config(&dir, &cp.discovery.to_string()))
+        .await
+        .unwrap();
+    let web = served(&n, "web-0.shop").await;
+    eventually("db-0 to be refused", T, async || {
+        matches!(n.pod("db-0.shop"), Some(PodState::Refused(_)))
+    })
+    .await;
+
+    let reply = http::get(n.admin, "localhost", "/pods").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let pods: node::Pods = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(pods.node, "node-a");
+    let [db, w] = &pods.pods[..] else {
+        panic!("two pods: {pods:?}")
+    };
+    assert_eq!((w.id.as_str(), w.state.as_str()), ("web-0.shop", "served"));
+    assert_eq!(w.listeners, Some(web));
+    assert_eq!(w.netns, std::path::Path::new("/proc/self/ns/net"));
+    let identity = w.identity.as_deref().unwrap_or_default();
+    assert!(identity.ends_with("/ns/shop/sa/web"), "{w:?}");
+    assert_eq!(w.mtls_mode.as_deref(), Some("STRICT"));
+    assert_eq!(w.policies, ["shop/no-discard"]);
+    assert!(w.waypoints.is_empty(), "{w:?}");
+    // No bootstrap token here: no certificate, and it says why.
+    assert!(w.certificate.is_none());
+    assert!(
+        w.no_certificate.as_deref().unwrap().contains("no mTLS"),
+        "{w:?}"
+    );
+
+    // db-0 has its own sidecar: refused, with the reason, and no config of its own here.
+    assert_eq!(
+        (db.id.as_str(), db.state.as_str()),
+        ("db-0.shop", "refused")
+    );
+    let reason = db.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("not in ambient mode"), "{db:?}");
+    assert_eq!((db.identity.as_ref(), db.listeners), (None, None));
+
+    let index = http::get(n.admin, "localhost", "/").await.body;
+    assert!(index.contains("/pods"), "{index}");
 }

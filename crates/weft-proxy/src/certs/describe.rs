@@ -16,15 +16,21 @@ pub fn describe(info: &CertInfo) -> String {
     describe_at(info, now)
 }
 
-pub(super) fn describe_at(info: &CertInfo, now: i64) -> String {
-    let mut out = String::new();
-    let left = if now >= info.not_after {
+/// The time a certificate has left at `now` (Unix seconds): `23h59m left`, `EXPIRED 5m ago`
+/// or `not valid for another 10s`.
+pub fn time_left(info: &CertInfo, now: i64) -> String {
+    if now >= info.not_after {
         format!("EXPIRED {} ago", span(now - info.not_after))
     } else if now < info.not_before {
         format!("not valid for another {}", span(info.not_before - now))
     } else {
         format!("{} left", span(info.not_after - now))
-    };
+    }
+}
+
+pub(super) fn describe_at(info: &CertInfo, now: i64) -> String {
+    let mut out = String::new();
+    let left = time_left(info, now);
     let _ = writeln!(out, "SPIFFE ID:  {}", info.spiffe_id);
     let _ = writeln!(out, "Serial:     {}", info.serial);
     let _ = writeln!(

@@ -105,7 +105,7 @@ async fn ready_then_finish(
         let states = lock(states);
         let pods: Vec<String> = pods
             .iter()
-            .map(|p| format!("{p}: {:?}", states.get(p)))
+            .map(|p| format!("{p}: {:?}", states.get(p).map(|h| &h.state)))
             .collect();
         format!("pods not served yet: {}", pods.join("; "))
     };
