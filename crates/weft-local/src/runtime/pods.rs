@@ -279,6 +279,16 @@ impl Pods {
         self.dir.write_plan(&plan)
     }
 
+    /// The ids of the pods enrolled on `node` now.
+    pub(super) fn enrolled_on(&self, node: &str) -> Vec<String> {
+        let plan = lock(&self.plan);
+        let enrolled = lock(&self.enrolled);
+        (enrolled.keys().map(|i| &plan.pods[*i]))
+            .filter(|p| p.node == node)
+            .map(|p| p.id())
+            .collect()
+    }
+
     /// Stops following the ambient pods (at shutdown, before the node proxies stop).
     pub(super) fn forget_enrolments(&self) {
         for (_, e) in std::mem::take(&mut *lock(&self.enrolled)) {
