@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use weft_e2e::{ConfigDir, Mesh, serial, text};
+use weft_e2e::{ConfigDir, Mesh, serial, signal, text, weft_bin};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -168,6 +168,23 @@ impl Shop<'_> {
         self.assert_no_failed_request();
     }
 
+    /// Waits until `f` holds; shows up.log and `node`'s proxy log otherwise.
+    fn wait(&self, what: &str, node: &str, mut f: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + T;
+        while !f() {
+            if std::time::Instant::now() > deadline {
+                let log = text(&self.mesh.weft(&["logs", node]));
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                panic!(
+                    "{what}: not within {T:?}\nup.log:\n{}\n{node} (last lines, newest first):\n{}",
+                    self.mesh.up_log(),
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn steady(&self) -> String {
         self.mesh.log("steady-0", false)
     }
@@ -278,8 +295,37 @@ fn a_node_proxy_restarts_by_hand_off_without_a_failed_request_or_a_reset() {
         (Some(new1), "ready".into())
     );
     assert!(alive(new1) && alive(new2));
+    assert!(
+        !mesh.up_log().contains("restarting now"),
+        "no restart counted a crash so far:\n{}",
+        mesh.up_log()
+    );
     shop.more_rounds(3, 3);
     shop.more_requests(5);
+
+    // An upgrade: another executable takes over, and stays the node proxy's.
+    let next = cfg.path.join("weft-next");
+    std::fs::copy(weft_bin(), &next).unwrap();
+    let out = mesh.weft(&["restart", "node-2", "--binary", &next.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (upgraded, _) = node_proxy("e2erest", "node-2");
+    let exe = std::fs::read_link(format!("/proc/{}/exe", upgraded.unwrap())).unwrap();
+    assert_eq!(exe, next);
+    shop.more_rounds(3, 3);
+    shop.more_requests(5);
+
+    // A crash is restarted as before: the new process finds nobody on the hand-off path.
+    signal(new1, "KILL");
+    mesh.eventually(
+        "node-1's proxy is restarted after its crash",
+        T,
+        || matches!(node_proxy("e2erest", "node-1"), (Some(p), s) if p != new1 && s == "ready"),
+    );
+    let served = shop.answers().len();
+    shop.wait("requests succeed again after the crash", "node-1", || {
+        let answers = shop.answers();
+        answers.len() > served + 5 && answers[answers.len() - 5..].iter().all(|a| a == "200")
+    });
 
     // A node that does not exist, and the restarts in up.log.
     let out = mesh.weft(&["restart", "node-9"]);
@@ -296,7 +342,10 @@ fn a_node_proxy_restarts_by_hand_off_without_a_failed_request_or_a_reset() {
     ] {
         assert!(log.contains(&line), "up.log lacks {line:?}:\n{log}");
     }
-    assert!(!log.contains("restarting now"), "no crash restart:\n{log}");
+    assert!(
+        log.contains("node proxy node-1: killed by signal SIGKILL"),
+        "{log}"
+    );
     let down = mesh.down();
     assert!(down.contains("stopped and removed"), "{down}");
 }
