@@ -10,6 +10,7 @@ mod logs;
 mod pod_exec;
 mod proxy;
 mod proxy_config;
+mod restart;
 mod running;
 mod status;
 mod up;
@@ -58,6 +59,9 @@ enum Command {
     Up(up::Args),
     /// Stop a mesh started by `weft up` and remove everything it created.
     Down(up::DownArgs),
+    /// Restart (or with --binary upgrade) a node proxy of `weft up` without resetting a
+    /// connection: the new process takes the old one's listeners, the old one drains.
+    Restart(restart::Args),
     /// List what `weft up` runs: pods, services or workloads.
     Get(get::Args),
     /// Show a pod's app log, or its proxy's with --proxy.
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::ProxyConfig(args) => proxy_config::run(args),
         Command::Up(args) => up::run(args),
         Command::Down(args) => up::down(args),
+        Command::Restart(args) => restart::run(args),
         Command::Get(args) => get::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Exec(args) => exec::run(args),

@@ -111,6 +111,9 @@ pub struct NodeLaunch {
     pub readiness: SocketAddr,
     /// Where to report what it bound ([`crate::addresses::ProxyAddresses`]).
     pub addresses_file: Option<PathBuf>,
+    /// The hand-off path (a Unix socket): take the listeners of the node proxy there, if one
+    /// answers, and listen there for the next one.
+    pub handoff: Option<PathBuf>,
 }
 
 impl NodeLaunch {
@@ -136,6 +139,7 @@ impl NodeLaunch {
             "--addresses-file",
             self.addresses_file.as_ref().map(|p| p.display()),
         );
+        a.opt("--handoff", self.handoff.as_ref().map(|p| p.display()));
         a.0
     }
 }

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod ports;
 pub mod readiness;
 pub mod registration;
+pub mod restart;
 pub mod rundir;
 pub mod runtime;
 pub mod services;

@@ -30,6 +30,7 @@ mod network;
 mod phase;
 mod pods;
 mod registry;
+mod restarts;
 mod spec;
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
@@ -186,6 +187,7 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         gateways,
         translating,
         following,
+        restarting,
         ..
     } = t;
     let (plan, dir, board, report) = (&*plan, &*dir, &*board, &*report);
@@ -228,6 +230,12 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
     *following = Some(tokio::spawn(follow::run(
         pods.clone(),
         weft.to_path_buf(),
+        report.clone(),
+    )));
+    *restarting = Some(tokio::spawn(restarts::run(
+        pods.clone(),
+        dir.clone(),
+        board.clone(),
         report.clone(),
     )));
     let readiness = match tokio::time::timeout(READY_WAIT, futures_all(waits)).await {

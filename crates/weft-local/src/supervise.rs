@@ -1,7 +1,8 @@
 //! Supervised processes: started with their output in a log file, restarted when they exit (at
 //! once the first time, with backoff while they keep exiting), checked for readiness as long as
 //! they run, stopped with SIGTERM (then SIGKILL after a grace period), and reported in the
-//! instance's status.
+//! instance's status. A process with a hand-off path can be replaced without a gap
+//! ([`handoff`]): the new one starts first and the old one exits by itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,12 +12,16 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::Command;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 pub use crate::board::Board;
 use crate::readiness::{Probe, Tracker};
 use crate::rundir::tail;
 use crate::status::{now_ms, start_ticks};
+
+pub mod handoff;
+
+pub use handoff::HandedOff;
 
 /// The first wait between restarts of a process that keeps exiting; it doubles each time.
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -112,14 +117,16 @@ impl Spec {
 }
 
 /// Runs `spec` until `stop` turns true, restarting it when it exits. `ready` turns true each
-/// time the process reports ready (or at start when it has no readiness check).
+/// time the process reports ready (or at start when it has no readiness check). Each request
+/// on `handoffs` replaces the running process by hand-off ([`handoff`]).
 pub async fn supervise(
-    spec: Spec,
+    mut spec: Spec,
     gate: Option<watch::Receiver<bool>>,
     board: Arc<Board>,
     report: Report,
     mut stop: watch::Receiver<bool>,
     ready: watch::Sender<bool>,
+    mut handoffs: mpsc::Receiver<handoff::Request>,
 ) {
     if let Some(mut gate) = gate {
         tokio::select! {
@@ -130,11 +137,13 @@ pub async fn supervise(
         }
     }
     let mut backoff = Backoff::default();
+    // Processes that handed off and drain: waited for before this returns.
+    let mut reapers = Vec::new();
     loop {
         if *stop.borrow() {
             break;
         }
-        let started = Instant::now();
+        let mut started = Instant::now();
         let spawned = spec.command().and_then(|mut c| Ok(c.spawn()?));
         let mut child = match spawned {
             Ok(c) => c,
@@ -157,7 +166,7 @@ pub async fn supervise(
                 continue;
             }
         };
-        let pid = child.id().unwrap_or(0);
+        let mut pid = child.id().unwrap_or(0);
         board.process(spec.slot, |p| {
             p.state = "running".into();
             p.pid = Some(pid);
@@ -165,27 +174,69 @@ pub async fn supervise(
             p.started_at_ms = Some(now_ms());
             p.ready_at_ms = None;
         });
-        let readiness = watch_ready(&spec, pid, board.clone(), report.clone(), ready.clone());
-        let exit = tokio::select! {
-            exit = child.wait() => Some(exit),
-            _ = stop.wait_for(|s| *s) => None,
+        let mut readiness = watch_ready(&spec, pid, board.clone(), report.clone(), ready.clone());
+        let exit = loop {
+            let event = tokio::select! {
+                exit = child.wait() => Event::Exited(exited(exit)),
+                _ = stop.wait_for(|s| *s) => Event::Stop,
+                Some(req) = handoffs.recv() => Event::HandOff(req),
+            };
+            let req = match event {
+                Event::Exited(how) => break End::Exited(how),
+                Event::Stop => {
+                    readiness.abort();
+                    break End::Stopped(terminate(&mut child, pid, spec.grace).await);
+                }
+                Event::HandOff(req) => req,
+            };
+            readiness.abort();
+            let outcome = handoff::replace(&spec, child, pid, req.binary, &report, &stop);
+            match outcome.await {
+                handoff::Outcome::Replaced {
+                    child: new,
+                    pid: new_pid,
+                    spec: next,
+                    reaper,
+                } => {
+                    let _ = req.reply.send(Ok(HandedOff {
+                        old_pid: pid,
+                        new_pid,
+                    }));
+                    reapers.push(reaper);
+                    (spec, child, pid, started) = (*next, new, new_pid, Instant::now());
+                    board.process(spec.slot, |p| {
+                        p.pid = Some(pid);
+                        p.start_ticks = start_ticks(pid);
+                        p.started_at_ms = Some(now_ms());
+                        p.ready_at_ms = Some(now_ms());
+                    });
+                }
+                handoff::Outcome::Kept { child: old, why } => {
+                    let _ = req.reply.send(Err(why));
+                    child = old;
+                }
+                handoff::Outcome::Gone { why } => {
+                    let _ = req.reply.send(Err(why.clone()));
+                    // Nothing runs in the slot: restarted as after a crash.
+                    break End::Exited(why);
+                }
+            }
+            readiness = watch_ready(&spec, pid, board.clone(), report.clone(), ready.clone());
         };
         readiness.abort();
-        let Some(exit) = exit else {
-            let how = terminate(&mut child, pid, spec.grace).await;
-            report(format!("{}: stopped ({how})", spec.label));
-            board.process(spec.slot, |p| {
-                p.state = "stopped".into();
-                p.pid = None;
-                p.last_exit = Some(how);
-            });
-            break;
+        let how = match exit {
+            End::Exited(how) => how,
+            End::Stopped(how) => {
+                report(format!("{}: stopped ({how})", spec.label));
+                board.process(spec.slot, |p| {
+                    p.state = "stopped".into();
+                    p.pid = None;
+                    p.last_exit = Some(how);
+                });
+                break;
+            }
         };
         let _ = ready.send(false);
-        let how = match exit {
-            Ok(s) => describe(s),
-            Err(e) => format!("lost: {e}"),
-        };
         let ran = started.elapsed();
         if *stop.borrow() {
             board.process(spec.slot, |p| {
@@ -208,6 +259,29 @@ pub async fn supervise(
             board.process(spec.slot, |p| p.state = "stopped".into());
             break;
         }
+    }
+    for r in reapers {
+        let _ = r.await;
+    }
+}
+
+/// How a run of the process ended: it exited (how), or was stopped (how).
+enum End {
+    Exited(String),
+    Stopped(String),
+}
+
+/// What the supervisor waits for while its process runs.
+enum Event {
+    Exited(String),
+    Stop,
+    HandOff(handoff::Request),
+}
+
+fn exited(exit: std::io::Result<std::process::ExitStatus>) -> String {
+    match exit {
+        Ok(s) => describe(s),
+        Err(e) => format!("lost: {e}"),
     }
 }
 

@@ -138,6 +138,7 @@ fn node_launch_parses_into_the_same_values() {
         metrics: "198.18.0.1:16520".parse().unwrap(),
         readiness: "198.18.0.1:16521".parse().unwrap(),
         addresses_file: Some("/run/weft/shop/addresses/node-node-2.json".into()),
+        handoff: Some("/run/weft/shop/handoff/node-2.sock".into()),
     };
     let args = parse_args(launch.to_args());
     assert_eq!(args.node.as_ref(), Some(&launch.node));
@@ -156,6 +157,7 @@ fn node_launch_parses_into_the_same_values() {
     assert_eq!(args.metrics, launch.metrics);
     assert_eq!(args.readiness, launch.readiness);
     assert_eq!(args.addresses_file, launch.addresses_file);
+    assert_eq!(args.handoff, launch.handoff);
     assert_eq!(args.gateway, None);
     assert_eq!(
         args.workload, None,

@@ -179,6 +179,8 @@ pub(super) struct Teardown {
     pub translating: Option<tokio::task::JoinHandle<()>>,
     /// Follows the configuration's dataplane modes.
     pub following: Option<tokio::task::JoinHandle<()>>,
+    /// Takes `weft restart` requests.
+    pub restarting: Option<tokio::task::JoinHandle<()>>,
     pub lock: Lock,
 }
 
@@ -209,6 +211,7 @@ impl Teardown {
             gateways: Phase::new(),
             translating: None,
             following: None,
+            restarting: None,
             lock,
         }
     }
@@ -220,6 +223,10 @@ impl Teardown {
         report(
             "stopping: gateways, then apps, then proxies and node proxies (draining), then the control plane".into(),
         );
+        // No more restarts (one under way ends when its node proxy stops).
+        if let Some(t) = self.restarting {
+            t.abort();
+        }
         // No more switches: a pod is left as it is.
         if let Some(t) = self.following {
             t.abort();

@@ -5,15 +5,17 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::supervise::handoff::{self, HandedOff};
 use crate::supervise::{Board, Report, Slot, Spec, supervise};
 
-/// One supervised process: its stop signal and its supervising task.
+/// One supervised process: its stop signal, its hand-off requests and its supervising task.
 #[derive(Debug)]
 struct Running {
     stop: watch::Sender<bool>,
+    handoff: mpsc::Sender<handoff::Request>,
     task: JoinHandle<()>,
 }
 
@@ -40,8 +42,18 @@ impl Phase {
         let stop = watch::Sender::new(false);
         let slot = spec.slot;
         let (board, report, stopped) = (board.clone(), report.clone(), stop.subscribe());
-        let task = tokio::spawn(supervise(spec, gate, board, report, stopped, ready));
-        let old = self.lock().insert(slot, Running { stop, task });
+        let (handoff, handoffs) = mpsc::channel(1);
+        let task = tokio::spawn(supervise(
+            spec, gate, board, report, stopped, ready, handoffs,
+        ));
+        let old = self.lock().insert(
+            slot,
+            Running {
+                stop,
+                handoff,
+                task,
+            },
+        );
         if let Some(old) = old {
             // Not waited for: whoever replaces a process stops it first.
             let _ = old.stop.send(true);
@@ -52,6 +64,24 @@ impl Phase {
     /// Whether a process runs (or waits to start) in `slot`.
     pub(super) fn has(&self, slot: Slot) -> bool {
         self.lock().contains_key(&slot)
+    }
+
+    /// Replaces the process in `slot` by hand-off, with `binary` instead of its own if given
+    /// ([`crate::supervise::handoff`]); what happened, or why it did not.
+    pub(super) async fn hand_off(
+        &self,
+        slot: Slot,
+        binary: Option<std::path::PathBuf>,
+    ) -> Result<HandedOff, String> {
+        let Some(tx) = self.lock().get(&slot).map(|r| r.handoff.clone()) else {
+            return Err("it does not run".into());
+        };
+        let (reply, answer) = oneshot::channel();
+        tx.try_send(handoff::Request { binary, reply })
+            .map_err(|_| "a hand-off of it is already under way".to_string())?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err("it stopped before the hand-off was done".into()))
     }
 
     /// Stops the process in `slot`, if there is one, and waits until it has exited.

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use super::network::capture;
 use super::phase::Phase;
 use super::registry;
-use super::spec::{enrolment_file, node_spec, proxy_spec};
+use super::spec::{enrolment_file, handoff_path, node_spec, proxy_spec};
 use crate::enrolment;
 use crate::net;
 use crate::plan::{Plan, PodPlan};
@@ -223,6 +223,12 @@ impl Pods {
         if self.nodes.has(Slot::Node(n)) {
             return;
         }
+        // Where its processes hand over to each other (the proxy binds the socket there).
+        if let Some(dir) = handoff_path(&self.dir, node).parent()
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            (self.report)(format!("node proxy {node}: {}: {e}", dir.display()));
+        }
         let spec = node_spec(&plan, n, &self.weft, &self.dir);
         self.nodes.start(spec, None, &self.board, &self.report);
     }
@@ -271,6 +277,16 @@ impl Pods {
         self.board.set_pod(i, pod.pod());
         registry::write(&plan, &self.dir)?;
         self.dir.write_plan(&plan)
+    }
+
+    /// The ids of the pods enrolled on `node` now.
+    pub(super) fn enrolled_on(&self, node: &str) -> Vec<String> {
+        let plan = lock(&self.plan);
+        let enrolled = lock(&self.enrolled);
+        (enrolled.keys().map(|i| &plan.pods[*i]))
+            .filter(|p| p.node == node)
+            .map(|p| p.id())
+            .collect()
     }
 
     /// Stops following the ambient pods (at shutdown, before the node proxies stop).

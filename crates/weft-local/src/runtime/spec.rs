@@ -39,6 +39,12 @@ pub(super) fn node_addresses(dir: &RunDir, node: &str) -> PathBuf {
     dir.addresses(&format!("node-{node}"))
 }
 
+/// The hand-off path of `node`'s proxy: each new process of it takes the listeners of the
+/// one running there.
+pub(super) fn handoff_path(dir: &RunDir, node: &str) -> PathBuf {
+    dir.path.join("handoff").join(format!("{node}.sock"))
+}
+
 /// The enrolment file of `node`: the ambient pods its proxy serves.
 pub(super) fn enrolment_file(dir: &RunDir, node: &str) -> PathBuf {
     dir.path.join(format!("enrolled-{node}.json"))
@@ -267,6 +273,7 @@ pub(super) fn node_spec(plan: &Plan, i: usize, weft: &Path, dir: &RunDir) -> Spe
         metrics: SocketAddr::from((plan.host_ip, plan.metrics_port.saturating_add(offset))),
         readiness,
         addresses_file: Some(node_addresses(dir, node)),
+        handoff: Some(handoff_path(dir, node)),
     };
     Spec {
         label: format!("node proxy {node}"),
@@ -390,6 +397,10 @@ spec:
         assert_eq!(
             arg(&node.argv, "--bootstrap-token-file"),
             Some("/run/weft/t1/tokens/weft-system/node-2")
+        );
+        assert_eq!(
+            arg(&node.argv, "--handoff"),
+            Some("/run/weft/t1/handoff/node-2.sock")
         );
     }
 }
