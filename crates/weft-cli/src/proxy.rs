@@ -88,6 +88,10 @@ pub struct Args {
     /// listeners.
     #[arg(long, value_name = "PATH", requires = "node")]
     handoff: Option<std::path::PathBuf>,
+    /// Node role: after handing its listeners over, how long this process lets its established
+    /// connections finish before it closes what is left (a SIGTERM ends them at once).
+    #[arg(long, value_name = "DURATION", default_value = "1h", requires = "node")]
+    handoff_drain: weft_core::duration::Duration,
     /// Waypoint role: serve this waypoint Gateway (gatewayClassName weft-waypoint), `NS/NAME`
     /// or `NAME` in --namespace, on the --tunnel listener. Runs as service account NAME.
     #[arg(long, value_name = "NS/NAME", conflicts_with_all = ["gateway", "node"])]

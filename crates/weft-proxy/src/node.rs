@@ -39,6 +39,7 @@ pub const ROLE: &str = "node";
 const NOT_OURS: &str = "the control plane has no configuration for this pod on this node (it is \
                         not in ambient mode, or not on this node)";
 
+mod netns_watch;
 mod takeover;
 mod view;
 
@@ -188,7 +189,12 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         settings: cfg.engine.clone(),
     };
     let handing = cfg.handoff.as_ref().map(|_| &listeners);
-    let mut engine = Engine::start_with(config, |r| takeover.register(r), handing).await?;
+    let lost = netns_watch::Lost::default();
+    let register = |r: &mut prometheus_client::registry::Registry| {
+        takeover.register(r);
+        lost.register(r);
+    };
+    let mut engine = Engine::start_with(config, register, handing).await?;
     let states = States::default();
     let shared = &engine.shared;
     let pods = view::hook(
@@ -203,6 +209,7 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         node: engine.shared.clone(),
         states: states.clone(),
         listeners: listeners.clone(),
+        lost,
     };
     engine.tasks.spawn(follow.run(cfg.pods_file));
     takeover
@@ -226,6 +233,7 @@ struct Follow {
     node: Arc<Shared>,
     states: States,
     listeners: Arc<Listeners>,
+    lost: netns_watch::Lost,
 }
 
 impl Follow {
@@ -273,6 +281,7 @@ impl Follow {
                 node: self.node.clone(),
                 states: self.states.clone(),
                 listeners: self.listeners.clone(),
+                lost: self.lost.clone(),
                 pod: pod.clone(),
             };
             tasks.spawn(serve.run());
@@ -296,6 +305,7 @@ struct Serve {
     node: Arc<Shared>,
     states: States,
     listeners: Arc<Listeners>,
+    lost: netns_watch::Lost,
     pod: Enrolled,
 }
 
@@ -320,6 +330,7 @@ impl Serve {
                 }
             }
             let mut tasks = JoinSet::new();
+            let netns = netns_watch::identity(&self.pod.netns);
             match self.start(&mut tasks, config.clone()) {
                 Ok((listeners, cert)) => {
                     tracing::info!(pod = %id, ?listeners, "pod served");
@@ -331,11 +342,24 @@ impl Serve {
                     return self.state(PodState::Refused(e), None);
                 }
             }
-            if config.wait_for(Option::is_none).await.is_err() {
-                return;
-            }
+            let lost = tokio::select! {
+                r = config.wait_for(Option::is_none) => match r {
+                    Ok(_) => None,
+                    Err(_) => return,
+                },
+                why = netns_watch::gone(self.pod.netns.clone(), netns) => Some(why),
+            };
             // Its listeners close; its established connections with them.
             tasks.abort_all();
+            if let Some(why) = lost {
+                // A deleted pod the runtime did not un-enrol: its namespace is let go, and the
+                // pod is served again if a namespace appears at its path.
+                tracing::warn!(pod = %id, "released: {why}");
+                self.lost.inc();
+                self.state(PodState::Refused(format!("released: {why}")), None);
+                netns_watch::back(self.pod.netns.clone()).await;
+                tracing::info!(pod = %id, netns = %self.pod.netns.display(), "a network namespace is at the pod's path again: serving it");
+            }
         }
     }
 

@@ -160,3 +160,77 @@ async fn a_node_proxys_admin_lists_its_pods_with_identity_policies_and_why_refus
     let index = http::get(n.admin, "localhost", "/").await.body;
     assert!(index.contains("/pods"), "{index}");
 }
+
+/// Runs `ip ARGS`, panicking with its output when it fails.
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+}
+
+/// A named network namespace with its loopback up, removed again on drop.
+struct NamedNetns(&'static str);
+
+impl NamedNetns {
+    fn add(name: &'static str) -> NamedNetns {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", name])
+            .output();
+        ip(&["netns", "add", name]);
+        ip(&["-n", name, "link", "set", "lo", "up"]);
+        NamedNetns(name)
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", self.0])
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root: creates and deletes a network namespace"]
+async fn a_pod_whose_namespace_disappears_is_released_and_counted_and_served_again_when_back() {
+    const NS: &str = "weftt-nsgone";
+    let dir = TempDir::new("node-nsgone");
+    let cp = control_plane(&dir, LOOPBACK).await;
+    let app = app().await;
+    let pod_ns = NamedNetns::add(NS);
+    let path = format!("/run/netns/{NS}");
+    write_enrolled(
+        &dir,
+        &[
+            common::enrolled("web-0.shop", LOOPBACK, &path, app),
+            enrolled("db-0.shop", app),
+        ],
+    );
+    let n = node::build(node_config(&dir, &cp.discovery.to_string()))
+        .await
+        .unwrap();
+    served(&n, "web-0.shop").await;
+
+    // The pod is deleted without being un-enrolled: the node proxy lets its namespace go.
+    drop(pod_ns);
+    eventually("web-0 released", T, async || match n.pod("web-0.shop") {
+        Some(PodState::Refused(why)) if why.contains("is gone") => Ok(()),
+        other => Err(format!("{other:?}")),
+    })
+    .await;
+    let metrics = http::get(n.metrics, "localhost", "/metrics").await.body;
+    assert!(
+        metrics.contains("weft_node_pods_netns_lost_total 1"),
+        "{metrics}"
+    );
+    // Nothing else disturbed: db-0's state is what it was (refused: it has a sidecar).
+    assert!(
+        matches!(n.pod("db-0.shop"), Some(PodState::Refused(why)) if why.contains("not in ambient mode"))
+    );
+
+    // A namespace at the pod's path again: served again, listeners inside the new one.
+    let _back = NamedNetns::add(NS);
+    served(&n, "web-0.shop").await;
+}

@@ -14,6 +14,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let set_level = logging::init(&args.log_level, args.log_format);
     let rt = runtime(&args)?;
     let addresses_file = args.addresses_file.clone();
+    let handoff_drain = args.handoff_drain;
     let cfg = weft_proxy::node::Config {
         node: node.clone(),
         ip: args.ip,
@@ -38,13 +39,28 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             weft_local::addresses::write(path, &reported)?;
         }
+        let handed_off = tokio::select! {
+            r = shutdown_requested() => { r?; false }
+            () = bound.handed_off() => true,
+        };
+        if !handed_off {
+            bound.drain(None).await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Nothing new comes here: established connections finish on this process, however
+        // long they live (up to --handoff-drain), unless it is told to stop.
+        let deadline = handoff_drain.as_std();
+        tracing::info!(
+            ?deadline,
+            "a new node proxy took the listeners over: established connections finish here"
+        );
         tokio::select! {
-            r = shutdown_requested() => r?,
-            () = bound.handed_off() => {
-                tracing::info!("a new node proxy took the listeners over: draining");
+            () = bound.drain(Some(deadline)) => {}
+            r = shutdown_requested() => {
+                r?;
+                tracing::info!("stopping: the connections still open here are closed");
             }
         }
-        bound.drain(None).await;
         Ok(ExitCode::SUCCESS)
     })
 }
