@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use weft_e2e::{
-    ConfigDir, Mesh, host_network_state, http_get, proxy_processes, serial, text, weft,
+    ConfigDir, ECHO, Mesh, host_network_state, http_get, proxy_processes, serial, text, weft,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -290,19 +290,6 @@ apiVersion: weft.dev/v1alpha1
 kind: Workload
 metadata: {name: steady, namespace: sw, labels: {app: steady}}
 spec: {command: [python3, -u, steady.py], nodeName: node-2}
-"#;
-
-/// Echoes every line on every connection.
-const ECHO: &str = r#"
-import socket, threading
-def serve(c):
-    f = c.makefile("rwb")
-    for line in f:
-        f.write(line); f.flush()
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 9000)); s.listen(16)
-while True:
-    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
 "#;
 
 /// Keeps one connection to echo (once a first round trip works: echo may not be ready yet)

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use weft_e2e::{ConfigDir, Mesh, serial, signal, text, weft_bin};
+use weft_e2e::{ConfigDir, ECHO, Mesh, serial, signal, text, weft_bin};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -64,19 +64,6 @@ apiVersion: weft.dev/v1alpha1
 kind: Workload
 metadata: {name: steady, namespace: rs, labels: {app: steady}}
 spec: {command: [python3, -u, steady.py], nodeName: node-2}
-"#;
-
-/// Echoes every line on every connection.
-const ECHO: &str = r#"
-import socket, threading
-def serve(c):
-    f = c.makefile("rwb")
-    for line in f:
-        f.write(line); f.flush()
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 9000)); s.listen(16)
-while True:
-    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
 "#;
 
 /// Session after session, one connection to echo each: round trips every 100 ms ("sK ok N")

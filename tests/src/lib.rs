@@ -344,3 +344,17 @@ pub fn proxy_processes(name: &str) -> Vec<Vec<String>> {
     }
     out
 }
+
+/// A Python echo server on port 9000 (for `python3 echo.py` in a pod): every line back, on
+/// every connection.
+pub const ECHO: &str = r#"
+import socket, threading
+def serve(c):
+    f = c.makefile("rwb")
+    for line in f:
+        f.write(line); f.flush()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 9000)); s.listen(16)
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;

@@ -6,12 +6,8 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::CertificateDer;
-use rustls::sign::CertifiedKey;
-use weft_proxy::tunnel::Credentials;
 use weft_test_support::ca::{Leaf, TestCa};
 use weft_test_support::http as raw;
 
@@ -63,27 +59,8 @@ struct Mesh {
     _app: Echo,
 }
 
-/// A fixed certificate from the test CA, as a proxy's credentials.
-#[derive(Debug)]
-struct Fixed {
-    key: Arc<CertifiedKey>,
-    bundle: Arc<Vec<CertificateDer<'static>>>,
-}
-
-impl Credentials for Fixed {
-    fn certified_key(&self) -> Option<Arc<CertifiedKey>> {
-        Some(self.key.clone())
-    }
-    fn trust_bundle(&self) -> Arc<Vec<CertificateDer<'static>>> {
-        self.bundle.clone()
-    }
-}
-
 fn creds(leaf: Leaf) -> Certs {
-    Certs::Fixed(Some(Arc::new(Fixed {
-        key: leaf.certified_key(),
-        bundle: Arc::new(leaf.bundle),
-    })))
+    Certs::Fixed(Some(fixed(leaf)))
 }
 
 /// A control plane, and the web server's proxy presenting `server_id`.

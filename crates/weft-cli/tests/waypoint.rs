@@ -13,11 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use rustls::pki_types::CertificateDer;
-use rustls::sign::CertifiedKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weft_proxy::tunnel::Credentials;
-use weft_test_support::ca::{Leaf, TestCa};
+use weft_test_support::ca::TestCa;
 use weft_test_support::wait::eventually;
 
 use support::*;
@@ -84,28 +82,6 @@ spec:
   targetRefs: [{kind: Service, name: web}]
   rules: [{from: [{source: {principals: ["spiffe://wp.test/ns/shop/sa/client"]}}], to: [{operation: {methods: [GET]}}]}]
 "#;
-
-#[derive(Debug)]
-struct Fixed {
-    key: Arc<CertifiedKey>,
-    bundle: Arc<Vec<CertificateDer<'static>>>,
-}
-
-impl Credentials for Fixed {
-    fn certified_key(&self) -> Option<Arc<CertifiedKey>> {
-        Some(self.key.clone())
-    }
-    fn trust_bundle(&self) -> Arc<Vec<CertificateDer<'static>>> {
-        self.bundle.clone()
-    }
-}
-
-fn fixed(leaf: Leaf) -> Arc<dyn Credentials> {
-    Arc::new(Fixed {
-        key: leaf.certified_key(),
-        bundle: Arc::new(leaf.bundle),
-    })
-}
 
 async fn waypoint(cp: SocketAddr, creds: Arc<dyn Credentials>) -> weft_proxy::waypoint::Bound {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();

@@ -15,8 +15,11 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
+use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use weft_proxy::tunnel::Credentials;
 use weft_test_support::dir::TempDir;
 pub use weft_test_support::http::{Reply, get};
 #[allow(unused_imports)]
@@ -349,4 +352,28 @@ async fn reply(
 /// GET on an admin API, as JSON.
 pub async fn admin(addr: SocketAddr, path: &str) -> serde_json::Value {
     get(addr, "admin", path).await.json()
+}
+
+/// A fixed certificate from the test CA, as a proxy's credentials.
+#[derive(Debug)]
+struct Fixed {
+    key: Arc<CertifiedKey>,
+    bundle: Arc<Vec<CertificateDer<'static>>>,
+}
+
+impl Credentials for Fixed {
+    fn certified_key(&self) -> Option<Arc<CertifiedKey>> {
+        Some(self.key.clone())
+    }
+    fn trust_bundle(&self) -> Arc<Vec<CertificateDer<'static>>> {
+        self.bundle.clone()
+    }
+}
+
+/// `leaf` as a proxy's fixed credentials (no rotation).
+pub fn fixed(leaf: weft_test_support::ca::Leaf) -> Arc<dyn Credentials> {
+    Arc::new(Fixed {
+        key: leaf.certified_key(),
+        bundle: Arc::new(leaf.bundle),
+    })
 }
