@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use weft_e2e::{
-    ConfigDir, ECHO, Mesh, host_network_state, http_get, proxy_processes, serial, text, weft,
+    ConfigDir, ECHO, Mesh, echo_pair_yaml, host_network_state, http_get, proxy_processes, serial,
+    text, weft,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -272,24 +273,6 @@ metadata: {name: client, namespace: sw, labels: {app: client}}
 spec:
   command: [sh, -c, "while true; do curl -s -o /dev/null -m 2 -w '%{http_code}\\n' http://server/hello.txt; sleep 0.2; done"]
   nodeName: node-2
----
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: echo, namespace: sw, labels: {app: echo}}
-spec:
-  command: [python3, echo.py]
-  nodeName: node-1
-  ports: [{containerPort: 9000}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: sw}
-spec: {selector: {app: echo}, ports: [{port: 9000}]}
----
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: steady, namespace: sw, labels: {app: steady}}
-spec: {command: [python3, -u, steady.py], nodeName: node-2}
 "#;
 
 /// Keeps one connection to echo (once a first round trip works: echo may not be ready yet)
@@ -341,7 +324,10 @@ spec:
 fn pods_switch_modes_live_and_keep_serving_without_touching_the_others() {
     let _serial = serial();
     let cfg = ConfigDir::new("switch");
-    cfg.write("mesh.yaml", SWITCH_MESH);
+    cfg.write(
+        "mesh.yaml",
+        &(SWITCH_MESH.to_string() + &echo_pair_yaml("sw")),
+    );
     cfg.write("server.yaml", &server(None));
     cfg.write("echo.py", ECHO);
     cfg.write("steady.py", STEADY);

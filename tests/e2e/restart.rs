@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use weft_e2e::{ConfigDir, ECHO, Mesh, serial, signal, text, weft_bin};
+use weft_e2e::{ConfigDir, ECHO, Mesh, echo_pair_yaml, serial, signal, text, weft_bin};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -46,24 +46,6 @@ metadata: {name: client, namespace: rs, labels: {app: client}}
 spec:
   command: [sh, -c, "while true; do curl -s -o /dev/null -m 5 -w '%{http_code}\\n' http://server/hello.txt; sleep 0.1; done"]
   nodeName: node-2
----
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: echo, namespace: rs, labels: {app: echo}}
-spec:
-  command: [python3, echo.py]
-  nodeName: node-1
-  ports: [{containerPort: 9000}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: rs}
-spec: {selector: {app: echo}, ports: [{port: 9000}]}
----
-apiVersion: weft.dev/v1alpha1
-kind: Workload
-metadata: {name: steady, namespace: rs, labels: {app: steady}}
-spec: {command: [python3, -u, steady.py], nodeName: node-2}
 "#;
 
 /// Session after session, one connection to echo each: round trips every 100 ms ("sK ok N")
@@ -237,7 +219,7 @@ impl Shop<'_> {
 fn a_node_proxy_restarts_by_hand_off_without_a_failed_request_or_a_reset() {
     let _serial = serial();
     let cfg = ConfigDir::new("restart");
-    cfg.write("mesh.yaml", MESH);
+    cfg.write("mesh.yaml", &(MESH.to_string() + &echo_pair_yaml("rs")));
     cfg.write("echo.py", ECHO);
     cfg.write("steady.py", STEADY);
     std::fs::create_dir_all(cfg.path.join("site")).unwrap();

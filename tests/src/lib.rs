@@ -358,3 +358,30 @@ s.bind(("0.0.0.0", 9000)); s.listen(16)
 while True:
     c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
 "#;
+
+/// In ambient namespace `ns` of a two-node mesh: the [`ECHO`] server (`echo.py`, port 9000,
+/// Service `echo`) on node-1 and a `steady` client (`steady.py`) on node-2 that holds a
+/// connection to it: YAML documents to append to a mesh.
+pub fn echo_pair_yaml(ns: &str) -> String {
+    format!(
+        r#"---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {{name: echo, namespace: {ns}, labels: {{app: echo}}}}
+spec:
+  command: [python3, echo.py]
+  nodeName: node-1
+  ports: [{{containerPort: 9000}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: echo, namespace: {ns}}}
+spec: {{selector: {{app: echo}}, ports: [{{port: 9000}}]}}
+---
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {{name: steady, namespace: {ns}, labels: {{app: steady}}}}
+spec: {{command: [python3, -u, steady.py], nodeName: node-2}}
+"#
+    )
+}
