@@ -65,6 +65,10 @@ pub struct Args {
     /// secureDiscovery, admin), for whoever started this process (`weft up` does).
     #[arg(long, value_name = "FILE")]
     addresses_file: Option<PathBuf>,
+    /// A mesh setting of this control plane's revision, over the Mesh of the configuration
+    /// (`mtls.mode=PERMISSIVE`, `proxy.concurrency=4`); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<weft_core::resources::mesh_set::MeshSet>,
     /// Log level (trace, debug, info, warn, error).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -97,6 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 bootstrap: args.bootstrap,
                 cert_ttl: args.cert_ttl,
             },
+            mesh_sets: args.sets,
         })
         .await?;
         eprintln!(
@@ -147,6 +152,10 @@ mod tests {
             state_dir: "/run/weft/shop/state".into(),
             bootstrap: "/run/weft/shop/bootstrap.json".into(),
             addresses_file: Some("/run/weft/shop/addresses/control.json".into()),
+            ca_cert: Some("/run/weft/shop/state/ca/root-cert.pem".into()),
+            ca_key: Some("/run/weft/shop/state/ca/root-key.pem".into()),
+            revision: None,
+            sets: vec!["mtls.mode=PERMISSIVE".into(), "proxy.concurrency=4".into()],
         };
         let argv = std::iter::once("weft".to_string()).chain(launch.to_args());
         let args = match Cli::try_parse_from(argv) {
@@ -165,5 +174,9 @@ mod tests {
         assert_eq!(args.state_dir, launch.state_dir);
         assert_eq!(args.bootstrap, Some(launch.bootstrap));
         assert_eq!(args.addresses_file, launch.addresses_file);
+        assert_eq!(args.ca_cert, launch.ca_cert);
+        assert_eq!(args.ca_key, launch.ca_key);
+        let sets: Vec<String> = args.sets.iter().map(|s| s.to_string()).collect();
+        assert_eq!(sets, launch.sets);
     }
 }

@@ -1,6 +1,7 @@
 //! `weft`: one binary for the whole mesh. Each verb lives in its own module.
 
 mod analyze;
+mod ask;
 mod control;
 mod demo;
 mod exec;
@@ -11,6 +12,8 @@ mod pod_exec;
 mod proxy;
 mod proxy_config;
 mod restart;
+mod revision;
+mod rollout;
 mod running;
 mod status;
 mod up;
@@ -73,6 +76,17 @@ enum Command {
     PodExec(pod_exec::Args),
     /// Waypoints of a `weft up` mesh (ambient L7): apply, list, status, delete.
     Waypoint(waypoint::Args),
+    /// Install a revision beside the others: a control plane with its own binary and mesh
+    /// settings; no pod moves until restarted or upgraded onto it.
+    Install(revision::InstallArgs),
+    /// Remove a revision's control plane and state (refused while a tag or proxy uses it).
+    Uninstall(revision::UninstallArgs),
+    /// Tags: mutable pointers to revisions (set, list, remove).
+    Tag(revision::TagArgs),
+    /// Revisions of a `weft up` mesh (list).
+    Revision(revision::RevisionArgs),
+    /// Restart pods one at a time onto the revision they ask for, with no failed request.
+    Rollout(rollout::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -97,6 +111,11 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec::run(args),
         Command::PodExec(args) => pod_exec::run(args),
         Command::Waypoint(args) => waypoint::run(args),
+        Command::Install(args) => revision::install(args),
+        Command::Uninstall(args) => revision::uninstall(args),
+        Command::Tag(args) => revision::tag(args),
+        Command::Revision(args) => revision::revision(args),
+        Command::Rollout(args) => rollout::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -6,15 +6,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use weft_local::restart::{self, Request};
 
 use crate::up::Instance;
 
-/// Whether `weft up` took the request: it looks every 250 ms.
-const TAKEN_WITHIN: Duration = Duration::from_secs(10);
 /// How long a hand-off may take: a new node proxy gives up after 60 s, `weft up` after 90 s.
 const DONE_WITHIN: Duration = Duration::from_secs(120);
 
@@ -43,39 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         node: args.node.clone(),
         binary,
     };
-    let id = restart::submit(&dir, &req)
-        .with_context(|| format!("writing the request into {}", dir.path.display()))?;
-    let start = Instant::now();
-    let reply = loop {
-        if let Some(reply) = restart::read_reply(&dir, &id) {
-            break reply.map_err(anyhow::Error::msg)?;
-        }
-        let waiting = restart::request_file(&dir, &id);
-        if dir.owner().is_none() {
-            let _ = std::fs::remove_file(&waiting);
-            bail!(
-                "weft up {:?} stopped before it answered",
-                args.instance.name
-            );
-        }
-        if waiting.exists() && start.elapsed() > TAKEN_WITHIN {
-            let _ = std::fs::remove_file(&waiting);
-            bail!(
-                "weft up {:?} did not take the request within {}s (a weft up from before \
-                 `weft restart` existed? restart it with `weft down` and `weft up`)",
-                args.instance.name,
-                TAKEN_WITHIN.as_secs()
-            );
-        }
-        if start.elapsed() > DONE_WITHIN {
-            bail!(
-                "no answer within {}s; see {}",
-                DONE_WITHIN.as_secs(),
-                dir.path.join("up.log").display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let reply: restart::Reply = crate::ask::ask(&dir, restart::KIND, &req, DONE_WITHIN)?;
     match reply.error {
         None => {
             println!("{}", reply.describe());

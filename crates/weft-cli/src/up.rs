@@ -30,6 +30,10 @@ pub struct Args {
     /// Control-plane admin API (`weft status` reads it).
     #[arg(long, default_value_t = ports::localhost(ports::CONTROL_ADMIN))]
     admin: SocketAddr,
+    /// Name of the revision the mesh starts with (its control plane and proxies run this
+    /// binary); the `default` tag points at it. Default: the version, as `v0-1-0`.
+    #[arg(long, value_name = "NAME")]
+    revision: Option<String>,
 }
 
 /// Which mesh on this machine.
@@ -66,7 +70,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ingress_port: args.ingress_port,
         admin: args.admin,
     };
-    let plan = Plan::new(&config, &dir, &opts)?;
+    let mut plan = Plan::new(&config, &dir, &opts)?;
+    if let Some(r) = &args.revision {
+        weft_local::revisions::check_name("revision", r).map_err(anyhow::Error::msg)?;
+        plan.revision = r.clone();
+    }
     if args.detach {
         return detach(&args, &plan, &weft);
     }
@@ -155,6 +163,9 @@ fn detach(args: &Args, plan: &Plan, weft: &std::path::Path) -> anyhow::Result<Ex
     ]);
     if let Some(p) = args.ingress_port {
         cmd.args(["--ingress-port", &p.to_string()]);
+    }
+    if let Some(r) = &args.revision {
+        cmd.args(["--revision", r]);
     }
     use std::os::unix::process::CommandExt;
     let mut child = cmd

@@ -42,6 +42,9 @@ pub struct Config {
     pub send_timeout: std::time::Duration,
     /// The certificate authority: state dir, signing CA, bootstrap credentials, TTL.
     pub ca: ca::Config,
+    /// The revision's mesh settings (`--set key=value`), applied over the Mesh of every
+    /// configuration read.
+    pub mesh_sets: Vec<weft_core::resources::mesh_set::MeshSet>,
 }
 
 impl Config {
@@ -59,6 +62,7 @@ impl Config {
             warmup: std::time::Duration::ZERO,
             send_timeout: crate::discovery::SEND_TIMEOUT,
             ca: ca::Config::new(state_dir),
+            mesh_sets: Vec::new(),
         }
     }
 }
@@ -118,7 +122,8 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
     listen::plain::check(cfg.discovery_addr)?;
     let dir = cfg.config_dir.clone();
     // State::new analyzes it again for the status: once, at start.
-    let (config, _) = tokio::task::spawn_blocking(move || source::load(&dir))
+    let sets = cfg.mesh_sets.clone();
+    let (config, _) = tokio::task::spawn_blocking(move || source::load(&dir, &sets))
         .await
         .unwrap_or_else(|e| Err(vec![e.to_string()]))
         .map_err(|problems| Error::InvalidConfig {
@@ -162,7 +167,11 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    tasks.spawn(source::watch(cfg.config_dir.clone(), state.clone()));
+    tasks.spawn(source::watch(
+        cfg.config_dir.clone(),
+        state.clone(),
+        cfg.mesh_sets.clone(),
+    ));
     if let Some((path, seen)) = pods_seen {
         tasks.spawn(pods::watch(path, state.clone(), seen));
     }

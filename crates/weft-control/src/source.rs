@@ -10,14 +10,17 @@ use std::time::SystemTime;
 
 use weft_core::Config;
 use weft_core::analyze::{Finding, Severity};
+use weft_core::resources::mesh_set::{MeshSet, apply_to_config};
 
 use crate::state::State;
 use crate::watch::Changes;
 
-/// Loads and checks a directory, with the analyzer's findings on it. `Err` holds one message
-/// per problem, each with file:line.
-pub fn load(dir: &Path) -> Result<(Config, Vec<Finding>), Vec<String>> {
-    weft_core::analyze::load_analyzed(dir)
+/// Loads and checks a directory, with the analyzer's findings on it, and applies the
+/// revision's mesh settings. `Err` holds one message per problem, each with file:line.
+pub fn load(dir: &Path, sets: &[MeshSet]) -> Result<(Config, Vec<Finding>), Vec<String>> {
+    let (mut config, findings) = weft_core::analyze::load_analyzed(dir)?;
+    apply_to_config(&mut config, sets).map_err(|e| vec![e])?;
+    Ok((config, findings))
 }
 
 /// What the directory looks like now: names, sizes and modification times.
@@ -55,7 +58,7 @@ pub fn log_warnings(state: &State) {
 }
 
 /// Watches `dir` until the task is dropped, applying good changes to `state`.
-pub async fn watch(dir: PathBuf, state: Arc<State>) {
+pub async fn watch(dir: PathBuf, state: Arc<State>, sets: Vec<MeshSet>) {
     let mut changes = Changes::tree(&dir, "configuration directory");
     let mut seen = fingerprint(&dir);
     loop {
@@ -65,8 +68,8 @@ pub async fn watch(dir: PathBuf, state: Arc<State>) {
             continue;
         }
         seen = now;
-        let d = dir.clone();
-        let result = tokio::task::spawn_blocking(move || load(&d)).await;
+        let (d, sets) = (dir.clone(), sets.clone());
+        let result = tokio::task::spawn_blocking(move || load(&d, &sets)).await;
         match result {
             Ok(Ok((config, findings))) => {
                 tracing::info!(dir = %dir.display(), resources = config.resources.len(), "configuration applied");

@@ -87,7 +87,7 @@ impl Board {
     pub fn process(&self, slot: Slot, f: impl FnOnce(&mut Process)) {
         self.update(|s| {
             let p = match slot {
-                Slot::Control => &mut s.control,
+                Slot::Control(i) => &mut s.revisions[i].process,
                 Slot::Gateway(i) => &mut s.gateways[i].process,
                 Slot::Node(i) => &mut s.nodes[i].process,
                 Slot::Proxy(i) => &mut s.pods[i].proxy,

@@ -51,7 +51,7 @@ pub async fn remove(dir: &RunDir, report: &Report) {
     let Some(plan) = dir.plan() else { return };
     let mut pids: Vec<i32> = Vec::new();
     if let Some(status) = dir.status() {
-        let host = std::iter::once(&status.control)
+        let host = (status.revisions.iter().map(|r| &r.process))
             .chain(status.gateways.iter().map(|g| &g.process))
             .chain(status.nodes.iter().map(|n| &n.process));
         pids.extend(host.filter_map(same_process));

@@ -208,6 +208,12 @@ pub struct ControlLaunch {
     pub bootstrap: PathBuf,
     /// Where to report what it bound ([`crate::addresses::ControlAddresses`]).
     pub addresses_file: Option<PathBuf>,
+    /// Sign with this CA (the mesh's root, shared by every revision) instead of one of its own.
+    pub ca_cert: Option<PathBuf>,
+    pub ca_key: Option<PathBuf>,
+    /// The revision it serves, and that revision's mesh settings (`key=value`).
+    pub revision: Option<String>,
+    pub sets: Vec<String>,
 }
 
 impl ControlLaunch {
@@ -226,6 +232,12 @@ impl ControlLaunch {
             "--addresses-file",
             self.addresses_file.as_ref().map(|p| p.display()),
         );
+        a.opt("--ca-cert", self.ca_cert.as_ref().map(|p| p.display()));
+        a.opt("--ca-key", self.ca_key.as_ref().map(|p| p.display()));
+        a.opt("--revision", self.revision.as_ref());
+        for s in &self.sets {
+            a.flag("--set", s);
+        }
         a.0
     }
 }

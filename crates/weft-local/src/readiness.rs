@@ -27,6 +27,9 @@ pub enum Probe {
         addr: SocketAddr,
         mark: u32,
     },
+    /// `GET path` on the admin address a control plane reported in its addresses file
+    /// answers 200 (its ports are ephemeral).
+    ControlAdmin(std::path::PathBuf, &'static str),
 }
 
 impl Probe {
@@ -41,6 +44,16 @@ impl Probe {
                 tokio::task::spawn_blocking(move || crate::net::probe_tcp(&netns, addr, mark))
                     .await
                     .is_ok_and(|r| r.is_ok())
+            }
+            Probe::ControlAdmin(file, path) => {
+                let Ok(cp) = crate::addresses::read::<crate::addresses::ControlAddresses>(file)
+                else {
+                    return false;
+                };
+                matches!(
+                    crate::http::get(cp.admin, path, PROBE_TIMEOUT).await,
+                    Ok((200, _))
+                )
             }
         }
     }

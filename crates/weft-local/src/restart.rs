@@ -1,19 +1,12 @@
-//! `weft restart NODE`: how the command asks a running `weft up` to restart a node proxy by
-//! hand-off, through files in the instance's runtime directory (`weft up` looks at them as it
-//! looks at its configuration directory). The command writes `requests/ID.restart.json`
-//! (whole, through a rename); the runtime takes it (removes it), starts the new process next
-//! to the old one ([`crate::supervise::handoff`]) and writes `requests/ID.reply.json` with
-//! what happened, which the command reads and removes.
+//! `weft restart NODE`: what the command asks a running `weft up` ([`crate::requests`], kind
+//! `restart`): to restart a node proxy by hand-off; the runtime starts the new process next to
+//! the old one ([`crate::supervise::handoff`]) and replies with what happened.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rundir::RunDir;
 use crate::status::Named;
-
-const REQUEST: &str = ".restart.json";
-const REPLY: &str = ".reply.json";
 
 /// Restart the proxy of `node`, with `binary` instead of the running one's if given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,93 +76,13 @@ pub fn check(nodes: &[Named], node: &str) -> Result<usize, String> {
     }
 }
 
-fn requests(dir: &RunDir) -> PathBuf {
-    dir.path.join("requests")
-}
-
-/// The request id of a file in the requests directory, if it is a request.
-pub fn request_id(file_name: &str) -> Option<&str> {
-    let id = file_name.strip_suffix(REQUEST)?;
-    (!id.is_empty() && !id.starts_with('.')).then_some(id)
-}
-
-/// Where the reply to request `id` is written.
-pub fn reply_file(dir: &RunDir, id: &str) -> PathBuf {
-    requests(dir).join(format!("{id}{REPLY}"))
-}
-
-/// Where request `id` waits to be taken.
-pub fn request_file(dir: &RunDir, id: &str) -> PathBuf {
-    requests(dir).join(format!("{id}{REQUEST}"))
-}
-
-/// Writes a request whole (through a rename) and returns its id.
-pub fn submit(dir: &RunDir, req: &Request) -> std::io::Result<String> {
-    let id = format!("{}-{}", std::process::id(), crate::status::now_ms());
-    std::fs::create_dir_all(requests(dir))?;
-    write_whole(&request_file(dir, &id), &serde_json::to_vec(req)?)?;
-    Ok(id)
-}
-
-/// Takes every waiting request (removing its file): its id, and the request or why it cannot
-/// be read.
-pub fn take(dir: &RunDir) -> Vec<(String, Result<Request, String>)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(requests(dir))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(id) = request_id(&name) else {
-            continue;
-        };
-        let read = std::fs::read(e.path()).map_err(|e| e.to_string());
-        let _ = std::fs::remove_file(e.path());
-        let req = read.and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
-        out.push((id.to_string(), req));
-    }
-    out
-}
-
-/// Writes the reply to request `id` whole.
-pub fn answer(dir: &RunDir, id: &str, reply: &Reply) -> std::io::Result<()> {
-    write_whole(&reply_file(dir, id), &serde_json::to_vec_pretty(reply)?)
-}
-
-/// The reply to request `id`, once written (and removes it).
-pub fn read_reply(dir: &RunDir, id: &str) -> Option<Result<Reply, String>> {
-    let path = reply_file(dir, id);
-    let bytes = std::fs::read(&path).ok()?;
-    let _ = std::fs::remove_file(&path);
-    Some(serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display())))
-}
-
-fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
+/// The kind of request file `weft restart` writes ([`crate::requests`]).
+pub const KIND: &str = "restart";
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::status::Process;
-
-    #[test]
-    fn only_whole_request_files_are_requests() {
-        let cases = [
-            ("123-456.restart.json", Some("123-456")),
-            ("123-456.restart.tmp", None),
-            ("123-456.reply.json", None),
-            (".restart.json", None),
-            ("..restart.json", None),
-            ("notes.txt", None),
-        ];
-        for (name, want) in cases {
-            assert_eq!(request_id(name), want, "{name}");
-        }
-    }
 
     #[test]
     fn a_request_is_for_a_node_whose_proxy_is_ready() {
@@ -222,25 +135,5 @@ mod tests {
             failed.describe(),
             "node proxy node-1 not restarted: cannot start /x: not found"
         );
-    }
-
-    #[test]
-    fn a_request_goes_through_the_run_dir_and_is_taken_once() {
-        let path = std::env::temp_dir().join(format!("weft-restart-{}", std::process::id()));
-        let dir = RunDir { path: path.clone() };
-        let req = Request {
-            node: "node-1".into(),
-            binary: Some("/opt/weft-next".into()),
-        };
-        let id = submit(&dir, &req).unwrap();
-        let taken = take(&dir);
-        assert_eq!(taken, vec![(id.clone(), Ok(req))]);
-        assert!(take(&dir).is_empty());
-        assert!(read_reply(&dir, &id).is_none());
-        let reply = Reply::failed("node-1", "no".into());
-        answer(&dir, &id, &reply).unwrap();
-        assert_eq!(read_reply(&dir, &id), Some(Ok(reply)));
-        assert!(read_reply(&dir, &id).is_none(), "read once");
-        let _ = std::fs::remove_dir_all(path);
     }
 }

@@ -13,24 +13,29 @@ use tokio::sync::watch;
 
 use self::bound::Teardown;
 pub use self::bound::{Addresses, Bound, GatewayAddresses, NodeAddresses, PodAddresses};
-use self::spec::{app_spec, control_addresses, control_spec, gateway_spec};
+use self::spec::gateway_spec;
 use crate::addresses::{self, ControlAddresses};
+use std::sync::Arc;
 use crate::cleanup;
 use crate::net;
 use crate::plan::Plan;
 use crate::registration;
+use crate::revisions::Revision;
 use crate::rundir::RunDir;
 use crate::services;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
 use crate::supervise::{Board, Report};
 
 mod bound;
+mod controls;
+mod forward;
 mod follow;
 mod network;
 mod phase;
 mod pods;
 mod registry;
-mod restarts;
+mod requests;
+mod rollout;
 mod spec;
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
@@ -52,9 +57,19 @@ pub async fn start(plan: Plan, weft: PathBuf, report: Report) -> anyhow::Result<
     }
     check_conflicts(&plan)?;
     dir.write_plan(&plan)?;
+    let (version, protocol) = controls::identify(&weft).map_err(anyhow::Error::msg)?;
+    let first = Revision {
+        name: plan.revision.clone(),
+        binary: weft.clone(),
+        version,
+        protocol,
+        sets: vec![],
+        installed_at_ms: now_ms(),
+        uninstalled: false,
+    };
     let pods = plan.pods.iter().map(|p| p.pod()).collect();
     let board = Board::new(initial_status(&plan), dir.clone(), pods);
-    let mut teardown = Teardown::new(plan, dir, board, report, lock, weft.clone());
+    let mut teardown = Teardown::new(plan, dir, board, report, lock, weft.clone(), first);
     match launch(&mut teardown, &weft).await {
         Ok((addresses, readiness)) => {
             teardown.board.update(|s| s.phase = "running".into());
@@ -132,7 +147,7 @@ fn initial_status(plan: &Plan) -> Status {
         pid: std::process::id(),
         started_at_ms: now_ms(),
         phase: "starting".into(),
-        control: waiting("starting"),
+        revisions: vec![],
         gateways: plan
             .gateways
             .iter()
@@ -167,6 +182,7 @@ fn initial_status(plan: &Plan) -> Status {
                 }),
                 app: waiting("waiting"),
                 services: None,
+                ..PodStatus::default()
             })
             .collect(),
     }
@@ -181,10 +197,9 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         dir,
         board,
         report,
-        control,
         pods,
-        apps,
         gateways,
+        forwarding,
         translating,
         following,
         restarting,
@@ -196,22 +211,25 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
     *translating = Some(task);
     pods.set_translation(translation);
     registry::write(plan, dir)?;
-    let mut ready = control.start(control_spec(plan, weft, dir), None, board, report);
-    tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "the control plane did not start within 20s; see {}",
-                dir.log("control").display()
-            )
-        })?
-        .ok();
-    // Ready means it has written them.
-    let cp: ControlAddresses = addresses::read(&control_addresses(dir))?;
+    let controls = pods.controls.clone();
+    controls.change(|_| ());
+    let first = controls.start(0).await?;
+    // The conventional addresses lead to the `default` tag's control plane.
+    let (c, d) = (controls.clone(), controls.clone());
+    let discovery: forward::Target =
+        Arc::new(move || c.default_addresses().and_then(|a| a.secure_discovery));
+    let admin: forward::Target = Arc::new(move || d.default_addresses().map(|a| a.admin));
+    forwarding.push(forward::bind(plan.discovery(), "mTLS discovery", discovery).await?);
+    forwarding.push(forward::bind(plan.admin, "control-plane admin", admin).await?);
+    let cp = ControlAddresses {
+        discovery: first.discovery,
+        secure_discovery: Some(plan.discovery()),
+        admin: plan.admin,
+    };
     report(format!(
-        "control plane ready: discovery on {} (mTLS) and {} (this host), admin on http://{}/debug/syncz",
-        cp.secure_discovery
-            .map_or_else(|| "-".to_string(), |a| a.to_string()),
+        "control plane ready (revision {}): discovery on {} (mTLS) and {} (this host), admin on http://{}/debug/syncz",
+        plan.revision,
+        plan.discovery(),
         cp.discovery,
         cp.admin
     ));
@@ -222,7 +240,7 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         let proxy = pods.serve(i)?;
         // By default the app waits for its proxy; pods start side by side.
         let gate = proxy.filter(|_| pod.hold_application);
-        waits.push(apps.start(app_spec(plan, pod, i, weft, dir), gate, board, report));
+        waits.push(pods.start_app(i, gate));
     }
     for (i, g) in plan.gateways.iter().enumerate() {
         waits.push(gateways.start(gateway_spec(plan, g, i, weft, dir), None, board, report));
@@ -232,7 +250,7 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         weft.to_path_buf(),
         report.clone(),
     )));
-    *restarting = Some(tokio::spawn(restarts::run(
+    *restarting = Some(tokio::spawn(requests::run(
         pods.clone(),
         dir.clone(),
         board.clone(),

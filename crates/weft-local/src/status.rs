@@ -9,7 +9,10 @@ pub struct Status {
     pub started_at_ms: u64,
     /// `starting`, `running` or `stopping`.
     pub phase: String,
-    pub control: Process,
+    /// The control planes, one per revision, in install order (an uninstalled one stays,
+    /// `uninstalled`, so indexes do not move).
+    #[serde(default)]
+    pub revisions: Vec<Named>,
     pub gateways: Vec<Named>,
     /// The node proxies, by node name (one starts when its node first has an ambient pod).
     #[serde(default)]
@@ -46,6 +49,19 @@ pub struct PodStatus {
     /// while it does: no pid of its own); `none` without a proxy.
     pub proxy: Process,
     pub app: Process,
+    /// The revision its proxy runs on (its sidecar's, or a waypoint's own); empty when the
+    /// pod has no proxy of its own.
+    #[serde(default)]
+    pub revision: String,
+    /// The revision its labels (or an upgrade's pin) ask for now; empty when they name none
+    /// (`revision_problem` says why).
+    #[serde(default)]
+    pub wanted_revision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_problem: Option<String>,
+    /// Being restarted: out of the endpoints, so no new request reaches it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub terminating: bool,
     /// Without a sidecar: how the pod reaches Service addresses, and which have no endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<String>,
@@ -79,7 +95,7 @@ impl PodStatus {
     /// serving it) if it has one.
     pub fn ready(&self) -> bool {
         let proxied = matches!(self.mode.as_str(), "sidecar" | "ambient");
-        self.app.state == "ready" && (!proxied || self.proxy.state == "ready")
+        !self.terminating && self.app.state == "ready" && (!proxied || self.proxy.state == "ready")
     }
 }
 

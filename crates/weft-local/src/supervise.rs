@@ -36,7 +36,8 @@ pub type Report = Arc<dyn Fn(String) + Send + Sync>;
 /// Which process of the instance a status entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Slot {
-    Control,
+    /// The control plane of revision `i` (its index in the registry).
+    Control(usize),
     Gateway(usize),
     /// The node proxy of the plan's node `i`.
     Node(usize),

@@ -18,7 +18,9 @@
 //! its labels when it connects. What else changed (pods added or removed, commands, nodes,
 //! Services, gateways, settings) is reported as needing a restart of `weft up`.
 
-use weft_core::annotations::DataplaneMode;
+use std::collections::BTreeMap;
+
+use weft_core::annotations::{DataplaneMode, REV};
 
 use crate::plan::{Plan, PodPlan, mode_name};
 
@@ -38,6 +40,9 @@ pub struct Diff {
     pub switches: Vec<Switch>,
     /// What changed that only a restart of `weft up` applies, one line each.
     pub ignored: Vec<String>,
+    /// Pods whose revision label changed, and nothing else: registered anew (`weft status`
+    /// shows the revision they ask for), not restarted — a pod moves when it restarts.
+    pub revisions: Vec<usize>,
 }
 
 /// One step of a switch.
@@ -99,7 +104,7 @@ pub fn diff(running: &Plan, wanted: &Plan) -> Diff {
             d.ignored
                 .push(format!("pod {}: {} changed", old.id(), changed.join(", ")));
         }
-        let labels = old.labels != new.labels;
+        let labels = without_rev(&old.labels) != without_rev(&new.labels);
         if old.mode != new.mode || labels {
             d.switches.push(Switch {
                 pod: i,
@@ -107,6 +112,8 @@ pub fn diff(running: &Plan, wanted: &Plan) -> Diff {
                 to: new.mode,
                 labels,
             });
+        } else if old.rev != new.rev || old.labels != new.labels {
+            d.revisions.push(i);
         }
     }
     for new in &wanted.pods {
@@ -137,6 +144,13 @@ pub fn diff(running: &Plan, wanted: &Plan) -> Diff {
         d.ignored.push("ingress Gateways".into());
     }
     d
+}
+
+/// Labels but the revision's: a new revision label alone does not restart a proxy.
+fn without_rev(labels: &BTreeMap<String, String>) -> BTreeMap<&String, &String> {
+    (labels.iter())
+        .filter(|(k, _)| *k != REV && k.as_str() != "istio.io/rev")
+        .collect()
 }
 
 /// The pod's fields other than its mode and labels that differ.

@@ -5,6 +5,7 @@ pub mod grpc_route;
 pub mod http_route;
 pub mod kube;
 pub mod mesh;
+pub mod mesh_set;
 pub mod policy;
 pub mod route_common;
 pub mod service;

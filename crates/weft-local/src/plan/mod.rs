@@ -44,6 +44,9 @@ pub struct Options {
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub name: String,
+    /// The revision `weft up` starts with (`--revision`; by default the version, `v0-1-0`).
+    #[serde(default)]
+    pub revision: String,
     pub config_dir: PathBuf,
     pub bridge: String,
     /// The host's address on the bridge: pods' gateway, where the control plane listens.
@@ -128,6 +131,7 @@ impl Plan {
             pod_cidr: network.pod_cidr.clone(),
             service_cidr: network.service_cidr.clone(),
             admin: opts.admin,
+            revision: crate::revisions::version_name(env!("CARGO_PKG_VERSION")),
             pods: Vec::new(),
             nodes: network.node_names(),
             gateways: Vec::new(),
@@ -236,6 +240,7 @@ impl Plan {
                         .to_string(),
                     concurrency: settings.concurrency,
                     waypoint: false,
+                    rev: revision_label(config, ns, &w.metadata.labels),
                 });
             }
         }
@@ -293,6 +298,7 @@ impl Plan {
                 log_level: "info".into(),
                 concurrency: 2,
                 waypoint: true,
+                rev: revision_label(config, ns, &g.metadata.labels),
             });
         }
         Ok(())
@@ -430,3 +436,17 @@ pub fn load(dir: &Path) -> anyhow::Result<Config> {
 
 #[cfg(test)]
 mod tests;
+
+/// The revision label that applies to a workload in namespace `ns`: its own, else its
+/// Namespace's (`weft.dev/rev`, or Istio's `istio.io/rev`).
+fn revision_label(config: &Config, ns: &str, labels: &BTreeMap<String, String>) -> Option<String> {
+    let of = |l: &BTreeMap<String, String>| {
+        (l.get(weft_core::annotations::REV).or_else(|| l.get("istio.io/rev"))).cloned()
+    };
+    of(labels).or_else(|| {
+        config.resources.iter().find_map(|r| match &r.resource {
+            Resource::Namespace(n) if n.metadata.name == ns => of(&n.metadata.labels),
+            _ => None,
+        })
+    })
+}

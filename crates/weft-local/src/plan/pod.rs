@@ -42,6 +42,10 @@ pub struct PodPlan {
     /// sidecar; its label names the Gateway, its service account is the Gateway's name.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub waypoint: bool,
+    /// Its `weft.dev/rev` label (its Workload's, else its Namespace's): a tag or a revision;
+    /// none: the `default` tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
 }
 
 impl PodPlan {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::phase::Phase;
+use super::controls::Controls;
 use super::pods::Pods;
+use crate::revisions::Revision;
 use super::spec::{gateway_addresses, node_addresses, proxy_addresses};
 use crate::addresses::{self, ControlAddresses, ProxyAddresses};
 use crate::cleanup;
@@ -170,11 +172,12 @@ pub(super) struct Teardown {
     pub dir: RunDir,
     pub board: Arc<Board>,
     pub report: Report,
-    pub control: Phase,
-    /// The pods' sidecars and node proxies, and what each pod runs in now.
+    /// The pods' control planes, apps, sidecars and node proxies, and what each pod runs in
+    /// now.
     pub pods: Arc<Pods>,
-    pub apps: Phase,
     pub gateways: Phase,
+    /// The conventional control-plane addresses, leading to the `default` tag's.
+    pub forwarding: Vec<tokio::task::JoinHandle<()>>,
     /// Keeps the Service translation of pods without a proxy current.
     pub translating: Option<tokio::task::JoinHandle<()>>,
     /// Follows the configuration's dataplane modes.
@@ -192,23 +195,25 @@ impl Teardown {
         report: Report,
         lock: Lock,
         weft: std::path::PathBuf,
+        first: Revision,
     ) -> Self {
+        let controls = Controls::new(&plan, dir.clone(), board.clone(), report.clone(), first);
         let pods = Pods::new(
             plan.clone(),
             dir.clone(),
             board.clone(),
             report.clone(),
             weft,
+            Arc::new(controls),
         );
         Teardown {
             plan,
             dir,
             board,
             report,
-            control: Phase::new(),
             pods: Arc::new(pods),
-            apps: Phase::new(),
             gateways: Phase::new(),
+            forwarding: Vec::new(),
             translating: None,
             following: None,
             restarting: None,
@@ -236,11 +241,14 @@ impl Teardown {
             t.abort();
         }
         self.gateways.stop().await;
-        self.apps.stop().await;
+        self.pods.apps.stop().await;
         self.pods.sidecars.stop().await;
         self.pods.forget_enrolments();
         self.pods.nodes.stop().await;
-        self.control.stop().await;
+        for t in self.forwarding {
+            t.abort();
+        }
+        self.pods.controls.phase.stop().await;
         self.board.update(|s| s.phase = "stopping".into());
         cleanup::remove_network(&self.plan, report);
         let _ = std::fs::remove_dir_all(&self.dir.path);

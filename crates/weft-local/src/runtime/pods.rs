@@ -20,7 +20,8 @@ use tokio::task::JoinHandle;
 use super::network::capture;
 use super::phase::Phase;
 use super::registry;
-use super::spec::{enrolment_file, handoff_path, node_spec, proxy_spec};
+use super::controls::{Controls, Serving};
+use super::spec::{app_spec, enrolment_file, handoff_path, node_spec, proxy_spec};
 use crate::enrolment;
 use crate::net;
 use crate::plan::{Plan, PodPlan};
@@ -48,6 +49,12 @@ pub(super) struct Pods {
     board: Arc<Board>,
     report: Report,
     weft: PathBuf,
+    /// The control planes, one per revision.
+    pub controls: Arc<Controls>,
+    /// Pods an upgrade put on a revision their labels do not ask for (yet).
+    pins: Mutex<BTreeMap<usize, String>>,
+    /// The apps, in slots `Slot::App(pod)`.
+    pub apps: Phase,
     /// The sidecars, in slots `Slot::Proxy(pod)`.
     pub sidecars: Phase,
     /// The node proxies, in slots `Slot::Node(node)`.
@@ -76,8 +83,12 @@ impl Pods {
         board: Arc<Board>,
         report: Report,
         weft: PathBuf,
+        controls: Arc<Controls>,
     ) -> Pods {
         Pods {
+            controls,
+            pins: Mutex::new(BTreeMap::new()),
+            apps: Phase::new(),
             plan: Mutex::new(plan),
             dir,
             board,
@@ -115,11 +126,101 @@ impl Pods {
         })
     }
 
-    /// Starts pod `i`'s sidecar.
+    /// Starts pod `i`'s sidecar, on the revision it runs on (the one it asks for when it
+    /// has none yet).
     pub(super) fn start_sidecar(&self, i: usize) -> watch::Receiver<bool> {
         let plan = self.plan();
-        let spec = proxy_spec(&plan, &plan.pods[i], i, &self.weft, &self.dir);
+        let rev = self.serving(i);
+        let spec = proxy_spec(&plan, &plan.pods[i], i, &rev, &self.dir);
         self.sidecars.start(spec, None, &self.board, &self.report)
+    }
+
+    /// Starts pod `i`'s app, once `gate` (its proxy's readiness) turns true if given.
+    pub(super) fn start_app(
+        &self,
+        i: usize,
+        gate: Option<watch::Receiver<bool>>,
+    ) -> watch::Receiver<bool> {
+        let plan = self.plan();
+        let pod = &plan.pods[i];
+        // A waypoint's pod runs the waypoint: on its revision like a sidecar.
+        let rev = self.serving(i);
+        let spec = app_spec(&plan, pod, i, &self.weft, &rev, &self.dir);
+        self.apps.start(spec, gate, &self.board, &self.report)
+    }
+
+    /// The revision pod `i`'s labels (or its pin) ask for now.
+    pub(super) fn wanted(&self, i: usize) -> Result<String, String> {
+        if let Some(pin) = lock(&self.pins).get(&i) {
+            return Ok(pin.clone());
+        }
+        self.controls.registry().resolve(self.pod(i).rev.as_deref())
+    }
+
+    /// What pod `i`'s own proxy runs on: the revision it runs on now, else the one it asks
+    /// for, else (its label names none) the `default` tag's; recorded in its status.
+    fn serving(&self, i: usize) -> Serving {
+        let running = self.board.snapshot().pods[i].revision.clone();
+        let wanted = self.wanted(i).ok();
+        let pick = [Some(running).filter(|r| !r.is_empty()), wanted]
+            .into_iter()
+            .flatten()
+            .find_map(|r| self.controls.serving(&r))
+            .or_else(|| self.controls.serving(&self.controls.registry().resolve(None).ok()?))
+            .expect("the default tag's control plane runs while pods start");
+        self.board
+            .update(|s| s.pods[i].revision = pick.revision.clone());
+        pick
+    }
+
+    /// Pins pod `i` to `revision` (None: its labels decide again).
+    pub(super) fn pin(&self, i: usize, revision: Option<String>) {
+        match revision {
+            Some(r) => lock(&self.pins).insert(i, r),
+            None => lock(&self.pins).remove(&i),
+        };
+    }
+
+    /// Records in the status which revision each pod asks for now (after a tag, label or
+    /// pin changed).
+    pub(super) fn refresh_wanted(&self) {
+        let n = lock(&self.plan).pods.len();
+        let wanted: Vec<_> = (0..n).map(|i| self.wanted(i)).collect();
+        self.board.update(|s| {
+            for (p, w) in s.pods.iter_mut().zip(wanted) {
+                (p.wanted_revision, p.revision_problem) = match w {
+                    Ok(r) => (r, None),
+                    Err(e) => (String::new(), Some(e)),
+                };
+            }
+        });
+    }
+
+    /// The pods (`ns/name`) whose labels follow `tag`, and the ones running on revision
+    /// `name`, for refusals.
+    pub(super) fn users(&self, tag_or_revision: &str) -> Vec<String> {
+        let plan = lock(&self.plan);
+        let status = self.board.snapshot();
+        let by_label = (plan.pods.iter())
+            .filter(|p| p.rev.as_deref().unwrap_or(crate::revisions::DEFAULT_TAG) == tag_or_revision)
+            .map(|p| format!("pod {} (label)", p.id()));
+        let running = (plan.pods.iter().zip(&status.pods))
+            .filter(|(_, s)| s.revision == tag_or_revision)
+            .map(|(p, _)| format!("pod {}", p.id()));
+        by_label.chain(running).collect()
+    }
+
+    pub(super) fn board(&self) -> &Board {
+        &self.board
+    }
+
+    pub(super) fn board_snapshot(&self) -> crate::status::Status {
+        self.board.snapshot()
+    }
+
+    /// The index of pod `ns/name`.
+    pub(super) fn index(&self, id: &str) -> Option<usize> {
+        lock(&self.plan).pods.iter().position(|p| p.id() == id)
     }
 
     /// Stops pod `i`'s sidecar (it drains) and waits until it has exited.
@@ -268,11 +369,19 @@ impl Pods {
         // each with every change so far.
         let mut plan = lock(&self.plan);
         plan.pods[i] = pod.clone();
+        let wanted = match lock(&self.pins).get(&i) {
+            Some(pin) => Ok(pin.clone()),
+            None => self.controls.registry().resolve(pod.rev.as_deref()),
+        };
         self.board.update(|s| {
             let st = &mut s.pods[i];
             st.mode = pod.mode_label().into();
             st.sidecar = pod.sidecar();
             st.node = pod.node.clone();
+            (st.wanted_revision, st.revision_problem) = match wanted {
+                Ok(r) => (r, None),
+                Err(e) => (String::new(), Some(e)),
+            };
         });
         self.board.set_pod(i, pod.pod());
         registry::write(&plan, &self.dir)?;

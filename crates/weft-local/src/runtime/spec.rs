@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::PROXY_MARK;
 use crate::credentials::token_file;
-use crate::launch::{ControlLaunch, GatewayLaunch, NodeLaunch, ProxyLaunch, WaypointLaunch};
+use super::controls::Serving;
+use crate::launch::{GatewayLaunch, NodeLaunch, ProxyLaunch, WaypointLaunch};
 use crate::net;
 use crate::plan::{GatewayPlan, Plan, PodPlan};
 use crate::ports;
@@ -18,11 +19,6 @@ use crate::supervise::{Slot, Spec};
 
 /// Time an app gets between SIGTERM and SIGKILL.
 const APP_GRACE: Duration = Duration::from_secs(10);
-
-/// Where the control plane reports its addresses.
-pub(super) fn control_addresses(dir: &RunDir) -> PathBuf {
-    dir.addresses("control")
-}
 
 /// Where a pod's proxy reports its addresses.
 pub(super) fn proxy_addresses(dir: &RunDir, pod: &PodPlan) -> PathBuf {
@@ -65,35 +61,6 @@ pub(super) fn gateway_pod(g: &GatewayPlan) -> String {
     format!("gateway-{}", g.name)
 }
 
-pub(super) fn control_spec(plan: &Plan, weft: &Path, dir: &RunDir) -> Spec {
-    let launch = ControlLaunch {
-        config_dir: plan.config_dir.clone(),
-        // Plaintext only for tools on this host; the pods use the mTLS port.
-        discovery: SocketAddr::from(([127, 0, 0, 1], 0)),
-        secure_discovery: plan.discovery(),
-        admin: plan.admin,
-        warmup: weft_core::duration::Duration::ZERO,
-        pods_file: Plan::pods_file(&dir.path),
-        // The CA's root lives as long as this mesh: a new one for every weft up.
-        state_dir: dir.path.join("state"),
-        bootstrap: dir.path.join("bootstrap.json"),
-        addresses_file: Some(control_addresses(dir)),
-    };
-    Spec {
-        label: "control plane".into(),
-        slot: Slot::Control,
-        argv: argv(weft, launch.to_args()),
-        env: vec![],
-        cwd: None,
-        pod: None,
-        weft: weft.to_path_buf(),
-        log: dir.log("control"),
-        ready: Some(Probe::Http(plan.admin, "/ready")),
-        addresses: Some(control_addresses(dir)),
-        grace: Duration::from_secs(5),
-    }
-}
-
 /// The binary followed by its arguments.
 fn argv(weft: &Path, args: Vec<String>) -> Vec<String> {
     std::iter::once(weft.display().to_string())
@@ -106,9 +73,11 @@ fn pod_log(dir: &RunDir, pod: &PodPlan, proxy: bool) -> PathBuf {
     dir.log(&format!("{}/{}{suffix}", pod.namespace, pod.name))
 }
 
-pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir: &RunDir) -> Spec {
+/// Pod `i`'s sidecar, on revision `rev` (its binary, its control plane).
+pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, rev: &Serving, dir: &RunDir) -> Spec {
+    let weft = rev.binary.as_path();
     let launch = ProxyLaunch {
-        control_plane: format!("https://{}", plan.discovery()),
+        control_plane: format!("https://{}", rev.discovery),
         ca_root: Plan::ca_root(&dir.path),
         trust_domain: plan.trust_domain.clone(),
         namespace: pod.namespace.clone(),
@@ -145,10 +114,10 @@ pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir:
     }
 }
 
-/// The argv of a waypoint's pod: `weft proxy --waypoint`.
-fn waypoint_argv(plan: &Plan, pod: &PodPlan, weft: &Path, dir: &RunDir) -> Vec<String> {
+/// The argv of a waypoint's pod: `weft proxy --waypoint`, on revision `rev`.
+fn waypoint_argv(plan: &Plan, pod: &PodPlan, rev: &Serving, dir: &RunDir) -> Vec<String> {
     let launch = WaypointLaunch {
-        control_plane: format!("https://{}", plan.discovery()),
+        control_plane: format!("https://{}", rev.discovery),
         ca_root: Plan::ca_root(&dir.path),
         trust_domain: plan.trust_domain.clone(),
         namespace: pod.namespace.clone(),
@@ -162,14 +131,22 @@ fn waypoint_argv(plan: &Plan, pod: &PodPlan, weft: &Path, dir: &RunDir) -> Vec<S
         metrics: ports::any(plan.metrics_port),
         readiness: ports::any(ports::READINESS),
     };
-    argv(weft, launch.to_args())
+    argv(&rev.binary, launch.to_args())
 }
 
-pub(super) fn app_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir: &RunDir) -> Spec {
+/// Pod `i`'s app (a waypoint's pod runs the waypoint on revision `rev`).
+pub(super) fn app_spec(
+    plan: &Plan,
+    pod: &PodPlan,
+    i: usize,
+    weft: &Path,
+    rev: &Serving,
+    dir: &RunDir,
+) -> Spec {
     let (argv, ready) = match pod.waypoint {
         // Ready when the waypoint says so: its config and certificate are in.
         true => (
-            waypoint_argv(plan, pod, weft, dir),
+            waypoint_argv(plan, pod, rev, dir),
             Some(Probe::Http(
                 SocketAddr::from((pod.ip, ports::READINESS)),
                 "/healthz/ready",
@@ -340,7 +317,17 @@ spec:
             path: "/run/weft/t1".into(),
         };
         let weft = Path::new("/usr/bin/weft");
-        let sidecar = proxy_spec(&p, &p.pods[0], 0, weft, &dir);
+        let rev = Serving {
+            revision: "v0-1-0".into(),
+            binary: weft.into(),
+            discovery: "198.18.0.1:40000".parse().unwrap(),
+        };
+        let sidecar = proxy_spec(&p, &p.pods[0], 0, &rev, &dir);
+        assert_eq!(sidecar.argv[0], "/usr/bin/weft");
+        assert_eq!(
+            arg(&sidecar.argv, "--control-plane"),
+            Some("https://198.18.0.1:40000")
+        );
         assert_eq!(arg(&sidecar.argv, "--metrics"), Some("0.0.0.0:15090"));
         let gateway = gateway_spec(&p, &p.gateways[0], 0, weft, &dir);
         let host = p.host_ip;
@@ -350,7 +337,7 @@ spec:
         );
         // Without a Mesh, the conventional port.
         let default = plan(MESH.split_once("---").unwrap().1);
-        let sidecar = proxy_spec(&default, &default.pods[0], 0, weft, &dir);
+        let sidecar = proxy_spec(&default, &default.pods[0], 0, &rev, &dir);
         let want = ports::any(ports::METRICS).to_string();
         assert_eq!(arg(&sidecar.argv, "--metrics"), Some(want.as_str()));
         assert_eq!(ports::inbound_exempt(15090), [15008, 15090, 15021]);
