@@ -5,6 +5,7 @@
 
 pub mod addresses;
 pub mod board;
+pub mod canary;
 pub mod cleanup;
 pub mod credentials;
 pub mod enrolment;
