@@ -224,10 +224,7 @@ fn workload_label_wins_over_its_namespace_against_the_running_mesh() {
     );
     let a = run(&text, Some(&example_mesh()));
     let got = revision_findings(&a);
-    assert!(
-        got.contains(&("WEFT0704", "Namespace/default")),
-        "{got:?}"
-    );
+    assert!(got.contains(&("WEFT0704", "Namespace/default")), "{got:?}");
     assert!(
         !got.contains(&("WEFT0704", "Workload/default/api")),
         "{got:?}"
@@ -241,10 +238,7 @@ fn tags_pointing_at_removed_revisions() {
     let mesh = example_mesh();
     // Named by a label: reported where it is named.
     let a = run(&namespace("weft.dev/rev: legacy"), Some(&mesh));
-    assert_eq!(
-        revision_findings(&a),
-        [("WEFT0705", "Namespace/default")]
-    );
+    assert_eq!(revision_findings(&a), [("WEFT0705", "Namespace/default")]);
     let f = one(&a, "WEFT0705");
     assert!(
         f.message
