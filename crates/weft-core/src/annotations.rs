@@ -5,6 +5,13 @@ use crate::duration::{Duration, ParseDurationError};
 use crate::quantity::{Cpu, Memory, ParseQuantityError};
 use crate::resources::mesh::{LogLevel, MeshSpec, MtlsMode, ProxyDefaults};
 
+mod revision;
+
+pub use revision::{
+    DEFAULT_TAG, REV_KEYS, RevisionConflict, RevisionNameError, RevisionRef, RevisionSource,
+    object_revision, revision_label, valid_revision_name,
+};
+
 pub const PREFIX: &str = "weft.dev/";
 
 // Annotations: per-workload proxy settings (a Namespace's apply to all its workloads).
@@ -22,7 +29,10 @@ pub const MTLS_MODE: &str = "weft.dev/mtls-mode";
 pub const ANALYZE_IGNORE: &str = "weft.dev/analyze-ignore";
 
 // Labels: selection and enrolment.
+/// The control-plane revision or tag that serves a Namespace's or Workload's workloads.
 pub const REV: &str = "weft.dev/rev";
+/// Istio's revision label, read as an alias of [`REV`] so imported manifests keep their revision.
+pub const ISTIO_REV: &str = "istio.io/rev";
 pub const DATAPLANE_MODE: &str = "weft.dev/dataplane-mode";
 pub const USE_WAYPOINT: &str = "weft.dev/use-waypoint";
 /// On a waypoint Gateway: which traffic it handles (`service`, `workload` or `all`).
@@ -148,7 +158,7 @@ pub const KEYS: &[Key] = &[
         is_label: true,
         kind: ValueKind::Revision,
         default: "default",
-        doc: "Control-plane revision that serves the workloads (canary upgrades).",
+        doc: "Control-plane revision, or tag pointing at one, that serves the workloads (canary upgrades). A Workload's wins over its Namespace's; `istio.io/rev` is read the same way.",
     },
     Key {
         name: DATAPLANE_MODE,
@@ -208,7 +218,8 @@ pub fn check_value(kind: ValueKind, value: &str) -> Result<(), ValueError> {
         ValueKind::LogLevel => value.parse::<LogLevel>().is_ok(),
         ValueKind::MtlsMode => value.parse::<MtlsMode>().is_ok(),
         ValueKind::Codes => value.split(',').all(|c| is_code(c.trim())),
-        ValueKind::Revision | ValueKind::Name => crate::meta::check_dns_label(value).is_ok(),
+        ValueKind::Revision => valid_revision_name(value).is_ok(),
+        ValueKind::Name => crate::meta::check_dns_label(value).is_ok(),
         ValueKind::DataplaneMode => DataplaneMode::parse(value).is_some(),
         ValueKind::WaypointFor => WaypointFor::parse(value).is_some(),
     };
@@ -232,7 +243,10 @@ fn expected(kind: ValueKind) -> &'static str {
         ValueKind::LogLevel => "one of trace, debug, info, warn, error",
         ValueKind::MtlsMode => "one of STRICT, PERMISSIVE, DISABLE",
         ValueKind::Codes => "a comma-separated list of codes like WEFT0304",
-        ValueKind::Revision | ValueKind::Name => "a DNS label (lower-case letters, digits, '-')",
+        ValueKind::Revision => {
+            "a revision or tag name (lower-case letters, digits, '-'; starting with a letter)"
+        }
+        ValueKind::Name => "a DNS label (lower-case letters, digits, '-')",
         ValueKind::DataplaneMode => "one of sidecar, ambient, none",
         ValueKind::WaypointFor => "one of service, workload, all",
     }

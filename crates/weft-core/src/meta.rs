@@ -17,7 +17,7 @@ pub struct ObjectMeta {
     /// Namespace of the resource. Default: `default`. Ignored for cluster-scoped kinds (Mesh, Namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Labels. weft reads `weft.dev/rev`, `weft.dev/dataplane-mode` and `weft.dev/use-waypoint`.
+    /// Labels. weft reads `weft.dev/rev` (or its alias `istio.io/rev`), `weft.dev/dataplane-mode` and `weft.dev/use-waypoint`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// Annotations. weft reads the `weft.dev/` proxy settings listed in docs/config.md.

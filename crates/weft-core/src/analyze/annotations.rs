@@ -2,7 +2,7 @@
 //! meshes' settings that have a weft equivalent.
 
 use super::{Index, Report, Rule, Severity};
-use crate::annotations::{self, PREFIX, check_value, closest};
+use crate::annotations::{self, PREFIX, ValueKind, check_value, closest};
 use crate::load::Loaded;
 
 pub const RULES: &[Rule] = &[
@@ -183,6 +183,10 @@ fn one(l: &Loaded, key: &str, value: &str, in_labels: bool, out: &mut Report) {
             format!("{key} is set as {is} and is ignored there"),
             format!("move it to metadata.{should}"),
         );
+    }
+    // Revision labels (either key) are checked with the other revision rules, 07xx.
+    if known.kind == ValueKind::Revision {
+        return;
     }
     if let Err(why) = check_value(known.kind, value) {
         out.add(

@@ -1,9 +1,9 @@
 //! 02xx: resources that contradict each other.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::{Index, Report, Rule, Severity};
-use crate::annotations::REV;
+use crate::annotations::REV_KEYS;
 use crate::load::Loaded;
 use crate::resources::Resource;
 use crate::resources::http_route::{HttpPathMatch, HttpRouteMatch, PathMatchType};
@@ -72,10 +72,11 @@ spec:
         code: "WEFT0203",
         severity: Severity::Error,
         title: "namespace labelled for two revisions",
-        explain: "A namespace must be served by exactly one control-plane revision. A `weft.dev/rev` \
-value listing several revisions, or weft's label next to another mesh's injection label \
-(`istio.io/rev`, `istio-injection=enabled`), makes two control planes claim the same workloads. \
-Keep one label; move namespaces between revisions by changing it.",
+        explain: "A namespace must be served by exactly one control plane. A weft revision label \
+(`weft.dev/rev`, or `istio.io/rev`, which weft reads as its alias) next to Istio's injection \
+label `istio-injection=enabled` makes two control planes claim the same workloads. Keep the \
+revision label; move namespaces between revisions by changing it. (A label listing several \
+revisions is WEFT0702, two revision labels that disagree WEFT0701.)",
         bad: r#"apiVersion: v1
 kind: Namespace
 metadata:
@@ -298,36 +299,26 @@ fn revisions(ix: &Index<'_>, out: &mut Report) {
         _ => None,
     }) {
         let labels = &l.resource.metadata().labels;
-        let rev = labels.get(REV);
-        if let Some(rev) = rev
-            && rev.contains(',')
-        {
+        let Some((key, rev)) = REV_KEYS.iter().find_map(|k| labels.get(*k).map(|v| (k, v))) else {
+            continue;
+        };
+        if labels.get(ISTIO_INJECTION).map(String::as_str) == Some("enabled") {
             out.add(
                 "WEFT0203",
                 l,
-                &format!("metadata.labels.{REV}"),
-                format!("{REV}={rev:?} names several revisions"),
-                "name exactly one revision; move the namespace by changing the label",
+                &format!("metadata.labels.{key}"),
+                format!(
+                    "labelled for weft revision {rev:?} and by {ISTIO_INJECTION}=enabled; two \
+control planes would inject into it"
+                ),
+                "remove the other mesh's label once its workloads have moved to weft",
             );
-        }
-        let other = other_mesh_label(labels);
-        if let (Some(rev), Some(other)) = (rev, other) {
-            out.add("WEFT0203", l, &format!("metadata.labels.{REV}"),
-                format!("labelled for weft revision {rev:?} and by {other}; two control planes would inject into it"),
-                "remove the other mesh's label once its workloads have moved to weft");
         }
     }
 }
 
-fn other_mesh_label(labels: &BTreeMap<String, String>) -> Option<String> {
-    if let Some(v) = labels.get("istio.io/rev") {
-        return Some(format!("istio.io/rev={v}"));
-    }
-    match labels.get("istio-injection").map(String::as_str) {
-        Some("enabled") => Some("istio-injection=enabled".into()),
-        _ => None,
-    }
-}
+/// Istio's injection label; weft does not read it.
+const ISTIO_INJECTION: &str = "istio-injection";
 
 fn duplicate_ports(ix: &Index<'_>, out: &mut Report) {
     for l in &ix.config.resources {

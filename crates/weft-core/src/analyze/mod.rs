@@ -3,7 +3,7 @@
 //! explanation carries a bad and a good example that the tests run through the analyzer.
 //!
 //! Codes by family: 01xx references, 02xx conflicts, 03xx best practices, 04xx annotations and
-//! labels, 05xx routes, 06xx workloads and policies.
+//! labels, 05xx routes, 06xx workloads and policies, 07xx control-plane revisions.
 
 mod ambient;
 mod annotations;
@@ -12,6 +12,7 @@ mod index;
 mod practices;
 mod proxyless;
 mod refs;
+mod revisions;
 mod routes;
 mod workloads;
 
@@ -23,6 +24,7 @@ use crate::annotations::ANALYZE_IGNORE;
 use crate::load::{Config, Loaded, Location};
 
 pub use index::Index;
+pub use revisions::MeshRevisions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +102,7 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         workloads::RULES,
         proxyless::RULES,
         ambient::RULES,
+        revisions::RULES,
     ]
     .into_iter()
     .flatten()
@@ -190,8 +193,19 @@ impl Analysis {
     }
 }
 
-/// Runs every rule over `config`. Findings are sorted by file, line and code.
+/// Runs every rule over `config` except those that need the running mesh. Findings are sorted
+/// by file, line and code.
 pub fn analyze(config: &Config) -> Analysis {
+    run(config, None)
+}
+
+/// [`analyze`], and the rules that check revision labels against the running mesh's revisions
+/// and tags (WEFT0704–WEFT0706).
+pub fn analyze_with(config: &Config, mesh: &MeshRevisions) -> Analysis {
+    run(config, Some(mesh))
+}
+
+fn run(config: &Config, mesh: Option<&MeshRevisions>) -> Analysis {
     let index = Index::new(config);
     let mut report = Report::default();
     refs::check(&index, &mut report);
@@ -202,6 +216,10 @@ pub fn analyze(config: &Config) -> Analysis {
     workloads::check(&index, &mut report);
     proxyless::check(&index, &mut report);
     ambient::check(&index, &mut report);
+    revisions::check(&index, &mut report);
+    if let Some(mesh) = mesh {
+        revisions::check_running(&index, mesh, &mut report);
+    }
     let mut findings = report.findings;
     findings.sort_by(|a, b| (&a.location, a.code).cmp(&(&b.location, b.code)));
     findings.dedup();
@@ -214,8 +232,15 @@ pub fn analyze(config: &Config) -> Analysis {
 /// The long explanation of a rule with its examples, as `weft analyze --explain` prints it.
 pub fn explain(rule: &Rule) -> String {
     let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let mesh = match revisions::NEEDS_MESH.contains(&rule.code) {
+        true => format!(
+            " The running mesh has {}.",
+            revisions::example_mesh().describe()
+        ),
+        false => String::new(),
+    };
     format!(
-        "{code} ({sev}): {title}\n\n{explain}\n\nExamples build on a Workload `web` (label app: web, port 8080) and a Service `web` (port 80 -> 8080).\n\nBad:\n{bad}\nGood:\n{good}",
+        "{code} ({sev}): {title}\n\n{explain}\n\nExamples build on a Workload `web` (label app: web, port 8080) and a Service `web` (port 80 -> 8080).{mesh}\n\nBad:\n{bad}\nGood:\n{good}",
         code = rule.code,
         sev = rule.severity,
         title = rule.title,

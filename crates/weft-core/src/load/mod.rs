@@ -32,6 +32,12 @@ impl Loaded {
         }
     }
 
+    /// Whether the document has a value at exactly `path` (a Kubernetes workload's labels are
+    /// under `spec.template`, a Workload's under `metadata`).
+    pub fn has(&self, path: &str) -> bool {
+        self.positions.contains(path)
+    }
+
     /// A resource built in code (tests, defaults), located at `file`:1:1.
     pub fn synthetic(resource: Resource, file: &str) -> Self {
         Loaded {

@@ -44,6 +44,11 @@ impl Positions {
         self.lookup(path).map(|(_, v)| v)
     }
 
+    /// Whether `path` itself (not only an enclosing value) has a position.
+    pub fn contains(&self, path: &str) -> bool {
+        self.map.contains_key(path)
+    }
+
     /// Position of the key at `path` (for "unknown field"), else of its value.
     pub fn key(&self, path: &str) -> Option<Pos> {
         self.lookup(path).map(|(k, _)| k)

@@ -125,7 +125,7 @@ pub enum IntOrString {
     String(String),
 }
 
-/// A Kubernetes `v1` Namespace. weft reads its labels (`weft.dev/rev`,
+/// A Kubernetes `v1` Namespace. weft reads its labels (`weft.dev/rev` or its alias `istio.io/rev`,
 /// `weft.dev/dataplane-mode`, `weft.dev/use-waypoint`) and `weft.dev/` annotations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -134,7 +134,8 @@ fn value_kind(kind: ValueKind) -> &'static str {
         ValueKind::LogLevel => "one of `trace`, `debug`, `info`, `warn`, `error`",
         ValueKind::MtlsMode => "one of `STRICT`, `PERMISSIVE`, `DISABLE`",
         ValueKind::Codes => "analyzer codes, comma-separated",
-        ValueKind::Revision | ValueKind::Name => "DNS label",
+        ValueKind::Revision => "revision or tag name: a DNS label starting with a letter",
+        ValueKind::Name => "DNS label",
         ValueKind::DataplaneMode => "one of `sidecar`, `ambient`, `none`",
         ValueKind::WaypointFor => "one of `service`, `workload`, `all`",
     }
