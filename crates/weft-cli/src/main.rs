@@ -17,6 +17,7 @@ mod rollout;
 mod running;
 mod status;
 mod up;
+mod upgrade;
 mod waypoint;
 mod yaml_out;
 
@@ -87,6 +88,9 @@ enum Command {
     Revision(revision::RevisionArgs),
     /// Restart pods one at a time onto the revision they ask for, with no failed request.
     Rollout(rollout::Args),
+    /// Move the pods that follow a tag to a revision in steps, watching errors and latency
+    /// against the old revision; roll back by itself on a breach.
+    Upgrade(upgrade::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::Tag(args) => revision::tag(args),
         Command::Revision(args) => revision::revision(args),
         Command::Rollout(args) => rollout::run(args),
+        Command::Upgrade(args) => upgrade::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -438,15 +438,18 @@ pub fn load(dir: &Path) -> anyhow::Result<Config> {
 mod tests;
 
 /// The revision label that applies to a workload in namespace `ns`: its own, else its
-/// Namespace's (`weft.dev/rev`, or Istio's `istio.io/rev`).
+/// Namespace's (`weft.dev/rev`, or Istio's `istio.io/rev`). Two that disagree on one object
+/// are an analyzer error (WEFT0701), so a plan never sees them.
 fn revision_label(config: &Config, ns: &str, labels: &BTreeMap<String, String>) -> Option<String> {
-    let of = |l: &BTreeMap<String, String>| {
-        (l.get(weft_core::annotations::REV).or_else(|| l.get("istio.io/rev"))).cloned()
-    };
-    of(labels).or_else(|| {
-        config.resources.iter().find_map(|r| match &r.resource {
-            Resource::Namespace(n) if n.metadata.name == ns => of(&n.metadata.labels),
+    let empty = BTreeMap::new();
+    let ns_labels = config
+        .resources
+        .iter()
+        .find_map(|r| match &r.resource {
+            Resource::Namespace(n) if n.metadata.name == ns => Some(&n.metadata.labels),
             _ => None,
         })
-    })
+        .unwrap_or(&empty);
+    let found = weft_core::annotations::revision_label(ns_labels, labels);
+    found.ok().flatten().map(|r| r.value)
 }
