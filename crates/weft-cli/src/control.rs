@@ -65,6 +65,11 @@ pub struct Args {
     /// secureDiscovery, admin), for whoever started this process (`weft up` does).
     #[arg(long, value_name = "FILE")]
     addresses_file: Option<PathBuf>,
+    /// The revision this control plane serves, when several run side by side during an
+    /// upgrade: a proxy started with another `--revision` is refused and told where to go.
+    /// Without it, proxies of every revision are served.
+    #[arg(long, value_name = "NAME")]
+    revision: Option<String>,
     /// Log level (trace, debug, info, warn, error).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -97,10 +102,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 bootstrap: args.bootstrap,
                 cert_ttl: args.cert_ttl,
             },
+            revision: args.revision.clone(),
         })
         .await?;
         eprintln!(
-            "weft control: discovery on {}{}, admin on http://{}/debug/syncz",
+            "weft control{}: discovery on {}{}, admin on http://{}/debug/syncz",
+            args.revision
+                .as_ref()
+                .map_or_else(String::new, |r| format!(" (revision {r})")),
             bound.discovery,
             bound
                 .secure_discovery
@@ -147,6 +156,7 @@ mod tests {
             state_dir: "/run/weft/shop/state".into(),
             bootstrap: "/run/weft/shop/bootstrap.json".into(),
             addresses_file: Some("/run/weft/shop/addresses/control.json".into()),
+            revision: Some("canary".into()),
         };
         let argv = std::iter::once("weft".to_string()).chain(launch.to_args());
         let args = match Cli::try_parse_from(argv) {
@@ -161,9 +171,15 @@ mod tests {
         assert_eq!(args.secure_discovery, Some(launch.secure_discovery));
         assert_eq!(args.admin, launch.admin);
         assert_eq!(args.warmup, launch.warmup.as_std());
-        assert_eq!(args.pods, Some(launch.pods_file));
+        assert_eq!(args.pods, Some(launch.pods_file.clone()));
         assert_eq!(args.state_dir, launch.state_dir);
-        assert_eq!(args.bootstrap, Some(launch.bootstrap));
+        assert_eq!(args.bootstrap, Some(launch.bootstrap.clone()));
         assert_eq!(args.addresses_file, launch.addresses_file);
+        assert_eq!(args.revision, launch.revision);
+        let without = ControlLaunch {
+            revision: None,
+            ..launch.clone()
+        };
+        assert!(!without.to_args().iter().any(|a| a == "--revision"));
     }
 }

@@ -78,6 +78,8 @@ pub(super) fn control_spec(plan: &Plan, weft: &Path, dir: &RunDir) -> Spec {
         state_dir: dir.path.join("state"),
         bootstrap: dir.path.join("bootstrap.json"),
         addresses_file: Some(control_addresses(dir)),
+        // One control plane per mesh, and its proxies declare none: every one is served.
+        revision: None,
     };
     Spec {
         label: "control plane".into(),
@@ -126,6 +128,7 @@ pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, weft: &Path, dir:
         metrics: Some(ports::any(plan.metrics_port)),
         readiness: None,
         addresses_file: Some(proxy_addresses(dir, pod)),
+        revision: None,
     };
     Spec {
         label: format!("pod {} proxy", pod.id()),
@@ -161,6 +164,7 @@ fn waypoint_argv(plan: &Plan, pod: &PodPlan, weft: &Path, dir: &RunDir) -> Vec<S
         admin: ports::localhost(ports::PROXY_ADMIN),
         metrics: ports::any(plan.metrics_port),
         readiness: ports::any(ports::READINESS),
+        revision: None,
     };
     argv(weft, launch.to_args())
 }
@@ -236,6 +240,7 @@ pub(super) fn gateway_spec(
         ))),
         readiness: Some(readiness),
         addresses_file: Some(gateway_addresses(dir, g)),
+        revision: None,
     };
     Spec {
         label: format!("gateway {}/{}", g.namespace, g.name),
@@ -274,6 +279,7 @@ pub(super) fn node_spec(plan: &Plan, i: usize, weft: &Path, dir: &RunDir) -> Spe
         readiness,
         addresses_file: Some(node_addresses(dir, node)),
         handoff: Some(handoff_path(dir, node)),
+        revision: None,
     };
     Spec {
         label: format!("node proxy {node}"),
