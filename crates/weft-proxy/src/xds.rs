@@ -93,6 +93,7 @@ pub async fn run(
                 &mut subscriptions,
                 &status,
                 &metrics,
+                refusals.any(),
             ) => r,
             () = async {
                 if yielded.wait_for(|y| *y).await.is_err() {
@@ -146,6 +147,8 @@ pub async fn run(
     }
 }
 
+/// One stream until it ends; `refused`: the last ones were refused, so connecting is not news.
+#[allow(clippy::too_many_arguments)] // the pieces `run` holds, lent for one stream
 async fn session(
     control: &ControlPlane,
     certs: &Option<Arc<Source>>,
@@ -154,6 +157,7 @@ async fn session(
     subscriptions: &mut mpsc::UnboundedReceiver<Interest>,
     status: &watch::Sender<Status>,
     metrics: &Metrics,
+    refused: bool,
 ) -> Result<(), Error> {
     let creds = certs.clone().map(|c| c as Arc<dyn Credentials>);
     if control.secure() {
@@ -210,7 +214,11 @@ async fn session(
         // each wait for theirs).
         status.send_modify(|s| s.configured = true);
     }
-    tracing::info!(control_plane = %control.address, "discovery connected");
+    if refused {
+        tracing::debug!(control_plane = %control.address, "discovery connected");
+    } else {
+        tracing::info!(control_plane = %control.address, "discovery connected");
+    }
     loop {
         tokio::select! {
             msg = responses.message() => {
@@ -262,6 +270,11 @@ impl Refusals {
 
     fn served(&mut self) {
         self.logged.clear();
+    }
+
+    /// Whether the proxy has been refused since it was last served.
+    fn any(&self) -> bool {
+        !self.logged.is_empty()
     }
 }
 
