@@ -148,6 +148,7 @@ pub fn address(i: usize) -> std::net::Ipv4Addr {
 pub fn node(pod: &str, ip: Option<std::net::Ipv4Addr>) -> Node {
     Node {
         id: format!("{pod}.{}", mesh::NAMESPACE),
+        protocol_version: weft_proto::PROTOCOL_VERSION,
         role: "sidecar".into(),
         namespace: mesh::NAMESPACE.into(),
         workload: "sim".into(),

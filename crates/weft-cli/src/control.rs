@@ -69,6 +69,11 @@ pub struct Args {
     /// (`mtls.mode=PERMISSIVE`, `proxy.concurrency=4`); repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<weft_core::resources::mesh_set::MeshSet>,
+    /// The revision this control plane serves, when several run side by side during an
+    /// upgrade: a proxy started with another `--revision` is refused and told where to go.
+    /// Without it, proxies of every revision are served.
+    #[arg(long, value_name = "NAME")]
+    revision: Option<String>,
     /// Log level (trace, debug, info, warn, error).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -102,10 +107,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 cert_ttl: args.cert_ttl,
             },
             mesh_sets: args.sets,
+            revision: args.revision.clone(),
         })
         .await?;
         eprintln!(
-            "weft control: discovery on {}{}, admin on http://{}/debug/syncz",
+            "weft control{}: discovery on {}{}, admin on http://{}/debug/syncz",
+            args.revision
+                .as_ref()
+                .map_or_else(String::new, |r| format!(" (revision {r})")),
             bound.discovery,
             bound
                 .secure_discovery
@@ -154,8 +163,8 @@ mod tests {
             addresses_file: Some("/run/weft/shop/addresses/control.json".into()),
             ca_cert: Some("/run/weft/shop/state/ca/root-cert.pem".into()),
             ca_key: Some("/run/weft/shop/state/ca/root-key.pem".into()),
-            revision: None,
             sets: vec!["mtls.mode=PERMISSIVE".into(), "proxy.concurrency=4".into()],
+            revision: Some("canary".into()),
         };
         let argv = std::iter::once("weft".to_string()).chain(launch.to_args());
         let args = match Cli::try_parse_from(argv) {
@@ -170,13 +179,19 @@ mod tests {
         assert_eq!(args.secure_discovery, Some(launch.secure_discovery));
         assert_eq!(args.admin, launch.admin);
         assert_eq!(args.warmup, launch.warmup.as_std());
-        assert_eq!(args.pods, Some(launch.pods_file));
+        assert_eq!(args.pods, Some(launch.pods_file.clone()));
         assert_eq!(args.state_dir, launch.state_dir);
-        assert_eq!(args.bootstrap, Some(launch.bootstrap));
+        assert_eq!(args.bootstrap, Some(launch.bootstrap.clone()));
         assert_eq!(args.addresses_file, launch.addresses_file);
         assert_eq!(args.ca_cert, launch.ca_cert);
         assert_eq!(args.ca_key, launch.ca_key);
         let sets: Vec<String> = args.sets.iter().map(|s| s.to_string()).collect();
         assert_eq!(sets, launch.sets);
+        assert_eq!(args.revision, launch.revision);
+        let without = ControlLaunch {
+            revision: None,
+            ..launch.clone()
+        };
+        assert!(!without.to_args().iter().any(|a| a == "--revision"));
     }
 }

@@ -29,7 +29,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "weft",
-    version,
+    version = version(),
     about,
     long_about = "weft — a light service mesh: control plane, proxies and tools in one binary.\n\n\
 Best practices are defaults: mTLS STRICT, the app waits for its proxy, proxies drain on \
@@ -91,11 +91,28 @@ enum Command {
     /// Move the pods that follow a tag to a revision in steps, watching errors and latency
     /// against the old revision; roll back by itself on a breach.
     Upgrade(upgrade::Args),
+    /// Print this binary's version and the discovery protocol it speaks:
+    /// `weft VERSION (discovery protocol N)`, as `--version` does.
+    Version,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// What `weft --version` and `weft version` print after `weft `: the build, then the discovery
+/// protocol it speaks, so a tool can tell which control plane a proxy binary works with (one
+/// serves its own protocol and the one before).
+fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} (discovery protocol {})",
+            weft_proto::WEFT_VERSION,
+            weft_proto::PROTOCOL_VERSION
+        )
+    });
+    &VERSION
 }
 
 fn main() -> ExitCode {
@@ -121,6 +138,10 @@ fn main() -> ExitCode {
         Command::Revision(args) => revision::revision(args),
         Command::Rollout(args) => rollout::run(args),
         Command::Upgrade(args) => upgrade::run(args),
+        Command::Version => {
+            println!("weft {}", version());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weft", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -149,5 +170,21 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// `weft --version`: the name, the build, then the protocol, for tools to read.
+    #[test]
+    fn version_names_the_build_and_the_discovery_protocol() {
+        let line = Cli::command().render_version();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[..2], ["weft", env!("CARGO_PKG_VERSION")]);
+        assert_eq!(
+            line.trim_end(),
+            format!(
+                "weft {} (discovery protocol {})",
+                env!("CARGO_PKG_VERSION"),
+                weft_proto::PROTOCOL_VERSION
+            )
+        );
     }
 }

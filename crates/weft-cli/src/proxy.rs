@@ -123,6 +123,10 @@ pub struct Args {
     /// admin, readiness, metrics, listeners), for whoever started this process (`weft up` does).
     #[arg(long, value_name = "FILE")]
     addresses_file: Option<std::path::PathBuf>,
+    /// The control-plane revision this proxy belongs to: a control plane started with another
+    /// `--revision` refuses it (and says so); without it, any control plane serves it.
+    #[arg(long, value_name = "NAME", env = "WEFT_REVISION")]
+    revision: Option<String>,
 }
 
 /// The control plane with the roots to pin, read from `--ca-root`.
@@ -181,6 +185,7 @@ fn settings(
         bootstrap_token_file: args.bootstrap_token_file.clone(),
         credentials: None,
         mark: args.mark,
+        revision: args.revision.clone(),
     }
 }
 

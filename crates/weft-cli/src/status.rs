@@ -1,5 +1,6 @@
 //! `weft status`: every proxy the control plane knows and whether it runs the current config
-//! (SYNCED, STALE, NACKED with the proxy's reason, NOT SENT), per resource type.
+//! (SYNCED, STALE, NACKED with the proxy's reason, NOT SENT), per resource type, and the proxies
+//! it refuses (version skew, another revision) with what to do.
 
 use std::process::ExitCode;
 
@@ -53,13 +54,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             o["expiresInSeconds"]
         );
     }
-    let unhealthy = list.as_array().into_iter().flatten().any(|p| {
-        p["types"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .any(|(_, t)| t["state"] == "NACKED")
-    });
+    let refused = config["refusedProxies"]
+        .as_array()
+        .is_some_and(|r| !r.is_empty());
+    let unhealthy = refused
+        || list.as_array().into_iter().flatten().any(|p| {
+            p["types"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .any(|(_, t)| t["state"] == "NACKED")
+        });
     Ok(if unhealthy {
         ExitCode::FAILURE
     } else {
@@ -95,6 +100,7 @@ pub fn render(config: &Value, list: &Value) -> String {
     }
     out += "\n";
     out += &findings(config);
+    out += &refused(config);
     let short = |ty: &str| ty.trim_start_matches("weft.dev/").to_string();
     let proxies = list.as_array().cloned().unwrap_or_default();
     if proxies.is_empty() {
@@ -154,6 +160,30 @@ pub fn render(config: &Value, list: &Value) -> String {
     out
 }
 
+/// Proxies the control plane will not serve (absent on older control planes): they keep their
+/// last config and retry until the operator acts on the message.
+fn refused(config: &Value) -> String {
+    let list = config["refusedProxies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "{} proxy(ies) refused (they keep their last config and retry):\n",
+        list.len()
+    );
+    for r in list {
+        out += &format!(
+            "  REFUSED {}: {}\n",
+            r["node"]["id"].as_str().unwrap_or("?"),
+            r["message"].as_str().unwrap_or("?")
+        );
+    }
+    out
+}
+
 /// The analyzer's warnings on the configuration in force: served, but not doing all it says.
 fn findings(config: &Value) -> String {
     let list: Vec<&Value> = config["findings"]
@@ -201,6 +231,21 @@ mod tests {
         assert!(text.starts_with("config generation 3\nPROXY"), "{text}");
         assert!(text.contains("web-0.shop  shop/web  Service  NACKED  rejected: filter ExtensionRef is not supported"), "{text}");
         assert!(text.contains("Proxy    SYNCED  1 subscribed"), "{text}");
+    }
+
+    #[test]
+    fn refused_proxies_are_listed_with_the_control_planes_message() {
+        let message = "proxy web-0.shop belongs to revision canary; this control plane serves \
+                       revision stable: point it at canary's control plane";
+        let config = serde_json::json!({"generation": 1, "refusedProxies": [
+            {"node": {"id": "web-0.shop", "revision": "canary"}, "reason": "revision",
+             "message": message}
+        ]});
+        let text = render(&config, &serde_json::json!([]));
+        assert!(
+            text.contains(&format!("1 proxy(ies) refused (they keep their last config and retry):\n  REFUSED web-0.shop: {message}\n")),
+            "{text}"
+        );
     }
 
     #[test]

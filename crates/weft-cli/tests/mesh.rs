@@ -502,6 +502,7 @@ spec: {clusterIP: 198.18.128.30, selector: {app: grpc}, ports: [{name: grpc, por
     tx.send(DeltaRequest {
         node: Some(Node {
             id: "probe".into(),
+            protocol_version: weft_proto::PROTOCOL_VERSION,
             ..Default::default()
         }),
         type_url: "weft.dev/Service".into(),

@@ -109,6 +109,7 @@ async fn waypoint(cp: SocketAddr, creds: Arc<dyn Credentials>) -> weft_proxy::wa
             credentials: Some(creds),
             bootstrap_token_file: None,
             mark: 0,
+            revision: None,
         },
         waypoint: "shop/wp".into(),
         tunnel: any,

@@ -1,10 +1,16 @@
 //! Admin and debug HTTP API of the control plane (JSON). Read-only; binds to localhost by
 //! default.
 //!
-//! - `GET /ready` — 200 once the configuration is loaded and the servers are bound
+//! - `GET /` — the endpoints, and what this control plane is (`controlPlane`: weft version,
+//!   revision, the discovery protocols it serves)
+//! - `GET /ready` — 200 once the configuration is loaded and the servers are bound, with
+//!   `controlPlane`
 //! - `GET /debug/config` — generation in force, when applied, the analyzer's warnings on it
-//!   (served all the same), the last rejected change
-//! - `GET /debug/syncz` — every connected proxy with per-type SYNCED / STALE / NACKED / NOT SENT
+//!   (served all the same), the last rejected change, `controlPlane`, and `refusedProxies`:
+//!   proxies refused for version skew or another revision, with the message they were sent,
+//!   until they are served
+//! - `GET /debug/syncz` — every connected proxy (its node: revision, protocol and weft
+//!   version) with per-type SYNCED / STALE / NACKED / NOT SENT
 //! - `GET /debug/config_dump?proxy=ID` — what the control plane sent that proxy, with ACK state
 //! - `GET /debug/ca` — the CA: signing certificate, trusted roots with expiry, and recently
 //!   issued certificates per identity with serial and expiry
@@ -22,11 +28,12 @@ use serde_json::{Value, json};
 
 use crate::ca::Ca;
 use crate::state::State;
-use crate::status::{ProxyStatus, TypeStatus};
+use crate::status::{About, ProxyStatus, TypeStatus};
 
 pub async fn handle(
     state: Arc<State>,
     ca: Arc<Ca>,
+    about: Arc<About>,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() != Method::GET {
@@ -44,7 +51,10 @@ pub async fn handle(
             .map(|(_, v)| v.to_string())
     };
     let res = match req.uri().path() {
-        "/ready" => reply(StatusCode::OK, json!({"ready": true})),
+        "/ready" => reply(
+            StatusCode::OK,
+            json!({"ready": true, "controlPlane": *about}),
+        ),
         "/metrics" => {
             let count = state.proxies().len() as i64;
             state.metrics.proxies.set(count);
@@ -55,7 +65,12 @@ pub async fn handle(
             );
             return Ok(res);
         }
-        "/debug/config" => reply(StatusCode::OK, json!(state.config_status())),
+        "/debug/config" => {
+            let mut status = json!(state.config_status());
+            status["controlPlane"] = json!(*about);
+            status["refusedProxies"] = json!(state.refused.list());
+            reply(StatusCode::OK, status)
+        }
         "/debug/ca" => reply(StatusCode::OK, ca.debug()),
         "/debug/waypoints" => reply(StatusCode::OK, json!(state.snapshot().borrow().waypoints())),
         "/debug/syncz" => {
@@ -108,7 +123,10 @@ pub async fn handle(
         },
         "/" => reply(
             StatusCode::OK,
-            json!({"endpoints": ["/ready", "/metrics", "/debug/config", "/debug/ca", "/debug/syncz", "/debug/config_dump?proxy=ID", "/debug/waypoints"]}),
+            json!({
+                "controlPlane": *about,
+                "endpoints": ["/ready", "/metrics", "/debug/config", "/debug/ca", "/debug/syncz", "/debug/config_dump?proxy=ID", "/debug/waypoints"],
+            }),
         ),
         other => reply(
             StatusCode::NOT_FOUND,

@@ -45,6 +45,10 @@ pub struct Config {
     /// The revision's mesh settings (`--set key=value`), applied over the Mesh of every
     /// configuration read.
     pub mesh_sets: Vec<weft_core::resources::mesh_set::MeshSet>,
+    /// The revision this control plane serves (several run side by side during an upgrade):
+    /// a proxy that declares another is refused and told which control plane is its own. None:
+    /// proxies of every revision are served.
+    pub revision: Option<String>,
 }
 
 impl Config {
@@ -63,6 +67,7 @@ impl Config {
             send_timeout: crate::discovery::SEND_TIMEOUT,
             ca: ca::Config::new(state_dir),
             mesh_sets: Vec::new(),
+            revision: None,
         }
     }
 }
@@ -183,7 +188,13 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         state.metrics.ca.overdue.clone(),
     ));
 
-    let svc = discovery::Server::new(state.clone(), ca.clone(), cfg.send_timeout);
+    let about = Arc::new(crate::status::About::new(cfg.revision.clone()));
+    let svc = discovery::Server::new(
+        state.clone(),
+        ca.clone(),
+        cfg.send_timeout,
+        cfg.revision.clone(),
+    );
     let ca_svc = ca::Server::new(ca.clone());
     let plain = listen::plain::incoming(discovery_listener);
     tasks.spawn(serve_grpc(
@@ -199,15 +210,16 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
 
     let admin_state = state.clone();
     let admin_ca = ca.clone();
+    let admin_about = about.clone();
     tasks.spawn(async move {
         loop {
             let Ok((stream, _)) = admin_listener.accept().await else {
                 continue;
             };
-            let (st, ca) = (admin_state.clone(), admin_ca.clone());
+            let (st, ca, about) = (admin_state.clone(), admin_ca.clone(), admin_about.clone());
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
-                    crate::admin::handle(st.clone(), ca.clone(), req)
+                    crate::admin::handle(st.clone(), ca.clone(), about.clone(), req)
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), svc)
@@ -216,7 +228,7 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         }
     });
 
-    tracing::info!(%discovery, secure_discovery = ?secure_discovery, %admin, "control plane ready");
+    tracing::info!(%discovery, secure_discovery = ?secure_discovery, %admin, revision = ?about.revision, weft = about.weft_version, protocol = about.protocol_version, "control plane ready");
     Ok(Bound {
         discovery,
         secure_discovery,

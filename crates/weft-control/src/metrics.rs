@@ -8,7 +8,8 @@
 //! - `weft_control_stuck_streams_total` — streams closed because their proxy stopped reading
 //! - `weft_control_discovery_refused_total{reason}` — connections and discovery streams refused:
 //!   failed TLS handshakes, no client certificate, claims that do not match the certificate or
-//!   the pod's registration
+//!   the pod's registration, `version-skew` (a discovery protocol this control plane does not
+//!   serve) and `revision` (a proxy of another revision)
 //! - `weft_ca_*` — the CA's, see [`crate::ca::metrics`]
 
 use prometheus_client::encoding::EncodeLabelSet;

@@ -1,8 +1,9 @@
-//! What was sent to each proxy, per resource type, and what it ACKed or NACKed: the data
+//! What was sent to each proxy, per resource type, and what it ACKed or NACKed; which proxies
+//! were refused for version skew or another revision; and what this control plane is: the data
 //! behind `weft status`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use weft_core::model::Encoded;
@@ -18,6 +19,10 @@ pub struct NodeInfo {
     pub pod: String,
     pub ip: String,
     pub revision: String,
+    /// The discovery protocol it speaks (0: it predates versioning).
+    pub protocol_version: u32,
+    /// Its build, e.g. "0.1.0" (empty: not sent).
+    pub weft_version: String,
     pub peer: Option<String>,
     /// Admitted on the mTLS port by its certificate (else: the loopback port, as claimed).
     #[serde(default)]
@@ -91,5 +96,89 @@ impl TypeStatus {
             (Some(n), _, Some(a)) if a == n => SyncState::Synced,
             _ => SyncState::Stale,
         }
+    }
+}
+
+/// What this control plane is, shown by the admin API so an operator (or `weft status`) sees
+/// which revision and build answers, and which proxies it serves.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct About {
+    pub weft_version: &'static str,
+    /// `weft control --revision`; None: proxies of every revision are served.
+    pub revision: Option<String>,
+    pub protocol_version: u32,
+    pub oldest_supported_proxy: u32,
+}
+
+impl About {
+    pub fn new(revision: Option<String>) -> About {
+        About {
+            weft_version: weft_proto::WEFT_VERSION,
+            revision,
+            protocol_version: weft_proto::PROTOCOL_VERSION,
+            oldest_supported_proxy: weft_proto::OLDEST_SUPPORTED_PROXY,
+        }
+    }
+}
+
+/// A proxy whose discovery stream was refused for what it runs or where it points (version
+/// skew, another revision): it keeps retrying, so the operator is the one to act.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedProxy {
+    pub node: NodeInfo,
+    pub reason: String,
+    pub message: String,
+    pub first_at_ms: u64,
+    pub last_at_ms: u64,
+    /// Refusals since the first (the proxy retries with backoff).
+    pub times: u64,
+}
+
+/// Proxies most recently refused, by id. Bounded: a flood of made-up ids forgets the oldest.
+const MAX_REFUSED: usize = 256;
+
+/// The proxies refused for skew or revision that have not been served since.
+#[derive(Debug, Default)]
+pub struct Refusals(Mutex<BTreeMap<String, RefusedProxy>>);
+
+impl Refusals {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, RefusedProxy>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn record(&self, node: NodeInfo, reason: &str, message: &str, at_ms: u64) {
+        let mut all = self.lock();
+        let entry = all.entry(node.id.clone()).or_insert_with(|| RefusedProxy {
+            node: node.clone(),
+            reason: String::new(),
+            message: String::new(),
+            first_at_ms: at_ms,
+            last_at_ms: at_ms,
+            times: 0,
+        });
+        entry.node = node;
+        entry.reason = reason.to_string();
+        entry.message = message.to_string();
+        entry.last_at_ms = at_ms;
+        entry.times += 1;
+        while all.len() > MAX_REFUSED {
+            let oldest = all
+                .iter()
+                .min_by_key(|(_, r)| r.last_at_ms)
+                .map(|(id, _)| id.clone());
+            let Some(oldest) = oldest else { break };
+            all.remove(&oldest);
+        }
+    }
+
+    /// The proxy `id` was served: it is no longer refused.
+    pub fn clear(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    pub fn list(&self) -> Vec<RefusedProxy> {
+        self.lock().values().cloned().collect()
     }
 }

@@ -69,6 +69,7 @@ async fn node_proxy(cp: &weft_control::Bound, node: &str) -> Stream {
     let first = DeltaRequest {
         node: Some(Node {
             id: format!("{node}.weft-system"),
+            protocol_version: weft_proto::PROTOCOL_VERSION,
             role: "node".into(),
             namespace: "weft-system".into(),
             pod: node.into(),
@@ -163,6 +164,7 @@ async fn ambient_pods_are_reached_over_the_tunnel() {
                 id: "tool.shop".into(),
                 role: "sidecar".into(),
                 namespace: "shop".into(),
+                protocol_version: weft_proto::PROTOCOL_VERSION,
                 ..Default::default()
             }),
             type_url: SERVICE_TYPE.into(),

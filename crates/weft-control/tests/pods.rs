@@ -75,6 +75,7 @@ async fn next_service(client: &mut Stream) -> ServiceConfig {
 fn web_node(n: u8) -> Node {
     Node {
         id: format!("web-{n}.shop"),
+        protocol_version: weft_proto::PROTOCOL_VERSION,
         role: "sidecar".into(),
         namespace: "shop".into(),
         workload: "web".into(),
@@ -94,6 +95,7 @@ fn client_node() -> Node {
         workload: "client".into(),
         pod: "client-0".into(),
         ip: "10.0.1.1".into(),
+        protocol_version: weft_proto::PROTOCOL_VERSION,
         ..Default::default()
     }
 }

@@ -35,6 +35,8 @@ pub struct ProxyLaunch {
     pub readiness: Option<SocketAddr>,
     /// Where to report what it bound ([`crate::addresses::ProxyAddresses`]).
     pub addresses_file: Option<PathBuf>,
+    /// The control-plane revision the proxy belongs to.
+    pub revision: Option<String>,
 }
 
 /// The gateway role of a [`ProxyLaunch`].
@@ -82,6 +84,7 @@ impl ProxyLaunch {
             "--addresses-file",
             self.addresses_file.as_ref().map(|p| p.display()),
         );
+        a.opt("--revision", self.revision.as_ref());
         a.0
     }
 }
@@ -114,6 +117,8 @@ pub struct NodeLaunch {
     /// The hand-off path (a Unix socket): take the listeners of the node proxy there, if one
     /// answers, and listen there for the next one.
     pub handoff: Option<PathBuf>,
+    /// The control-plane revision the node proxy belongs to.
+    pub revision: Option<String>,
 }
 
 impl NodeLaunch {
@@ -140,6 +145,7 @@ impl NodeLaunch {
             self.addresses_file.as_ref().map(|p| p.display()),
         );
         a.opt("--handoff", self.handoff.as_ref().map(|p| p.display()));
+        a.opt("--revision", self.revision.as_ref());
         a.0
     }
 }
@@ -164,6 +170,8 @@ pub struct WaypointLaunch {
     pub admin: SocketAddr,
     pub metrics: SocketAddr,
     pub readiness: SocketAddr,
+    /// The control-plane revision the waypoint belongs to.
+    pub revision: Option<String>,
 }
 
 impl WaypointLaunch {
@@ -186,6 +194,7 @@ impl WaypointLaunch {
         a.flag("--admin", self.admin);
         a.flag("--metrics", self.metrics);
         a.flag("--readiness", self.readiness);
+        a.opt("--revision", self.revision.as_ref());
         a.0
     }
 }
@@ -211,9 +220,10 @@ pub struct ControlLaunch {
     /// Sign with this CA (the mesh's root, shared by every revision) instead of one of its own.
     pub ca_cert: Option<PathBuf>,
     pub ca_key: Option<PathBuf>,
-    /// The revision it serves, and that revision's mesh settings (`key=value`).
-    pub revision: Option<String>,
+    /// That revision's mesh settings (`key=value`).
     pub sets: Vec<String>,
+    /// The revision the control plane serves (proxies of another are refused).
+    pub revision: Option<String>,
 }
 
 impl ControlLaunch {
@@ -238,7 +248,7 @@ impl ControlLaunch {
         for s in &self.sets {
             a.flag("--set", s);
         }
-        a.0
+                a.0
     }
 }
 
@@ -283,6 +293,7 @@ mod tests {
             metrics: None,
             readiness: None,
             addresses_file: None,
+            revision: None,
         };
         let args = launch.to_args();
         assert_eq!(args[0], "proxy");
@@ -298,8 +309,15 @@ mod tests {
             "--admin",
             "--log-level",
             "--addresses-file",
+            "--revision",
         ] {
             assert!(!args.iter().any(|a| a == absent), "{absent} in {args:?}");
         }
+        let canary = ProxyLaunch {
+            revision: Some("canary".into()),
+            ..launch
+        }
+        .to_args();
+        assert!(canary.ends_with(&["--revision".into(), "canary".into()]));
     }
 }

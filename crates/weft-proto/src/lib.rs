@@ -3,6 +3,10 @@
 
 #![allow(missing_debug_implementations, clippy::all)]
 
+mod version;
+
+pub use version::{OLDEST_SUPPORTED_PROXY, PROTOCOL_VERSION, WEFT_VERSION, supported};
+
 /// Everything in package `weft.v1`: the discovery stream and, re-exported in [`ca`], the CA.
 pub mod discovery {
     tonic::include_proto!("weft.v1");

@@ -93,6 +93,9 @@ pub struct Settings {
     pub credentials: Option<Arc<dyn Credentials>>,
     /// The socket mark of the proxy's own connections (0: none), which capture lets pass.
     pub mark: u32,
+    /// The control-plane revision this proxy belongs to, sent in `Node.revision`: a control
+    /// plane of another revision refuses it. None: any control plane serves it.
+    pub revision: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -114,7 +117,8 @@ pub(crate) struct EngineConfig {
     pub settings: Settings,
 }
 
-/// The discovery node of a proxy of `role`.
+/// The discovery node of a proxy of `role`, with the protocol and build it speaks (the
+/// revision comes from [`Settings::revision`] when the engine starts).
 pub(crate) fn node(
     id: &Identity,
     role: &str,
@@ -133,6 +137,8 @@ pub(crate) fn node(
         revision: String::new(),
         inbound_address,
         tunnel_address,
+        protocol_version: weft_proto::PROTOCOL_VERSION,
+        weft_version: weft_proto::WEFT_VERSION.into(),
     }
 }
 
@@ -171,6 +177,7 @@ impl Engine {
         let connector = Connector::new(cfg.settings.mark);
         let mut cfg = cfg;
         cfg.settings.control_plane.connector = connector.clone();
+        cfg.node.revision = cfg.settings.revision.clone().unwrap_or_default();
         let (store, subscriptions) = Store::with_metrics(balance_metrics);
         let (status_tx, status_rx) = watch::channel(xds::Status::default());
         let (trigger, drain) = drain::new();

@@ -2,6 +2,12 @@
 //! on-demand subscriptions, and reconnect with backoff. While disconnected the proxy keeps
 //! serving with what it has (static stability); on reconnect it re-subscribes with the versions
 //! it holds, so unchanged resources are not resent. Counted in [`Metrics`].
+//!
+//! The first request says which discovery protocol, build and revision the proxy has
+//! ([`weft_proto::PROTOCOL_VERSION`]). A control plane that will not serve them (too old, too
+//! new, another revision) ends the stream with FAILED_PRECONDITION and says what to do: that
+//! is logged as an error once per distinct message, and the proxy goes on serving with its last
+//! config and retrying with its usual backoff, so it is served once the operator has acted.
 
 mod metrics;
 
@@ -38,6 +44,10 @@ pub enum Error {
     RequestsClosed,
     #[error("discovery stream refused: {0}")]
     Refused(String),
+    /// FAILED_PRECONDITION: the control plane does not serve this proxy's protocol version or
+    /// revision; its message says which and what to do.
+    #[error("the control plane does not serve this proxy: {0}")]
+    NotServed(String),
     #[error("discovery stream failed: {0}")]
     Failed(String),
     #[error("stream yielded to the node proxy taking over")]
@@ -68,6 +78,7 @@ pub async fn run(
 ) {
     store.want(PROXY_TYPE, &node.id);
     let mut backoff = BACKOFF_MIN;
+    let mut refusals = Refusals::default();
     loop {
         // Yielded (a node proxy handing over): no stream until it is taken up again.
         if yielded.wait_for(|y| !*y).await.is_err() {
@@ -82,6 +93,7 @@ pub async fn run(
                 &mut subscriptions,
                 &status,
                 &metrics,
+                refusals.any(),
             ) => r,
             () = async {
                 if yielded.wait_for(|y| *y).await.is_err() {
@@ -89,12 +101,20 @@ pub async fn run(
                 }
             } => Err(Error::Yielded),
         };
+        let err = result.err().unwrap_or(Error::Closed);
+        let not_served = match &err {
+            Error::NotServed(message) => Some(message.clone()),
+            _ => None,
+        };
         if status.borrow().connected {
-            // The session worked: the next failure starts over from a short wait.
-            backoff = BACKOFF_MIN;
+            // The session worked (a refusal arrives on an open stream, but is no session): the
+            // next failure starts over from a short wait.
+            if not_served.is_none() {
+                backoff = BACKOFF_MIN;
+                refusals.served();
+            }
             metrics.connected(false);
         }
-        let err = result.err().unwrap_or(Error::Closed);
         let yielded_now = matches!(err, Error::Yielded);
         let err = err.to_string();
         status.send_modify(|s| {
@@ -105,7 +125,18 @@ pub async fn run(
             tracing::info!("discovery: {err}; serving with the last config");
             continue;
         }
-        tracing::warn!(control_plane = %control.address, "discovery: {err}; serving with the last config, retrying in {backoff:?}");
+        match not_served {
+            // Nothing changes by retrying until the operator acts: said loudly once, then quietly.
+            Some(message) if refusals.first(&message) => {
+                tracing::error!(control_plane = %control.address, "discovery: {err}; serving with the last config, retrying");
+            }
+            Some(_) => {
+                tracing::debug!(control_plane = %control.address, "discovery: {err}; retrying in {backoff:?}");
+            }
+            None => {
+                tracing::warn!(control_plane = %control.address, "discovery: {err}; serving with the last config, retrying in {backoff:?}");
+            }
+        }
         // Jitter spreads reconnects of many proxies after a control-plane restart.
         let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 2));
         tokio::time::sleep(backoff + jitter).await;
@@ -116,6 +147,8 @@ pub async fn run(
     }
 }
 
+/// One stream until it ends; `refused`: the last ones were refused, so connecting is not news.
+#[allow(clippy::too_many_arguments)] // the pieces `run` holds, lent for one stream
 async fn session(
     control: &ControlPlane,
     certs: &Option<Arc<Source>>,
@@ -124,6 +157,7 @@ async fn session(
     subscriptions: &mut mpsc::UnboundedReceiver<Interest>,
     status: &watch::Sender<Status>,
     metrics: &Metrics,
+    refused: bool,
 ) -> Result<(), Error> {
     let creds = certs.clone().map(|c| c as Arc<dyn Credentials>);
     if control.secure() {
@@ -165,7 +199,10 @@ async fn session(
     let mut responses = client
         .delta(ReceiverStream::new(rx))
         .await
-        .map_err(|e| Error::Refused(e.message().to_string()))?
+        .map_err(|e| match not_served(&e) {
+            Some(err) => err,
+            None => Error::Refused(e.message().to_string()),
+        })?
         .into_inner();
     status.send_modify(|s| {
         s.connected = true;
@@ -177,14 +214,21 @@ async fn session(
         // each wait for theirs).
         status.send_modify(|s| s.configured = true);
     }
-    tracing::info!(control_plane = %control.address, "discovery connected");
+    if refused {
+        tracing::debug!(control_plane = %control.address, "discovery connected");
+    } else {
+        tracing::info!(control_plane = %control.address, "discovery connected");
+    }
     loop {
         tokio::select! {
             msg = responses.message() => {
                 let resp = match msg {
                     Ok(Some(r)) => r,
                     Ok(None) => return Ok(()),
-                    Err(e) => return Err(Error::Failed(e.message().to_string())),
+                    Err(e) => {
+                        return Err(not_served(&e)
+                            .unwrap_or_else(|| Error::Failed(e.message().to_string())));
+                    }
                 };
                 let reply = handle(store, &resp, status, metrics);
                 tx.send(reply).await.map_err(|_| Error::RequestsClosed)?;
@@ -198,6 +242,39 @@ async fn session(
                 tx.send(req).await.map_err(|_| Error::RequestsClosed)?;
             }
         }
+    }
+}
+
+/// A refusal the operator must act on (FAILED_PRECONDITION), as [`Error::NotServed`].
+fn not_served(status: &tonic::Status) -> Option<Error> {
+    (status.code() == tonic::Code::FailedPrecondition)
+        .then(|| Error::NotServed(status.message().to_string()))
+}
+
+/// The control plane's refusals already logged: each distinct message once, not every retry,
+/// until the proxy is served again.
+#[derive(Debug, Default)]
+struct Refusals {
+    logged: std::collections::BTreeSet<String>,
+}
+
+impl Refusals {
+    /// Whether `message` is new (and so to be logged).
+    fn first(&mut self, message: &str) -> bool {
+        // Bounded: a control plane that keeps changing its words is logged again, not stored.
+        if self.logged.len() >= 16 {
+            self.logged.clear();
+        }
+        self.logged.insert(message.to_string())
+    }
+
+    fn served(&mut self) {
+        self.logged.clear();
+    }
+
+    /// Whether the proxy has been refused since it was last served.
+    fn any(&self) -> bool {
+        !self.logged.is_empty()
     }
 }
 
@@ -254,6 +331,32 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_refusal_is_logged_once_per_message_until_served() {
+        let mut r = Refusals::default();
+        assert!(r.first("protocol 0"));
+        assert!(
+            !r.first("protocol 0"),
+            "a retry refused alike is not logged again"
+        );
+        assert!(r.first("revision canary"));
+        r.served();
+        assert!(
+            r.first("protocol 0"),
+            "refused again after being served: logged again"
+        );
+    }
+
+    #[test]
+    fn only_failed_precondition_is_a_refusal_to_act_on() {
+        let refused = tonic::Status::failed_precondition("proxy p belongs to revision canary");
+        assert!(matches!(
+            not_served(&refused),
+            Some(Error::NotServed(m)) if m == "proxy p belongs to revision canary"
+        ));
+        assert!(not_served(&tonic::Status::permission_denied("claim")).is_none());
     }
 
     #[test]

@@ -226,6 +226,7 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
             bootstrap_token_file: Some(env.token_file()),
             credentials: None,
             mark: 0,
+            revision: None,
         },
     })
     .await

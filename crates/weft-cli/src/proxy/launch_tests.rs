@@ -49,6 +49,7 @@ fn sidecar() -> ProxyLaunch {
         metrics: None,
         readiness: None,
         addresses_file: Some("/run/weft/shop/addresses/shop.cart-1.json".into()),
+        revision: Some("canary".into()),
     }
 }
 
@@ -68,6 +69,7 @@ fn assert_common(args: &Args, launch: &ProxyLaunch) {
         Some(&launch.bootstrap_token_file)
     );
     assert_eq!(args.addresses_file, launch.addresses_file);
+    assert_eq!(args.revision, launch.revision);
 }
 
 #[test]
@@ -139,6 +141,7 @@ fn node_launch_parses_into_the_same_values() {
         readiness: "198.18.0.1:16521".parse().unwrap(),
         addresses_file: Some("/run/weft/shop/addresses/node-node-2.json".into()),
         handoff: Some("/run/weft/shop/handoff/node-2.sock".into()),
+        revision: Some("stable".into()),
     };
     let args = parse_args(launch.to_args());
     assert_eq!(args.node.as_ref(), Some(&launch.node));
@@ -158,6 +161,7 @@ fn node_launch_parses_into_the_same_values() {
     assert_eq!(args.readiness, launch.readiness);
     assert_eq!(args.addresses_file, launch.addresses_file);
     assert_eq!(args.handoff, launch.handoff);
+    assert_eq!(args.revision, launch.revision);
     assert_eq!(args.gateway, None);
     assert_eq!(
         args.workload, None,
@@ -181,6 +185,7 @@ fn waypoint_launch_parses_into_the_same_values() {
         admin: "127.0.0.1:15000".parse().unwrap(),
         metrics: "0.0.0.0:15020".parse().unwrap(),
         readiness: "0.0.0.0:15021".parse().unwrap(),
+        revision: Some("canary".into()),
     };
     let args = parse_args(launch.to_args());
     assert_eq!(args.waypoint.as_deref(), Some("shop/wp"));
@@ -203,6 +208,7 @@ fn waypoint_launch_parses_into_the_same_values() {
             launch.readiness
         )
     );
+    assert_eq!(args.revision, launch.revision);
     // Its service account defaults to the Gateway's name: the identity its destinations admit.
     assert_eq!(args.service_account, None);
 }

@@ -135,6 +135,7 @@ pub async fn proxy_certs(
             credentials,
             bootstrap_token_file,
             mark: 0,
+            revision: None,
         },
     })
     .await
@@ -169,6 +170,7 @@ pub async fn gateway_proxy(
             bootstrap_token_file: None,
             credentials: None,
             mark: 0,
+            revision: None,
         },
     })
     .await

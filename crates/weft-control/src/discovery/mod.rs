@@ -2,6 +2,7 @@
 
 pub mod admit;
 mod push;
+pub(crate) mod skew;
 mod stream;
 
 use std::pin::Pin;
@@ -30,6 +31,8 @@ pub struct Server {
     /// Whose registrations admit proxies on the mTLS port.
     ca: Arc<Ca>,
     send_timeout: std::time::Duration,
+    /// This control plane's revision: proxies of another are refused ([`skew`]).
+    revision: Option<Arc<str>>,
 }
 
 impl Server {
@@ -37,11 +40,13 @@ impl Server {
         state: Arc<State>,
         ca: Arc<Ca>,
         send_timeout: std::time::Duration,
+        revision: Option<String>,
     ) -> DiscoveryServer<Server> {
         DiscoveryServer::new(Server {
             state,
             ca,
             send_timeout,
+            revision: revision.map(Arc::from),
         })
     }
 }
@@ -74,7 +79,8 @@ impl Discovery for Server {
         }
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
         let conn = stream::Connection::new(self.state.clone(), self.ca.clone(), tx)
-            .send_timeout(self.send_timeout);
+            .send_timeout(self.send_timeout)
+            .revision(self.revision.clone());
         tokio::spawn(conn.run(request.into_inner(), peer));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

@@ -8,7 +8,7 @@ use tonic::{Status, Streaming};
 use weft_core::model::{ADDRESS_TYPE, GATEWAY_TYPE, PROXY_TYPE, Pod, SERVICE_TYPE, Snapshot};
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node, Resource};
 
-use super::{admit, push};
+use super::{admit, push, skew};
 use crate::ca::Ca;
 use crate::peer::Peer;
 use crate::state::{State, now_ms};
@@ -50,6 +50,8 @@ pub(super) struct Connection {
     /// The generation that has this stream's own pod (its first answers wait for it).
     joined: u64,
     send_timeout: std::time::Duration,
+    /// This control plane's revision, if it has one.
+    revision: Option<Arc<str>>,
 }
 
 impl Connection {
@@ -71,7 +73,13 @@ impl Connection {
             seen: 0,
             joined: 0,
             send_timeout: super::SEND_TIMEOUT,
+            revision: None,
         }
+    }
+
+    pub(super) fn revision(mut self, revision: Option<Arc<str>>) -> Self {
+        self.revision = revision;
+        self
     }
 
     pub(super) fn send_timeout(mut self, timeout: std::time::Duration) -> Self {
@@ -203,38 +211,50 @@ impl Connection {
     }
 
     fn hello(&mut self, node: Node, peer: Option<&Peer>) -> Result<(), Status> {
-        let refuse = |r: admit::Refused| {
-            let from = peer.map_or_else(|| "-".into(), |p| p.addr.to_string());
-            tracing::warn!(%from, claimed = %node.id, reason = r.reason, "discovery refused: {}", r.message);
-            self.state.metrics.refused(r.reason);
-            match r.reason {
-                "no-certificate" => Status::unauthenticated(r.message),
-                "duplicate" => Status::already_exists(r.message),
-                _ => Status::permission_denied(r.message),
-            }
-        };
-        let trust_domain = self.state.trust_domain();
-        let admitted = admit::admit(&node, peer, &trust_domain, |ns, pod| {
-            self.ca.registered(ns, pod)
-        })
-        .map_err(refuse)?;
-        let id = admitted.id;
-        // One live stream per proxy admitted by certificate: a second one cannot displace the
-        // first (nor, when it ends, remove it). A restarted proxy's old stream ends with its
-        // process, and the new one retries until then. Among streams of the loopback port the
-        // newest wins.
         let authenticated = peer.is_some_and(|p| p.tls);
-        let info = NodeInfo {
-            id: id.clone(),
+        let info = |id: &str| NodeInfo {
+            id: id.to_string(),
             role: node.role.clone(),
             namespace: node.namespace.clone(),
             workload: node.workload.clone(),
             pod: node.pod.clone(),
             ip: node.ip.clone(),
             revision: node.revision.clone(),
+            protocol_version: node.protocol_version,
+            weft_version: node.weft_version.clone(),
             peer: peer.map(|p| p.addr.to_string()),
             authenticated,
         };
+        let refuse = |r: admit::Refused| {
+            let from = peer.map_or_else(|| "-".into(), |p| p.addr.to_string());
+            tracing::warn!(%from, claimed = %node.id, reason = r.reason, "discovery refused: {}", r.message);
+            self.state.metrics.refused(r.reason);
+            match r.reason {
+                // What the proxy runs or where it points: the operator's to fix, so it is
+                // listed for them until the proxy is served.
+                skew::VERSION_SKEW | skew::REVISION => {
+                    (self.state.refused).record(info(&node.id), r.reason, &r.message, now_ms());
+                    Status::failed_precondition(r.message)
+                }
+                "no-certificate" => Status::unauthenticated(r.message),
+                "duplicate" => Status::already_exists(r.message),
+                _ => Status::permission_denied(r.message),
+            }
+        };
+        // Before anything is read from it: a proxy this control plane cannot serve is told
+        // why, not admitted and mis-served.
+        skew::check(&node, self.revision.as_deref()).map_err(refuse)?;
+        let trust_domain = self.state.trust_domain();
+        let admitted = admit::admit(&node, peer, &trust_domain, |ns, pod| {
+            self.ca.registered(ns, pod)
+        })
+        .map_err(refuse)?;
+        let id = admitted.id;
+        let info = info(&id);
+        // One live stream per proxy admitted by certificate: a second one cannot displace the
+        // first (nor, when it ends, remove it). A restarted proxy's old stream ends with its
+        // process, and the new one retries until then. Among streams of the loopback port the
+        // newest wins.
         {
             // Checked and taken under one lock, so two racing streams cannot both get in.
             let mut proxies = self.state.proxies();
@@ -263,7 +283,8 @@ impl Connection {
                 },
             );
         }
-        tracing::info!(proxy = %id, role = %node.role, "proxy connected");
+        self.state.refused.clear(&id);
+        tracing::info!(proxy = %id, role = %node.role, revision = %node.revision, weft = %node.weft_version, "proxy connected");
         self.id = Some(id.clone());
         self.node = admitted.node;
         if let Some(pod) = admitted.proxy {

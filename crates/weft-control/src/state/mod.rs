@@ -94,6 +94,8 @@ pub struct State {
     publish: Arc<Notify>,
     proxies: Mutex<BTreeMap<String, ProxyStatus>>,
     connections: std::sync::atomic::AtomicU64,
+    /// Proxies refused for version skew or another revision, until they are served.
+    pub refused: crate::status::Refusals,
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -124,6 +126,7 @@ impl State {
             publish: Arc::new(Notify::new()),
             proxies: Mutex::new(BTreeMap::new()),
             connections: std::sync::atomic::AtomicU64::new(0),
+            refused: crate::status::Refusals::default(),
             metrics: {
                 let m = crate::metrics::Metrics::default();
                 m.generation.set(1);

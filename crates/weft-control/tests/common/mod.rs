@@ -74,6 +74,7 @@ pub fn sidecar(id: &str, ip: &str) -> DeltaRequest {
             pod: id.split('.').next().unwrap().into(),
             ip: ip.into(),
             service_account: "web".into(),
+            protocol_version: weft_proto::PROTOCOL_VERSION,
             ..Default::default()
         }),
         type_url: SERVICE_TYPE.into(),

@@ -95,6 +95,7 @@ pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, rev: &Serving, di
         metrics: Some(ports::any(plan.metrics_port)),
         readiness: None,
         addresses_file: Some(proxy_addresses(dir, pod)),
+        revision: Some(rev.revision.clone()),
     };
     Spec {
         label: format!("pod {} proxy", pod.id()),
@@ -130,6 +131,7 @@ fn waypoint_argv(plan: &Plan, pod: &PodPlan, rev: &Serving, dir: &RunDir) -> Vec
         admin: ports::localhost(ports::PROXY_ADMIN),
         metrics: ports::any(plan.metrics_port),
         readiness: ports::any(ports::READINESS),
+        revision: Some(rev.revision.clone()),
     };
     argv(&rev.binary, launch.to_args())
 }
@@ -213,6 +215,7 @@ pub(super) fn gateway_spec(
         ))),
         readiness: Some(readiness),
         addresses_file: Some(gateway_addresses(dir, g)),
+        revision: None,
     };
     Spec {
         label: format!("gateway {}/{}", g.namespace, g.name),
@@ -251,6 +254,7 @@ pub(super) fn node_spec(plan: &Plan, i: usize, weft: &Path, dir: &RunDir) -> Spe
         readiness,
         addresses_file: Some(node_addresses(dir, node)),
         handoff: Some(handoff_path(dir, node)),
+        revision: None,
     };
     Spec {
         label: format!("node proxy {node}"),

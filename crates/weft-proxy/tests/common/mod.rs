@@ -84,6 +84,7 @@ pub fn node_config(dir: &TempDir, discovery: &str) -> node::Config {
             bootstrap_token_file: None,
             credentials: None::<Arc<dyn weft_proxy::tunnel::Credentials>>,
             mark: 0,
+            revision: None,
         },
         pods_file: dir.join("enrolled.json"),
         handoff: None,
