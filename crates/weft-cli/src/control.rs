@@ -134,7 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, weft_core::duration::ParseDurationError> {
+pub(crate) fn parse_duration(
+    s: &str,
+) -> Result<std::time::Duration, weft_core::duration::ParseDurationError> {
     s.parse::<weft_core::duration::Duration>()
         .map(|d| d.as_std())
 }

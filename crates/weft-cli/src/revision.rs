@@ -175,7 +175,11 @@ fn tag_table(reg: &Registry, plan: &Plan) -> String {
             None => format!("{rev} (not installed)"),
         };
         let ns = namespaces_following(plan, tag);
-        let ns = if ns.is_empty() { "-".into() } else { ns.join(",") };
+        let ns = if ns.is_empty() {
+            "-".into()
+        } else {
+            ns.join(",")
+        };
         rows.push(vec![tag.clone(), rev, ns]);
     }
     crate::get::table(&rows)
@@ -185,9 +189,16 @@ fn revision_table(dir: &RunDir) -> anyhow::Result<String> {
     let reg = registry(dir)?;
     let status = dir.status().context("no status yet")?;
     let mut rows = vec![
-        ["REVISION", "VERSION", "TAGS", "PODS", "CONTROL PLANE", "SETTINGS"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "REVISION",
+            "VERSION",
+            "TAGS",
+            "PODS",
+            "CONTROL PLANE",
+            "SETTINGS",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for (i, r) in reg.installed() {
         let tags: Vec<&str> = (reg.tags.iter())
@@ -204,11 +215,49 @@ fn revision_table(dir: &RunDir) -> anyhow::Result<String> {
         rows.push(vec![
             r.name.clone(),
             format!("{} (protocol {})", r.version, r.protocol),
-            if tags.is_empty() { "-".into() } else { tags.join(",") },
+            if tags.is_empty() {
+                "-".into()
+            } else {
+                tags.join(",")
+            },
             pods.to_string(),
             state,
-            if r.sets.is_empty() { "-".into() } else { r.sets.join(" ") },
+            if r.sets.is_empty() {
+                "-".into()
+            } else {
+                r.sets.join(" ")
+            },
         ]);
     }
     Ok(crate::get::table(&rows))
+}
+
+/// For `weft status`: each proxy of a running `weft up` with its revision and the one its
+/// labels ask for now (OUTDATED until restarted onto it, or why its label names none).
+pub fn proxies_table(dir: &RunDir) -> Option<String> {
+    let status = dir.status()?;
+    let plan = dir.plan()?;
+    let mut rows = vec![
+        ["POD", "REVISION", "WANTS", "STATE"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for (p, s) in plan.pods.iter().zip(&status.pods) {
+        if s.revision.is_empty() {
+            continue;
+        }
+        let (wants, state) = match (&s.revision_problem, s.wanted_revision == s.revision) {
+            (Some(problem), _) => ("-".to_string(), format!("NO REVISION: {problem}")),
+            (None, true) => (s.wanted_revision.clone(), "CURRENT".to_string()),
+            (None, false) => (
+                s.wanted_revision.clone(),
+                format!(
+                    "OUTDATED: weft rollout restart {}/{}",
+                    p.namespace, p.workload
+                ),
+            ),
+        };
+        rows.push(vec![p.id(), s.revision.clone(), wants, state]);
+    }
+    Some(crate::get::table(&rows))
 }

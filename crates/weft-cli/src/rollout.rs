@@ -54,10 +54,18 @@ pub fn select(plan: &Plan, target: Option<&str>) -> anyhow::Result<Vec<String>> 
         let mut names: Vec<String> = plan
             .pods
             .iter()
-            .flat_map(|p| [p.namespace.clone(), format!("{}/{}", p.namespace, p.workload)])
+            .flat_map(|p| {
+                [
+                    p.namespace.clone(),
+                    format!("{}/{}", p.namespace, p.workload),
+                ]
+            })
             .collect();
         names.dedup();
-        bail!("{t:?} is no namespace or workload of this mesh; try one of: {}", names.join(", "));
+        bail!(
+            "{t:?} is no namespace or workload of this mesh; try one of: {}",
+            names.join(", ")
+        );
     }
     Ok(pods)
 }

@@ -14,16 +14,16 @@ use weft_local::ports;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Admin address of the control plane.
-    #[arg(
-        long,
-        default_value_t = ports::localhost(ports::CONTROL_ADMIN).to_string(),
-        env = "WEFT_CONTROL_ADMIN"
-    )]
-    admin: String,
+    /// Admin address of the control plane (default: the running `weft up` mesh's, else
+    /// 127.0.0.1:15014).
+    #[arg(long, env = "WEFT_CONTROL_ADMIN")]
+    admin: Option<String>,
     /// Print the raw JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// The `weft up` mesh whose proxies' revisions to show too, when it runs.
+    #[command(flatten)]
+    instance: crate::up::Instance,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -31,8 +31,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let list = rt.block_on(fetch(&args.admin, "/debug/syncz"))?;
-    let config = rt.block_on(fetch(&args.admin, "/debug/config"))?;
+    let dir = weft_local::rundir::RunDir::new(&args.instance.name);
+    let admin = (args.admin.clone())
+        .or_else(|| dir.plan().map(|p| p.admin.to_string()))
+        .unwrap_or_else(|| ports::localhost(ports::CONTROL_ADMIN).to_string());
+    let list = rt.block_on(fetch(&admin, "/debug/syncz"))?;
+    let config = rt.block_on(fetch(&admin, "/debug/config"))?;
     if args.json {
         println!(
             "{}",
@@ -41,9 +45,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", render(&config, &list));
+    if let Some(revisions) = crate::revision::proxies_table(&dir) {
+        println!();
+        print!("{revisions}");
+    }
     // Certificates whose renewal is overdue (the CA's view; absent on older control planes).
     let ca = rt
-        .block_on(fetch(&args.admin, "/debug/ca"))
+        .block_on(fetch(&admin, "/debug/ca"))
         .unwrap_or(Value::Null);
     for o in ca["renewalOverdue"].as_array().into_iter().flatten() {
         println!(

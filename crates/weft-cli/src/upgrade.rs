@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use weft_local::canary::{self, Figures, Slo, Verdict};
+use weft_local::canary::{self, Slo, Verdict};
 use weft_local::operate::Request;
 use weft_local::plan::{Plan, PodPlan};
 use weft_local::revisions::{DEFAULT_TAG, Registry};
@@ -32,7 +32,12 @@ pub struct Args {
     #[arg(long, value_name = "REV")]
     to: String,
     /// Cumulative shares of the pods to have moved after each step, in percent.
-    #[arg(long, value_delimiter = ',', default_value = "25,50,100", conflicts_with = "by_namespace")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "25,50,100",
+        conflicts_with = "by_namespace"
+    )]
     steps: Vec<u32>,
     /// One namespace per step instead of shares of the pods.
     #[arg(long)]
@@ -118,7 +123,12 @@ pub fn plan_moves(
         }
         moving.push((i, p));
     }
-    let replica = |p: &PodPlan| p.name.rsplit('-').next().and_then(|n| n.parse::<u32>().ok());
+    let replica = |p: &PodPlan| {
+        p.name
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+    };
     moving.sort_by_key(|(i, p)| (replica(p).unwrap_or(0), *i));
     if by_namespace {
         let mut namespaces: Vec<&str> = moving.iter().map(|(_, p)| p.namespace.as_str()).collect();
@@ -135,14 +145,18 @@ pub fn plan_moves(
     let n = moving.len();
     let mut done = 0;
     for pct in steps {
-        let upto = ((n * (*pct).min(100) as usize).div_ceil(100)).max(done + 1).min(n);
+        let upto = ((n * (*pct).min(100) as usize).div_ceil(100))
+            .max(done + 1)
+            .min(n);
         if upto > done {
-            m.steps.push(moving[done..upto].iter().map(|(_, p)| p.id()).collect());
+            m.steps
+                .push(moving[done..upto].iter().map(|(_, p)| p.id()).collect());
             done = upto;
         }
     }
     if done < n {
-        m.steps.push(moving[done..].iter().map(|(_, p)| p.id()).collect());
+        m.steps
+            .push(moving[done..].iter().map(|(_, p)| p.id()).collect());
     }
     m
 }
@@ -161,7 +175,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     };
     let status = dir.status().context("weft up has no status yet")?;
-    let moves = plan_moves(&plan, &status, &reg, &args.to, &args.steps, args.by_namespace);
+    let moves = plan_moves(
+        &plan,
+        &status,
+        &reg,
+        &args.to,
+        &args.steps,
+        args.by_namespace,
+    );
     let slo = Slo {
         max_error_rate_increase: args.max_error_increase,
         max_p99_increase: args.max_p99_increase,
@@ -193,16 +214,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if moves.steps.is_empty() {
-        println!("nothing to move: every pod that follows a tag runs {} already", args.to);
+        println!(
+            "nothing to move: every pod that follows a tag runs {} already",
+            args.to
+        );
         return move_tags(&dir, &moves, &args.to, &[]);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let mut moved: Vec<(String, String)> = Vec::new();
-    let mut baseline: Option<Figures> = None;
+    // Each workload's figures before anything moves: what a workload that moves whole is
+    // compared with.
+    println!(
+        "baseline: watching every workload for {}s before anything moves",
+        args.observe.as_secs()
+    );
+    let mut baselines = watch::Baselines::new();
+    rt.block_on(watch::window(
+        &dir,
+        &plan,
+        &args.to,
+        &slo,
+        args.observe,
+        &mut baselines,
+    ));
+    for (w, f) in &baselines {
+        println!("  {w}: {}", canary::describe(f));
+    }
     for (n, step) in moves.steps.iter().enumerate() {
-        println!("step {}/{}: moving {}", n + 1, moves.steps.len(), step.join(", "));
+        println!(
+            "step {}/{}: moving {}",
+            n + 1,
+            moves.steps.len(),
+            step.join(", ")
+        );
         let before = dir.status().context("status")?;
         let req = Request::Rollout {
             pods: step.clone(),
@@ -217,7 +263,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("step {} failed: {e:#}", n + 1);
             return roll_back(&dir, &moved, Instant::now());
         }
-        let verdict = rt.block_on(watch::step(&dir, &plan, &args.to, &slo, args.observe, &mut baseline))?;
+        let verdict = rt.block_on(watch::window(
+            &dir,
+            &plan,
+            &args.to,
+            &slo,
+            args.observe,
+            &mut baselines,
+        ));
         match verdict {
             Verdict::Breach(why) => {
                 let breach = Instant::now();
@@ -258,7 +311,11 @@ fn move_tags(dir: &RunDir, moves: &Moves, to: &str, ids: &[String]) -> anyhow::R
 
 /// Puts every moved pod back on the revision it ran before, one at a time, and reports how
 /// long it took from the breach.
-fn roll_back(dir: &RunDir, moved: &[(String, String)], breach: Instant) -> anyhow::Result<ExitCode> {
+fn roll_back(
+    dir: &RunDir,
+    moved: &[(String, String)],
+    breach: Instant,
+) -> anyhow::Result<ExitCode> {
     println!("rolling back {} pods", moved.len());
     let mut revisions: Vec<&str> = moved.iter().map(|(_, r)| r.as_str()).collect();
     revisions.sort();

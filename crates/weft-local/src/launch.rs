@@ -248,7 +248,7 @@ impl ControlLaunch {
         for s in &self.sets {
             a.flag("--set", s);
         }
-                a.0
+        a.0
     }
 }
 

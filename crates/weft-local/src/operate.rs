@@ -19,13 +19,17 @@ pub enum Request {
         sets: Vec<String>,
     },
     /// Stop revision's control plane and remove its state, unless something uses it.
-    Uninstall { revision: String },
+    Uninstall {
+        revision: String,
+    },
     TagSet {
         tag: String,
         revision: String,
         overwrite: bool,
     },
-    TagRemove { tag: String },
+    TagRemove {
+        tag: String,
+    },
     /// Restart `pods` (`ns/name`) one at a time; onto `revision` (pinned there until their
     /// labels ask for it) if given, else onto the one their labels ask for.
     Rollout {
@@ -33,7 +37,9 @@ pub enum Request {
         revision: Option<String>,
     },
     /// Forget the pins of `pods` (their labels decide again).
-    Unpin { pods: Vec<String> },
+    Unpin {
+        pods: Vec<String>,
+    },
 }
 
 /// What a request did.

@@ -116,7 +116,10 @@ mod tests {
         assert!(take::<Vec<String>>(&dir, "restart").is_empty());
         assert!(read_reply::<String>(&dir, &id).is_none());
         answer(&dir, &id, &"done".to_string()).unwrap();
-        assert_eq!(read_reply::<String>(&dir, &id), Some(Ok("done".to_string())));
+        assert_eq!(
+            read_reply::<String>(&dir, &id),
+            Some(Ok("done".to_string()))
+        );
         assert!(read_reply::<String>(&dir, &id).is_none(), "read once");
         let _ = std::fs::remove_dir_all(path);
     }

@@ -89,7 +89,9 @@ impl Registry {
 
     /// The index of installed revision `name`.
     pub fn index(&self, name: &str) -> Option<usize> {
-        self.installed().find(|(_, r)| r.name == name).map(|(i, _)| i)
+        self.installed()
+            .find(|(_, r)| r.name == name)
+            .map(|(i, _)| i)
     }
 
     pub fn get(&self, name: &str) -> Option<&Revision> {
@@ -158,7 +160,12 @@ impl Registry {
     }
 
     /// Points `tag` at `revision`; what it did, or why not.
-    pub fn set_tag(&mut self, tag: &str, revision: &str, overwrite: bool) -> Result<String, String> {
+    pub fn set_tag(
+        &mut self,
+        tag: &str,
+        revision: &str,
+        overwrite: bool,
+    ) -> Result<String, String> {
         check_name("tag", tag)?;
         if self.get(revision).is_none() {
             return Err(format!(

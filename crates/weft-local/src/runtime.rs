@@ -15,7 +15,6 @@ use self::bound::Teardown;
 pub use self::bound::{Addresses, Bound, GatewayAddresses, NodeAddresses, PodAddresses};
 use self::spec::gateway_spec;
 use crate::addresses::{self, ControlAddresses};
-use std::sync::Arc;
 use crate::cleanup;
 use crate::net;
 use crate::plan::Plan;
@@ -25,11 +24,12 @@ use crate::rundir::RunDir;
 use crate::services;
 use crate::status::{Named, PodStatus, Process, Status, now_ms};
 use crate::supervise::{Board, Report};
+use std::sync::Arc;
 
 mod bound;
 mod controls;
-mod forward;
 mod follow;
+mod forward;
 mod network;
 mod phase;
 mod pods;
@@ -213,14 +213,15 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
     registry::write(plan, dir)?;
     let controls = pods.controls.clone();
     controls.change(|_| ());
-    let first = controls.start(0).await?;
-    // The conventional addresses lead to the `default` tag's control plane.
+    // The conventional addresses lead to the `default` tag's control plane; bound first, so
+    // no control plane's ephemeral port can take them.
     let (c, d) = (controls.clone(), controls.clone());
     let discovery: forward::Target =
         Arc::new(move || c.default_addresses().and_then(|a| a.secure_discovery));
     let admin: forward::Target = Arc::new(move || d.default_addresses().map(|a| a.admin));
     forwarding.push(forward::bind(plan.discovery(), "mTLS discovery", discovery).await?);
     forwarding.push(forward::bind(plan.admin, "control-plane admin", admin).await?);
+    let first = controls.start(0).await?;
     let cp = ControlAddresses {
         discovery: first.discovery,
         secure_discovery: Some(plan.discovery()),

@@ -77,7 +77,11 @@ fn one_replica_of_each_workload_moves_first_and_pinned_pods_stay() {
     );
     assert_eq!(m.tags, vec!["default".to_string(), "prod".to_string()]);
     assert_eq!(m.staying.len(), 1);
-    assert!(m.staying[0].starts_with("shop/db-0: pinned to revision old"), "{:?}", m.staying);
+    assert!(
+        m.staying[0].starts_with("shop/db-0: pinned to revision old"),
+        "{:?}",
+        m.staying
+    );
 }
 
 #[test]

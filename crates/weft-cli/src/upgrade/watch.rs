@@ -1,9 +1,10 @@
-//! Watching one step of an upgrade: every pod with a proxy of its own is scraped at the start
-//! of the window and every [`LOOK`] after; the pods on the new revision (the canary) are
-//! compared with the others (the baseline) over what happened since the start. A breach ends
-//! the window at once (the rollback starts within one look of it); otherwise the verdict at
-//! the window's end stands. When no pod is left on the old revision, the baseline is the one
-//! the previous step saw.
+//! Watching an upgrade: every pod with a proxy of its own is scraped at the start of a window
+//! and every [`LOOK`] after. Each workload with pods on the new revision (the canary) is judged
+//! against the same workload on the old one — its replicas still there in the same window, or,
+//! when none is left, what the workload did on the old revision in an earlier window (the first
+//! window, before anything moves, records that for every workload). Comparing a workload with
+//! itself keeps a slow workload's latency from being blamed on the revision. A breach ends the
+//! window at once, so the rollback starts within one look of it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,79 +14,139 @@ use weft_local::canary::{self, Figures, Sample, Slo, Verdict};
 use weft_local::plan::Plan;
 use weft_local::rundir::RunDir;
 
-/// How often a step's figures are looked at.
+/// How often a window's figures are looked at.
 const LOOK: Duration = Duration::from_secs(2);
 
-/// Which side each scraped pod is on, and where its metrics are.
-fn targets(dir: &RunDir, plan: &Plan, to: &str) -> Vec<(String, bool, SocketAddr)> {
+/// Each workload's figures on the old revision, from the last window that had them.
+pub type Baselines = BTreeMap<String, Figures>;
+
+struct Target {
+    pod: String,
+    workload: String,
+    canary: bool,
+    metrics: SocketAddr,
+}
+
+fn targets(dir: &RunDir, plan: &Plan, to: &str) -> Vec<Target> {
     let Some(status) = dir.status() else {
         return vec![];
     };
     (plan.pods.iter().zip(&status.pods))
         .filter(|(_, s)| !s.revision.is_empty() && s.ready())
-        .map(|(p, s)| {
-            let addr = SocketAddr::from((p.ip, plan.metrics_port));
-            (p.id(), s.revision == to, addr)
+        .map(|(p, s)| Target {
+            pod: p.id(),
+            workload: format!("{}/{}", p.namespace, p.workload),
+            canary: s.revision == to,
+            metrics: SocketAddr::from((p.ip, plan.metrics_port)),
         })
         .collect()
 }
 
 async fn scrape(addr: SocketAddr) -> Option<Sample> {
-    let got = weft_local::http::get(addr, "/metrics", Duration::from_secs(2)).await;
-    match got {
+    match weft_local::http::get(addr, "/metrics", Duration::from_secs(2)).await {
         Ok((200, body)) => canary::parse(&body).ok(),
         _ => None,
     }
 }
 
-/// Watches the step for `observe`; the verdict, printing the figures that decided it.
-pub async fn step(
+/// Per workload: (canary, old) samples since the window's start.
+type Sides = BTreeMap<String, (Vec<Sample>, Vec<Sample>)>;
+
+async fn since(targets: &[Target], start: &BTreeMap<String, Sample>) -> Sides {
+    let mut sides = Sides::new();
+    for t in targets {
+        let Some(now) = scrape(t.metrics).await else {
+            continue;
+        };
+        let d = match start.get(&t.pod) {
+            Some(s) => now.delta(s),
+            None => now,
+        };
+        let side = sides.entry(t.workload.clone()).or_default();
+        match t.canary {
+            true => side.0.push(d),
+            false => side.1.push(d),
+        }
+    }
+    sides
+}
+
+/// Judges every workload with canary pods; the verdict and one line per workload.
+fn verdict(sides: &Sides, baselines: &Baselines, slo: &Slo) -> (Verdict, Vec<String>) {
+    let (mut breaches, mut thin, mut lines, mut judged) = (vec![], vec![], vec![], 0);
+    for (w, (new, old)) in sides {
+        if new.is_empty() {
+            continue;
+        }
+        let new = canary::sum(new).figures();
+        let old_now = canary::sum(old).figures();
+        let (old, when) = match (old_now.requests > 0.0, baselines.get(w)) {
+            (false, Some(b)) => (*b, "before it moved"),
+            _ => (old_now, "now"),
+        };
+        lines.push(format!(
+            "  {w}: new {} | old ({when}) {}",
+            canary::describe(&new),
+            canary::describe(&old)
+        ));
+        match canary::judge(&new, &old, slo) {
+            Verdict::Breach(why) => breaches.push(format!("{w}: {why}")),
+            Verdict::NotEnoughTraffic(why) => thin.push(format!("{w}: {why}")),
+            Verdict::Pass => judged += 1,
+        }
+    }
+    let v = match (breaches.is_empty(), judged) {
+        (false, _) => Verdict::Breach(breaches.join("; ")),
+        (true, 0) if !thin.is_empty() => Verdict::NotEnoughTraffic(thin.join("; ")),
+        (true, 0) => Verdict::NotEnoughTraffic("no pod on the new revision served requests".into()),
+        _ => Verdict::Pass,
+    };
+    (v, lines)
+}
+
+/// Records each workload's old-revision figures of this window.
+fn remember(sides: &Sides, baselines: &mut Baselines) {
+    for (w, (_, old)) in sides {
+        let f = canary::sum(old).figures();
+        if f.requests > 0.0 {
+            baselines.insert(w.clone(), f);
+        }
+    }
+}
+
+/// Watches one window of `observe`; the verdict (a breach ends it early), printing the figures.
+pub async fn window(
     dir: &RunDir,
     plan: &Plan,
     to: &str,
     slo: &Slo,
     observe: Duration,
-    baseline: &mut Option<Figures>,
-) -> anyhow::Result<Verdict> {
-    let pods = targets(dir, plan, to);
-    let mut start: BTreeMap<String, Sample> = BTreeMap::new();
-    for (id, _, addr) in &pods {
-        if let Some(s) = scrape(*addr).await {
-            start.insert(id.clone(), s);
+    baselines: &mut Baselines,
+) -> Verdict {
+    let targets = targets(dir, plan, to);
+    let mut start = BTreeMap::new();
+    for t in &targets {
+        if let Some(s) = scrape(t.metrics).await {
+            start.insert(t.pod.clone(), s);
         }
     }
     let deadline = tokio::time::Instant::now() + observe;
     loop {
         let last = tokio::time::Instant::now() + LOOK >= deadline;
-        tokio::time::sleep_until(if last { deadline } else { tokio::time::Instant::now() + LOOK })
-            .await;
-        let (mut new, mut old) = (Vec::new(), Vec::new());
-        for (id, canary, addr) in &pods {
-            let Some(now) = scrape(*addr).await else { continue };
-            let since = match start.get(id) {
-                Some(s) => now.delta(s),
-                None => now,
-            };
-            match canary {
-                true => new.push(since),
-                false => old.push(since),
-            }
-        }
-        let new = canary::sum(&new).figures();
-        let old_now = canary::sum(&old).figures();
-        let old = match (old_now.requests > 0.0, baseline.as_ref()) {
-            (false, Some(b)) => b.clone(),
-            _ => old_now.clone(),
+        let next = if last {
+            deadline
+        } else {
+            tokio::time::Instant::now() + LOOK
         };
-        let verdict = canary::judge(&new, &old, slo);
-        let breach = matches!(verdict, Verdict::Breach(_));
-        if breach || last {
-            println!("  new revision {to}: {}", canary::describe(&new));
-            println!("  old revision:    {}", canary::describe(&old));
-            if old_now.requests > 0.0 {
-                *baseline = Some(old_now);
+        tokio::time::sleep_until(next).await;
+        let sides = since(&targets, &start).await;
+        let (v, lines) = verdict(&sides, baselines, slo);
+        if matches!(v, Verdict::Breach(_)) || last {
+            for l in lines {
+                println!("{l}");
             }
-            return Ok(verdict);
+            remember(&sides, baselines);
+            return v;
         }
     }
 }

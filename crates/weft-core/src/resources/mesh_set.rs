@@ -32,7 +32,9 @@ impl std::str::FromStr for MeshSet {
     /// a string otherwise (`STRICT`, `5s`).
     fn from_str(s: &str) -> Result<MeshSet, String> {
         let Some((path, value)) = s.split_once('=') else {
-            return Err(format!("--set {s:?}: expected key=value, e.g. mtls.mode=PERMISSIVE"));
+            return Err(format!(
+                "--set {s:?}: expected key=value, e.g. mtls.mode=PERMISSIVE"
+            ));
         };
         let path = path.trim();
         if path.is_empty() || path.split('.').any(str::is_empty) {
@@ -56,7 +58,9 @@ pub fn apply(spec: &MeshSpec, sets: &[MeshSet]) -> Result<MeshSpec, String> {
         let mut at = &mut doc;
         for key in set.path.split('.') {
             if !at.is_object() {
-                return Err(format!("--set {set}: {key:?} is inside a value, not a section"));
+                return Err(format!(
+                    "--set {set}: {key:?} is inside a value, not a section"
+                ));
             }
             at = at
                 .as_object_mut()
@@ -76,10 +80,13 @@ pub fn apply_to_config(config: &mut Config, sets: &[MeshSet]) -> Result<(), Stri
     if sets.is_empty() {
         return Ok(());
     }
-    let mesh = config.resources.iter_mut().find_map(|l| match &mut l.resource {
-        Resource::Mesh(m) => Some(m),
-        _ => None,
-    });
+    let mesh = config
+        .resources
+        .iter_mut()
+        .find_map(|l| match &mut l.resource {
+            Resource::Mesh(m) => Some(m),
+            _ => None,
+        });
     match mesh {
         Some(m) => m.spec = apply(&m.spec, sets)?,
         None => {
@@ -106,7 +113,10 @@ mod tests {
 
     #[test]
     fn values_read_as_json_or_as_strings() {
-        assert_eq!(set("mtls.mode=STRICT").value, Value::String("STRICT".into()));
+        assert_eq!(
+            set("mtls.mode=STRICT").value,
+            Value::String("STRICT".into())
+        );
         assert_eq!(set("proxy.concurrency=4").value, Value::from(4));
         assert_eq!(set("metrics.enabled=false").value, Value::Bool(false));
         assert_eq!(set("mtls.mode=STRICT").to_string(), "mtls.mode=STRICT");
@@ -130,7 +140,10 @@ mod tests {
     #[test]
     fn a_wrong_key_or_value_is_named() {
         let e = apply(&MeshSpec::default(), &[set("mtls.mod=STRICT")]).unwrap_err();
-        assert!(e.starts_with("--set mtls.mod=STRICT: unknown field `mod`"), "{e}");
+        assert!(
+            e.starts_with("--set mtls.mod=STRICT: unknown field `mod`"),
+            "{e}"
+        );
         let e = apply(&MeshSpec::default(), &[set("mtls.mode=SOMETIMES")]).unwrap_err();
         assert!(e.contains("SOMETIMES"), "{e}");
         let e = apply(&MeshSpec::default(), &[set("trustDomain.x=1")]).unwrap_err();

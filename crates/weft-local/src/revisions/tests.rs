@@ -35,7 +35,11 @@ fn moving_a_tag_needs_overwrite_and_an_installed_revision() {
     let mut r = two();
     let e = r.set_tag("default", "canary", false).unwrap_err();
     assert!(e.contains("add --overwrite"), "{e}");
-    assert!(r.set_tag("default", "canary", true).unwrap().contains("was v0-1-0"));
+    assert!(
+        r.set_tag("default", "canary", true)
+            .unwrap()
+            .contains("was v0-1-0")
+    );
     assert_eq!(r.resolve(None).unwrap(), "canary");
     let e = r.set_tag("prod", "gone", false).unwrap_err();
     assert!(e.starts_with("no revision gone"), "{e}");
@@ -50,7 +54,10 @@ fn a_tag_whose_revision_went_away_says_how_to_fix_it() {
     r.set_tag("prod", "canary", false).unwrap();
     r.revisions[1].uninstalled = true;
     let e = r.resolve(Some("prod")).unwrap_err();
-    assert!(e.contains("tag prod points at revision canary, which is not installed"), "{e}");
+    assert!(
+        e.contains("tag prod points at revision canary, which is not installed"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -66,9 +73,17 @@ fn a_revision_in_use_cannot_be_uninstalled() {
 #[test]
 fn install_names_are_checked() {
     let r = two();
-    assert!(r.check_install("canary").unwrap_err().contains("already installed"));
+    assert!(
+        r.check_install("canary")
+            .unwrap_err()
+            .contains("already installed")
+    );
     assert!(r.check_install("default").unwrap_err().contains("is a tag"));
-    assert!(r.check_install("Bad_Name").unwrap_err().contains("not valid"));
+    assert!(
+        r.check_install("Bad_Name")
+            .unwrap_err()
+            .contains("not valid")
+    );
     assert!(r.check_install("v0-2-0").is_ok());
     assert_eq!(version_name("0.2.0"), "v0-2-0");
 }
@@ -77,8 +92,14 @@ fn install_names_are_checked() {
 fn a_tag_in_use_is_not_removed() {
     let mut r = two();
     r.set_tag("prod", "canary", false).unwrap();
-    let e = r.remove_tag("prod", &["workload shop/cart".into()]).unwrap_err();
+    let e = r
+        .remove_tag("prod", &["workload shop/cart".into()])
+        .unwrap_err();
     assert!(e.contains("still used by workload shop/cart"), "{e}");
     assert!(r.remove_tag("prod", &[]).is_ok());
-    assert!(r.remove_tag("prod", &[]).unwrap_err().starts_with("no tag prod"));
+    assert!(
+        r.remove_tag("prod", &[])
+            .unwrap_err()
+            .starts_with("no tag prod")
+    );
 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::phase::Phase;
 use super::controls::Controls;
+use super::phase::Phase;
 use super::pods::Pods;
-use crate::revisions::Revision;
 use super::spec::{gateway_addresses, node_addresses, proxy_addresses};
 use crate::addresses::{self, ControlAddresses, ProxyAddresses};
 use crate::cleanup;
 use crate::plan::Plan;
+use crate::revisions::Revision;
 use crate::rundir::{Lock, RunDir};
 use crate::supervise::{Board, Report};
 

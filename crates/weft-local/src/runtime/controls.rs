@@ -174,7 +174,10 @@ impl Controls {
             pod: None,
             weft: rev.binary.clone(),
             log: self.dir.log(&format!("control-{}", rev.name)),
-            ready: Some(Probe::ControlAdmin(self.addresses_file(&rev.name), "/ready")),
+            ready: Some(Probe::ControlAdmin(
+                self.addresses_file(&rev.name),
+                "/ready",
+            )),
             addresses: Some(self.addresses_file(&rev.name)),
             grace: Duration::from_secs(5),
         }

@@ -17,10 +17,10 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::controls::{Controls, Serving};
 use super::network::capture;
 use super::phase::Phase;
 use super::registry;
-use super::controls::{Controls, Serving};
 use super::spec::{app_spec, enrolment_file, handoff_path, node_spec, proxy_spec};
 use crate::enrolment;
 use crate::net;
@@ -166,7 +166,10 @@ impl Pods {
             .into_iter()
             .flatten()
             .find_map(|r| self.controls.serving(&r))
-            .or_else(|| self.controls.serving(&self.controls.registry().resolve(None).ok()?))
+            .or_else(|| {
+                self.controls
+                    .serving(&self.controls.registry().resolve(None).ok()?)
+            })
             .expect("the default tag's control plane runs while pods start");
         self.board
             .update(|s| s.pods[i].revision = pick.revision.clone());
@@ -202,7 +205,9 @@ impl Pods {
         let plan = lock(&self.plan);
         let status = self.board.snapshot();
         let by_label = (plan.pods.iter())
-            .filter(|p| p.rev.as_deref().unwrap_or(crate::revisions::DEFAULT_TAG) == tag_or_revision)
+            .filter(|p| {
+                p.rev.as_deref().unwrap_or(crate::revisions::DEFAULT_TAG) == tag_or_revision
+            })
             .map(|p| format!("pod {} (label)", p.id()));
         let running = (plan.pods.iter().zip(&status.pods))
             .filter(|(_, s)| s.revision == tag_or_revision)

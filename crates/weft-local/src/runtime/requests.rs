@@ -103,17 +103,26 @@ async fn operate(pods: &Pods, report: &Report, req: Request) -> Reply {
         } => tag_set(pods, &tag, &revision, overwrite),
         Request::TagRemove { tag } => {
             let users = pods.users(&tag);
-            let users: Vec<String> = users.into_iter().filter(|u| u.ends_with("(label)")).collect();
+            let users: Vec<String> = users
+                .into_iter()
+                .filter(|u| u.ends_with("(label)"))
+                .collect();
             pods.controls.change(|r| r.remove_tag(&tag, &users)).into()
         }
-        Request::Rollout { pods: ids, revision } => rollout::run(pods, report, ids, revision).await,
+        Request::Rollout {
+            pods: ids,
+            revision,
+        } => rollout::run(pods, report, ids, revision).await,
         Request::Unpin { pods: ids } => {
             for id in &ids {
                 if let Some(i) = pods.index(id) {
                     pods.pin(i, None);
                 }
             }
-            Reply::done(vec![format!("{} pods follow their labels again", ids.len())])
+            Reply::done(vec![format!(
+                "{} pods follow their labels again",
+                ids.len()
+            )])
         }
     };
     pods.refresh_wanted();
@@ -142,7 +151,10 @@ async fn install(
     if let Err(e) = parsed.and_then(|s| mesh_set::apply(&MeshSpec::default(), &s)) {
         return Reply::refused(format!("revision {name}: {e}"));
     }
-    report(format!("installing revision {name}: weft {version} from {}", binary.display()));
+    report(format!(
+        "installing revision {name}: weft {version} from {}",
+        binary.display()
+    ));
     let rev = Revision {
         name: name.clone(),
         binary: binary.clone(),
@@ -192,7 +204,10 @@ async fn uninstall(pods: &Pods, report: &Report, name: &str) -> Reply {
     let reg = controls.registry();
     let Some(i) = reg.index(name) else {
         let names: Vec<&str> = reg.installed().map(|(_, r)| r.name.as_str()).collect();
-        return Reply::refused(format!("no revision {name}; installed: {}", names.join(", ")));
+        return Reply::refused(format!(
+            "no revision {name}; installed: {}",
+            names.join(", ")
+        ));
     };
     let blockers = reg.uninstall_blockers(name, &pods.users(name));
     if !blockers.is_empty() {

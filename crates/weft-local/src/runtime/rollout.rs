@@ -82,7 +82,10 @@ async fn restart(
     // Out of the endpoints, everywhere, before anything stops.
     pods.board().update(|s| s.pods[i].terminating = true);
     let written = pods.board().pods_written_at_ms();
-    let late = pods.controls.wait_in_force(written, Duration::from_secs(5)).await;
+    let late = pods
+        .controls
+        .wait_in_force(written, Duration::from_secs(5))
+        .await;
     if !late.is_empty() {
         report(format!(
             "pod {id}: control planes of {} did not confirm it left the endpoints within 5s",
@@ -116,7 +119,11 @@ async fn restart(
             let what = match crashed {
                 true => format!(
                     "its proxy exited ({})",
-                    s.proxy.last_exit.as_deref().or(s.app.last_exit.as_deref()).unwrap_or("?")
+                    s.proxy
+                        .last_exit
+                        .as_deref()
+                        .or(s.app.last_exit.as_deref())
+                        .unwrap_or("?")
                 ),
                 false => format!(
                     "not ready after {}s (proxy {}, app {})",
@@ -125,13 +132,18 @@ async fn restart(
                     s.app.state
                 ),
             };
-            return Err(format!("pod {id} on revision {}: {what}; see weft logs {id} --proxy", s.revision));
+            return Err(format!(
+                "pod {id} on revision {}: {what}; see weft logs {id} --proxy",
+                s.revision
+            ));
         }
         let _ = tokio::time::timeout(Duration::from_millis(200), ready.changed()).await;
     }
     // An endpoint again, everywhere, before the next one goes.
     let written = pods.board().pods_written_at_ms();
-    pods.controls.wait_in_force(written, Duration::from_secs(5)).await;
+    pods.controls
+        .wait_in_force(written, Duration::from_secs(5))
+        .await;
     let now = pods.board_snapshot().pods[i].revision.clone();
     let moved = match (from.as_str(), now.as_str()) {
         (_, "") => String::new(),
@@ -145,5 +157,8 @@ async fn restart(
 }
 
 fn onto(target: &Option<String>) -> String {
-    target.as_ref().map(|t| format!(" onto revision {t}")).unwrap_or_default()
+    target
+        .as_ref()
+        .map(|t| format!(" onto revision {t}"))
+        .unwrap_or_default()
 }

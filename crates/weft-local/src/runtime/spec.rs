@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::PROXY_MARK;
-use crate::credentials::token_file;
 use super::controls::Serving;
+use crate::credentials::token_file;
 use crate::launch::{GatewayLaunch, NodeLaunch, ProxyLaunch, WaypointLaunch};
 use crate::net;
 use crate::plan::{GatewayPlan, Plan, PodPlan};
@@ -74,7 +74,13 @@ fn pod_log(dir: &RunDir, pod: &PodPlan, proxy: bool) -> PathBuf {
 }
 
 /// Pod `i`'s sidecar, on revision `rev` (its binary, its control plane).
-pub(super) fn proxy_spec(plan: &Plan, pod: &PodPlan, i: usize, rev: &Serving, dir: &RunDir) -> Spec {
+pub(super) fn proxy_spec(
+    plan: &Plan,
+    pod: &PodPlan,
+    i: usize,
+    rev: &Serving,
+    dir: &RunDir,
+) -> Spec {
     let weft = rev.binary.as_path();
     let launch = ProxyLaunch {
         control_plane: format!("https://{}", rev.discovery),
