@@ -30,6 +30,10 @@ pub struct Args {
     /// List every rule with its code, severity and title.
     #[arg(long, conflicts_with = "paths")]
     list_rules: bool,
+    /// Also check revision labels against the revisions and tags of this running `weft up`
+    /// mesh (WEFT0704–WEFT0706).
+    #[arg(long, value_name = "NAME")]
+    mesh: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -73,7 +77,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let outcome = load::load_paths(&args.paths);
-    let analysis = analyze::analyze(&outcome.config);
+    let analysis = match &args.mesh {
+        None => analyze::analyze(&outcome.config),
+        Some(name) => {
+            let dir = weft_local::rundir::RunDir::new(name);
+            let reg = crate::revision::registry(&dir)?;
+            analyze::analyze_with(&outcome.config, &crate::precheck::mesh_revisions(&reg, &[]))
+        }
+    };
     let errors = outcome.errors.len() + analysis.count(Severity::Error);
     let summary = json!({
         "errors": errors,

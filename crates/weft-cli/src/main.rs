@@ -9,6 +9,7 @@ mod get;
 mod logging;
 mod logs;
 mod pod_exec;
+mod precheck;
 mod proxy;
 mod proxy_config;
 mod restart;
@@ -88,6 +89,9 @@ enum Command {
     Revision(revision::RevisionArgs),
     /// Restart pods one at a time onto the revision they ask for, with no failed request.
     Rollout(rollout::Args),
+    /// Before an install, upgrade or uninstall: what would move, and what stands in the way
+    /// (missing revisions, pinned workloads, version skew), each with its fix.
+    Precheck(precheck::Args),
     /// Move the pods that follow a tag to a revision in steps, watching errors and latency
     /// against the old revision; roll back by itself on a breach.
     Upgrade(upgrade::Args),
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
         Command::Revision(args) => revision::revision(args),
         Command::Rollout(args) => rollout::run(args),
         Command::Upgrade(args) => upgrade::run(args),
+        Command::Precheck(args) => precheck::run(args),
         Command::Version => {
             println!("weft {}", version());
             Ok(ExitCode::SUCCESS)

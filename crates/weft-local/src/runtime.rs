@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use self::bound::Teardown;
 pub use self::bound::{Addresses, Bound, GatewayAddresses, NodeAddresses, PodAddresses};
+pub use self::controls::identify;
 use self::spec::gateway_spec;
 use crate::addresses::{self, ControlAddresses};
 use crate::cleanup;

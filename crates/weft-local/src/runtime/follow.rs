@@ -89,6 +89,19 @@ async fn apply(pods: &Arc<Pods>, wanted: &Plan, report: &Report) {
             "configuration change not applied while running (restart weft up for it): {line}"
         ));
     }
+    // A new revision label alone: the pod asks for another revision (`weft status`), and
+    // moves when it restarts.
+    for i in d.revisions {
+        let pod = wanted.pods[i].clone();
+        let (id, rev) = (pod.id(), pod.rev.clone());
+        match pods.register(i, pod) {
+            Ok(()) => report(format!(
+                "pod {id}: its revision label is now {}; it moves when restarted (weft rollout restart)",
+                rev.as_deref().unwrap_or("(none: the default tag)")
+            )),
+            Err(e) => report(format!("pod {id}: {e:#}")),
+        }
+    }
     let mut tasks = JoinSet::new();
     for s in d.switches {
         let (pods, report) = (pods.clone(), report.clone());
