@@ -74,7 +74,11 @@ fn discovery_and_the_ca_hold_against_forged_claims_and_stolen_credentials() {
     let a = Attack {
         mesh: &mesh,
         run: format!("/run/weft/{}", mesh.name),
-        addr: format!("198.19.{N}.1:15012"),
+        // The control plane the pods reach: the first revision's.
+        addr: mesh.bound()["control"]["secureDiscovery"]
+            .as_str()
+            .expect("secureDiscovery")
+            .to_string(),
         script: concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/intruder.py").to_string(),
     };
     let pods = mesh.pods();

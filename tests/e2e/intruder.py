@@ -47,6 +47,8 @@ def node(n):
             out += field(num, n[key])
     for k, v in sorted(n.get("labels", {}).items()):
         out += field(8, field(1, k) + field(2, v))
+    # The discovery protocol it speaks (weft_proto::PROTOCOL_VERSION), unless the claim says.
+    out += field(12, n.get("protocolVersion", 2))
     return out
 
 

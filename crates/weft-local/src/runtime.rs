@@ -220,13 +220,15 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
     let discovery: forward::Target =
         Arc::new(move || c.default_addresses().and_then(|a| a.secure_discovery));
     let admin: forward::Target = Arc::new(move || d.default_addresses().map(|a| a.admin));
-    forwarding.push(forward::bind(plan.discovery(), "mTLS discovery", discovery).await?);
-    forwarding.push(forward::bind(plan.admin, "control-plane admin", admin).await?);
+    let host = std::net::IpAddr::from(plan.host_ip);
+    let local = std::net::IpAddr::from([127, 0, 0, 1]);
+    forwarding.push(forward::bind(plan.discovery(), "mTLS discovery", host, discovery).await?);
+    forwarding.push(forward::bind(plan.admin, "control-plane admin", local, admin).await?);
     let first = controls.start(0).await?;
+    // The first revision's own ports, but the admin everyone knows.
     let cp = ControlAddresses {
-        discovery: first.discovery,
-        secure_discovery: Some(plan.discovery()),
         admin: plan.admin,
+        ..first
     };
     report(format!(
         "control plane ready (revision {}): discovery on {} (mTLS) and {} (this host), admin on http://{}/debug/syncz",

@@ -5,8 +5,14 @@
 //! authenticates it; this only picks which control plane. Moving the tag moves new
 //! connections; established ones stay where they are until that control plane goes away (a
 //! proxy then reconnects, and lands on the new one).
+//!
+//! Only connections from one source address are forwarded (the host's bridge address, where
+//! the gateways and node proxies connect from): the CA checks that a credential is used from
+//! the address it was registered for, and a forwarded connection arrives from the host's. A
+//! pod coming this way could pass for the host; it is closed instead. Pods reach their
+//! revision's control plane directly.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -19,19 +25,23 @@ pub(super) type Target = Arc<dyn Fn() -> Option<SocketAddr> + Send + Sync>;
 pub(super) async fn bind(
     addr: SocketAddr,
     what: &'static str,
+    from: IpAddr,
     target: Target,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("{what}: cannot listen on {addr}: {e}"))?;
-    Ok(tokio::spawn(serve(listener, target)))
+    Ok(tokio::spawn(serve(listener, from, target)))
 }
 
-async fn serve(listener: TcpListener, target: Target) {
+async fn serve(listener: TcpListener, from: IpAddr, target: Target) {
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
+        let Ok((mut inbound, peer)) = listener.accept().await else {
             continue;
         };
+        if peer.ip() != from {
+            continue;
+        }
         let Some(to) = target() else {
             // No control plane to send it to: the proxy retries.
             continue;
@@ -62,9 +72,15 @@ mod tests {
         let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let front = probe.local_addr().unwrap();
         drop(probe);
-        let task = bind(front, "test", Arc::new(move || Some(*t.lock().unwrap())))
-            .await
-            .unwrap();
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let task = bind(
+            front,
+            "test",
+            local,
+            Arc::new(move || Some(*t.lock().unwrap())),
+        )
+        .await
+        .unwrap();
         for (listener, name) in [(a, "a"), (b, "b")] {
             tokio::spawn(async move {
                 while let Ok((mut s, _)) = listener.accept().await {
@@ -82,5 +98,22 @@ mod tests {
         *to.lock().unwrap() = b_addr;
         assert_eq!(read(front).await, "b");
         task.abort();
+        // From another address: closed, not forwarded.
+        let other = TcpListener::bind("127.0.0.2:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        drop(other);
+        let guarded = bind(
+            other,
+            "test",
+            IpAddr::from([127, 0, 0, 9]),
+            Arc::new(move || Some(a_addr)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(read(other).await, "");
+        guarded.abort();
     }
 }
