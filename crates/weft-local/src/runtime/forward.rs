@@ -99,12 +99,12 @@ mod tests {
         assert_eq!(read(front).await, "b");
         task.abort();
         // From another address: closed, not forwarded.
+        // A free port: the listener that found it is dropped at once.
         let other = TcpListener::bind("127.0.0.2:0")
             .await
             .unwrap()
             .local_addr()
             .unwrap();
-        drop(other);
         let guarded = bind(
             other,
             "test",
