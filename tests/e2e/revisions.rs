@@ -218,7 +218,14 @@ fn a_bad_canary_rolls_back_by_itself_and_refusals_say_how_to_fix() {
             .iter()
             .all(|(_, r, s)| *r == first && s == "CURRENT")
     );
-    let _ = load.finish();
+    let (sent, failures) = load.finish();
+    eprintln!(
+        "bad canary: {sent} requests through the ingress, {} failed; {}",
+        failures.len(),
+        t.lines()
+            .find(|l| l.starts_with("rolled back"))
+            .unwrap_or("")
+    );
     // Once rolled back, nothing fails.
     let after = Load::start(mesh.ingress_port);
     std::thread::sleep(Duration::from_secs(3));

@@ -396,10 +396,12 @@ fn ctrl_c_stops_each_app_before_its_proxy_and_removes_everything() {
             "the app of {pod} must stop before its proxy drains: {seen:#?}"
         );
     }
-    assert!(
-        at("proxy: stopped") < at("control plane: stopped"),
-        "{seen:#?}"
-    );
+    // The control plane of the first revision (`control plane v0-1-0: stopped`).
+    let control_stopped = seen
+        .iter()
+        .position(|l| l.contains("control plane v") && l.contains(": stopped"))
+        .unwrap_or_else(|| panic!("the control plane did not stop: {seen:#?}"));
+    assert!(at("proxy: stopped") < control_stopped, "{seen:#?}");
     assert!(
         seen.last()
             .unwrap()

@@ -101,19 +101,30 @@ impl Controls {
         });
         let spec = self.spec(i, &rev);
         let log = spec.log.clone();
-        let mut ready = self.phase.start(spec, None, &self.board, &self.report);
-        let up = matches!(
-            tokio::time::timeout(START_WAIT, ready.wait_for(|r| *r)).await,
-            Ok(Ok(_))
-        );
-        if !up {
+        let ready = self.phase.start(spec, None, &self.board, &self.report);
+        // Ready, or given up on: not ready in time, or it exited (a crash at start is not
+        // waited out).
+        let deadline = tokio::time::Instant::now() + START_WAIT;
+        let failed = loop {
+            if *ready.borrow() {
+                break None;
+            }
+            let p = self.board.snapshot().revisions[i].process.clone();
+            if p.restarts > 0 || p.last_exit.is_some() {
+                let exit = p.last_exit.unwrap_or_else(|| "exited".into());
+                break Some(format!("exited at start ({exit})"));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break Some(format!("is not ready after {}s", START_WAIT.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        if let Some(why) = failed {
             self.phase.stop_one(Slot::Control(i)).await;
-            let last = self.board.snapshot().revisions[i].process.last_exit.clone();
+            let tail = last_lines(&log, 3);
             anyhow::bail!(
-                "the control plane of revision {} is not ready after {}s{}; see {}",
+                "the control plane of revision {} {why}; see {}{tail}",
                 rev.name,
-                START_WAIT.as_secs(),
-                last.map(|l| format!(" (it {l})")).unwrap_or_default(),
                 log.display()
             );
         }
@@ -221,6 +232,13 @@ impl Controls {
         }
         late
     }
+}
+
+/// The last `n` lines of a log, indented, after a newline; empty when there are none.
+fn last_lines(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(n).collect();
+    lines.iter().rev().map(|l| format!("\n  {l}")).collect()
 }
 
 /// What `BINARY version` says: `weft 0.1.0 (discovery protocol 2)` → ("0.1.0", 2). An older
