@@ -134,7 +134,8 @@ spec: {command: [api]}
         severity: Severity::Error,
         title: "revision label names no revision or tag of the running mesh",
         explain: "Needs the running mesh's revisions and tags. A label naming neither leaves its \
-workloads without a control plane: they get no configuration and no certificates. Point a tag at \
+workloads without the revision they ask for: `weft up` keeps them where they run (a new pod starts \
+on the `default` tag's revision) and `weft status` shows NO REVISION for them. Point a tag at \
 a revision (`weft tag set NAME --revision R`) or change the label to a revision or tag that \
 exists.",
         bad: r#"apiVersion: weft.dev/v1alpha1
