@@ -306,7 +306,27 @@ fn move_tags(dir: &RunDir, moves: &Moves, to: &str, ids: &[String]) -> anyhow::R
          (weft revision list; weft uninstall --revision NAME)",
         ids.len()
     );
+    final_state(dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The state the upgrade left: each installed revision with its tags and the pods on it.
+fn final_state(dir: &RunDir) {
+    let (Some(reg), Some(status)) = (Registry::read(dir), dir.status()) else {
+        return;
+    };
+    for (_, r) in reg.installed() {
+        let tags: Vec<&str> = (reg.tags.iter())
+            .filter(|(_, v)| **v == r.name)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        let pods = status.pods.iter().filter(|p| p.revision == r.name).count();
+        let tags = match tags.is_empty() {
+            true => String::new(),
+            false => format!(" (tags {})", tags.join(", ")),
+        };
+        println!("  revision {}{tags}: {pods} pods", r.name);
+    }
 }
 
 /// Puts every moved pod back on the revision it ran before, one at a time, and reports how
@@ -341,6 +361,7 @@ fn roll_back(
         None => println!("rolled back in {took:.1}s: every moved pod runs its old revision again"),
         Some(e) => println!("rollback incomplete after {took:.1}s: {e:#}"),
     }
+    final_state(dir);
     Ok(ExitCode::from(1))
 }
 
