@@ -190,8 +190,9 @@ async fn connection<S: Io>(
 }
 
 /// What the record of an inbound connection or request says about its two ends: the client
-/// (its identity, the workload it named), the hop's security, and the Service called when one
-/// Service alone targets the port.
+/// (its identity, the workload it named), the hop's security, and the Service called: the one
+/// Service that targets the port, else the only Service that selects the workload at all (an
+/// app reached at a configured address, whose port is no Service's target).
 fn describe(
     record: &mut Record,
     config: Option<&ProxyConfig>,
@@ -202,7 +203,15 @@ fn describe(
     record.peer_identity = identity.as_deref().map(str::to_string);
     record.source = source.clone();
     record.mtls = Some(identity.is_some());
-    record.service = config.and_then(|c| c.inbound_services.get(&target.port()).cloned());
+    record.service = config.and_then(|c| {
+        let services = &c.inbound_services;
+        let only = || {
+            let mut all = services.values();
+            let first = all.next()?;
+            all.all(|s| s == first).then_some(first)
+        };
+        services.get(&target.port()).or_else(only).cloned()
+    });
 }
 
 /// Why a connection is refused when the workload is behind a waypoint and the peer is not
