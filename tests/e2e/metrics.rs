@@ -83,8 +83,9 @@ fn the_meshs_metrics_port_serves_every_family_unless_turned_off() {
     }
     assert!(
         web.lines().any(
-            |l| l.starts_with(r#"weft_requests_total{direction="inbound""#)
-                && l.contains(r#"status="200""#)
+            |l| l.starts_with(r#"istio_requests_total{reporter="destination""#)
+                && l.contains(r#"destination_workload="web""#)
+                && l.contains(r#"response_code="200""#)
         ),
         "{web}"
     );

@@ -163,9 +163,9 @@ fn a_python_server_is_a_workload_like_any_other() {
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("weft_requests_total{")
-                && l.contains(r#"direction="inbound""#)
-                && l.contains(r#"status="200""#)),
+            .any(|l| l.starts_with("istio_requests_total{")
+                && l.contains(r#"reporter="destination""#)
+                && l.contains(r#"response_code="200""#)),
         "{metrics}"
     );
     // The app saw the request as the proxy delivered it.

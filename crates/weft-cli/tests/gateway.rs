@@ -132,12 +132,34 @@ async fn gateway_routes_match_by_path_and_reach_backends_through_their_sidecars(
     assert_eq!(r.headers["weft-error"], "no-route");
 
     let metrics = get(m.gateway.metrics, "x", "/metrics").await.body;
-    for line in [
-        r#"weft_requests_total{direction="gateway",service="shop/a",status="200",error=""} 2"#,
-        r#"weft_requests_total{direction="gateway",service="shop/b",status="200",error=""} 1"#,
-        r#"weft_requests_total{direction="gateway",service="",status="404",error="no-route"} 3"#,
+    // A gateway reports as the source, with itself as the source workload.
+    let count = |labels: &[&str]| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("istio_requests_total{"))
+            .filter(|l| l.contains(r#"reporter="source",source_workload="ingress""#))
+            .filter(|l| labels.iter().all(|label| l.contains(label)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    for (labels, want) in [
+        (
+            [
+                r#"destination_service="a.shop.svc.cluster.local""#,
+                r#"response_code="200""#,
+            ],
+            2.0,
+        ),
+        (
+            [
+                r#"destination_service="b.shop.svc.cluster.local""#,
+                r#"response_code="200""#,
+            ],
+            1.0,
+        ),
+        ([r#"response_code="404""#, r#"response_flags="NR""#], 3.0),
     ] {
-        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+        assert_eq!(count(&labels), want, "{labels:?} in:\n{metrics}");
     }
     assert_eq!(
         get(m.gateway.readiness, "x", "/healthz/ready").await.status,

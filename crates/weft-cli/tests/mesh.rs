@@ -169,14 +169,22 @@ async fn http_passes_through_both_proxies_with_host_and_headers_kept() {
     // Both sidecars saw it: the client proxy's outbound and one server proxy's inbound.
     // Both sidecars counted it in their metrics.
     let client_metrics = get(m.client.metrics, "x", "/metrics").await.body;
-    assert!(client_metrics.contains(r#"weft_requests_total{direction="outbound",service="shop/web",status="200",error=""} 1"#), "{client_metrics}");
+    assert!(
+        client_metrics.lines().any(
+            |l| l.starts_with(r#"istio_requests_total{reporter="source""#)
+                && l.contains(r#"destination_service="web.shop.svc.cluster.local""#)
+                && l.contains(r#"response_code="200""#)
+                && l.ends_with("} 1")
+        ),
+        "{client_metrics}"
+    );
     let mut inbound = 0;
     for (p, _) in &m.servers {
         let text = get(p.metrics, "x", "/metrics").await.body;
         inbound += text
             .lines()
             .filter(|l| {
-                l.starts_with(r#"weft_requests_total{direction="inbound""#) && l.ends_with(" 1")
+                l.starts_with(r#"istio_requests_total{reporter="destination""#) && l.ends_with(" 1")
             })
             .count();
     }

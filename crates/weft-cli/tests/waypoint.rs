@@ -129,9 +129,10 @@ fn get(method: &str, path: &str) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
-fn metric(text: &str, name: &str, label: &str) -> f64 {
+/// The sum of the samples of `name` whose labels include every one of `labels`.
+fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
     text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -181,8 +182,13 @@ async fn a_service_with_a_waypoint_is_routed_and_authorized_there_and_cannot_be_
     assert!(
         metric(
             &waypoint_metrics,
-            "weft_requests_total",
-            r#"direction="waypoint",service="shop/web",status="200""#
+            "istio_requests_total{",
+            &[
+                r#"reporter="waypoint""#,
+                r#"destination_service="web.shop.svc.cluster.local""#,
+                r#"response_code="200""#,
+                &format!(r#"source_principal="{}""#, id("client")),
+            ]
         ) >= 1.0,
         "{waypoint_metrics}"
     );
@@ -219,10 +225,15 @@ async fn a_service_with_a_waypoint_is_routed_and_authorized_there_and_cannot_be_
     }
     eventually("the bypass is counted", T, async || {
         let text = get_text(server.metrics).await;
+        // Only the waypoint calls the server legitimately: a connection closed from the client
+        // itself is the refused bypass.
         metric(
             &text,
-            "weft_tcp_connections_total",
-            r#"error="waypoint-bypassed""#,
+            "istio_tcp_connections_closed_total{",
+            &[
+                r#"reporter="destination""#,
+                &format!(r#"source_principal="{}""#, id("client")),
+            ],
         ) >= 1.0
     })
     .await;

@@ -8,6 +8,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use weft_core::model::ProxyConfig;
+
 use crate::record::Record;
 
 /// How often the waiting lines are written.
@@ -83,14 +85,21 @@ pub struct AccessLog {
     pub enabled: bool,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub buffer: Arc<Buffer>,
+    /// The workload served (the metrics' own side), once the control plane sent it.
+    pub me: Option<Arc<ProxyConfig>>,
 }
 
 impl AccessLog {
     pub fn write(&self, r: &Record) {
-        self.metrics.observe(r);
+        self.metrics.observe(r, self.me.as_deref());
         if self.enabled {
             self.buffer.push(r);
         }
+    }
+
+    /// Counts a TCP connection opened (its record is written when it closes).
+    pub fn opened(&self, r: &Record) {
+        self.metrics.opened(r, self.me.as_deref());
     }
 }
 
@@ -120,6 +129,7 @@ mod tests {
             enabled: true,
             metrics: Arc::default(),
             buffer: buffer.clone(),
+            me: None,
         };
         log.write(&Record::new("outbound"));
         assert!(sink.0.lock().unwrap().is_empty(), "waits for a flush");

@@ -5,8 +5,9 @@
 //! - `GET /config_dump` — the proxy's config, the Services, addresses and (gateway role) the
 //!   Gateway it holds, versions, the last rejected update, and the discovery connection state
 //! - `GET /logging` — the log level; `POST /logging?level=debug` changes it
-//! - `GET /stats/prometheus` (also `/metrics`) — every metric of the proxy ([`crate::metrics`]);
-//!   404 with the reason when the proxy's settings turn metrics off
+//! - `GET /stats/prometheus` (also `/metrics`) — every metric of the proxy ([`crate::metrics`]),
+//!   Prometheus text 0.0.4 unless `Accept` prefers OpenMetrics; 404 with the reason when the
+//!   proxy's settings turn metrics off
 //! - `GET /certs` — the workload certificate ([`crate::certs::CertInfo`]): SPIFFE ID, serial,
 //!   validity, chain and trust bundle PEM
 //! - `GET /pods` — node proxy only (404 with the reason elsewhere): each enrolled pod, its
@@ -24,6 +25,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
+use crate::metrics::Format;
 use crate::shared::Shared;
 
 pub async fn handle(
@@ -36,7 +38,7 @@ pub async fn handle(
     if readiness_only {
         return Ok(match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz/ready") => ready(&shared),
-            (&Method::GET, "/metrics") => metrics(&shared),
+            (&Method::GET, "/metrics") => metrics(&shared, &req),
             _ => reply(
                 StatusCode::NOT_FOUND,
                 json!({"error": "this port serves GET /healthz/ready and GET /metrics only"}),
@@ -47,7 +49,7 @@ pub async fn handle(
     let res = match (req.method(), req.uri().path()) {
         (&Method::GET, "/ready") | (&Method::GET, "/healthz/ready") => ready(&shared),
         (&Method::GET, "/stats/prometheus") | (&Method::GET, "/metrics") => {
-            return Ok(metrics(&shared));
+            return Ok(metrics(&shared, &req));
         }
         (&Method::GET, "/config_dump") => {
             let mut dump = shared.store.dump();
@@ -106,8 +108,11 @@ pub async fn handle(
     Ok(res)
 }
 
-fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
-    let text = match shared.encode_metrics() {
+/// Every metric, in the format the `Accept` header negotiates ([`Format::negotiate`]).
+fn metrics<B>(shared: &Shared, req: &Request<B>) -> Response<Full<Bytes>> {
+    let accept = req.headers().get(http::header::ACCEPT);
+    let format = Format::negotiate(accept.and_then(|v| v.to_str().ok()));
+    let text = match shared.encode_metrics(format) {
         Ok(text) => text,
         Err(why) => {
             return Response::builder()
@@ -118,10 +123,7 @@ fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
         }
     };
     Response::builder()
-        .header(
-            http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )
+        .header(http::header::CONTENT_TYPE, format.content_type())
         .body(Full::new(Bytes::from(text)))
         .unwrap_or_default()
 }

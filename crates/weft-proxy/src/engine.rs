@@ -213,11 +213,10 @@ impl Engine {
             l4_only: false,
             log_buffer,
             connector: connector.clone(),
-            pool: Pool::new(
-                credentials
-                    .clone()
-                    .map(|c| Arc::new(tunnel::Client::new(c).with_connector(connector.clone()))),
-            )
+            pool: Pool::new(credentials.clone().map(|c| {
+                let client = tunnel::Client::new(c).with_connector(connector.clone());
+                Arc::new(client.with_workload(store.proxy()))
+            }))
             .with(connector, pool_metrics),
             drain,
             status: status_rx,

@@ -26,7 +26,7 @@ use crate::io::Io;
 use crate::pool::Upstream;
 use crate::record::Record;
 use crate::shared::Shared;
-use crate::tunnel::{self, Credentials};
+use crate::tunnel::{self, Credentials, peer};
 use crate::{capture, forward, serve};
 
 const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,7 +68,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketA
                 return serve::refuse_tcp(shared.log(), record, &err);
             }
             let _ = stream.set_nodelay(true);
-            connection(stream, peer, target, None, shared).await;
+            connection(stream, peer, target, None, None, shared).await;
         }
     })
     .await;
@@ -107,23 +107,26 @@ pub async fn run_tunnel(
                         "tunnel: refusing a stream to an address that is not this pod");
                 }
             };
-            connection(a.io, a.peer, target, Some(a.identity), shared).await;
+            connection(a.io, a.peer, target, Some(a.identity), Some(a.metadata), shared).await;
         }
     })
     .await;
 }
 
+/// One inbound connection: from the tunnel (the client's `identity` proven, its workload
+/// `source` named for metrics), or plaintext.
 async fn connection<S: Io>(
     stream: S,
     peer: SocketAddr,
     target: SocketAddr,
     identity: Option<Arc<str>>,
+    source: Option<peer::Shared>,
     shared: Arc<Shared>,
 ) {
     let mut record = Record::new("inbound");
     record.downstream = Some(peer.to_string());
-    record.peer_identity = identity.as_deref().map(str::to_string);
     let config = shared.proxy_config();
+    describe(&mut record, config.as_deref(), target, &identity, &source);
     if let Some(e) = bypassed(config.as_deref(), identity.as_deref()) {
         record.upstream = Some(target.to_string());
         tracing::info!(%peer, peer_identity = ?identity, %target, "refused: {e}");
@@ -176,13 +179,39 @@ async fn connection<S: Io>(
     }
     let drain = shared.drain.clone();
     serve::http(stream, drain, move |req| {
-        let (shared, identity) = (shared.clone(), identity.clone());
+        let (shared, identity, source) = (shared.clone(), identity.clone(), source.clone());
         // Boxed: hyper moves the handler's future, and this one is several KiB.
         async move {
-            Ok::<_, Infallible>(Box::pin(handle(&shared, target, peer, identity, req)).await)
+            let handled = handle(&shared, target, peer, identity, source, req);
+            Ok::<_, Infallible>(Box::pin(handled).await)
         }
     })
     .await;
+}
+
+/// What the record of an inbound connection or request says about its two ends: the client
+/// (its identity, the workload it named), the hop's security, and the Service called: the one
+/// Service that targets the port, else the only Service that selects the workload at all (an
+/// app reached at a configured address, whose port is no Service's target).
+fn describe(
+    record: &mut Record,
+    config: Option<&ProxyConfig>,
+    target: SocketAddr,
+    identity: &Option<Arc<str>>,
+    source: &Option<peer::Shared>,
+) {
+    record.peer_identity = identity.as_deref().map(str::to_string);
+    record.source = source.clone();
+    record.mtls = Some(identity.is_some());
+    record.service = config.and_then(|c| {
+        let services = &c.inbound_services;
+        let only = || {
+            let mut all = services.values();
+            let first = all.next()?;
+            all.all(|s| s == first).then_some(first)
+        };
+        services.get(&target.port()).or_else(only).cloned()
+    });
 }
 
 /// Why a connection is refused when the workload is behind a waypoint and the peer is not
@@ -225,13 +254,20 @@ async fn handle(
     target: SocketAddr,
     peer: SocketAddr,
     identity: Option<Arc<str>>,
+    source: Option<peer::Shared>,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
     let (mut parts, incoming) = req.into_parts();
     let mut record = Record::for_request("inbound", &parts, peer);
     record.upstream = Some(target.to_string());
-    record.peer_identity = identity.as_deref().map(str::to_string);
+    describe(
+        &mut record,
+        shared.proxy_config().as_deref(),
+        target,
+        &identity,
+        &source,
+    );
     let denied = {
         let header = |name: &str| -> Vec<String> {
             parts
@@ -268,11 +304,13 @@ async fn handle(
             parts.headers.insert(CLIENT_CERT_HEADER, v);
         }
     }
+    let bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    record.request_body = Some(bytes.clone());
     let result = forward::forward(
         &shared.pool,
         &Upstream::local(target),
         parts,
-        body::stream(incoming),
+        body::counted(incoming, bytes),
         APP_CONNECT_TIMEOUT,
     )
     .await;

@@ -41,6 +41,7 @@ pub(crate) mod serve;
 pub(crate) mod shared;
 pub mod sidecar;
 pub(crate) mod state;
+pub(crate) mod tally;
 pub mod tunnel;
 pub mod waypoint;
 pub(crate) mod xds;

@@ -403,9 +403,10 @@ impl Serve {
             tunnel: tunnel_l.as_ref().map(addr).transpose()?,
         };
         let connector = self.node.connector.in_netns(netns);
-        let tunnel_client = creds
-            .clone()
-            .map(|c| Arc::new(tunnel::Client::new(c).with_connector(connector.clone())));
+        let tunnel_client = creds.clone().map(|c| {
+            let client = tunnel::Client::new(c).with_connector(connector.clone());
+            Arc::new(client.with_workload(config.clone()))
+        });
         let shared = Arc::new(Shared {
             store: self.node.store.clone(),
             proxy: config,

@@ -158,6 +158,11 @@ impl Pool {
         }
     }
 
+    /// Whether a connection to `up` made now goes through the mTLS tunnel.
+    pub fn tunnels(&self, up: &Upstream<'_>) -> bool {
+        matches!(self.key(up).transport, Transport::Tunnel { .. })
+    }
+
     /// Opens a connection for `key`: a tunnel stream, or TCP.
     pub async fn open_key(&self, key: &Key, timeout: Duration) -> Result<Box<dyn Io>, ProxyError> {
         let opened = self.open_io(key, timeout).await;
@@ -366,6 +371,9 @@ mod tests {
         let ep = Endpoint {
             pod: "catalog-0".into(),
             workload: "catalog".into(),
+            namespace: "shop".into(),
+            app: String::new(),
+            version: String::new(),
             address: addr.ip(),
             ports: [(8080, 8080)].into(),
             identity: "spiffe://t/ns/shop/sa/catalog".into(),

@@ -1,9 +1,13 @@
 //! What happened to one request or TCP connection: the access log's line and the metrics'
 //! input.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+
+use crate::tunnel::peer::{self, Metadata};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Record {
@@ -37,10 +41,15 @@ pub struct Record {
     pub attempts: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downstream: Option<String>,
+    /// Bytes to the upstream: TCP payload, or an HTTP request's body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_sent: Option<u64>,
+    /// Bytes from the upstream: TCP payload, or an HTTP response's body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_received: Option<u64>,
+    /// The `grpc-status` of a gRPC response (from its trailers, or its headers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_status: Option<u32>,
     /// The peer's SPIFFE ID: the client's (inbound over mTLS), or the server's (outbound to a
     /// pod address).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,6 +57,26 @@ pub struct Record {
     /// The AuthorizationPolicy that denied the request, or that allowed it when one had to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// The request is gRPC (`content-type: application/grpc…`).
+    #[serde(skip)]
+    pub grpc: bool,
+    /// The client's workload as its proxy named it on the tunnel (inbound, waypoint): for
+    /// metrics only, see [`crate::tunnel::peer`].
+    #[serde(skip)]
+    pub source: Option<Arc<Metadata>>,
+    /// The workload of the endpoint the request or connection went to.
+    #[serde(skip)]
+    pub destination: Option<Arc<Metadata>>,
+    /// Whether the hop this proxy reports on was mTLS (None: not known, e.g. it failed before
+    /// an endpoint was picked).
+    #[serde(skip)]
+    pub mtls: Option<bool>,
+    /// The client went away before the whole response was sent.
+    #[serde(skip)]
+    pub disconnected: bool,
+    /// Counts the request body as it streams (read into `bytes_sent` when the response ends).
+    #[serde(skip)]
+    pub request_body: Option<Arc<AtomicU64>>,
 }
 
 impl Record {
@@ -67,7 +96,14 @@ impl Record {
         parts: &http::request::Parts,
         peer: std::net::SocketAddr,
     ) -> Self {
+        let grpc = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/grpc"));
         Record {
+            grpc,
+            source: parts.extensions.get::<peer::Shared>().cloned(),
             protocol: format!("{:?}", parts.version),
             method: Some(parts.method.to_string()),
             path: parts.uri.path_and_query().map(|p| p.to_string()),

@@ -84,7 +84,13 @@ pub async fn tcp<S: Io, U: Io>(
     let start = Instant::now();
     record.protocol = "TCP".into();
     record.upstream = Some(target.to_string());
-    match upstream.await {
+    let opened = upstream.await;
+    // Counted once it is known whether the upstream was reached.
+    if let Err(e) = &opened {
+        record.error = Some(e.stage());
+    }
+    log.opened(&record);
+    match opened {
         Ok(mut upstream) => {
             // The pick stays held (counted as outstanding) for the connection's life.
             // Opaque streams cannot be finished early; they run until the drain deadline.
@@ -102,7 +108,6 @@ pub async fn tcp<S: Io, U: Io>(
             if let Some(p) = pick {
                 p.failure();
             }
-            record.error = Some(e.stage());
             tracing::debug!(%target, "tcp: {}", e.chain());
         }
     }
@@ -114,6 +119,7 @@ pub async fn tcp<S: Io, U: Io>(
 pub fn refuse_tcp(log: AccessLog, mut record: Record, err: &ProxyError) {
     record.protocol = "TCP".into();
     record.error = Some(err.stage());
+    log.opened(&record);
     log.write(&record);
     tracing::debug!("tcp connection refused: {}", err.chain());
 }

@@ -78,21 +78,23 @@ impl Shared {
             enabled,
             metrics: self.metrics.clone(),
             buffer: self.log_buffer.clone(),
+            me: self.proxy_config(),
         }
     }
 
-    /// The text exposition of every metric, or why there is none: the proxy's settings turn
-    /// metrics off (`weft.dev/metrics: "false"`). Counting goes on either way.
-    pub fn encode_metrics(&self) -> Result<String, &'static str> {
+    /// Every metric in `format`, or why there are none: the proxy's settings turn metrics off
+    /// (`weft.dev/metrics: "false"`). Counting goes on either way.
+    pub fn encode_metrics(&self, format: crate::metrics::Format) -> Result<String, &'static str> {
         let on = self.proxy_config().is_none_or(|p| p.settings.metrics);
         match on {
-            true => Ok(crate::metrics::encode(&self.registry)),
+            true => Ok(self.metrics.render(&self.registry, format)),
             false => Err("metrics are off for this workload (weft.dev/metrics: \"false\")"),
         }
     }
 
     /// Completes an HTTP request: the error (if any) becomes its response, and the record gets
-    /// status and duration and is logged and counted.
+    /// status and duration, and is logged and counted when the response body ends
+    /// ([`crate::tally`]).
     pub fn finish(
         &self,
         mut record: crate::record::Record,
@@ -108,8 +110,9 @@ impl Shared {
         };
         record.status = Some(res.status().as_u16());
         record.finish(start.elapsed());
-        self.log().write(&record);
-        res
+        let (parts, body) = res.into_parts();
+        let tally = crate::tally::Tally::new(body, record, &parts.headers, self.log());
+        http::Response::from_parts(parts, http_body_util::BodyExt::boxed(tally))
     }
 
     /// None when ready; else why not.

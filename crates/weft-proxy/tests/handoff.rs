@@ -301,7 +301,7 @@ async fn hand_off_under_load(f: Fixture, through: fn(&node::PodListeners) -> Vec
         "the old proxy must wait for its connection"
     );
     // Every new connection is the new proxy's.
-    let served_new = "weft_tcp_connections_total{";
+    let served_new = "istio_tcp_connections_opened_total{";
     eventually("the new proxy to count connections", T, async || {
         line(&metrics(new.metrics).await, served_new).map(str::to_string)
     })

@@ -251,9 +251,13 @@ impl Base {
 
     /// `pod` as an endpoint with `ports` (service port → pod port).
     pub fn endpoint(&self, p: &Pod, ports: BTreeMap<u16, u16>) -> Endpoint {
+        let (app, version) = super::app_version(self.labels(p));
         Endpoint {
             pod: p.name.clone(),
             workload: p.workload.clone(),
+            namespace: p.namespace.clone(),
+            app,
+            version,
             address: p.ip,
             ports,
             identity: spiffe_id(&self.mesh.trust_domain, &p.namespace, &p.service_account),
@@ -274,7 +278,8 @@ impl Base {
             .for_workload(&pod.namespace, self.labels(pod), ns_labels)
     }
 
-    fn labels<'a>(&'a self, pod: &'a Pod) -> &'a Labels {
+    /// The pod's labels: its own, else its Workload's.
+    pub fn labels<'a>(&'a self, pod: &'a Pod) -> &'a Labels {
         if !pod.labels.is_empty() {
             return &pod.labels;
         }

@@ -228,12 +228,14 @@ impl Snapshot {
             .flat_map(|m| m.services.iter().map(String::as_str))
             .collect();
         let mut inbound_ports: Vec<PortConfig> = Vec::new();
+        let mut targeted: BTreeMap<u16, BTreeSet<&str>> = BTreeMap::new();
         for &key in &keys {
             let Some(svc) = self.services.get(key) else {
                 continue;
             };
             for ep in ids.iter().filter_map(|id| self.endpoint_of(key, id)) {
                 for (svc_port, target) in &ep.ports {
+                    targeted.entry(*target).or_default().insert(key);
                     let protocol = svc.port(*svc_port).map_or(Protocol::Detect, |p| p.protocol);
                     if !inbound_ports.iter().any(|p| p.port == *target) {
                         inbound_ports.push(PortConfig {
@@ -253,10 +255,19 @@ impl Snapshot {
                 waypoints.push(w.identity.clone());
             }
         }
+        let inbound_services = targeted
+            .into_iter()
+            .filter(|(_, keys)| keys.len() == 1)
+            .filter_map(|(port, keys)| Some((port, keys.first()?.to_string())))
+            .collect();
+        let (app, version) = super::app_version(self.base.labels(pod));
         ProxyConfig {
             id: pod.id.clone(),
             namespace: pod.namespace.clone(),
             workload: pod.workload.clone(),
+            app,
+            version,
+            inbound_services,
             identity: spiffe_id(
                 &self.mesh.trust_domain,
                 &pod.namespace,

@@ -129,6 +129,14 @@ pub struct PortConfig {
 pub struct Endpoint {
     pub pod: String,
     pub workload: String,
+    /// The pod's namespace, `app` and `version` (see [`app_version`]): what the metrics of
+    /// the proxies that reach it say about their destination; never used for policy.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub app: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
     pub address: IpAddr,
     /// Service port → pod port.
     pub ports: BTreeMap<u16, u16>,
@@ -337,6 +345,15 @@ pub struct ProxyConfig {
     pub id: String,
     pub namespace: String,
     pub workload: String,
+    /// The workload's `app` and `version` (see [`app_version`]), for the proxy's metrics.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub app: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// Pod port → the Service that targets it, when exactly one does: the
+    /// `destination_service` of inbound metrics (absent when none or several do).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inbound_services: BTreeMap<u16, String>,
     /// `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`.
     pub identity: String,
     pub trust_domain: String,
@@ -351,6 +368,22 @@ pub struct ProxyConfig {
     /// traffic is admitted only from them (nothing skips the waypoint's L7 policy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waypoints: Vec<String>,
+}
+
+/// A workload's `app` and `version` from its labels, as Istio reads them: `app` (else
+/// `app.kubernetes.io/name`) and `version` (else `app.kubernetes.io/version`); empty when
+/// absent.
+pub fn app_version(labels: &BTreeMap<String, String>) -> (String, String) {
+    let first = |keys: [&str; 2]| {
+        keys.iter()
+            .find_map(|k| labels.get(*k).filter(|v| !v.is_empty()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    (
+        first(["app", "app.kubernetes.io/name"]),
+        first(["version", "app.kubernetes.io/version"]),
+    )
 }
 
 /// SPIFFE identity of a service account.

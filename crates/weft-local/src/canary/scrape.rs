@@ -3,10 +3,10 @@
 //! request counter and the request latency histogram are read, summed over every label set;
 //! comments, `# EOF`, other families, timestamps and exemplars are passed over.
 //!
-//! Both spellings are read: weft's own (`weft_requests_total{status}`,
-//! `weft_request_duration_seconds`) and Istio's (`istio_requests_total{response_code}`,
-//! `istio_request_duration_milliseconds`). A scrape is read in the first spelling of each list
-//! that it holds, so a proxy exporting both during a rename is not counted twice.
+//! The families are Istio's, as every weft proxy exports them: `istio_requests_total`
+//! (status in `response_code`) and `istio_request_duration_milliseconds`. Both `reporter`s of
+//! one request (the client's proxy and the server's) are summed: a page holds the series its
+//! own proxy reports, and the judge compares a workload with itself, so the sum is fair.
 
 use std::collections::BTreeMap;
 
@@ -15,17 +15,11 @@ use super::sample::{Sample, merge};
 
 /// Request counters, in order of preference: the sample name and the label holding the HTTP
 /// status code (empty or `0` when no response came).
-pub const REQUESTS: [(&str, &str); 2] = [
-    ("weft_requests_total", "status"),
-    ("istio_requests_total", "response_code"),
-];
+pub const REQUESTS: [(&str, &str); 1] = [("istio_requests_total", "response_code")];
 
 /// Request latency histograms, in order of preference: the family name (before `_bucket`,
 /// `_sum`, `_count`) and how many seconds one unit of its boundaries is.
-pub const DURATIONS: [(&str, f64); 2] = [
-    ("weft_request_duration_seconds", 1.0),
-    ("istio_request_duration_milliseconds", 0.001),
-];
+pub const DURATIONS: [(&str, f64); 1] = [("istio_request_duration_milliseconds", 0.001)];
 
 /// The label holding a histogram bucket's upper bound.
 pub const LE: &str = "le";

@@ -21,6 +21,7 @@ use crate::request::table::service_error;
 use crate::request::{self, Routing, plan};
 use crate::shared::Shared;
 use crate::state::{LookupError, ServiceEntry};
+use crate::tunnel::peer::Metadata;
 use crate::waypoint::client as waypoint;
 use crate::{capture, serve};
 
@@ -139,6 +140,9 @@ async fn pod(
         tunnel: ep.tunnel.map(|t| (t, ep.identity.as_str())),
         local: false,
     };
+    let mtls = shared.pool.tunnels(&up);
+    record.mtls = Some(mtls);
+    record.destination = Some(Arc::new(Metadata::of_endpoint(&ep, mtls)));
     let (log, drain, addr) = (shared.log(), shared.drain.clone(), up.addr);
     let upstream = shared.pool.open(&up, POD_CONNECT_TIMEOUT);
     serve::tcp(stream, addr, upstream, drain, log, record, None).await
@@ -174,6 +178,9 @@ pub(crate) async fn tcp<S: Io>(
                 let e = Kind::NoHealthyEndpoint(svc.config.key()).into();
                 return serve::refuse_tcp(log, record, &e);
             };
+            let mtls = shared.pool.tunnels(&up);
+            record.mtls = Some(mtls);
+            record.destination = Some(Arc::new(Metadata::of_endpoint(&endpoint, mtls)));
             let (drain, addr) = (shared.drain.clone(), up.addr);
             let upstream = shared.pool.open(&up, timeout);
             serve::tcp(stream, addr, upstream, drain, log, record, Some(pick)).await

@@ -18,6 +18,7 @@ use crate::error::{Kind, ProxyError};
 use crate::pool::Upstream;
 use crate::record::Record;
 use crate::shared::Shared;
+use crate::tunnel::peer::Metadata;
 use crate::waypoint::client::Via;
 use crate::{filters, forward};
 
@@ -68,6 +69,13 @@ async fn attempts(
             None => Upstream::endpoint(&pick, plan.port).ok_or_else(no_endpoint)?,
         };
         record.upstream = Some(target.addr.to_string());
+        let mtls = shared.pool.tunnels(&target);
+        record.mtls = Some(mtls);
+        // Through a waypoint the destination workload is the waypoint's to pick: not known here.
+        record.destination = match &via {
+            Some(_) => None,
+            None => Some(Arc::new(Metadata::of_endpoint(&pick, mtls))),
+        };
         let last = attempt >= retry.attempts;
         let mut p = clone_parts(&parts);
         if let Some(v) = plan.version {

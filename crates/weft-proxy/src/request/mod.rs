@@ -14,6 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use http::{Request, Response};
@@ -49,7 +50,10 @@ pub(crate) async fn serve(
     if let Routing::Waypoint(_, client) = &routing {
         record.peer_identity = Some(client.to_string());
     }
-    let result = journey(&shared, &routing, port, parts, incoming, &mut record).await;
+    let bytes = Arc::new(AtomicU64::new(0));
+    record.request_body = Some(bytes.clone());
+    let body = body::counted(incoming, bytes);
+    let result = journey(&shared, &routing, port, parts, body, &mut record).await;
     shared.finish(record, start, result)
 }
 
@@ -59,7 +63,7 @@ async fn journey(
     routing: &Routing,
     port: u16,
     mut parts: http::request::Parts,
-    incoming: Incoming,
+    body: Body,
     record: &mut Record,
 ) -> Result<Response<Body>, ProxyError> {
     let table = table::Table::get(shared, routing).await?;
@@ -77,10 +81,10 @@ async fn journey(
         }
         None => None,
     };
-    let bodiless = incoming.is_end_stream();
+    let bodiless = body.is_end_stream();
     let forward = match plan::plan(route, backend, &table, port, bodiless, &mut parts)? {
         plan::Plan::Respond(res) => return Ok(Response::from_parts(res, body::empty())),
         plan::Plan::Forward(f) => f,
     };
-    execute::forward(shared, forward, parts, body::stream(incoming), record).await
+    execute::forward(shared, forward, parts, body, record).await
 }

@@ -13,6 +13,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_pki_types::ServerName;
 
+use super::peer::Metadata;
 use super::tls::{self, Credentials};
 use crate::body::{self, Body};
 use crate::connect::Connector;
@@ -26,11 +27,15 @@ type Slot = Arc<tokio::sync::Mutex<Option<http2::SendRequest<Body>>>>;
 /// (peer tunnel address, identity it must prove, identity this proxy presents).
 type PeerKey = (SocketAddr, Arc<str>, Arc<str>);
 
+/// The configuration of the workload a client speaks for (its [`super::peer`] metadata).
+pub type Workload = tokio::sync::watch::Receiver<Option<Arc<weft_core::model::ProxyConfig>>>;
+
 #[derive(Debug)]
 pub struct Client {
     creds: Arc<dyn Credentials>,
     peers: Mutex<HashMap<PeerKey, Slot>>,
     connector: Connector,
+    workload: Option<Workload>,
 }
 
 impl Client {
@@ -39,7 +44,14 @@ impl Client {
             creds,
             peers: Mutex::new(HashMap::new()),
             connector: Connector::default(),
+            workload: None,
         }
+    }
+
+    /// Names `workload` on each CONNECT ([`super::peer::HEADER`]), for the peer's metrics.
+    pub fn with_workload(mut self, workload: Workload) -> Client {
+        self.workload = Some(workload);
+        self
     }
 
     /// Opens its TCP connections with `connector` (the proxy's socket mark).
@@ -64,9 +76,16 @@ impl Client {
         timeout: Duration,
     ) -> Result<Stream, ProxyError> {
         let mut sender = self.sender(peer, identity, source, timeout).await?;
-        let req = Request::builder()
+        let meta = (self.workload.as_ref())
+            .and_then(|w| w.borrow().as_deref().map(Metadata::of_config))
+            .and_then(|m| m.header());
+        let mut req = Request::builder()
             .method(Method::CONNECT)
-            .uri(target.to_string())
+            .uri(target.to_string());
+        if let Some(v) = meta {
+            req = req.header(super::peer::HEADER, v);
+        }
+        let req = req
             .body(body::empty())
             .map_err(|e| ProxyError::caused(Kind::Tunnel(format!("CONNECT {target}")), e))?;
         let res = sender.send_request(req).await.map_err(|e| {

@@ -2,9 +2,10 @@
 //! port 15008, carrying HTTP/2 CONNECT streams whose target is the original destination. Both
 //! ends prove a SPIFFE identity; the client also checks the server's is one the destination
 //! may have, and the server hands each stream on with the client's identity for policy and
-//! telemetry.
+//! telemetry, and with the workload the client names for metrics ([`peer`]).
 
 mod client;
+pub mod peer;
 mod server;
 pub mod tls;
 

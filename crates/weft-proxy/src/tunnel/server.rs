@@ -31,6 +31,8 @@ pub struct Accepted {
     pub identity: Arc<str>,
     /// The original destination the client asked for.
     pub target: SocketAddr,
+    /// The client's workload, for metrics only ([`super::peer`]).
+    pub metadata: super::peer::Shared,
 }
 
 /// What the server tells about refused handshakes (for metrics).
@@ -138,6 +140,10 @@ where
     else {
         return reply(StatusCode::BAD_REQUEST, "CONNECT needs an IP:port target");
     };
+    let metadata = Arc::new(super::peer::Metadata::claimed(
+        req.headers().get(super::peer::HEADER),
+        &identity,
+    ));
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match upgrade.await {
@@ -147,6 +153,7 @@ where
                     peer,
                     identity,
                     target,
+                    metadata,
                 })
                 .await
             }

@@ -129,6 +129,7 @@ pub(crate) async fn relay<S: Io>(
             Ok(up) => up,
             Err(e) => return refuse(stream, protocol, e, shared, record).await,
         };
+        record.mtls = Some(shared.pool.tunnels(&up));
         match shared.pool.open(&up, CONNECT_TIMEOUT).await {
             Ok(io) => {
                 let (log, drain) = (shared.log(), shared.drain.clone());

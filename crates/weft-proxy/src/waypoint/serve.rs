@@ -23,7 +23,7 @@ use crate::pool::Upstream;
 use crate::record::Record;
 use crate::request::{self, Routing};
 use crate::shared::Shared;
-use crate::tunnel::{self, Accepted, Credentials};
+use crate::tunnel::{self, Accepted, Credentials, peer};
 use crate::{outbound, serve};
 
 const POD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,6 +49,7 @@ async fn stream(a: Accepted, shared: Arc<Shared>, me: Arc<str>) {
     let mut record = Record::new("waypoint");
     record.downstream = Some(a.peer.to_string());
     record.peer_identity = Some(a.identity.to_string());
+    record.source = Some(a.metadata.clone());
     record.upstream = Some(a.target.to_string());
     let not_mine = |what: String| {
         Kind::Denied(format!(
@@ -98,7 +99,7 @@ async fn stream(a: Accepted, shared: Arc<Shared>, me: Arc<str>) {
         }
         Protocol::Detect => detect::detect_read(a.io, DETECT_TIMEOUT).await,
     };
-    let identity: Arc<str> = a.identity.clone();
+    let (identity, source): (Arc<str>, _) = (a.identity.clone(), a.metadata.clone());
     if detected == Detected::Tcp {
         let ask = ask(&identity, a.target.port(), None, &key);
         if let Err(e) = authorize(&shared, &me, &ask, &mut record).await {
@@ -108,9 +109,11 @@ async fn stream(a: Accepted, shared: Arc<Shared>, me: Arc<str>) {
     }
     let (port, peer, drain) = (a.target.port(), a.peer, shared.drain.clone());
     let key: Arc<str> = key.into();
-    serve::http(io, drain, move |req| {
+    serve::http(io, drain, move |mut req| {
         let (shared, me, key, identity) =
             (shared.clone(), me.clone(), key.clone(), identity.clone());
+        // The client's workload rides with the request to its record.
+        req.extensions_mut().insert(source.clone());
         // Boxed: hyper moves the handler's future, and this one is several KiB.
         async move {
             let served = Box::pin(request(shared, me, key, identity, port, peer, req));
@@ -145,6 +148,7 @@ async fn request(
         };
         let ask = ask(&identity, port, Some(http), &key);
         let mut record = Record::for_request("waypoint", &parts_of(&req), peer);
+        record.source = req.extensions().get::<peer::Shared>().cloned();
         record.service = Some(key.to_string());
         record.peer_identity = Some(identity.to_string());
         match authorize(&shared, &me, &ask, &mut record).await {

@@ -11,6 +11,9 @@ fn ep(n: u8) -> Endpoint {
     Endpoint {
         pod: format!("pricing-{n}"),
         workload: "pricing".into(),
+        namespace: "shop".into(),
+        app: "pricing".into(),
+        version: String::new(),
         address: format!("198.18.0.{n}").parse().unwrap(),
         ports: BTreeMap::from([(80, 8080)]),
         identity: "spiffe://shop.local/ns/shop/sa/pricing".into(),
