@@ -272,56 +272,59 @@ fn the_dashboards_queries_see_every_call_of_the_shop() {
         },
     );
 
-    let name = mesh.name.as_str();
+    let calls = "every call of the shop on the dashboard";
+    eventually_blocking(calls, SCRAPED, || seen(&dashboard, &prometheus, &mesh.name));
+}
+
+/// Whether the dashboard's queries see every call of the shop (mesh `mesh`), each service's
+/// rate, success rate and p99, and the overview; what they see otherwise.
+fn seen(dashboard: &Dashboard, prometheus: &Prometheus, mesh: &str) -> Result<(), String> {
     let query = |title: &str, ref_id: &str| {
-        let expr = dashboard.query(title, ref_id, name);
+        let expr = dashboard.query(title, ref_id, mesh);
         prometheus.query(&expr).map(|s| (expr, s))
     };
-    eventually_blocking("every call of the shop on the dashboard", SCRAPED, || {
-        // The table: a rate for every (source workload → destination service) pair.
-        let (expr, pairs) = query("Requests by source → destination", "A")?;
-        for (from, to) in CALLS {
-            let rate = (pairs.iter())
-                .find(|s| {
-                    s.label("source_workload") == from
-                        && is_service(s.label("destination_service"), to)
-                })
+    // The table: a rate for every (source workload → destination service) pair.
+    let (expr, pairs) = query("Requests by source → destination", "A")?;
+    for (from, to) in CALLS {
+        let rate = (pairs.iter())
+            .find(|s| {
+                s.label("source_workload") == from && is_service(s.label("destination_service"), to)
+            })
+            .map(|s| s.value);
+        if !rate.is_some_and(|r| r > 0.0) {
+            return Err(format!("{from} → {to}: {rate:?}; {expr} = {pairs:?}"));
+        }
+    }
+    // Each service: a rate, (nearly) no 5xx, and a finite p99.
+    let per_service: [(&str, &str, fn(f64) -> bool); 3] = [
+        ("Request rate by service", "A", |v| v > 0.0),
+        ("Success rate by service (non-5xx)", "A", |v| v >= 0.9),
+        ("Latency by service", "P99", |v| v.is_finite() && v > 0.0),
+    ];
+    for (title, ref_id, holds) in per_service {
+        let (expr, samples) = query(title, ref_id)?;
+        for service in SERVICES {
+            let value = (samples.iter())
+                .find(|s| is_service(s.label("destination_service"), service))
                 .map(|s| s.value);
-            if !rate.is_some_and(|r| r > 0.0) {
-                return Err(format!("{from} → {to}: {rate:?}; {expr} = {pairs:?}"));
+            if !value.is_some_and(holds) {
+                return Err(format!(
+                    "{title} {ref_id}, {service}: {value:?}; {expr} = {samples:?}"
+                ));
             }
         }
-        // Each service: a rate, (nearly) no 5xx, and a finite p99.
-        let per_service: [(&str, &str, fn(f64) -> bool); 3] = [
-            ("Request rate by service", "A", |v| v > 0.0),
-            ("Success rate by service (non-5xx)", "A", |v| v >= 0.9),
-            ("Latency by service", "P99", |v| v.is_finite() && v > 0.0),
-        ];
-        for (title, ref_id, holds) in per_service {
-            let (expr, samples) = query(title, ref_id)?;
-            for service in SERVICES {
-                let value = (samples.iter())
-                    .find(|s| is_service(s.label("destination_service"), service))
-                    .map(|s| s.value);
-                if !value.is_some_and(holds) {
-                    return Err(format!(
-                        "{title} {ref_id}, {service}: {value:?}; {expr} = {samples:?}"
-                    ));
-                }
-            }
+    }
+    // The overview.
+    let overview: [(&str, fn(f64) -> bool); 3] = [
+        ("Total request rate", |v| v > 0.0),
+        ("Success rate", |v| v >= 0.9),
+        ("P99 latency", |v| v.is_finite() && v > 0.0),
+    ];
+    for (title, holds) in overview {
+        let (expr, samples) = query(title, "A")?;
+        if !(samples.len() == 1 && holds(samples[0].value)) {
+            return Err(format!("{title}: {expr} = {samples:?}"));
         }
-        // The overview.
-        let overview: [(&str, fn(f64) -> bool); 3] = [
-            ("Total request rate", |v| v > 0.0),
-            ("Success rate", |v| v >= 0.9),
-            ("P99 latency", |v| v.is_finite() && v > 0.0),
-        ];
-        for (title, holds) in overview {
-            let (expr, samples) = query(title, "A")?;
-            if !(samples.len() == 1 && holds(samples[0].value)) {
-                return Err(format!("{title}: {expr} = {samples:?}"));
-            }
-        }
-        Ok(())
-    });
+    }
+    Ok(())
 }
