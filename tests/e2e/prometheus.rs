@@ -276,6 +276,9 @@ fn the_dashboards_queries_see_every_call_of_the_shop() {
     eventually_blocking(calls, SCRAPED, || seen(&dashboard, &prometheus, &mesh.name));
 }
 
+/// What a query's value must be.
+type Holds = fn(f64) -> bool;
+
 /// Whether the dashboard's queries see every call of the shop (mesh `mesh`), each service's
 /// rate, success rate and p99, and the overview; what they see otherwise.
 fn seen(dashboard: &Dashboard, prometheus: &Prometheus, mesh: &str) -> Result<(), String> {
@@ -296,7 +299,7 @@ fn seen(dashboard: &Dashboard, prometheus: &Prometheus, mesh: &str) -> Result<()
         }
     }
     // Each service: a rate, (nearly) no 5xx, and a finite p99.
-    let per_service: [(&str, &str, fn(f64) -> bool); 3] = [
+    let per_service: [(&str, &str, Holds); 3] = [
         ("Request rate by service", "A", |v| v > 0.0),
         ("Success rate by service (non-5xx)", "A", |v| v >= 0.9),
         ("Latency by service", "P99", |v| v.is_finite() && v > 0.0),
@@ -315,7 +318,7 @@ fn seen(dashboard: &Dashboard, prometheus: &Prometheus, mesh: &str) -> Result<()
         }
     }
     // The overview.
-    let overview: [(&str, fn(f64) -> bool); 3] = [
+    let overview: [(&str, Holds); 3] = [
         ("Total request rate", |v| v > 0.0),
         ("Success rate", |v| v >= 0.9),
         ("P99 latency", |v| v.is_finite() && v > 0.0),
