@@ -148,11 +148,21 @@ impl Mesh {
     }
 
     pub fn try_up(name: &str, dir: &Path) -> Result<Mesh, String> {
+        Mesh::try_up_with(name, dir, &[])
+    }
+
+    /// [`Mesh::up`] with more flags for `weft up` (e.g. `--prometheus`).
+    pub fn up_with(name: &str, dir: &Path, extra: &[&str]) -> Mesh {
+        Mesh::try_up_with(name, dir, extra).unwrap_or_else(|out| panic!("weft up failed:\n{out}"))
+    }
+
+    /// [`Mesh::try_up`] with more flags for `weft up`.
+    pub fn try_up_with(name: &str, dir: &Path, extra: &[&str]) -> Result<Mesh, String> {
         let (ingress_port, admin_port) = (free_port(), free_port());
         let admin = format!("127.0.0.1:{admin_port}");
         let ingress = ingress_port.to_string();
         let dir = dir.display().to_string();
-        let args = [
+        let mut args = vec![
             "up",
             &dir,
             "-d",
@@ -163,6 +173,7 @@ impl Mesh {
             "--admin",
             &admin,
         ];
+        args.extend(extra);
         let out = weft(&args);
         let up_output = text(&out);
         if !out.status.success() {

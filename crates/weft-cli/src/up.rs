@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use weft_local::plan::{self, Options, Plan};
+use weft_local::plan::{self, Options, Plan, PrometheusPlan};
 use weft_local::ports;
 use weft_local::rundir::RunDir;
 use weft_local::supervise::Report;
@@ -34,6 +34,13 @@ pub struct Args {
     /// binary); the `default` tag points at it. Default: the version, as `v0-1-0`.
     #[arg(long, value_name = "NAME")]
     revision: Option<String>,
+    /// Also run Prometheus (`/usr/bin/prometheus`, Debian's `prometheus` package) scraping
+    /// every proxy of the mesh; its files are in /run/weft/NAME/prometheus/.
+    #[arg(long)]
+    prometheus: bool,
+    /// Where that Prometheus serves its UI and query API, on 127.0.0.1.
+    #[arg(long, value_name = "PORT", default_value_t = weft_local::prometheus::DEFAULT_PORT, requires = "prometheus")]
+    prometheus_port: u16,
 }
 
 /// Which mesh on this machine.
@@ -75,6 +82,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         weft_local::revisions::check_name("revision", r).map_err(anyhow::Error::msg)?;
         plan.revision = r.clone();
     }
+    if args.prometheus {
+        plan.prometheus = Some(PrometheusPlan {
+            binary: weft_local::prometheus::find_binary()?,
+            listen: ports::localhost(args.prometheus_port),
+        });
+    }
     if args.detach {
         return detach(&args, &plan, &weft);
     }
@@ -111,8 +124,11 @@ fn up_line(name: &str, bound: &weft_local::runtime::Bound) -> String {
         .iter()
         .map(|a| format!("http://{a}/"))
         .collect();
+    let prometheus = (bound.addresses.prometheus)
+        .map(|a| format!("; Prometheus http://{a}/"))
+        .unwrap_or_default();
     format!(
-        "mesh {name:?} is up: {}; ingress {}; admin http://{}/debug/syncz; `weft get pods`, `weft logs POD`, Ctrl-C or `weft down` to stop",
+        "mesh {name:?} is up: {}; ingress {}; admin http://{}/debug/syncz{prometheus}; `weft get pods`, `weft logs POD`, Ctrl-C or `weft down` to stop",
         bound.readiness,
         if ingress.is_empty() {
             "none".to_string()
@@ -155,18 +171,7 @@ fn detach(args: &Args, plan: &Plan, weft: &std::path::Path) -> anyhow::Result<Ex
     let log_path = dir.path.join("up.log");
     let log = std::fs::File::create(&log_path)?;
     let mut cmd = std::process::Command::new(weft);
-    cmd.arg("up").arg(&plan.config_dir).args([
-        "--name",
-        &plan.name,
-        "--admin",
-        &args.admin.to_string(),
-    ]);
-    if let Some(p) = args.ingress_port {
-        cmd.args(["--ingress-port", &p.to_string()]);
-    }
-    if let Some(r) = &args.revision {
-        cmd.args(["--revision", r]);
-    }
+    cmd.args(foreground_args(args, plan));
     use std::os::unix::process::CommandExt;
     let mut child = cmd
         .stdin(Stdio::null())
@@ -208,6 +213,26 @@ fn detach(args: &Args, plan: &Plan, weft: &std::path::Path) -> anyhow::Result<Ex
     }
 }
 
+/// The arguments of the `weft up` that `-d` starts in the background: the same mesh, in the
+/// foreground.
+fn foreground_args(args: &Args, plan: &Plan) -> Vec<String> {
+    let mut argv: Vec<String> = vec!["up".into(), plan.config_dir.display().to_string()];
+    let mut flag = |name: &str, value: String| argv.extend([format!("--{name}"), value]);
+    flag("name", plan.name.clone());
+    flag("admin", args.admin.to_string());
+    if let Some(p) = args.ingress_port {
+        flag("ingress-port", p.to_string());
+    }
+    if let Some(r) = &args.revision {
+        flag("revision", r.clone());
+    }
+    if args.prometheus {
+        flag("prometheus-port", args.prometheus_port.to_string());
+        argv.push("--prometheus".into());
+    }
+    argv
+}
+
 pub fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
     let report = reporter();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -220,4 +245,87 @@ pub fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
         println!("weft down: no mesh named {name:?} is running; nothing to remove");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> Args {
+        use clap::Parser;
+        match crate::Cli::try_parse_from(argv) {
+            Ok(crate::Cli {
+                command: crate::Command::Up(args),
+            }) => args,
+            other => panic!("{argv:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_detached_weft_up_gets_every_flag_but_detach() {
+        let args = parse(&[
+            "weft",
+            "up",
+            "examples/shop",
+            "-d",
+            "--name",
+            "m1",
+            "--ingress-port",
+            "18080",
+            "--revision",
+            "canary",
+            "--prometheus",
+            "--prometheus-port",
+            "19090",
+        ]);
+        let plan = Plan {
+            name: "m1".into(),
+            config_dir: "/cfg/shop".into(),
+            ..test_plan()
+        };
+        let argv = foreground_args(&args, &plan);
+        let again = parse(
+            &[
+                &["weft"][..],
+                &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+            ]
+            .concat(),
+        );
+        assert!(!again.detach);
+        assert_eq!(again.config, PathBuf::from("/cfg/shop"));
+        assert_eq!(again.instance.name, "m1");
+        assert_eq!(again.ingress_port, Some(18080));
+        assert_eq!(again.admin, args.admin);
+        assert_eq!(again.revision.as_deref(), Some("canary"));
+        assert!(again.prometheus);
+        assert_eq!(again.prometheus_port, 19090);
+
+        let plain = foreground_args(&parse(&["weft", "up", "x", "-d"]), &plan);
+        assert!(
+            !plain.iter().any(|a| a.starts_with("--prometheus")),
+            "{plain:?}"
+        );
+    }
+
+    #[test]
+    fn the_prometheus_port_needs_prometheus() {
+        use clap::Parser;
+        let err = crate::Cli::try_parse_from(["weft", "up", "x", "--prometheus-port", "1"]);
+        assert!(err.unwrap_err().to_string().contains("--prometheus"));
+        assert_eq!(
+            parse(&["weft", "up", "x", "--prometheus"]).prometheus_port,
+            9090
+        );
+    }
+
+    fn test_plan() -> Plan {
+        let config = weft_core::parse_str("/cfg/mesh.yaml", "").config;
+        let opts = Options {
+            name: "t".into(),
+            weft: "/usr/bin/weft".into(),
+            ingress_port: None,
+            admin: ports::localhost(ports::CONTROL_ADMIN),
+        };
+        Plan::new(&config, std::path::Path::new("/cfg"), &opts).expect("an empty plan")
+    }
 }

@@ -1,5 +1,6 @@
-//! The board: the live status of an instance, written to `status.json` on every change, and
-//! the pods file the control plane reads, written whenever what it lists changes.
+//! The board: the live status of an instance, written to `status.json` on every change, the
+//! pods file the control plane reads, written whenever what it lists changes, and Prometheus's
+//! `targets.json` ([`crate::prometheus`]), whenever the proxies serving metrics change.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -7,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use weft_core::model::{Pod, PodList};
 
+use crate::prometheus::Scrape;
 use crate::rundir::RunDir;
-use crate::status::{Process, Status, now_ms};
+use crate::status::{Named, Process, Status, now_ms};
 use crate::supervise::Slot;
 
 /// The live status, written to `status.json` on every change, and the pods file whenever what
@@ -26,6 +28,8 @@ pub struct Board {
     ready_now: watch::Sender<Vec<usize>>,
     /// When the pods file was last written, in Unix milliseconds.
     written_at_ms: AtomicU64,
+    /// Keeps Prometheus's targets file current, once [`Board::scrape`] set it.
+    scrape: Mutex<Option<Scrape>>,
 }
 
 impl Board {
@@ -37,6 +41,7 @@ impl Board {
             written: Mutex::new(None),
             ready_now: watch::Sender::new(Vec::new()),
             written_at_ms: AtomicU64::new(0),
+            scrape: Mutex::new(None),
         });
         board.update(|_| {});
         board
@@ -71,6 +76,17 @@ impl Board {
                 Err(e) => eprintln!("weft up: {e:#}"),
             }
         }
+        if let Some(scrape) = lock(&self.scrape).as_mut()
+            && let Err(e) = scrape.update(&s)
+        {
+            eprintln!("weft up: Prometheus targets: {e:#}");
+        }
+    }
+
+    /// From now on, keeps Prometheus's targets file current with every change.
+    pub fn scrape(&self, scrape: Scrape) {
+        *lock(&self.scrape) = Some(scrape);
+        self.update(|_| {});
     }
 
     /// Replaces pod `i` as the control plane is to know it (its labels or mode changed).
@@ -92,6 +108,13 @@ impl Board {
                 Slot::Node(i) => &mut s.nodes[i].process,
                 Slot::Proxy(i) => &mut s.pods[i].proxy,
                 Slot::App(i) => &mut s.pods[i].app,
+                Slot::Prometheus => {
+                    let named = s.prometheus.get_or_insert_with(|| Named {
+                        name: "prometheus".into(),
+                        process: Process::default(),
+                    });
+                    &mut named.process
+                }
             };
             f(p)
         });

@@ -53,7 +53,8 @@ pub async fn remove(dir: &RunDir, report: &Report) {
     if let Some(status) = dir.status() {
         let host = (status.revisions.iter().map(|r| &r.process))
             .chain(status.gateways.iter().map(|g| &g.process))
-            .chain(status.nodes.iter().map(|n| &n.process));
+            .chain(status.nodes.iter().map(|n| &n.process))
+            .chain(status.prometheus.iter().map(|p| &p.process));
         pids.extend(host.filter_map(same_process));
     }
     for pod in &plan.pods {

@@ -16,6 +16,7 @@ pub mod net;
 pub mod operate;
 pub mod plan;
 pub mod ports;
+pub mod prometheus;
 pub mod readiness;
 pub mod registration;
 pub mod requests;

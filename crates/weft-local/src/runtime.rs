@@ -15,6 +15,7 @@ use self::bound::Teardown;
 pub use self::bound::{Addresses, Bound, GatewayAddresses, NodeAddresses, PodAddresses};
 pub use self::controls::identify;
 use self::spec::gateway_spec;
+pub(crate) use self::spec::{NODE_ACCOUNT, NODE_NAMESPACE, gateway_pod, host_port_offset};
 use crate::addresses::{self, ControlAddresses};
 use crate::cleanup;
 use crate::net;
@@ -126,6 +127,7 @@ fn check_conflicts(plan: &Plan) -> anyhow::Result<()> {
         }
     }
     let mut ports: Vec<SocketAddr> = vec![plan.admin];
+    ports.extend(plan.prometheus.as_ref().map(|p| p.listen));
     ports.extend(
         plan.gateways
             .iter()
@@ -133,7 +135,9 @@ fn check_conflicts(plan: &Plan) -> anyhow::Result<()> {
     );
     for addr in ports {
         std::net::TcpListener::bind(addr).with_context(|| {
-            format!("{addr} is in use; choose another port (--ingress-port, --admin)")
+            format!(
+                "{addr} is in use; choose another port (--ingress-port, --admin, --prometheus-port)"
+            )
         })?;
     }
     Ok(())
@@ -186,6 +190,10 @@ fn initial_status(plan: &Plan) -> Status {
                 ..PodStatus::default()
             })
             .collect(),
+        prometheus: plan.prometheus.as_ref().map(|_| Named {
+            name: "prometheus".into(),
+            process: waiting("starting"),
+        }),
     }
 }
 
@@ -200,6 +208,7 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         report,
         pods,
         gateways,
+        prometheus,
         forwarding,
         translating,
         following,
@@ -208,6 +217,10 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
     } = t;
     let (plan, dir, board, report) = (&*plan, &*dir, &*board, &*report);
     network::setup(plan, dir, report).await?;
+    board.scrape(crate::prometheus::Scrape::new(plan.clone(), dir)?);
+    // Started first: it sees every proxy come up.
+    let scraping = (plan.prometheus.as_ref())
+        .map(|p| prometheus.start(crate::prometheus::spec(p, dir), None, board, report));
     let (translation, task) = services::start(plan, board, report).await?;
     *translating = Some(task);
     pods.set_translation(translation);
@@ -238,7 +251,7 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         cp.admin
     ));
     report(plan.summary());
-    let mut waits = Vec::new();
+    let mut waits: Vec<_> = scraping.into_iter().collect();
     for (i, pod) in plan.pods.iter().enumerate() {
         // Its sidecar, or its enrolment on its node's proxy (started with its first pod).
         let proxy = pods.serve(i)?;
@@ -289,7 +302,10 @@ fn not_ready(s: &Status) -> String {
         .iter()
         .filter(|g| g.process.state != "ready")
         .map(|g| format!("gateway {}", g.name));
-    let waiting: Vec<String> = pods.chain(gateways).collect();
+    let prometheus = (s.prometheus.iter())
+        .filter(|p| p.process.state != "ready")
+        .map(|_| "prometheus".to_string());
+    let waiting: Vec<String> = pods.chain(gateways).chain(prometheus).collect();
     format!(
         "not ready after {}s: {}",
         READY_WAIT.as_secs(),

@@ -18,6 +18,9 @@ pub struct Status {
     #[serde(default)]
     pub nodes: Vec<Named>,
     pub pods: Vec<PodStatus>,
+    /// The Prometheus `weft up --prometheus` runs, if it runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<Named>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -43,6 +43,8 @@ pub enum Slot {
     Node(usize),
     Proxy(usize),
     App(usize),
+    /// The Prometheus scraping the mesh (`weft up --prometheus`).
+    Prometheus,
 }
 
 /// How to run one process.

@@ -70,6 +70,18 @@ pub struct Plan {
     /// The Mesh's `metrics.port`: where every proxy serves `/metrics`.
     #[serde(default = "default_metrics_port")]
     pub metrics_port: u16,
+    /// A Prometheus `weft up` runs for the mesh (`--prometheus`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusPlan>,
+}
+
+/// The Prometheus `weft up --prometheus` runs: its binary (found before anything starts) and
+/// where it serves its UI and query API (loopback).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusPlan {
+    pub binary: PathBuf,
+    pub listen: SocketAddr,
 }
 
 fn default_metrics_port() -> u16 {
@@ -139,6 +151,7 @@ impl Plan {
             services: Vec::new(),
             trust_domain: snap.mesh.trust_domain.clone(),
             metrics_port: snap.mesh.metrics.port,
+            prometheus: None,
         };
         plan.add_pods(config, &snap, pod_cidr, opts)?;
         let pods: Vec<Pod> = plan.pods.iter().map(PodPlan::pod).collect();
@@ -239,6 +252,7 @@ impl Plan {
                         .unwrap_or("info")
                         .to_string(),
                     concurrency: settings.concurrency,
+                    metrics: settings.metrics,
                     waypoint: false,
                     rev: revision_label(config, ns, &w.metadata.labels),
                 });
@@ -297,6 +311,7 @@ impl Plan {
                 drain_seconds: 5.0,
                 log_level: "info".into(),
                 concurrency: 2,
+                metrics: true,
                 waypoint: true,
                 rev: revision_label(config, ns, &g.metadata.labels),
             });

@@ -38,6 +38,10 @@ pub struct PodPlan {
     pub drain_seconds: f64,
     pub log_level: String,
     pub concurrency: u32,
+    /// Its proxy serves `/metrics` (`weft.dev/metrics`, the Mesh's `metrics.enabled`): only
+    /// then is it a Prometheus target ([`crate::prometheus`]).
+    #[serde(default = "yes")]
+    pub metrics: bool,
     /// The pod runs a waypoint (its "app" is `weft proxy --waypoint`): no capture, no
     /// sidecar; its label names the Gateway, its service account is the Gateway's name.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -46,6 +50,10 @@ pub struct PodPlan {
     /// none: the `default` tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rev: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl PodPlan {

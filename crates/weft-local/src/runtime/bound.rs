@@ -30,6 +30,9 @@ pub struct Addresses {
     /// In the order of the plan's nodes.
     #[serde(default)]
     pub nodes: Vec<NodeAddresses>,
+    /// The Prometheus `--prometheus` runs: its UI and query API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<SocketAddr>,
 }
 
 /// A pod's address and what its sidecar bound inside the pod's network namespace: a wildcard
@@ -103,6 +106,7 @@ impl Addresses {
             pods,
             gateways,
             nodes,
+            prometheus: plan.prometheus.as_ref().map(|p| p.listen),
         }
     }
 
@@ -176,6 +180,8 @@ pub(super) struct Teardown {
     /// now.
     pub pods: Arc<Pods>,
     pub gateways: Phase,
+    /// The Prometheus scraping the mesh, if `--prometheus` asked for one.
+    pub prometheus: Phase,
     /// The conventional control-plane addresses, leading to the `default` tag's.
     pub forwarding: Vec<tokio::task::JoinHandle<()>>,
     /// Keeps the Service translation of pods without a proxy current.
@@ -213,6 +219,7 @@ impl Teardown {
             report,
             pods: Arc::new(pods),
             gateways: Phase::new(),
+            prometheus: Phase::new(),
             forwarding: Vec::new(),
             translating: None,
             following: None,
@@ -221,8 +228,9 @@ impl Teardown {
         }
     }
 
-    /// Gateways, then apps, then proxies and node proxies (which drain), then the control
-    /// plane; then the network and the runtime directory. The instance lock is released last.
+    /// Prometheus, then gateways, then apps, then proxies and node proxies (which drain), then
+    /// the control plane; then the network and the runtime directory. The instance lock is
+    /// released last.
     pub(super) async fn run(self) {
         let report = &self.report;
         report(
@@ -240,6 +248,7 @@ impl Teardown {
         if let Some(t) = self.translating {
             t.abort();
         }
+        self.prometheus.stop().await;
         self.gateways.stop().await;
         self.pods.apps.stop().await;
         self.pods.sidecars.stop().await;

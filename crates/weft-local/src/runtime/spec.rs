@@ -47,17 +47,17 @@ pub(super) fn enrolment_file(dir: &RunDir, node: &str) -> PathBuf {
 }
 
 /// The namespace, service account and workload a node proxy's credential registers.
-pub(super) const NODE_NAMESPACE: &str = "weft-system";
-pub(super) const NODE_ACCOUNT: &str = "weft-node";
+pub(crate) const NODE_NAMESPACE: &str = "weft-system";
+pub(crate) const NODE_ACCOUNT: &str = "weft-node";
 
 /// Host ports of the host-side proxies: gateway `i` serves readiness and metrics 1000·i above
 /// the conventional ports, node proxy `i` 1000·i + 500 above, so none collide.
-fn host_port_offset(i: usize, node: bool) -> u16 {
+pub(crate) fn host_port_offset(i: usize, node: bool) -> u16 {
     1000 * i as u16 + if node { 500 } else { 0 }
 }
 
 /// The pod name a gateway proxy goes by.
-pub(super) fn gateway_pod(g: &GatewayPlan) -> String {
+pub(crate) fn gateway_pod(g: &GatewayPlan) -> String {
     format!("gateway-{}", g.name)
 }
 
