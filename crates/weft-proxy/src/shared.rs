@@ -41,6 +41,8 @@ pub struct Shared {
     pub l4_only: bool,
     /// The access log's lines waiting for the flusher.
     pub log_buffer: Arc<access_log::Buffer>,
+    /// Finished records for `GET /tap`; a node proxy's pods share the node's.
+    pub tap: Arc<crate::tap::Hub>,
     /// Opens the proxy's own TCP connections (with its socket mark).
     pub connector: Connector,
     pub pool: Pool,
@@ -78,6 +80,7 @@ impl Shared {
             enabled,
             metrics: self.metrics.clone(),
             buffer: self.log_buffer.clone(),
+            tap: self.tap.clone(),
         }
     }
 
