@@ -120,7 +120,10 @@ impl std::str::FromStr for Status {
 impl Filter {
     pub fn matches(&self, r: &Record) -> bool {
         if let Some(m) = &self.method
-            && !r.method.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(m))
+            && !r
+                .method
+                .as_deref()
+                .is_some_and(|x| x.eq_ignore_ascii_case(m))
         {
             return false;
         }
@@ -180,7 +183,9 @@ impl Query {
                 "max_rps" => {
                     q.max_rps = match v.parse::<u32>() {
                         Ok(n @ 1..=MAX_MAX_RPS) => n,
-                        _ => return Err(format!("max_rps {v:?}: a number from 1 to {MAX_MAX_RPS}")),
+                        _ => {
+                            return Err(format!("max_rps {v:?}: a number from 1 to {MAX_MAX_RPS}"));
+                        }
                     }
                 }
                 _ => {
@@ -233,16 +238,14 @@ fn decode(s: &str) -> String {
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
         match b[i] {
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             c => out.push(c),
         }

@@ -35,7 +35,10 @@ fn filters_hold_together() {
         ("status=200", [true, false, false]),
         ("to=cart", [true, false, false]),
         ("to=shop/payments", [false, true, false]),
-        ("method=GET&status=2xx&to=shop/cart&path=/c", [true, false, false]),
+        (
+            "method=GET&status=2xx&to=shop/cart&path=/c",
+            [true, false, false],
+        ),
     ];
     for (query, want) in table {
         let f = q(query);
@@ -47,7 +50,13 @@ fn filters_hold_together() {
 #[test]
 fn queries_are_checked_and_read_back() {
     assert_eq!(Query::parse("").unwrap().max_rps, DEFAULT_MAX_RPS);
-    for bad in ["status=6xx", "status=5x", "status=abc", "max_rps=0", "who=me"] {
+    for bad in [
+        "status=6xx",
+        "status=5x",
+        "status=abc",
+        "max_rps=0",
+        "who=me",
+    ] {
         assert!(Query::parse(bad).is_err(), "{bad}");
     }
     let q = Query {
@@ -69,7 +78,10 @@ fn the_cap_admits_max_a_second_and_counts_the_rest() {
     let admitted: Vec<bool> = (0..4).map(|_| cap.admit(start)).collect();
     assert_eq!(admitted, [true, true, false, false]);
     assert_eq!(cap.dropped, 2);
-    assert!(cap.admit(start + Duration::from_millis(1000)), "a new second");
+    assert!(
+        cap.admit(start + Duration::from_millis(1000)),
+        "a new second"
+    );
     assert_eq!(cap.dropped, 2);
 }
 
