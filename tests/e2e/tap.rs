@@ -105,15 +105,26 @@ fn tap_top_and_stat_show_the_shops_live_traffic() {
         text(&out)
     );
 
-    // Text lines name the caller and the Service, and --count stops early.
-    let out = mesh.weft(&["tap", "svc/cart", "--count", "2", "--to", "cart"]);
+    // Text lines name the caller and what it asked for; --to keeps the requests to cart (the
+    // cart's own calls to pricing are left out), and --count stops early.
+    let args = [
+        "tap",
+        "svc/cart",
+        "--to",
+        "cart",
+        "--count",
+        "2",
+        "--duration",
+        "20s",
+    ];
+    let out = mesh.weft(&args);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 2, "{}", text(&out));
     assert!(
-        stdout
-            .lines()
-            .all(|l| l.starts_with("req  ") && l.contains("→ cart.shop  GET ")),
+        stdout.lines().all(|l| l.starts_with("req  ")
+            && l.contains("  in   shop/frontend-")
+            && l.contains("  GET cart:8080/cart  200  ")),
         "{stdout}"
     );
 
@@ -138,9 +149,9 @@ fn tap_top_and_stat_show_the_shops_live_traffic() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("SOURCE "), "{table}");
     assert!(
-        table
-            .lines()
-            .any(|l| l.contains("cart.shop") && l.contains(" /cart ") && l.contains("100.00%")),
+        table.lines().any(|l| l.starts_with("shop/frontend-")
+            && l.contains(" /cart ")
+            && l.contains("100.00%")),
         "{table}"
     );
 

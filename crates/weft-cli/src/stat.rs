@@ -10,6 +10,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -133,16 +134,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let proxies: Vec<Proxy> = (sources.into_iter().zip(first.into_iter().zip(second)))
         .map(|(s, (a, b))| Proxy {
+            service: (s.pod.as_ref())
+                .and_then(|(id, _)| plan.pods.iter().find(|p| &p.id() == id))
+                .map(|p| services_of(&plan, p))
+                .filter(|s| s.len() == 1)
+                .and_then(|mut s| s.pop()),
             pod: s.pod,
             first: a.unwrap_or_default(),
             second: b.unwrap_or_default(),
         })
         .collect();
     let rows = compute::rows(args.kind, &pods, &proxies, args.window.as_secs_f64());
-    match args.output {
-        Output::Text => print!("{}", compute::table(args.kind, &rows)),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-    }
+    let text = match args.output {
+        Output::Text => compute::table(args.kind, &rows),
+        Output::Json => serde_json::to_string_pretty(&rows)? + "\n",
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 

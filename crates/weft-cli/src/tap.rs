@@ -7,6 +7,7 @@ pub mod show;
 pub mod stream;
 pub mod target;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -105,6 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let deadline = until(args.duration);
         tokio::pin!(deadline);
         let mut shown = 0;
+        let mut out = std::io::stdout().lock();
         while args.count.is_none_or(|c| shown < c) {
             let event = tokio::select! {
                 e = events.recv() => e,
@@ -115,20 +117,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 None => break,
                 Some(Event::Line { proxy, line }) => {
                     shown += 1;
-                    match args.output {
-                        Output::Text => println!("{}", show::text(&line, &proxy, &names)),
-                        Output::Json => println!(
-                            "{}",
+                    let text = match args.output {
+                        Output::Text => show::text(&line, &proxy, &names),
+                        Output::Json => {
                             serde_json::to_string(&show::Json::new(&line, &proxy, &names))?
-                        ),
-                    }
+                        }
+                    };
+                    writeln!(out, "{text}")?;
+                    out.flush()?;
                 }
                 Some(Event::Dropped { proxy, count }) => match args.output {
                     Output::Text => {
                         eprintln!("# {proxy}: {count} lines dropped so far (over --max-rps)")
                     }
                     Output::Json => {
-                        println!("{}", serde_json::json!({"proxy": proxy, "dropped": count}))
+                        let line = serde_json::json!({"proxy": proxy, "dropped": count});
+                        writeln!(out, "{line}")?;
+                        out.flush()?;
                     }
                 },
                 Some(Event::Failed { proxy, error }) => {

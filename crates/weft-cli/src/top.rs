@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -199,7 +199,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 _ = every.tick(), if interactive => {
                     let mut rows = top.rows(Instant::now());
                     rows.truncate(args.rows);
-                    print!("\x1b[2J\x1b[H{}", table(&rows));
+                    let mut out = std::io::stdout().lock();
+                    write!(out, "\x1b[2J\x1b[H{}", table(&rows))?;
+                    out.flush()?;
                 }
                 _ = &mut deadline => break,
                 _ = tokio::signal::ctrl_c() => break,
@@ -207,7 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let mut rows = top.rows(Instant::now());
         rows.truncate(args.rows);
-        print!("{}", table(&rows));
+        write!(std::io::stdout().lock(), "{}", table(&rows))?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

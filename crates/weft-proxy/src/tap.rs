@@ -142,17 +142,32 @@ impl Filter {
                 return false;
             }
         }
-        if let Some(to) = &self.to {
-            let Some(svc) = r.service.as_deref() else {
-                return false;
-            };
-            let name = svc.rsplit('/').next().unwrap_or(svc);
-            if svc != to && name != to {
-                return false;
-            }
+        if let Some(to) = &self.to
+            && !to_matches(to, r)
+        {
+            return false;
         }
         true
     }
+}
+
+/// Whether `to` (`ns/name` or `name`) names the record's Service, or (a record without one:
+/// inbound) the host its client asked for (`cart`, `cart:8080`, `cart.shop.svc.cluster.local`).
+fn to_matches(to: &str, r: &Record) -> bool {
+    let (want_ns, want) = match to.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, to),
+    };
+    if let Some(svc) = r.service.as_deref() {
+        let (ns, name) = svc.split_once('/').unwrap_or(("", svc));
+        return name == want && want_ns.is_none_or(|w| w == ns);
+    }
+    let Some(authority) = r.authority.as_deref() else {
+        return false;
+    };
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let mut labels = host.split('.');
+    labels.next() == Some(want) && want_ns.is_none_or(|w| labels.next().is_none_or(|ns| ns == w))
 }
 
 /// What `GET /tap?…` asks for.

@@ -32,8 +32,11 @@ pub struct Pod {
 /// One proxy's two scrapes.
 #[derive(Debug, Clone, Default)]
 pub struct Proxy {
-    /// The pod a sidecar serves: series that name no workload are its.
+    /// The pod a sidecar serves (`ns/name`, workload `ns/name`): series that name no
+    /// workload are its.
     pub pod: Option<(String, String)>,
+    /// The one Service that pod serves, if one: series that name no Service are its.
+    pub service: Option<String>,
     pub first: Page,
     pub second: Page,
 }
@@ -69,7 +72,7 @@ fn key(kind: Kind, who: &Who, proxy: &Proxy) -> Option<String> {
     match kind {
         Kind::Workloads => (proxy.pod.as_ref().map(|(_, w)| w.clone()))
             .or_else(|| who.workload.as_ref().map(qualify)),
-        Kind::Services => who.service.as_ref().map(qualify),
+        Kind::Services => (who.service.as_ref().map(qualify)).or_else(|| proxy.service.clone()),
         Kind::Pods => proxy.pod.as_ref().map(|(id, _)| id.clone()),
     }
 }
@@ -205,7 +208,7 @@ pub fn table(kind: Kind, rows: &[Row]) -> String {
         "TCP_CONN",
     ];
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
-    let ms = |v| opt(v, &|x| format!("{x}ms"));
+    let ms = |v| opt(v, &crate::tap::show::latency);
     let cells: Vec<[String; 9]> = (rows.iter())
         .map(|r| {
             [

@@ -52,6 +52,7 @@ fn shop() -> (Vec<Pod>, Vec<Proxy>) {
     ];
     let cart = Proxy {
         pod: Some(("shop/cart-0".into(), "shop/cart".into())),
+        service: None,
         first: parse::page(CART_BEFORE),
         second: parse::page(CART_AFTER),
     };
@@ -137,15 +138,16 @@ fn a_restarted_proxy_counts_from_zero() {
 
 #[test]
 fn weft_names_are_read_until_the_istio_ones_land() {
-    let before = r#"weft_requests_total{direction="inbound",service="shop/cart",status="200",error=""} 10
+    let before = r#"weft_requests_total{direction="inbound",service="",status="200",error=""} 10
 weft_requests_total{direction="outbound",service="shop/pricing",status="200",error=""} 10
-weft_request_duration_seconds_bucket{direction="inbound",service="shop/cart",le="0.001"} 10
-weft_request_duration_seconds_bucket{direction="inbound",service="shop/cart",le="+Inf"} 10
+weft_request_duration_seconds_bucket{direction="inbound",service="",le="0.001"} 10
+weft_request_duration_seconds_bucket{direction="inbound",service="",le="+Inf"} 10
 "#;
     let after = before.replace("} 10", "} 30");
     let (pods, _) = shop();
     let proxies = vec![Proxy {
         pod: Some(("shop/cart-0".into(), "shop/cart".into())),
+        service: Some("shop/cart".into()),
         first: parse::page(before),
         second: parse::page(&after),
     }];
@@ -158,7 +160,10 @@ weft_request_duration_seconds_bucket{direction="inbound",service="shop/cart",le=
         "weft's names count no open connections"
     );
     let services = compute::rows(Kind::Services, &pods, &proxies, 5.0);
-    assert_eq!(services[0].rps, 4.0);
+    assert_eq!(
+        services[0].rps, 4.0,
+        "inbound series are the pod's one Service's"
+    );
 }
 
 #[test]
@@ -171,7 +176,7 @@ fn the_table_has_a_column_each() {
         lines,
         [
             "NAMESPACE  WORKLOAD  MESHED  SUCCESS  RPS      LATENCY_P50  LATENCY_P95  LATENCY_P99  TCP_CONN",
-            "shop       cart      1/1     95.00%   10.0rps  0.625ms      7.75ms       9.55ms       2",
+            "shop       cart      1/1     95.00%   10.0rps  0.6ms        7.8ms        9.6ms        2",
             "shop       frontend  1/2     -        0.0rps   -            -            -            0",
         ]
     );

@@ -25,8 +25,23 @@ fn filters_hold_together() {
         protocol: "TCP".into(),
         ..Record::default()
     };
+    let inbound = |authority: &str| Record {
+        service: None,
+        authority: Some(authority.into()),
+        ..request("GET", "/", 200, "")
+    };
+    for (to, authority, want) in [
+        ("cart", "cart:8080", true),
+        ("shop/cart", "cart", true),
+        ("shop/cart", "cart.shop.svc.cluster.local:8080", true),
+        ("other/cart", "cart.shop:8080", false),
+        ("cart", "carts:8080", false),
+    ] {
+        let f = Query::parse(&format!("to={to}")).unwrap().filter;
+        assert_eq!(f.matches(&inbound(authority)), want, "{to} {authority}");
+    }
     let q = |s: &str| Query::parse(s).unwrap().filter;
-    let table: [(&str, [bool; 3]); 9] = [
+    let table: [(&str, [bool; 3]); 10] = [
         ("", [true, true, true]),
         ("method=get", [true, false, false]),
         ("path=/cart", [true, false, false]),
@@ -34,6 +49,7 @@ fn filters_hold_together() {
         ("status=5xx", [false, true, false]),
         ("status=200", [true, false, false]),
         ("to=cart", [true, false, false]),
+        ("to=other/cart", [false, false, false]),
         ("to=shop/payments", [false, true, false]),
         (
             "method=GET&status=2xx&to=shop/cart&path=/c",
