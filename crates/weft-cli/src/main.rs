@@ -16,7 +16,10 @@ mod restart;
 mod revision;
 mod rollout;
 mod running;
+mod stat;
 mod status;
+mod tap;
+mod top;
 mod up;
 mod upgrade;
 mod waypoint;
@@ -60,6 +63,15 @@ enum Command {
     ProxyConfig(proxy_config::Args),
     /// Show every connected proxy and whether it runs the current config (SYNCED, STALE, NACKED).
     Status(status::Args),
+    /// Watch live requests through the proxies of a pod, workload, Service or gateway of a
+    /// `weft up` mesh, one line each (`-o json` for JSON lines), with filters.
+    Tap(tap::Args),
+    /// The busiest paths to and from a pod, workload or Service, live: count, latency and
+    /// success rate per (source, destination, method, path).
+    Top(top::Args),
+    /// Per workload, Service or pod: meshed pods, success rate, requests a second, latency
+    /// percentiles and open connections, from two scrapes of every proxy (no Prometheus).
+    Stat(stat::Args),
     /// Run a whole mesh on this machine: pods as network namespaces, sidecars, ingress.
     Up(up::Args),
     /// Stop a mesh started by `weft up` and remove everything it created.
@@ -128,6 +140,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Status(args) => status::run(args),
         Command::ProxyConfig(args) => proxy_config::run(args),
+        Command::Tap(args) => tap::run(args),
+        Command::Top(args) => top::run(args),
+        Command::Stat(args) => stat::run(args),
         Command::Up(args) => up::run(args),
         Command::Down(args) => up::down(args),
         Command::Restart(args) => restart::run(args),

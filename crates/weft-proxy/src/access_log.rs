@@ -1,4 +1,6 @@
 //! One JSON line per request or TCP connection, on stdout (the default everywhere in weft).
+//! Every record also goes to the metrics and to the taps ([`crate::tap`]), whether or not the
+//! log is on: this is the one place records are emitted.
 //!
 //! Lines wait in a [`Buffer`] owned by the proxy and go out together (every [`FLUSH_EVERY`]
 //! from the proxy's [`Buffer::run`] task, at once when [`FLUSH_AT`] bytes are waiting, and when
@@ -87,11 +89,13 @@ pub struct AccessLog {
     pub buffer: Arc<Buffer>,
     /// The workload served (the metrics' own side), once the control plane sent it.
     pub me: Option<Arc<ProxyConfig>>,
+    pub tap: Arc<crate::tap::Hub>,
 }
 
 impl AccessLog {
     pub fn write(&self, r: &Record) {
         self.metrics.observe(r, self.me.as_deref());
+        self.tap.publish(r);
         if self.enabled {
             self.buffer.push(r);
         }
@@ -130,6 +134,7 @@ mod tests {
             metrics: Arc::default(),
             buffer: buffer.clone(),
             me: None,
+            tap: Arc::default(),
         };
         log.write(&Record::new("outbound"));
         assert!(sink.0.lock().unwrap().is_empty(), "waits for a flush");

@@ -13,6 +13,9 @@
 //! - `GET /pods` — node proxy only (404 with the reason elsewhere): each enrolled pod, its
 //!   state (pending, served with its listeners, refused with the reason), identity, mTLS
 //!   mode, policies, waypoints and certificate ([`crate::node::Pods`])
+//! - `GET /tap?method=&path=&status=&to=&max_rps=` — finished requests and connections as they
+//!   happen, one JSON line each ([`crate::tap::Line`]), streamed until the client leaves; at
+//!   most `max_rps` lines a second (default 100), the rest counted in `{"dropped": N}` lines
 //!
 //! Readiness, on port 15021: `GET /healthz/ready` — the same answer as `/ready`, for
 //! kubelets and `weft up`. Metrics, on port 15020: `GET /metrics` (and readiness).
@@ -22,13 +25,39 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
 use crate::metrics::Format;
+use crate::body::Body;
 use crate::shared::Shared;
 
 pub async fn handle(
+    shared: Arc<Shared>,
+    readiness_only: bool,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    if !readiness_only && req.method() == Method::GET && req.uri().path() == "/tap" {
+        return Ok(tap(&shared, req.uri().query().unwrap_or("")));
+    }
+    let res = answer(shared, readiness_only, req).await?;
+    Ok(res.map(|b| b.map_err(|e| match e {}).boxed()))
+}
+
+/// `GET /tap`: a stream of JSON lines, or 400 saying which parameter is wrong.
+fn tap(shared: &Arc<Shared>, query: &str) -> Response<Body> {
+    match crate::tap::Query::parse(query) {
+        Ok(q) => Response::builder()
+            .header(http::header::CONTENT_TYPE, "application/x-ndjson")
+            .header(http::header::CACHE_CONTROL, "no-cache")
+            .body(crate::tap::stream(&shared.tap, q))
+            .unwrap_or_default(),
+        Err(why) => reply(StatusCode::BAD_REQUEST, json!({ "error": why }))
+            .map(|b| b.map_err(|e| match e {}).boxed()),
+    }
+}
+
+async fn answer(
     shared: Arc<Shared>,
     readiness_only: bool,
     req: Request<hyper::body::Incoming>,
@@ -94,7 +123,7 @@ pub async fn handle(
         }
         (&Method::GET, "/") => reply(
             StatusCode::OK,
-            json!({"endpoints": ["/ready", "/config_dump", "/certs", "/pods", "/logging", "POST /logging?level="]}),
+            json!({"endpoints": ["/ready", "/config_dump", "/certs", "/pods", "/logging", "POST /logging?level=", "/tap?method=&path=&status=&to=&max_rps="]}),
         ),
         (m, p) if m != Method::GET && m != Method::POST => reply(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -212,6 +212,7 @@ impl Engine {
             registry: Arc::new(registry),
             l4_only: false,
             log_buffer,
+            tap: Arc::default(),
             connector: connector.clone(),
             pool: Pool::new(credentials.clone().map(|c| {
                 let client = tunnel::Client::new(c).with_connector(connector.clone());

@@ -414,6 +414,7 @@ impl Serve {
             registry: self.node.registry.clone(),
             l4_only: true,
             log_buffer: self.node.log_buffer.clone(),
+            tap: self.node.tap.clone(),
             connector: connector.clone(),
             pool: Pool::new(tunnel_client).with(connector, self.node.pool.metrics().clone()),
             drain: self.node.drain.clone(),

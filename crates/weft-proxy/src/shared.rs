@@ -41,6 +41,8 @@ pub struct Shared {
     pub l4_only: bool,
     /// The access log's lines waiting for the flusher.
     pub log_buffer: Arc<access_log::Buffer>,
+    /// Finished records for `GET /tap`; a node proxy's pods share the node's.
+    pub tap: Arc<crate::tap::Hub>,
     /// Opens the proxy's own TCP connections (with its socket mark).
     pub connector: Connector,
     pub pool: Pool,
@@ -79,6 +81,7 @@ impl Shared {
             metrics: self.metrics.clone(),
             buffer: self.log_buffer.clone(),
             me: self.proxy_config(),
+            tap: self.tap.clone(),
         }
     }
 
