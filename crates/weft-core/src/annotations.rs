@@ -444,7 +444,10 @@ mod tests {
         assert_eq!((none.collector, none.sampling_percent), (None, 1.0));
         mesh.tracing.endpoint = Some("collector:4317".into());
         let off = ProxySettings::resolve(&mesh, &[], &[]).tracing;
-        assert_eq!(off.collector, None, "an endpoint alone, not enabled, exports nothing");
+        assert_eq!(
+            off.collector, None,
+            "an endpoint alone, not enabled, exports nothing"
+        );
         mesh.tracing.enabled = true;
         let ns = [(TRACE_SAMPLING.to_string(), "10".to_string())].into();
         let bad = [(TRACE_SAMPLING.to_string(), "200".to_string())].into();
@@ -452,7 +455,10 @@ mod tests {
         assert_eq!(t.collector.as_deref(), Some("collector:4317"));
         assert_eq!(t.sampling_percent, 10.0);
         let t = ProxySettings::resolve(&mesh, &[&ns, &bad], &[]).tracing;
-        assert_eq!(t.sampling_percent, 1.0, "an invalid value falls back to the Mesh's");
+        assert_eq!(
+            t.sampling_percent, 1.0,
+            "an invalid value falls back to the Mesh's"
+        );
         assert!(check_value(ValueKind::Percent, "0.5").is_ok());
         assert!(check_value(ValueKind::Percent, "-1").is_err());
     }

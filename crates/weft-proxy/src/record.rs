@@ -48,6 +48,10 @@ pub struct Record {
     /// The AuthorizationPolicy that denied the request, or that allowed it when one had to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// This proxy's span of an HTTP request (`trace_id`, `span_id`, `parent_span_id`,
+    /// `sampled` in the log).
+    #[serde(flatten)]
+    pub trace: Option<crate::trace::Span>,
 }
 
 impl Record {

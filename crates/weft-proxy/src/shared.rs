@@ -58,6 +58,8 @@ pub struct Shared {
     pub identity_ip: Option<IpAddr>,
     /// Node role: its enrolled pods, for `GET /pods`; unset for every other role.
     pub pods: OnceLock<View>,
+    /// Exports the spans of sampled requests when the workload has a collector.
+    pub trace: crate::trace::Tracer,
 }
 
 impl std::fmt::Debug for Shared {
@@ -109,6 +111,7 @@ impl Shared {
         record.status = Some(res.status().as_u16());
         record.finish(start.elapsed());
         self.log().write(&record);
+        self.trace.end(&record, || self.proxy_config());
         res
     }
 
