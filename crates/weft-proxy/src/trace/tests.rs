@@ -90,3 +90,62 @@ fn an_inbound_5xx_is_a_server_span_in_error_with_its_attributes() {
     assert_eq!(span.kind, otlp::SpanKind::Client as i32);
     assert_eq!(span.status.unwrap().code, otlp::StatusCode::Unset as i32);
 }
+
+fn config(collector: Option<String>) -> Arc<ProxyConfig> {
+    let mut mesh = weft_core::resources::mesh::MeshSpec::default();
+    mesh.tracing.enabled = true;
+    mesh.tracing.endpoint = collector;
+    Arc::new(ProxyConfig {
+        id: "web-0.shop".into(),
+        namespace: "shop".into(),
+        workload: "web".into(),
+        identity: "spiffe://cluster.local/ns/shop/sa/web".into(),
+        trust_domain: "cluster.local".into(),
+        settings: weft_core::annotations::ProxySettings::resolve(&mesh, &[], &[]),
+        inbound_ports: Vec::new(),
+        outbound_traffic_policy: Default::default(),
+        authorization: Vec::new(),
+        waypoints: Vec::new(),
+    })
+}
+
+#[tokio::test]
+async fn spans_the_collector_cannot_take_are_dropped_and_counted() {
+    let mut registry = prometheus_client::registry::Registry::with_prefix("weft");
+    let metrics = Metrics::register(registry.sub_registry_with_prefix("trace"));
+    let tracer = Tracer::new(Connector::default(), metrics);
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let with = config(Some(addr.to_string()));
+    let mut sampled = traced("outbound", &mut HeaderMap::new());
+    sampled.trace.as_mut().unwrap().context.sampled = true;
+    let mut unsampled = sampled.clone();
+    unsampled.trace.as_mut().unwrap().context.sampled = false;
+    tracer.end(&unsampled, || Some(with.clone()));
+    assert!(
+        tracer.exporter.lock().unwrap().is_none(),
+        "nothing to export"
+    );
+    tracer.end(&sampled, || Some(config(None)));
+    assert!(tracer.exporter.lock().unwrap().is_none(), "no collector");
+    tracer.end(&sampled, || Some(with.clone()));
+    tracer.end(&sampled, || Some(with.clone()));
+    let text = || {
+        let mut s = String::new();
+        prometheus_client::encoding::text::encode(&mut s, &registry).unwrap();
+        s
+    };
+    let line = r#"weft_trace_spans_dropped_total{reason="export_failed"} 2"#;
+    weft_test_support::wait::eventually(line, std::time::Duration::from_secs(15), async || {
+        let t = text();
+        if t.contains(line) { Ok(()) } else { Err(t) }
+    })
+    .await;
+    assert!(
+        text().contains("weft_trace_spans_exported_total 0"),
+        "{}",
+        text()
+    );
+}
