@@ -269,8 +269,17 @@ fn third_party_clients_and_servers_see_no_difference() {
             format!("http://{a}/hello?a=1&b=%20"),
         ]
     };
-    let via_mesh = json(&curl(&strs(&args(http))));
+    let mut via_mesh = json(&curl(&strs(&args(http))));
     let direct = json(&curl(&strs(&args(http_direct))));
+    // ... but for the trace context every proxy propagates (a new trace: curl sent none).
+    let traceparent = via_mesh["headers"]
+        .as_object_mut()
+        .and_then(|h| h.remove("traceparent"));
+    let traceparent = traceparent.as_ref().and_then(|t| t.as_str()).unwrap_or("");
+    assert!(
+        traceparent.starts_with("00-") && traceparent.len() == 55,
+        "traceparent: {traceparent:?}"
+    );
     assert_eq!(via_mesh, direct, "request as the backend saw it");
     assert_eq!(via_mesh["path"], "/hello?a=1&b=%20");
 

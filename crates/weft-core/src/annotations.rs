@@ -26,6 +26,7 @@ pub const LOG_LEVEL: &str = "weft.dev/log-level";
 pub const ACCESS_LOG: &str = "weft.dev/access-log";
 pub const METRICS: &str = "weft.dev/metrics";
 pub const MTLS_MODE: &str = "weft.dev/mtls-mode";
+pub const TRACE_SAMPLING: &str = "weft.dev/trace-sampling";
 pub const ANALYZE_IGNORE: &str = "weft.dev/analyze-ignore";
 
 // Labels: selection and enrolment.
@@ -56,6 +57,7 @@ pub enum ValueKind {
     DataplaneMode,
     Name,
     WaypointFor,
+    Percent,
 }
 
 /// One known key: where it goes, what it takes, what it does.
@@ -140,6 +142,13 @@ pub const KEYS: &[Key] = &[
         doc: "Prometheus metrics on the Mesh's metrics.port (15020 by default).",
     },
     Key {
+        name: TRACE_SAMPLING,
+        is_label: false,
+        kind: ValueKind::Percent,
+        default: "1",
+        doc: "Percentage of the requests this workload's proxy starts a trace for (0 to 100); the Mesh's tracing.samplingPercent by default. A request that arrives traced keeps its caller's decision.",
+    },
+    Key {
         name: MTLS_MODE,
         is_label: false,
         kind: ValueKind::MtlsMode,
@@ -222,6 +231,7 @@ pub fn check_value(kind: ValueKind, value: &str) -> Result<(), ValueError> {
         ValueKind::Name => crate::meta::check_dns_label(value).is_ok(),
         ValueKind::DataplaneMode => DataplaneMode::parse(value).is_some(),
         ValueKind::WaypointFor => WaypointFor::parse(value).is_some(),
+        ValueKind::Percent => parse_percent(value).is_some(),
     };
     if ok {
         Ok(())
@@ -249,11 +259,21 @@ fn expected(kind: ValueKind) -> &'static str {
         ValueKind::Name => "a DNS label (lower-case letters, digits, '-')",
         ValueKind::DataplaneMode => "one of sidecar, ambient, none",
         ValueKind::WaypointFor => "one of service, workload, all",
+        ValueKind::Percent => "a percentage from 0 to 100, like 1 or 0.5",
     }
 }
 
 fn is_code(s: &str) -> bool {
     s.len() == 8 && s.starts_with("WEFT") && s[4..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A percentage from 0 to 100.
+pub fn parse_percent(value: &str) -> Option<f64> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..=100.0).contains(p))
 }
 
 pub fn parse_bool(value: &str) -> Option<bool> {
@@ -331,6 +351,38 @@ pub struct ProxySettings {
     pub metrics: bool,
     pub mtls_mode: MtlsMode,
     pub dataplane_mode: DataplaneMode,
+    /// Trace propagation is always on; this says which requests start a sampled trace and
+    /// where sampled spans go.
+    #[serde(default)]
+    pub tracing: TraceSettings,
+}
+
+/// A workload's tracing: the Mesh's `tracing`, its sampling overridden by
+/// `weft.dev/trace-sampling`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceSettings {
+    /// The OTLP/gRPC collector sampled spans are exported to (`host:port` or
+    /// `http://host:port`); None: spans are not exported (headers are still propagated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collector: Option<String>,
+    /// Percentage (0 to 100) of the requests arriving without a trace that start a sampled one.
+    pub sampling_percent: f64,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings::from(&crate::resources::mesh::Tracing::default())
+    }
+}
+
+impl From<&crate::resources::mesh::Tracing> for TraceSettings {
+    fn from(t: &crate::resources::mesh::Tracing) -> Self {
+        TraceSettings {
+            collector: t.endpoint.clone().filter(|_| t.enabled),
+            sampling_percent: t.sampling_percent,
+        }
+    }
 }
 
 /// Where an effective setting came from, for messages.
@@ -370,6 +422,12 @@ impl ProxySettings {
                 .rev()
                 .find_map(|m| m.get(DATAPLANE_MODE).and_then(|v| DataplaneMode::parse(v)))
                 .unwrap_or(DataplaneMode::Sidecar),
+            tracing: TraceSettings {
+                sampling_percent: get(TRACE_SAMPLING)
+                    .and_then(|v| parse_percent(v))
+                    .unwrap_or(mesh.tracing.sampling_percent),
+                ..TraceSettings::from(&mesh.tracing)
+            },
         }
     }
 }
@@ -377,6 +435,33 @@ impl ProxySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracing_takes_the_mesh_collector_and_the_most_specific_sampling() {
+        let mut mesh = MeshSpec::default();
+        let none = ProxySettings::resolve(&mesh, &[], &[]).tracing;
+        assert_eq!(none, TraceSettings::default());
+        assert_eq!((none.collector, none.sampling_percent), (None, 1.0));
+        mesh.tracing.endpoint = Some("collector:4317".into());
+        let off = ProxySettings::resolve(&mesh, &[], &[]).tracing;
+        assert_eq!(
+            off.collector, None,
+            "an endpoint alone, not enabled, exports nothing"
+        );
+        mesh.tracing.enabled = true;
+        let ns = [(TRACE_SAMPLING.to_string(), "10".to_string())].into();
+        let bad = [(TRACE_SAMPLING.to_string(), "200".to_string())].into();
+        let t = ProxySettings::resolve(&mesh, &[&ns], &[]).tracing;
+        assert_eq!(t.collector.as_deref(), Some("collector:4317"));
+        assert_eq!(t.sampling_percent, 10.0);
+        let t = ProxySettings::resolve(&mesh, &[&ns, &bad], &[]).tracing;
+        assert_eq!(
+            t.sampling_percent, 1.0,
+            "an invalid value falls back to the Mesh's"
+        );
+        assert!(check_value(ValueKind::Percent, "0.5").is_ok());
+        assert!(check_value(ValueKind::Percent, "-1").is_err());
+    }
 
     #[test]
     fn value_errors_say_what_is_expected() {

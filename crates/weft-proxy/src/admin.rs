@@ -28,8 +28,8 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-use crate::metrics::Format;
 use crate::body::Body;
+use crate::metrics::Format;
 use crate::shared::Shared;
 
 pub async fn handle(

@@ -173,6 +173,8 @@ impl Engine {
             balance::Metrics::register(registry.sub_registry_with_prefix("balance"));
         let xds_metrics = xds::Metrics::register(registry.sub_registry_with_prefix("xds"));
         let certs_metrics = certs::Metrics::register(registry.sub_registry_with_prefix("certs"));
+        let trace_metrics =
+            crate::trace::Metrics::register(registry.sub_registry_with_prefix("trace"));
         register(&mut registry);
         let connector = Connector::new(cfg.settings.mark);
         let mut cfg = cfg;
@@ -205,6 +207,7 @@ impl Engine {
                 "no workload certificate source (--bootstrap-token-file): this proxy does no mTLS, it sends and accepts plaintext"
             );
         }
+        let trace = crate::trace::Tracer::new(connector.clone(), trace_metrics);
         let shared = Arc::new(Shared {
             proxy: store.proxy(),
             store: store.clone(),
@@ -228,6 +231,7 @@ impl Engine {
             certs,
             identity_ip: cfg.node.ip.parse().ok(),
             pods: std::sync::OnceLock::new(),
+            trace,
         });
         let discovery = Arc::new(watch::Sender::new(false));
         tasks.spawn(xds::run(

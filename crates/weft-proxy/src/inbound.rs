@@ -298,6 +298,10 @@ async fn handle(
         return res;
     }
     parts.headers.remove(CLIENT_CERT_HEADER);
+    record.trace = Some(crate::trace::start(
+        shared.proxy_config().as_deref(),
+        &mut parts.headers,
+    ));
     if let (Some(peer_id), Some(config)) = (&identity, shared.proxy_config()) {
         let xfcc = format!("By={};URI={peer_id}", config.identity);
         if let Ok(v) = HeaderValue::from_str(&xfcc) {

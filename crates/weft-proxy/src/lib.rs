@@ -6,7 +6,8 @@
 //! [`route`] and [`filters`], execute with [`retry`](request::retry)); [`balance`] and
 //! [`pool`] to reach an endpoint (over the mTLS [`tunnel`] to meshed endpoints, with
 //! [`connect`]); [`forward`] to relay; [`error`] says where it failed; [`record`],
-//! [`access_log`], [`metrics`] and [`tap`] tell about it. [`xds`] and [`state`] hold the configuration
+//! [`access_log`], [`metrics`] and [`tap`] tell about it, and [`trace`] propagates the trace
+//! context and exports spans. [`xds`] and [`state`] hold the configuration
 //! from the [`control`] plane, [`certs`] the workload certificate, [`admin`] serves operators;
 //! [`shared`] is what every connection of a proxy shares.
 
@@ -43,6 +44,7 @@ pub mod sidecar;
 pub(crate) mod state;
 pub(crate) mod tally;
 pub mod tap;
+pub mod trace;
 pub mod tunnel;
 pub mod waypoint;
 pub(crate) mod xds;

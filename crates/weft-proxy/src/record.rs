@@ -77,6 +77,10 @@ pub struct Record {
     /// Counts the request body as it streams (read into `bytes_sent` when the response ends).
     #[serde(skip)]
     pub request_body: Option<Arc<AtomicU64>>,
+    /// This proxy's span of an HTTP request (`trace_id`, `span_id`, `parent_span_id`,
+    /// `sampled` in the log).
+    #[serde(flatten)]
+    pub trace: Option<crate::trace::Span>,
 }
 
 impl Record {

@@ -60,6 +60,8 @@ pub struct Shared {
     pub identity_ip: Option<IpAddr>,
     /// Node role: its enrolled pods, for `GET /pods`; unset for every other role.
     pub pods: OnceLock<View>,
+    /// Exports the spans of sampled requests when the workload has a collector.
+    pub trace: crate::trace::Tracer,
 }
 
 impl std::fmt::Debug for Shared {
@@ -113,6 +115,8 @@ impl Shared {
         };
         record.status = Some(res.status().as_u16());
         record.finish(start.elapsed());
+        // The span ends at the response's headers; the record is written when its body ends.
+        self.trace.end(&record, || self.proxy_config());
         let (parts, body) = res.into_parts();
         let tally = crate::tally::Tally::new(body, record, &parts.headers, self.log());
         http::Response::from_parts(parts, http_body_util::BodyExt::boxed(tally))

@@ -275,15 +275,31 @@ fn default_metrics_port() -> u16 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tracing {
-    /// Export spans. Off by default: it needs a collector.
+    /// Export sampled spans to `endpoint`. Off by default: it needs a collector. Trace
+    /// headers (W3C `traceparent`, B3) are propagated by every proxy either way.
     #[serde(default)]
     pub enabled: bool,
-    /// OTLP/gRPC collector address, e.g. `http://127.0.0.1:4317`.
+    /// OTLP/gRPC collector address, `host:port` or `http://host:port` (e.g.
+    /// `http://127.0.0.1:4317`). Spans go to `opentelemetry.proto.collector.trace.v1.TraceService/Export`
+    /// with the resource attribute `service.name` = `<workload>.<namespace>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// Percentage of requests traced, 0–100. Default: 1.
-    #[serde(default = "default_sampling")]
+    /// Percentage of requests traced, 0–100 (`1` = 1 %, as Istio's `sampling`). Applies to
+    /// requests that arrive without a trace; one that arrives with a sampling decision keeps
+    /// it. Default: 1. Workloads override it with `weft.dev/trace-sampling`.
+    #[serde(default = "default_sampling", deserialize_with = "percent")]
+    #[schemars(range(min = 0, max = 100))]
     pub sampling_percent: f64,
+}
+
+fn percent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let p = f64::deserialize(d)?;
+    if !(0.0..=100.0).contains(&p) {
+        return Err(serde::de::Error::custom(format!(
+            "expected a percentage from 0 to 100, got {p}"
+        )));
+    }
+    Ok(p)
 }
 
 impl Default for Tracing {
@@ -383,6 +399,9 @@ mod tests {
         let tracing: Tracing = serde_json::from_value(serde_json::json!({})).unwrap();
         assert_eq!(tracing, Tracing::default());
         assert_eq!(Tracing::default().sampling_percent, 1.0);
+        let over = serde_json::from_value::<Tracing>(serde_json::json!({"samplingPercent": 150}));
+        let err = over.unwrap_err().to_string();
+        assert!(err.contains("percentage from 0 to 100, got 150"), "{err}");
     }
 
     #[test]

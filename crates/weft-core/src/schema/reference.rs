@@ -138,6 +138,7 @@ fn value_kind(kind: ValueKind) -> &'static str {
         ValueKind::Name => "DNS label",
         ValueKind::DataplaneMode => "one of `sidecar`, `ambient`, `none`",
         ValueKind::WaypointFor => "one of `service`, `workload`, `all`",
+        ValueKind::Percent => "a percentage from 0 to 100",
     }
 }
 

@@ -41,8 +41,12 @@ pub(crate) async fn serve(
     req: Request<Incoming>,
 ) -> Response<Body> {
     let start = Instant::now();
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
     let mut record = Record::for_request(routing.direction(), &parts, peer);
+    record.trace = Some(crate::trace::start(
+        shared.proxy_config().as_deref(),
+        &mut parts.headers,
+    ));
     if let Some(key) = routing.service() {
         record.service = Some(key.to_string());
     }
