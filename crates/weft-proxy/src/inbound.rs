@@ -214,6 +214,24 @@ fn describe(
     });
 }
 
+/// The Service an HTTP request's host names, among those that target `port` (when several
+/// do): `name`, `name.ns`, `name.ns.svc` or `name.ns.svc.cluster.local`, with or without the
+/// port. Only a listed Service can come out, whatever the host says.
+fn called(config: &ProxyConfig, port: u16, host: &str) -> Option<String> {
+    let choices = config.inbound_service_choices.get(&port)?;
+    let host = host
+        .rsplit_once(':')
+        .map_or(host, |(h, p)| match p.parse::<u16>() {
+            Ok(_) => h,
+            Err(_) => host,
+        });
+    let mut parts = host.split('.');
+    let name = parts.next()?;
+    let ns = parts.next().unwrap_or(&config.namespace);
+    let key = format!("{ns}/{name}");
+    choices.iter().find(|c| **c == key).cloned()
+}
+
 /// Why a connection is refused when the workload is behind a waypoint and the peer is not
 /// that waypoint: its L7 policy cannot be skipped by calling the workload directly.
 fn bypassed(config: Option<&ProxyConfig>, identity: Option<&str>) -> Option<ProxyError> {
@@ -261,13 +279,13 @@ async fn handle(
     let (mut parts, incoming) = req.into_parts();
     let mut record = Record::for_request("inbound", &parts, peer);
     record.upstream = Some(target.to_string());
-    describe(
-        &mut record,
-        shared.proxy_config().as_deref(),
-        target,
-        &identity,
-        &source,
-    );
+    let config = shared.proxy_config();
+    describe(&mut record, config.as_deref(), target, &identity, &source);
+    if record.service.is_none()
+        && let (Some(c), Some(host)) = (config.as_deref(), record.authority.as_deref())
+    {
+        record.service = called(c, target.port(), host);
+    }
     let denied = {
         let header = |name: &str| -> Vec<String> {
             parts
@@ -319,4 +337,45 @@ async fn handle(
     )
     .await;
     shared.finish(record, start, result)
+}
+
+#[cfg(test)]
+mod called_tests {
+    use super::*;
+
+    #[test]
+    fn a_requests_host_picks_among_the_services_on_its_port_and_only_those() {
+        let mesh = weft_core::resources::mesh::MeshSpec::default();
+        let config = ProxyConfig {
+            id: "pricing-v1-0.shop".into(),
+            namespace: "shop".into(),
+            workload: "pricing-v1".into(),
+            identity: "spiffe://x/ns/shop/sa/pricing".into(),
+            trust_domain: "x".into(),
+            settings: weft_core::annotations::ProxySettings::resolve(&mesh, &[], &[]),
+            inbound_ports: Vec::new(),
+            outbound_traffic_policy: Default::default(),
+            authorization: Vec::new(),
+            waypoints: Vec::new(),
+            app: String::new(),
+            version: String::new(),
+            inbound_services: Default::default(),
+            inbound_service_choices: [(
+                8080,
+                vec!["shop/pricing".to_string(), "shop/pricing-v1".to_string()],
+            )]
+            .into(),
+        };
+        let cases = [
+            ("pricing:8080", Some("shop/pricing")),
+            ("pricing-v1.shop.svc.cluster.local", Some("shop/pricing-v1")),
+            ("pricing.shop:8080", Some("shop/pricing")),
+            ("evil.example:8080", None),
+            ("pricing.other", None),
+        ];
+        for (host, want) in cases {
+            assert_eq!(called(&config, 8080, host).as_deref(), want, "{host}");
+        }
+        assert_eq!(called(&config, 9090, "pricing"), None);
+    }
 }

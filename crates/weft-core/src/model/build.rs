@@ -255,6 +255,10 @@ impl Snapshot {
                 waypoints.push(w.identity.clone());
             }
         }
+        let inbound_service_choices = (targeted.iter())
+            .filter(|(_, keys)| keys.len() > 1)
+            .map(|(port, keys)| (*port, keys.iter().map(|k| k.to_string()).collect()))
+            .collect();
         let inbound_services = targeted
             .into_iter()
             .filter(|(_, keys)| keys.len() == 1)
@@ -268,6 +272,7 @@ impl Snapshot {
             app,
             version,
             inbound_services,
+            inbound_service_choices,
             identity: spiffe_id(
                 &self.mesh.trust_domain,
                 &pod.namespace,

@@ -354,6 +354,11 @@ pub struct ProxyConfig {
     /// `destination_service` of inbound metrics (absent when none or several do).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inbound_services: BTreeMap<u16, String>,
+    /// Ports that several Services target, with those Services (`ns/name`): an HTTP request's
+    /// host picks among them for its metrics (only a name listed here, so the labels stay
+    /// bounded).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inbound_service_choices: BTreeMap<u16, Vec<String>>,
     /// `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`.
     pub identity: String,
     pub trust_domain: String,

@@ -16,6 +16,7 @@ fn config(id: &str) -> (String, String, Vec<u8>) {
         outbound_traffic_policy: Default::default(),
         authorization: Vec::new(),
         waypoints: Vec::new(),
+        inbound_service_choices: Default::default(),
     };
     (
         id.to_string(),

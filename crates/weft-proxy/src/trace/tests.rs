@@ -109,6 +109,7 @@ fn config(collector: Option<String>) -> Arc<ProxyConfig> {
         app: String::new(),
         version: String::new(),
         inbound_services: Default::default(),
+        inbound_service_choices: Default::default(),
     })
 }
 

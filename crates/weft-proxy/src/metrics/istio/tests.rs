@@ -25,6 +25,7 @@ fn proxy(workload: &str, identity: &str) -> ProxyConfig {
         outbound_traffic_policy: Default::default(),
         authorization: Vec::new(),
         waypoints: Vec::new(),
+        inbound_service_choices: Default::default(),
     }
 }
 
