@@ -345,26 +345,18 @@ mod called_tests {
 
     #[test]
     fn a_requests_host_picks_among_the_services_on_its_port_and_only_those() {
-        let mesh = weft_core::resources::mesh::MeshSpec::default();
         let config = ProxyConfig {
-            id: "pricing-v1-0.shop".into(),
-            namespace: "shop".into(),
-            workload: "pricing-v1".into(),
-            identity: "spiffe://x/ns/shop/sa/pricing".into(),
-            trust_domain: "x".into(),
-            settings: weft_core::annotations::ProxySettings::resolve(&mesh, &[], &[]),
-            inbound_ports: Vec::new(),
-            outbound_traffic_policy: Default::default(),
-            authorization: Vec::new(),
-            waypoints: Vec::new(),
-            app: String::new(),
-            version: String::new(),
-            inbound_services: Default::default(),
             inbound_service_choices: [(
                 8080,
                 vec!["shop/pricing".to_string(), "shop/pricing-v1".to_string()],
             )]
             .into(),
+            ..ProxyConfig::with_defaults(
+                "pricing-v1-0.shop",
+                "shop",
+                "pricing-v1",
+                "spiffe://x/ns/shop/sa/pricing",
+            )
         };
         let cases = [
             ("pricing:8080", Some("shop/pricing")),

@@ -375,6 +375,31 @@ pub struct ProxyConfig {
     pub waypoints: Vec<String>,
 }
 
+impl ProxyConfig {
+    /// The configuration of workload `workload` in `namespace` with identity `identity` and
+    /// every mesh default: no ports, Services, policies or waypoints (tests and tools start
+    /// from it and set what they need).
+    pub fn with_defaults(id: &str, namespace: &str, workload: &str, identity: &str) -> ProxyConfig {
+        let mesh = crate::resources::mesh::MeshSpec::default();
+        ProxyConfig {
+            id: id.into(),
+            namespace: namespace.into(),
+            workload: workload.into(),
+            app: String::new(),
+            version: String::new(),
+            inbound_services: BTreeMap::new(),
+            inbound_service_choices: BTreeMap::new(),
+            identity: identity.into(),
+            trust_domain: mesh.trust_domain.clone(),
+            settings: crate::annotations::ProxySettings::resolve(&mesh, &[], &[]),
+            inbound_ports: Vec::new(),
+            outbound_traffic_policy: Default::default(),
+            authorization: Vec::new(),
+            waypoints: Vec::new(),
+        }
+    }
+}
+
 /// A workload's `app` and `version` from its labels, as Istio reads them: `app` (else
 /// `app.kubernetes.io/name`) and `version` (else `app.kubernetes.io/version`); empty when
 /// absent.

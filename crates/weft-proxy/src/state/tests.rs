@@ -1,22 +1,10 @@
 use super::*;
 
 fn config(id: &str) -> (String, String, Vec<u8>) {
-    let mesh = weft_core::resources::mesh::MeshSpec::default();
     let cfg = ProxyConfig {
-        id: id.into(),
-        namespace: "shop".into(),
-        workload: "web".into(),
         app: "web".into(),
         version: "v1".into(),
-        inbound_services: Default::default(),
-        identity: "spiffe://cluster.local/ns/shop/sa/web".into(),
-        trust_domain: "cluster.local".into(),
-        settings: weft_core::annotations::ProxySettings::resolve(&mesh, &[], &[]),
-        inbound_ports: Vec::new(),
-        outbound_traffic_policy: Default::default(),
-        authorization: Vec::new(),
-        waypoints: Vec::new(),
-        inbound_service_choices: Default::default(),
+        ..ProxyConfig::with_defaults(id, "shop", "web", "spiffe://cluster.local/ns/shop/sa/web")
     };
     (
         id.to_string(),

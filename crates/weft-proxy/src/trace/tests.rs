@@ -95,22 +95,14 @@ fn config(collector: Option<String>) -> Arc<ProxyConfig> {
     let mut mesh = weft_core::resources::mesh::MeshSpec::default();
     mesh.tracing.enabled = true;
     mesh.tracing.endpoint = collector;
-    Arc::new(ProxyConfig {
-        id: "web-0.shop".into(),
-        namespace: "shop".into(),
-        workload: "web".into(),
-        identity: "spiffe://cluster.local/ns/shop/sa/web".into(),
-        trust_domain: "cluster.local".into(),
-        settings: weft_core::annotations::ProxySettings::resolve(&mesh, &[], &[]),
-        inbound_ports: Vec::new(),
-        outbound_traffic_policy: Default::default(),
-        authorization: Vec::new(),
-        waypoints: Vec::new(),
-        app: String::new(),
-        version: String::new(),
-        inbound_services: Default::default(),
-        inbound_service_choices: Default::default(),
-    })
+    let mut config = ProxyConfig::with_defaults(
+        "web-0.shop",
+        "shop",
+        "web",
+        "spiffe://cluster.local/ns/shop/sa/web",
+    );
+    config.settings = weft_core::annotations::ProxySettings::resolve(&mesh, &[], &[]);
+    Arc::new(config)
 }
 
 #[tokio::test]

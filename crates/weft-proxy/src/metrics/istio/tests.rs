@@ -1,7 +1,5 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use weft_core::annotations::ProxySettings;
 use weft_core::model::ProxyConfig;
 
 use super::*;
@@ -10,22 +8,11 @@ const FRONTEND: &str = "spiffe://cluster.local/ns/shop/sa/frontend";
 const CATALOG: &str = "spiffe://cluster.local/ns/shop/sa/catalog";
 
 fn proxy(workload: &str, identity: &str) -> ProxyConfig {
-    let mesh = weft_core::resources::mesh::MeshSpec::default();
+    let id = format!("{workload}-0.shop");
     ProxyConfig {
-        id: format!("{workload}-0.shop"),
-        namespace: "shop".into(),
-        workload: workload.into(),
         app: workload.into(),
         version: "v1".into(),
-        inbound_services: BTreeMap::new(),
-        identity: identity.into(),
-        trust_domain: "cluster.local".into(),
-        settings: ProxySettings::resolve(&mesh, &[], &[]),
-        inbound_ports: Vec::new(),
-        outbound_traffic_policy: Default::default(),
-        authorization: Vec::new(),
-        waypoints: Vec::new(),
-        inbound_service_choices: Default::default(),
+        ..ProxyConfig::with_defaults(&id, "shop", workload, identity)
     }
 }
 
