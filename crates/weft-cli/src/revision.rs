@@ -201,10 +201,7 @@ fn revision_table(dir: &RunDir) -> anyhow::Result<String> {
         .to_vec(),
     ];
     for (i, r) in reg.installed() {
-        let tags: Vec<&str> = (reg.tags.iter())
-            .filter(|(_, v)| **v == r.name)
-            .map(|(t, _)| t.as_str())
-            .collect();
+        let tags = reg.tags_of(&r.name);
         let pods = (status.pods.iter())
             .filter(|p| p.revision == r.name)
             .count();

@@ -316,10 +316,7 @@ fn final_state(dir: &RunDir) {
         return;
     };
     for (_, r) in reg.installed() {
-        let tags: Vec<&str> = (reg.tags.iter())
-            .filter(|(_, v)| **v == r.name)
-            .map(|(t, _)| t.as_str())
-            .collect();
+        let tags = reg.tags_of(&r.name);
         let pods = status.pods.iter().filter(|p| p.revision == r.name).count();
         let tags = match tags.is_empty() {
             true => String::new(),

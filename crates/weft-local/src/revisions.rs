@@ -159,6 +159,14 @@ impl Registry {
         Ok(())
     }
 
+    /// The tags that point at revision `name`.
+    pub fn tags_of(&self, name: &str) -> Vec<&str> {
+        (self.tags.iter())
+            .filter(|(_, r)| r.as_str() == name)
+            .map(|(t, _)| t.as_str())
+            .collect()
+    }
+
     /// Points `tag` at `revision`; what it did, or why not.
     pub fn set_tag(
         &mut self,
@@ -214,11 +222,9 @@ impl Registry {
     /// Why revision `name` cannot be uninstalled now: the tags that point at it and the
     /// proxies (`users`) that run on it.
     pub fn uninstall_blockers(&self, name: &str, users: &[String]) -> Vec<String> {
-        let tags = (self.tags.iter())
-            .filter(|(_, r)| r.as_str() == name)
-            .map(|(t, _)| {
-                format!("tag {t} points at it (fix: weft tag set {t} --revision REV --overwrite)")
-            });
+        let tags = (self.tags_of(name).into_iter()).map(|t| {
+            format!("tag {t} points at it (fix: weft tag set {t} --revision REV --overwrite)")
+        });
         let proxies = users.iter().map(|p| {
             format!("{p} runs on it (fix: weft upgrade --to REV, or weft rollout restart)")
         });

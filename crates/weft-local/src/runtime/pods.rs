@@ -199,20 +199,24 @@ impl Pods {
         });
     }
 
-    /// The pods (`ns/name`) whose labels follow `tag`, and the ones running on revision
-    /// `name`, for refusals.
-    pub(super) fn users(&self, tag_or_revision: &str) -> Vec<String> {
+    /// The pods (`pod ns/name (label)`) whose label names `value` (a tag or a revision; no
+    /// label names the `default` tag).
+    pub(super) fn labelled(&self, value: &str) -> Vec<String> {
+        let plan = lock(&self.plan);
+        (plan.pods.iter())
+            .filter(|p| p.rev.as_deref().unwrap_or(crate::revisions::DEFAULT_TAG) == value)
+            .map(|p| format!("pod {} (label)", p.id()))
+            .collect()
+    }
+
+    /// The pods (`pod ns/name`) whose proxy runs on revision `name`.
+    pub(super) fn running_on(&self, name: &str) -> Vec<String> {
         let plan = lock(&self.plan);
         let status = self.board.snapshot();
-        let by_label = (plan.pods.iter())
-            .filter(|p| {
-                p.rev.as_deref().unwrap_or(crate::revisions::DEFAULT_TAG) == tag_or_revision
-            })
-            .map(|p| format!("pod {} (label)", p.id()));
-        let running = (plan.pods.iter().zip(&status.pods))
-            .filter(|(_, s)| s.revision == tag_or_revision)
-            .map(|(p, _)| format!("pod {}", p.id()));
-        by_label.chain(running).collect()
+        (plan.pods.iter().zip(&status.pods))
+            .filter(|(_, s)| s.revision == name)
+            .map(|(p, _)| format!("pod {}", p.id()))
+            .collect()
     }
 
     pub(super) fn board(&self) -> &Board {

@@ -102,11 +102,7 @@ async fn operate(pods: &Pods, report: &Report, req: Request) -> Reply {
             overwrite,
         } => tag_set(pods, &tag, &revision, overwrite),
         Request::TagRemove { tag } => {
-            let users = pods.users(&tag);
-            let users: Vec<String> = users
-                .into_iter()
-                .filter(|u| u.ends_with("(label)"))
-                .collect();
+            let users = pods.labelled(&tag);
             pods.controls.change(|r| r.remove_tag(&tag, &users)).into()
         }
         Request::Rollout {
@@ -209,7 +205,9 @@ async fn uninstall(pods: &Pods, report: &Report, name: &str) -> Reply {
             names.join(", ")
         ));
     };
-    let blockers = reg.uninstall_blockers(name, &pods.users(name));
+    let mut users = pods.labelled(name);
+    users.extend(pods.running_on(name));
+    let blockers = reg.uninstall_blockers(name, &users);
     if !blockers.is_empty() {
         return Reply::refused(format!(
             "revision {name} is in use, not uninstalled:\n  {}",
