@@ -1,6 +1,7 @@
 //! The `weft.dev/` annotations and labels: names, what values they take, and how they combine
 //! with the Mesh defaults into a workload's effective proxy settings.
 
+use crate::access_log::{Encoding, FormatSource, LogFormat};
 use crate::duration::{Duration, ParseDurationError};
 use crate::quantity::{Cpu, Memory, ParseQuantityError};
 use crate::resources::mesh::{LogLevel, MeshSpec, MtlsMode, ProxyDefaults};
@@ -24,6 +25,8 @@ pub const PROXY_MEMORY_LIMIT: &str = "weft.dev/proxy-memory-limit";
 pub const CONCURRENCY: &str = "weft.dev/concurrency";
 pub const LOG_LEVEL: &str = "weft.dev/log-level";
 pub const ACCESS_LOG: &str = "weft.dev/access-log";
+pub const ACCESS_LOG_ENCODING: &str = "weft.dev/access-log-encoding";
+pub const ACCESS_LOG_FORMAT: &str = "weft.dev/access-log-format";
 pub const METRICS: &str = "weft.dev/metrics";
 pub const MTLS_MODE: &str = "weft.dev/mtls-mode";
 pub const TRACE_SAMPLING: &str = "weft.dev/trace-sampling";
@@ -58,6 +61,8 @@ pub enum ValueKind {
     Name,
     WaypointFor,
     Percent,
+    LogEncoding,
+    LogFormat,
 }
 
 /// One known key: where it goes, what it takes, what it does.
@@ -132,7 +137,21 @@ pub const KEYS: &[Key] = &[
         is_label: false,
         kind: ValueKind::Bool,
         default: "true",
-        doc: "JSON access log to stdout.",
+        doc: "Access log to stdout, one line per request or connection.",
+    },
+    Key {
+        name: ACCESS_LOG_ENCODING,
+        is_label: false,
+        kind: ValueKind::LogEncoding,
+        default: "JSON",
+        doc: "Access-log encoding, JSON or TEXT; the Mesh's accessLog.encoding by default.",
+    },
+    Key {
+        name: ACCESS_LOG_FORMAT,
+        is_label: false,
+        kind: ValueKind::LogFormat,
+        default: "weft's JSON record",
+        doc: "Access-log format with Envoy command operators: a line of text (`%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%`), or a JSON object of field names to templates; the Mesh's accessLog.format by default.",
     },
     Key {
         name: METRICS,
@@ -214,6 +233,8 @@ pub enum ValueError {
     Quantity(#[from] ParseQuantityError),
     #[error("{value:?} is not {}", expected(*.kind))]
     Invalid { value: String, kind: ValueKind },
+    #[error("access-log format: {0}")]
+    Format(String),
 }
 
 /// Checks a value for a key, returning what was wrong and what is expected.
@@ -232,6 +253,13 @@ pub fn check_value(kind: ValueKind, value: &str) -> Result<(), ValueError> {
         ValueKind::DataplaneMode => DataplaneMode::parse(value).is_some(),
         ValueKind::WaypointFor => WaypointFor::parse(value).is_some(),
         ValueKind::Percent => parse_percent(value).is_some(),
+        ValueKind::LogEncoding => value.parse::<Encoding>().is_ok(),
+        ValueKind::LogFormat => {
+            let format = FormatSource::Template(value.to_string());
+            return LogFormat::compile(None, Some(&format))
+                .map(drop)
+                .map_err(ValueError::Format);
+        }
     };
     if ok {
         Ok(())
@@ -260,6 +288,8 @@ fn expected(kind: ValueKind) -> &'static str {
         ValueKind::DataplaneMode => "one of sidecar, ambient, none",
         ValueKind::WaypointFor => "one of service, workload, all",
         ValueKind::Percent => "a percentage from 0 to 100, like 1 or 0.5",
+        ValueKind::LogEncoding => "JSON or TEXT",
+        ValueKind::LogFormat => "an access-log format",
     }
 }
 
@@ -348,6 +378,9 @@ pub struct ProxySettings {
     pub concurrency: u32,
     pub log_level: LogLevel,
     pub access_log: bool,
+    /// How access-log lines are written.
+    #[serde(default)]
+    pub access_log_format: LogFormat,
     pub metrics: bool,
     pub mtls_mode: MtlsMode,
     pub dataplane_mode: DataplaneMode,
@@ -415,6 +448,7 @@ impl ProxySettings {
             concurrency: pick(get(CONCURRENCY), concurrency),
             log_level: pick(get(LOG_LEVEL), log_level),
             access_log: pick_bool(ACCESS_LOG, mesh.access_log.enabled),
+            access_log_format: log_format(mesh, get(ACCESS_LOG_ENCODING), get(ACCESS_LOG_FORMAT)),
             metrics: pick_bool(METRICS, mesh.metrics.enabled),
             mtls_mode: pick(get(MTLS_MODE), mesh.mtls.mode),
             dataplane_mode: labels
@@ -432,9 +466,52 @@ impl ProxySettings {
     }
 }
 
+/// A workload's access-log format: its annotations when it has them, the Mesh's otherwise.
+/// An encoding alone keeps the Mesh's format when it fits, else that encoding's default; a
+/// format that does not check (the analyzer reports it) leaves the Mesh's in force.
+fn log_format(mesh: &MeshSpec, encoding: Option<&String>, format: Option<&String>) -> LogFormat {
+    let encoding = encoding.and_then(|e| e.parse::<Encoding>().ok());
+    let own = format.map(|f| FormatSource::Template(f.clone()));
+    let mesh_log = &mesh.access_log;
+    let tried = match (encoding, own) {
+        (None, None) => return mesh_log.log_format(),
+        (e, Some(f)) => LogFormat::compile(e, Some(&f)),
+        (Some(e), None) => LogFormat::compile(Some(e), mesh_log.format.as_ref())
+            .or_else(|_| LogFormat::compile(Some(e), None)),
+    };
+    tried.unwrap_or_else(|_| mesh_log.log_format())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_log_format_comes_from_the_workload_then_the_mesh() {
+        use crate::access_log::Shape;
+        let mut mesh = MeshSpec::default();
+        mesh.access_log.format = Some(FormatSource::Fields(
+            serde_json::from_str(r#"{"code": "%RESPONSE_CODE%"}"#).unwrap(),
+        ));
+        let resolve = |pairs: &[(&str, &str)]| {
+            let ann = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            ProxySettings::resolve(&mesh, &[&ann], &[])
+                .access_log_format
+                .shape
+        };
+        assert!(matches!(resolve(&[]), Shape::Fields(f) if f[0].0 == "code"));
+        let own = resolve(&[(ACCESS_LOG_FORMAT, "%REQ(:PATH)% %RESPONSE_CODE%")]);
+        assert!(matches!(own, Shape::Line(t) if t.parts.len() == 3));
+        // TEXT alone cannot use the Mesh's fields: Istio's default line then.
+        let text = resolve(&[(ACCESS_LOG_ENCODING, "text")]);
+        assert!(matches!(text, Shape::Line(t) if t.parts.len() > 40));
+        // A format that does not check leaves the Mesh's in force.
+        let bad = resolve(&[(ACCESS_LOG_FORMAT, "%NOPE%")]);
+        assert!(matches!(bad, Shape::Fields(_)));
+    }
 
     #[test]
     fn tracing_takes_the_mesh_collector_and_the_most_specific_sampling() {

@@ -1,6 +1,7 @@
 //! weft's core: resource types, the configuration loader with precise errors, effective proxy
 //! settings and the analyzer rules. No async runtime and no network; the loader reads files.
 
+pub mod access_log;
 pub mod annotations;
 pub mod authz;
 pub mod cert;

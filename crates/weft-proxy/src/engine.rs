@@ -188,7 +188,6 @@ impl Engine {
         }
         let mut tasks = JoinSet::new();
         let log_buffer = access_log::Buffer::stdout();
-        tasks.spawn(log_buffer.clone().run());
         let certs = cfg
             .settings
             .bootstrap_token_file

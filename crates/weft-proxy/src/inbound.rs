@@ -277,7 +277,7 @@ async fn handle(
 ) -> Response<Body> {
     let start = Instant::now();
     let (mut parts, incoming) = req.into_parts();
-    let mut record = Record::for_request("inbound", &parts, peer);
+    let mut record = shared.record("inbound", &parts, peer);
     record.upstream = Some(target.to_string());
     let config = shared.proxy_config();
     describe(&mut record, config.as_deref(), target, &identity, &source);

@@ -74,6 +74,13 @@ pub struct Record {
     /// The client went away before the whole response was sent.
     #[serde(skip)]
     pub disconnected: bool,
+    /// The request headers the access-log format reads (lower-case names), kept only when it
+    /// reads some ([`crate::shared::Shared::record`]).
+    #[serde(skip)]
+    pub request_headers: Vec<(String, String)>,
+    /// The response headers the access-log format reads.
+    #[serde(skip)]
+    pub response_headers: Vec<(String, String)>,
     /// Counts the request body as it streams (read into `bytes_sent` when the response ends).
     #[serde(skip)]
     pub request_body: Option<Arc<AtomicU64>>,
@@ -115,6 +122,20 @@ impl Record {
             downstream: Some(peer.to_string()),
             ..Record::new(direction)
         }
+    }
+
+    /// Keeps the values of the headers in `names` (lower-case) that `headers` has.
+    pub fn keep_headers(names: &[&str], headers: &http::HeaderMap) -> Vec<(String, String)> {
+        names
+            .iter()
+            .filter_map(|n| {
+                let v = headers.get(*n)?;
+                Some((
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                ))
+            })
+            .collect()
     }
 
     pub fn finish(&mut self, elapsed: Duration) {

@@ -76,6 +76,24 @@ impl Shared {
         self.proxy.borrow().clone()
     }
 
+    /// A record for an HTTP request, keeping the request headers the access-log format reads.
+    pub fn record(
+        &self,
+        direction: &'static str,
+        parts: &http::request::Parts,
+        peer: std::net::SocketAddr,
+    ) -> crate::record::Record {
+        let mut record = crate::record::Record::for_request(direction, parts, peer);
+        if let Some(c) = self.proxy_config() {
+            let names = c.settings.access_log_format.request_headers();
+            if !names.is_empty() {
+                record.request_headers =
+                    crate::record::Record::keep_headers(&names, &parts.headers);
+            }
+        }
+        record
+    }
+
     pub fn log(&self) -> AccessLog {
         let enabled = self.proxy_config().is_none_or(|p| p.settings.access_log);
         AccessLog {
@@ -118,6 +136,13 @@ impl Shared {
         // The span ends at the response's headers; the record is written when its body ends.
         self.trace.end(&record, || self.proxy_config());
         let (parts, body) = res.into_parts();
+        if let Some(c) = self.proxy_config() {
+            let names = c.settings.access_log_format.response_headers();
+            if !names.is_empty() {
+                record.response_headers =
+                    crate::record::Record::keep_headers(&names, &parts.headers);
+            }
+        }
         let tally = crate::tally::Tally::new(body, record, &parts.headers, self.log());
         http::Response::from_parts(parts, http_body_util::BodyExt::boxed(tally))
     }

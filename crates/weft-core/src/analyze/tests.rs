@@ -306,3 +306,30 @@ spec:
         "{message}"
     );
 }
+
+#[test]
+fn a_workload_access_log_format_is_checked() {
+    let bad = run(r#"apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata:
+  name: api
+  labels: {app: web}
+  annotations: {weft.dev/access-log-format: "%REQ(:METHOD)% %RESP_CODE%"}
+spec: {command: [api]}
+"#);
+    let f = bad.findings.iter().find(|f| f.code == "WEFT0402").unwrap();
+    assert!(
+        f.message.contains("did you mean `%RESPONSE_CODE%`"),
+        "{}",
+        f.message
+    );
+    let good = run(r#"apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata:
+  name: api
+  labels: {app: web}
+  annotations: {weft.dev/access-log-format: "%REQ(:METHOD)% %RESPONSE_CODE%"}
+spec: {command: [api]}
+"#);
+    assert!(!codes(&good).contains(&"WEFT0402"));
+}

@@ -194,3 +194,14 @@ fn directories_are_read_recursively_in_order() {
         .collect();
     assert_eq!(ids, ["Namespace/a", "Namespace/b"]);
 }
+
+#[test]
+fn a_bad_access_log_operator_is_a_config_error_naming_the_nearest() {
+    let e = one_error(
+        "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: mesh}\nspec:\n  accessLog:\n    format: {code: \"%RESPONSE_CODEX%\"}\n",
+    );
+    assert_eq!(e.path.as_deref(), Some("spec.accessLog"));
+    let text = e.to_string();
+    assert!(text.contains("field `code`"), "{text}");
+    assert!(text.contains("did you mean `%RESPONSE_CODE%`"), "{text}");
+}

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::access_log::{Encoding, FormatSource, LogFormat};
 use crate::duration::Duration;
 use crate::meta::ObjectMeta;
 use crate::quantity::{Cpu, Memory};
@@ -31,7 +32,7 @@ pub struct MeshSpec {
     #[serde(default)]
     pub proxy: ProxyDefaults,
     /// Access logging by every proxy.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked_access_log")]
     pub access_log: AccessLog,
     /// Prometheus metrics served by every proxy.
     #[serde(default)]
@@ -215,37 +216,43 @@ impl std::str::FromStr for LogLevel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessLog {
-    /// One line per request or connection.
+    /// One line per request or connection, on the proxy's stdout (`weft logs POD --proxy`).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// `JSON` (default) or `TEXT`.
-    #[serde(default)]
-    pub format: AccessLogFormat,
-    /// Where the log goes.
-    #[serde(default = "default_log_path")]
-    pub path: String,
+    /// `JSON` or `TEXT`. Default: what `format` is (JSON without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+    /// Envoy command operators (`%REQ(:PATH)%`, `%RESPONSE_CODE%`, docs/access-log.md): a
+    /// line of text, or for JSON a map of field names to templates (or that map as a JSON
+    /// string, as Istio writes it). Absent: weft's JSON record, or with `encoding: TEXT`
+    /// Istio's default line. Workloads override it with `weft.dev/access-log-format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<FormatSource>,
 }
 
 impl Default for AccessLog {
     fn default() -> Self {
         AccessLog {
             enabled: true,
-            format: AccessLogFormat::default(),
-            path: default_log_path(),
+            encoding: None,
+            format: None,
         }
     }
 }
 
-fn default_log_path() -> String {
-    "/dev/stdout".into()
+impl AccessLog {
+    /// The checked format (the Mesh is rejected at load when it does not check).
+    pub fn log_format(&self) -> LogFormat {
+        LogFormat::compile(self.encoding, self.format.as_ref()).unwrap_or_default()
+    }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum AccessLogFormat {
-    #[default]
-    Json,
-    Text,
+/// `accessLog`, its encoding and format checked together.
+fn checked_access_log<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AccessLog, D::Error> {
+    let log = AccessLog::deserialize(d)?;
+    LogFormat::compile(log.encoding, log.format.as_ref())
+        .map_err(|e| serde::de::Error::custom(format!("access-log format: {e}")))?;
+    Ok(log)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

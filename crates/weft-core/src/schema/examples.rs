@@ -35,7 +35,10 @@ spec:
       limits: {cpu: "1", memory: 128Mi}
     concurrency: 2
     logLevel: info
-  accessLog: {enabled: true, format: JSON, path: /dev/stdout}
+  accessLog:
+    enabled: true
+    encoding: JSON
+    format: {time: "%START_TIME%", method: "%REQ(:METHOD)%", path: "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%", code: "%RESPONSE_CODE%", flags: "%RESPONSE_FLAGS%", ms: "%DURATION%", peer: "%DOWNSTREAM_PEER_URI_SAN%"}
   metrics: {enabled: true, port: 15020}
   tracing:
     enabled: true

@@ -139,6 +139,8 @@ fn value_kind(kind: ValueKind) -> &'static str {
         ValueKind::DataplaneMode => "one of `sidecar`, `ambient`, `none`",
         ValueKind::WaypointFor => "one of `service`, `workload`, `all`",
         ValueKind::Percent => "a percentage from 0 to 100",
+        ValueKind::LogEncoding => "`JSON` or `TEXT`",
+        ValueKind::LogFormat => "[access-log format](access-log.md)",
     }
 }
 
@@ -176,13 +178,11 @@ fn best_practices(md: &mut String) {
         (
             "Access log",
             format!(
-                "{}, `{}` to `{}`",
+                "{}, weft's JSON record to the proxy's stdout",
                 on(d.access_log.enabled),
-                json_str(&d.access_log.format),
-                d.access_log.path
             ),
             "accessLog",
-            &[ACCESS_LOG],
+            &[ACCESS_LOG, ACCESS_LOG_ENCODING, ACCESS_LOG_FORMAT],
         ),
         (
             "Proxy requests",
@@ -228,8 +228,9 @@ fn json_str<T: serde::Serialize>(v: &T) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::access_log::Shape;
     use crate::annotations::{self, KEYS};
-    use crate::resources::mesh::{AccessLogFormat, MeshSpec, MtlsMode};
+    use crate::resources::mesh::{MeshSpec, MtlsMode};
 
     /// The defaults weft promises (docs/config.md, "Best-practice defaults").
     #[test]
@@ -241,8 +242,7 @@ mod tests {
         assert!(d.metrics.enabled);
         assert_eq!(d.metrics.port, 15020);
         assert!(d.access_log.enabled);
-        assert_eq!(d.access_log.format, AccessLogFormat::Json);
-        assert_eq!(d.access_log.path, "/dev/stdout");
+        assert_eq!(d.access_log.log_format().shape, Shape::Standard);
         let r = d.proxy.resources;
         assert_eq!(
             (r.requests.cpu.to_string(), r.requests.memory.to_string()),

@@ -38,7 +38,8 @@ pub const SIZE_BUCKETS: [f64; 9] = [
     100000000.0,
 ];
 
-const UNKNOWN: &str = "unknown";
+/// A label whose value is not known.
+pub const UNKNOWN: &str = "unknown";
 
 /// The labels of every Istio series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -42,7 +42,7 @@ pub(crate) async fn serve(
 ) -> Response<Body> {
     let start = Instant::now();
     let (mut parts, incoming) = req.into_parts();
-    let mut record = Record::for_request(routing.direction(), &parts, peer);
+    let mut record = shared.record(routing.direction(), &parts, peer);
     record.trace = Some(crate::trace::start(
         shared.proxy_config().as_deref(),
         &mut parts.headers,

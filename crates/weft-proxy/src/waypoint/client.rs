@@ -182,7 +182,7 @@ async fn refuse<S: Io>(
         let (shared, kind, service) = (shared.clone(), kind.clone(), service.clone());
         async move {
             let (parts, _) = req.into_parts();
-            let mut record = Record::for_request(direction, &parts, peer);
+            let mut record = shared.record(direction, &parts, peer);
             record.service = service;
             let e = ProxyError::from(kind);
             Ok::<_, std::convert::Infallible>(shared.finish(record, Instant::now(), Err(e)))

@@ -147,7 +147,7 @@ async fn request(
             header: &header,
         };
         let ask = ask(&identity, port, Some(http), &key);
-        let mut record = Record::for_request("waypoint", &parts_of(&req), peer);
+        let mut record = shared.record("waypoint", &parts_of(&req), peer);
         record.source = req.extensions().get::<peer::Shared>().cloned();
         record.service = Some(key.to_string());
         record.peer_identity = Some(identity.to_string());

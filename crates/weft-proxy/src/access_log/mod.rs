@@ -1,15 +1,20 @@
-//! One JSON line per request or TCP connection, on stdout (the default everywhere in weft).
-//! Every record also goes to the metrics and to the taps ([`crate::tap`]), whether or not the
-//! log is on: this is the one place records are emitted.
+//! One line per request or TCP connection, on stdout (JSON by default everywhere in weft), in
+//! the workload's format ([`render`]). Every record also goes to the metrics and to the taps
+//! ([`crate::tap`]), whether or not the log is on: this is the one place records are emitted.
 //!
-//! Lines wait in a [`Buffer`] owned by the proxy and go out together (every [`FLUSH_EVERY`]
-//! from the proxy's [`Buffer::run`] task, at once when [`FLUSH_AT`] bytes are waiting, and when
-//! the proxy has drained): one write for many requests instead of one each, on the hot path.
+//! Logging never blocks a request: lines are appended to a [`Buffer`] and written by its own
+//! thread (every [`FLUSH_EVERY`], at once when [`FLUSH_AT`] bytes wait, and when the proxy has
+//! drained), one write for many requests. When the output does not keep up and
+//! [`MAX_WAITING`] bytes wait, new lines are dropped and counted, not queued without bound.
+
+mod render;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use weft_core::access_log::LogFormat;
 use weft_core::model::ProxyConfig;
 
 use crate::record::Record;
@@ -18,14 +23,18 @@ use crate::record::Record;
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Lines are written at once when this many bytes wait.
 pub const FLUSH_AT: usize = 32 * 1024;
+/// Past this many waiting bytes, lines are dropped (and counted) until the writer catches up.
+pub const MAX_WAITING: usize = 4 * 1024 * 1024;
 
 /// Where the lines go: stdout, or anything else (tests).
 pub type Sink = Box<dyn Write + Send>;
 
-/// The lines waiting to be written, and where they go. One per proxy.
+/// The lines waiting to be written, and where they go. One per proxy process.
 pub struct Buffer {
     lines: Mutex<Vec<u8>>,
+    wake: Condvar,
     out: Mutex<Sink>,
+    dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for Buffer {
@@ -40,27 +49,38 @@ impl Buffer {
         Buffer::to(Box::new(std::io::stdout()))
     }
 
-    /// A buffer writing to `out`.
+    /// A buffer writing to `out`, with its writer thread (which ends with the buffer).
     pub fn to(out: Sink) -> Arc<Buffer> {
-        Arc::new(Buffer {
+        let buffer = Arc::new(Buffer {
             lines: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
             out: Mutex::new(out),
-        })
+            dropped: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&buffer);
+        let spawned = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || writer(weak));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "access log: no writer thread; lines are written when the proxy drains");
+        }
+        buffer
     }
 
-    fn push(&self, r: &Record) {
+    fn push(&self, line: &[u8]) {
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        if serde_json::to_writer(&mut *lines, r).is_ok() {
-            lines.push(b'\n');
+        if lines.len() >= MAX_WAITING {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
-        let full = lines.len() >= FLUSH_AT;
-        drop(lines);
-        if full {
-            self.flush();
+        lines.extend_from_slice(line);
+        if lines.len() >= FLUSH_AT {
+            self.wake.notify_one();
         }
     }
 
-    /// Writes the waiting lines (also called when the proxy has drained).
+    /// Writes the waiting lines (the writer thread's work; also called when the proxy has
+    /// drained).
     pub fn flush(&self) {
         let lines = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
         if !lines.is_empty() {
@@ -68,16 +88,25 @@ impl Buffer {
             let _ = out.write_all(&lines);
             let _ = out.flush();
         }
-    }
-
-    /// Flushes every [`FLUSH_EVERY`] until the task is dropped (a task of the proxy's).
-    pub async fn run(self: Arc<Self>) {
-        let mut every = tokio::time::interval(FLUSH_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            self.flush();
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "access log: lines dropped because the output did not keep up"
+            );
         }
+    }
+}
+
+/// Waits for lines (a full batch, or [`FLUSH_EVERY`]) and writes them, until the buffer is gone.
+fn writer(buffer: Weak<Buffer>) {
+    while let Some(b) = buffer.upgrade() {
+        let lines = b.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let waited = b
+            .wake
+            .wait_timeout_while(lines, FLUSH_EVERY, |l| l.len() < FLUSH_AT);
+        drop(waited);
+        b.flush();
     }
 }
 
@@ -87,7 +116,8 @@ pub struct AccessLog {
     pub enabled: bool,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub buffer: Arc<Buffer>,
-    /// The workload served (the metrics' own side), once the control plane sent it.
+    /// The workload served (the metrics' own side, and the log's format), once the control
+    /// plane sent it.
     pub me: Option<Arc<ProxyConfig>>,
     pub tap: Arc<crate::tap::Hub>,
 }
@@ -97,7 +127,14 @@ impl AccessLog {
         self.metrics.observe(r, self.me.as_deref());
         self.tap.publish(r);
         if self.enabled {
-            self.buffer.push(r);
+            let standard = LogFormat::default();
+            let format = self
+                .me
+                .as_ref()
+                .map_or(&standard, |c| &c.settings.access_log_format);
+            let mut line = Vec::with_capacity(512);
+            render::line(format, r, self.me.as_deref(), &mut line);
+            self.buffer.push(&line);
         }
     }
 
@@ -125,8 +162,8 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn lines_wait_for_the_flusher_and_disabled_logs_write_nothing() {
+    #[test]
+    fn lines_wait_for_the_writer_and_disabled_logs_write_nothing() {
         let sink = Shared::default();
         let buffer = Buffer::to(Box::new(sink.clone()));
         let mut log = AccessLog {
@@ -137,10 +174,8 @@ mod tests {
             tap: Arc::default(),
         };
         log.write(&Record::new("outbound"));
-        assert!(sink.0.lock().unwrap().is_empty(), "waits for a flush");
-        let flusher = tokio::spawn(buffer.clone().run());
         while sink.0.lock().unwrap().is_empty() {
-            tokio::time::sleep(FLUSH_EVERY).await;
+            std::thread::sleep(FLUSH_EVERY / 4);
         }
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
@@ -149,6 +184,5 @@ mod tests {
         log.write(&Record::new("inbound"));
         buffer.flush();
         assert_eq!(sink.0.lock().unwrap().split(|b| *b == b'\n').count(), 2);
-        flusher.abort();
     }
 }
