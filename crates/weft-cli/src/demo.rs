@@ -4,6 +4,9 @@
 //!
 //! Configured by environment, as a workload would be: `CATALOG_URL`, `CART_URL`,
 //! `PRICING_URL` (e.g. `http://pricing:8080`), `VERSION` (default v1), `POD_NAME`.
+//!
+//! Each service copies the request's trace context and id ([`PROPAGATED`]) onto the calls it
+//! makes to serve it, as an app must for the proxies' spans to join into one trace.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -64,6 +67,32 @@ impl Env {
 
 const ITEMS: [&str; 3] = ["loom", "shuttle", "yarn"];
 
+/// The headers that carry a request's trace context (W3C, B3 multi and single) and its id:
+/// a service copies them from the request it serves onto every call it makes for it, so the
+/// proxies see those calls as children of the request's span (docs/tracing.md).
+pub const PROPAGATED: [&str; 9] = [
+    "traceparent",
+    "tracestate",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "b3",
+    "x-request-id",
+];
+
+/// The [`PROPAGATED`] headers of `headers`, to send on with each call.
+fn propagated(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in PROPAGATED {
+        for value in headers.get_all(name) {
+            out.append(name, value.clone());
+        }
+    }
+    out
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -109,6 +138,11 @@ pub async fn serve(listener: TcpListener, env: Env) {
 
 async fn handle<B>(env: &Env, client: &HttpClient, req: Request<B>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
+    let forward = propagated(req.headers());
+    let fetch = |url: String| {
+        let forward = &forward;
+        async move { call(client, &url, forward).await }
+    };
     let me = json!({"pod": env.pod, "version": env.version});
     match (env.role, path.as_str()) {
         (_, "/healthz") => reply(
@@ -134,19 +168,19 @@ async fn handle<B>(env: &Env, client: &HttpClient, req: Request<B>) -> Response<
         (Role::Catalog, "/items") => {
             let mut items = Vec::new();
             for item in ITEMS {
-                items.push(json!({"item": item, "price": call(client, &format!("{}/price/{item}", env.pricing)).await}));
+                items.push(json!({"item": item, "price": fetch(format!("{}/price/{item}", env.pricing)).await}));
             }
             json_reply(json!({"items": items, "by": me}))
         }
         (Role::Cart, "/cart") => {
-            let price = call(client, &format!("{}/price/yarn", env.pricing)).await;
+            let price = fetch(format!("{}/price/yarn", env.pricing)).await;
             json_reply(
                 json!({"lines": [{"item": "yarn", "quantity": 2, "price": price}], "by": me}),
             )
         }
         (Role::Frontend, "/api") | (Role::Frontend, "/") => {
-            let catalog = call(client, &format!("{}/items", env.catalog)).await;
-            let cart = call(client, &format!("{}/cart", env.cart)).await;
+            let catalog = fetch(format!("{}/items", env.catalog)).await;
+            let cart = fetch(format!("{}/cart", env.cart)).await;
             let page = json!({"frontend": me, "catalog": catalog, "cart": cart});
             if path == "/api" {
                 json_reply(page)
@@ -162,13 +196,17 @@ async fn handle<B>(env: &Env, client: &HttpClient, req: Request<B>) -> Response<
     }
 }
 
-/// GETs `url` and returns its JSON, or what went wrong (status and `weft-error`).
-async fn call(client: &HttpClient, url: &str) -> Value {
+/// GETs `url` with the `forward` headers and returns its JSON, or what went wrong (status and
+/// `weft-error`).
+async fn call(client: &HttpClient, url: &str, forward: &HeaderMap) -> Value {
     let uri = match url.parse::<http::Uri>() {
         Ok(u) => u,
         Err(e) => return json!({"error": format!("bad URL {url}: {e}")}),
     };
-    match client.get(uri).await {
+    let mut req = Request::new(Empty::new());
+    *req.uri_mut() = uri;
+    *req.headers_mut() = forward.clone();
+    match client.request(req).await {
         Err(e) => json!({"error": format!("{url}: {e}")}),
         Ok(res) => {
             let status = res.status();
@@ -291,7 +329,7 @@ mod tests {
         )
         .await;
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-        let api = call(&client, &format!("http://{front}/api")).await;
+        let api = call(&client, &format!("http://{front}/api"), &HeaderMap::new()).await;
         assert_eq!(api["frontend"]["pod"], "frontend-0");
         assert_eq!(api["catalog"]["by"]["pod"], "catalog-0");
         assert_eq!(api["catalog"]["items"][0]["price"]["by"]["version"], "v2");
@@ -318,7 +356,7 @@ mod tests {
         )
         .await;
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-        let api = call(&client, &format!("http://{front}/api")).await;
+        let api = call(&client, &format!("http://{front}/api"), &HeaderMap::new()).await;
         assert!(
             api["catalog"]["error"]
                 .as_str()
@@ -326,5 +364,77 @@ mod tests {
                 .contains("127.0.0.1:1"),
             "{api}"
         );
+    }
+
+    /// A dependency that answers with the headers it was sent, as a JSON object.
+    async fn echo_headers() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = l.accept().await.unwrap();
+                let svc = hyper::service::service_fn(|req: Request<_>| {
+                    let headers: serde_json::Map<String, Value> = (req.headers().iter())
+                        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or("?"))))
+                        .collect();
+                    let body = json!({ "headers": headers });
+                    async move { Ok::<_, Infallible>(json_reply(body)) }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn trace_context_and_request_id_reach_every_hop() {
+        // frontend → catalog → pricing (the echo), and frontend → cart (the echo).
+        let echo = echo_headers().await;
+        let catalog = start(Role::Catalog, "v1", "catalog-0", ["", "", &echo]).await;
+        let front = start(
+            Role::Frontend,
+            "v1",
+            "frontend-0",
+            [&format!("http://{catalog}"), &echo, ""],
+        )
+        .await;
+        let sent = [
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "weft=1"),
+            ("x-b3-traceid", "4bf92f3577b34da6a3ce929d0e0e4736"),
+            ("x-b3-spanid", "00f067aa0ba902b7"),
+            ("x-b3-parentspanid", "a3ce929d0e0e4736"),
+            ("x-b3-sampled", "1"),
+            ("x-b3-flags", "1"),
+            (
+                "b3",
+                "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1-a3ce929d0e0e4736",
+            ),
+            ("x-request-id", "7f3a0c1e-req"),
+        ];
+        assert_eq!(sent.map(|(k, _)| k), PROPAGATED);
+        let mut headers = HeaderMap::new();
+        for (k, v) in sent {
+            headers.insert(k, v.parse().unwrap());
+        }
+        headers.insert("x-not-a-trace-header", "private".parse().unwrap());
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let api = call(&client, &format!("http://{front}/api"), &headers).await;
+
+        let cart = &api["cart"]["headers"];
+        let pricing = &api["catalog"]["items"][0]["price"]["headers"];
+        for (hop, seen) in [("frontend → cart", cart), ("catalog → pricing", pricing)] {
+            for (k, v) in sent {
+                assert_eq!(seen[k], v, "{hop}: {k}: {api}");
+            }
+            assert!(seen.get("x-not-a-trace-header").is_none(), "{hop}: {api}");
+        }
     }
 }
