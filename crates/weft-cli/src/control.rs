@@ -110,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             revision: args.revision.clone(),
         })
         .await?;
-        eprintln!(
+        logging::banner(format_args!(
             "weft control{}: discovery on {}{}, admin on http://{}/debug/syncz",
             args.revision
                 .as_ref()
@@ -120,7 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .secure_discovery
                 .map_or_else(String::new, |a| format!(", mTLS discovery on {a}")),
             bound.admin
-        );
+        ));
         if let Some(path) = &args.addresses_file {
             let reported = weft_local::addresses::ControlAddresses {
                 discovery: bound.discovery,
@@ -190,6 +190,8 @@ mod tests {
         let sets: Vec<String> = args.sets.iter().map(|s| s.to_string()).collect();
         assert_eq!(sets, launch.sets);
         assert_eq!(args.revision, launch.revision);
+        // Its log is JSON lines, like every process `weft up` starts.
+        assert_eq!(args.log_format, crate::logging::Format::Json);
         let without = ControlLaunch {
             revision: None,
             ..launch.clone()

@@ -177,7 +177,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("weft: error: {e:#}");
+            logging::fatal(&e);
             ExitCode::from(2)
         }
     }

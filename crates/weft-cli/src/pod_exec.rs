@@ -1,7 +1,11 @@
-//! `weft pod-exec` (internal): how `weft up` starts a process inside a pod.
+//! `weft pod-exec` (internal): how `weft up` starts a process inside a pod. Its one line of
+//! output, why the process could not start, goes to that process's log in the format the
+//! process logs in (`--log-format`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::logging;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,6 +18,9 @@ pub struct Args {
     /// Working directory.
     #[arg(long)]
     cwd: Option<PathBuf>,
+    /// How to write the error when the program cannot start: the format of the log it shares.
+    #[arg(long, value_enum, default_value_t = logging::Format::Text)]
+    log_format: logging::Format,
     /// The program and its arguments.
     #[arg(last = true, required = true)]
     argv: Vec<String>,
@@ -26,7 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.cwd.as_deref(),
         &args.argv,
     );
-    eprintln!("weft pod-exec: {e:#}");
+    logging::report(args.log_format, "weft pod-exec", &format!("{e:#}"));
     // 127: like a shell, "command not found or could not start".
     Ok(ExitCode::from(127))
 }

@@ -262,8 +262,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.waypoint.is_some() {
         return waypoint::run(args);
     }
-    let control_plane = control_plane(&args)?;
     let set_level = logging::init(&args.log_level, args.log_format);
+    let control_plane = control_plane(&args)?;
     let rt = runtime(&args)?;
     let engine = settings(&args, control_plane, set_level);
     let namespace = args.namespace.unwrap_or_else(|| "default".into());
@@ -294,10 +294,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     rt.block_on(async {
         let bound = weft_proxy::build(cfg).await?;
-        eprintln!(
+        logging::banner(format_args!(
             "weft proxy: outbound on {}, inbound on {}, admin on {}, readiness on {}, metrics on {}",
             bound.outbound, bound.inbound, bound.admin, bound.readiness, bound.metrics
-        );
+        ));
         if let Some(path) = &addresses_file {
             let reported = weft_local::addresses::ProxyAddresses {
                 outbound: Some(bound.outbound),
@@ -316,6 +316,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
+    let set_level = logging::init(&args.log_level, args.log_format);
     let control_plane = control_plane(&args)?;
     let gateway = args.gateway.as_deref().unwrap_or_default();
     let (namespace, name) = gateway_name(gateway, args.namespace.as_deref())?;
@@ -325,7 +326,6 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
             bail!("--listen names listener port {port} twice");
         }
     }
-    let set_level = logging::init(&args.log_level, args.log_format);
     let rt = runtime(&args)?;
     let engine = settings(&args, control_plane, set_level);
     let workload = args.workload.unwrap_or_else(|| name.clone());
@@ -353,13 +353,13 @@ fn run_gateway(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(port, addr)| format!("{port} on {addr}"))
             .collect();
-        eprintln!(
+        logging::banner(format_args!(
             "weft proxy: gateway {namespace}/{name}, listeners {}, admin on {}, readiness on {}, metrics on {}",
             listeners.join(", "),
             bound.admin,
             bound.readiness,
             bound.metrics
-        );
+        ));
         if let Some(path) = &addresses_file {
             let reported = weft_local::addresses::ProxyAddresses {
                 outbound: None,

@@ -228,7 +228,15 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         }
     });
 
-    tracing::info!(%discovery, secure_discovery = ?secure_discovery, %admin, revision = ?about.revision, weft = about.weft_version, protocol = about.protocol_version, "control plane ready");
+    tracing::info!(
+        %discovery,
+        secure_discovery = secure_discovery.map(tracing::field::display),
+        %admin,
+        revision = about.revision.as_deref(),
+        weft = about.weft_version,
+        protocol = about.protocol_version,
+        "control plane ready"
+    );
     Ok(Bound {
         discovery,
         secure_discovery,

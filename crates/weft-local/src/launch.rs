@@ -3,11 +3,23 @@
 //! [`ControlLaunch`]
 //! values whose `to_args()` give the argv after the binary. The CLI's unit tests parse these back with its own parser, so a
 //! renamed flag on either side fails a test instead of a mesh.
+//!
+//! Every one of them logs JSON lines ([`JSON_LOGS`]): one flat object per line, for `weft logs`,
+//! log shippers and tests to read.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use weft_core::duration::Duration;
+
+/// The flag and value every process `weft up` starts is given: its log is JSON lines.
+pub const JSON_LOGS: [&str; 2] = ["--log-format", "json"];
+
+/// Whether `args` asks for JSON logs ([`JSON_LOGS`]): the launcher of a pod's process writes
+/// its own error in the same format, into the same log.
+pub fn logs_json(args: &[String]) -> bool {
+    args.windows(2).any(|w| w == JSON_LOGS)
+}
 
 /// `weft proxy ...` as the local runtime starts it.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +78,7 @@ impl ProxyLaunch {
         }
         a.opt("--mark", self.mark);
         a.opt("--log-level", self.log_level.as_ref());
+        a.flag(JSON_LOGS[0], JSON_LOGS[1]);
         a.opt("--concurrency", self.concurrency);
         a.flag(
             "--bootstrap-token-file",
@@ -133,6 +146,7 @@ impl NodeLaunch {
         a.flag("--trust-domain", &self.trust_domain);
         a.flag("--mark", self.mark);
         a.opt("--log-level", self.log_level.as_ref());
+        a.flag(JSON_LOGS[0], JSON_LOGS[1]);
         a.flag(
             "--bootstrap-token-file",
             self.bootstrap_token_file.display(),
@@ -186,6 +200,7 @@ impl WaypointLaunch {
         a.flag("--ca-root", self.ca_root.display());
         a.flag("--trust-domain", &self.trust_domain);
         a.opt("--log-level", self.log_level.as_ref());
+        a.flag(JSON_LOGS[0], JSON_LOGS[1]);
         a.flag(
             "--bootstrap-token-file",
             self.bootstrap_token_file.display(),
@@ -230,6 +245,7 @@ impl ControlLaunch {
     /// The argv after the binary, starting with `control`.
     pub fn to_args(&self) -> Vec<String> {
         let mut a = Args(vec!["control".into()]);
+        a.flag(JSON_LOGS[0], JSON_LOGS[1]);
         a.flag("--config", self.config_dir.display());
         a.flag("--discovery", self.discovery);
         a.flag("--secure-discovery", self.secure_discovery);

@@ -71,12 +71,16 @@ pub struct Spec {
 }
 
 impl Spec {
-    fn command(&self) -> anyhow::Result<Command> {
+    pub(crate) fn command(&self) -> anyhow::Result<Command> {
         let mut cmd = match &self.pod {
             Some((netns, etc)) => {
                 let mut c = Command::new(&self.weft);
                 c.arg("pod-exec").arg("--netns").arg(netns);
                 c.arg("--etc").arg(etc);
+                // Its error, if the process cannot start, is a line of the process's log.
+                if crate::launch::logs_json(&self.argv) {
+                    c.args(crate::launch::JSON_LOGS);
+                }
                 if let Some(dir) = &self.cwd {
                     c.arg("--cwd").arg(dir);
                 }

@@ -144,9 +144,9 @@ pub async fn forward(
                         let _ = tokio::io::copy_bidirectional(&mut d, &mut u).await;
                     }
                     (d, u) => tracing::debug!(
-                        "upgrade failed: downstream {:?}, upstream {:?}",
-                        d.err(),
-                        u.err()
+                        downstream_error = d.err().map(tracing::field::display),
+                        upstream_error = u.err().map(tracing::field::display),
+                        "upgrade failed"
                     ),
                 }
             });

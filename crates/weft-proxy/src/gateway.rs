@@ -70,7 +70,18 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
             .tasks
             .spawn(run(l, shared.clone(), Routing::Gateway(key.clone()), port));
     }
-    tracing::info!(gateway = %cfg.gateway, ?listeners, admin = %engine.admin, readiness = %engine.readiness, "gateway listening");
+    // `PORT=ADDR` as `--listen` takes them: a string, not a map, so the line stays flat.
+    let shown: Vec<String> = (listeners.iter())
+        .map(|(port, addr)| format!("{port}={addr}"))
+        .collect();
+    tracing::info!(
+        gateway = %cfg.gateway,
+        listeners = %shown.join(" "),
+        admin = %engine.admin,
+        readiness = %engine.readiness,
+        metrics = %engine.metrics,
+        "gateway listening"
+    );
     Ok(Bound {
         listeners,
         admin: engine.admin,

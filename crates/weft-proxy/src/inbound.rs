@@ -63,7 +63,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, app: Option<SocketA
                 record.downstream = Some(peer.to_string());
                 record.upstream = Some(target.to_string());
                 shared.metrics.mtls_refused("plaintext");
-                tracing::warn!(%peer, %target, "inbound: refused plaintext: the workload's mTLS mode is {mode:?}");
+                tracing::warn!(%peer, destination = %target, "inbound: refused plaintext: the workload's mTLS mode is {mode:?}");
                 let err = Kind::Plaintext(format!("plaintext refused: mTLS mode {mode:?}")).into();
                 return serve::refuse_tcp(shared.log(), record, &err);
             }
@@ -103,7 +103,7 @@ pub async fn run_tunnel(
                 Some(app) => app,
                 None if Some(a.target.ip()) == shared.identity_ip => a.target,
                 None => {
-                    return tracing::warn!(peer = %a.peer, identity = %a.identity, target = %a.target,
+                    return tracing::warn!(peer = %a.peer, peer_identity = %a.identity, destination = %a.target,
                         "tunnel: refusing a stream to an address that is not this pod");
                 }
             };
@@ -129,7 +129,7 @@ async fn connection<S: Io>(
     describe(&mut record, config.as_deref(), target, &identity, &source);
     if let Some(e) = bypassed(config.as_deref(), identity.as_deref()) {
         record.upstream = Some(target.to_string());
-        tracing::info!(%peer, peer_identity = ?identity, %target, "refused: {e}");
+        tracing::info!(%peer, peer_identity = identity.as_deref(), destination = %target, "refused: {e}");
         return serve::refuse_tcp(shared.log(), record, &e);
     }
     let declared = config.as_ref().and_then(|p| {
@@ -261,7 +261,7 @@ fn authorize(shared: &Shared, ask: &Ask<'_>, record: &mut Record) -> Result<(), 
         }
         Decision::Deny { policy, reason } => {
             record.policy = Some(policy.clone());
-            tracing::info!(peer = ?ask.identity, port = ask.port, %policy, "denied: {reason}");
+            tracing::info!(peer_identity = ask.identity, port = ask.port, %policy, "denied: {reason}");
             Err(Kind::Denied(reason).into())
         }
     }

@@ -216,7 +216,7 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         .finish(cfg.handoff.as_ref(), &mut engine, &states)
         .await?;
     let (admin, readiness, metrics) = (engine.admin, engine.readiness, engine.metrics);
-    tracing::info!(node = %cfg.node, %admin, "node proxy listening");
+    tracing::info!(node = %cfg.node, %admin, %readiness, %metrics, "node proxy listening");
     Ok(Bound {
         admin,
         readiness,
@@ -333,7 +333,13 @@ impl Serve {
             let netns = netns_watch::identity(&self.pod.netns);
             match self.start(&mut tasks, config.clone()) {
                 Ok((listeners, cert)) => {
-                    tracing::info!(pod = %id, ?listeners, "pod served");
+                    tracing::info!(
+                        pod = %id,
+                        outbound = %listeners.outbound,
+                        inbound = %listeners.inbound,
+                        tunnel = listeners.tunnel.map(tracing::field::display),
+                        "pod served"
+                    );
                     self.state(PodState::Served(listeners), cert.clone());
                     tasks.spawn(settle(self.listeners.clone(), id.clone(), cert));
                 }

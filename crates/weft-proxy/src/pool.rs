@@ -275,7 +275,7 @@ impl Pool {
             .map_err(|e| reset(target, e, false))?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!(%target, "upstream HTTP/1 connection ended: {e}");
+                tracing::debug!(upstream = %target, "upstream HTTP/1 connection ended: {e}");
             }
         });
         Ok(sender)
@@ -318,7 +318,7 @@ impl Pool {
                     .map_err(|e| reset(target, e, false))?;
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
-                        tracing::debug!(%target, "upstream HTTP/2 connection ended: {e}");
+                        tracing::debug!(upstream = %target, "upstream HTTP/2 connection ended: {e}");
                     }
                 });
                 let mut pools = self.h2.lock().unwrap_or_else(|p| p.into_inner());

@@ -108,7 +108,7 @@ pub async fn tcp<S: Io, U: Io>(
             if let Some(p) = pick {
                 p.failure();
             }
-            tracing::debug!(%target, "tcp: {}", e.chain());
+            tracing::debug!(upstream = %target, "tcp: {}", e.chain());
         }
     }
     record.finish(start.elapsed());

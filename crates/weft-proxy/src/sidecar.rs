@@ -99,7 +99,15 @@ pub async fn build(cfg: Config) -> Result<Bound, BindError> {
         cfg.inbound_app,
     ));
     let (admin, readiness, metrics) = (engine.admin, engine.readiness, engine.metrics);
-    tracing::info!(%outbound, %inbound, ?tunnel, %admin, %readiness, "proxy listening");
+    tracing::info!(
+        %outbound,
+        %inbound,
+        tunnel = tunnel.map(tracing::field::display),
+        %admin,
+        %readiness,
+        %metrics,
+        "proxy listening"
+    );
     Ok(Bound {
         outbound,
         inbound,

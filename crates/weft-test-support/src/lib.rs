@@ -7,6 +7,7 @@
 //! - [`http`]: one raw HTTP/1.1 GET client, async and blocking, with timeouts.
 //! - [`ca`]: an in-memory root CA issuing workload certificates and signing CSRs.
 //! - [`dir`]: a temporary directory unique to the test, removed on drop.
+//! - [`log_line`]: what a line of a JSON log must be (flat, each key once), checked.
 //!
 //! It depends on no weft crate: a crate's own unit tests can use it without a second copy of
 //! that crate's types. Adapters to a crate's traits (a proxy's `Issue` or `Credentials`) live
@@ -15,4 +16,5 @@
 pub mod ca;
 pub mod dir;
 pub mod http;
+pub mod log_line;
 pub mod wait;

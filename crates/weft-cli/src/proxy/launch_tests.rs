@@ -70,6 +70,7 @@ fn assert_common(args: &Args, launch: &ProxyLaunch) {
     );
     assert_eq!(args.addresses_file, launch.addresses_file);
     assert_eq!(args.revision, launch.revision);
+    assert_eq!(args.log_format, crate::logging::Format::Json);
 }
 
 #[test]
@@ -162,6 +163,7 @@ fn node_launch_parses_into_the_same_values() {
     assert_eq!(args.addresses_file, launch.addresses_file);
     assert_eq!(args.handoff, launch.handoff);
     assert_eq!(args.revision, launch.revision);
+    assert_eq!(args.log_format, crate::logging::Format::Json);
     assert_eq!(args.gateway, None);
     assert_eq!(
         args.workload, None,
@@ -209,6 +211,7 @@ fn waypoint_launch_parses_into_the_same_values() {
         )
     );
     assert_eq!(args.revision, launch.revision);
+    assert_eq!(args.log_format, crate::logging::Format::Json);
     // Its service account defaults to the Gateway's name: the identity its destinations admit.
     assert_eq!(args.service_account, None);
 }

@@ -7,11 +7,11 @@ use super::{Args, control_plane, runtime, settings, shutdown_requested};
 use crate::logging;
 
 pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let set_level = logging::init(&args.log_level, args.log_format);
     let control_plane = control_plane(&args)?;
     let (Some(node), Some(enrolled)) = (args.node.clone(), args.enrolled.clone()) else {
         anyhow::bail!("--node and --enrolled go together");
     };
-    let set_level = logging::init(&args.log_level, args.log_format);
     let rt = runtime(&args)?;
     let addresses_file = args.addresses_file.clone();
     let handoff_drain = args.handoff_drain;
@@ -24,10 +24,10 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     rt.block_on(async {
         let bound = weft_proxy::node::build(cfg).await?;
-        eprintln!(
+        logging::banner(format_args!(
             "weft proxy: node {node}, admin on {}, readiness on {}, metrics on {}",
             bound.admin, bound.readiness, bound.metrics
-        );
+        ));
         if let Some(path) = &addresses_file {
             let reported = weft_local::addresses::ProxyAddresses {
                 outbound: None,
@@ -51,7 +51,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         // long they live (up to --handoff-drain), unless it is told to stop.
         let deadline = handoff_drain.as_std();
         tracing::info!(
-            ?deadline,
+            deadline = %handoff_drain,
             "a new node proxy took the listeners over: established connections finish here"
         );
         tokio::select! {

@@ -9,10 +9,10 @@ use super::{Args, control_plane, gateway_name, runtime, settings, shutdown_reque
 use crate::logging;
 
 pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let set_level = logging::init(&args.log_level, args.log_format);
     let control_plane = control_plane(&args)?;
     let waypoint = args.waypoint.as_deref().unwrap_or_default();
     let (namespace, name) = gateway_name(waypoint, args.namespace.as_deref())?;
-    let set_level = logging::init(&args.log_level, args.log_format);
     let rt = runtime(&args)?;
     let engine = settings(&args, control_plane, set_level);
     let pod = args.pod.clone().unwrap_or_else(|| name.clone());
@@ -39,10 +39,10 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let addresses_file = args.addresses_file.clone();
     rt.block_on(async {
         let bound = weft_proxy::waypoint::build(cfg).await?;
-        eprintln!(
+        logging::banner(format_args!(
             "weft proxy: waypoint {namespace}/{name}, tunnel on {}, admin on {}, readiness on {}, metrics on {}",
             bound.tunnel, bound.admin, bound.readiness, bound.metrics
-        );
+        ));
         if let Some(path) = &addresses_file {
             let reported = weft_local::addresses::ProxyAddresses {
                 outbound: None,

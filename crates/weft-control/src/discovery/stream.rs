@@ -115,7 +115,7 @@ impl Connection {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        tracing::debug!(proxy = ?self.id, "discovery stream ended: {e}");
+                        tracing::debug!(proxy = self.id.as_deref(), "discovery stream ended: {e}");
                         break;
                     }
                 },
@@ -160,7 +160,10 @@ impl Connection {
     ) -> Result<(), Status> {
         if self.id.is_none() {
             let node = req.node.clone().ok_or_else(|| {
-                tracing::warn!(from = ?peer.map(|p| p.addr), "discovery refused: the first request carries no `node`");
+                tracing::warn!(
+                    from = peer.map(|p| tracing::field::display(p.addr)),
+                    "discovery refused: the first request carries no `node`"
+                );
                 self.state.metrics.refused("claim");
                 Status::invalid_argument("the first request must carry `node`")
             })?;
@@ -284,7 +287,9 @@ impl Connection {
             );
         }
         self.state.refused.clear(&id);
-        tracing::info!(proxy = %id, role = %node.role, revision = %node.revision, weft = %node.weft_version, "proxy connected");
+        // A proxy of no revision has none in the line (rather than an empty one).
+        let revision = Some(node.revision.as_str()).filter(|r| !r.is_empty());
+        tracing::info!(proxy = %id, role = %node.role, revision, weft = %node.weft_version, "proxy connected");
         self.id = Some(id.clone());
         self.node = admitted.node;
         if let Some(pod) = admitted.proxy {
@@ -448,7 +453,11 @@ impl Connection {
             Err(_) => {
                 // Back-pressure has a limit: a proxy that reads nothing is disconnected rather
                 // than queued for without end. It reconnects and gets the current state.
-                tracing::warn!(proxy = ?self.id, timeout = ?self.send_timeout, "proxy stopped reading its discovery stream; disconnecting it");
+                tracing::warn!(
+                    proxy = self.id.as_deref(),
+                    timeout_ms = self.send_timeout.as_millis() as u64,
+                    "proxy stopped reading its discovery stream; disconnecting it"
+                );
                 self.state.metrics.stuck.inc();
                 false
             }

@@ -400,4 +400,42 @@ spec:
             Some("/run/weft/t1/handoff/node-2.sock")
         );
     }
+
+    /// Every weft process logs JSON lines, and so does the launcher that starts a pod's
+    /// proxy (its error would be a line of the proxy's log); an app's launcher writes text.
+    #[test]
+    fn weft_processes_and_their_launcher_log_json_and_an_apps_does_not() {
+        let p = plan(MESH);
+        let dir = RunDir {
+            path: "/run/weft/t1".into(),
+        };
+        let weft = Path::new("/usr/bin/weft");
+        let rev = Serving {
+            revision: "v0-1-0".into(),
+            binary: weft.into(),
+            discovery: "198.18.0.1:40000".parse().unwrap(),
+        };
+        let args = |spec: &Spec| -> Vec<String> {
+            let cmd = spec.command().unwrap();
+            (cmd.as_std().get_args())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let sidecar = proxy_spec(&p, &p.pods[0], 0, &rev, &dir);
+        assert_eq!(arg(&sidecar.argv, "--log-format"), Some("json"));
+        let launcher = args(&sidecar);
+        let split = launcher.iter().position(|a| a == "--").unwrap();
+        assert_eq!(launcher[0], "pod-exec");
+        assert_eq!(arg(&launcher[..split], "--log-format"), Some("json"));
+        let gateway = gateway_spec(&p, &p.gateways[0], 0, weft, &dir);
+        assert_eq!(arg(&gateway.argv, "--log-format"), Some("json"));
+        let app = app_spec(&p, &p.pods[0], 0, weft, &rev, &dir);
+        let launcher = args(&app);
+        let split = launcher.iter().position(|a| a == "--").unwrap();
+        assert_eq!(
+            arg(&launcher[..split], "--log-format"),
+            None,
+            "{launcher:?}"
+        );
+    }
 }

@@ -97,7 +97,7 @@ async fn fetch<I: Issue>(
     let (certified, info) = key::assemble(&key_pair, chain.clone(), &bundle)?;
     key::check(&info, &chain, &bundle, id)?;
     let renew_in = renew_after(info.not_after, unix_now());
-    tracing::info!(identity = %id, serial = %info.serial, not_after = info.not_after, renew_in = ?renew_in, roots = bundle.len(), "workload certificate installed");
+    tracing::info!(identity = %id, serial = %info.serial, not_after = info.not_after, renew_in_s = renew_in.as_secs(), roots = bundle.len(), "workload certificate installed");
     source.install(certified, bundle, info);
     Ok(renew_in)
 }

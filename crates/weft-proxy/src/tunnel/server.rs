@@ -157,7 +157,9 @@ where
                 })
                 .await
             }
-            Err(e) => tracing::debug!(%peer, %target, "tunnel stream not opened: {e}"),
+            Err(e) => {
+                tracing::debug!(%peer, destination = %target, "tunnel stream not opened: {e}")
+            }
         }
     });
     Response::new(body::empty())

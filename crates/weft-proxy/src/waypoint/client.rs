@@ -167,7 +167,7 @@ async fn refuse<S: Io>(
             (d != Detected::Tcp, s)
         }
     };
-    tracing::info!(service = ?record.service, "refused: {why}");
+    tracing::info!(service = record.service.as_deref(), "refused: {why}");
     if !http {
         return serve::refuse_tcp(shared.log(), record, &e);
     }

@@ -83,7 +83,7 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
         .tasks
         .spawn(serve::run(listener, creds, shared.clone(), key));
     let (admin, readiness, metrics) = (engine.admin, engine.readiness, engine.metrics);
-    tracing::info!(waypoint = %cfg.waypoint, %tunnel, %admin, "waypoint listening");
+    tracing::info!(waypoint = %cfg.waypoint, %tunnel, %admin, %readiness, %metrics, "waypoint listening");
     Ok(Bound {
         tunnel,
         admin,

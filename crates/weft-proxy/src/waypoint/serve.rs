@@ -207,7 +207,7 @@ async fn authorize(
             Ok(())
         }
         Decision::Deny { policy, reason } => {
-            tracing::info!(peer = ?ask.identity, port = ask.port, service = ?ask.service, %policy, "denied: {reason}");
+            tracing::info!(peer_identity = ask.identity, port = ask.port, service = ask.service, %policy, "denied: {reason}");
             record.policy = Some(policy);
             Err(Kind::Denied(reason).into())
         }
