@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use weft_e2e::{ConfigDir, Mesh, free_port, http_get, serial, shop};
+use weft_e2e::{ConfigDir, Mesh, free_port, http_get, http_get_at, serial, shop};
+use weft_test_support::exposition::parse_text_0_0_4;
 use weft_test_support::wait::eventually_blocking;
 
 /// The shop's calls, as (source workload, destination service): the ingress gateway calls
@@ -193,6 +194,14 @@ fn prometheus_scrapes_every_proxy_weft_up_lists_and_stops_with_the_mesh() {
         assert!(addr.starts_with("198.19.81."), "{addr}");
         assert_eq!(labels["mesh"], mesh.name);
         assert_eq!(labels["namespace"], "shop");
+        // A strict text 0.0.4 parser (not only Prometheus) reads each page whole.
+        let at = addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
+        let (status, page) = http_get_at(at, "/metrics").expect("the metrics page answers");
+        assert_eq!(status, 200, "{addr}: {page}");
+        let families = parse_text_0_0_4(&page).unwrap_or_else(|e| panic!("{addr}: {e}"));
+        let declared = page.matches("# TYPE ").count();
+        assert_eq!(families.lines().count(), declared, "{addr}: {families}");
+        assert!(families.contains("istio_requests counter"), "{addr}: {families}");
     }
 
     // Each is up, and its labels in targets.json are on its series.

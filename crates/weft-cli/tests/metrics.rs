@@ -220,31 +220,8 @@ async fn a_service_without_endpoints_shows_503_uh() {
 /// Parses `text` with the Python `prometheus_client` parser `module.function`, printing each
 /// family's name; panics with the parser's error.
 fn python_parse(module: &str, function: &str, text: &str) -> String {
-    use std::io::Write;
-    let script = format!(
-        "import sys\nfrom {module} import {function}\n\
-         for f in {function}(sys.stdin.read()):\n    print(f.name, f.type, len(f.samples))\n"
-    );
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs (with prometheus-client: pip install prometheus-client)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{module}.{function} rejects the page: {stderr}\n{text}"
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    weft_test_support::exposition::python_parse(module, function, text)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 #[tokio::test]

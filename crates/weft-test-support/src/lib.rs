@@ -15,6 +15,7 @@
 
 pub mod ca;
 pub mod dir;
+pub mod exposition;
 pub mod http;
 pub mod log_line;
 pub mod wait;
