@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use weft_e2e::{
-    ConfigDir, ECHO, Mesh, echo_pair_yaml, host_network_state, http_get, proxy_processes, serial,
-    text, weft,
+    ConfigDir, ECHO, Mesh, echo_pair_yaml, host_network_state, http_get, http_get_at,
+    proxy_processes, serial, text, weft,
 };
+use weft_test_support::exposition::parse_text_0_0_4;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -116,6 +117,23 @@ fn the_ambient_shop_is_served_through_the_ingress_with_no_sidecar() {
     // The node proxies really carried the calls: each logged its pods' certificates.
     let node1 = text(&mesh.weft(&["logs", "node-1"]));
     assert!(node1.contains("workload certificate installed"), "{node1}");
+    // Every proxy's metrics page (node proxies, gateway, waypoint: those targets.json lists
+    // for Prometheus) reads whole with a strict text 0.0.4 parser.
+    let targets = format!("/run/weft/{}/prometheus/targets.json", mesh.name);
+    let targets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&targets).expect("targets.json")).unwrap();
+    let mut roles = Vec::new();
+    for t in targets.as_array().expect("a list") {
+        let addr = t["targets"][0].as_str().expect("an address");
+        let (status, page) = http_get_at(addr.parse().unwrap(), "/metrics").expect(addr);
+        assert_eq!(status, 200, "{addr}: {page}");
+        let families = parse_text_0_0_4(&page).unwrap_or_else(|e| panic!("{addr}: {e}"));
+        assert_eq!(families.lines().count(), page.matches("# TYPE ").count());
+        roles.push(t["labels"]["role"].as_str().unwrap_or_default().to_string());
+    }
+    roles.sort();
+    roles.dedup();
+    assert_eq!(roles, ["gateway", "node", "waypoint"], "{targets}");
 
     let down = mesh.down();
     assert!(down.contains("stopped and removed"), "{down}");
