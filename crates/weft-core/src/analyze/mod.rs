@@ -6,6 +6,7 @@
 //! labels, 05xx routes, 06xx workloads and policies, 07xx control-plane revisions.
 
 mod ambient;
+mod principals;
 mod annotations;
 mod conflicts;
 mod index;
@@ -102,6 +103,7 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         workloads::RULES,
         proxyless::RULES,
         ambient::RULES,
+        principals::RULES,
         revisions::RULES,
     ]
     .into_iter()
@@ -216,6 +218,7 @@ fn run(config: &Config, mesh: Option<&MeshRevisions>) -> Analysis {
     workloads::check(&index, &mut report);
     proxyless::check(&index, &mut report);
     ambient::check(&index, &mut report);
+    principals::check(&index, &mut report);
     revisions::check(&index, &mut report);
     if let Some(mesh) = mesh {
         revisions::check_running(&index, mesh, &mut report);
