@@ -160,13 +160,15 @@ fn every_process_of_the_sidecar_shop_logs_flat_json() {
     // The access log goes out every 100ms: wait for the records of the failures.
     mesh.eventually("the failures are in the logs", T, || {
         let logs = weft_logs(&mesh);
-        let denied = lines_where(&logs, |_, m| {
-            m["status"] == 403 && m["direction"] == "inbound"
-        });
+        // Both ends of the denial: the pricing proxy's record and the frontend's.
+        let denied = lines_where(&logs, |_, m| m["status"] == 403);
+        let both = ["inbound", "outbound"]
+            .iter()
+            .all(|d| denied.iter().any(|m| m["direction"] == *d));
         let not_found = lines_where(&logs, |f, m| {
             f.starts_with("gateway-") && m["status"] == 404
         });
-        !denied.is_empty() && !not_found.is_empty()
+        both && !not_found.is_empty()
     });
 
     let pods = [
@@ -199,6 +201,11 @@ fn every_process_of_the_sidecar_shop_logs_flat_json() {
         d["peer_identity"], "spiffe://shop.local/ns/shop/sa/frontend",
         "{d}"
     );
+    // The caller's proxy names the policy too (from the server proxy's 403, over mTLS).
+    let caller = lines_where(&logs, |f, m| {
+        f == "shop/frontend-0.proxy.log" && m["status"] == 403 && m["direction"] == "outbound"
+    });
+    assert_eq!(caller[0]["policy"], "shop/pricing", "{}", caller[0]);
     let not_found = lines_where(&logs, |f, m| {
         f.starts_with("gateway-") && m["status"] == 404
     });

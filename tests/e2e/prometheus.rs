@@ -264,7 +264,10 @@ fn the_dashboards_queries_see_every_call_of_the_shop() {
         let families = parse_text_0_0_4(&page).unwrap_or_else(|e| panic!("{addr}: {e}"));
         let declared = page.matches("# TYPE ").count();
         assert_eq!(families.lines().count(), declared, "{addr}: {families}");
-        assert!(families.contains("istio_requests counter"), "{addr}: {families}");
+        assert!(
+            families.contains("istio_requests counter"),
+            "{addr}: {families}"
+        );
     }
 
     let series = format!(r#"count(istio_requests_total{{mesh="{}"}})"#, mesh.name);

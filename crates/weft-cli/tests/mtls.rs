@@ -244,7 +244,12 @@ async fn authorization_policies_allow_deny_and_name_themselves() {
     let denied = get(c.outbound, "web", "/admin/users").await;
     assert_eq!(denied.status, 403, "{}", denied.body);
     assert_eq!(denied.headers["weft-error"], "denied");
-    assert_eq!(denied.headers["weft-denied-by"], "shop/no-admin");
+    assert_eq!(denied.headers["weft-denied-by"], "shop/no-admin; rule=0");
+    assert!(
+        denied.body.contains("rule 0 (to paths [/admin*])"),
+        "{}",
+        denied.body
+    );
 
     let denied = get(intruder.outbound, "web", "/").await;
     assert_eq!(denied.status, 403, "{}", denied.body);

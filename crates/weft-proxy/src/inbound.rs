@@ -31,7 +31,8 @@ use crate::{capture, forward, serve};
 
 const APP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Names the policy that denied a request, next to `weft-error: denied`.
+/// Names the policy that denied a request, next to `weft-error: denied`: `shop/pricing`, or
+/// with the rule that decided `shop/no-admin; rule=0`.
 pub const DENIED_BY_HEADER: &str = "weft-denied-by";
 
 /// Tells the app who called it (`By=<this workload>;URI=<the client>`), as Envoy-based meshes
@@ -255,12 +256,18 @@ fn authorize(shared: &Shared, ask: &Ask<'_>, record: &mut Record) -> Result<(), 
         return Ok(());
     };
     match authz::evaluate(&config.authorization, ask) {
-        Decision::Allow { policy } => {
+        Decision::Allow { policy, rule } => {
             record.policy = policy;
+            record.policy_rule = rule;
             Ok(())
         }
-        Decision::Deny { policy, reason } => {
+        Decision::Deny {
+            policy,
+            rule,
+            reason,
+        } => {
             record.policy = Some(policy.clone());
+            record.policy_rule = rule;
             tracing::info!(peer_identity = ask.identity, port = ask.port, %policy, "denied: {reason}");
             Err(Kind::Denied(reason).into())
         }
@@ -308,12 +315,7 @@ async fn handle(
         authorize(shared, &ask, &mut record).err()
     };
     if let Some(e) = denied {
-        let policy = record.policy.clone().unwrap_or_default();
-        let mut res = shared.finish(record, start, Err(e));
-        if let Ok(v) = HeaderValue::from_str(&policy) {
-            res.headers_mut().insert(DENIED_BY_HEADER, v);
-        }
-        return res;
+        return shared.finish(record, start, Err(e));
     }
     parts.headers.remove(CLIENT_CERT_HEADER);
     record.trace = Some(crate::trace::start(

@@ -57,6 +57,9 @@ pub struct Record {
     /// The AuthorizationPolicy that denied the request, or that allowed it when one had to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// The rule of `policy` that decided (its index in `rules`), when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_rule: Option<usize>,
     /// The request is gRPC (`content-type: application/grpc…`).
     #[serde(skip)]
     pub grpc: bool,
@@ -136,6 +139,25 @@ impl Record {
                 ))
             })
             .collect()
+    }
+
+    /// The `weft-policy` header of a denial: `shop/pricing` or `shop/pricing; rule=0`.
+    pub fn policy_header(&self) -> Option<String> {
+        let policy = self.policy.as_deref()?;
+        Some(match self.policy_rule {
+            Some(i) => format!("{policy}; rule={i}"),
+            None => policy.to_string(),
+        })
+    }
+
+    /// Reads a `weft-policy` header back into `policy` and `policy_rule`.
+    pub fn read_policy_header(&mut self, value: &str) {
+        let (policy, rule) = match value.split_once("; rule=") {
+            Some((p, r)) => (p, r.trim().parse().ok()),
+            None => (value, None),
+        };
+        self.policy = Some(policy.trim().to_string());
+        self.policy_rule = rule;
     }
 
     pub fn finish(&mut self, elapsed: Duration) {

@@ -128,7 +128,16 @@ impl Shared {
             Ok(r) => r,
             Err(e) => {
                 record.error = Some(e.stage());
-                e.into_response()
+                let mut res = e.into_response();
+                // A denial names its policy and rule, so the caller's proxy logs them too.
+                let policy = record
+                    .policy_header()
+                    .filter(|_| record.error == Some("denied"));
+                if let Some(v) = policy.and_then(|p| http::HeaderValue::from_str(&p).ok()) {
+                    res.headers_mut()
+                        .insert(crate::inbound::DENIED_BY_HEADER, v);
+                }
+                res
             }
         };
         record.status = Some(res.status().as_u16());

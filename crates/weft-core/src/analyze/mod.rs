@@ -6,11 +6,11 @@
 //! labels, 05xx routes, 06xx workloads and policies, 07xx control-plane revisions.
 
 mod ambient;
-mod principals;
 mod annotations;
 mod conflicts;
 mod index;
 mod practices;
+mod principals;
 mod proxyless;
 mod refs;
 mod revisions;

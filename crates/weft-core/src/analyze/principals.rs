@@ -79,7 +79,13 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
                 let at = format!("spec.rules[{i}].from[{j}].source");
                 for (k, principal) in from.source.principals.iter().enumerate() {
                     if let Some((message, fix)) = unmatched_principal(principal, &known) {
-                        out.add("WEFT0608", l, &format!("{at}.principals[{k}]"), message, fix);
+                        out.add(
+                            "WEFT0608",
+                            l,
+                            &format!("{at}.principals[{k}]"),
+                            message,
+                            fix,
+                        );
                     }
                 }
                 for (k, ns) in from.source.namespaces.iter().enumerate() {
@@ -91,8 +97,15 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
                         Some(n) => format!("did you mean namespace {n:?}?"),
                         None => "name a namespace where workloads run".into(),
                     };
-                    let message = format!("namespace {ns:?} has no workload, so no caller matches it");
-                    out.add("WEFT0608", l, &format!("{at}.namespaces[{k}]"), message, fix);
+                    let message =
+                        format!("namespace {ns:?} has no workload, so no caller matches it");
+                    out.add(
+                        "WEFT0608",
+                        l,
+                        &format!("{at}.namespaces[{k}]"),
+                        message,
+                        fix,
+                    );
                 }
             }
         }
@@ -103,13 +116,14 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
 /// principals of another form are left to WEFT0603.
 fn unmatched_principal(principal: &str, known: &[(String, String)]) -> Option<(String, String)> {
     let id = principal.strip_prefix("spiffe://").unwrap_or(principal);
-    let ["ns", _, "sa", _] = id.splitn(2, '/').nth(1)?.split('/').collect::<Vec<_>>()[..] else {
+    let ["ns", _, "sa", _] = id.split_once('/')?.1.split('/').collect::<Vec<_>>()[..] else {
         return None;
     };
     if id.contains('*') || known.iter().any(|(k, _)| k == id) {
         return None;
     }
-    let message = format!("principal {principal:?} is no workload's identity, so no caller matches it");
+    let message =
+        format!("principal {principal:?} is no workload's identity, so no caller matches it");
     let fix = match nearest(id, known.iter().map(|(k, _)| k.as_str())) {
         Some(near) => {
             let who = &known.iter().find(|(k, _)| k == near).expect("a known identity").1;
@@ -141,7 +155,10 @@ mod tests {
         let (message, fix) =
             unmatched_principal("spiffe://shop.local/ns/shop/sa/carts", &known).unwrap();
         assert!(message.contains("no workload's identity"), "{message}");
-        assert_eq!(fix, "did you mean spiffe://shop.local/ns/shop/sa/cart (Workload shop/cart)?");
+        assert_eq!(
+            fix,
+            "did you mean spiffe://shop.local/ns/shop/sa/cart (Workload shop/cart)?"
+        );
         assert!(unmatched_principal("shop.local/ns/shop/sa/cart", &known).is_none());
         assert!(unmatched_principal("shop.local/ns/shop/sa/*", &known).is_none());
         assert!(unmatched_principal("cart", &known).is_none(), "WEFT0603's");

@@ -61,10 +61,19 @@ impl std::fmt::Debug for HttpAsk<'_> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Allowed, by the named ALLOW policy (None: no ALLOW policy selects the workload).
-    Allow { policy: Option<String> },
-    /// Denied: by the named DENY policy, or because ALLOW policies exist and none matched.
-    Deny { policy: String, reason: String },
+    /// Allowed, by the named ALLOW policy and its rule (index into `rules`); None: no ALLOW
+    /// policy selects the workload.
+    Allow {
+        policy: Option<String>,
+        rule: Option<usize>,
+    },
+    /// Denied: by the named DENY policy's rule, or because ALLOW policies exist and none of
+    /// their rules matched (`rule` None). `reason` says which and why, for the 403 and the log.
+    Deny {
+        policy: String,
+        rule: Option<usize>,
+        reason: String,
+    },
 }
 
 impl Decision {
@@ -79,34 +88,124 @@ pub fn evaluate(policies: &[ServedPolicy], ask: &Ask<'_>) -> Decision {
             .iter()
             .filter(move |p| p.action == action)
             .filter(|p| p.applies_to(ask.service))
-            .find(|p| p.rules.iter().any(|r| rule_matches(r, ask, action)))
+            .find_map(|p| {
+                let i = p.rules.iter().position(|r| rule_matches(r, ask, action))?;
+                Some((p, i))
+            })
     };
-    if let Some(p) = matching(AuthorizationAction::Deny) {
+    if let Some((p, i)) = matching(AuthorizationAction::Deny) {
         return Decision::Deny {
             policy: p.name.clone(),
-            reason: format!("denied by AuthorizationPolicy {}", p.name),
+            rule: Some(i),
+            reason: format!(
+                "denied by AuthorizationPolicy {} rule {i} ({})",
+                p.name,
+                describe(&p.rules[i])
+            ),
         };
     }
-    let allows: Vec<&str> = policies
+    let allows: Vec<&ServedPolicy> = policies
         .iter()
         .filter(|p| p.action == AuthorizationAction::Allow)
         .filter(|p| p.applies_to(ask.service))
-        .map(|p| p.name.as_str())
         .collect();
     if allows.is_empty() {
-        return Decision::Allow { policy: None };
+        return Decision::Allow {
+            policy: None,
+            rule: None,
+        };
     }
     match matching(AuthorizationAction::Allow) {
-        Some(p) => Decision::Allow {
+        Some((p, i)) => Decision::Allow {
             policy: Some(p.name.clone()),
+            rule: Some(i),
         },
-        None => Decision::Deny {
-            policy: allows.join(","),
-            reason: format!(
-                "no rule of AuthorizationPolicy {} allows it",
-                allows.join(", ")
-            ),
-        },
+        None => {
+            let names: Vec<&str> = allows.iter().map(|p| p.name.as_str()).collect();
+            let why: Vec<String> = (allows.iter())
+                .flat_map(|p| p.rules.iter().enumerate().map(move |(i, r)| (p, i, r)))
+                .map(|(p, i, r)| format!("{} rule {i}: {}", p.name, why_not(r, ask)))
+                .collect();
+            let caller = ask.identity.unwrap_or("a plaintext client");
+            Decision::Deny {
+                policy: names.join(","),
+                rule: None,
+                reason: format!(
+                    "no rule of AuthorizationPolicy {} allows {caller}{}",
+                    names.join(", "),
+                    match why.is_empty() {
+                        true => " (the policy has no rules)".to_string(),
+                        false => format!(" ({})", why.join("; ")),
+                    }
+                ),
+            }
+        }
+    }
+}
+
+/// A rule in a few words: `from principals [..]; to methods [..] paths [..]`.
+pub fn describe(rule: &AuthorizationRule) -> String {
+    match (sources(rule), operations(rule)) {
+        (None, None) => "any request".into(),
+        (Some(from), None) => format!("from {from}"),
+        (None, Some(to)) => format!("to {to}"),
+        (Some(from), Some(to)) => format!("from {from}; to {to}"),
+    }
+}
+
+fn list(name: &str, v: &[String]) -> Option<String> {
+    (!v.is_empty()).then(|| format!("{name} [{}]", v.join(", ")))
+}
+
+fn joined(parts: Vec<String>) -> Option<String> {
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+fn sources(rule: &AuthorizationRule) -> Option<String> {
+    let mut out = Vec::new();
+    for f in &rule.from {
+        let s = &f.source;
+        out.extend(list("principals", &s.principals));
+        out.extend(list("notPrincipals", &s.not_principals));
+        out.extend(list("namespaces", &s.namespaces));
+        out.extend(list("notNamespaces", &s.not_namespaces));
+    }
+    joined(out)
+}
+
+fn operations(rule: &AuthorizationRule) -> Option<String> {
+    let mut out = Vec::new();
+    for t in &rule.to {
+        let o = &t.operation;
+        out.extend(list("methods", &o.methods));
+        out.extend(list("notMethods", &o.not_methods));
+        out.extend(list("paths", &o.paths));
+        out.extend(list("notPaths", &o.not_paths));
+        let ports: Vec<String> = o.ports.iter().map(u16::to_string).collect();
+        out.extend(list("ports", &ports));
+        let headers: Vec<String> = o.headers.keys().cloned().collect();
+        out.extend(list("headers", &headers));
+    }
+    joined(out)
+}
+
+/// Why `rule` does not match `ask`, in a few words: the first clause that fails.
+pub fn why_not(rule: &AuthorizationRule, ask: &Ask<'_>) -> String {
+    let from_ok = rule.from.is_empty() || rule.from.iter().any(|f| source_matches(&f.source, ask));
+    if !from_ok {
+        let caller = ask.identity.unwrap_or("a plaintext client (no identity)");
+        return format!("wants {}, not {caller}", sources(rule).unwrap_or_default());
+    }
+    let to = operations(rule).unwrap_or_default();
+    match &ask.http {
+        None if rule.to.iter().all(|t| t.operation.is_l7()) => {
+            "needs HTTP (methods, paths or headers), and this connection is not".into()
+        }
+        None => format!("wants {to}, not port {}", ask.port),
+        Some(http) => format!(
+            "wants {to}, not {} {} on port {}",
+            http.method, http.path, ask.port
+        ),
     }
 }
 

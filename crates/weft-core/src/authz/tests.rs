@@ -50,7 +50,10 @@ fn http<'a>(
 fn without_policies_everything_is_allowed() {
     assert_eq!(
         evaluate(&[], &tcp(None, 80)),
-        Decision::Allow { policy: None }
+        Decision::Allow {
+            policy: None,
+            rule: None
+        }
     );
 }
 
@@ -62,11 +65,23 @@ fn an_allow_policy_admits_only_what_it_names() {
         json!([{"from": [{"source": {"principals": ["shop.local/ns/shop/sa/cart"]}}]}]),
     )];
     assert!(evaluate(&p, &tcp(Some(CART), 8080)).allowed());
-    let Decision::Deny { policy, reason } = evaluate(&p, &tcp(Some(FRONTEND), 8080)) else {
+    let Decision::Deny {
+        policy,
+        rule,
+        reason,
+    } = evaluate(&p, &tcp(Some(FRONTEND), 8080))
+    else {
         panic!("frontend must be denied");
     };
-    assert_eq!(policy, "shop/pricing-callers");
-    assert!(reason.contains("shop/pricing-callers"), "{reason}");
+    assert_eq!((policy.as_str(), rule), ("shop/pricing-callers", None));
+    // The 403 says which rule wanted whom, and who called.
+    assert_eq!(
+        reason,
+        format!(
+            "no rule of AuthorizationPolicy shop/pricing-callers allows {FRONTEND} \
+             (shop/pricing-callers rule 0: wants principals [shop.local/ns/shop/sa/cart], not {FRONTEND})"
+        )
+    );
     assert!(
         !evaluate(&p, &tcp(None, 8080)).allowed(),
         "plaintext has no identity"
@@ -88,7 +103,9 @@ fn deny_wins_over_allow() {
         evaluate(&p, &tcp(Some(OTHER_NS), 1)),
         Decision::Deny {
             policy: "shop/no-batch".into(),
-            reason: "denied by AuthorizationPolicy shop/no-batch".into()
+            rule: Some(0),
+            reason: "denied by AuthorizationPolicy shop/no-batch rule 0 (from namespaces [batch])"
+                .into()
         }
     );
 }
@@ -188,6 +205,9 @@ fn a_waypoint_applies_a_policy_only_to_the_services_it_is_attached_to() {
     // ...and for another Service through the same waypoint there is no policy at all.
     assert_eq!(
         evaluate(&p, &to(Some("shop/cart"))),
-        Decision::Allow { policy: None }
+        Decision::Allow {
+            policy: None,
+            rule: None
+        }
     );
 }

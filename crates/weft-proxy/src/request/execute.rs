@@ -101,6 +101,9 @@ async fn attempts(
         match result {
             Ok(res) => {
                 let status = res.status();
+                if status == http::StatusCode::FORBIDDEN && mtls {
+                    denied_by(&res, record);
+                }
                 if status.is_server_error() {
                     pick.failure()
                 } else {
@@ -125,6 +128,21 @@ async fn attempts(
             }
         }
         tokio::time::sleep(retry.backoff(attempt, fastrand::f64())).await;
+    }
+}
+
+/// A 403 from the server's proxy (over mTLS, so from a proxy of the mesh) names the policy and
+/// rule that denied it: the caller's record names them too.
+fn denied_by(res: &http::Response<crate::body::Body>, record: &mut Record) {
+    let h = res.headers();
+    let denied = h
+        .get(crate::error::ERROR_HEADER)
+        .is_some_and(|v| v == "denied");
+    let policy = h
+        .get(crate::inbound::DENIED_BY_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if let (true, Some(policy)) = (denied, policy) {
+        record.read_policy_header(policy);
     }
 }
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use weft_core::authz::{self, Ask, Decision, HttpAsk};
@@ -17,7 +17,6 @@ use weft_core::model::{AddressConfig, Endpoint, Protocol};
 use crate::body::Body;
 use crate::detect::{self, DETECT_TIMEOUT, Detected};
 use crate::error::{Kind, ProxyError};
-use crate::inbound::DENIED_BY_HEADER;
 use crate::io::Rewind;
 use crate::pool::Upstream;
 use crate::record::Record;
@@ -157,12 +156,7 @@ async fn request(
         }
     };
     if let Some((record, e)) = denied {
-        let policy = record.policy.clone().unwrap_or_default();
-        let mut res = shared.finish(record, Instant::now(), Err(e));
-        if let Ok(v) = HeaderValue::from_str(&policy) {
-            res.headers_mut().insert(DENIED_BY_HEADER, v);
-        }
-        return res;
+        return shared.finish(record, Instant::now(), Err(e));
     }
     request::serve(shared, Routing::Waypoint(key, identity), port, peer, req).await
 }
@@ -202,11 +196,17 @@ async fn authorize(
         )))
     })?;
     match authz::evaluate(&gateway.config.authorization, ask) {
-        Decision::Allow { policy } => {
+        Decision::Allow { policy, rule } => {
             record.policy = policy;
+            record.policy_rule = rule;
             Ok(())
         }
-        Decision::Deny { policy, reason } => {
+        Decision::Deny {
+            policy,
+            rule,
+            reason,
+        } => {
+            record.policy_rule = rule;
             tracing::info!(peer_identity = ask.identity, port = ask.port, service = ask.service, %policy, "denied: {reason}");
             record.policy = Some(policy);
             Err(Kind::Denied(reason).into())
