@@ -4,6 +4,7 @@ mod analyze;
 mod ask;
 mod control;
 mod demo;
+mod diagnose;
 mod exec;
 mod get;
 mod logging;
@@ -63,6 +64,9 @@ enum Command {
     ProxyConfig(proxy_config::Args),
     /// Show every connected proxy and whether it runs the current config (SYNCED, STALE, NACKED).
     Status(status::Args),
+    /// Explain one request from a pod to a Service end to end: name, route, endpoints,
+    /// identities, policy, then a real request watched at every proxy; one verdict and the fix.
+    Diagnose(diagnose::Args),
     /// Watch live requests through the proxies of a pod, workload, Service or gateway of a
     /// `weft up` mesh, one line each (`-o json` for JSON lines), with filters.
     Tap(tap::Args),
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::ProxyConfig(args) => proxy_config::run(args),
         Command::Tap(args) => tap::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
         Command::Top(args) => top::run(args),
         Command::Stat(args) => stat::run(args),
         Command::Up(args) => up::run(args),

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn fetch(admin: &str, path: &str) -> anyhow::Result<Value> {
+pub(crate) async fn fetch(admin: &str, path: &str) -> anyhow::Result<Value> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let uri: http::Uri = format!("http://{admin}{path}")
         .parse()

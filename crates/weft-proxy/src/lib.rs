@@ -37,7 +37,7 @@ pub(crate) mod outbound;
 pub(crate) mod pool;
 pub(crate) mod record;
 pub(crate) mod request;
-pub(crate) mod route;
+pub mod route;
 pub(crate) mod serve;
 pub(crate) mod shared;
 pub mod sidecar;

@@ -1,6 +1,8 @@
 //! Compiled HTTP routing: the match entries of a Service's [`HttpRoutes`], with their regular
 //! expressions compiled once, tried in order against each request.
 
+pub mod explain;
+
 use http::{HeaderMap, HeaderName, Method};
 use regex::Regex;
 use weft_core::model::{Backend, HttpRoutes, HttpRule};
