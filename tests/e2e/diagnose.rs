@@ -188,5 +188,39 @@ fn diagnose_names_each_fault_and_its_fix() {
     let (ok, out) = diagnose(&mesh, "frontend", "catalgo:8080/");
     assert!(!ok, "{out}");
     assert!(fix(&out).contains("did you mean shop/catalog?"), "{out}");
+
+    // `weft analyze --live` names the same faults in one pass, the config's and the running
+    // mesh's, each with its fix.
+    let out = mesh.weft(&["analyze", "--live"]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    for (code, part) in [
+        (
+            "WEFT0608",
+            "\"spiffe://shop.local/ns/shop/sa/carts\" is no workload's identity",
+        ),
+        (
+            "WEFT0906",
+            "the app of shop/misport-0 is not listening on :8080 (Service shop/misport targets it); it listens on :9090",
+        ),
+        (
+            "WEFT0905",
+            "shop/legacy-0 has no proxy, so AuthorizationPolicy shop/legacy that selects it is not enforced",
+        ),
+        (
+            "WEFT0904",
+            "Service shop/idle has no ready endpoint: no pod matches its selector",
+        ),
+        (
+            "WEFT0907",
+            "from spiffe://shop.local/ns/shop/sa/cart to shop/pricing-v",
+        ),
+    ] {
+        let line = all
+            .lines()
+            .find(|l| l.contains(code))
+            .unwrap_or_else(|| panic!("no {code} in:\n{all}"));
+        assert!(line.contains(part), "{code}: {line}");
+    }
     mesh.down();
 }

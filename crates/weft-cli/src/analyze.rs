@@ -1,4 +1,7 @@
-//! `weft analyze PATH...`: load configuration, run the analyzer, print findings.
+//! `weft analyze PATH...`: load configuration, run the analyzer, print findings. With
+//! `--live`, the running mesh's config and its runtime faults ([`live`]).
+
+mod live;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,8 +19,17 @@ Suppress a finding for one resource with the annotation `weft.dev/analyze-ignore
 )]
 pub struct Args {
     /// Files or directories (read recursively: *.yaml, *.yml, *.json).
-    #[arg(required_unless_present_any = ["explain", "list_rules"])]
+    #[arg(required_unless_present_any = ["explain", "list_rules", "live"])]
     paths: Vec<PathBuf>,
+    /// Analyze the running `weft up` mesh (`--name`): its config files and what only the
+    /// running mesh shows (pods not ready, crash loops, proxies that rejected their config,
+    /// overdue certificates, Services without endpoints, workloads a policy or STRICT cannot
+    /// cover, apps not listening on their ports, recent denials).
+    #[arg(long)]
+    live: bool,
+    /// The running mesh `--live` reads.
+    #[arg(long = "name", env = "WEFT_INSTANCE", default_value = "weft")]
+    instance: String,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -64,6 +76,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     if let Some(code) = &args.explain {
         let Some(rule) = analyze::rule(code) else {
+            if let Some((code, title)) = live::CHECKS
+                .iter()
+                .find(|(c, _)| c.eq_ignore_ascii_case(code))
+            {
+                writeln!(
+                    stdout,
+                    "{code}: {title}\n\nA check of the running mesh, made by `weft analyze --live`; docs/diagnose.md."
+                )?;
+                return Ok(ExitCode::SUCCESS);
+            }
             bail!("no rule {code:?}; `weft analyze --list-rules` lists them");
         };
         writeln!(stdout, "{}", analyze::explain(rule))?;
@@ -73,10 +95,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for r in analyze::rules() {
             writeln!(stdout, "{}  {:<7}  {}", r.code, r.severity, r.title)?;
         }
+        for (code, title) in live::CHECKS {
+            writeln!(stdout, "{code}  {:<7}  {title} (--live)", "live")?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
 
-    let outcome = load::load_paths(&args.paths);
+    let mut live_findings = Vec::new();
+    let mut paths = args.paths.clone();
+    if args.live {
+        let dir = weft_local::rundir::RunDir::new(&args.instance);
+        let plan = dir.plan().with_context(|| {
+            format!(
+                "no mesh named {:?} is running; start one with `weft up DIR`",
+                args.instance
+            )
+        })?;
+        if paths.is_empty() {
+            paths.push(plan.config_dir.clone());
+        }
+        let admin = plan.admin.to_string();
+        let control = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                live::Control {
+                    syncz: crate::status::fetch(&admin, "/debug/syncz").await.ok(),
+                    ca: crate::status::fetch(&admin, "/debug/ca").await.ok(),
+                }
+            });
+        let facts = crate::diagnose::facts::Facts::load(dir, plan)?;
+        live_findings = live::check(&facts, &control);
+    }
+    let outcome = load::load_paths(&paths);
     let analysis = match &args.mesh {
         None => analyze::analyze(&outcome.config),
         Some(name) => {
@@ -85,11 +136,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             analyze::analyze_with(&outcome.config, &crate::precheck::mesh_revisions(&reg, &[]))
         }
     };
-    let errors = outcome.errors.len() + analysis.count(Severity::Error);
+    let live_count = |s: Severity| live_findings.iter().filter(|f| f.severity == s).count();
+    let errors =
+        outcome.errors.len() + analysis.count(Severity::Error) + live_count(Severity::Error);
     let summary = json!({
         "errors": errors,
-        "warnings": analysis.count(Severity::Warning),
-        "info": analysis.count(Severity::Info),
+        "warnings": analysis.count(Severity::Warning) + live_count(Severity::Warning),
+        "info": analysis.count(Severity::Info) + live_count(Severity::Info),
         "suppressed": analysis.suppressed,
         "resources": outcome.config.resources.len(),
         "files": outcome.files.len(),
@@ -102,6 +155,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 writeln!(stdout, "{e}")?;
             }
             for f in &analysis.findings {
+                writeln!(stdout, "{f}")?;
+            }
+            for f in &live_findings {
                 writeln!(stdout, "{f}")?;
             }
             let s = &summary;
@@ -132,6 +188,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let doc = json!({
                 "configErrors": outcome.errors,
                 "findings": analysis.findings,
+                "live": live_findings,
                 "summary": summary,
             });
             let text = match args.output {
@@ -143,8 +200,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let threshold = args.fail_on.severity();
-    let failing =
-        !outcome.errors.is_empty() || analysis.findings.iter().any(|f| f.severity >= threshold);
+    let failing = !outcome.errors.is_empty()
+        || analysis.findings.iter().any(|f| f.severity >= threshold)
+        || live_findings.iter().any(|f| f.severity >= threshold);
     Ok(if failing {
         ExitCode::FAILURE
     } else {

@@ -5,8 +5,8 @@
 //! verdict line and, when something is wrong, the fix.
 
 mod checks;
-mod facts;
-mod probe;
+pub mod facts;
+pub mod probe;
 
 use std::process::ExitCode;
 
