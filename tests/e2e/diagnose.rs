@@ -222,5 +222,27 @@ fn diagnose_names_each_fault_and_its_fix() {
             .unwrap_or_else(|| panic!("no {code} in:\n{all}"));
         assert!(line.contains(part), "{code}: {line}");
     }
+
+    // `weft check`: the machine and the mesh pass; a rejected config edit fails it, with the
+    // fix, while the last good config stays in force.
+    let out = mesh.weft(&["check"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("ok   every pod ready"),
+        "{}",
+        text(&out)
+    );
+    cfg.write("broken.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: broken, namespace: shop}\nspec: {ports: [{port: 99999}]}\n");
+    mesh.eventually(
+        "the edit is rejected",
+        std::time::Duration::from_secs(20),
+        || {
+            let out = mesh.weft(&["check"]);
+            !out.status.success()
+                && text(&out).contains("FAIL config accepted: the last change was rejected")
+        },
+    );
+    let (ok, out) = diagnose(&mesh, "frontend", "catalog:8080/items");
+    assert!(!ok && out.contains("does not load"), "{out}");
     mesh.down();
 }

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod ask;
+mod check;
 mod control;
 mod demo;
 mod diagnose;
@@ -67,6 +68,10 @@ enum Command {
     /// Explain one request from a pod to a Service end to end: name, route, endpoints,
     /// identities, policy, then a real request watched at every proxy; one verdict and the fix.
     Diagnose(diagnose::Args),
+    /// Check this machine (root, kernel features, cgroups, state directory, free ports, tools)
+    /// and the running mesh (control plane, config, proxies, certificates, pods): one line per
+    /// check, with the fix.
+    Check(check::Args),
     /// Watch live requests through the proxies of a pod, workload, Service or gateway of a
     /// `weft up` mesh, one line each (`-o json` for JSON lines), with filters.
     Tap(tap::Args),
@@ -146,6 +151,7 @@ fn main() -> ExitCode {
         Command::ProxyConfig(args) => proxy_config::run(args),
         Command::Tap(args) => tap::run(args),
         Command::Diagnose(args) => diagnose::run(args),
+        Command::Check(args) => check::run(args),
         Command::Top(args) => top::run(args),
         Command::Stat(args) => stat::run(args),
         Command::Up(args) => up::run(args),
