@@ -66,6 +66,20 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: {{name: ext, namespace: shop}}
+spec: {{selector: {{app: slow}}, ports: [{{name: http, port: 8080, targetPort: http}}]}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: ext, namespace: shop}}
+spec:
+  parentRefs: [{{group: "", kind: Service, name: ext, port: 8080}}]
+  rules:
+  - backendRefs: [{{name: ext, port: 8080}}]
+    filters: [{{type: ExtensionRef, extensionRef: {{group: example.com, kind: Lua, name: script}}}}]
+---
+apiVersion: v1
+kind: Service
 metadata: {{name: idle, namespace: shop}}
 spec: {{selector: {{app: idle}}, ports: [{{name: http, port: 8080}}]}}
 "#,
@@ -158,6 +172,17 @@ fn diagnose_names_each_fault_and_its_fix() {
         "{out}"
     );
 
+    // A route the proxies cannot run: the frontend's proxy rejects the Service's config.
+    let (ok, out) = diagnose(&mesh, "frontend-0", "ext:8080/");
+    assert!(!ok, "{out}");
+    assert!(out.contains("the routes cannot be compiled"), "{out}");
+    let (_, out) = diagnose(&mesh, "frontend-0", "ext:8080/");
+    assert!(
+        verdict(&out).contains("the source's proxy rejected its"),
+        "{out}"
+    );
+    assert!(verdict(&out).contains("ExtensionRef"), "{out}");
+
     // A workload without a proxy that a policy selects.
     let (ok, out) = diagnose(&mesh, "frontend", "legacy:8080/");
     assert!(!ok, "{out}");
@@ -215,6 +240,10 @@ fn diagnose_names_each_fault_and_its_fix() {
             "WEFT0907",
             "from spiffe://shop.local/ns/shop/sa/cart to shop/pricing-v",
         ),
+        (
+            "WEFT0902",
+            "proxy frontend-0.shop rejected its Service config: service shop/ext",
+        ),
     ] {
         let line = all
             .lines()
@@ -223,14 +252,17 @@ fn diagnose_names_each_fault_and_its_fix() {
         assert!(line.contains(part), "{code}: {line}");
     }
 
-    // `weft check`: the machine and the mesh pass; a rejected config edit fails it, with the
-    // fix, while the last good config stays in force.
+    // `weft check`: the machine passes; the mesh fails on the proxy that rejected its config,
+    // then on a rejected config edit, each with the fix, while the last good config stays in
+    // force.
     let out = mesh.weft(&["check"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("ok   every pod ready"), "{all}");
+    assert!(all.contains("ok   state directory"), "{all}");
     assert!(
-        text(&out).contains("ok   every pod ready"),
-        "{}",
-        text(&out)
+        all.contains("FAIL every proxy SYNCED: frontend-0.shop Service NACKED"),
+        "{all}"
     );
     cfg.write("broken.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: broken, namespace: shop}\nspec: {ports: [{port: 99999}]}\n");
     mesh.eventually(

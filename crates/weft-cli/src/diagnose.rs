@@ -151,14 +151,14 @@ async fn diagnose(
 ) -> anyhow::Result<Report> {
     let mut r = Report::default();
     let (src, src_status) = facts.source(&args.source)?;
-    let sync = crate::status::fetch(&facts.plan.admin.to_string(), "/debug/syncz")
-        .await
-        .ok();
-    checks::source(facts, src, src_status, sync.as_ref(), &mut r);
     let ask = checks::Ask2 { method, headers };
     let Some((svc, port)) = checks::name(facts, src, dst, &mut r) else {
-        return Ok(finish(r, None));
+        return Ok(finish(
+            source_first(facts, src, src_status, None, r).await,
+            None,
+        ));
     };
+    let key = svc.key();
     let route = checks::route(facts, &svc, port, dst, &ask, &mut r);
     if let Some(route) = &route
         && checks::endpoints(facts, route, &mut r)
@@ -166,7 +166,10 @@ async fn diagnose(
         checks::policy(facts, src, src_status, route, dst, &ask, &mut r);
     }
     if args.no_probe {
-        return Ok(finish(r, None));
+        return Ok(finish(
+            source_first(facts, src, src_status, Some(&key), r).await,
+            None,
+        ));
     }
     let through = route
         .as_ref()
@@ -191,7 +194,29 @@ async fn diagnose(
     let outcome = probe.run().await?;
     let timeout = route.as_ref().and_then(|rt| rt.rule.as_ref()?.timeout);
     verdicts::probe_step(facts, &outcome, timeout, &mut r);
-    Ok(finish(r, Some(&outcome)))
+    Ok(finish(
+        source_first(facts, src, src_status, Some(&key), r).await,
+        Some(&outcome),
+    ))
+}
+
+/// The source's step, first: read last, as the probe may have made its proxy fetch (and
+/// reject) the destination's config. A proxy that rejected its config is the first cause.
+async fn source_first(
+    facts: &Facts,
+    src: &weft_local::plan::PodPlan,
+    st: &weft_local::status::PodStatus,
+    dst: Option<&str>,
+    rest: Report,
+) -> Report {
+    let sync = crate::status::fetch(&facts.plan.admin.to_string(), "/debug/syncz")
+        .await
+        .ok();
+    let mut r = Report::default();
+    checks::source(facts, src, st, sync.as_ref(), dst, &mut r);
+    r.steps.extend(rest.steps);
+    r.problems.extend(rest.problems);
+    r
 }
 
 mod verdicts;

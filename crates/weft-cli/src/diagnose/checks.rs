@@ -30,7 +30,16 @@ pub struct Route {
     pub rule: Option<HttpRule>,
 }
 
-pub fn source(f: &Facts, pod: &PodPlan, st: &PodStatus, sync: Option<&Value>, r: &mut Report) {
+/// The source pod and its proxy. A config its proxy rejected is a problem of this request when
+/// it is the proxy's own or the destination's (`dst`, `ns/name`); others are only shown.
+pub fn source(
+    f: &Facts,
+    pod: &PodPlan,
+    st: &PodStatus,
+    sync: Option<&Value>,
+    dst: Option<&str>,
+    r: &mut Report,
+) {
     let identity = f.model_pod(pod.ip.into()).map(|p| {
         weft_core::model::spiffe_id(&f.plan.trust_domain, &p.namespace, &p.service_account)
     });
@@ -57,7 +66,14 @@ pub fn source(f: &Facts, pod: &PodPlan, st: &PodStatus, sync: Option<&Value>, r:
     }
     if let Some(states) = sync.and_then(|s| proxy_sync(s, pod, st)) {
         for (ty, state, error) in states {
+            let ours = ty == "Proxy" || dst.is_some_and(|d| error.contains(d));
             match state.as_str() {
+                "NACKED" if !ours => {
+                    mark = mark.max(Mark::Warn);
+                    lines.push(format!(
+                        "its proxy rejected a {ty} config this request does not use: {error}"
+                    ));
+                }
                 "NACKED" => {
                     mark = Mark::Fail;
                     lines.push(format!("its proxy REJECTED the {ty} config: {error}"));
