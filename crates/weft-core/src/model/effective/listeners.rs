@@ -165,7 +165,8 @@ fn pod_listeners(snap: &Snapshot, pod: &Pod, cfg: &ProxyConfig, on: Option<&str>
             &name,
             &ip,
             p.port,
-            protocol(p.protocol, true),
+            // A node proxy serves the pod at L4.
+            protocol(p.protocol, on.is_none()),
             &dest,
         ));
     }
