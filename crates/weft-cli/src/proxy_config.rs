@@ -156,12 +156,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     if show == Show::Secrets {
-        // The identity the control plane intends, when it can be asked.
-        let intended = view::fetch(&dir, &plan, target)
+        // Whose they should be, when the control plane can be asked.
+        let proxy = view::fetch(&dir, &plan, target)
             .ok()
-            .and_then(|v| v.effective.proxy.identity);
+            .map(|v| v.effective.proxy);
+        let intended = proxy.as_ref().and_then(|p| p.identity.clone());
         let s = secrets::fetch(&dir, target, intended)?;
-        let json = json!({ "proxy": target.label(), "secrets": s });
+        let json = match proxy {
+            Some(p) => json!({ "proxy": p, "secrets": s }),
+            None => json!({ "target": target.label(), "secrets": s }),
+        };
         return print(output, &json, Some(secrets::render(&s, now())));
     }
     let mut v = view::fetch(&dir, &plan, target)?;
