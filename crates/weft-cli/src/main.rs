@@ -60,8 +60,9 @@ enum Command {
     /// Run a proxy: a sidecar that captures, routes and balances a workload's traffic, or with
     /// --gateway an ingress gateway.
     Proxy(Box<proxy::Args>),
-    /// Show what a proxy holds: a pod's certificate (`secret`), a proxy's config or Services,
-    /// a node proxy's pods (`workloads NODE`).
+    /// Show a proxy's full configuration: `weft proxy-config POD
+    /// listeners|routes|clusters|endpoints|secrets|all` (what the control plane intends, with the
+    /// proxy's live state), or what it holds (`secret`, `config`, `services`, `workloads NODE`).
     ProxyConfig(proxy_config::Args),
     /// Show every connected proxy and whether it runs the current config (SYNCED, STALE, NACKED).
     Status(status::Args),

@@ -6,6 +6,7 @@ mod backends;
 mod base;
 mod build;
 mod changes;
+pub mod effective;
 mod gateway;
 mod parents;
 mod pods;
@@ -34,6 +35,16 @@ use crate::resources::service::AppProtocol;
 
 /// The conventional port of the mTLS tunnel between proxies.
 pub const TUNNEL_PORT: u16 = 15008;
+/// The conventional port of a proxy's admin API (localhost only).
+pub const ADMIN_PORT: u16 = 15000;
+/// The conventional port of a sidecar's outbound listener, where capture sends the app's
+/// connections.
+pub const OUTBOUND_PORT: u16 = 15001;
+/// The conventional port of a sidecar's inbound listener, where capture sends peers'
+/// plaintext connections.
+pub const INBOUND_PORT: u16 = 15006;
+/// The conventional port of a proxy's readiness endpoint.
+pub const READINESS_PORT: u16 = 15021;
 
 /// Type URL of [`ServiceConfig`] resources, named `<namespace>/<name>`.
 pub const SERVICE_TYPE: &str = "weft.dev/Service";
