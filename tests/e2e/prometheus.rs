@@ -201,7 +201,10 @@ fn prometheus_scrapes_every_proxy_weft_up_lists_and_stops_with_the_mesh() {
         let families = parse_text_0_0_4(&page).unwrap_or_else(|e| panic!("{addr}: {e}"));
         let declared = page.matches("# TYPE ").count();
         assert_eq!(families.lines().count(), declared, "{addr}: {families}");
-        assert!(families.contains("istio_requests counter"), "{addr}: {families}");
+        assert!(
+            families.contains("istio_requests counter"),
+            "{addr}: {families}"
+        );
     }
 
     // Each is up, and its labels in targets.json are on its series.

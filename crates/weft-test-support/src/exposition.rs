@@ -21,7 +21,9 @@ pub fn python_parse(module: &str, function: &str, text: &str) -> Result<String, 
         .spawn()
         .map_err(|e| format!("python3 (with prometheus-client) does not run: {e}"))?;
     let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    stdin
+        .write_all(text.as_bytes())
+        .map_err(|e| e.to_string())?;
     drop(stdin);
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     match out.status.success() {
@@ -35,5 +37,9 @@ pub fn python_parse(module: &str, function: &str, text: &str) -> Result<String, 
 
 /// [`python_parse`] with the strict text 0.0.4 parser.
 pub fn parse_text_0_0_4(text: &str) -> Result<String, String> {
-    python_parse("prometheus_client.parser", "text_string_to_metric_families", text)
+    python_parse(
+        "prometheus_client.parser",
+        "text_string_to_metric_families",
+        text,
+    )
 }
