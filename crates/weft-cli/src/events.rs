@@ -174,7 +174,8 @@ pub fn table(events: &[Event], header: bool) -> String {
             kind(e.kind).into(),
             e.reason.clone(),
             e.object.clone(),
-            e.message.clone(),
+            // One row an event, whatever its message holds.
+            e.message.replace('\n', " "),
         ]);
     }
     crate::get::table(&rows)

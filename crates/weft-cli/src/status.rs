@@ -78,7 +78,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             o["expiresInSeconds"]
         );
     }
-    out += &health.summary();
     output::write(&out)?;
     Ok(code)
 }
@@ -131,12 +130,12 @@ impl Health {
         Health { problems }
     }
 
-    /// The last lines of the table: why `weft status` exits 1, if it does.
+    /// Why `weft status` exits 1, if it does: the lines under the configuration's.
     fn summary(&self) -> String {
         if self.problems.is_empty() {
             return String::new();
         }
-        let mut out = String::from("\nNOT IN SYNC (exit status 1):\n");
+        let mut out = String::from("NOT IN SYNC (exit status 1):\n");
         for p in &self.problems {
             out += &format!("  {p}\n");
         }
@@ -176,11 +175,16 @@ pub fn render(config: &Value, list: &Value) -> String {
             config["generation"]
         );
         for p in problems {
-            out += &format!("  {}\n", p.as_str().unwrap_or("?"));
+            // A problem's own lines (its fix) are indented under it.
+            for (i, line) in p.as_str().unwrap_or("?").lines().enumerate() {
+                let pad = if i == 0 { "  " } else { "    " };
+                out += &format!("{pad}{}\n", line.trim_start());
+            }
         }
         out += "  fix the files and save again (`weft analyze DIR` checks them first)";
     }
     out += "\n";
+    out += &Health::of(config, list).summary();
     out += &findings(config);
     out += &refused(config);
     let short = |ty: &str| ty.trim_start_matches("weft.dev/").to_string();
@@ -310,7 +314,13 @@ mod tests {
             }
         }]);
         let text = render(&config, &list);
-        assert!(text.starts_with("config generation 3\nPROXY"), "{text}");
+        assert!(
+            text.starts_with(
+                "config generation 3\nNOT IN SYNC (exit status 1):\n  1 proxy(ies) rejected their \
+                 config and run the one before: shop/web-0\nPROXY"
+            ),
+            "{text}"
+        );
         assert!(text.contains("shop/web-0  shop/web  Service  NACKED  rejected: filter ExtensionRef is not supported"), "{text}");
         assert!(text.contains("Proxy    SYNCED  1 subscribed"), "{text}");
     }
@@ -339,11 +349,7 @@ mod tests {
                 "1 proxy(ies) have not acknowledged their latest config yet: shop/web-0"
             ]
         );
-        assert!(
-            health
-                .summary()
-                .starts_with("\nNOT IN SYNC (exit status 1):\n")
-        );
+        assert!(text.contains("  fix the files and save again (`weft analyze DIR` checks them first)\nNOT IN SYNC (exit status 1):\n  the last change of configuration was rejected"), "{text}");
         let synced = serde_json::json!([{
             "node": {"id": "web-0.shop"},
             "types": {"weft.dev/Proxy": {"state": "SYNCED", "subscribed": 1}}

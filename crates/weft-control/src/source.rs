@@ -116,7 +116,12 @@ fn applied_event(state: &State, dir: &Path) {
 }
 
 fn rejected_event(state: &State, dir: &Path, problems: &[String]) {
-    let first = problems.first().map_or("", String::as_str);
+    // One line: the first problem, its fix after a semicolon (`details` has them all).
+    let first: Vec<&str> = (problems.first().into_iter())
+        .flat_map(|p| p.lines())
+        .map(str::trim)
+        .collect();
+    let first = first.join("; ");
     let more = match problems.len() {
         0 | 1 => String::new(),
         n => format!(" (and {} more)", n - 1),

@@ -273,8 +273,7 @@ pub async fn supervise(
         board.record(crash_event(&spec, &board, &how, ran, delay));
         if !delay.is_zero() {
             let what = format!(
-                "{}: back-off {}s after exiting {} times in a row",
-                restarting(delay),
+                "restarts in {}s (back-off after {} exits in a row)",
                 delay.as_secs(),
                 backoff.exits
             );
