@@ -207,3 +207,80 @@ impl System<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use weft_local::plan::Options;
+    use weft_local::status::Named;
+
+    use super::*;
+
+    const MESH: &str = "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: web, namespace: shop}\nspec: {command: [web]}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: ingress, namespace: shop}\nspec:\n  gatewayClassName: weft\n  listeners: [{name: http, port: 8080, protocol: HTTP}]\n";
+
+    fn process(state: &str) -> Process {
+        Process {
+            state: state.into(),
+            ..Process::default()
+        }
+    }
+
+    /// The gateway, a running node proxy and the control plane are pods with their role; a
+    /// node proxy that never started and an uninstalled control plane are not.
+    #[test]
+    fn the_meshs_own_processes_are_pods_with_their_role() {
+        let outcome = weft_core::parse_str("/cfg/mesh.yaml", MESH);
+        assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+        let opts = Options {
+            name: "t".into(),
+            weft: "/usr/bin/weft".into(),
+            ingress_port: None,
+            admin: "127.0.0.1:15014".parse().unwrap(),
+        };
+        let plan = Plan::new(&outcome.config, std::path::Path::new("/cfg"), &opts).unwrap();
+        let named = |name: &str, state: &str| Named {
+            name: name.into(),
+            process: process(state),
+        };
+        let status = Status {
+            pods: vec![PodStatus {
+                namespace: "shop".into(),
+                name: "web-0".into(),
+                mode: "sidecar".into(),
+                proxy: process("ready"),
+                app: process("ready"),
+                ..PodStatus::default()
+            }],
+            gateways: vec![named("shop/ingress", "ready")],
+            nodes: vec![named("node-1", "ready"), named("node-2", "none")],
+            revisions: vec![named("v1", "ready"), named("old", "uninstalled")],
+            ..Status::default()
+        };
+        let (_, items) = list(&plan, &status);
+        let rows: Vec<(String, &str, &str)> = (items.iter())
+            .map(|i| {
+                (
+                    format!("{}/{}", i.namespace, i.name),
+                    i.row[6].as_str(),
+                    i.json["role"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("shop/web-0".to_string(), "sidecar", "workload"),
+                ("shop/gateway-ingress".into(), "gateway", "gateway"),
+                ("weft-system/node-1".into(), "node-proxy", "node-proxy"),
+                (
+                    "weft-system/control-v1".into(),
+                    "control-plane",
+                    "control-plane"
+                ),
+            ]
+        );
+        let gateway = &items[1];
+        assert_eq!(gateway.row[2..4], ["1/1", "Running"]);
+        assert_eq!(gateway.json["proxy"]["state"], "ready");
+        assert_eq!(gateway.json["app"]["state"], "none");
+    }
+}
