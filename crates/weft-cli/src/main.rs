@@ -6,10 +6,13 @@ mod check;
 mod control;
 mod demo;
 mod diagnose;
+mod events;
 mod exec;
 mod get;
 mod logging;
 mod logs;
+mod names;
+mod output;
 mod pod_exec;
 mod precheck;
 mod proxy;
@@ -89,10 +92,15 @@ enum Command {
     /// Restart (or with --binary upgrade) a node proxy of `weft up` without resetting a
     /// connection: the new process takes the old one's listeners, the old one drains.
     Restart(restart::Args),
-    /// List what `weft up` runs: pods, services or workloads.
+    /// List what `weft up` runs: pods (the gateway, node proxies and control planes too),
+    /// services, workloads, or events.
     Get(get::Args),
-    /// Show a pod's app log, or its proxy's with --proxy.
+    /// Show a pod's app log, or its proxy's with --proxy; --tail N, -f to follow.
     Logs(logs::Args),
+    /// What happened in a `weft up` mesh: crashes (exit status, last log lines), back-offs,
+    /// readiness, configuration applied or rejected, proxies connected or refusing a push,
+    /// revision moves.
+    Events(events::Args),
     /// Run a command inside a pod of a `weft up` mesh (its traffic goes through the sidecar).
     Exec(exec::Args),
     /// Start a program inside a pod (used by `weft up`).
@@ -143,6 +151,18 @@ fn version() -> &'static str {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The verbs a person pipes into `head`: a closed stdout ends them quietly. The roles that
+    // run for long (control plane, proxies, `weft up`) keep reporting what fails.
+    if !matches!(
+        cli.command,
+        Command::Control(_)
+            | Command::Proxy(_)
+            | Command::Up(_)
+            | Command::Demo(_)
+            | Command::PodExec(_)
+    ) {
+        output::quiet_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Control(args) => control::run(args),
@@ -160,6 +180,7 @@ fn main() -> ExitCode {
         Command::Restart(args) => restart::run(args),
         Command::Get(args) => get::run(args),
         Command::Logs(args) => logs::run(args),
+        Command::Events(args) => events::run(args),
         Command::Exec(args) => exec::run(args),
         Command::PodExec(args) => pod_exec::run(args),
         Command::Waypoint(args) => waypoint::run(args),
@@ -182,12 +203,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         // A closed pipe (`weft analyze ... | head`) is the reader's choice, not a failure.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            ExitCode::SUCCESS
-        }
+        Err(e) if output::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             logging::fatal(&e);
             ExitCode::from(2)
