@@ -7,6 +7,7 @@ mod base;
 mod build;
 mod changes;
 pub mod effective;
+mod faults;
 mod gateway;
 mod parents;
 mod pods;
@@ -216,6 +217,9 @@ pub struct HttpRule {
     pub name: String,
     #[serde(default)]
     pub filters: Vec<HttpRouteFilter>,
+    /// Delays and aborts injected into the rule's requests (a `Fault` the rule names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::resources::fault::FaultSpec>,
     pub backends: Vec<Backend>,
     #[serde(default)]
     pub timeout: Option<Duration>,
