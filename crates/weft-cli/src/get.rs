@@ -56,6 +56,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Output::Table => print!("{}", table(&rows)),
     }
+    // What the running mesh did not apply is said wherever its pods are listed.
+    for line in &status.refused {
+        eprintln!("configuration change refused while the mesh runs: {line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -71,7 +75,9 @@ fn pods(status: &Status) -> Vec<Vec<String>> {
         "NODE",
         "PROXY",
         "AGE",
+        "REASON",
     ])];
+    let now = now_ms();
     for p in &status.pods {
         // An ambient pod's proxy is its node's, serving it: it counts, it has no process.
         let procs: Vec<&Process> = match p.mode.as_str() {
@@ -91,6 +97,8 @@ fn pods(status: &Status) -> Vec<Vec<String>> {
             p.node.clone(),
             proxy(p),
             age(p.proxy.started_at_ms.or(p.app.started_at_ms)),
+            // Why it is not ready; empty when it is.
+            p.not_ready(now).map(|r| r.reason).unwrap_or_default(),
         ]);
     }
     rows
