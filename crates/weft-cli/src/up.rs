@@ -367,6 +367,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_lines_after_the_up_line_say_what_is_not_ready_and_the_rest_is_left() {
+        let path = std::env::temp_dir().join(format!("weft-up-log-{}", std::process::id()));
+        let text = format!(
+            "[ 30.10s] mesh \"m\" is up: 2 not ready after 30s; ingress none\n\
+             {NOT_READY}pod a/web-0: app not listening on :8080; it listens on :9090\n\
+             {NOT_READY}gateway a/in: waiting for gateway a/in\n\
+             [ 31.00s] pod a/web-0 app: ready (pid 7)\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let mut reader = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let lines = continuation(&mut reader).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "    not ready: pod a/web-0: app not listening on :8080; it listens on :9090",
+                "    not ready: gateway a/in: waiting for gateway a/in",
+            ]
+        );
+        let mut rest = String::new();
+        reader.read_line(&mut rest).unwrap();
+        assert_eq!(rest, "[ 31.00s] pod a/web-0 app: ready (pid 7)\n");
+        std::fs::remove_file(&path).unwrap();
+    }
+
     fn test_plan() -> Plan {
         let config = weft_core::parse_str("/cfg/mesh.yaml", "").config;
         let opts = Options {
