@@ -214,6 +214,74 @@ fn diagnose_names_each_fault_and_its_fix() {
     assert!(!ok, "{out}");
     assert!(fix(&out).contains("did you mean shop/catalog?"), "{out}");
 
+    // A workload added to the running mesh whose app keeps exiting: no ready endpoint, and why.
+    cfg.write(
+        "crashy.yaml",
+        "apiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: crashy, namespace: shop, labels: {app: crashy}}\n\
+         spec: {command: [sh, -c, \"echo boom >&2; exit 3\"], ports: [{name: http, containerPort: 8080}]}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {name: crashy, namespace: shop}\n\
+         spec: {selector: {app: crashy}, ports: [{name: http, port: 8080, targetPort: http}]}\n",
+    );
+    let mut out = String::new();
+    mesh.eventually(
+        "the crash is diagnosed",
+        std::time::Duration::from_secs(30),
+        || {
+            out = diagnose(&mesh, "frontend", "crashy:8080/").1;
+            out.contains("VERDICT: no ready endpoint for shop/crashy")
+                && out.contains("exited with status 3")
+        },
+    );
+    assert!(
+        out.contains("shop/crashy-0 not ready: app exited with status 3"),
+        "{out}"
+    );
+
+    // A proxy that stops taking config: frozen, then a policy that selects its workload
+    // changes. Its config is STALE, and diagnose from it says so first.
+    let pods = mesh.all_pods();
+    let catalog = Mesh::pod(&pods, "catalog-0");
+    let pid = catalog["proxy"]["pid"]
+        .as_u64()
+        .expect("catalog-0's sidecar pid");
+    weft_e2e::signal(pid, "STOP");
+    // Thawed however the test ends, so `weft down` can stop it.
+    struct Thaw(u64);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", &self.0.to_string()])
+                .status();
+        }
+    }
+    let thaw = Thaw(pid);
+    let policies = std::fs::read_to_string(cfg.path.join("policies.yaml")).unwrap();
+    cfg.write(
+        "policies.yaml",
+        &policies.replacen(
+            "principals: [\"spiffe://shop.local/ns/shop/sa/frontend\"]",
+            "principals: [\"spiffe://shop.local/ns/shop/sa/frontend\", \"spiffe://shop.local/ns/shop/sa/cart\"]",
+            1,
+        ),
+    );
+    let mut stale = String::new();
+    mesh.eventually(
+        "the frozen proxy is STALE",
+        std::time::Duration::from_secs(20),
+        || {
+            stale = text(&mesh.weft(&[
+                "diagnose",
+                "catalog",
+                "pricing:8080/price/loom",
+                "--no-probe",
+            ]));
+            stale.contains("VERDICT: the source's proxy is STALE")
+        },
+    );
+    let live = text(&mesh.weft(&["analyze", "--live"]));
+    drop(thaw);
+    assert!(live.contains("proxy catalog-0.shop is STALE"), "{live}");
+
     // `weft analyze --live` names the same faults in one pass, the config's and the running
     // mesh's, each with its fix.
     let out = mesh.weft(&["analyze", "--live"]);
@@ -244,12 +312,12 @@ fn diagnose_names_each_fault_and_its_fix() {
             "WEFT0902",
             "proxy frontend-0.shop rejected its Service config: service shop/ext",
         ),
+        ("WEFT0901", "shop/crashy-0 is"),
     ] {
-        let line = all
-            .lines()
-            .find(|l| l.contains(code))
-            .unwrap_or_else(|| panic!("no {code} in:\n{all}"));
-        assert!(line.contains(part), "{code}: {line}");
+        assert!(
+            all.lines().any(|l| l.contains(code) && l.contains(part)),
+            "no {code} with {part:?} in:\n{all}"
+        );
     }
 
     // `weft check`: the machine passes; the mesh fails on the proxy that rejected its config,
@@ -258,7 +326,10 @@ fn diagnose_names_each_fault_and_its_fix() {
     let out = mesh.weft(&["check"]);
     let all = text(&out);
     assert!(!out.status.success(), "{all}");
-    assert!(all.contains("ok   every pod ready"), "{all}");
+    assert!(
+        all.contains("FAIL every pod ready: not ready: shop/crashy-0"),
+        "{all}"
+    );
     assert!(all.contains("ok   state directory"), "{all}");
     assert!(
         all.contains("FAIL every proxy SYNCED: frontend-0.shop Service NACKED"),

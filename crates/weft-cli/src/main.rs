@@ -43,7 +43,10 @@ use clap::{CommandFactory, Parser, Subcommand};
     long_about = "weft — a light service mesh: control plane, proxies and tools in one binary.\n\n\
 Best practices are defaults: mTLS STRICT, the app waits for its proxy, proxies drain on \
 shutdown, metrics and JSON access logs are on.",
-    after_help = "Start with `weft analyze examples/shop` to check a configuration.\nDocs: docs/config.md (every kind and field), `weft analyze --explain CODE`."
+    after_help = "Start with `weft analyze examples/shop` to check a configuration, `weft up examples/shop` to run it.\n\
+Something wrong in a running mesh? `weft analyze --live` lists every fault with its fix; \
+`weft diagnose POD SERVICE[:PORT][/PATH]` explains one request end to end; `weft check` checks the machine and the mesh.\n\
+Docs: docs/config.md (every kind and field), docs/diagnose.md, `weft analyze --explain CODE`."
 )]
 struct Cli {
     #[command(subcommand)]
