@@ -40,7 +40,7 @@ pub struct FaultDelay {
     /// How long each delayed request waits.
     pub fixed_delay: Duration,
     /// Share of the rule's requests delayed, 0–100. Default: 100.
-    #[serde(default = "all", deserialize_with = "percent")]
+    #[serde(default = "all", deserialize_with = "super::mesh::percent")]
     #[schemars(range(min = 0, max = 100))]
     pub percentage: f64,
 }
@@ -57,23 +57,13 @@ pub struct FaultAbort {
     #[schemars(range(min = 0, max = 16))]
     pub grpc_status: Option<u32>,
     /// Share of the rule's requests aborted, 0–100. Default: 100.
-    #[serde(default = "all", deserialize_with = "percent")]
+    #[serde(default = "all", deserialize_with = "super::mesh::percent")]
     #[schemars(range(min = 0, max = 100))]
     pub percentage: f64,
 }
 
 fn all() -> f64 {
     100.0
-}
-
-fn percent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    let p = f64::deserialize(d)?;
-    if !(0.0..=100.0).contains(&p) {
-        return Err(serde::de::Error::custom(format!(
-            "expected a percentage from 0 to 100, got {p}"
-        )));
-    }
-    Ok(p)
 }
 
 impl FaultAbort {

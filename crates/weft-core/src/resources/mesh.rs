@@ -299,7 +299,8 @@ pub struct Tracing {
     pub sampling_percent: f64,
 }
 
-fn percent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+/// A percentage from 0 to 100 (also a Fault's shares).
+pub(crate) fn percent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let p = f64::deserialize(d)?;
     if !(0.0..=100.0).contains(&p) {
         return Err(serde::de::Error::custom(format!(
