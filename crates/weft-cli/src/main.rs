@@ -8,6 +8,7 @@ mod demo;
 mod diagnose;
 mod exec;
 mod get;
+mod import;
 mod logging;
 mod logs;
 mod pod_exec;
@@ -53,6 +54,8 @@ struct Cli {
 enum Command {
     /// Check configuration files for errors and risky settings, with a fix for each finding.
     Analyze(analyze::Args),
+    /// Convert another mesh's configuration into weft's: `weft import istio PATH...`.
+    Import(import::Args),
     /// Run the control plane: watch a config directory, serve proxies, expose the debug API.
     Control(control::Args),
     /// Run one service of the demo shop (frontend, catalog, cart, pricing).
@@ -144,6 +147,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Import(args) => import::run(args),
         Command::Control(args) => control::run(args),
         Command::Proxy(args) => proxy::run(*args),
         Command::Demo(args) => demo::run(args),

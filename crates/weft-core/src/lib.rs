@@ -7,6 +7,7 @@ pub mod authz;
 pub mod cert;
 pub mod duration;
 pub mod identity;
+pub mod import;
 pub mod load;
 pub mod meta;
 pub mod model;
