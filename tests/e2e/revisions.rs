@@ -176,13 +176,10 @@ fn install_beside_tags_rollout_upgrade_and_uninstall_fail_no_request() {
     );
     let out = ok(&mesh, &["uninstall", "--revision", &first]);
     assert!(out.contains("uninstalled"), "{out}");
-    std::thread::sleep(Duration::from_secs(2));
-    let status = mesh.weft(&["status"]);
-    assert!(
-        status.status.success(),
-        "the gateway reconnected:\n{}",
-        text(&status)
-    );
+    // Every proxy, the gateway too, reconnected and in sync (`weft status` exits 0).
+    mesh.eventually("the gateway reconnected", Duration::from_secs(10), || {
+        mesh.weft(&["status"]).status.success()
+    });
 
     let (sent, failures) = load.finish();
     eprintln!("steady load: {sent} requests, {} failed", failures.len());

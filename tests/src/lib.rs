@@ -217,8 +217,16 @@ impl Mesh {
         weft(&all)
     }
 
-    /// `weft get pods -o json`.
+    /// The workloads' (and waypoints') pods of `weft get pods -o json`.
     pub fn pods(&self) -> Vec<serde_json::Value> {
+        let mut pods = self.all_pods();
+        pods.retain(|p| p["role"] == "workload" || p["role"] == "waypoint");
+        pods
+    }
+
+    /// Every pod of `weft get pods -o json`: the workloads', and the mesh's own (gateways,
+    /// node proxies, control planes), each with its `role`.
+    pub fn all_pods(&self) -> Vec<serde_json::Value> {
         let out = self.weft(&["get", "pods", "-o", "json"]);
         assert!(out.status.success(), "weft get pods: {}", text(&out));
         serde_json::from_slice(&out.stdout).expect("pods JSON")

@@ -9,6 +9,9 @@ use weft_local::ports;
 
 use crate::logging;
 
+/// The environment variable that names the events file (`--events-file`).
+pub const EVENTS_ENV: &str = weft_local::launch::EVENTS_ENV;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Directory of configuration (YAML/JSON), watched (inotify); changes apply as soon as
@@ -74,6 +77,11 @@ pub struct Args {
     /// Without it, proxies of every revision are served.
     #[arg(long, value_name = "NAME")]
     revision: Option<String>,
+    /// Append events (configuration applied or rejected, proxies connected, gone, refusing a
+    /// push or refused) to this file as JSON lines; `weft up` sets it to the mesh's, which
+    /// `weft events` reads. Given in the environment, so an older binary ignores it.
+    #[arg(long, value_name = "FILE", env = EVENTS_ENV)]
+    events_file: Option<PathBuf>,
     /// Log level (trace, debug, info, warn, error).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -108,6 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             mesh_sets: args.sets,
             revision: args.revision.clone(),
+            events_file: args.events_file,
         })
         .await?;
         logging::banner(format_args!(

@@ -6,11 +6,14 @@ mod check;
 mod control;
 mod demo;
 mod diagnose;
+mod events;
 mod exec;
 mod get;
 mod import;
 mod logging;
 mod logs;
+mod names;
+mod output;
 mod pod_exec;
 mod precheck;
 mod proxy;
@@ -63,8 +66,9 @@ enum Command {
     /// Run a proxy: a sidecar that captures, routes and balances a workload's traffic, or with
     /// --gateway an ingress gateway.
     Proxy(Box<proxy::Args>),
-    /// Show what a proxy holds: a pod's certificate (`secret`), a proxy's config or Services,
-    /// a node proxy's pods (`workloads NODE`).
+    /// Show a proxy's full configuration: `weft proxy-config POD
+    /// listeners|routes|clusters|endpoints|secrets|all` (what the control plane intends, with the
+    /// proxy's live state), or what it holds (`secret`, `config`, `services`, `workloads NODE`).
     ProxyConfig(proxy_config::Args),
     /// Show every connected proxy and whether it runs the current config (SYNCED, STALE, NACKED).
     Status(status::Args),
@@ -91,10 +95,15 @@ enum Command {
     /// Restart (or with --binary upgrade) a node proxy of `weft up` without resetting a
     /// connection: the new process takes the old one's listeners, the old one drains.
     Restart(restart::Args),
-    /// List what `weft up` runs: pods, services or workloads.
+    /// List what `weft up` runs: pods (the gateway, node proxies and control planes too),
+    /// services, workloads, or events.
     Get(get::Args),
-    /// Show a pod's app log, or its proxy's with --proxy.
+    /// Show a pod's app log, or its proxy's with --proxy; --tail N, -f to follow.
     Logs(logs::Args),
+    /// What happened in a `weft up` mesh: crashes (exit status, last log lines), back-offs,
+    /// readiness, configuration applied or rejected, proxies connected or refusing a push,
+    /// revision moves.
+    Events(events::Args),
     /// Run a command inside a pod of a `weft up` mesh (its traffic goes through the sidecar).
     Exec(exec::Args),
     /// Start a program inside a pod (used by `weft up`).
@@ -145,6 +154,18 @@ fn version() -> &'static str {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The verbs a person pipes into `head`: a closed stdout ends them quietly. The roles that
+    // run for long (control plane, proxies, `weft up`) keep reporting what fails.
+    if !matches!(
+        cli.command,
+        Command::Control(_)
+            | Command::Proxy(_)
+            | Command::Up(_)
+            | Command::Demo(_)
+            | Command::PodExec(_)
+    ) {
+        output::quiet_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Import(args) => import::run(args),
@@ -163,6 +184,7 @@ fn main() -> ExitCode {
         Command::Restart(args) => restart::run(args),
         Command::Get(args) => get::run(args),
         Command::Logs(args) => logs::run(args),
+        Command::Events(args) => events::run(args),
         Command::Exec(args) => exec::run(args),
         Command::PodExec(args) => pod_exec::run(args),
         Command::Waypoint(args) => waypoint::run(args),
@@ -185,12 +207,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         // A closed pipe (`weft analyze ... | head`) is the reader's choice, not a failure.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            ExitCode::SUCCESS
-        }
+        Err(e) if output::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             logging::fatal(&e);
             ExitCode::from(2)

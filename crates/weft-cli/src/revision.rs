@@ -14,6 +14,7 @@ use weft_local::plan::Plan;
 use weft_local::revisions::{DEFAULT_TAG, Registry};
 use weft_local::rundir::RunDir;
 
+use crate::output::{self, Format};
 use crate::up::Instance;
 
 /// A control plane gets 20 s to be ready.
@@ -64,7 +65,10 @@ enum TagCommand {
         overwrite: bool,
     },
     /// TAG, REVISION, NAMESPACES.
-    List,
+    List {
+        #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Remove TAG (refused while pods' labels name it).
     Remove { tag: String },
 }
@@ -80,7 +84,10 @@ pub struct RevisionArgs {
 #[derive(Debug, clap::Subcommand)]
 enum RevisionCommand {
     /// REVISION, VERSION, TAGS, PODS, CONTROL PLANE, SETTINGS.
-    List,
+    List {
+        #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
 }
 
 /// Sends `req` and prints the reply; refused → an error with the reason.
@@ -132,8 +139,8 @@ pub fn tag(args: TagArgs) -> anyhow::Result<ExitCode> {
             overwrite,
         },
         TagCommand::Remove { tag } => Request::TagRemove { tag },
-        TagCommand::List => {
-            print!("{}", tag_table(&registry(&dir)?, &plan));
+        TagCommand::List { output } => {
+            print_rows(output, &tag_rows(&registry(&dir)?, &plan))?;
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -144,7 +151,7 @@ pub fn tag(args: TagArgs) -> anyhow::Result<ExitCode> {
 pub fn revision(args: RevisionArgs) -> anyhow::Result<ExitCode> {
     let (dir, _) = args.instance.running()?;
     match args.command {
-        RevisionCommand::List => print!("{}", revision_table(&dir)?),
+        RevisionCommand::List { output } => print_rows(output, &revision_rows(&dir)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -167,7 +174,14 @@ fn namespaces_following(plan: &Plan, tag: &str) -> Vec<String> {
     ns.into_iter().collect()
 }
 
-fn tag_table(reg: &Registry, plan: &Plan) -> String {
+/// A table (its header first), or its rows as JSON or YAML objects.
+pub fn print_rows(format: Format, rows: &[Vec<String>]) -> std::io::Result<()> {
+    output::print(format, &crate::get::rows_json(rows), || {
+        crate::get::table(rows)
+    })
+}
+
+fn tag_rows(reg: &Registry, plan: &Plan) -> Vec<Vec<String>> {
     let mut rows = vec![vec!["TAG".into(), "REVISION".into(), "NAMESPACES".into()]];
     for (tag, rev) in &reg.tags {
         let rev = match reg.get(rev) {
@@ -182,10 +196,10 @@ fn tag_table(reg: &Registry, plan: &Plan) -> String {
         };
         rows.push(vec![tag.clone(), rev, ns]);
     }
-    crate::get::table(&rows)
+    rows
 }
 
-fn revision_table(dir: &RunDir) -> anyhow::Result<String> {
+fn revision_rows(dir: &RunDir) -> anyhow::Result<Vec<Vec<String>>> {
     let reg = registry(dir)?;
     let status = dir.status().context("no status yet")?;
     let mut rows = vec![
@@ -226,7 +240,7 @@ fn revision_table(dir: &RunDir) -> anyhow::Result<String> {
             },
         ]);
     }
-    Ok(crate::get::table(&rows))
+    Ok(rows)
 }
 
 /// For `weft status`: each proxy of a running `weft up` with its revision and the one its

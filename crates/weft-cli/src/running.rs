@@ -20,11 +20,13 @@ impl Instance {
     }
 }
 
-/// The pod `name` (`name` or `name.namespace`) of `plan`; the error lists the pods, and
+/// The workload pod `name` of `plan` (see [`crate::names`]); the error lists the pods, and
 /// `others` (names that are not pods but the command accepts).
 pub fn pod<'a>(plan: &'a Plan, name: &str, others: &str) -> anyhow::Result<&'a PodPlan> {
-    plan.pod(name).ok_or_else(|| {
-        let names: Vec<String> = plan.pods.iter().map(|p| p.id()).collect();
-        anyhow::anyhow!("no pod {name:?}; pods: {}{others}", names.join(", "))
-    })
+    let ids: Vec<(&str, &str)> = (plan.pods.iter())
+        .map(|p| (p.namespace.as_str(), p.name.as_str()))
+        .collect();
+    crate::names::pick(&ids, name)
+        .map(|i| &plan.pods[i])
+        .map_err(|e| anyhow::anyhow!("{e}{others}"))
 }

@@ -10,7 +10,6 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,15 +18,10 @@ use weft_local::addresses::ProxyAddresses;
 use weft_local::plan::Plan;
 use weft_local::rundir::RunDir;
 
+use crate::output::{self, Format};
 use crate::up::Instance;
 use compute::{Kind, Pod, Proxy};
 use parse::Page;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
-    Text,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -45,8 +39,8 @@ pub struct Args {
     /// Time between the two scrapes.
     #[arg(long, default_value = "5s", value_parser = crate::control::parse_duration)]
     window: Duration,
-    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
-    output: Output,
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    output: Format,
     #[command(flatten)]
     instance: Instance,
 }
@@ -145,11 +139,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let rows = compute::rows(args.kind, &pods, &proxies, args.window.as_secs_f64());
-    let text = match args.output {
-        Output::Text => compute::table(args.kind, &rows),
-        Output::Json => serde_json::to_string_pretty(&rows)? + "\n",
-    };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    let value = serde_json::to_value(&rows)?;
+    output::print(args.output, &value, || compute::table(args.kind, &rows))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,8 @@
 //! `weft status`: every proxy the control plane knows and whether it runs the current config
-//! (SYNCED, STALE, NACKED with the proxy's reason, NOT SENT), per resource type, and the proxies
-//! it refuses (version skew, another revision) with what to do.
+//! (SYNCED, STALE, NACKED with the proxy's reason, NOT SENT), per resource type, a rejected
+//! change of configuration with its problems, and the proxies it refuses (version skew, another
+//! revision) with what to do. It exits 1 when anything is not in sync ([`Health`]), so a
+//! script can wait on it.
 
 use std::process::ExitCode;
 
@@ -12,15 +14,20 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use weft_local::ports;
 
+use crate::names::of_node;
+use crate::output::{self, Format};
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Admin address of the control plane (default: the running `weft up` mesh's, else
     /// 127.0.0.1:15014).
     #[arg(long, env = "WEFT_CONTROL_ADMIN")]
     admin: Option<String>,
-    /// Print the raw JSON instead of a table.
-    #[arg(long)]
+    /// Print the raw JSON instead of a table (as `-o json`).
+    #[arg(long, hide = true)]
     json: bool,
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    output: Format,
     /// The `weft up` mesh whose proxies' revisions to show too, when it runs.
     #[command(flatten)]
     instance: crate::up::Instance,
@@ -37,47 +44,103 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| ports::localhost(ports::CONTROL_ADMIN).to_string());
     let list = rt.block_on(fetch(&admin, "/debug/syncz"))?;
     let config = rt.block_on(fetch(&admin, "/debug/config"))?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"config": config, "proxies": list}))?
-        );
-        return Ok(ExitCode::SUCCESS);
+    let health = Health::of(&config, &list);
+    let code = match health.problems.is_empty() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    };
+    let format = if args.json { Format::Json } else { args.output };
+    if format != Format::Table {
+        let value = serde_json::json!({
+            "config": config,
+            "proxies": list,
+            "inSync": health.problems.is_empty(),
+            "problems": health.problems,
+        });
+        output::print(format, &value, String::new)?;
+        return Ok(code);
     }
-    print!("{}", render(&config, &list));
+    let mut out = render(&config, &list);
     if let Some(revisions) = crate::revision::proxies_table(&dir) {
-        println!();
-        print!("{revisions}");
+        out += "\n";
+        out += &revisions;
     }
     // Certificates whose renewal is overdue (the CA's view; absent on older control planes).
     let ca = rt
         .block_on(fetch(&admin, "/debug/ca"))
         .unwrap_or(Value::Null);
     for o in ca["renewalOverdue"].as_array().into_iter().flatten() {
-        println!(
-            "WARNING: the workload certificate of pod {} ({}, serial {}) expires in {}s and has not been renewed",
+        out += &format!(
+            "WARNING: the workload certificate of pod {} ({}, serial {}) expires in {}s and has not been renewed\n",
             o["pod"].as_str().unwrap_or("?"),
             o["identity"].as_str().unwrap_or("?"),
             o["serial"].as_str().unwrap_or("?"),
             o["expiresInSeconds"]
         );
     }
-    let refused = config["refusedProxies"]
-        .as_array()
-        .is_some_and(|r| !r.is_empty());
-    let unhealthy = refused
-        || list.as_array().into_iter().flatten().any(|p| {
-            p["types"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .any(|(_, t)| t["state"] == "NACKED")
-        });
-    Ok(if unhealthy {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    output::write(&out)?;
+    Ok(code)
+}
+
+/// Whether the mesh runs what its configuration says: what stands in the way, if anything.
+#[derive(Debug, Default, PartialEq)]
+pub struct Health {
+    /// One line each: the rejected change, NACKED and STALE proxies, refused proxies.
+    pub problems: Vec<String>,
+}
+
+impl Health {
+    pub fn of(config: &Value, list: &Value) -> Health {
+        let mut problems = Vec::new();
+        if let Some(p) = config["rejected"]["problems"].as_array() {
+            problems.push(format!(
+                "the last change of configuration was rejected ({} problem(s)); generation {} \
+                 stays in force",
+                p.len(),
+                config["generation"]
+            ));
+        }
+        let mut states: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for p in list.as_array().into_iter().flatten() {
+            let types = p["types"].as_object().into_iter().flatten();
+            for state in ["NACKED", "STALE"] {
+                if types.clone().any(|(_, t)| t["state"] == state) {
+                    states.entry(state).or_default().push(of_node(&p["node"]));
+                }
+            }
+        }
+        if let Some(pods) = states.get("NACKED") {
+            problems.push(format!(
+                "{} proxy(ies) rejected their config and run the one before: {}",
+                pods.len(),
+                pods.join(", ")
+            ));
+        }
+        if let Some(pods) = states.get("STALE") {
+            problems.push(format!(
+                "{} proxy(ies) have not acknowledged their latest config yet: {}",
+                pods.len(),
+                pods.join(", ")
+            ));
+        }
+        let refused = config["refusedProxies"].as_array().map_or(0, Vec::len);
+        if refused > 0 {
+            problems.push(format!("{refused} proxy(ies) refused by the control plane"));
+        }
+        Health { problems }
+    }
+
+    /// Why `weft status` exits 1, if it does: the lines under the configuration's.
+    fn summary(&self) -> String {
+        if self.problems.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("NOT IN SYNC (exit status 1):\n");
+        for p in &self.problems {
+            out += &format!("  {p}\n");
+        }
+        out
+    }
 }
 
 pub(crate) async fn fetch(admin: &str, path: &str) -> anyhow::Result<Value> {
@@ -101,12 +164,27 @@ pub(crate) async fn fetch(admin: &str, path: &str) -> anyhow::Result<Value> {
 pub fn render(config: &Value, list: &Value) -> String {
     let mut out = format!("config generation {}", config["generation"]);
     if let Some(problems) = config["rejected"]["problems"].as_array() {
+        let when = config["rejected"]["atMs"]
+            .as_u64()
+            .map_or_else(String::new, |t| {
+                format!(" {} ago", crate::get::age(Some(t)))
+            });
         out += &format!(
-            ", last change REJECTED ({} problems; see `weft analyze`)",
-            problems.len()
+            ", last change REJECTED{when} ({} problem(s)); generation {} stays in force:\n",
+            problems.len(),
+            config["generation"]
         );
+        for p in problems {
+            // A problem's own lines (its fix) are indented under it.
+            for (i, line) in p.as_str().unwrap_or("?").lines().enumerate() {
+                let pad = if i == 0 { "  " } else { "    " };
+                out += &format!("{pad}{}\n", line.trim_start());
+            }
+        }
+        out += "  fix the files and save again (`weft analyze DIR` checks them first)";
     }
     out += "\n";
+    out += &Health::of(config, list).summary();
     out += &findings(config);
     out += &refused(config);
     let short = |ty: &str| ty.trim_start_matches("weft.dev/").to_string();
@@ -122,7 +200,7 @@ pub fn render(config: &Value, list: &Value) -> String {
         "DETAIL".into(),
     ]];
     for p in &proxies {
-        let id = p["node"]["id"].as_str().unwrap_or("?").to_string();
+        let id = of_node(&p["node"]);
         // A node proxy serves the ambient pods of its node, not a workload of its own.
         let workload = match p["node"]["role"].as_str() {
             Some("node") => format!("node {}", p["node"]["pod"].as_str().unwrap_or("?")),
@@ -185,7 +263,7 @@ fn refused(config: &Value) -> String {
     for r in list {
         out += &format!(
             "  REFUSED {}: {}\n",
-            r["node"]["id"].as_str().unwrap_or("?"),
+            of_node(&r["node"]),
             r["message"].as_str().unwrap_or("?")
         );
     }
@@ -236,9 +314,49 @@ mod tests {
             }
         }]);
         let text = render(&config, &list);
-        assert!(text.starts_with("config generation 3\nPROXY"), "{text}");
-        assert!(text.contains("web-0.shop  shop/web  Service  NACKED  rejected: filter ExtensionRef is not supported"), "{text}");
+        assert!(
+            text.starts_with(
+                "config generation 3\nNOT IN SYNC (exit status 1):\n  1 proxy(ies) rejected their \
+                 config and run the one before: shop/web-0\nPROXY"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("shop/web-0  shop/web  Service  NACKED  rejected: filter ExtensionRef is not supported"), "{text}");
         assert!(text.contains("Proxy    SYNCED  1 subscribed"), "{text}");
+    }
+
+    #[test]
+    fn a_rejected_change_shows_its_problems_and_is_not_in_sync() {
+        let config = serde_json::json!({"generation": 4, "rejected": {"atMs": 0, "problems": [
+            "shop/bad.yaml:3:9: spec.replicas: expected an integer, found \"many\"",
+            "shop/bad.yaml:7:1: unknown field `colour`"
+        ]}});
+        let list = serde_json::json!([{
+            "node": {"id": "web-0.shop", "namespace": "shop", "pod": "web-0", "workload": "web"},
+            "types": {"weft.dev/Proxy": {"state": "STALE", "subscribed": 1}}
+        }]);
+        let text = render(&config, &list);
+        assert!(
+            text.starts_with("config generation 4, last change REJECTED "),
+            "{text}"
+        );
+        assert!(text.contains("(2 problem(s)); generation 4 stays in force:\n  shop/bad.yaml:3:9: spec.replicas: expected an integer, found \"many\"\n  shop/bad.yaml:7:1: unknown field `colour`\n"), "{text}");
+        let health = Health::of(&config, &list);
+        assert_eq!(
+            health.problems,
+            [
+                "the last change of configuration was rejected (2 problem(s)); generation 4 stays in force",
+                "1 proxy(ies) have not acknowledged their latest config yet: shop/web-0"
+            ]
+        );
+        assert!(text.contains("  fix the files and save again (`weft analyze DIR` checks them first)\nNOT IN SYNC (exit status 1):\n  the last change of configuration was rejected"), "{text}");
+        let synced = serde_json::json!([{
+            "node": {"id": "web-0.shop"},
+            "types": {"weft.dev/Proxy": {"state": "SYNCED", "subscribed": 1}}
+        }]);
+        let fine = Health::of(&serde_json::json!({"generation": 5}), &synced);
+        assert_eq!(fine, Health::default());
+        assert_eq!(fine.summary(), "");
     }
 
     #[test]
@@ -251,7 +369,7 @@ mod tests {
         ]});
         let text = render(&config, &serde_json::json!([]));
         assert!(
-            text.contains(&format!("1 proxy(ies) refused (they keep their last config and retry):\n  REFUSED web-0.shop: {message}\n")),
+            text.contains(&format!("1 proxy(ies) refused (they keep their last config and retry):\n  REFUSED shop/web-0: {message}\n")),
             "{text}"
         );
     }
@@ -266,7 +384,7 @@ mod tests {
         }]);
         let text = render(&config, &list);
         assert!(
-            text.contains("node-1.weft-system  node node-1  Proxy  SYNCED  3 subscribed"),
+            text.contains("weft-system/node-1  node node-1  Proxy  SYNCED  3 subscribed"),
             "{text}"
         );
     }

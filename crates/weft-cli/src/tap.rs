@@ -16,8 +16,10 @@ use weft_proxy::tap::{DEFAULT_MAX_RPS, Filter, Query, Status};
 use crate::up::Instance;
 use stream::Event;
 
+/// One line a request (`table` reads the same), or JSON lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Output {
+    #[value(alias = "table")]
     Text,
     Json,
 }

@@ -1,6 +1,7 @@
 //! `weft top TARGET`: the busiest (source, destination, method, path) over the last
 //! `--window`, from the same taps as `weft tap`; a table redrawn every second, or with
-//! `--duration` one table printed at the end (for scripts and tests).
+//! `--duration` one table printed at the end (for scripts and tests; `-o json|yaml` prints the
+//! rows as data).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -8,6 +9,7 @@ use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::output::{self, Format};
 use crate::tap::stream::Event;
 use crate::tap::{Select, show, stream};
 
@@ -25,10 +27,13 @@ pub struct Args {
     /// Rows shown (the busiest first).
     #[arg(long, default_value_t = 20)]
     rows: usize,
+    /// A table, redrawn on a terminal; JSON or YAML rows once, at the end.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    output: Format,
 }
 
 /// What requests are grouped by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Key {
     pub source: String,
     pub destination: String,
@@ -45,8 +50,10 @@ struct Seen {
 }
 
 /// One row of the table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Row {
+    #[serde(flatten)]
     pub key: Key,
     pub count: usize,
     pub best_ms: f64,
@@ -160,7 +167,8 @@ pub fn table(rows: &[Row]) -> String {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (names, proxies) = args.select.proxies()?;
     let query = args.select.query();
-    let interactive = args.duration.is_none() && std::io::stdout().is_terminal();
+    let interactive =
+        args.duration.is_none() && args.output == Format::Table && std::io::stdout().is_terminal();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -209,7 +217,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let mut rows = top.rows(Instant::now());
         rows.truncate(args.rows);
-        write!(std::io::stdout().lock(), "{}", table(&rows))?;
+        let value = serde_json::to_value(&rows)?;
+        output::print(args.output, &value, || table(&rows))?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

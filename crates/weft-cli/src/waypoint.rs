@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use weft_core::annotations::{USE_WAYPOINT, WaypointFor};
 use weft_core::model::WaypointStatus;
 
+use crate::output::{self, Format};
 use crate::up::Instance;
 
 #[derive(Debug, clap::Subcommand)]
@@ -27,7 +28,10 @@ enum What {
         handles: WaypointFor,
     },
     /// Every waypoint: instances, the Services that use it, policies attached.
-    List,
+    List {
+        #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// One waypoint in detail; fails when it does not exist or has no ready instance.
     Status {
         name: String,
@@ -108,9 +112,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("waypoint {namespace}/{name} removed ({})", path.display());
             Ok(ExitCode::SUCCESS)
         }
-        What::List => {
+        What::List { output } => {
             let all = waypoints(plan.admin)?;
-            print!("{}", crate::get::table(&rows(&all)));
+            let value = serde_json::to_value(&all)?;
+            output::print(output, &value, || crate::get::table(&rows(&all)))?;
             Ok(ExitCode::SUCCESS)
         }
         What::Status { name, namespace } => {

@@ -372,12 +372,12 @@ fn third_party_clients_and_servers_see_no_difference() {
     let out = run(Command::new(WEFT).args(["status", "--admin", &m.admin.to_string()]));
     let text = String::from_utf8_lossy(&out.stdout);
     for pod in [
-        "http-0.t",
-        "grpc-0.t",
-        "ws-0.t",
-        "client-http.t",
-        "client-grpc.t",
-        "client-ws.t",
+        "t/http-0",
+        "t/grpc-0",
+        "t/ws-0",
+        "t/client-http",
+        "t/client-grpc",
+        "t/client-ws",
     ] {
         assert!(
             text.lines()

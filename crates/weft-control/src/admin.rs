@@ -12,11 +12,16 @@
 //! - `GET /debug/syncz` — every connected proxy (its node: revision, protocol and weft
 //!   version) with per-type SYNCED / STALE / NACKED / NOT SENT
 //! - `GET /debug/config_dump?proxy=ID` — what the control plane sent that proxy, with ACK state
+//! - `GET /debug/proxy_config?pod=ID` (or `gateway=NS/NAME`, `node=NAME`, `proxy=ID`) — the
+//!   full configuration intended for that proxy: listeners, routes, clusters and endpoints of
+//!   every Service it can call, fetched or not ([`proxy_config`])
 //! - `GET /debug/ca` — the CA: signing certificate, trusted roots with expiry, and recently
 //!   issued certificates per identity with serial and expiry
 //! - `GET /debug/waypoints` — every waypoint: whether it exists, its ready instances, the
 //!   Services that use it and the policies attached to it
 //! - `GET /metrics` — Prometheus metrics (see [`crate::metrics`])
+
+mod proxy_config;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -48,7 +53,7 @@ pub async fn handle(
             .split('&')
             .filter_map(|kv| kv.split_once('='))
             .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.to_string())
+            .map(|(_, v)| proxy_config::decode(v))
     };
     let res = match req.uri().path() {
         "/ready" => reply(
@@ -94,6 +99,10 @@ pub async fn handle(
                 .collect();
             reply(StatusCode::OK, Value::Array(list))
         }
+        "/debug/proxy_config" => {
+            let (status, body) = proxy_config::answer(&state, param);
+            reply(status, body)
+        }
         "/debug/config_dump" => match param("proxy") {
             None => reply(
                 StatusCode::BAD_REQUEST,
@@ -125,7 +134,7 @@ pub async fn handle(
             StatusCode::OK,
             json!({
                 "controlPlane": *about,
-                "endpoints": ["/ready", "/metrics", "/debug/config", "/debug/ca", "/debug/syncz", "/debug/config_dump?proxy=ID", "/debug/waypoints"],
+                "endpoints": ["/ready", "/metrics", "/debug/config", "/debug/ca", "/debug/syncz", "/debug/config_dump?proxy=ID", "/debug/proxy_config?pod=ID|gateway=NS/NAME|node=NAME|proxy=ID", "/debug/waypoints"],
             }),
         ),
         other => reply(

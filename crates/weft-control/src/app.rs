@@ -49,6 +49,9 @@ pub struct Config {
     /// a proxy that declares another is refused and told which control plane is its own. None:
     /// proxies of every revision are served.
     pub revision: Option<String>,
+    /// Where to append the control plane's events as JSON lines ([`crate::events`]); `weft up`
+    /// gives every control plane its mesh's file. None: none are written.
+    pub events_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -68,6 +71,7 @@ impl Config {
             ca: ca::Config::new(state_dir),
             mesh_sets: Vec::new(),
             revision: None,
+            events_file: None,
         }
     }
 }
@@ -136,6 +140,9 @@ pub async fn build(cfg: Config) -> Result<Bound, Error> {
             problems,
         })?;
     let state = State::new(config, cfg.warmup);
+    if let Some(path) = &cfg.events_file {
+        state.events.to_file(path.clone(), cfg.revision.as_deref());
+    }
     source::log_warnings(&state);
     // Before serving, so the first answers already count the listed pods.
     let pods_seen = match &cfg.pods_file {

@@ -9,6 +9,7 @@ pub(crate) mod admin;
 pub mod app;
 pub mod ca;
 pub(crate) mod discovery;
+pub mod events;
 pub(crate) mod listen;
 pub(crate) mod metrics;
 pub(crate) mod peer;

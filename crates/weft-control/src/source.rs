@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use weft_core::Config;
 use weft_core::analyze::{Finding, Severity};
+use weft_core::events::Type;
 use weft_core::resources::mesh_set::{MeshSet, apply_to_config};
 
 use crate::state::State;
@@ -75,16 +76,64 @@ pub async fn watch(dir: PathBuf, state: Arc<State>, sets: Vec<MeshSet>) {
                 tracing::info!(dir = %dir.display(), resources = config.resources.len(), "configuration applied");
                 state.apply(config, findings);
                 log_warnings(&state);
+                applied_event(&state, &dir);
             }
             Ok(Err(problems)) => {
                 for p in &problems {
                     tracing::error!("configuration rejected, last good one stays in force: {p}");
                 }
+                rejected_event(&state, &dir, &problems);
                 state.reject(problems);
             }
             Err(e) => tracing::error!("configuration load failed: {e}"),
         }
     }
+}
+
+/// The object of the configuration read from `dir`: `config/DIRNAME`.
+fn config_object(dir: &Path) -> String {
+    let name = dir.file_name().unwrap_or(dir.as_os_str());
+    format!("config/{}", name.to_string_lossy())
+}
+
+fn applied_event(state: &State, dir: &Path) {
+    let status = state.config_status();
+    let warnings = (status.findings.iter())
+        .filter(|f| f.severity >= Severity::Warning)
+        .count();
+    let warned = match warnings {
+        0 => String::new(),
+        n => format!(", {n} warning(s): `weft status` lists them"),
+    };
+    let message = format!(
+        "generation {} in force ({} resources{warned})",
+        status.generation, status.resources
+    );
+    let kind = Type::Normal;
+    state
+        .events
+        .record(kind, "ConfigApplied", config_object(dir), message, vec![]);
+}
+
+fn rejected_event(state: &State, dir: &Path, problems: &[String]) {
+    // One line: the first problem, its fix after a semicolon (`details` has them all).
+    let first: Vec<&str> = (problems.first().into_iter())
+        .flat_map(|p| p.lines())
+        .map(str::trim)
+        .collect();
+    let first = first.join("; ");
+    let more = match problems.len() {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    let message = format!(
+        "change rejected, generation {} stays in force: {first}{more}",
+        state.config_status().generation
+    );
+    let (kind, object) = (Type::Warning, config_object(dir));
+    state
+        .events
+        .record(kind, "ConfigRejected", object, message, problems.to_vec());
 }
 
 #[cfg(test)]

@@ -148,8 +148,11 @@ impl Refusals {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn record(&self, node: NodeInfo, reason: &str, message: &str, at_ms: u64) {
+    /// Records a refusal; true when the proxy was not refused already (a new refusal, not its
+    /// retry).
+    pub fn record(&self, node: NodeInfo, reason: &str, message: &str, at_ms: u64) -> bool {
         let mut all = self.lock();
+        let first = !all.contains_key(&node.id);
         let entry = all.entry(node.id.clone()).or_insert_with(|| RefusedProxy {
             node: node.clone(),
             reason: String::new(),
@@ -171,6 +174,7 @@ impl Refusals {
             let Some(oldest) = oldest else { break };
             all.remove(&oldest);
         }
+        first
     }
 
     /// The proxy `id` was served: it is no longer refused.

@@ -6,6 +6,7 @@ pub mod annotations;
 pub mod authz;
 pub mod cert;
 pub mod duration;
+pub mod events;
 pub mod identity;
 pub mod import;
 pub mod load;

@@ -31,6 +31,7 @@ pub fn schema(kind: Kind) -> Value {
         Kind::Gateway => root_for::<Gateway>(),
         Kind::AuthorizationPolicy => root_for::<AuthorizationPolicy>(),
         Kind::TrafficPolicy => root_for::<TrafficPolicy>(),
+        Kind::Fault => root_for::<crate::resources::Fault>(),
     };
     let obj = root
         .as_object_mut()

@@ -1,11 +1,13 @@
 //! The board: the live status of an instance, written to `status.json` on every change, the
 //! pods file the control plane reads, written whenever what it lists changes, and Prometheus's
-//! `targets.json` ([`crate::prometheus`]), whenever the proxies serving metrics change.
+//! `targets.json` ([`crate::prometheus`]), whenever the proxies serving metrics change; and
+//! the events of its processes ([`weft_core::events`]), in the mesh's events file.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
+use weft_core::events::{Event, Log, Type};
 use weft_core::model::{Pod, PodList};
 
 use crate::prometheus::Scrape;
@@ -127,6 +129,60 @@ impl Board {
 
     pub fn snapshot(&self) -> Status {
         lock(&self.status).clone()
+    }
+
+    /// An event of now about the process in `slot`: its object is the pod it runs in (or as),
+    /// and `what` follows the process's role (`app exited with status 1`).
+    pub fn event(&self, slot: Slot, kind: Type, reason: &str, what: &str) -> Event {
+        let s = lock(&self.status);
+        let (object, who) = subject(&s, slot);
+        Event::new(kind, reason, object, format!("{who} {what}"), SOURCE)
+    }
+
+    /// Appends `event` to the mesh's events file (`weft events` reads it).
+    pub fn record(&self, event: Event) {
+        if let Err(e) = Log::new(self.dir.events()).append(&event) {
+            eprintln!("weft up: recording an event: {e}");
+        }
+    }
+
+    /// Records [`Board::event`].
+    pub fn note(&self, slot: Slot, kind: Type, reason: &str, what: &str) {
+        self.record(self.event(slot, kind, reason, what));
+    }
+}
+
+/// Who records the runtime's events.
+pub const SOURCE: &str = "weft up";
+
+/// The object of the process in `slot` (`pod/NAMESPACE/NAME`: a gateway, node proxy or control
+/// plane is a pod of its own, as `weft get pods` lists it) and what it is in that pod.
+fn subject(s: &Status, slot: Slot) -> (String, &'static str) {
+    let system = |name: String| Event::pod(crate::runtime::NODE_NAMESPACE, &name);
+    match slot {
+        Slot::App(i) | Slot::Proxy(i) => {
+            let p = &s.pods[i];
+            let who = match (slot, p.mode.as_str()) {
+                (Slot::Proxy(_), _) => "proxy",
+                (_, "waypoint") => "waypoint proxy",
+                _ => "app",
+            };
+            (Event::pod(&p.namespace, &p.name), who)
+        }
+        Slot::Gateway(i) => {
+            let named = s.gateways.get(i).map_or("?/?", |g| g.name.as_str());
+            let (ns, name) = named.split_once('/').unwrap_or(("?", named));
+            (Event::pod(ns, &format!("gateway-{name}")), "gateway")
+        }
+        Slot::Node(i) => {
+            let node = s.nodes.get(i).map_or("?", |n| n.name.as_str());
+            (system(node.to_string()), "node proxy")
+        }
+        Slot::Control(i) => {
+            let rev = s.revisions.get(i).map_or("?", |r| r.name.as_str());
+            (system(format!("control-{rev}")), "control plane")
+        }
+        Slot::Prometheus => (system("prometheus".into()), "prometheus"),
     }
 }
 

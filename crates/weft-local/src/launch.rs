@@ -214,6 +214,11 @@ impl WaypointLaunch {
     }
 }
 
+/// The environment variable through which `weft up` tells its control planes where the
+/// mesh's events go (`weft control --events-file`): an environment variable, not a flag, so a
+/// revision running an older binary ignores it rather than refusing to start.
+pub const EVENTS_ENV: &str = "WEFT_EVENTS_FILE";
+
 /// `weft control ...` as the local runtime starts it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControlLaunch {

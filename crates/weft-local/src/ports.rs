@@ -1,5 +1,6 @@
 //! The conventional ports of a weft mesh, in one place: the CLI's defaults, the local
-//! runtime's launch contract and its capture rules all name them from here.
+//! runtime's launch contract and its capture rules all name them from here. The proxy ports
+//! are [`weft_core::model`]'s, which the control plane's view of a proxy's listeners states.
 //!
 //! | port  | who             | what                                           |
 //! |-------|-----------------|------------------------------------------------|
@@ -16,13 +17,13 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 /// Proxy admin API.
-pub const PROXY_ADMIN: u16 = 15000;
+pub const PROXY_ADMIN: u16 = weft_core::model::ADMIN_PORT;
 /// Sidecar's outbound listener: capture sends the app's connections here.
-pub const OUTBOUND: u16 = 15001;
+pub const OUTBOUND: u16 = weft_core::model::OUTBOUND_PORT;
 /// Sidecar's inbound listener: capture sends connections to the pod here.
-pub const INBOUND: u16 = 15006;
+pub const INBOUND: u16 = weft_core::model::INBOUND_PORT;
 /// The mTLS tunnel listener between proxies.
-pub const TUNNEL: u16 = 15008;
+pub const TUNNEL: u16 = weft_core::model::TUNNEL_PORT;
 /// Control plane's plaintext discovery and CA, for tools on the host.
 pub const DISCOVERY: u16 = 15010;
 /// Control plane's mTLS discovery and CA, for proxies.
@@ -32,7 +33,7 @@ pub const CONTROL_ADMIN: u16 = 15014;
 /// Proxy's Prometheus metrics.
 pub const METRICS: u16 = 15020;
 /// Proxy's readiness endpoint.
-pub const READINESS: u16 = 15021;
+pub const READINESS: u16 = weft_core::model::READINESS_PORT;
 /// Ports that reach a sidecar pod's proxy itself, never its app: tunnel, metrics (on the
 /// Mesh's `metrics.port`), readiness.
 pub fn inbound_exempt(metrics: u16) -> Vec<u16> {

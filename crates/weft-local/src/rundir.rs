@@ -135,6 +135,12 @@ impl RunDir {
         self.path.join("logs").join(format!("{name}.log"))
     }
 
+    /// The mesh's events, JSON lines written by `weft up` and its control planes
+    /// ([`weft_core::events`]).
+    pub fn events(&self) -> PathBuf {
+        self.path.join("events.jsonl")
+    }
+
     /// Where the process `who` reports the addresses it bound ([`crate::addresses`]).
     pub fn addresses(&self, who: &str) -> PathBuf {
         self.path.join("addresses").join(format!("{who}.json"))

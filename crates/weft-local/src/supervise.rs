@@ -13,6 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
+use weft_core::events::Type;
 
 pub use crate::board::Board;
 use crate::readiness::{Probe, Tracker};
@@ -161,6 +162,8 @@ pub async fn supervise(
                     spec.label,
                     restarting(delay)
                 ));
+                let what = format!("cannot start: {e:#}; {}", restarting(delay));
+                board.note(spec.slot, Type::Warning, "FailedToStart", &what);
                 board.process(spec.slot, |p| {
                     p.state = "restarting".into();
                     p.last_exit = Some(format!("cannot start: {e:#}"));
@@ -181,6 +184,12 @@ pub async fn supervise(
             p.started_at_ms = Some(now_ms());
             p.ready_at_ms = None;
         });
+        board.note(
+            spec.slot,
+            Type::Normal,
+            "Started",
+            &format!("started (pid {pid})"),
+        );
         let mut readiness = watch_ready(&spec, pid, board.clone(), report.clone(), ready.clone());
         let exit = loop {
             let event = tokio::select! {
@@ -235,6 +244,12 @@ pub async fn supervise(
             End::Exited(how) => how,
             End::Stopped(how) => {
                 report(format!("{}: stopped ({how})", spec.label));
+                board.note(
+                    spec.slot,
+                    Type::Normal,
+                    "Stopped",
+                    &format!("stopped ({how})"),
+                );
                 board.process(spec.slot, |p| {
                     p.state = "stopped".into();
                     p.pid = None;
@@ -255,6 +270,15 @@ pub async fn supervise(
         }
         let delay = backoff.next(ran);
         report(crash_report(&spec, &how, ran, delay));
+        board.record(crash_event(&spec, &board, &how, ran, delay));
+        if !delay.is_zero() {
+            let what = format!(
+                "restarts in {}s (back-off after {} exits in a row)",
+                delay.as_secs(),
+                backoff.exits
+            );
+            board.note(spec.slot, Type::Warning, "BackOff", &what);
+        }
         board.process(spec.slot, |p| {
             p.state = "restarting".into();
             p.pid = None;
@@ -344,6 +368,39 @@ fn crash_report(spec: &Spec, how: &str, ran: Duration, delay: Duration) -> Strin
     msg
 }
 
+/// The event of a crash: how the process ended (its exit status or signal), after how long,
+/// when it starts again, and its last log lines.
+fn crash_event(
+    spec: &Spec,
+    board: &Board,
+    how: &str,
+    ran: Duration,
+    delay: Duration,
+) -> weft_core::events::Event {
+    let lines = tail(&spec.log, 5);
+    let last = (lines.last())
+        .map(|l| format!("; last log line: {l}"))
+        .unwrap_or_default();
+    let what = format!(
+        "{how} after {:.1}s; {}{last}",
+        ran.as_secs_f64(),
+        restarting(delay)
+    );
+    let mut event = board.event(spec.slot, Type::Warning, "Crashed", &what);
+    (event.exit_code, event.signal) = exit_of(how);
+    event.details = lines;
+    event
+}
+
+/// The exit status or signal in how a run ended ([`describe`]'s words).
+fn exit_of(how: &str) -> (Option<i32>, Option<String>) {
+    if let Some(code) = how.strip_prefix("exited with status ") {
+        return (code.parse().ok(), None);
+    }
+    let signal = how.strip_prefix("killed by signal ").map(str::to_string);
+    (None, signal)
+}
+
 /// Follows the process's readiness for as long as it runs (see [`crate::readiness`]): marks it
 /// ready, or not, in the status (and so in the pods file) and on `ready`.
 fn watch_ready(
@@ -364,6 +421,12 @@ fn watch_ready(
                 p.ready_at_ms = Some(now_ms());
             });
             report(format!("{label}: started (pid {pid})"));
+            board.note(
+                slot,
+                Type::Normal,
+                "Ready",
+                "is ready (it has no readiness check)",
+            );
             let _ = ready.send(true);
             return;
         };
@@ -381,16 +444,19 @@ fn watch_ready(
                     });
                     let again = if was_ready { " again" } else { "" };
                     report(format!("{label}: ready{again} (pid {pid})"));
+                    board.note(slot, Type::Normal, "Ready", &format!("is ready{again}"));
                     was_ready = true;
                     let _ = ready.send(true);
                 }
                 Some(false) => {
                     board.process(slot, |p| p.state = "running".into());
-                    report(format!(
-                        "{label}: not ready: its readiness check failed {} times in a row; \
+                    let why = format!(
+                        "not ready: its readiness check failed {} times in a row; \
                          out of the endpoints until it passes again",
                         crate::readiness::FAILURES
-                    ));
+                    );
+                    report(format!("{label}: {why}"));
+                    board.note(slot, Type::Warning, "Unhealthy", &why);
                     let _ = ready.send(false);
                 }
                 None => {}
@@ -439,6 +505,16 @@ fn describe(s: std::process::ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_exit_status_or_signal_is_read_from_how_a_run_ended() {
+        assert_eq!(exit_of("exited with status 3"), (Some(3), None));
+        assert_eq!(
+            exit_of("killed by signal SIGKILL"),
+            (None, Some("SIGKILL".into()))
+        );
+        assert_eq!(exit_of("lost: no child"), (None, None));
+    }
 
     #[test]
     fn the_first_exit_restarts_at_once_then_backoff_grows() {

@@ -74,6 +74,9 @@ pub struct Record {
     /// an endpoint was picked).
     #[serde(skip)]
     pub mtls: Option<bool>,
+    /// A `Fault` delayed the request (flag `DI`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fault_delayed: bool,
     /// The client went away before the whole response was sent.
     #[serde(skip)]
     pub disconnected: bool,

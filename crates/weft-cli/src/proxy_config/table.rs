@@ -61,7 +61,7 @@ fn note(pod: &str, p: &PodView) -> Option<String> {
 }
 
 /// `web-0.shop` as `shop/web-0`, the way `weft get pods` names pods.
-fn pod_name(id: &str) -> String {
+pub(super) fn pod_name(id: &str) -> String {
     match id.split_once('.') {
         Some((name, ns)) => format!("{ns}/{name}"),
         None => id.to_string(),

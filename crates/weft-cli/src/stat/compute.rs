@@ -11,8 +11,16 @@ use super::parse::{Page, Who};
 /// What the rows are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
+    #[value(
+        alias = "workload",
+        alias = "deploy",
+        alias = "deployment",
+        alias = "deployments"
+    )]
     Workloads,
+    #[value(alias = "service", alias = "svc")]
     Services,
+    #[value(alias = "pod", alias = "po")]
     Pods,
 }
 

@@ -29,7 +29,8 @@ pub struct Target {
 }
 
 pub const GRAMMAR: &str = "pod/NAME, workload/NAME (or deploy/NAME), svc/NAME (the pods that \
-serve it) or gateway/NAME; each also as `KIND NAME` or KIND/NAMESPACE/NAME; a bare NAME is a pod";
+serve it) or gateway/NAME; each also as `KIND NAME` or KIND/NAMESPACE/NAME; a bare NAME or \
+NAMESPACE/NAME is a pod (`shop/gateway-ingress` is the gateway's)";
 
 fn kind(word: &str) -> Option<Kind> {
     Some(match word {
@@ -46,7 +47,9 @@ pub fn parse(words: &[String], namespace: Option<&str>) -> anyhow::Result<Target
     let bad = || anyhow::anyhow!("target {:?}: use {GRAMMAR}", words.join(" "));
     let (k, rest) = match words {
         [one] => match one.split_once('/') {
-            Some((k, rest)) => (kind(k).ok_or_else(bad)?, rest.to_string()),
+            Some((k, rest)) if kind(k).is_some() => (kind(k).ok_or_else(bad)?, rest.to_string()),
+            // NAMESPACE/NAME: a pod, as every verb names one.
+            Some(_) => (Kind::Pod, one.clone()),
             None => (Kind::Pod, one.clone()),
         },
         [k, name] => (kind(k).ok_or_else(bad)?, name.clone()),
@@ -89,6 +92,32 @@ pub struct Tapped {
 /// The proxies `target` leads to in the running mesh.
 pub fn resolve(dir: &RunDir, plan: &Plan, target: &Target) -> anyhow::Result<Vec<Tapped>> {
     let in_ns = |ns: &str| target.namespace.as_deref().is_none_or(|n| n == ns);
+    if target.kind == Kind::Pod {
+        // The gateway's pod (`gateway-NAME`, as `weft get pods` lists it).
+        let gw = (plan.gateways.iter())
+            .find(|g| weft_local::runtime::gateway_pod(g) == target.name && in_ns(&g.namespace));
+        if let Some(g) = gw {
+            let t = Target {
+                kind: Kind::Gateway,
+                namespace: Some(g.namespace.clone()),
+                name: g.name.clone(),
+            };
+            return gateway(dir, plan, &t);
+        }
+        // A proxy's id, `NAME.NAMESPACE`, as older outputs showed pods.
+        let found = |name: &str| plan.pods.iter().any(|p| p.name == name);
+        if let Some((name, ns)) = (target.name.rsplit_once('.')).filter(|_| !found(&target.name))
+            && target.namespace.is_none()
+            && found(name)
+        {
+            let t = Target {
+                namespace: Some(ns.to_string()),
+                name: name.to_string(),
+                ..target.clone()
+            };
+            return resolve(dir, plan, &t);
+        }
+    }
     let pods: Vec<&PodPlan> = match target.kind {
         Kind::Pod => plan
             .pods
@@ -197,7 +226,8 @@ fn gateway(dir: &RunDir, plan: &Plan, target: &Target) -> anyhow::Result<Vec<Tap
     let bound: ProxyAddresses = weft_local::addresses::read(&path)
         .map_err(|e| anyhow::anyhow!("gateway {}/{} is not running: {e}", g.namespace, g.name))?;
     Ok(vec![Tapped {
-        name: format!("{}/{}", g.namespace, g.name),
+        // Its pod's name, as `weft get pods` lists it.
+        name: format!("{}/{}", g.namespace, weft_local::runtime::gateway_pod(g)),
         admin: Admin::Host {
             addr: bound.admin,
             only: None,
@@ -231,6 +261,12 @@ mod tests {
                 t(Kind::Workload, Some("shop"), "cart"),
             ),
             ("svc cart", None, t(Kind::Service, None, "cart")),
+            ("shop/cart-0", None, t(Kind::Pod, Some("shop"), "cart-0")),
+            (
+                "shop/gateway-ingress",
+                None,
+                t(Kind::Pod, Some("shop"), "gateway-ingress"),
+            ),
             (
                 "gw/shop/ingress",
                 None,
@@ -239,7 +275,7 @@ mod tests {
         ] {
             assert_eq!(parse(&words(input), ns).unwrap(), want, "{input}");
         }
-        for bad in ["node/x", "pod/", "pod/a/b/c", "pod a b", "svc//x"] {
+        for bad in ["node x", "pod/", "pod/a/b/c", "pod a b", "svc//x", "a/b/c"] {
             assert!(parse(&words(bad), None).is_err(), "{bad}");
         }
     }

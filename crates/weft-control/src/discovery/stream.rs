@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tonic::{Status, Streaming};
+use weft_core::events::Type;
 use weft_core::model::{ADDRESS_TYPE, GATEWAY_TYPE, PROXY_TYPE, Pod, SERVICE_TYPE, Snapshot};
 use weft_proto::discovery::{DeltaRequest, DeltaResponse, Node, Resource};
 
@@ -138,13 +139,18 @@ impl Connection {
         if let Some(id) = &self.id {
             tracing::info!(proxy = %id, "proxy disconnected");
             let mut proxies = self.state.proxies();
-            if proxies
+            let gone = proxies
                 .get(id)
-                .is_some_and(|p| p.connection == self.connection)
-            {
+                .filter(|p| p.connection == self.connection)
+                .map(|p| p.node.clone());
+            if gone.is_some() {
                 proxies.remove(id);
             }
             drop(proxies);
+            if let Some(node) = gone.filter(|_| !*self.state.stopping.borrow()) {
+                let message = format!("{} disconnected from discovery", node.role);
+                (self.state.events).proxy(&node, Type::Normal, "ProxyDisconnected", message);
+            }
             // On shutdown, proxies keep their endpoints: nobody should be told they left.
             if !*self.state.stopping.borrow() {
                 self.state.remove_pod(id, self.connection);
@@ -236,7 +242,17 @@ impl Connection {
                 // What the proxy runs or where it points: the operator's to fix, so it is
                 // listed for them until the proxy is served.
                 skew::VERSION_SKEW | skew::REVISION => {
-                    (self.state.refused).record(info(&node.id), r.reason, &r.message, now_ms());
+                    let first =
+                        (self.state.refused).record(info(&node.id), r.reason, &r.message, now_ms());
+                    if first {
+                        let message = format!("refused ({}): {}", r.reason, r.message);
+                        (self.state.events).proxy(
+                            &info(&node.id),
+                            Type::Warning,
+                            "ProxyRefused",
+                            message,
+                        );
+                    }
                     Status::failed_precondition(r.message)
                 }
                 "no-certificate" => Status::unauthenticated(r.message),
@@ -276,6 +292,16 @@ impl Connection {
                     message,
                 }));
             }
+            let message = format!(
+                "{} connected{}{} (weft {})",
+                info.role,
+                if info.authenticated { " over mTLS" } else { "" },
+                Some(info.revision.as_str())
+                    .filter(|r| !r.is_empty())
+                    .map_or_else(String::new, |r| format!(", revision {r}")),
+                info.weft_version
+            );
+            (self.state.events).proxy(&info, Type::Normal, "ProxyConnected", message);
             proxies.insert(
                 id.clone(),
                 ProxyStatus {
@@ -323,11 +349,18 @@ impl Connection {
         let Some(id) = &self.id else { return };
         let mut proxies = self.state.proxies();
         let Some(p) = proxies.get_mut(id) else { return };
+        let node = p.node.clone();
         let t = p.types.entry(ty.to_string()).or_default();
         match &req.error_detail {
             Some(err) => {
                 self.state.metrics.nack(ty);
                 tracing::warn!(proxy = %id, type_url = ty, nonce = %req.response_nonce, "proxy rejected config: {}", err.message);
+                let message = format!(
+                    "proxy rejected {} config, it keeps its previous one: {}",
+                    ty.trim_start_matches("weft.dev/"),
+                    err.message
+                );
+                (self.state.events).proxy(&node, Type::Warning, "ConfigNacked", message);
                 t.nack = Some(Nack {
                     nonce: req.response_nonce.clone(),
                     error: err.message.clone(),

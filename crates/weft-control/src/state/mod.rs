@@ -96,6 +96,8 @@ pub struct State {
     connections: std::sync::atomic::AtomicU64,
     /// Proxies refused for version skew or another revision, until they are served.
     pub refused: crate::status::Refusals,
+    /// Where the control plane's events go ([`crate::events`]).
+    pub events: crate::events::Events,
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -127,6 +129,7 @@ impl State {
             proxies: Mutex::new(BTreeMap::new()),
             connections: std::sync::atomic::AtomicU64::new(0),
             refused: crate::status::Refusals::default(),
+            events: crate::events::Events::default(),
             metrics: {
                 let m = crate::metrics::Metrics::default();
                 m.generation.set(1);

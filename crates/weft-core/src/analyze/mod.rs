@@ -9,6 +9,7 @@
 mod ambient;
 mod annotations;
 mod conflicts;
+mod faults;
 mod foreign;
 mod index;
 mod practices;
@@ -102,6 +103,7 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         practices::RULES,
         annotations::RULES,
         routes::RULES,
+        faults::RULES,
         workloads::RULES,
         proxyless::RULES,
         ambient::RULES,
@@ -250,6 +252,7 @@ fn run(config: &Config, mesh: Option<&MeshRevisions>) -> Analysis {
     practices::check(&index, &mut report);
     annotations::check(&index, &mut report);
     routes::check(&index, &mut report);
+    faults::check(&index, &mut report);
     workloads::check(&index, &mut report);
     proxyless::check(&index, &mut report);
     ambient::check(&index, &mut report);

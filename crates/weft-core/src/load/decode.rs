@@ -194,6 +194,7 @@ fn typed(kind: Kind, v: Value) -> Result<Resource, serde_path_to_error::Error<se
         Kind::Gateway => Resource::Gateway(de(v)?),
         Kind::AuthorizationPolicy => Resource::AuthorizationPolicy(de(v)?),
         Kind::TrafficPolicy => Resource::TrafficPolicy(de(v)?),
+        Kind::Fault => Resource::Fault(de(v)?),
     })
 }
 

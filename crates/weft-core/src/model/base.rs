@@ -42,6 +42,9 @@ pub(super) struct Base {
     /// Namespace name → (labels, annotations).
     namespaces: BTreeMap<String, (Labels, Labels)>,
     policies: Vec<AuthorizationPolicy>,
+    /// Service key → the TrafficPolicies (`ns/name`) that set its client policy, in the
+    /// order they apply.
+    pub traffic_policies: BTreeMap<String, Vec<String>>,
     /// Every Service with a non-empty selector, by key.
     selecting: BTreeMap<String, Selecting>,
     /// Namespace → label → value → the keys of the Services whose selector's first label is
@@ -155,7 +158,7 @@ impl Base {
                 .flatten()
         });
         routes::attach(config, &namespace_labels, &mut services, &mut gateways);
-        traffic_policies(config, &mut services);
+        base.traffic_policies = traffic_policies(config, &mut services);
         gateways.extend(waypoint::gateways(config, &services, &base.policies));
         base.services = services
             .into_iter()
@@ -445,16 +448,24 @@ fn services(
     (services, addresses)
 }
 
-fn traffic_policies(config: &Config, services: &mut BTreeMap<String, ServiceConfig>) {
+/// Applies every TrafficPolicy to the client policy of the Services it targets; returns which
+/// policies each Service got.
+fn traffic_policies(
+    config: &Config,
+    services: &mut BTreeMap<String, ServiceConfig>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut applied: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for l in &config.resources {
         let Resource::TrafficPolicy(p) = &l.resource else {
             continue;
         };
         let ns = p.metadata.namespace();
         for t in &p.spec.target_refs {
-            let Some(svc) = services.get_mut(&format!("{ns}/{}", t.name)) else {
+            let key = format!("{ns}/{}", t.name);
+            let Some(svc) = services.get_mut(&key) else {
                 continue;
             };
+            (applied.entry(key).or_default()).push(format!("{ns}/{}", p.metadata.name));
             let c = &mut svc.policy;
             if let Some(lb) = &p.spec.load_balancer {
                 c.load_balancer = lb.lb_type;
@@ -480,4 +491,5 @@ fn traffic_policies(config: &Config, services: &mut BTreeMap<String, ServiceConf
             c.timeout = p.spec.timeout.or(c.timeout);
         }
     }
+    applied
 }

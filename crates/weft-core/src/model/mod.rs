@@ -6,6 +6,8 @@ mod backends;
 mod base;
 mod build;
 mod changes;
+pub mod effective;
+mod faults;
 mod gateway;
 mod parents;
 mod pods;
@@ -34,6 +36,16 @@ use crate::resources::service::AppProtocol;
 
 /// The conventional port of the mTLS tunnel between proxies.
 pub const TUNNEL_PORT: u16 = 15008;
+/// The conventional port of a proxy's admin API (localhost only).
+pub const ADMIN_PORT: u16 = 15000;
+/// The conventional port of a sidecar's outbound listener, where capture sends the app's
+/// connections.
+pub const OUTBOUND_PORT: u16 = 15001;
+/// The conventional port of a sidecar's inbound listener, where capture sends peers'
+/// plaintext connections.
+pub const INBOUND_PORT: u16 = 15006;
+/// The conventional port of a proxy's readiness endpoint.
+pub const READINESS_PORT: u16 = 15021;
 
 /// Type URL of [`ServiceConfig`] resources, named `<namespace>/<name>`.
 pub const SERVICE_TYPE: &str = "weft.dev/Service";
@@ -205,6 +217,9 @@ pub struct HttpRule {
     pub name: String,
     #[serde(default)]
     pub filters: Vec<HttpRouteFilter>,
+    /// Delays and aborts injected into the rule's requests (a `Fault` the rule names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::resources::fault::FaultSpec>,
     pub backends: Vec<Backend>,
     #[serde(default)]
     pub timeout: Option<Duration>,

@@ -94,9 +94,12 @@ pub(super) fn attach(
                             },
                             backoff: x.backoff.unwrap_or(Duration::from_millis(25)),
                         });
+                        let mut filters = rule.filters.clone();
+                        let fault = super::faults::take(config, ns, &mut filters);
                         let compiled = HttpRule {
                             name: format!("{id} rule {i}"),
-                            filters: mirrors_in(ns, rule.filters.clone()),
+                            filters: mirrors_in(ns, filters),
+                            fault,
                             backends: rule
                                 .backend_refs
                                 .iter()
@@ -119,10 +122,12 @@ pub(super) fn attach(
             Resource::GrpcRoute(r) => {
                 for at in parents.of(&l.resource, &r.spec.parent_refs, &r.spec.hostnames) {
                     for (i, rule) in r.spec.rules.iter().enumerate() {
-                        let filters = rule.filters.iter().map(|f| f.to_http()).collect();
+                        let mut filters = rule.filters.iter().map(|f| f.to_http()).collect();
+                        let fault = super::faults::take(config, ns, &mut filters);
                         let compiled = HttpRule {
                             name: format!("{id} rule {i}"),
                             filters: mirrors_in(ns, filters),
+                            fault,
                             backends: rule
                                 .backend_refs
                                 .iter()

@@ -1,5 +1,6 @@
 //! Every kind weft reads, and the [`Resource`] enum that holds one of them.
 
+pub mod fault;
 pub mod gateway;
 pub mod grpc_route;
 pub mod http_route;
@@ -13,6 +14,7 @@ pub mod workload;
 
 use crate::meta::ObjectMeta;
 
+pub use fault::Fault;
 pub use gateway::Gateway;
 pub use grpc_route::{GrpcRoute, TcpRoute};
 pub use http_route::HttpRoute;
@@ -40,10 +42,11 @@ pub enum Kind {
     Gateway,
     AuthorizationPolicy,
     TrafficPolicy,
+    Fault,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Mesh,
         Kind::Namespace,
         Kind::Workload,
@@ -54,6 +57,7 @@ impl Kind {
         Kind::Gateway,
         Kind::AuthorizationPolicy,
         Kind::TrafficPolicy,
+        Kind::Fault,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,15 +72,18 @@ impl Kind {
             Kind::Gateway => "Gateway",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
             Kind::TrafficPolicy => "TrafficPolicy",
+            Kind::Fault => "Fault",
         }
     }
 
     /// Accepted `apiVersion`s; the first is the one to write.
     pub fn api_versions(self) -> &'static [&'static str] {
         match self {
-            Kind::Mesh | Kind::Workload | Kind::AuthorizationPolicy | Kind::TrafficPolicy => {
-                &[WEFT_API]
-            }
+            Kind::Mesh
+            | Kind::Workload
+            | Kind::AuthorizationPolicy
+            | Kind::TrafficPolicy
+            | Kind::Fault => &[WEFT_API],
             Kind::Namespace | Kind::Service => &["v1"],
             Kind::HttpRoute => &[GATEWAY_API, "gateway.networking.k8s.io/v1beta1"],
             Kind::GrpcRoute => &[GATEWAY_API, "gateway.networking.k8s.io/v1alpha2"],
@@ -118,6 +125,7 @@ pub enum Resource {
     Gateway(Gateway),
     AuthorizationPolicy(AuthorizationPolicy),
     TrafficPolicy(TrafficPolicy),
+    Fault(Fault),
 }
 
 impl Resource {
@@ -133,6 +141,7 @@ impl Resource {
             Resource::Gateway(_) => Kind::Gateway,
             Resource::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
             Resource::TrafficPolicy(_) => Kind::TrafficPolicy,
+            Resource::Fault(_) => Kind::Fault,
         }
     }
 
@@ -148,6 +157,7 @@ impl Resource {
             Resource::Gateway(r) => &r.metadata,
             Resource::AuthorizationPolicy(r) => &r.metadata,
             Resource::TrafficPolicy(r) => &r.metadata,
+            Resource::Fault(r) => &r.metadata,
         }
     }
 

@@ -15,6 +15,7 @@ pub fn example(kind: Kind) -> &'static str {
         Kind::Gateway => GATEWAY,
         Kind::AuthorizationPolicy => AUTHORIZATION_POLICY,
         Kind::TrafficPolicy => TRAFFIC_POLICY,
+        Kind::Fault => FAULT,
     }
 }
 
@@ -171,6 +172,15 @@ spec:
   outlierDetection: {consecutiveErrors: 5, interval: 10s, baseEjectionTime: 30s}
   retries: {attempts: 2, perTryTimeout: 500ms, retryOn: [connect-failure, reset, "503"]}
   timeout: 3s
+"#;
+
+const FAULT: &str = r#"# Referenced from a route rule: filters: [{type: ExtensionRef, extensionRef: {group: weft.dev, kind: Fault, name: ratings-delay}}]
+apiVersion: weft.dev/v1alpha1
+kind: Fault
+metadata: {name: ratings-delay, namespace: shop}
+spec:
+  delay: {fixedDelay: 2s, percentage: 50}
+  abort: {httpStatus: 503, percentage: 10}
 "#;
 
 #[cfg(test)]

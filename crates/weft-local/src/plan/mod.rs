@@ -386,8 +386,15 @@ impl Plan {
         )
     }
 
+    /// Pod `NAMESPACE/NAME`, `NAME` when only one namespace has one, or `NAME.NAMESPACE` (a
+    /// proxy's id); `pod/` in front is allowed.
     pub fn pod(&self, name: &str) -> Option<&PodPlan> {
-        self.pods.iter().find(|p| p.id() == name || p.name == name)
+        let name = name.strip_prefix("pod/").unwrap_or(name);
+        let mut same = self.pods.iter().filter(|p| p.name == name);
+        if let (Some(one), None) = (same.next(), same.next()) {
+            return Some(one);
+        }
+        (self.pods.iter()).find(|p| p.id() == name || format!("{}.{}", p.name, p.namespace) == name)
     }
 
     /// The pods file: the pods whose processes are ready, which the control plane serves as

@@ -180,7 +180,10 @@ impl Controls {
             label: format!("control plane {}", rev.name),
             slot: Slot::Control(i),
             argv,
-            env: vec![],
+            env: vec![(
+                crate::launch::EVENTS_ENV.into(),
+                self.dir.events().display().to_string(),
+            )],
             cwd: None,
             pod: None,
             weft: rev.binary.clone(),

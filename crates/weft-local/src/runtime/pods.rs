@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use weft_core::events::{Event, Type};
 
 use super::controls::{Controls, Serving};
 use super::network::capture;
@@ -452,6 +453,7 @@ async fn follow_served(
                     s.pods[i].served_by = Some(pod.node.clone());
                 });
                 report(format!("{label}: served by node proxy {}", pod.node));
+                enrolment_event(&board, &pod, Type::Normal, "Enrolled", "served by");
                 let _ = ready.send(true);
             }
             Some(false) => {
@@ -463,10 +465,24 @@ async fn follow_served(
                     "{label}: node proxy {} no longer serves it; out of the endpoints until it does again",
                     pod.node
                 ));
+                enrolment_event(
+                    &board,
+                    &pod,
+                    Type::Warning,
+                    "NotServed",
+                    "no longer served by",
+                );
                 let _ = ready.send(false);
             }
             None => {}
         }
         tokio::time::sleep(tracker.interval()).await;
     }
+}
+
+/// An ambient pod's event: whether its node's proxy serves it.
+fn enrolment_event(board: &Board, pod: &PodPlan, kind: Type, reason: &str, how: &str) {
+    let what = format!("ambient pod {how} node proxy {}", pod.node);
+    let object = Event::pod(&pod.namespace, &pod.name);
+    board.record(Event::new(kind, reason, object, what, crate::board::SOURCE));
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::pods::Pods;
 use crate::operate::Reply;
 use crate::supervise::{Report, Slot};
+use weft_core::events::Type;
 
 /// How long a restarted pod gets to be ready.
 const READY_WAIT: Duration = Duration::from_secs(30);
@@ -150,6 +151,13 @@ async fn restart(
         (f, n) if f == n || f.is_empty() => format!(" on revision {n}"),
         (f, n) => format!(" moved {f} → {n}"),
     };
+    if !from.is_empty() && !now.is_empty() && from != now {
+        let what = format!("moved from revision {from} to revision {now} (restarted)");
+        let event = pods
+            .board()
+            .event(Slot::Proxy(i), Type::Normal, "RevisionMoved", &what);
+        pods.board().record(event);
+    }
     Ok(format!(
         "pod {id} restarted{moved}, ready in {:.1}s",
         started.elapsed().as_secs_f64()

@@ -47,7 +47,7 @@ pub(super) fn enrolment_file(dir: &RunDir, node: &str) -> PathBuf {
 }
 
 /// The namespace, service account and workload a node proxy's credential registers.
-pub(crate) const NODE_NAMESPACE: &str = "weft-system";
+pub const NODE_NAMESPACE: &str = "weft-system";
 pub(crate) const NODE_ACCOUNT: &str = "weft-node";
 
 /// Host ports of the host-side proxies: gateway `i` serves readiness and metrics 1000·i above
@@ -57,7 +57,7 @@ pub(crate) fn host_port_offset(i: usize, node: bool) -> u16 {
 }
 
 /// The pod name a gateway proxy goes by.
-pub(crate) fn gateway_pod(g: &GatewayPlan) -> String {
+pub fn gateway_pod(g: &GatewayPlan) -> String {
     format!("gateway-{}", g.name)
 }
 

@@ -1,14 +1,16 @@
-//! [`CertInfo`] for people (`weft proxy-config secret POD`).
+//! [`CertInfo`] for people (`weft proxy-config secret POD`) and, certificate by certificate
+//! with fingerprints, for tables (`weft proxy-config POD secrets`).
 
 use std::fmt::Write;
 
+use serde::{Deserialize, Serialize};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::CertInfo;
 use super::key::parse_pem;
 
-/// SPIFFE ID, serial, validity with the time left, the chain's subjects and issuers, and the
-/// trusted roots.
+/// SPIFFE ID, serial, validity with the time left, the chain's subjects, issuers and
+/// fingerprints, and the trusted roots.
 pub fn describe(info: &CertInfo) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -45,6 +47,7 @@ pub(super) fn describe_at(info: &CertInfo, now: i64) -> String {
         let _ = writeln!(out, "  [{i}] {what}");
         let _ = writeln!(out, "      subject: {}", or_empty(&c.subject));
         let _ = writeln!(out, "      issuer:  {}", c.issuer);
+        let _ = writeln!(out, "      sha256:  {}", c.sha256);
     }
     let roots = certs(&info.bundle_pem);
     let _ = writeln!(
@@ -61,15 +64,66 @@ pub(super) fn describe_at(info: &CertInfo, now: i64) -> String {
             r.serial,
             date(r.not_after)
         );
+        let _ = writeln!(out, "    sha256 {}", r.sha256);
     }
     out
+}
+
+/// One certificate of a [`CertInfo`]'s chain or trust bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertDetail {
+    /// `workload`, `intermediate` or `root`.
+    pub role: String,
+    pub subject: String,
+    pub issuer: String,
+    /// Lowercase hex, no separators.
+    pub serial: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// SHA-256 of the DER encoding, lowercase hex: what `openssl x509 -fingerprint -sha256`
+    /// shows, without the colons.
+    pub sha256: String,
+}
+
+/// The chain (workload certificate first, then intermediates) and the trusted roots, one
+/// entry per certificate that parses.
+pub fn details(info: &CertInfo) -> Vec<CertDetail> {
+    let chain = certs(&info.chain_pem)
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let role = if i == 0 { "workload" } else { "intermediate" };
+            c.detail(role)
+        });
+    let roots = certs(&info.bundle_pem)
+        .into_iter()
+        .map(|c| c.detail("root"));
+    chain.chain(roots).collect()
 }
 
 struct Brief {
     subject: String,
     issuer: String,
     serial: String,
+    not_before: i64,
     not_after: i64,
+    sha256: String,
+}
+
+impl Brief {
+    fn detail(self, role: &str) -> CertDetail {
+        CertDetail {
+            role: role.into(),
+            subject: self.subject,
+            issuer: self.issuer,
+            serial: self.serial,
+            not_before: self.not_before,
+            not_after: self.not_after,
+            sha256: self.sha256,
+        }
+    }
 }
 
 fn certs(pems: &[String]) -> Vec<Brief> {
@@ -78,11 +132,14 @@ fn certs(pems: &[String]) -> Vec<Brief> {
         .iter()
         .filter_map(|der| {
             let (_, c) = X509Certificate::from_der(der).ok()?;
+            let digest = ring::digest::digest(&ring::digest::SHA256, der);
             Some(Brief {
                 subject: c.subject().to_string(),
                 issuer: c.issuer().to_string(),
                 serial: super::key::serial_hex(c.raw_serial()),
+                not_before: c.validity().not_before.timestamp(),
                 not_after: c.validity().not_after.timestamp(),
+                sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
             })
         })
         .collect()
@@ -96,7 +153,8 @@ fn or_empty(s: &str) -> &str {
     }
 }
 
-fn date(unix: i64) -> String {
+/// Unix seconds as RFC 3339 (`2026-05-01T12:00:00Z`).
+pub fn date(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {

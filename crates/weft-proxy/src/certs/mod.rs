@@ -31,7 +31,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 pub use client::{Config, GrpcIssuer, Issue, IssueError, Issued};
-pub use describe::{describe, time_left};
+pub use describe::{CertDetail, date, describe, details, time_left};
 pub use key::Error;
 pub use metrics::Metrics;
 pub use rotate::{FetchError, run};

@@ -254,6 +254,22 @@ fn describe_names_identity_validity_chain_and_roots() {
     }
     assert!(super::describe::describe_at(&info, info.not_after + 90).contains("EXPIRED 1m30s ago"));
     assert!(describe(&info).contains("left)"));
+
+    // Certificate by certificate: the workload's first, then the root, each with the
+    // SHA-256 of its DER, which the text shows too.
+    let all = super::details(&info);
+    let roles: Vec<&str> = all.iter().map(|c| c.role.as_str()).collect();
+    assert_eq!(roles, ["workload", "root"]);
+    assert_eq!(all[0].serial, info.serial);
+    assert_eq!(
+        (all[0].not_before, all[0].not_after),
+        (info.not_before, info.not_after)
+    );
+    assert_eq!(all[1].subject, "CN=weft test CA td");
+    for c in &all {
+        assert_eq!(c.sha256.len(), 64, "{c:?}");
+        assert!(text.contains(&c.sha256), "{} missing in\n{text}", c.sha256);
+    }
 }
 
 #[tokio::test(start_paused = true)]

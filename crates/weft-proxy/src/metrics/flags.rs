@@ -11,15 +11,18 @@
 //! | `no-route`, `unknown-destination`           | `NR`  |
 //! | `no-backend`, `not-ready`                   | `NC`  |
 //! | `bad-request`                               | `DPE` |
+//! | `fault-abort` (a `Fault` aborted it)        | `FI`  |
 //! | `denied`, `waypoint-bypassed`, `plaintext-refused` | none (`-`, code 403: Envoy's RBAC filter sets no flag either) |
 //!
-//! Besides: `DC` when the client went away before the response ended, and `URX` when a request
+//! Besides: `DI` when a `Fault` delayed the request, `DC` when the client went away before the response ended, and `URX` when a request
 //! was retried and its last attempt still failed upstream (retries exhausted).
 
 use crate::record::Record;
 
 /// Envoy's order of the flags weft produces.
-const ORDER: [&str; 9] = ["UH", "UT", "UF", "UC", "NR", "DC", "URX", "DPE", "NC"];
+const ORDER: [&str; 11] = [
+    "UH", "UT", "UF", "UC", "NR", "DI", "FI", "DC", "URX", "DPE", "NC",
+];
 
 /// The flag of a failed stage, if it has one.
 pub fn of_stage(stage: &str) -> Option<&'static str> {
@@ -31,6 +34,7 @@ pub fn of_stage(stage: &str) -> Option<&'static str> {
         "no-route" | "unknown-destination" => "NR",
         "no-backend" | "not-ready" => "NC",
         "bad-request" => "DPE",
+        "fault-abort" => "FI",
         _ => return None,
     })
 }
@@ -44,6 +48,9 @@ pub fn of(r: &Record) -> String {
     let mut flags: Vec<&str> = stage.into_iter().collect();
     if r.disconnected {
         flags.push("DC");
+    }
+    if r.fault_delayed {
+        flags.push("DI");
     }
     if retried && upstream_failed {
         flags.push("URX");

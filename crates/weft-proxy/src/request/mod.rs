@@ -26,6 +26,7 @@ use crate::record::Record;
 use crate::shared::Shared;
 
 pub(crate) mod execute;
+pub(crate) mod fault;
 pub(crate) mod plan;
 pub(crate) mod retry;
 pub(crate) mod table;
@@ -71,9 +72,15 @@ async fn journey(
     record: &mut Record,
 ) -> Result<Response<Body>, ProxyError> {
     let table = table::Table::get(shared, routing).await?;
-    let route = plan::route(&table, port, &parts, &mut fastrand::Rng::new())?;
+    let mut rng = fastrand::Rng::new();
+    let route = plan::route(&table, port, &parts, &mut rng)?;
     if let Some(rule) = &route.rule {
         record.route = Some(rule.name.clone());
+        if let Some(f) = &rule.fault
+            && let Some(res) = fault::inject(f, record.grpc, record, &mut rng).await
+        {
+            return Ok(res);
+        }
     }
     let backend = match &route.backend {
         Some(b) => {

@@ -11,6 +11,7 @@ fn rule(name: &str) -> HttpRule {
     HttpRule {
         name: name.into(),
         filters: Vec::new(),
+        fault: None,
         backends: vec![backend("shop/a", 1)],
         timeout: None,
         per_try_timeout: None,
