@@ -13,7 +13,7 @@ use super::context::{Context, Host};
 use super::matches::{self, Match};
 use super::route_filters as filters;
 use super::types::{HttpRoute, TcpRoute, VirtualService, spec};
-use crate::resources::GATEWAY_API;
+use crate::resources::{GATEWAY_API, fault};
 
 /// One converted rule, before it gets its place.
 pub(super) struct Rule {
@@ -294,7 +294,7 @@ fn http_rules(
         match filters::fault(fault, &name, s.ns, &at, &mut notes) {
             Ok(doc) => {
                 faults.push(doc);
-                list.push(json!({"type": "ExtensionRef", "extensionRef": {"group": "weft.dev", "kind": "Fault", "name": name}}));
+                list.push(json!({"type": "ExtensionRef", "extensionRef": {"group": fault::GROUP, "kind": fault::KIND, "name": name}}));
             }
             Err(why) => notes.push(why),
         }

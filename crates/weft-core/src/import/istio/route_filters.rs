@@ -63,7 +63,13 @@ pub fn fault(
     if let Some(a) = &f.abort {
         let mut abort = Map::new();
         if let Some(code) = a.http_status {
-            abort.insert("httpStatus".into(), json!(code));
+            if (200..=599).contains(&code) {
+                abort.insert("httpStatus".into(), json!(code));
+            } else {
+                notes.push(format!(
+                    "{at}.fault.abort.httpStatus {code}: not converted (weft aborts with 200 to 599)"
+                ));
+            }
         } else if let Some(g) = &a.grpc_status {
             match grpc_code(g) {
                 Some(n) => {

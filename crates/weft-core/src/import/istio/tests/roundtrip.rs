@@ -30,6 +30,7 @@ spec:
   hosts: [ratings.bookinfo.svc.cluster.local]
   http:
   - match: [{headers: {end-user: {exact: jason}}}]
+    fault: {delay: {percentage: {value: 100.0}, fixedDelay: 7s}}
     route: [{destination: {host: ratings, subset: v1}}]
   - route: [{destination: {host: ratings, subset: v1}}]
 ---
