@@ -124,7 +124,15 @@ impl Writer<'_> {
     fn value_after_key(&mut self, val: &Value, path: &str, indent: usize) {
         let nested = matches!(val, Value::Object(o) if !o.is_empty())
             || matches!(val, Value::Array(a) if !a.is_empty());
-        if nested && !self.flows(val, path, indent + 2) {
+        let numbers =
+            matches!(val, Value::Array(a) if a.len() > 1 && a.iter().all(Value::is_number));
+        if numbers && !self.commented_under(path) {
+            // A long list of numbers (status codes) wraps, in flow style.
+            self.out.push(' ');
+            let column = self.out.len() - self.out.rfind('\n').map_or(0, |i| i + 1);
+            self.out.push_str(&wrapped(val, column, indent + 2));
+            self.out.push('\n');
+        } else if nested && !self.flows(val, path, indent + 2) {
             self.out.push('\n');
             // Lists sit at the key's indent, as Kubernetes writes them.
             let inner = if val.is_array() { indent } else { indent + 2 };
@@ -148,6 +156,30 @@ impl Writer<'_> {
         }
         !self.commented_under(path) && depth(v) <= 2 && indent + flow(v).len() <= FLOW_WIDTH
     }
+}
+
+/// A list of scalars in flow style starting at `column`, continued on lines indented by
+/// `indent` past the width.
+fn wrapped(v: &Value, column: usize, indent: usize) -> String {
+    let items: Vec<String> = v.as_array().into_iter().flatten().map(flow).collect();
+    let mut out = String::from("[");
+    let mut line = column + 1;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+            if line + item.len() + 2 > FLOW_WIDTH {
+                out.push('\n');
+                out.push_str(&" ".repeat(indent));
+                line = indent;
+            } else {
+                out.push(' ');
+            }
+        }
+        out.push_str(item);
+        line += item.len() + 2;
+    }
+    out.push(']');
+    out
 }
 
 /// A value on one line, in flow style.
@@ -283,7 +315,7 @@ mod tests {
                      "backendRefs": [{"name": "reviews-v2", "port": 9080}]},
                     {"backendRefs": [{"name": "reviews-v1", "port": 9080, "weight": 90},
                                      {"name": "reviews-v3", "port": 9080, "weight": 10}],
-                     "retry": {"attempts": 3, "codes": [502, 503, 504]},
+                     "retry": {"attempts": 3, "codes": (500..=599).collect::<Vec<u16>>()},
                      "empty": [], "none": {}}
                 ]
             }
@@ -317,6 +349,8 @@ mod tests {
             text.contains("- {name: reviews-v1, port: 9080, weight: 90}"),
             "{text}"
         );
+        assert!(text.contains("codes: [500, 501,"), "{text}");
+        assert!(text.lines().all(|l| l.len() <= FLOW_WIDTH), "{text}");
         let (docs, err) = crate::load::yaml::parse_documents(&text);
         assert!(err.is_none(), "{err:?}\n{text}");
         assert_eq!(docs[0].value, v, "{text}");

@@ -269,18 +269,22 @@ fn http_rules(
     }
     let mut notes = Vec::new();
     let mut converted: Vec<Match> = Vec::new();
+    let mut failed = Vec::new();
     for (j, m) in r.matches.iter().enumerate() {
         match matches::http_match(m, &format!("{at}.match[{j}]"), &mut notes) {
             Ok(m) => converted.push(m),
-            Err(why) => notes.push(format!(
-                "{why}; this match is left out (it would match more than in Istio)"
-            )),
+            Err(why) => failed.push(why),
         }
     }
     if !r.matches.is_empty() && converted.is_empty() {
         return Err(format!(
-            "{at}: not converted: none of its matches converts ({})",
-            notes.join("; ")
+            "{at}: not converted, no match of it converts: {}",
+            failed.join("; ")
+        ));
+    }
+    for why in failed {
+        notes.push(format!(
+            "{why}; this match is left out (without it the rule would match more than in Istio)"
         ));
     }
 

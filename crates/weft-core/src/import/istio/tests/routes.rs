@@ -263,7 +263,7 @@ fn virtual_services_convert_feature_by_feature() {
                     json!([{"headers": [{"name": "end-user", "value": "jason"}]}])
                 );
                 let n = c.notes();
-                assert!(n.contains("http[0]: not converted: none of its matches converts (http[0].match[0].sourceLabels"), "{n}");
+                assert!(n.contains("http[0]: not converted, no match of it converts: http[0].match[0].sourceLabels"), "{n}");
                 assert!(n.contains("http[1].match[1].port:"), "{n}");
                 assert!(
                     c.text.contains("# weft import: http[0]: not converted"),
