@@ -58,11 +58,11 @@ impl Writer<'_> {
         }
     }
 
-    /// Whether a comment sits at `path` or below it.
+    /// Whether a comment sits below `path` (one at `path` itself goes above it).
     fn commented_under(&self, path: &str) -> bool {
         self.comments.keys().any(|k| {
-            k == path
-                || (k.starts_with(path)
+            k != path
+                && (k.starts_with(path)
                     && (path.is_empty()
                         || matches!(k.as_bytes().get(path.len()), Some(b'.' | b'['))))
         })

@@ -186,7 +186,7 @@ fn parents(
                         general.push(format!(
                             "host {h}: no Service {ns}/{name} in the input; the route attaches to it once it exists"
                         ));
-                    } else {
+                    } else if !services.contains(&(ns.clone(), name.clone())) {
                         services.push((ns.clone(), name.clone()));
                     }
                     let mut r = json!({"group": "", "kind": "Service", "name": name});
@@ -197,7 +197,9 @@ fn parents(
                             s.ns, s.ns
                         ));
                     }
-                    refs.push(r);
+                    if !refs.contains(&r) {
+                        refs.push(r);
+                    }
                 }
                 Host::External(h) if gateways.is_empty() => general.push(format!(
                     "host {h}: not converted (not a Service of the mesh; weft routes mesh traffic by Service)"

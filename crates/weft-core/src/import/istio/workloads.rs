@@ -88,7 +88,11 @@ pub(super) fn convert(ctx: &mut Context, i: usize) {
                         target.insert(new_key.into(), json!(value));
                     }
                 }
-                d.note(path(to), format!("{key}: {why}"));
+                let text = match why.contains('→') {
+                    true => format!("{key}: {why}"),
+                    false => format!("{key} → {why}"),
+                };
+                d.note(path(to), text);
             }
             Change::Drop => {
                 d.map_at(path(place)).remove(&key);

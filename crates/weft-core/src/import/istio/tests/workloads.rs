@@ -104,7 +104,8 @@ data: {a: "1"}
     for want in [
         "# weft import: istio-injection: nothing to write: weft gives every workload a sidecar by default",
         "# weft import: proxy.istio.io/config: holdApplicationUntilProxyStarts: true: nothing to write",
-        "# weft import: istio.io/rev: weft.dev/rev: 1-24-0 (the revision must exist",
+        "# weft import: istio.io/rev → weft.dev/rev: 1-24-0 (the revision must exist",
+        "# weft import: sidecar.istio.io/proxyCPU → weft.dev/proxy-cpu-request: 50m",
     ] {
         assert!(c.text.contains(want), "{want}: {}", c.text);
     }
