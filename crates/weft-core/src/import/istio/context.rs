@@ -198,9 +198,11 @@ impl Context {
                     service_info(&d.value),
                 );
             }
+            // Namespaces named by Namespace documents or by a document's own metadata.
+            let named = d.value["metadata"]["namespace"].is_string();
             if d.kind == "Namespace" {
                 ctx.namespaces.insert(d.name.clone());
-            } else if !d.kind.is_empty() && d.namespace != root_namespace {
+            } else if named && d.namespace != root_namespace {
                 ctx.namespaces.insert(d.namespace.clone());
             }
         }

@@ -76,3 +76,111 @@ fn converted_bookinfo_loads_and_analyzes_without_errors() {
         .collect();
     assert!(errors.is_empty(), "{}\n{}", errors.join("\n"), c.text);
 }
+
+/// Everything else the converter writes: a Gateway with an HTTPS redirect and the routes
+/// bound to it, a TCP route, traffic policies, a root-namespace policy, a workload's mTLS
+/// mode and Istio's labels and annotations.
+const MORE: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: bookinfo, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: bookinfo}
+spec: {selector: {app: db}, ports: [{name: tcp, port: 5432}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: bookinfo}
+spec:
+  template:
+    metadata:
+      labels: {app: db}
+      annotations:
+        sidecar.istio.io/proxyMemoryLimit: 64Mi
+        proxy.istio.io/config: '{"holdApplicationUntilProxyStarts": true, "terminationDrainDuration": "10s"}'
+    spec: {containers: [{name: db, image: postgres, ports: [{containerPort: 5432}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway, namespace: bookinfo}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 8081, name: http-redirect, protocol: HTTP}
+    hosts: [bookinfo.example.com]
+    tls: {httpsRedirect: true}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bookinfo, namespace: bookinfo}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+  - match: [{uri: {exact: /productpage}}, {uri: {prefix: /static/}}]
+    route: [{destination: {host: productpage, port: {number: 9080}}}]
+  - match: [{uri: {prefix: /api/v1/}}]
+    rewrite: {uri: /}
+    route: [{destination: {host: reviews}}]
+    headers: {response: {set: {x-served-by: weft}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db, namespace: bookinfo}
+spec:
+  hosts: [db]
+  tcp: [{match: [{port: 5432}], route: [{destination: {host: db, port: {number: 5432}}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: db, namespace: bookinfo}
+spec:
+  host: db
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 100, connectTimeout: 1s}}
+    outlierDetection: {consecutive5xxErrors: 3, interval: 30s, baseEjectionTime: 1m}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-debug, namespace: istio-system}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/debug*"]}}], when: [{key: source.namespace, notValues: [bookinfo]}]}]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: db, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: db}}
+  mtls: {mode: STRICT}
+"#;
+
+#[test]
+fn gateways_tcp_policies_and_annotations_load_and_analyze_without_errors() {
+    let c = run(&format!("{APPS}---\n{SUBSETS}---\n{MORE}"));
+    for (kind, name) in [
+        ("Gateway", "bookinfo-gateway"),
+        ("HTTPRoute", "bookinfo"),
+        ("HTTPRoute", "bookinfo-gateway-http-redirect-https-redirect"),
+        ("TCPRoute", "db-tcp"),
+        ("TrafficPolicy", "db"),
+        ("AuthorizationPolicy", "deny-debug"),
+    ] {
+        assert!(c.has(kind, name), "{kind} {name}:\n{}", c.text);
+    }
+    let out = parse_str("converted.yaml", &c.text);
+    let errs: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
+    assert!(errs.is_empty(), "{}\n{}", errs.join("\n"), c.text);
+    assert!(out.config.foreign.is_empty());
+    let errors: Vec<String> = analyze(&out.config)
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(ToString::to_string)
+        .collect();
+    assert!(errors.is_empty(), "{}\n{}", errors.join("\n"), c.text);
+}
