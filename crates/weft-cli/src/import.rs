@@ -79,10 +79,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("{e}");
     }
     if !import.errors.is_empty() {
-        bail!(
-            "{} input files could not be read; nothing written",
-            import.errors.len()
-        );
+        let n = import.errors.len();
+        let files = if n == 1 { "file" } else { "files" };
+        bail!("{n} input {files} could not be read; nothing written");
     }
 
     match &args.output {

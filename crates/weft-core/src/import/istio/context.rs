@@ -198,8 +198,11 @@ impl Context {
                     service_info(&d.value),
                 );
             }
-            // Namespaces named by Namespace documents or by a document's own metadata.
-            let named = d.value["metadata"]["namespace"].is_string();
+            // Namespaces named by Namespace documents or a document's own metadata, and the
+            // default namespace of workloads and Services that name none.
+            let named = d.value["metadata"]["namespace"].is_string()
+                || d.is_workload()
+                || (d.api_version == "v1" && d.kind == "Service");
             if d.kind == "Namespace" {
                 ctx.namespaces.insert(d.name.clone());
             } else if named && d.namespace != root_namespace {
