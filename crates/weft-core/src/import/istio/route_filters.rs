@@ -89,7 +89,7 @@ pub fn fault(
             ));
         }
         if !abort.is_empty() {
-            abort.insert("percentage".into(), pct(&a.percentage, None));
+            abort.insert("percentage".into(), pct(&a.percentage, a.percent));
             spec.insert("abort".into(), Value::Object(abort));
         }
     }

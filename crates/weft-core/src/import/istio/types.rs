@@ -207,6 +207,8 @@ pub struct Abort {
     pub grpc_status: Option<Value>,
     pub http2_error: Option<Value>,
     pub percentage: Option<Percent>,
+    /// Deprecated integer percentage.
+    pub percent: Option<f64>,
     #[serde(flatten)]
     pub rest: Rest,
 }
