@@ -19,12 +19,6 @@ const T: Duration = Duration::from_secs(30);
 const WORKLOADS: &str = r#"
 apiVersion: weft.dev/v1alpha1
 kind: Workload
-metadata: {name: crashy, namespace: shop, labels: {app: crashy}}
-spec:
-  command: [sh, -c, "echo starting; echo boom >&2; exit 3"]
----
-apiVersion: weft.dev/v1alpha1
-kind: Workload
 metadata: {name: quiet, namespace: shop, labels: {app: quiet}}
 spec:
   command: [sleep, "3600"]
@@ -34,6 +28,16 @@ kind: Workload
 metadata: {name: talky, namespace: shop, labels: {app: talky, weft.dev/dataplane-mode: none}}
 spec:
   command: [sh, -c, "for i in 1 2 3 4 5; do echo line $i; done; exec sleep 3600"]
+"#;
+
+/// A Workload whose app exits at once, added to the running mesh (`weft up -d` would wait for
+/// it and fail).
+const CRASHY: &str = r#"
+apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata: {name: crashy, namespace: shop, labels: {app: crashy}}
+spec:
+  command: [sh, -c, "echo starting; echo boom >&2; exit 3"]
 "#;
 
 /// A Workload whose replicas is not a number: the control plane rejects the change.
@@ -64,6 +68,12 @@ fn get_logs_and_events_explain_what_runs_and_what_crashed() {
     let cfg = shop("clicons", 88);
     cfg.write("workloads.yaml", WORKLOADS);
     let mesh = Mesh::up("clicons", &cfg.path);
+    cfg.write("crashy.yaml", CRASHY);
+    mesh.eventually(
+        "the crashing workload runs",
+        std::time::Duration::from_secs(20),
+        || text(&mesh.weft(&["get", "pods"])).contains("crashy-0"),
+    );
 
     // Kinds as kubectl users type them; the gateway is a pod with its role.
     let pods = ok(&mesh, &["get", "po"]);

@@ -213,7 +213,23 @@ fn crashing_and_missing_programs_are_reported_and_the_rest_keeps_running() {
     let cfg = ConfigDir::new("faults");
     cfg.write("mesh.yaml", &weft_e2e::network_yaml(3, "faults.local"));
     cfg.write("faults.yaml", FAULTS);
-    let mesh = Mesh::up("e2efault", &cfg.path);
+    // Its broken pods are never ready: `weft up -d` fails, saying why for each.
+    let (mesh, out) = Mesh::up_unready("e2efault", &cfg.path);
+    let said = |pod: &str| {
+        (out.lines())
+            .find(|l| l.contains(&format!("pod faults/{pod}:")))
+            .unwrap_or_else(|| panic!("no line for {pod}:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        said("crashy-0").contains("app exited with status 3 (restarting"),
+        "{out}"
+    );
+    assert!(
+        said("ghost-0").contains("its command was not found"),
+        "{out}"
+    );
+    assert!(!out.contains("pod faults/ok-0:"), "{out}");
 
     mesh.eventually("both broken pods restart", Duration::from_secs(10), || {
         let pods = mesh.pods();

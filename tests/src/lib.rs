@@ -156,6 +156,30 @@ impl Mesh {
         Mesh::try_up_with(name, dir, extra).unwrap_or_else(|out| panic!("weft up failed:\n{out}"))
     }
 
+    /// `weft up -d DIR` that is to fail because pods stay unready past its wait: the mesh
+    /// keeps running (the returned Mesh stops it); what `weft up -d` printed. Panics if it
+    /// succeeds, or fails with no mesh running.
+    pub fn up_unready(name: &str, dir: &Path) -> (Mesh, String) {
+        match Mesh::try_up(name, dir) {
+            Ok(m) => panic!(
+                "weft up -d succeeded with pods that cannot be ready:\n{}",
+                m.up_output
+            ),
+            Err(out) => {
+                let running =
+                    std::path::Path::new(&format!("/run/weft/{name}/status.json")).exists();
+                let mesh = Mesh {
+                    name: name.to_string(),
+                    ingress_port: 0,
+                    admin_port: 0,
+                    up_output: out.clone(),
+                };
+                assert!(running, "weft up -d failed and no mesh runs:\n{out}");
+                (mesh, out)
+            }
+        }
+    }
+
     /// [`Mesh::try_up`] with more flags for `weft up`.
     pub fn try_up_with(name: &str, dir: &Path, extra: &[&str]) -> Result<Mesh, String> {
         let (ingress_port, admin_port) = (free_port(), free_port());
@@ -403,4 +427,61 @@ metadata: {{name: steady, namespace: {ns}, labels: {{app: steady}}}}
 spec: {{command: [python3, -u, steady.py], nodeName: node-2}}
 "#
     )
+}
+
+/// Requests through an ingress at a steady rate until [`SteadyLoad::finish`]: how many, and
+/// each failure (a status other than 200, an error, or a body `check` refuses).
+#[derive(Debug)]
+pub struct SteadyLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    task: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl SteadyLoad {
+    /// `GET path` on 127.0.0.1:`port` every `every`; `check` says what is wrong with a 200's
+    /// body, if anything.
+    pub fn start(
+        port: u16,
+        path: &'static str,
+        every: Duration,
+        check: fn(&str) -> Option<String>,
+    ) -> SteadyLoad {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (s, n) = (stop.clone(), sent.clone());
+        let task = std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            let start = std::time::Instant::now();
+            while !s.load(Ordering::Relaxed) {
+                let k = n.fetch_add(1, Ordering::Relaxed);
+                let at = start.elapsed().as_secs_f64();
+                let wrong = match http_get(port, path) {
+                    Ok((200, body)) => check(&body),
+                    Ok((code, body)) => Some(format!("{code}: {body}")),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(w) = wrong {
+                    failures.push(format!("request {k} at {at:.2}s: {w}"));
+                }
+                std::thread::sleep(every);
+            }
+            failures
+        });
+        SteadyLoad { stop, sent, task }
+    }
+
+    /// How many requests were sent so far.
+    pub fn sent(&self) -> u32 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops it; the number of requests and the failures.
+    pub fn finish(self) -> (u32, Vec<String>) {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::Relaxed);
+        let failures = self.task.join().expect("load thread");
+        (self.sent.load(Ordering::Relaxed), failures)
+    }
 }

@@ -125,6 +125,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         table(&rows)
     })?;
+    // What the running mesh did not apply is said wherever its pods are listed.
+    for line in &status.refused {
+        eprintln!("configuration change refused while the mesh runs: {line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

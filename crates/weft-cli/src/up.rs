@@ -127,17 +127,27 @@ fn up_line(name: &str, bound: &weft_local::runtime::Bound) -> String {
     let prometheus = (bound.addresses.prometheus)
         .map(|a| format!("; Prometheus http://{a}/"))
         .unwrap_or_default();
-    format!(
+    let mut line = format!(
         "mesh {name:?} is up: {}; ingress {}; admin http://{}/debug/syncz{prometheus}; `weft get pods`, `weft logs POD`, Ctrl-C or `weft down` to stop",
-        bound.readiness,
+        bound.readiness.summary,
         if ingress.is_empty() {
             "none".to_string()
         } else {
             ingress.join(" ")
         },
         bound.addresses.control.admin
-    )
+    );
+    // What is not ready, one line each (`weft up -d` passes them on and fails).
+    for why in &bound.readiness.not_ready {
+        line.push('\n');
+        line.push_str(NOT_READY);
+        line.push_str(why);
+    }
+    line
 }
+
+/// How the up line's continuation lines begin: one per pod (gateway, …) not ready, with why.
+const NOT_READY: &str = "    not ready: ";
 
 /// Ctrl-C, SIGTERM (`weft down`) or SIGHUP; the handlers are installed at the call (inside a
 /// runtime), not when the result is first awaited.
@@ -188,12 +198,28 @@ fn detach(args: &Args, plan: &Plan, weft: &std::path::Path) -> anyhow::Result<Ex
         if reader.read_line(&mut line)? > 0 {
             print!("{line}");
             if line.contains(" is up") {
-                println!(
-                    "running in the background (pid {}); `weft get pods`, `weft logs POD`, `weft down --name {}` to stop",
-                    child.id(),
-                    plan.name
+                let not_ready = match line.contains(" not ready after ") {
+                    true => continuation(&mut reader)?,
+                    false => vec![],
+                };
+                let name = &plan.name;
+                let pid = child.id();
+                if not_ready.is_empty() {
+                    println!(
+                        "running in the background (pid {pid}); `weft get pods`, `weft logs POD`, `weft down --name {name}` to stop"
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                for l in &not_ready {
+                    println!("{l}");
+                }
+                eprintln!(
+                    "weft up -d: {} not ready (above, with why); the mesh keeps running in the \
+                     background (pid {pid}) and applies a fixed configuration as it changes; \
+                     `weft get pods`, `weft logs POD`, `weft down --name {name}` to stop",
+                    not_ready.len()
                 );
-                return Ok(ExitCode::SUCCESS);
+                return Ok(ExitCode::FAILURE);
             }
             continue;
         }
@@ -210,6 +236,29 @@ fn detach(args: &Args, plan: &Plan, weft: &std::path::Path) -> anyhow::Result<Ex
         std::thread::sleep(Duration::from_millis(100));
         let pos = reader.stream_position()?;
         reader.seek(std::io::SeekFrom::Start(pos))?;
+    }
+}
+
+/// The up line's continuation lines: what is not ready, written with it (a moment is
+/// allowed for the rest of the write to land).
+fn continuation(reader: &mut std::io::BufReader<std::fs::File>) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut waited = 0;
+    loop {
+        let pos = reader.stream_position()?;
+        let mut line = String::new();
+        let n = reader.read_line(&mut line)?;
+        if n > 0 && line.ends_with('\n') && line.starts_with(NOT_READY) {
+            out.push(line.trim_end().to_string());
+            continue;
+        }
+        // Another line, or none yet: left for whoever reads the log next.
+        reader.seek(std::io::SeekFrom::Start(pos))?;
+        if n > 0 && line.ends_with('\n') || waited >= 5 {
+            return Ok(out);
+        }
+        waited += 1;
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -316,6 +365,33 @@ mod tests {
             parse(&["weft", "up", "x", "--prometheus"]).prometheus_port,
             9090
         );
+    }
+
+    #[test]
+    fn the_lines_after_the_up_line_say_what_is_not_ready_and_the_rest_is_left() {
+        let path = std::env::temp_dir().join(format!("weft-up-log-{}", std::process::id()));
+        let text = format!(
+            "[ 30.10s] mesh \"m\" is up: 2 not ready after 30s; ingress none\n\
+             {NOT_READY}pod a/web-0: app not listening on :8080; it listens on :9090\n\
+             {NOT_READY}gateway a/in: waiting for gateway a/in\n\
+             [ 31.00s] pod a/web-0 app: ready (pid 7)\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let mut reader = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let lines = continuation(&mut reader).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "    not ready: pod a/web-0: app not listening on :8080; it listens on :9090",
+                "    not ready: gateway a/in: waiting for gateway a/in",
+            ]
+        );
+        let mut rest = String::new();
+        reader.read_line(&mut rest).unwrap();
+        assert_eq!(rest, "[ 31.00s] pod a/web-0 app: ready (pid 7)\n");
+        std::fs::remove_file(&path).unwrap();
     }
 
     fn test_plan() -> Plan {

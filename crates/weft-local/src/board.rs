@@ -12,7 +12,7 @@ use weft_core::model::{Pod, PodList};
 
 use crate::prometheus::Scrape;
 use crate::rundir::RunDir;
-use crate::status::{Named, Process, Status, now_ms};
+use crate::status::{Named, PodStatus, Process, Status, now_ms};
 use crate::supervise::Slot;
 
 /// The live status, written to `status.json` on every change, and the pods file whenever what
@@ -52,7 +52,15 @@ impl Board {
     pub fn update(&self, f: impl FnOnce(&mut Status)) {
         let mut s = lock(&self.status);
         f(&mut s);
-        if let Err(e) = self.dir.write_status(&s) {
+        let now = now_ms();
+        for p in &mut s.pods {
+            let why = p.not_ready(now);
+            (p.reason, p.fix) = match why {
+                Some(w) => (Some(w.reason), w.fix),
+                None => (None, None),
+            };
+        }
+        if let Err(e) = self.dir.write_status(&visible(&s)) {
             eprintln!("weft up: {e:#}");
         }
         // A pod is an endpoint while its app (and its proxy, if it has one) is ready.
@@ -94,6 +102,28 @@ impl Board {
     /// Replaces pod `i` as the control plane is to know it (its labels or mode changed).
     pub fn set_pod(&self, i: usize, pod: Pod) {
         lock(&self.pods)[i] = pod;
+        self.update(|_| {});
+    }
+
+    /// Adds a pod (its status and itself as the control plane is to know it, once ready); its
+    /// index.
+    pub fn add_pod(&self, status: PodStatus, pod: Pod) -> usize {
+        let mut pods = lock(&self.pods);
+        pods.push(pod);
+        let i = pods.len() - 1;
+        drop(pods);
+        self.update(|s| {
+            s.pods.push(status);
+            debug_assert_eq!(s.pods.len(), i + 1, "the status lists every pod");
+        });
+        i
+    }
+
+    /// Follows a new plan from now on (pods were added or removed): Prometheus's targets.
+    pub fn replan(&self, plan: &crate::plan::Plan) {
+        if let Some(scrape) = lock(&self.scrape).as_mut() {
+            scrape.replan(plan.clone());
+        }
         self.update(|_| {});
     }
 
@@ -190,9 +220,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What the pods file lists: every ready pod, and every ambient pod that is not ready as such.
+/// The status as written: without the pods removed while the mesh runs (the plan written
+/// leaves them out too, so the two list the same pods in the same order).
+fn visible(s: &Status) -> std::borrow::Cow<'_, Status> {
+    if !s.pods.iter().any(|p| p.removed) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = s.clone();
+    out.pods.retain(|p| !p.removed);
+    std::borrow::Cow::Owned(out)
+}
+
+/// What the pods file lists: every ready pod, and every ambient pod that is not ready as such
+/// (none that is removed).
 fn listed(status: &Status, pods: &[Pod]) -> Vec<Pod> {
     (status.pods.iter().zip(pods))
+        .filter(|(s, _)| !s.removed)
         .filter_map(|(s, pod)| match (s.ready(), s.mode.as_str()) {
             (true, _) => Some(pod.clone()),
             (false, "ambient") => Some(Pod {

@@ -6,6 +6,7 @@
 pub mod addresses;
 pub mod board;
 pub mod canary;
+pub mod change;
 pub mod cleanup;
 pub mod credentials;
 pub mod enrolment;
@@ -18,6 +19,7 @@ pub mod plan;
 pub mod ports;
 pub mod prometheus;
 pub mod readiness;
+pub mod reason;
 pub mod registration;
 pub mod requests;
 pub mod restart;

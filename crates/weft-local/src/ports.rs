@@ -40,6 +40,12 @@ pub fn inbound_exempt(metrics: u16) -> Vec<u16> {
     vec![TUNNEL, metrics, READINESS]
 }
 
+/// Every port a proxy may listen on inside a pod (its sidecar's, or its node proxy's listeners
+/// there): none of them is the app's.
+pub fn proxy_ports(metrics: u16) -> Vec<u16> {
+    vec![PROXY_ADMIN, OUTBOUND, INBOUND, TUNNEL, metrics, READINESS]
+}
+
 /// `127.0.0.1:PORT`: where the loopback-only listeners bind by default.
 pub fn localhost(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))

@@ -129,7 +129,7 @@ pub fn targets(plan: &Plan, status: &Status) -> Vec<Target> {
             Target::new(on_host(i, true), mesh, NODE_NAMESPACE, n, NODE_ACCOUNT).role("node")
         });
     let pods = (plan.pods.iter().zip(&status.pods))
-        .filter(|(p, _)| p.metrics)
+        .filter(|(p, s)| p.metrics && !s.removed)
         .filter_map(|(p, s)| {
             let role = match s.mode.as_str() {
                 "sidecar" if ready(&s.proxy.state) => "sidecar",
@@ -162,6 +162,11 @@ impl Scrape {
             file: targets_file(run),
             written: None,
         })
+    }
+
+    /// Follows `plan` from now on (pods were added or removed while the mesh runs).
+    pub fn replan(&mut self, plan: Plan) {
+        self.plan = plan;
     }
 
     pub fn update(&mut self, status: &Status) -> anyhow::Result<()> {

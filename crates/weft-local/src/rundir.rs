@@ -95,10 +95,11 @@ impl RunDir {
         }
     }
 
+    /// Writes the plan in force, without the pods removed while it runs.
     pub fn write_plan(&self, plan: &Plan) -> anyhow::Result<()> {
         write_atomic(
             &self.path.join("plan.json"),
-            &serde_json::to_vec_pretty(plan)?,
+            &serde_json::to_vec_pretty(&plan.visible())?,
         )
     }
 

@@ -12,7 +12,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use self::bound::Teardown;
-pub use self::bound::{Addresses, Bound, GatewayAddresses, NodeAddresses, PodAddresses};
+pub use self::bound::{Addresses, Bound, GatewayAddresses, NodeAddresses, PodAddresses, Readiness};
 pub use self::controls::identify;
 use self::spec::gateway_spec;
 pub(crate) use self::spec::{NODE_ACCOUNT, host_port_offset};
@@ -33,6 +33,7 @@ mod bound;
 mod controls;
 mod follow;
 mod forward;
+mod live;
 mod network;
 mod phase;
 mod pods;
@@ -169,39 +170,45 @@ fn initial_status(plan: &Plan) -> Status {
                 process: waiting("none"),
             })
             .collect(),
-        pods: plan
-            .pods
-            .iter()
-            .map(|p| PodStatus {
-                namespace: p.namespace.clone(),
-                name: p.name.clone(),
-                workload: p.workload.clone(),
-                ip: p.ip.to_string(),
-                mode: p.mode_label().into(),
-                sidecar: p.sidecar(),
-                node: p.node.clone(),
-                served_by: None,
-                proxy: waiting(match p.mode {
-                    weft_core::annotations::DataplaneMode::Sidecar => "waiting",
-                    weft_core::annotations::DataplaneMode::Ambient => "enrolling",
-                    weft_core::annotations::DataplaneMode::None => "none",
-                }),
-                app: waiting("waiting"),
-                services: None,
-                ..PodStatus::default()
-            })
-            .collect(),
+        pods: plan.pods.iter().map(pod_status).collect(),
         prometheus: plan.prometheus.as_ref().map(|_| Named {
             name: "prometheus".into(),
             process: waiting("starting"),
         }),
+        refused: vec![],
+    }
+}
+
+/// A pod's status before anything of it runs.
+fn pod_status(p: &crate::plan::PodPlan) -> PodStatus {
+    let waiting = |state: &str| Process {
+        state: state.into(),
+        ..Process::default()
+    };
+    PodStatus {
+        namespace: p.namespace.clone(),
+        name: p.name.clone(),
+        workload: p.workload.clone(),
+        ip: p.ip.to_string(),
+        mode: p.mode_label().into(),
+        sidecar: p.sidecar(),
+        node: p.node.clone(),
+        served_by: None,
+        proxy: waiting(match p.mode {
+            weft_core::annotations::DataplaneMode::Sidecar => "waiting",
+            weft_core::annotations::DataplaneMode::Ambient => "enrolling",
+            weft_core::annotations::DataplaneMode::None => "none",
+        }),
+        app: waiting("waiting"),
+        services: None,
+        ..PodStatus::default()
     }
 }
 
 /// Starts everything in order: network, Service translation, credentials, control plane,
 /// pods (proxy first unless the pod does not hold its app), gateways; then waits for readiness,
 /// and follows the configuration's dataplane modes from then on.
-async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, String)> {
+async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Readiness)> {
     let Teardown {
         plan,
         dir,
@@ -274,44 +281,75 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Str
         board.clone(),
         report.clone(),
     )));
-    let readiness = match tokio::time::timeout(READY_WAIT, futures_all(waits)).await {
+    let everything = async {
+        futures_all(waits).await;
+        // Each was ready once; a process that keeps exiting is not ready for long.
+        all_ready_now(board).await;
+    };
+    let readiness = match tokio::time::timeout(READY_WAIT, everything).await {
         Ok(()) => {
             // Up once the control plane has every ready pod as an endpoint.
             let written = board.pods_written_at_ms();
             let wait = Duration::from_secs(5);
-            match registration::wait_in_force(cp.admin, written, wait).await {
+            let ready = match registration::wait_in_force(cp.admin, written, wait).await {
                 true => "all pods ready".to_string(),
                 false => "all pods ready, not yet endpoints in the control plane".to_string(),
+            };
+            Readiness {
+                summary: ready,
+                not_ready: vec![],
             }
         }
-        Err(_) => not_ready(&board.snapshot()),
+        Err(_) => {
+            let lines = not_ready(&board.snapshot());
+            let summary = match lines.len() {
+                0 => format!("all pods ready after {}s", READY_WAIT.as_secs()),
+                n => format!("{n} not ready after {}s", READY_WAIT.as_secs()),
+            };
+            Readiness {
+                summary,
+                not_ready: lines,
+            }
+        }
     };
     let bound = Addresses::gather(plan, dir, cp);
     addresses::write(&dir.bound_file(), &bound)?;
     Ok((bound, readiness))
 }
 
-/// Which pods and gateways are not ready after [`READY_WAIT`].
-fn not_ready(s: &Status) -> String {
-    let pods = s
-        .pods
-        .iter()
-        .filter(|p| p.app.state != "ready")
-        .map(|p| format!("pod {}/{}", p.namespace, p.name));
-    let gateways = s
-        .gateways
-        .iter()
-        .filter(|g| g.process.state != "ready")
-        .map(|g| format!("gateway {}", g.name));
-    let prometheus = (s.prometheus.iter())
-        .filter(|p| p.process.state != "ready")
-        .map(|_| "prometheus".to_string());
-    let waiting: Vec<String> = pods.chain(gateways).chain(prometheus).collect();
-    format!(
-        "not ready after {}s: {}",
-        READY_WAIT.as_secs(),
-        waiting.join(", ")
-    )
+/// What is not ready after [`READY_WAIT`]: each pod, gateway and Prometheus with why (and the
+/// fix when there is one), one line each.
+fn not_ready(s: &Status) -> Vec<String> {
+    let now = now_ms();
+    let pods = (s.pods.iter()).filter_map(|p| {
+        let why = p.not_ready(now)?;
+        Some(format!("pod {}/{}: {why}", p.namespace, p.name))
+    });
+    let process = |what: String, p: &Process| {
+        (p.state != "ready").then(|| {
+            let why = p.reason.as_deref().unwrap_or(&p.state);
+            match &p.fix {
+                Some(fix) => format!("{what}: {why}; fix: {fix}"),
+                None => format!("{what}: {why}"),
+            }
+        })
+    };
+    let gateways =
+        (s.gateways.iter()).filter_map(|g| process(format!("gateway {}", g.name), &g.process));
+    let prometheus = (s.prometheus.iter()).filter_map(|p| process("prometheus".into(), &p.process));
+    pods.chain(gateways).chain(prometheus).collect()
+}
+
+/// Waits until the status has every pod, gateway and Prometheus ready at two looks in a row.
+async fn all_ready_now(board: &Board) {
+    let mut in_a_row = 0;
+    while in_a_row < 2 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        in_a_row = match not_ready(&board.snapshot()).is_empty() {
+            true => in_a_row + 1,
+            false => 0,
+        };
+    }
 }
 
 /// Waits until every receiver has seen `true`.

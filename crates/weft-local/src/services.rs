@@ -69,29 +69,40 @@ fn note(nat: &ServiceNat, empty: &[String]) -> String {
 /// so a pod that switches is never changed behind its back.
 #[derive(Debug)]
 pub struct Translation {
-    plan: Plan,
+    /// The plan in force (its pods and Services change while the mesh runs); held while a pod
+    /// is changed.
+    plan: Mutex<Plan>,
     board: Arc<Board>,
-    lock: Mutex<()>,
 }
 
 impl Translation {
+    /// Follows `plan` from now on (pods or Services came or went), and installs the tables
+    /// anew for the pods ready now.
+    pub fn set_plan(&self, plan: Plan) {
+        *self.lock() = plan;
+        let now = self.board.ready().borrow().clone();
+        if let Err(e) = self.install_all(&now) {
+            eprintln!("weft up: {e:#}");
+        }
+    }
+
     /// Installs the table in every pod in mode `none`, for the pods ready now.
     fn install_all(&self, ready: &[usize]) -> anyhow::Result<()> {
-        let _held = self.lock();
-        let (nat, empty) = table(&self.plan, ready);
+        let plan = self.lock();
+        let (nat, empty) = table(&plan, ready);
         let note = note(&nat, &empty);
         let none: Vec<usize> = (self.board.snapshot().pods.iter().enumerate())
-            .filter(|(_, p)| p.mode == "none")
+            .filter(|(i, p)| p.mode == "none" && !p.removed && *i < plan.pods.len())
             .map(|(i, _)| i)
             .collect();
         for i in none {
-            self.install(i, &nat, &note)?;
+            self.install(&plan, i, &nat, &note)?;
         }
         Ok(())
     }
 
-    fn install(&self, i: usize, nat: &ServiceNat, note: &str) -> anyhow::Result<()> {
-        let pod = &self.plan.pods[i];
+    fn install(&self, plan: &Plan, i: usize, nat: &ServiceNat, note: &str) -> anyhow::Result<()> {
+        let pod = &plan.pods[i];
         let result = net::install_service_nat(&pod.netns, nat);
         let text = match &result {
             Ok(()) => note.to_string(),
@@ -103,22 +114,22 @@ impl Translation {
 
     /// Gives pod `i` (now in mode `none`) its Service addresses, for the pods ready now.
     pub fn translate(&self, i: usize) -> anyhow::Result<()> {
-        let _held = self.lock();
-        let (nat, empty) = table(&self.plan, &self.board.ready().borrow());
-        self.install(i, &nat, &note(&nat, &empty))
+        let plan = self.lock();
+        let (nat, empty) = table(&plan, &self.board.ready().borrow());
+        self.install(&plan, i, &nat, &note(&nat, &empty))
     }
 
     /// Takes pod `i`'s Service addresses away (it has a proxy now, which translates them).
     pub fn untranslate(&self, i: usize) -> anyhow::Result<()> {
-        let _held = self.lock();
-        let pod = &self.plan.pods[i];
+        let plan = self.lock();
+        let pod = &plan.pods[i];
         self.board.update(|s| s.pods[i].services = None);
         net::remove_service_nat(&pod.netns)
             .map_err(|e| anyhow::anyhow!("pod {}: removing Service addresses: {e}", pod.id()))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Plan> {
+        self.plan.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -132,9 +143,8 @@ pub async fn start(
     let follow = board.ready();
     let now = follow.borrow().clone();
     let t = Arc::new(Translation {
-        plan: plan.clone(),
+        plan: Mutex::new(plan.clone()),
         board: board.clone(),
-        lock: Mutex::new(()),
     });
     let t2 = t.clone();
     tokio::task::spawn_blocking(move || t2.install_all(&now)).await??;

@@ -21,6 +21,10 @@ pub struct Status {
     /// The Prometheus `weft up --prometheus` runs, if it runs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<Named>,
+    /// Changes in the configuration directory that the running mesh refused to apply (it
+    /// applies them at its next start), one line each naming the field and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -68,6 +72,17 @@ pub struct PodStatus {
     /// Without a sidecar: how the pod reaches Service addresses, and which have no endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<String>,
+    /// Why the pod is not ready, as of the last change of its status ([`PodStatus::not_ready`]);
+    /// none while it is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What fixes it, when that is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// Gone from the configuration and stopped: kept in the running mesh's list (indexes do
+    /// not move), never written out.
+    #[serde(skip)]
+    pub removed: bool,
 }
 
 /// One supervised process.
@@ -91,6 +106,15 @@ pub struct Process {
     pub started_at_ms: Option<u64>,
     /// When the current run first passed its readiness check.
     pub ready_at_ms: Option<u64>,
+    /// Why its readiness check fails, while it is not ready ([`crate::readiness`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What fixes that, when the check knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// While `restarting`: when it starts again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_start_at_ms: Option<u64>,
 }
 
 impl PodStatus {
@@ -98,7 +122,10 @@ impl PodStatus {
     /// serving it) if it has one.
     pub fn ready(&self) -> bool {
         let proxied = matches!(self.mode.as_str(), "sidecar" | "ambient");
-        !self.terminating && self.app.state == "ready" && (!proxied || self.proxy.state == "ready")
+        !self.removed
+            && !self.terminating
+            && self.app.state == "ready"
+            && (!proxied || self.proxy.state == "ready")
     }
 }
 

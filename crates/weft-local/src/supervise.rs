@@ -17,6 +17,7 @@ use weft_core::events::Type;
 
 pub use crate::board::Board;
 use crate::readiness::{Probe, Tracker};
+use crate::reason::NotReady;
 use crate::rundir::tail;
 use crate::status::{now_ms, start_ticks};
 
@@ -168,6 +169,7 @@ pub async fn supervise(
                     p.state = "restarting".into();
                     p.last_exit = Some(format!("cannot start: {e:#}"));
                     p.exited_at_ms = Some(now_ms());
+                    p.next_start_at_ms = Some(now_ms() + delay.as_millis() as u64);
                     p.restarts += 1;
                 });
                 if wait_or_stop(&mut stop, delay).await {
@@ -183,6 +185,8 @@ pub async fn supervise(
             p.start_ticks = start_ticks(pid);
             p.started_at_ms = Some(now_ms());
             p.ready_at_ms = None;
+            p.next_start_at_ms = None;
+            (p.reason, p.fix) = (None, None);
         });
         board.note(
             spec.slot,
@@ -285,6 +289,8 @@ pub async fn supervise(
             p.restarts += 1;
             p.last_exit = Some(how);
             p.exited_at_ms = Some(now_ms());
+            p.next_start_at_ms = Some(now_ms() + delay.as_millis() as u64);
+            (p.reason, p.fix) = (None, None);
         });
         if wait_or_stop(&mut stop, delay).await {
             board.process(spec.slot, |p| p.state = "stopped".into());
@@ -432,15 +438,24 @@ fn watch_ready(
         };
         let mut tracker = Tracker::default();
         let mut was_ready = false;
+        // The reason last shown, so the status changes only when it does.
+        let mut shown: Option<NotReady> = None;
         loop {
             // Ready once it answers and has said where it listens.
-            let passed = probe.passes().await && addresses.as_deref().is_none_or(Path::exists);
-            match tracker.observe(passed) {
+            let checked = match probe.check().await {
+                Ok(()) if addresses.as_deref().is_none_or(Path::exists) => Ok(()),
+                Ok(()) => Err(NotReady::new("starting: it has not said where it listens")),
+                Err(why) => Err(why),
+            };
+            let changed = tracker.observe(checked.is_ok());
+            match changed {
                 Some(true) => {
+                    shown = None;
                     board.process(slot, |p| {
                         p.state = "ready".into();
                         // The first time in this run: when it could first take traffic.
                         p.ready_at_ms.get_or_insert_with(now_ms);
+                        (p.reason, p.fix) = (None, None);
                     });
                     let again = if was_ready { " again" } else { "" };
                     report(format!("{label}: ready{again} (pid {pid})"));
@@ -449,9 +464,13 @@ fn watch_ready(
                     let _ = ready.send(true);
                 }
                 Some(false) => {
+                    let detail = checked
+                        .as_ref()
+                        .err()
+                        .map_or(String::new(), |w| format!(": {w}"));
                     board.process(slot, |p| p.state = "running".into());
                     let why = format!(
-                        "not ready: its readiness check failed {} times in a row; \
+                        "not ready: its readiness check failed {} times in a row{detail}; \
                          out of the endpoints until it passes again",
                         crate::readiness::FAILURES
                     );
@@ -460,6 +479,16 @@ fn watch_ready(
                     let _ = ready.send(false);
                 }
                 None => {}
+            }
+            // While not ready: why, each time that changes.
+            if let Err(why) = checked
+                && !tracker.is_ready()
+                && shown.as_ref() != Some(&why)
+            {
+                board.process(slot, |p| {
+                    (p.reason, p.fix) = (Some(why.reason.clone()), why.fix.clone());
+                });
+                shown = Some(why);
             }
             tokio::time::sleep(tracker.interval()).await;
         }

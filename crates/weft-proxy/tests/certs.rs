@@ -242,7 +242,7 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
     })
     .await;
     assert!(
-        body.contains("no workload certificate yet: the CA refused (Unauthenticated)"),
+        body.contains("certificate not issued: the CA refused (Unauthenticated)"),
         "{body}"
     );
     assert!(
@@ -251,7 +251,7 @@ async fn the_proxy_is_ready_only_with_a_certificate_and_shows_it_at_certs() {
     );
     let Reply { status, body, .. } = http::get(proxy.admin, "proxy", "/certs").await;
     assert_eq!(status, 503);
-    assert!(body.contains("no workload certificate yet"), "{body}");
+    assert!(body.contains("certificate not issued"), "{body}");
 
     // The operator adds the credential: the proxy retries and becomes ready.
     env.credentials(&["someone-else", "cart-token"]);

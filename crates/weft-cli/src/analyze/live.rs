@@ -107,7 +107,18 @@ fn pods(f: &Facts, out: &mut Vec<Finding>) {
         }
         let object = format!("Pod/{}/{}", p.namespace, p.name);
         let logs = format!("`weft logs {}/{}`", p.namespace, p.name);
+        let why = p.not_ready(weft_local::status::now_ms());
         let (message, fix) = match (&p.app.last_exit, p.app.restarts) {
+            _ if why.is_some() && p.app.restarts < CRASH_LOOP => {
+                let why = why.expect("checked");
+                let fix = why
+                    .fix
+                    .unwrap_or_else(|| format!("{logs} shows the app's output"));
+                (
+                    format!("{}/{} is not ready: {}", p.namespace, p.name, why.reason),
+                    fix,
+                )
+            }
             (Some(exit), n) if n >= CRASH_LOOP => (
                 format!(
                     "{}/{} is crash-looping: its app {exit}, {n} restarts",
@@ -274,13 +285,17 @@ fn ports(f: &Facts, out: &mut Vec<Finding>) {
         }
     }
     for p in &f.status.pods {
-        let Some(pid) = p.app.pid.filter(|_| p.app.state == "ready") else {
+        let plan = (f.plan.pods.iter()).find(|pp| pp.namespace == p.namespace && pp.name == p.name);
+        let Some(netns) = plan
+            .filter(|_| p.app.state == "ready")
+            .map(|pp| pp.netns.as_str())
+        else {
             continue;
         };
         let Ok(ip) = p.ip.parse::<std::net::IpAddr>() else {
             continue;
         };
-        let listening = listening_ports(pid);
+        let listening = listening_ports(netns);
         if listening.is_empty() {
             continue;
         }

@@ -603,6 +603,9 @@ fn deny_fix(f: &Facts, policy: &str, rule: Option<usize>, caller: Option<&str>) 
 }
 
 fn not_ready_reason(s: &PodStatus) -> String {
+    if let Some(why) = s.not_ready(weft_local::status::now_ms()) {
+        return why.to_string();
+    }
     if s.terminating {
         return "terminating".into();
     }

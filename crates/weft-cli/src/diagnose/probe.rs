@@ -145,45 +145,12 @@ fn hop_order(l: &Line) -> u8 {
     }
 }
 
-/// The ports a pod's processes listen on (TCP, any address), read from
-/// `/proc/PID/net/tcp{,6}` of a process in the pod: that file shows the sockets of the
-/// process's network namespace.
-pub fn listening_ports(pid: u32) -> Vec<u16> {
-    let mut ports = BTreeSet::new();
-    for file in ["tcp", "tcp6"] {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")).unwrap_or_default();
-        ports.extend(listening(&text));
-    }
-    ports.into_iter().collect()
-}
-
-/// The local ports of the sockets in state LISTEN (`0A`) of a `/proc/net/tcp` table.
-fn listening(table: &str) -> Vec<u16> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let mut cols = l.split_whitespace();
-            let local = cols.nth(1)?;
-            let state = cols.nth(1)?;
-            let port = local.rsplit_once(':')?.1;
-            (state == "0A")
-                .then(|| u16::from_str_radix(port, 16).ok())
-                .flatten()
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listening_sockets_are_read_from_the_proc_table() {
-        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-   0: 00000000:2382 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n\
-   1: 0100007F:3A98 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0\n\
-   2: 0400A8C6:9C40 0600A8C6:1F90 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 100 0 0 10 0\n";
-        assert_eq!(listening(table), [9090, 15000]);
-    }
+/// The ports anything in the pod's network namespace `netns` listens on (TCP, v4 and v6).
+pub fn listening_ports(netns: &str) -> Vec<u16> {
+    let mut ports: Vec<u16> = (weft_local::net::listeners(netns).unwrap_or_default().iter())
+        .map(std::net::SocketAddr::port)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }

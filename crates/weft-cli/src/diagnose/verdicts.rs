@@ -92,8 +92,10 @@ fn cause(
             .and_then(|(_, p)| p.parse().ok())
             .unwrap_or(0);
         let (ns, name) = server.0.split_once('/').unwrap_or(("", &server.0));
-        let pid = facts.pod_status(ns, name).and_then(|s| s.app.pid);
-        let listens = pid.map(probe::listening_ports).unwrap_or_default();
+        let pod = (facts.plan.pods.iter()).find(|p| p.namespace == ns && p.name == name);
+        let listens = pod
+            .map(|p| probe::listening_ports(&p.netns))
+            .unwrap_or_default();
         let app: Vec<String> = listens
             .iter()
             .filter(|p| !(15000..=15099).contains(*p))

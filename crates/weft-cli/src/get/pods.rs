@@ -12,7 +12,7 @@ use weft_local::status::{PodStatus, Process, Status};
 
 use super::{Item, age};
 
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 11] = [
     "NAMESPACE",
     "NAME",
     "READY",
@@ -23,6 +23,7 @@ const COLUMNS: [&str; 10] = [
     "NODE",
     "PROXY",
     "AGE",
+    "REASON",
 ];
 
 pub fn list(plan: &Plan, status: &Status) -> (&'static [&'static str], Vec<Item>) {
@@ -98,6 +99,10 @@ fn workload_pod(p: &PodStatus) -> Item {
         p.node.clone(),
         proxy(p),
         age(p.proxy.started_at_ms.or(p.app.started_at_ms)),
+        // Why it is not ready; empty when it is.
+        (p.not_ready(weft_local::status::now_ms()))
+            .map(|r| r.reason)
+            .unwrap_or_default(),
     ];
     let mut json = serde_json::to_value(p).unwrap_or(Value::Null);
     let role = match p.mode.as_str() {
@@ -179,6 +184,7 @@ impl System<'_> {
             self.node.to_string(),
             self.proxy.to_string(),
             age(p.started_at_ms),
+            String::new(),
         ];
         // The shape of a workload's pod: a proxy's process is its `proxy`, any other its `app`.
         let none = json!({"state": "none", "restarts": 0});

@@ -78,7 +78,9 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
             for (j, from) in rule.from.iter().enumerate() {
                 let at = format!("spec.rules[{i}].from[{j}].source");
                 for (k, principal) in from.source.principals.iter().enumerate() {
-                    if let Some((message, fix)) = unmatched_principal(principal, &known) {
+                    if let Some((message, fix)) =
+                        unmatched_principal(principal, &known, &ix.mesh.trust_domain)
+                    {
                         out.add(
                             "WEFT0608",
                             l,
@@ -114,8 +116,15 @@ pub fn check(ix: &Index<'_>, out: &mut Report) {
 
 /// The finding for a principal nothing runs as: the message and the fix. Wildcards and
 /// principals of another form are left to WEFT0603.
-fn unmatched_principal(principal: &str, known: &[(String, String)]) -> Option<(String, String)> {
+fn unmatched_principal(
+    principal: &str,
+    known: &[(String, String)],
+    domain: &str,
+) -> Option<(String, String)> {
     let id = principal.strip_prefix("spiffe://").unwrap_or(principal);
+    if id.split('/').next() != Some(domain) {
+        return None;
+    }
     let ["ns", _, "sa", _] = id.split_once('/')?.1.split('/').collect::<Vec<_>>()[..] else {
         return None;
     };
@@ -153,14 +162,17 @@ mod tests {
             "Workload shop/cart".to_string(),
         )];
         let (message, fix) =
-            unmatched_principal("spiffe://shop.local/ns/shop/sa/carts", &known).unwrap();
+            unmatched_principal("spiffe://shop.local/ns/shop/sa/carts", &known, "shop.local")
+                .unwrap();
         assert!(message.contains("no workload's identity"), "{message}");
         assert_eq!(
             fix,
             "did you mean spiffe://shop.local/ns/shop/sa/cart (Workload shop/cart)?"
         );
-        assert!(unmatched_principal("shop.local/ns/shop/sa/cart", &known).is_none());
-        assert!(unmatched_principal("shop.local/ns/shop/sa/*", &known).is_none());
-        assert!(unmatched_principal("cart", &known).is_none(), "WEFT0603's");
+        let none = |p: &str| unmatched_principal(p, &known, "shop.local").is_none();
+        assert!(none("shop.local/ns/shop/sa/cart"));
+        assert!(none("shop.local/ns/shop/sa/*"));
+        assert!(none("cart"), "WEFT0603's");
+        assert!(none("spiffe://other.td/ns/shop/sa/carts"), "WEFT0603's");
     }
 }

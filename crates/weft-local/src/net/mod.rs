@@ -135,3 +135,14 @@ pub fn listening(netns: &str, addr: std::net::SocketAddrV4) -> io::Result<bool> 
         Ok(listening::listens(&table, addr))
     })
 }
+
+/// Every TCP socket listening inside the namespace `netns` (IPv4 and IPv6): where a pod's app
+/// listens when it does not where its Workload says.
+pub fn listeners(netns: &str) -> io::Result<Vec<std::net::SocketAddr>> {
+    netns::run_in(netns, || {
+        let tcp = std::fs::read_to_string("/proc/thread-self/net/tcp")?;
+        // No IPv6 in the namespace: no table.
+        let tcp6 = std::fs::read_to_string("/proc/thread-self/net/tcp6").unwrap_or_default();
+        Ok(listening::listeners(&tcp, &tcp6))
+    })
+}

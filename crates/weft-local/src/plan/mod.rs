@@ -18,6 +18,7 @@ use weft_core::resources::gateway::INGRESS_CLASS;
 
 use crate::ports;
 
+mod keep;
 mod nodes;
 mod pod;
 mod services;
@@ -154,11 +155,56 @@ impl Plan {
             prometheus: None,
         };
         plan.add_pods(config, &snap, pod_cidr, opts)?;
-        let pods: Vec<Pod> = plan.pods.iter().map(PodPlan::pod).collect();
-        plan.services = services::plan(&Snapshot::build(config, &pods), &plan.pods);
         plan.add_gateways(config, opts);
-        plan.hosts = hosts_files(config, &plan.pods);
+        plan.refresh(config);
         Ok(plan)
+    }
+
+    /// The plan of `config` for the mesh that runs `running`: the pods that run keep their
+    /// addresses and nodes, new ones take free addresses ([`keep`]).
+    pub fn next(
+        config: &Config,
+        config_dir: &Path,
+        opts: &Options,
+        running: &Plan,
+    ) -> anyhow::Result<Plan> {
+        let mut plan = Plan::new(config, config_dir, opts)?;
+        keep::fit(&mut plan, running)?;
+        plan.refresh(config);
+        Ok(plan)
+    }
+
+    /// The Services and hosts files again, from the pods that are not removed (after pods
+    /// came or went).
+    pub fn refresh(&mut self, config: &Config) {
+        let pods: Vec<Pod> = (self.pods.iter())
+            .filter(|p| !p.removed)
+            .map(PodPlan::pod)
+            .collect();
+        self.services = services::plan(&Snapshot::build(config, &pods), &self.pods);
+        self.hosts = hosts_files(config, &self.pods);
+    }
+
+    /// The plan as written out: without the pods removed while the mesh runs (Service
+    /// backends renumbered to match).
+    pub fn visible(&self) -> Plan {
+        let mut out = self.clone();
+        if !self.pods.iter().any(|p| p.removed) {
+            return out;
+        }
+        let mut index = Vec::with_capacity(self.pods.len());
+        let mut n = 0;
+        for p in &self.pods {
+            index.push((!p.removed).then_some(n));
+            n += usize::from(!p.removed);
+        }
+        out.pods.retain(|p| !p.removed);
+        for port in out.services.iter_mut().flat_map(|s| s.ports.iter_mut()) {
+            port.backends = (port.backends.iter())
+                .filter_map(|(i, to)| Some((index.get(*i).copied().flatten()?, *to)))
+                .collect();
+        }
+        out
     }
 
     fn add_pods(
@@ -245,6 +291,7 @@ impl Plan {
                     service_account: w.spec.service_account_name.clone(),
                     mode: settings.dataplane_mode,
                     node,
+                    node_name: w.spec.node_name.clone(),
                     hold_application: settings.hold_application,
                     drain_seconds: settings.drain_duration.as_std().as_secs_f64(),
                     log_level: serde_json::to_value(settings.log_level)?
@@ -255,6 +302,7 @@ impl Plan {
                     metrics: settings.metrics,
                     waypoint: false,
                     rev: revision_label(config, ns, &w.metadata.labels),
+                    removed: false,
                 });
             }
         }
@@ -307,6 +355,7 @@ impl Plan {
                 service_account: wl.clone(),
                 mode: DataplaneMode::None,
                 node: spread.next(None, &who)?,
+                node_name: None,
                 hold_application: false,
                 drain_seconds: 5.0,
                 log_level: "info".into(),
@@ -314,6 +363,7 @@ impl Plan {
                 metrics: true,
                 waypoint: true,
                 rev: revision_label(config, ns, &g.metadata.labels),
+                removed: false,
             });
         }
         Ok(())
@@ -419,7 +469,10 @@ impl Plan {
 /// `name.ns.svc.cluster.local`, and by bare `name` in their own namespace; pods by name.
 fn hosts_files(config: &Config, pods: &[PodPlan]) -> BTreeMap<String, String> {
     let snap = Snapshot::build(config, &[]);
-    let mut namespaces: Vec<String> = pods.iter().map(|p| p.namespace.clone()).collect();
+    let mut namespaces: Vec<String> = (pods.iter())
+        .filter(|p| !p.removed)
+        .map(|p| p.namespace.clone())
+        .collect();
     namespaces.sort();
     namespaces.dedup();
     let mut out = BTreeMap::new();
@@ -437,7 +490,7 @@ fn hosts_files(config: &Config, pods: &[PodPlan]) -> BTreeMap<String, String> {
                 .collect();
             text.push_str(&format!("{vip}\t{}\n", names.join(" ")));
         }
-        for p in pods.iter().filter(|p| p.namespace == ns) {
+        for p in pods.iter().filter(|p| p.namespace == ns && !p.removed) {
             text.push_str(&format!("{}\t{}\n", p.ip, p.name));
         }
         out.insert(ns, text);

@@ -33,6 +33,9 @@ pub struct PodPlan {
     pub mode: DataplaneMode,
     /// The node the pod runs on (`node-1`, …).
     pub node: String,
+    /// The node its Workload names (`spec.nodeName`), if it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
     /// The app starts only once the proxy is ready.
     pub hold_application: bool,
     pub drain_seconds: f64,
@@ -50,6 +53,10 @@ pub struct PodPlan {
     /// none: the `default` tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rev: Option<String>,
+    /// Gone from the configuration and stopped while the mesh runs: kept in its list so that
+    /// indexes do not move, never written out ([`super::Plan::visible`]).
+    #[serde(skip)]
+    pub removed: bool,
 }
 
 fn yes() -> bool {
@@ -83,6 +90,18 @@ impl PodPlan {
         match self.waypoint {
             true => "waypoint",
             false => mode_name(self.mode),
+        }
+    }
+
+    /// Gives the pod address `ip` (host number `n` of the pod range) and its host link:
+    /// `POD_IP` in its environment follows.
+    pub fn readdress(&mut self, instance: &str, n: u32, ip: Ipv4Addr) {
+        self.ip = ip;
+        self.veth = format!("{instance}-{n}");
+        for (k, v) in &mut self.env {
+            if k == "POD_IP" {
+                *v = ip.to_string();
+            }
         }
     }
 

@@ -28,9 +28,10 @@ pub struct PortPlan {
     pub backends: Vec<(usize, u16)>,
 }
 
-/// The Services of `snap` (built with every pod of `pods`) with their VIPs and backends.
+/// The Services of `snap` (built with every pod of `pods` that is not removed) with their
+/// VIPs and backends.
 pub fn plan(snap: &Snapshot, pods: &[PodPlan]) -> Vec<ServicePlan> {
-    let index = |ip: IpAddr| pods.iter().position(|p| IpAddr::V4(p.ip) == ip);
+    let index = |ip: IpAddr| (pods.iter()).position(|p| !p.removed && IpAddr::V4(p.ip) == ip);
     snap.services
         .values()
         .filter_map(|svc| {

@@ -142,9 +142,19 @@ fn in_pod(mut a: ProxyAddresses, ip: Ipv4Addr) -> ProxyAddresses {
 /// the processes and the network for `weft down` to remove.
 pub struct Bound {
     pub addresses: Addresses,
-    /// What the wait for readiness found: every pod ready, or which are not.
-    pub readiness: String,
+    /// What the wait for readiness found: every pod ready, or which are not and why.
+    pub readiness: Readiness,
     pub(super) teardown: Teardown,
+}
+
+/// What `weft up`'s wait for readiness found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// `all pods ready`, or how many are not.
+    pub summary: String,
+    /// What is not ready (pods, gateways, Prometheus), one line each with why and the fix
+    /// when there is one; empty when everything is.
+    pub not_ready: Vec<String>,
 }
 
 impl std::fmt::Debug for Bound {
@@ -259,7 +269,8 @@ impl Teardown {
         }
         self.pods.controls.phase.stop().await;
         self.board.update(|s| s.phase = "stopping".into());
-        cleanup::remove_network(&self.plan, report);
+        // The pods in force now (some may have come or gone while it ran).
+        cleanup::remove_network(&self.pods.plan().visible(), report);
         let _ = std::fs::remove_dir_all(&self.dir.path);
         drop(self.lock);
     }

@@ -1,8 +1,12 @@
 //! Following the configuration directory while `weft up` runs, as the control plane does: when
 //! its files change (and then stay as they are for one more look), the configuration is loaded
-//! and checked again; an invalid one changes nothing and says why. A valid one is planned, and
-//! the pods whose dataplane mode or labels changed are switched ([`crate::switch`]), each on its
-//! own and without stopping its app; other pods are not touched.
+//! and checked again; an invalid one changes nothing and says why. A valid one is planned
+//! against the pods that run ([`Plan::next`]: they keep their addresses) and what it changes
+//! ([`crate::change`]) is applied, one change at a time ([`Pods::operations`]): new pods start
+//! and removed ones stop ([`super::live`]), pods whose dataplane mode or labels changed are
+//! switched ([`crate::switch`]) each on its own and without stopping its app, and pods whose
+//! spec changed are replaced one at a time. What the running mesh cannot apply is refused,
+//! named in its log and in the status (`weft get pods` shows it), never silently ignored.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +15,12 @@ use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinSet;
 
+use weft_core::Config;
+
+use super::live;
 use super::pods::{Pods, RELEASE_WAIT};
-use crate::plan::{self, Options, Plan};
+use crate::change::{self, Change};
+use crate::plan::{Options, Plan};
 use crate::supervise::Report;
 use crate::switch::{self, Step, Switch};
 
@@ -52,6 +60,7 @@ pub(super) async fn run(pods: Arc<Pods>, weft: PathBuf, report: Report) {
         admin: plan.admin,
     };
     let mut seen = fingerprint(&dir);
+    let mut refused: Vec<String> = Vec::new();
     loop {
         tokio::time::sleep(POLL).await;
         let now = fingerprint(&dir);
@@ -65,47 +74,88 @@ pub(super) async fn run(pods: Arc<Pods>, weft: PathBuf, report: Report) {
             continue;
         }
         seen = settled;
-        match replan(&dir, &opts) {
-            Ok(wanted) => apply(&pods, &wanted, &report).await,
-            Err(e) => report(format!(
-                "configuration change in {} not applied to the pods: {e:#}",
-                dir.display()
-            )),
-        }
+        // Planned and applied against the pods as they run: one change at a time.
+        let _turn = pods.operations.lock().await;
+        let loaded = weft_core::analyze::load_checked(&dir).map_err(|problems| {
+            anyhow::anyhow!(
+                "the configuration in {} has errors:\n{}",
+                dir.display(),
+                problems.join("\n")
+            )
+        });
+        let planned = loaded.and_then(|config| {
+            let wanted = Plan::next(&config, &dir, &opts, &pods.plan())?;
+            Ok((config, wanted))
+        });
+        let (config, wanted) = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                let why = format!("{e:#}");
+                report(format!(
+                    "configuration change not applied to the pods: {why}"
+                ));
+                refuse(&pods, &mut refused, vec![why], &|_| {});
+                continue;
+            }
+        };
+        let change = change::diff(&pods.plan(), &wanted);
+        let said = |line: &String| {
+            report(format!(
+                "configuration change refused while the mesh runs: {line}"
+            ));
+        };
+        refuse(&pods, &mut refused, change.refused.clone(), &said);
+        apply(&pods, &config, change, &report).await;
     }
 }
 
-fn replan(dir: &Path, opts: &Options) -> anyhow::Result<Plan> {
-    let config = plan::load(dir)?;
-    Plan::new(&config, dir, opts)
+/// Puts `now` in the status as what the running mesh does not apply (`weft get pods` shows
+/// it), saying each line that is new.
+fn refuse(pods: &Pods, shown: &mut Vec<String>, now: Vec<String>, say: &dyn Fn(&String)) {
+    if now == *shown {
+        return;
+    }
+    now.iter().filter(|l| !shown.contains(l)).for_each(say);
+    *shown = now;
+    pods.board().update(|s| s.refused.clone_from(shown));
 }
 
-/// Switches the pods `wanted` changes, side by side, and reports what it does not apply.
-async fn apply(pods: &Arc<Pods>, wanted: &Plan, report: &Report) {
-    let running = pods.plan();
-    let d = switch::diff(&running, wanted);
-    for line in &d.ignored {
-        report(format!(
-            "configuration change not applied while running (restart weft up for it): {line}"
-        ));
-    }
+/// Applies `change`: revision labels, new pods, switches, replacements, removals; then the
+/// Services and names that follow the pods.
+async fn apply(pods: &Arc<Pods>, config: &Config, change: Change, report: &Report) {
+    let Change {
+        added,
+        removed,
+        restarts,
+        switches,
+        revisions,
+        refused: _,
+    } = change;
     // A new revision label alone: the pod asks for another revision (`weft status`), and
     // moves when it restarts.
-    for i in d.revisions {
-        let pod = wanted.pods[i].clone();
+    for (i, pod) in revisions {
         let (id, rev) = (pod.id(), pod.rev.clone());
+        let moved = pods.plan().pods[i].rev != rev;
         match pods.register(i, pod) {
-            Ok(()) => report(format!(
+            Ok(()) if moved => report(format!(
                 "pod {id}: its revision label is now {}; it moves when restarted (weft rollout restart)",
                 rev.as_deref().unwrap_or("(none: the default tag)")
             )),
+            Ok(()) => {}
             Err(e) => report(format!("pod {id}: {e:#}")),
         }
     }
+    // Services and names first: new pods find theirs when they start.
+    let refresh = |what: &'static str| async move {
+        if let Err(e) = pods.refresh(config).await {
+            report(format!("{what}: Services and names of the pods: {e:#}"));
+        }
+    };
+    refresh("configuration change").await;
+    live::add(pods, config, added, report).await;
     let mut tasks = JoinSet::new();
-    for s in d.switches {
+    for (s, pod) in switches {
         let (pods, report) = (pods.clone(), report.clone());
-        let pod = wanted.pods[s.pod].clone();
         tasks.spawn(async move {
             let what = switch::describe(&s, &pod);
             report(format!("switching pod {what}"));
@@ -116,6 +166,12 @@ async fn apply(pods: &Arc<Pods>, wanted: &Plan, report: &Report) {
         });
     }
     while tasks.join_next().await.is_some() {}
+    live::replace(pods, restarts, report).await;
+    if !removed.is_empty() {
+        live::remove(pods, removed, report).await;
+        refresh("pods removed").await;
+    }
+    live::write_bound(pods);
 }
 
 /// The steps of one switch, in order.

@@ -31,33 +31,13 @@ pub(super) fn capture(plan: &Plan, pod: &PodPlan) -> net::Capture {
 }
 
 pub(super) async fn setup(plan: &Plan, dir: &RunDir, report: &Report) -> anyhow::Result<()> {
-    for (ns, hosts) in &plan.hosts {
-        let etc = dir.etc_dir(ns);
-        std::fs::create_dir_all(&etc).with_context(|| format!("creating {}", etc.display()))?;
-        for (name, text) in [("hosts", hosts.as_str()), ("resolv.conf", RESOLV_CONF)] {
-            let path = etc.join(name);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        }
-    }
+    write_hosts(plan, dir)?;
     let plan2 = plan.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let plan = plan2;
         net::create_bridge(&plan.bridge, plan.host_ip, plan.prefix)?;
         for pod in &plan.pods {
-            net::create_netns(&pod.netns).with_context(|| format!("pod {}", pod.id()))?;
-            net::add_pod_interface(&net::PodInterface {
-                bridge: plan.bridge.clone(),
-                host_side: pod.veth.clone(),
-                netns: pod.netns.clone(),
-                addr: pod.ip,
-                prefix: plan.prefix,
-                gateway: plan.host_ip,
-            })
-            .with_context(|| format!("pod {}", pod.id()))?;
-            if pod.captured() {
-                net::install_capture(&pod.netns, &capture(&plan, pod))
-                    .with_context(|| format!("pod {}", pod.id()))?;
-            }
+            add_pod_blocking(&plan, pod)?;
         }
         Ok(())
     })
@@ -75,4 +55,71 @@ pub(super) async fn setup(plan: &Plan, dir: &RunDir, report: &Report) -> anyhow:
         plan.service_cidr
     ));
     Ok(())
+}
+
+/// Writes each namespace's `hosts` and `resolv.conf` where its pods see them. A file that
+/// exists is rewritten in place — its pods' processes see it through a bind mount of that very
+/// file — from the start, then cut to length: with pods added or removed only its end changes,
+/// so a process reading it meanwhile sees every Service name.
+pub(super) fn write_hosts(plan: &Plan, dir: &RunDir) -> anyhow::Result<()> {
+    use std::io::Write;
+    for (ns, hosts) in &plan.hosts {
+        let etc = dir.etc_dir(ns);
+        std::fs::create_dir_all(&etc).with_context(|| format!("creating {}", etc.display()))?;
+        for (name, text) in [("hosts", hosts.as_str()), ("resolv.conf", RESOLV_CONF)] {
+            let path = etc.join(name);
+            if std::fs::read_to_string(&path).is_ok_and(|now| now == text) {
+                continue;
+            }
+            let write = || -> std::io::Result<()> {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)?;
+                f.write_all(text.as_bytes())?;
+                f.set_len(text.len() as u64)
+            };
+            write().with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives `pod` its network namespace, its link to the bridge and, if it has a proxy, capture.
+fn add_pod_blocking(plan: &Plan, pod: &PodPlan) -> anyhow::Result<()> {
+    let id = pod.id();
+    net::create_netns(&pod.netns).with_context(|| format!("pod {id}"))?;
+    net::add_pod_interface(&net::PodInterface {
+        bridge: plan.bridge.clone(),
+        host_side: pod.veth.clone(),
+        netns: pod.netns.clone(),
+        addr: pod.ip,
+        prefix: plan.prefix,
+        gateway: plan.host_ip,
+    })
+    .with_context(|| format!("pod {id}"))?;
+    if pod.captured() {
+        net::install_capture(&pod.netns, &capture(plan, pod))
+            .with_context(|| format!("pod {id}"))?;
+    }
+    Ok(())
+}
+
+/// Sets up the network of a pod added while the mesh runs ([`add_pod_blocking`]).
+pub(super) async fn add_pod(plan: &Plan, pod: &PodPlan) -> anyhow::Result<()> {
+    let (plan, pod) = (plan.clone(), pod.clone());
+    tokio::task::spawn_blocking(move || add_pod_blocking(&plan, &pod)).await?
+}
+
+/// Removes the link and network namespace of a pod whose processes have stopped.
+pub(super) async fn remove_pod(pod: &PodPlan) -> anyhow::Result<()> {
+    let pod = pod.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let id = pod.id();
+        net::delete_link(&pod.veth).with_context(|| format!("pod {id}: link {}", pod.veth))?;
+        net::delete_netns(&pod.netns)
+            .with_context(|| format!("pod {id}: network namespace {}", pod.netns))
+    })
+    .await?
 }

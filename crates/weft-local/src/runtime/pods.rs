@@ -62,6 +62,9 @@ pub(super) struct Pods {
     pub nodes: Phase,
     enrolled: Mutex<BTreeMap<usize, Enrolment>>,
     translation: OnceLock<Arc<Translation>>,
+    /// Held by whatever starts, stops or restarts pods (a configuration change, a rollout):
+    /// one at a time.
+    pub operations: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Pods {
@@ -99,6 +102,7 @@ impl Pods {
             nodes: Phase::new(),
             enrolled: Mutex::new(BTreeMap::new()),
             translation: OnceLock::new(),
+            operations: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -205,6 +209,7 @@ impl Pods {
     pub(super) fn labelled(&self, value: &str) -> Vec<String> {
         let plan = lock(&self.plan);
         (plan.pods.iter())
+            .filter(|p| !p.removed)
             .filter(|p| p.rev.as_deref().unwrap_or(crate::revisions::DEFAULT_TAG) == value)
             .map(|p| format!("pod {} (label)", p.id()))
             .collect()
@@ -215,9 +220,13 @@ impl Pods {
         let plan = lock(&self.plan);
         let status = self.board.snapshot();
         (plan.pods.iter().zip(&status.pods))
-            .filter(|(_, s)| s.revision == name)
+            .filter(|(p, s)| !p.removed && s.revision == name)
             .map(|(p, _)| format!("pod {}", p.id()))
             .collect()
+    }
+
+    pub(super) fn dir(&self) -> &RunDir {
+        &self.dir
     }
 
     pub(super) fn board(&self) -> &Board {
@@ -230,7 +239,7 @@ impl Pods {
 
     /// The index of pod `ns/name`.
     pub(super) fn index(&self, id: &str) -> Option<usize> {
-        lock(&self.plan).pods.iter().position(|p| p.id() == id)
+        (lock(&self.plan).pods.iter()).position(|p| !p.removed && p.id() == id)
     }
 
     /// Stops pod `i`'s sidecar (it drains) and waits until it has exited.
@@ -396,6 +405,63 @@ impl Pods {
         self.board.set_pod(i, pod.pod());
         registry::write(&plan, &self.dir)?;
         self.dir.write_plan(&plan)
+    }
+
+    /// Adds `pod` to the pods in force (the plan, the status, the pods file once it is ready,
+    /// its registration); its index. Its network and processes are the caller's to start.
+    pub(super) fn add(&self, pod: PodPlan) -> anyhow::Result<usize> {
+        let mut plan = lock(&self.plan);
+        plan.pods.push(pod.clone());
+        let i = self.board.add_pod(super::pod_status(&pod), pod.pod());
+        anyhow::ensure!(
+            i + 1 == plan.pods.len(),
+            "pod {}: the status and the plan list different pods",
+            pod.id()
+        );
+        let wanted = self.controls.registry().resolve(pod.rev.as_deref());
+        self.board.update(|s| {
+            (s.pods[i].wanted_revision, s.pods[i].revision_problem) = match wanted {
+                Ok(r) => (r, None),
+                Err(e) => (String::new(), Some(e)),
+            };
+        });
+        registry::write(&plan, &self.dir)?;
+        self.dir.write_plan(&plan)?;
+        Ok(i)
+    }
+
+    /// Marks pod `i` removed (its processes stopped and its network gone): out of the status,
+    /// the plan and the registration written out; its index stays taken.
+    pub(super) fn mark_removed(&self, i: usize) -> anyhow::Result<()> {
+        let mut plan = lock(&self.plan);
+        plan.pods[i].removed = true;
+        lock(&self.pins).remove(&i);
+        self.board.update(|s| {
+            s.pods[i].removed = true;
+            s.pods[i].terminating = false;
+        });
+        registry::write(&plan, &self.dir)?;
+        let p = &plan.pods[i];
+        let token = crate::credentials::token_file(&self.dir.path, &p.namespace, &p.name);
+        let _ = std::fs::remove_file(token);
+        self.dir.write_plan(&plan)
+    }
+
+    /// The Services and hosts files of the pods in force, from `config`: in the plan, the
+    /// files pods read, the Service translation and the Prometheus targets.
+    pub(super) async fn refresh(&self, config: &weft_core::Config) -> anyhow::Result<()> {
+        let plan = {
+            let mut plan = lock(&self.plan);
+            plan.refresh(config);
+            self.dir.write_plan(&plan)?;
+            plan.clone()
+        };
+        super::network::write_hosts(&plan, &self.dir)?;
+        self.board.replan(&plan);
+        if let Some(t) = self.translation.get().cloned() {
+            tokio::task::spawn_blocking(move || t.set_plan(plan)).await?;
+        }
+        Ok(())
     }
 
     /// The ids of the pods enrolled on `node` now.

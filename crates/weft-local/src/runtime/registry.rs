@@ -1,7 +1,8 @@
 //! The runtime's registration of what runs, as the control plane's bootstrap file: one
 //! credential per pod (a sidecar's token, whatever its mode now, so that it can switch modes
 //! without a new one), per node proxy, and per gateway. Written at start and again when a
-//! pod's labels or mode change; the tokens stay.
+//! pod's labels or mode change, and as pods come and go; a pod's token stays while it is in
+//! the plan.
 
 use super::spec::{NODE_ACCOUNT, NODE_NAMESPACE, gateway_pod};
 use crate::credentials::{self, Grant};
@@ -10,7 +11,7 @@ use crate::rundir::RunDir;
 
 /// Every credential of `plan`.
 pub(super) fn grants(plan: &Plan) -> Vec<Grant> {
-    let pods = plan.pods.iter().map(|p| Grant {
+    let pods = plan.pods.iter().filter(|p| !p.removed).map(|p| Grant {
         namespace: p.namespace.clone(),
         service_account: p.service_account.clone(),
         pod: p.name.clone(),

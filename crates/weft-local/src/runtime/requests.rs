@@ -1,6 +1,7 @@
 //! What commands ask while `weft up` runs ([`crate::requests`]): node-proxy restarts (`weft
 //! restart`, each on its own) and the revision operations (`weft install`, `uninstall`, `tag`,
-//! `rollout restart`, and `upgrade` through them), one at a time in the order they came. The
+//! `rollout restart`, and `upgrade` through them), one at a time in the order they came and
+//! never while a configuration change is being applied ([`super::live`]). The
 //! requests are looked at as often as the configuration directory.
 
 use std::sync::Arc;
@@ -25,7 +26,6 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// Takes requests until aborted.
 pub(super) async fn run(pods: Arc<Pods>, dir: RunDir, board: Arc<Board>, report: Report) {
-    let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
     loop {
         tokio::time::sleep(POLL).await;
         for (id, req) in requests::take::<restart::Request>(&dir, restart::KIND) {
@@ -43,9 +43,9 @@ pub(super) async fn run(pods: Arc<Pods>, dir: RunDir, board: Arc<Board>, report:
         }
         for (id, req) in requests::take::<Request>(&dir, operate::KIND) {
             let (pods, dir, report) = (pods.clone(), dir.clone(), report.clone());
-            let turn = one_at_a_time.clone();
             tokio::spawn(async move {
-                let _turn = turn.lock().await;
+                // One at a time, and not while a configuration change starts or stops pods.
+                let _turn = pods.operations.lock().await;
                 let reply = match req {
                     Ok(req) => operate(&pods, &report, req).await,
                     Err(e) => Reply::refused(format!("unreadable request: {e}")),

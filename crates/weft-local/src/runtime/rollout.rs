@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::pods::Pods;
 use crate::operate::Reply;
+use crate::plan::PodPlan;
 use crate::supervise::{Report, Slot};
 use weft_core::events::Type;
 
@@ -41,7 +42,7 @@ pub(super) async fn run(
     }
     let mut lines = Vec::new();
     for (n, i) in targets.iter().enumerate() {
-        match restart(pods, report, *i, revision.clone()).await {
+        match restart(pods, report, *i, revision.clone(), None).await {
             Ok(line) => lines.push(line),
             Err(e) => {
                 let left: Vec<&str> = ids[n + 1..].iter().map(String::as_str).collect();
@@ -59,15 +60,18 @@ pub(super) async fn run(
     Reply::done(lines)
 }
 
-/// Restarts pod `i`; one line saying what it did.
-async fn restart(
+/// Restarts pod `i`, as `to` if given (its spec changed: registered before anything stops, so
+/// the control plane has it by the time the new processes start); one line saying what it did.
+pub(super) async fn restart(
     pods: &Pods,
     report: &Report,
     i: usize,
     revision: Option<String>,
+    to: Option<PodPlan>,
 ) -> Result<String, String> {
     let started = Instant::now();
-    let pod = pods.plan().pods[i].clone();
+    let old = pods.plan().pods[i].clone();
+    let pod = to.clone().unwrap_or_else(|| old.clone());
     let id = pod.id();
     if revision.is_some() {
         pods.pin(i, revision);
@@ -82,20 +86,15 @@ async fn restart(
 
     // Out of the endpoints, everywhere, before anything stops.
     pods.board().update(|s| s.pods[i].terminating = true);
-    let written = pods.board().pods_written_at_ms();
-    let late = pods
-        .controls
-        .wait_in_force(written, Duration::from_secs(5))
-        .await;
-    if !late.is_empty() {
-        report(format!(
-            "pod {id}: control planes of {} did not confirm it left the endpoints within 5s",
-            late.join(", ")
-        ));
+    if let Some(to) = to
+        && let Err(e) = pods.register(i, to)
+    {
+        pods.board().update(|s| s.pods[i].terminating = false);
+        return Err(format!("pod {id}: {e:#}"));
     }
-    tokio::time::sleep(PROPAGATE).await;
+    out_of_endpoints(pods, report, i, &id).await;
     pods.apps.stop_one(Slot::App(i)).await;
-    if pod.sidecar() {
+    if old.sidecar() {
         pods.stop_sidecar(i).await;
     }
 
@@ -127,10 +126,12 @@ async fn restart(
                         .unwrap_or("?")
                 ),
                 false => format!(
-                    "not ready after {}s (proxy {}, app {})",
+                    "not ready after {}s: {}",
                     READY_WAIT.as_secs(),
-                    s.proxy.state,
-                    s.app.state
+                    s.not_ready(crate::status::now_ms()).map_or(
+                        format!("proxy {}, app {}", s.proxy.state, s.app.state),
+                        |w| { w.to_string() }
+                    )
                 ),
             };
             return Err(format!(
@@ -169,4 +170,22 @@ fn onto(target: &Option<String>) -> String {
         .as_ref()
         .map(|t| format!(" onto revision {t}"))
         .unwrap_or_default()
+}
+
+/// Waits until every control plane has put pod `i` (marked terminating) out of the
+/// endpoints, and the proxies had a moment to receive that: then no new request reaches it.
+pub(super) async fn out_of_endpoints(pods: &Pods, report: &Report, i: usize, id: &str) {
+    debug_assert!(pods.board_snapshot().pods[i].terminating);
+    let written = pods.board().pods_written_at_ms();
+    let late = pods
+        .controls
+        .wait_in_force(written, Duration::from_secs(5))
+        .await;
+    if !late.is_empty() {
+        report(format!(
+            "pod {id}: control planes of {} did not confirm it left the endpoints within 5s",
+            late.join(", ")
+        ));
+    }
+    tokio::time::sleep(PROPAGATE).await;
 }

@@ -167,6 +167,7 @@ pub(super) fn app_spec(
                 netns: pod.netns.clone(),
                 addr: SocketAddr::from((pod.ip, port)),
                 mark: PROXY_MARK,
+                proxy_ports: ports::proxy_ports(plan.metrics_port),
             }),
         ),
     };

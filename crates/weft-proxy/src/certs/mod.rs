@@ -164,10 +164,8 @@ impl Source {
             return None;
         }
         Some(match self.last_error() {
-            Some(e) => format!("no workload certificate yet: {e}"),
-            None => {
-                "no workload certificate yet: waiting for the proxy's identity and the CA".into()
-            }
+            Some(e) => format!("certificate not issued: {e}"),
+            None => "certificate not issued: waiting for the proxy's identity and the CA".into(),
         })
     }
 }

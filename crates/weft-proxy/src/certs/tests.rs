@@ -106,7 +106,7 @@ async fn failures_back_off_and_keep_the_held_certificate() {
     }
     let why = source.not_ready_reason().unwrap();
     assert!(
-        why.starts_with("no workload certificate yet: ") && why.contains("failing as asked"),
+        why.starts_with("certificate not issued: ") && why.contains("failing as asked"),
         "{why}"
     );
     ready.wait_for(|r| *r).await.unwrap();
