@@ -306,6 +306,7 @@ fn an_imported_bookinfo_routes_and_authorizes_as_istio_did() {
 
     // The 90/10 split of v1 and v3, and never v2 without the header.
     let [v1, v2, v3] = split(&mesh, 200);
+    eprintln!("200 requests without the header: v1 {v1}, v2 {v2}, v3 {v3}");
     assert_eq!(v2, 0, "v2 only for jason: {v1} {v2} {v3}");
     assert!((5..=40).contains(&v3), "about 10% to v3: {v1} v1, {v3} v3");
 
