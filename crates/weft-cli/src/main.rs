@@ -9,6 +9,7 @@ mod diagnose;
 mod events;
 mod exec;
 mod get;
+mod import;
 mod logging;
 mod logs;
 mod names;
@@ -59,6 +60,8 @@ struct Cli {
 enum Command {
     /// Check configuration files for errors and risky settings, with a fix for each finding.
     Analyze(analyze::Args),
+    /// Convert another mesh's configuration into weft's: `weft import istio PATH...`.
+    Import(import::Args),
     /// Run the control plane: watch a config directory, serve proxies, expose the debug API.
     Control(control::Args),
     /// Run one service of the demo shop (frontend, catalog, cart, pricing).
@@ -168,6 +171,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Import(args) => import::run(args),
         Command::Control(args) => control::run(args),
         Command::Proxy(args) => proxy::run(*args),
         Command::Demo(args) => demo::run(args),

@@ -8,6 +8,7 @@ pub mod cert;
 pub mod duration;
 pub mod events;
 pub mod identity;
+pub mod import;
 pub mod load;
 pub mod meta;
 pub mod model;

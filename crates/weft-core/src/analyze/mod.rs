@@ -3,12 +3,14 @@
 //! explanation carries a bad and a good example that the tests run through the analyzer.
 //!
 //! Codes by family: 01xx references, 02xx conflicts, 03xx best practices, 04xx annotations and
-//! labels, 05xx routes, 06xx workloads and policies, 07xx control-plane revisions.
+//! labels, 05xx routes, 06xx workloads and policies, 07xx control-plane revisions, 08xx
+//! configuration written for another mesh (Istio).
 
 mod ambient;
 mod annotations;
 mod conflicts;
 mod faults;
+mod foreign;
 mod index;
 mod practices;
 mod principals;
@@ -23,7 +25,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::annotations::ANALYZE_IGNORE;
-use crate::load::{Config, Loaded, Location};
+use crate::load::{Config, Foreign, Loaded, Location};
 
 pub use index::Index;
 pub use revisions::MeshRevisions;
@@ -107,6 +109,7 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         ambient::RULES,
         principals::RULES,
         revisions::RULES,
+        foreign::RULES,
     ]
     .into_iter()
     .flatten()
@@ -180,6 +183,38 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Reports `code` against a document weft does not read (see [`Foreign`]), at its start.
+    pub fn add_foreign(
+        &mut self,
+        code: &'static str,
+        at: &Foreign,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        let Some(rule) = rule(code) else {
+            debug_assert!(false, "unregistered rule {code}");
+            return;
+        };
+        let ignored = at
+            .annotations
+            .get(ANALYZE_IGNORE)
+            .is_some_and(|list| list.split(',').any(|c| c.trim().eq_ignore_ascii_case(code)));
+        if ignored {
+            self.suppressed += 1;
+            return;
+        }
+        self.findings.push(Finding {
+            code: rule.code,
+            severity: rule.severity,
+            message: message.into(),
+            resource: at.id(),
+            location: at.origin.clone(),
+            fix: fix.into(),
+        });
+    }
+}
+
 /// What the analyzer found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Analysis {
@@ -223,6 +258,7 @@ fn run(config: &Config, mesh: Option<&MeshRevisions>) -> Analysis {
     ambient::check(&index, &mut report);
     principals::check(&index, &mut report);
     revisions::check(&index, &mut report);
+    foreign::check(&index, &mut report);
     if let Some(mesh) = mesh {
         revisions::check_running(&index, mesh, &mut report);
     }

@@ -333,3 +333,17 @@ spec: {command: [api]}
 "#);
     assert!(!codes(&good).contains(&"WEFT0402"));
 }
+
+#[test]
+fn istio_documents_are_errors_that_name_the_converter_unless_ignored() {
+    let a = run(
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny, namespace: shop}\nspec: {action: DENY}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web, annotations: {weft.dev/analyze-ignore: WEFT0801}}\nspec: {host: web}\n",
+    );
+    assert_eq!(codes(&a), ["WEFT0801"], "{:#?}", a.findings);
+    let f = &a.findings[0];
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.resource, "AuthorizationPolicy/shop/deny");
+    assert_eq!(f.location.line, 15, "{f}");
+    assert!(f.fix.contains("weft import istio"), "{f}");
+    assert_eq!(a.suppressed, 1);
+}

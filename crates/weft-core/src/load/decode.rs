@@ -3,15 +3,16 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::Loaded;
 use super::error::{ConfigError, Location, closest, explain_serde};
 use super::yaml::Document;
+use super::{Foreign, Loaded};
 use crate::meta::check_dns_label;
 use crate::resources::{Kind, Resource, kube};
 
 pub(super) enum Decoded {
     Resource(Box<Loaded>),
     Skipped(Location, String),
+    Foreign(Box<Foreign>),
     Empty,
 }
 
@@ -63,6 +64,32 @@ pub(super) fn decode(file: &str, doc: Document) -> Result<Decoded, Box<ConfigErr
         Box::new(e)
     };
 
+    if Foreign::is_foreign(&api_version) {
+        // Before the kinds: Istio's Gateway and AuthorizationPolicy share weft's kind names.
+        let meta = obj.get("metadata");
+        let text = |key: &str| {
+            meta.and_then(|m| m.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let annotations = meta
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Ok(Decoded::Foreign(Box::new(Foreign {
+            origin: start,
+            api_version,
+            kind: kind_name,
+            name: text("name").unwrap_or_default(),
+            namespace: text("namespace").unwrap_or_else(|| crate::meta::DEFAULT_NAMESPACE.into()),
+            annotations,
+        })));
+    }
     let resource = if let Some(kind) = Kind::from_name(&kind_name) {
         if !kind.api_versions().contains(&api_version.as_str()) {
             return Err(with_resource(

@@ -54,6 +54,42 @@ pub struct Config {
     pub resources: Vec<Loaded>,
     /// Documents of kinds weft does not read (ConfigMap, Secret, ...), with their kind.
     pub skipped: Vec<(Location, String)>,
+    /// Documents of another mesh's API that weft does not read but must not pass over in
+    /// silence: the analyzer reports each one (WEFT0801) with how to convert it.
+    pub foreign: Vec<Foreign>,
+}
+
+/// A document of Istio's API (`networking.istio.io`, `security.istio.io`, ...): read only far
+/// enough to name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Foreign {
+    /// Where the document starts.
+    pub origin: Location,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// `default` when the document names none.
+    pub namespace: String,
+    /// Read for `weft.dev/analyze-ignore`.
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Foreign {
+    /// The API groups read as foreign: every `*.istio.io` group.
+    pub fn is_foreign(api_version: &str) -> bool {
+        let group = api_version.split('/').next().unwrap_or_default();
+        group.ends_with(".istio.io")
+    }
+
+    /// `Kind/namespace/name`, as [`Resource::id`] writes it.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+
+    /// The API group, e.g. `networking.istio.io`.
+    pub fn group(&self) -> &str {
+        self.api_version.split('/').next().unwrap_or_default()
+    }
 }
 
 /// Everything read, and everything that was wrong.
@@ -123,6 +159,14 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Outcome {
     out
 }
 
+/// The files [`load_paths`] reads under `path`: `path` itself when it is a file, otherwise the
+/// `*.yaml`, `*.yml` and `*.json` files below it (hidden entries skipped), sorted.
+pub fn config_files(path: &Path) -> Result<Vec<PathBuf>, Box<ConfigError>> {
+    let mut files = Vec::new();
+    collect(path, true, &mut files)?;
+    Ok(files)
+}
+
 fn collect(path: &Path, explicit: bool, files: &mut Vec<PathBuf>) -> Result<(), Box<ConfigError>> {
     let here = || Location::new(&path.display().to_string(), Pos::default());
     let meta = std::fs::metadata(path)
@@ -161,6 +205,7 @@ fn add_text(out: &mut Outcome, file: &str, text: &str) {
         match decode::decode(file, doc) {
             Ok(decode::Decoded::Resource(loaded)) => out.config.resources.push(*loaded),
             Ok(decode::Decoded::Skipped(loc, kind)) => out.config.skipped.push((loc, kind)),
+            Ok(decode::Decoded::Foreign(f)) => out.config.foreign.push(*f),
             Ok(decode::Decoded::Empty) => {}
             Err(e) => out.errors.push(*e),
         }

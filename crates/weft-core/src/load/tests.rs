@@ -205,3 +205,21 @@ fn a_bad_access_log_operator_is_a_config_error_naming_the_nearest() {
     assert!(text.contains("field `code`"), "{text}");
     assert!(text.contains("did you mean `%RESPONSE_CODE%`"), "{text}");
 }
+
+#[test]
+fn istio_documents_are_read_as_foreign_not_skipped_nor_mistaken_for_weft_kinds() {
+    // Istio's Gateway and AuthorizationPolicy share weft's kind names.
+    let out = parse_str(
+        "istio.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: shop}\nspec: {servers: []}\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: deny\n  annotations: {weft.dev/analyze-ignore: WEFT0801}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    );
+    assert!(out.is_ok(), "{:#?}", out.errors);
+    assert_eq!(out.config.skipped.len(), 1, "only the ConfigMap is skipped");
+    let f = &out.config.foreign;
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].id(), "Gateway/shop/gw");
+    assert_eq!(f[0].group(), "networking.istio.io");
+    assert_eq!(f[0].origin.line, 1);
+    assert_eq!(f[1].id(), "AuthorizationPolicy/default/deny");
+    assert_eq!(f[1].annotations["weft.dev/analyze-ignore"], "WEFT0801");
+}
