@@ -239,8 +239,11 @@ class Mesh:
             raise RuntimeError(f"weft up failed:\n{said}")
 
     def get_pods(self):
+        """The workloads' (and waypoints') pods; `weft get pods` lists the mesh's own processes
+        (gateway, node proxies, control planes) too, which are not the benchmark's."""
         out = self.cmd("get", "pods", "-o", "json")
-        return {p["name"]: p for p in json.loads(out.stdout)}
+        return {p["name"]: p for p in json.loads(out.stdout)
+                if p.get("role", "workload") in ("workload", "waypoint")}
 
     def wait_ready(self, timeout=120):
         deadline = time.time() + timeout
