@@ -6,6 +6,7 @@
 
 mod checks;
 pub mod facts;
+mod policy;
 pub mod probe;
 
 use std::process::ExitCode;
@@ -151,7 +152,7 @@ async fn diagnose(
 ) -> anyhow::Result<Report> {
     let mut r = Report::default();
     let (src, src_status) = facts.source(&args.source)?;
-    let ask = checks::Ask2 { method, headers };
+    let ask = checks::Request { method, headers };
     let Some((svc, port)) = checks::name(facts, src, dst, &mut r) else {
         return Ok(finish(
             source_first(facts, src, src_status, None, r).await,
@@ -163,7 +164,7 @@ async fn diagnose(
     if let Some(route) = &route
         && checks::endpoints(facts, route, &mut r)
     {
-        checks::policy(facts, src, src_status, route, dst, &ask, &mut r);
+        policy::policy(facts, src, src_status, route, dst, &ask, &mut r);
     }
     if args.no_probe {
         return Ok(finish(

@@ -102,6 +102,13 @@ impl Facts {
         self.pods.iter().find(|p| p.ip == ip)
     }
 
+    /// The SPIFFE identity of the pod at `ip`.
+    pub fn identity(&self, ip: IpAddr) -> Option<String> {
+        self.model_pod(ip).map(|p| {
+            weft_core::model::spiffe_id(&self.plan.trust_domain, &p.namespace, &p.service_account)
+        })
+    }
+
     /// The Service `host` names, seen from namespace `ns` (a bare name is looked up there
     /// first, as the pod's DNS search path does), or whose VIP is `host`.
     pub fn service(&self, host: &str, ns: &str) -> Option<Arc<ServiceConfig>> {
