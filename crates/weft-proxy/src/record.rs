@@ -131,11 +131,11 @@ impl Record {
     }
 
     /// Keeps the values of the headers in `names` (lower-case) that `headers` has.
-    pub fn keep_headers(names: &[&str], headers: &http::HeaderMap) -> Vec<(String, String)> {
+    pub fn keep_headers(names: &[String], headers: &http::HeaderMap) -> Vec<(String, String)> {
         names
             .iter()
             .filter_map(|n| {
-                let v = headers.get(*n)?;
+                let v = headers.get(n.as_str())?;
                 Some((
                     n.to_string(),
                     String::from_utf8_lossy(v.as_bytes()).into_owned(),

@@ -87,20 +87,19 @@ impl Shared {
         if let Some(c) = self.proxy_config() {
             let names = c.settings.access_log_format.request_headers();
             if !names.is_empty() {
-                record.request_headers =
-                    crate::record::Record::keep_headers(&names, &parts.headers);
+                record.request_headers = crate::record::Record::keep_headers(names, &parts.headers);
             }
         }
         record
     }
 
     pub fn log(&self) -> AccessLog {
-        let enabled = self.proxy_config().is_none_or(|p| p.settings.access_log);
+        let me = self.proxy_config();
         AccessLog {
-            enabled,
+            enabled: me.as_ref().is_none_or(|p| p.settings.access_log),
             metrics: self.metrics.clone(),
             buffer: self.log_buffer.clone(),
-            me: self.proxy_config(),
+            me,
             tap: self.tap.clone(),
         }
     }
@@ -145,14 +144,15 @@ impl Shared {
         // The span ends at the response's headers; the record is written when its body ends.
         self.trace.end(&record, || self.proxy_config());
         let (parts, body) = res.into_parts();
-        if let Some(c) = self.proxy_config() {
+        let log = self.log();
+        if let Some(c) = &log.me {
             let names = c.settings.access_log_format.response_headers();
             if !names.is_empty() {
                 record.response_headers =
-                    crate::record::Record::keep_headers(&names, &parts.headers);
+                    crate::record::Record::keep_headers(names, &parts.headers);
             }
         }
-        let tally = crate::tally::Tally::new(body, record, &parts.headers, self.log());
+        let tally = crate::tally::Tally::new(body, record, &parts.headers, log);
         http::Response::from_parts(parts, http_body_util::BodyExt::boxed(tally))
     }
 

@@ -71,6 +71,9 @@ pub enum Shape {
 pub struct LogFormat {
     pub shape: Shape,
     spec: Spec,
+    /// The request and response headers the format reads (lower-case), worked out once.
+    request_headers: Vec<String>,
+    response_headers: Vec<String>,
 }
 
 /// The format as written: encoding and format, each optional.
@@ -88,6 +91,8 @@ impl Default for LogFormat {
         LogFormat {
             shape: Shape::Standard,
             spec: Spec::default(),
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
         }
     }
 }
@@ -136,12 +141,22 @@ impl LogFormat {
             }
             (None, Some(FormatSource::Template(t))) => Shape::Line(line(t)?),
         };
+        let request_headers = headers(&shape, |op| match op {
+            Operator::Req(h) => Some(h),
+            _ => None,
+        });
+        let response_headers = headers(&shape, |op| match op {
+            Operator::Resp(h) => Some(h),
+            _ => None,
+        });
         Ok(LogFormat {
             shape,
             spec: Spec {
                 encoding,
                 format: format.cloned(),
             },
+            request_headers,
+            response_headers,
         })
     }
 
@@ -150,41 +165,37 @@ impl LogFormat {
     }
 
     /// The request headers the format reads (lower-case), so a proxy keeps only those.
-    pub fn request_headers(&self) -> Vec<&str> {
-        self.headers(|op| match op {
-            Operator::Req(h) => Some(h),
-            _ => None,
-        })
+    pub fn request_headers(&self) -> &[String] {
+        &self.request_headers
     }
 
     /// The response headers the format reads (lower-case).
-    pub fn response_headers(&self) -> Vec<&str> {
-        self.headers(|op| match op {
-            Operator::Resp(h) => Some(h),
-            _ => None,
-        })
+    pub fn response_headers(&self) -> &[String] {
+        &self.response_headers
     }
+}
 
-    fn headers(&self, pick: impl Fn(&Operator) -> Option<&HeaderRef>) -> Vec<&str> {
-        let templates: Vec<&Template> = match &self.shape {
-            Shape::Standard => Vec::new(),
-            Shape::Line(t) => vec![t],
-            Shape::Fields(f) => f.iter().map(|(_, t)| t).collect(),
-        };
-        let mut names: Vec<&str> = templates
-            .iter()
-            .flat_map(|t| &t.parts)
-            .filter_map(|p| match p {
-                Part::Op(op) => pick(op),
-                Part::Text(_) => None,
-            })
-            .flat_map(|h| std::iter::once(h.name.as_str()).chain(h.fallback.as_deref()))
-            .filter(|n| !n.starts_with(':'))
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        names
-    }
+/// The header names `pick` finds in the shape's operators, pseudo-headers left out.
+fn headers(shape: &Shape, pick: impl Fn(&Operator) -> Option<&HeaderRef>) -> Vec<String> {
+    let templates: Vec<&Template> = match shape {
+        Shape::Standard => Vec::new(),
+        Shape::Line(t) => vec![t],
+        Shape::Fields(f) => f.iter().map(|(_, t)| t).collect(),
+    };
+    let mut names: Vec<String> = templates
+        .iter()
+        .flat_map(|t| &t.parts)
+        .filter_map(|p| match p {
+            Part::Op(op) => pick(op),
+            Part::Text(_) => None,
+        })
+        .flat_map(|h| std::iter::once(h.name.as_str()).chain(h.fallback.as_deref()))
+        .filter(|n| !n.starts_with(':'))
+        .map(str::to_string)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 fn line(text: &str) -> Result<Template, String> {
