@@ -30,3 +30,4 @@ pub mod services;
 pub mod status;
 pub mod supervise;
 pub mod switch;
+pub mod usage;
