@@ -152,7 +152,10 @@ def config(dir, peers):
     docs = [
         "apiVersion: weft.dev/v1alpha1\nkind: Mesh\nmetadata: {name: mesh}\n"
         f"spec:\n  trustDomain: bench.local\n"
-        f"  network: {{podCidr: {POD_CIDR}, serviceCidr: {SERVICE_CIDR}, nodes: 2}}\n",
+        f"  network: {{podCidr: {POD_CIDR}, serviceCidr: {SERVICE_CIDR}, nodes: 2}}\n"
+        # Limits as wide as the machine: the peers run unlimited, and a benchmark measures
+        # the proxy, not its cgroup (docs/resources.md).
+        "  proxy: {resources: {limits: {cpu: '2', memory: 1Gi}}}\n",
         f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n",
         workload("client", ["sleep", "infinity"], sidecar=False),
         workload("client-mesh", ["sleep", "infinity"], sidecar=True),
