@@ -8,6 +8,7 @@
 
 mod ambient;
 mod annotations;
+mod app_resources;
 mod conflicts;
 mod faults;
 mod foreign;
@@ -108,6 +109,7 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         proxyless::RULES,
         ambient::RULES,
         principals::RULES,
+        app_resources::RULES,
         revisions::RULES,
         foreign::RULES,
     ]
@@ -257,6 +259,7 @@ fn run(config: &Config, mesh: Option<&MeshRevisions>) -> Analysis {
     proxyless::check(&index, &mut report);
     ambient::check(&index, &mut report);
     principals::check(&index, &mut report);
+    app_resources::check(&index, &mut report);
     revisions::check(&index, &mut report);
     foreign::check(&index, &mut report);
     if let Some(mesh) = mesh {
