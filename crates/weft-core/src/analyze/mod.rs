@@ -15,6 +15,7 @@ mod index;
 mod practices;
 mod principals;
 mod proxyless;
+mod ratelimit;
 mod refs;
 mod revisions;
 mod routes;
@@ -108,6 +109,7 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         proxyless::RULES,
         ambient::RULES,
         principals::RULES,
+        ratelimit::RULES,
         revisions::RULES,
         foreign::RULES,
     ]
@@ -257,6 +259,7 @@ fn run(config: &Config, mesh: Option<&MeshRevisions>) -> Analysis {
     proxyless::check(&index, &mut report);
     ambient::check(&index, &mut report);
     principals::check(&index, &mut report);
+    ratelimit::check(&index, &mut report);
     revisions::check(&index, &mut report);
     foreign::check(&index, &mut report);
     if let Some(mesh) = mesh {
