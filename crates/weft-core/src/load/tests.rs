@@ -232,9 +232,24 @@ fn a_local_rate_limit_that_cannot_work_names_its_field() {
         )
     };
     let cases = [
-        ("    requests: 0\n    per: 1s\n", "mesh.yaml:7:15", "spec.localRateLimit.requests", "requests is 0"),
-        ("    requests: 5\n    per: 0s\n", "mesh.yaml:8:10", "spec.localRateLimit.per", "per is 0"),
-        ("    requests: 5\n    per: 1m\n    burst: 3\n", "mesh.yaml:9:12", "spec.localRateLimit.burst", "burst 3 is below requests 5"),
+        (
+            "    requests: 0\n    per: 1s\n",
+            "mesh.yaml:7:15",
+            "spec.localRateLimit.requests",
+            "requests is 0",
+        ),
+        (
+            "    requests: 5\n    per: 0s\n",
+            "mesh.yaml:8:10",
+            "spec.localRateLimit.per",
+            "per is 0",
+        ),
+        (
+            "    requests: 5\n    per: 1m\n    burst: 3\n",
+            "mesh.yaml:9:12",
+            "spec.localRateLimit.burst",
+            "burst 3 is below requests 5",
+        ),
     ];
     for (limit, at, path, message) in cases {
         let e = one_error(&policy(limit));
@@ -244,6 +259,9 @@ fn a_local_rate_limit_that_cannot_work_names_its_field() {
         assert!(e.hint.is_some(), "{limit}");
         assert_eq!(e.resource.as_deref(), Some("TrafficPolicy/web"));
     }
-    let ok = parse_str("mesh.yaml", &policy("    requests: 5\n    per: 1m\n    burst: 10\n"));
+    let ok = parse_str(
+        "mesh.yaml",
+        &policy("    requests: 5\n    per: 1m\n    burst: 10\n"),
+    );
     assert!(ok.errors.is_empty(), "{:#?}", ok.errors);
 }

@@ -469,6 +469,6 @@ mod tests_gamma;
 #[cfg(test)]
 mod tests_pods;
 #[cfg(test)]
-mod tests_waypoint;
-#[cfg(test)]
 mod tests_ratelimit;
+#[cfg(test)]
+mod tests_waypoint;

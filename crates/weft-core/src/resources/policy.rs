@@ -229,7 +229,10 @@ impl LocalRateLimit {
                     "burst {b} is below requests {}: the bucket could never hold a full window's requests",
                     self.requests
                 ),
-                format!("write burst: {} or more, or leave it out (it defaults to requests)", self.requests),
+                format!(
+                    "write burst: {} or more, or leave it out (it defaults to requests)",
+                    self.requests
+                ),
             )),
             _ => None,
         }
