@@ -231,6 +231,7 @@ impl Engine {
             identity_ip: cfg.node.ip.parse().ok(),
             pods: std::sync::OnceLock::new(),
             trace,
+            rate_limits: Default::default(),
         });
         let discovery = Arc::new(watch::Sender::new(false));
         tasks.spawn(xds::run(

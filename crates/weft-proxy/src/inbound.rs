@@ -3,8 +3,9 @@
 //! PERMISSIVE or DISABLE, or when this proxy does no mTLS at all). The original destination
 //! (or the configured app address in explicit mode) says where the app listens. Every
 //! connection and request passes the workload's AuthorizationPolicies: HTTP is proxied request
-//! by request so it is logged and authorized with method, path and headers; anything else is
-//! decided on L4 and copied as TCP.
+//! by request so it is logged and authorized with method, path and headers, then counted against
+//! the Service's local rate limit ([`crate::ratelimit`]); anything else is decided on L4 and
+//! copied as TCP.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -316,6 +317,14 @@ async fn handle(
     };
     if let Some(e) = denied {
         return shared.finish(record, start, Err(e));
+    }
+    // After authorization, as Istio puts Envoy's local_ratelimit after RBAC: a denied request
+    // takes no token.
+    if let Some(c) = config.as_deref()
+        && let Some(res) =
+            crate::ratelimit::check(&shared.rate_limits, &c.local_rate_limits, &mut record)
+    {
+        return shared.finish(record, start, Ok(res));
     }
     parts.headers.remove(CLIENT_CERT_HEADER);
     record.trace = Some(crate::trace::start(

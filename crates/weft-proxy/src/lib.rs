@@ -3,7 +3,8 @@
 //!
 //! Modules follow a connection: [`capture`] and [`detect`] at accept; the [`outbound`],
 //! [`inbound`] and gateway listeners; an HTTP [`request`]'s journey (table, pure plan with
-//! [`route`] and [`filters`], execute with [`retry`](request::retry)); [`balance`] and
+//! [`route`] and [`filters`], execute with [`retry`](request::retry)), the destination's
+//! [`ratelimit`]; [`balance`] and
 //! [`pool`] to reach an endpoint (over the mTLS [`tunnel`] to meshed endpoints, with
 //! [`connect`]); [`forward`] to relay; [`error`] says where it failed; [`record`],
 //! [`access_log`], [`metrics`] and [`tap`] tell about it, and [`trace`] propagates the trace
@@ -35,6 +36,7 @@ pub mod netns;
 pub mod node;
 pub(crate) mod outbound;
 pub(crate) mod pool;
+pub(crate) mod ratelimit;
 pub(crate) mod record;
 pub(crate) mod request;
 pub mod route;

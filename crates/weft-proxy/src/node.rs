@@ -434,6 +434,7 @@ impl Serve {
             pods: std::sync::OnceLock::new(),
             // L4 only: no request is ever traced here.
             trace: crate::trace::Tracer::new(Default::default(), Default::default()),
+            rate_limits: Default::default(),
         });
         // Each accepts once the gate opens (at once, or when a hand-off is done).
         let (app, target) = (pod.inbound_app, pod.outbound_target);

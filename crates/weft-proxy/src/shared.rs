@@ -62,6 +62,8 @@ pub struct Shared {
     pub pods: OnceLock<View>,
     /// Exports the spans of sampled requests when the workload has a collector.
     pub trace: crate::trace::Tracer,
+    /// The local rate limits' buckets of the Services this proxy enforces them for.
+    pub rate_limits: crate::ratelimit::Limiter,
 }
 
 impl std::fmt::Debug for Shared {

@@ -16,6 +16,7 @@ mod index;
 mod practices;
 mod principals;
 mod proxyless;
+mod ratelimit;
 mod refs;
 mod revisions;
 mod routes;
@@ -109,6 +110,7 @@ pub fn rules() -> impl Iterator<Item = &'static Rule> {
         proxyless::RULES,
         ambient::RULES,
         principals::RULES,
+        ratelimit::RULES,
         app_resources::RULES,
         revisions::RULES,
         foreign::RULES,
@@ -259,6 +261,7 @@ fn run(config: &Config, mesh: Option<&MeshRevisions>) -> Analysis {
     proxyless::check(&index, &mut report);
     ambient::check(&index, &mut report);
     principals::check(&index, &mut report);
+    ratelimit::check(&index, &mut report);
     app_resources::check(&index, &mut report);
     revisions::check(&index, &mut report);
     foreign::check(&index, &mut report);

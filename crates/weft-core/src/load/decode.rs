@@ -140,6 +140,13 @@ pub(super) fn decode(file: &str, doc: Document) -> Result<Decoded, Box<ConfigErr
         }
     };
 
+    if let Some((path, message, hint)) = invalid(&resource) {
+        return Err(with_resource(
+            ConfigError::new(at(&path, false), message)
+                .with_path(path)
+                .with_hint(hint),
+        ));
+    }
     let meta = resource.metadata();
     if let Err(why) = check_dns_label(&meta.name) {
         return Err(with_resource(
@@ -196,6 +203,17 @@ fn typed(kind: Kind, v: Value) -> Result<Resource, serde_path_to_error::Error<se
         Kind::TrafficPolicy => Resource::TrafficPolicy(de(v)?),
         Kind::Fault => Resource::Fault(de(v)?),
     })
+}
+
+/// What the types alone cannot refuse, across fields: the field path, the problem, the fix.
+fn invalid(resource: &Resource) -> Option<(String, String, String)> {
+    match resource {
+        Resource::TrafficPolicy(p) => {
+            let (field, message, hint) = p.spec.local_rate_limit.as_ref()?.problem()?;
+            Some((format!("spec.localRateLimit.{field}"), message, hint))
+        }
+        _ => None,
+    }
 }
 
 fn serde_error(

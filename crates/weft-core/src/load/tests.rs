@@ -232,3 +232,45 @@ fn istio_documents_are_read_as_foreign_not_skipped_nor_mistaken_for_weft_kinds()
     assert_eq!(f[1].id(), "AuthorizationPolicy/default/deny");
     assert_eq!(f[1].annotations["weft.dev/analyze-ignore"], "WEFT0801");
 }
+
+#[test]
+fn a_local_rate_limit_that_cannot_work_names_its_field() {
+    let policy = |limit: &str| {
+        format!(
+            "apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {{name: web}}\nspec:\n  targetRefs: [{{kind: Service, name: web}}]\n  localRateLimit:\n{limit}"
+        )
+    };
+    let cases = [
+        (
+            "    requests: 0\n    per: 1s\n",
+            "mesh.yaml:7:15",
+            "spec.localRateLimit.requests",
+            "requests is 0",
+        ),
+        (
+            "    requests: 5\n    per: 0s\n",
+            "mesh.yaml:8:10",
+            "spec.localRateLimit.per",
+            "per is 0",
+        ),
+        (
+            "    requests: 5\n    per: 1m\n    burst: 3\n",
+            "mesh.yaml:9:12",
+            "spec.localRateLimit.burst",
+            "burst 3 is below requests 5",
+        ),
+    ];
+    for (limit, at, path, message) in cases {
+        let e = one_error(&policy(limit));
+        assert_eq!(e.location.to_string(), at, "{limit}");
+        assert_eq!(e.path.as_deref(), Some(path), "{limit}");
+        assert!(e.message.contains(message), "{}", e.message);
+        assert!(e.hint.is_some(), "{limit}");
+        assert_eq!(e.resource.as_deref(), Some("TrafficPolicy/web"));
+    }
+    let ok = parse_str(
+        "mesh.yaml",
+        &policy("    requests: 5\n    per: 1m\n    burst: 10\n"),
+    );
+    assert!(ok.errors.is_empty(), "{:#?}", ok.errors);
+}

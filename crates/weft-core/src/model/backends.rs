@@ -86,6 +86,7 @@ mod tests {
             tcp: Vec::new(),
             policy: ClientPolicy::default(),
             waypoint: None,
+            local_rate_limit: None,
         };
         BTreeMap::from([(svc.key(), svc)])
     }

@@ -106,6 +106,7 @@ impl Base {
                         http: HttpRoutes::default(),
                         waypoint: false,
                         authorization: Vec::new(),
+                        local_rate_limits: BTreeMap::new(),
                     };
                     gateways.insert(gateway.key(), gateway);
                 }
@@ -442,6 +443,7 @@ fn services(
             tcp: Vec::new(),
             policy: ClientPolicy::default(),
             waypoint: waypoint(s),
+            local_rate_limit: None,
         };
         services.insert(key, svc);
     }
@@ -489,6 +491,9 @@ fn traffic_policies(
                 c.per_try_timeout = r.per_try_timeout;
             }
             c.timeout = p.spec.timeout.or(c.timeout);
+            if let Some(limit) = p.spec.local_rate_limit {
+                svc.local_rate_limit = Some(limit);
+            }
         }
     }
     applied

@@ -264,6 +264,12 @@ impl Snapshot {
             .filter(|(_, keys)| keys.len() == 1)
             .filter_map(|(port, keys)| Some((port, keys.first()?.to_string())))
             .collect();
+        // A Service behind a waypoint is limited there, not again at each pod.
+        let local_rate_limits = (keys.iter())
+            .filter_map(|key| self.services.get(*key))
+            .filter(|s| s.waypoint.is_none())
+            .filter_map(|s| Some((s.key(), s.local_rate_limit?)))
+            .collect();
         let (app, version) = super::app_version(self.base.labels(pod));
         ProxyConfig {
             id: pod.id.clone(),
@@ -284,6 +290,7 @@ impl Snapshot {
             outbound_traffic_policy: self.mesh.outbound_traffic_policy,
             authorization: self.base.authorization(pod),
             waypoints,
+            local_rate_limits,
         }
     }
 }

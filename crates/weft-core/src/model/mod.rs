@@ -31,7 +31,7 @@ use crate::annotations::ProxySettings;
 use crate::duration::Duration;
 use crate::resources::http_route::{HttpRouteFilter, HttpRouteMatch};
 use crate::resources::mesh::OutboundTrafficPolicy;
-use crate::resources::policy::LoadBalancerType;
+use crate::resources::policy::{LoadBalancerType, LocalRateLimit};
 use crate::resources::service::AppProtocol;
 
 /// The conventional port of the mTLS tunnel between proxies.
@@ -79,6 +79,10 @@ pub struct ServiceConfig {
     /// client). None: clients route it themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waypoint: Option<WaypointRef>,
+    /// The requests each pod of the Service accepts (its TrafficPolicy's `localRateLimit`):
+    /// enforced by the Service's waypoint, else by each pod's sidecar; clients ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_rate_limit: Option<LocalRateLimit>,
 }
 
 /// A waypoint some traffic must pass: clients send it there through the tunnel, and the
@@ -321,6 +325,10 @@ pub struct GatewayConfig {
     /// Services that use it), each scoped to the Services it names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization: Vec<crate::authz::ServedPolicy>,
+    /// A waypoint's local rate limits: Service (`ns/name`) → its limit, for the Services that
+    /// use the waypoint and have one. Each waypoint instance keeps its own bucket per Service.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub local_rate_limits: BTreeMap<String, LocalRateLimit>,
 }
 
 impl GatewayConfig {
@@ -388,6 +396,10 @@ pub struct ProxyConfig {
     /// traffic is admitted only from them (nothing skips the waypoint's L7 policy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waypoints: Vec<String>,
+    /// Local rate limits of the Services that select this workload and have no waypoint:
+    /// Service (`ns/name`) → its limit, enforced on inbound HTTP with a bucket per Service.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub local_rate_limits: BTreeMap<String, LocalRateLimit>,
 }
 
 impl ProxyConfig {
@@ -411,6 +423,7 @@ impl ProxyConfig {
             outbound_traffic_policy: Default::default(),
             authorization: Vec::new(),
             waypoints: Vec::new(),
+            local_rate_limits: BTreeMap::new(),
         }
     }
 }
@@ -455,5 +468,7 @@ mod tests;
 mod tests_gamma;
 #[cfg(test)]
 mod tests_pods;
+#[cfg(test)]
+mod tests_ratelimit;
 #[cfg(test)]
 mod tests_waypoint;

@@ -111,7 +111,13 @@ impl Snapshot {
             if endpoints.is_none() && was == Some(&new) {
                 continue;
             }
-            let ports_changed = was.is_none_or(|w| w.ports != new.ports);
+            // The protocol of a proxy's inbound port comes from the Service port, and its
+            // local rate limits from the Service's (unless a waypoint enforces them).
+            let pods_changed = was.is_none_or(|w| {
+                w.ports != new.ports
+                    || (w.local_rate_limit, w.waypoint.is_none())
+                        != (new.local_rate_limit, new.waypoint.is_none())
+            });
             let mut svc = Arc::unwrap_or_clone(new);
             svc.endpoints = match endpoints {
                 Some(eps) => eps,
@@ -125,8 +131,7 @@ impl Snapshot {
                 self.services.insert(key.clone(), Arc::new(svc));
                 self.changes.service(&key);
             }
-            if ports_changed {
-                // The protocol of a proxy's inbound port comes from the Service port.
+            if pods_changed {
                 let ids: Vec<Id> = self
                     .index
                     .members

@@ -175,10 +175,19 @@ pub(super) fn gateways(
                 http: HttpRoutes::default(),
                 waypoint: true,
                 authorization: Vec::new(),
+                local_rate_limits: BTreeMap::new(),
             };
             (config.key(), config)
         })
         .collect();
+    for svc in services.values() {
+        let (Some(w), Some(limit)) = (&svc.waypoint, svc.local_rate_limit) else {
+            continue;
+        };
+        if let Some(g) = out.get_mut(&w.service) {
+            g.local_rate_limits.insert(svc.key(), limit);
+        }
+    }
     for p in policies.iter().filter(|p| !p.spec.target_refs.is_empty()) {
         let ns = p.metadata.namespace();
         // Waypoint key → the Services the policy is scoped to there (None: all its traffic).

@@ -1,5 +1,6 @@
 //! `AuthorizationPolicy` (allow/deny by identity, namespace, port, method, path, header) and
-//! `TrafficPolicy` (load balancing, connection limits, outlier detection, retries, timeouts).
+//! `TrafficPolicy` (load balancing, connection limits, outlier detection, retries, timeouts,
+//! local rate limiting).
 
 use std::collections::BTreeMap;
 
@@ -133,8 +134,8 @@ impl Operation {
     }
 }
 
-/// Per-service client-side behaviour: how proxies that call the Service balance, limit, eject
-/// and retry.
+/// Per-service behaviour: how proxies that call the Service balance, limit, eject and retry, and
+/// how many requests each of its pods accepts (`localRateLimit`, enforced on the server side).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficPolicy {
@@ -163,6 +164,79 @@ pub struct TrafficPolicySpec {
     /// Default timeout of a whole request to the Service, retries included. Routes may override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// A token bucket per destination pod: each pod of the Service accepts `requests` HTTP
+    /// requests per `per` (bursts up to `burst`) and answers the rest `429`. Enforced by the
+    /// pod's sidecar, or by the Service's waypoint (a bucket per waypoint instance); not by
+    /// ambient mode's node proxy, which is L4 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_rate_limit: Option<LocalRateLimit>,
+}
+
+/// A token bucket: it holds up to `burst` tokens and refills continuously at `requests` per
+/// `per`; each request takes one, and a request that finds none is answered `429`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalRateLimit {
+    /// Requests accepted per `per`, at least 1.
+    #[schemars(range(min = 1))]
+    pub requests: u32,
+    /// The window `requests` are counted over, e.g. `1s` or `1m`; more than zero.
+    pub per: Duration,
+    /// Requests accepted at once after a quiet spell (the bucket's size), at least `requests`.
+    /// Default: `requests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+impl LocalRateLimit {
+    /// The bucket's size: `burst`, or `requests`.
+    pub fn capacity(&self) -> u32 {
+        self.burst.unwrap_or(self.requests)
+    }
+
+    /// What is wrong with the limit, if anything: the field (under `localRateLimit`), the
+    /// problem, and the fix.
+    pub fn problem(&self) -> Option<(&'static str, String, String)> {
+        let per = self.per.as_std();
+        if self.requests == 0 {
+            return Some((
+                "requests",
+                "requests is 0: the limit would refuse every request".into(),
+                "write at least 1; to refuse all traffic use an AuthorizationPolicy".into(),
+            ));
+        }
+        if per.is_zero() {
+            return Some((
+                "per",
+                "per is 0: a rate needs a window".into(),
+                "write a duration such as 1s or 1m".into(),
+            ));
+        }
+        if per.as_nanos() < u128::from(self.requests) {
+            return Some((
+                "per",
+                format!(
+                    "{} requests per {} is more than one per nanosecond",
+                    self.requests, self.per
+                ),
+                "count over a longer window (per: 1s)".into(),
+            ));
+        }
+        match self.burst {
+            Some(b) if b < self.requests => Some((
+                "burst",
+                format!(
+                    "burst {b} is below requests {}: the bucket could never hold a full window's requests",
+                    self.requests
+                ),
+                format!(
+                    "write burst: {} or more, or leave it out (it defaults to requests)",
+                    self.requests
+                ),
+            )),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

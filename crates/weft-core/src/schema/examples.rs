@@ -172,6 +172,8 @@ spec:
   outlierDetection: {consecutiveErrors: 5, interval: 10s, baseEjectionTime: 30s}
   retries: {attempts: 2, perTryTimeout: 500ms, retryOn: [connect-failure, reset, "503"]}
   timeout: 3s
+  # Each pricing pod takes 100 requests a second (bursts of 200) and answers the rest 429.
+  localRateLimit: {requests: 100, per: 1s, burst: 200}
 "#;
 
 const FAULT: &str = r#"# Referenced from a route rule: filters: [{type: ExtensionRef, extensionRef: {group: weft.dev, kind: Fault, name: ratings-delay}}]

@@ -12,6 +12,7 @@
 //! | `no-backend`, `not-ready`                   | `NC`  |
 //! | `bad-request`                               | `DPE` |
 //! | `fault-abort` (a `Fault` aborted it)        | `FI`  |
+//! | `rate-limited` (a `localRateLimit` refused it) | `RL` |
 //! | `denied`, `waypoint-bypassed`, `plaintext-refused` | none (`-`, code 403: Envoy's RBAC filter sets no flag either) |
 //!
 //! Besides: `DI` when a `Fault` delayed the request, `DC` when the client went away before the response ended, and `URX` when a request
@@ -20,8 +21,8 @@
 use crate::record::Record;
 
 /// Envoy's order of the flags weft produces.
-const ORDER: [&str; 11] = [
-    "UH", "UT", "UF", "UC", "NR", "DI", "FI", "DC", "URX", "DPE", "NC",
+const ORDER: [&str; 12] = [
+    "UH", "UT", "UF", "UC", "NR", "DI", "FI", "RL", "DC", "URX", "DPE", "NC",
 ];
 
 /// The flag of a failed stage, if it has one.
@@ -35,6 +36,7 @@ pub fn of_stage(stage: &str) -> Option<&'static str> {
         "no-backend" | "not-ready" => "NC",
         "bad-request" => "DPE",
         "fault-abort" => "FI",
+        "rate-limited" => "RL",
         _ => return None,
     })
 }

@@ -122,7 +122,8 @@ async fn stream(a: Accepted, shared: Arc<Shared>, me: Arc<str>) {
     .await
 }
 
-/// One HTTP request: authorized with the client's identity, then routed to the Service.
+/// One HTTP request: authorized with the client's identity, counted against the Service's
+/// local rate limit, then routed to the Service.
 async fn request(
     shared: Arc<Shared>,
     me: Arc<str>,
@@ -132,7 +133,7 @@ async fn request(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    let denied = {
+    let refused = {
         let header = |name: &str| -> Vec<String> {
             req.headers()
                 .get_all(name)
@@ -151,17 +152,26 @@ async fn request(
         record.service = Some(key.to_string());
         record.peer_identity = Some(identity.to_string());
         match authorize(&shared, &me, &ask, &mut record).await {
-            Ok(()) => None,
-            Err(e) => Some((record, e)),
+            Ok(()) => limited(&shared, &me, record).await,
+            Err(e) => Some(shared.finish(record, Instant::now(), Err(e))),
         }
     };
-    if let Some((record, e)) = denied {
-        return shared.finish(record, Instant::now(), Err(e));
+    if let Some(res) = refused {
+        return res;
     }
     request::serve(shared, Routing::Waypoint(key, identity), port, peer, req).await
 }
 
-/// The request head alone, for the record of a denied request.
+/// The refusal of a request over its Service's local rate limit, counted in this
+/// waypoint instance's bucket for the Service; None when it may pass.
+async fn limited(shared: &Shared, me: &str, mut record: Record) -> Option<Response<Body>> {
+    let gateway = shared.store.gateway(me).await.ok()?;
+    let limits = &gateway.config.local_rate_limits;
+    let res = crate::ratelimit::check(&shared.rate_limits, limits, &mut record)?;
+    Some(shared.finish(record, Instant::now(), Ok(res)))
+}
+
+/// The request head alone, for the record of a denied or rate-limited request.
 fn parts_of(req: &Request<Incoming>) -> http::request::Parts {
     let mut head = Request::builder()
         .method(req.method().clone())

@@ -3,14 +3,16 @@
 //! become TrafficPolicies, and each subset a route uses a per-version Service; Istio's
 //! AuthorizationPolicy becomes weft's; PeerAuthentication an mTLS mode on the Mesh, a
 //! Namespace or the selected workloads; an Istio Gateway a Gateway API Gateway of class
-//! `weft`; Istio's labels and annotations on Namespaces and workloads weft's (or nothing,
-//! where weft's default already does it). Every other document passes through unchanged.
+//! `weft`; an EnvoyFilter inserting Envoy's local_ratelimit filter a TrafficPolicy
+//! `localRateLimit`; Istio's labels and annotations on Namespaces and workloads weft's (or
+//! nothing, where weft's default already does it). Every other document passes through unchanged.
 //!
 //! Nothing is dropped in silence: whatever cannot be converted is named in a `# weft import:`
 //! comment at the place it would have gone, and in the summary ([`Row`]).
 
 mod context;
 mod destination;
+mod envoyfilter;
 mod gateway;
 mod matches;
 mod route;
@@ -256,6 +258,7 @@ fn convert_one(ctx: &mut Context, i: usize) -> Converted {
         ("networking.istio.io", "DestinationRule") => destination::convert(ctx, i, &mut c),
         ("networking.istio.io", "Gateway") => gateway::convert(ctx, i, &mut c),
         ("security.istio.io", "AuthorizationPolicy") => security::authorization(ctx, i, &mut c),
+        ("networking.istio.io", "EnvoyFilter") => envoyfilter::convert(ctx, i, &mut c),
         ("security.istio.io", "PeerAuthentication") => {
             security::peer_authentication(ctx, i, &mut c)
         }
@@ -280,7 +283,9 @@ fn unsupported(kind: &str) -> &'static str {
         "ServiceEntry" => {
             "weft has no registry of external services; with the Mesh's default outboundTrafficPolicy ALLOW_ANY, traffic to hosts outside the mesh passes through as TCP"
         }
-        "EnvoyFilter" => "weft's proxy is not Envoy",
+        "EnvoyFilter" => {
+            "weft's proxy is not Envoy; only a local_ratelimit HTTP filter on SIDECAR_INBOUND converts"
+        }
         "WasmPlugin" => "weft's proxy runs no Wasm plugins",
         "RequestAuthentication" => "weft does not validate end-user JWTs",
         "Telemetry" => {

@@ -39,6 +39,7 @@ fn service(key: &str, ports: &[(u16, Protocol)], http: Option<Value>) -> Arc<Ser
         tcp: Vec::new(),
         policy,
         waypoint: None,
+        local_rate_limit: None,
     };
     entry(config, http)
 }
@@ -69,6 +70,7 @@ fn gateway(http: Value) -> Table {
             http,
             authorization: Vec::new(),
             waypoint: false,
+            local_rate_limits: Default::default(),
         },
     }))
 }

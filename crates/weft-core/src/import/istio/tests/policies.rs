@@ -1,6 +1,6 @@
 //! DestinationRule, AuthorizationPolicy and PeerAuthentication conversions.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{APPS, run, with_apps};
 
@@ -230,4 +230,137 @@ spec:
             .any(|r| r.source == "(no PeerAuthentication)"),
         "the default is only noted when there is no PeerAuthentication"
     );
+}
+
+/// An EnvoyFilter inserting Envoy's local_ratelimit filter, the way Istio's docs write it:
+/// `TYPED` is the filter's typed_config, `SELECTOR` its workloadSelector labels, `CONTEXT` the
+/// patch's context.
+const RATE_LIMIT: &str = r#"apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: reviews-ratelimit, namespace: bookinfo}
+spec:
+  workloadSelector: {labels: SELECTOR}
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match:
+      context: CONTEXT
+      listener: {filterChain: {filter: {name: envoy.filters.network.http_connection_manager}}}
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.filters.http.local_ratelimit
+        typed_config: TYPED
+  - applyTo: CLUSTER
+    patch: {operation: MERGE, value: {connect_timeout: 1s}}
+"#;
+
+const STRUCT: &str = r#"{"@type": type.googleapis.com/udpa.type.v1.TypedStruct, type_url: type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit, value: {stat_prefix: http_local_rate_limiter, token_bucket: {max_tokens: 10, tokens_per_fill: 5, fill_interval: 60s}, filter_enabled: {runtime_key: e, default_value: {numerator: 100, denominator: HUNDRED}}, filter_enforced: {runtime_key: f, default_value: {numerator: 100}}, response_headers_to_add: [{append: false, header: {key: x-local-rate-limit, value: "true"}}]}}"#;
+
+#[test]
+fn a_local_ratelimit_envoy_filter_becomes_a_traffic_policy_on_the_selected_services() {
+    let direct = STRUCT
+        .replace("udpa.type.v1.TypedStruct, type_url: type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit, value: {", "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit, ")
+        .replace("\"true\"}}]}}", "\"true\"}}]}");
+    let shadow = STRUCT.replace("numerator: 100, denominator", "numerator: 50, denominator");
+    let not_enabled = STRUCT.replace(
+        "filter_enabled: {runtime_key: e, default_value: {numerator: 100, denominator: HUNDRED}}, ",
+        "",
+    );
+    let extras = STRUCT.replace("stat_prefix:", "status: {code: 503}, stat_prefix:");
+    // (typed_config, selector, context, the TrafficPolicy's spec or None, notes it must carry)
+    let cases: [(&str, &str, &str, Option<Value>, &[&str]); 7] = [
+        (
+            STRUCT,
+            "{app: reviews}",
+            "SIDECAR_INBOUND",
+            Some(
+                json!({"targetRefs": [{"kind": "Service", "name": "reviews"}], "localRateLimit": {"requests": 5, "per": "1m", "burst": 10}}),
+            ),
+            &["configPatches[1]: not converted: CLUSTER patch"],
+        ),
+        (
+            &direct,
+            "{app: ratings, version: v1}",
+            "SIDECAR_INBOUND",
+            Some(
+                json!({"targetRefs": [{"kind": "Service", "name": "ratings"}], "localRateLimit": {"requests": 5, "per": "1m", "burst": 10}}),
+            ),
+            &[
+                "Service bookinfo/ratings selects",
+                "applies to every pod of the Service",
+            ],
+        ),
+        (
+            STRUCT,
+            "{app: nothing}",
+            "SIDECAR_INBOUND",
+            None,
+            &["no Service in the input selects the workloads labelled"],
+        ),
+        (
+            STRUCT,
+            "{app: reviews}",
+            "SIDECAR_OUTBOUND",
+            None,
+            &["a local rate limit in context SIDECAR_OUTBOUND"],
+        ),
+        (
+            &shadow,
+            "{app: reviews}",
+            "SIDECAR_INBOUND",
+            None,
+            &["filter_enabled is 50%"],
+        ),
+        (
+            &not_enabled,
+            "{app: reviews}",
+            "SIDECAR_INBOUND",
+            None,
+            &["filter_enabled is 0% (Envoy's default is 0%)"],
+        ),
+        (
+            &extras,
+            "{app: reviews}",
+            "SIDECAR_INBOUND",
+            Some(
+                json!({"targetRefs": [{"kind": "Service", "name": "reviews"}], "localRateLimit": {"requests": 5, "per": "1m", "burst": 10}}),
+            ),
+            &["status: not converted"],
+        ),
+    ];
+    for (typed, selector, context, want, notes) in cases {
+        let filter = RATE_LIMIT
+            .replace("TYPED", typed)
+            .replace("SELECTOR", selector)
+            .replace("CONTEXT", context);
+        let c = run(&format!("{APPS}---\n{filter}"));
+        let row = c.row("EnvoyFilter bookinfo/reviews-ratelimit");
+        match &want {
+            Some(spec) => {
+                assert_eq!(
+                    c.doc("TrafficPolicy", "reviews-ratelimit")["spec"],
+                    *spec,
+                    "{}",
+                    c.text
+                );
+                assert_eq!(row.converted, ["TrafficPolicy bookinfo/reviews-ratelimit"]);
+            }
+            None => {
+                assert!(!c.has("TrafficPolicy", "reviews-ratelimit"), "{}", c.text);
+                assert!(row.converted.is_empty(), "{row:?}");
+            }
+        }
+        let n = c.notes();
+        for want in notes {
+            assert!(
+                n.contains(want),
+                "{selector} {context}: {want:?} not in:\n{n}"
+            );
+        }
+        // What converts passes weft's own loader.
+        if want.is_some() {
+            let out = crate::load::parse_str("out.yaml", &c.text);
+            assert!(out.errors.is_empty(), "{:#?}\n{}", out.errors, c.text);
+        }
+    }
 }
