@@ -21,7 +21,7 @@ mod cost;
 #[cfg(test)]
 mod tests;
 
-pub use cost::{Footprint, ParsePriceError, Price};
+pub use cost::{Footprint, HOURS_PER_MONTH, ParsePriceError, Price};
 
 use serde::Serialize;
 
