@@ -129,6 +129,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for line in &status.refused {
         eprintln!("configuration change refused while the mesh runs: {line}");
     }
+    if let Some(why) = (status.limits.as_deref()).filter(|l| l.starts_with("not enforced"))
+        && args.kind.what == What::Pods
+    {
+        eprintln!("CPU and memory limits are {why}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

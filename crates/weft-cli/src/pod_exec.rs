@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use weft_local::cgroup::CGROUP_ENV;
+
 use crate::logging;
 
 #[derive(Debug, clap::Args)]
@@ -27,13 +29,26 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let e = weft_local::enter::exec_in_pod(
-        &args.netns,
-        args.etc.as_deref(),
-        args.cwd.as_deref(),
-        &args.argv,
-    );
+    let e = match join_cgroup() {
+        Err(e) => e,
+        Ok(()) => weft_local::enter::exec_in_pod(
+            &args.netns,
+            args.etc.as_deref(),
+            args.cwd.as_deref(),
+            &args.argv,
+        ),
+    };
     logging::report(args.log_format, "weft pod-exec", &format!("{e:#}"));
     // 127: like a shell, "command not found or could not start".
     Ok(ExitCode::from(127))
+}
+
+/// Joins the groups `weft up` made for the program (named by [`CGROUP_ENV`]) before becoming
+/// it, so all it allocates counts against its limits.
+fn join_cgroup() -> anyhow::Result<()> {
+    let Some(files) = std::env::var_os(CGROUP_ENV) else {
+        return Ok(());
+    };
+    let files: Vec<PathBuf> = std::env::split_paths(&files).collect();
+    weft_local::cgroup::join(&files, std::process::id())
 }

@@ -1,5 +1,5 @@
 //! Removing an instance: its processes (by the PIDs it recorded, or found inside its pods'
-//! namespaces), the namespaces, the bridge and the runtime directory. Runs at the end of every
+//! namespaces), the namespaces, the bridge, its cgroups and the runtime directory. Runs at the end of every
 //! `weft up`, from `weft down`, and at the next `weft up` after a crash.
 
 use std::time::Duration;
@@ -62,6 +62,9 @@ pub async fn remove(dir: &RunDir, report: &Report) {
     }
     stop_pids(&pids, report).await;
     remove_network(&plan, report);
+    if let Ok(h) = crate::cgroup::hierarchy() {
+        h.remove_instance(&dir.name());
+    }
     for entry in std::fs::read_dir(&dir.path).into_iter().flatten().flatten() {
         if entry.file_name() != "lock" {
             let p = entry.path();

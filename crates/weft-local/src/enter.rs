@@ -27,7 +27,7 @@ pub fn exec_in_pod(
                 return anyhow::anyhow!("no command to run");
             };
             let mut cmd = std::process::Command::new(program);
-            cmd.args(args);
+            cmd.args(args).env_remove(crate::cgroup::CGROUP_ENV);
             if let Some(dir) = cwd {
                 cmd.current_dir(dir);
             }

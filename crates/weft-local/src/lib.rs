@@ -6,6 +6,7 @@
 pub mod addresses;
 pub mod board;
 pub mod canary;
+pub mod cgroup;
 pub mod change;
 pub mod cleanup;
 pub mod credentials;

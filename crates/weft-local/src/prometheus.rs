@@ -236,6 +236,7 @@ pub fn spec(p: &PrometheusPlan, run: &RunDir) -> Spec {
         ready: Some(Probe::Http(p.listen, "/-/ready")),
         addresses: None,
         grace: Duration::from_secs(10),
+        limits: None,
     }
 }
 

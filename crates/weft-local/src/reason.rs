@@ -107,6 +107,12 @@ fn exited(who: &str, p: &Process, now_ms: u64, pod: &str) -> NotReady {
         "exited with status 127" => {
             format!("its command was not found: check the Workload's spec.command and PATH ({log})")
         }
+        oom if oom.starts_with("OOMKilled") && who == "proxy" => {
+            "raise its weft.dev/proxy-memory-limit annotation, from `weft right-size` once it ran under load".to_string()
+        }
+        oom if oom.starts_with("OOMKilled") => {
+            "raise the Workload's spec.resources.limits.memory, or find what it holds on to".to_string()
+        }
         _ => format!("see why in its log: {log}"),
     };
     NotReady::new(format!("{who} {how} ({when})")).with_fix(fix)

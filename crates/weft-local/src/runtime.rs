@@ -40,6 +40,7 @@ mod pods;
 mod registry;
 mod requests;
 mod rollout;
+mod sample;
 mod spec;
 
 /// Socket mark on the proxies' own connections; capture rules let it pass.
@@ -74,6 +75,8 @@ pub async fn start(plan: Plan, weft: PathBuf, report: Report) -> anyhow::Result<
     let pods = plan.pods.iter().map(|p| p.pod()).collect();
     let board = Board::new(initial_status(&plan), dir.clone(), pods);
     let mut teardown = Teardown::new(plan, dir, board, report, lock, weft.clone(), first);
+    let sampler = sample::run(teardown.board.clone(), teardown.dir.clone());
+    teardown.sampling = Some(tokio::spawn(sampler));
     match launch(&mut teardown, &weft).await {
         Ok((addresses, readiness)) => {
             teardown.board.update(|s| s.phase = "running".into());
@@ -176,6 +179,10 @@ fn initial_status(plan: &Plan) -> Status {
             process: waiting("starting"),
         }),
         refused: vec![],
+        limits: Some(match crate::cgroup::hierarchy() {
+            Ok(h) => format!("enforced (cgroup {})", h.version()),
+            Err(why) => format!("not enforced: {why}"),
+        }),
     }
 }
 

@@ -25,6 +25,10 @@ pub struct Status {
     /// applies them at its next start), one line each naming the field and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<String>,
+    /// Whether the pods' CPU and memory limits are enforced (`enforced (cgroup v1)`), or why
+    /// not (`not enforced: …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -22,6 +22,7 @@ use crate::rundir::tail;
 use crate::status::{now_ms, start_ticks};
 
 pub mod handoff;
+pub mod limits;
 
 pub use handoff::HandedOff;
 
@@ -70,6 +71,8 @@ pub struct Spec {
     pub addresses: Option<PathBuf>,
     /// Time between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Its CPU and memory limits, when it has any: it runs in a cgroup of its own.
+    pub limits: Option<limits::Limited>,
 }
 
 impl Spec {
@@ -114,6 +117,14 @@ impl Spec {
             .create(true)
             .append(true)
             .open(&self.log)?;
+        if let Some(limits::Limited { group: Ok(g), .. }) = &self.limits
+            && g.exists()
+        {
+            cmd.env(
+                crate::cgroup::CGROUP_ENV,
+                std::env::join_paths(g.procs_files())?,
+            );
+        }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -148,10 +159,13 @@ pub async fn supervise(
     let mut backoff = Backoff::default();
     // Processes that handed off and drain: waited for before this returns.
     let mut reapers = Vec::new();
+    // Whether it was said that its limits are not enforced.
+    let mut warned = false;
     loop {
         if *stop.borrow() {
             break;
         }
+        let group = limits::prepare(&spec, &board, &report, &mut warned);
         let mut started = Instant::now();
         let spawned = spec.command().and_then(|mut c| Ok(c.spawn()?));
         let mut child = match spawned {
@@ -179,6 +193,10 @@ pub async fn supervise(
             }
         };
         let mut pid = child.id().unwrap_or(0);
+        if let Some(g) = &group {
+            // `weft pod-exec` joins by itself; a revision's older one may not.
+            let _ = crate::cgroup::join(&g.procs_files(), pid);
+        }
         board.process(spec.slot, |p| {
             p.state = "running".into();
             p.pid = Some(pid);
@@ -245,7 +263,10 @@ pub async fn supervise(
         };
         readiness.abort();
         let how = match exit {
-            End::Exited(how) => how,
+            End::Exited(how) => match limits::oom_killed(&spec, group.as_ref()) {
+                Some(oom) => format!("{oom} ({how})"),
+                None => how,
+            },
             End::Stopped(how) => {
                 report(format!("{}: stopped ({how})", spec.label));
                 board.note(
@@ -299,6 +320,9 @@ pub async fn supervise(
     }
     for r in reapers {
         let _ = r.await;
+    }
+    if let Some(limits::Limited { group: Ok(g), .. }) = &spec.limits {
+        g.remove();
     }
 }
 
@@ -392,7 +416,11 @@ fn crash_event(
         ran.as_secs_f64(),
         restarting(delay)
     );
-    let mut event = board.event(spec.slot, Type::Warning, "Crashed", &what);
+    let reason = match how.starts_with("OOMKilled") {
+        true => "OOMKilled",
+        false => "Crashed",
+    };
+    let mut event = board.event(spec.slot, Type::Warning, reason, &what);
     (event.exit_code, event.signal) = exit_of(how);
     event.details = lines;
     event
@@ -400,11 +428,15 @@ fn crash_event(
 
 /// The exit status or signal in how a run ended ([`describe`]'s words).
 fn exit_of(how: &str) -> (Option<i32>, Option<String>) {
-    if let Some(code) = how.strip_prefix("exited with status ") {
+    let after = |what: &str| {
+        let at = how.find(what)? + what.len();
+        let rest = &how[at..];
+        Some(rest[..rest.find(')').unwrap_or(rest.len())].to_string())
+    };
+    if let Some(code) = after("exited with status ") {
         return (code.parse().ok(), None);
     }
-    let signal = how.strip_prefix("killed by signal ").map(str::to_string);
-    (None, signal)
+    (None, after("killed by signal "))
 }
 
 /// Follows the process's readiness for as long as it runs (see [`crate::readiness`]): marks it
@@ -543,6 +575,8 @@ mod tests {
             (None, Some("SIGKILL".into()))
         );
         assert_eq!(exit_of("lost: no child"), (None, None));
+        let oom = "OOMKilled: it went over its memory limit of 8Mi (killed by signal SIGKILL)";
+        assert_eq!(exit_of(oom), (None, Some("SIGKILL".into())));
     }
 
     #[test]

@@ -131,11 +131,9 @@ fn proxy(p: &PodStatus) -> String {
 
 /// One word for a pod, with the reason when it is not running.
 fn pod_state(p: &PodStatus) -> String {
-    let crash = |who: &str, proc: &Process| {
-        format!(
-            "CrashLoop({who}: {})",
-            proc.last_exit.as_deref().unwrap_or("exited")
-        )
+    let crash = |who: &str, proc: &Process| match proc.last_exit.as_deref() {
+        Some(e) if e.starts_with("OOMKilled") => format!("OOMKilled({who})"),
+        e => format!("CrashLoop({who}: {})", e.unwrap_or("exited")),
     };
     match (p.proxy.state.as_str(), p.app.state.as_str()) {
         ("restarting", _) => crash("proxy", &p.proxy),

@@ -120,7 +120,7 @@ spec:
       - name: web
         image: shop/web:1
         ports: [{containerPort: 8080, name: http}]
-        resources: {limits: {cpu: 1}}
+        resources: {limits: {cpu: 1, memory: 256Mi, ephemeral-storage: 1Gi}, requests: {cpu: 50m}}
 "#,
     );
     assert!(out.is_ok(), "{:#?}", out.errors);
@@ -132,6 +132,15 @@ spec:
     assert_eq!(w.metadata.label("app"), Some("web"));
     assert_eq!(w.spec.ports[0].container_port, 8080);
     assert_eq!(w.spec.service_account_name, "web");
+    let r = w
+        .spec
+        .resources
+        .as_ref()
+        .expect("the container's resources");
+    assert_eq!(r.limits.cpu, Some(crate::quantity::Cpu(1000)));
+    assert_eq!(r.limits.memory, Some(crate::quantity::Memory(256 << 20)));
+    assert_eq!(r.requests.cpu, Some(crate::quantity::Cpu(50)));
+    assert_eq!(r.requests.memory, None);
 }
 
 #[test]

@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::workload::{ContainerPort, EnvVar, Protocol, Workload, WorkloadSpec};
+use super::workload::{
+    Amounts, AppResources, ContainerPort, EnvVar, Protocol, Workload, WorkloadSpec,
+};
 use crate::meta::ObjectMeta;
+use crate::quantity::{Cpu, Memory};
 
 /// `(apiVersion, kind)` pairs read as Workloads.
 pub const WORKLOAD_KINDS: &[(&str, &str)] = &[
@@ -73,6 +76,32 @@ struct Container {
     working_dir: Option<String>,
     #[serde(default)]
     ports: Vec<KubePort>,
+    /// Its `cpu` and `memory` only (other resources mean nothing to the local runtime).
+    #[serde(default)]
+    resources: Option<KubeResources>,
+}
+
+#[derive(Deserialize)]
+struct KubeResources {
+    #[serde(default)]
+    requests: KubeAmounts,
+    #[serde(default)]
+    limits: KubeAmounts,
+}
+
+#[derive(Deserialize, Default)]
+struct KubeAmounts {
+    cpu: Option<Cpu>,
+    memory: Option<Memory>,
+}
+
+impl From<KubeAmounts> for Amounts {
+    fn from(a: KubeAmounts) -> Amounts {
+        Amounts {
+            cpu: a.cpu,
+            memory: a.memory,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -138,8 +167,15 @@ fn build(mut meta: ObjectMeta, pod: LooseMeta, replicas: Option<u32>, spec: PodS
         })
         .collect();
     let main = spec.containers.into_iter().next();
-    let (image, command, args, env, working_dir) = match main {
-        Some(c) => (c.image, c.command, c.args, c.env, c.working_dir),
+    let (image, command, args, env, working_dir, resources) = match main {
+        Some(c) => (
+            c.image,
+            c.command,
+            c.args,
+            c.env,
+            c.working_dir,
+            c.resources,
+        ),
         None => Default::default(),
     };
     Workload {
@@ -163,6 +199,10 @@ fn build(mut meta: ObjectMeta, pod: LooseMeta, replicas: Option<u32>, spec: PodS
                 .unwrap_or_else(|| "default".into()),
             // A cluster's node names mean nothing to the local runtime's nodes.
             node_name: None,
+            resources: resources.map(|r| AppResources {
+                requests: r.requests.into(),
+                limits: r.limits.into(),
+            }),
         },
     }
 }

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::meta::ObjectMeta;
+use crate::quantity::{Cpu, Memory};
 
 /// A program run as `replicas` pods. Pod labels are the Workload's `metadata.labels`;
 /// proxy settings are its `weft.dev/` annotations.
@@ -48,6 +49,33 @@ pub struct WorkloadSpec {
     /// of the Mesh's `spec.network.nodes`). Default: the pods are spread over the nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
+    /// The program's CPU and memory (a Kubernetes container's `resources`). In `weft up` each
+    /// pod's program runs in a cgroup of its own with these limits; without them it runs
+    /// unlimited. The proxy's are set apart, with `weft.dev/proxy-*` annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<AppResources>,
+}
+
+/// A program's CPU and memory requests and limits, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppResources {
+    /// What the program is guaranteed: CPU weight under contention, memory kept from reclaim.
+    #[serde(default)]
+    pub requests: Amounts,
+    /// The most it may use: CPU is throttled past it, the program is OOM-killed past memory.
+    #[serde(default)]
+    pub limits: Amounts,
+}
+
+/// CPU (`250m`, `0.5`) and memory (`64Mi`), each optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Amounts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Cpu>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
 }
 
 fn one() -> u32 {

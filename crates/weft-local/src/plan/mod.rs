@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use weft_core::Config;
-use weft_core::annotations::{DataplaneMode, GATEWAY_NAME};
+use weft_core::annotations::{DataplaneMode, GATEWAY_NAME, ProxySettings};
 use weft_core::model::vip::Cidr;
 use weft_core::model::{Pod, Snapshot};
 use weft_core::resources::Resource;
 use weft_core::resources::gateway::INGRESS_CLASS;
 
+use crate::cgroup::Limits;
 use crate::ports;
 
 mod keep;
@@ -302,11 +303,13 @@ impl Plan {
                     metrics: settings.metrics,
                     waypoint: false,
                     rev: revision_label(config, ns, &w.metadata.labels),
+                    proxy_limits: Limits::proxy(&settings),
+                    app_limits: w.spec.resources.as_ref().map(Limits::app),
                     removed: false,
                 });
             }
         }
-        self.add_waypoints(config, pod_cidr, &mut spread)
+        self.add_waypoints(config, snap, pod_cidr, &mut spread)
     }
 
     /// One pod per waypoint Gateway, running `weft proxy --waypoint`: labelled with the
@@ -315,6 +318,7 @@ impl Plan {
     fn add_waypoints(
         &mut self,
         config: &Config,
+        snap: &Snapshot,
         pod_cidr: Cidr,
         spread: &mut Spread,
     ) -> anyhow::Result<()> {
@@ -363,6 +367,14 @@ impl Plan {
                 metrics: true,
                 waypoint: true,
                 rev: revision_label(config, ns, &g.metadata.labels),
+                proxy_limits: Limits::default(),
+                // Its program is the waypoint's proxy: the Mesh's proxy resources, or its
+                // Gateway's `weft.dev/proxy-*` annotations.
+                app_limits: Some(Limits::proxy(&ProxySettings::resolve(
+                    &snap.mesh,
+                    &[&g.metadata.annotations],
+                    &[],
+                ))),
                 removed: false,
             });
         }

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use weft_core::annotations::DataplaneMode;
 use weft_core::model::Pod;
 
+use crate::cgroup::Limits;
+
 /// One replica of a Workload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,6 +55,14 @@ pub struct PodPlan {
     /// none: the `default` tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rev: Option<String>,
+    /// Its sidecar's CPU and memory (`weft.dev/proxy-*`, else the Mesh's proxy defaults), made
+    /// real with a cgroup ([`crate::cgroup`]).
+    #[serde(default)]
+    pub proxy_limits: Limits,
+    /// Its program's: the Workload's `resources` (a waypoint's pod: its proxy's); none, the
+    /// program runs unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_limits: Option<Limits>,
     /// Gone from the configuration and stopped while the mesh runs: kept in its list so that
     /// indexes do not move, never written out ([`super::Plan::visible`]).
     #[serde(skip)]

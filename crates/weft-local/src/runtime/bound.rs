@@ -200,6 +200,8 @@ pub(super) struct Teardown {
     pub following: Option<tokio::task::JoinHandle<()>>,
     /// Takes `weft restart` requests.
     pub restarting: Option<tokio::task::JoinHandle<()>>,
+    /// Samples what the pods' processes use ([`super::sample`]).
+    pub sampling: Option<tokio::task::JoinHandle<()>>,
     pub lock: Lock,
 }
 
@@ -234,6 +236,7 @@ impl Teardown {
             translating: None,
             following: None,
             restarting: None,
+            sampling: None,
             lock,
         }
     }
@@ -248,6 +251,9 @@ impl Teardown {
         );
         // No more restarts (one under way ends when its node proxy stops).
         if let Some(t) = self.restarting {
+            t.abort();
+        }
+        if let Some(t) = self.sampling {
             t.abort();
         }
         // No more switches: a pod is left as it is.
@@ -271,6 +277,9 @@ impl Teardown {
         self.board.update(|s| s.phase = "stopping".into());
         // The pods in force now (some may have come or gone while it ran).
         cleanup::remove_network(&self.pods.plan().visible(), report);
+        if let Ok(h) = crate::cgroup::hierarchy() {
+            h.remove_instance(&self.dir.name());
+        }
         let _ = std::fs::remove_dir_all(&self.dir.path);
         drop(self.lock);
     }

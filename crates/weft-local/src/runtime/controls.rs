@@ -194,6 +194,7 @@ impl Controls {
             )),
             addresses: Some(self.addresses_file(&rev.name)),
             grace: Duration::from_secs(5),
+            limits: None,
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::PROXY_MARK;
 use super::controls::Serving;
+use crate::cgroup::Limits;
 use crate::credentials::token_file;
 use crate::launch::{GatewayLaunch, NodeLaunch, ProxyLaunch, WaypointLaunch};
 use crate::net;
@@ -15,6 +16,7 @@ use crate::plan::{GatewayPlan, Plan, PodPlan};
 use crate::ports;
 use crate::readiness::Probe;
 use crate::rundir::RunDir;
+use crate::supervise::limits::Limited;
 use crate::supervise::{Slot, Spec};
 
 /// Time an app gets between SIGTERM and SIGKILL.
@@ -59,6 +61,16 @@ pub(crate) fn host_port_offset(i: usize, node: bool) -> u16 {
 /// The pod name a gateway proxy goes by.
 pub fn gateway_pod(g: &GatewayPlan) -> String {
     format!("gateway-{}", g.name)
+}
+
+/// The limits of process `container` of `pod`, and its group in this instance.
+fn limited(
+    dir: &RunDir,
+    pod: &PodPlan,
+    container: &str,
+    limits: Option<Limits>,
+) -> Option<Limited> {
+    Limited::new(&dir.name(), &pod.namespace, &pod.name, container, limits)
 }
 
 /// The binary followed by its arguments.
@@ -118,6 +130,7 @@ pub(super) fn proxy_spec(
         )),
         addresses: Some(proxy_addresses(dir, pod)),
         grace: Duration::from_secs_f64(pod.drain_seconds + 5.0),
+        limits: limited(dir, pod, "proxy", Some(pod.proxy_limits)),
     }
 }
 
@@ -183,6 +196,7 @@ pub(super) fn app_spec(
         ready,
         addresses: None,
         grace: APP_GRACE,
+        limits: limited(dir, pod, "app", pod.app_limits),
     }
 }
 
@@ -236,6 +250,7 @@ pub(super) fn gateway_spec(
         ready: Some(Probe::Http(readiness, "/healthz/ready")),
         addresses: Some(gateway_addresses(dir, g)),
         grace: Duration::from_secs(10),
+        limits: None,
     }
 }
 
@@ -275,6 +290,7 @@ pub(super) fn node_spec(plan: &Plan, i: usize, weft: &Path, dir: &RunDir) -> Spe
         ready: Some(Probe::Http(readiness, "/healthz/ready")),
         addresses: Some(node_addresses(dir, node)),
         grace: Duration::from_secs(10),
+        limits: None,
     }
 }
 

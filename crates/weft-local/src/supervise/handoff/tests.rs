@@ -72,6 +72,7 @@ impl Fixture {
             ready: None,
             addresses: Some(dir.join("addresses.json")),
             grace: Duration::from_secs(5),
+            limits: None,
         };
         let (stop, stopped) = watch::channel(false);
         let (ready, mut is_ready) = watch::channel(false);
