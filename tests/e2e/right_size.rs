@@ -162,7 +162,7 @@ fn right_size_recommends_within_bounds_and_applies_through_the_analyzer() {
         &[
             "sh",
             "-c",
-            "timeout 30 curl -s --rate 100/s 'http://busy:8000/?n=[1-100000]' > /dev/null; \
+            "timeout 30 curl -s --rate 20/s 'http://busy:8000/?n=[1-100000]' > /dev/null; \
              curl -fsS -o /dev/null -w '%{http_code}' http://busy:8000/",
         ],
     );

@@ -48,7 +48,7 @@ shutdown, metrics and JSON access logs are on.",
     after_help = "Start with `weft analyze examples/shop` to check a configuration, `weft up examples/shop` to run it.\n\
 Something wrong in a running mesh? `weft analyze --live` lists every fault with its fix; \
 `weft diagnose POD SERVICE[:PORT][/PATH]` explains one request end to end; `weft check` checks the machine and the mesh.\n\
-Docs: docs/config.md (every kind and field), docs/diagnose.md, `weft analyze --explain CODE`."
+Docs: docs/config.md (every kind and field), docs/diagnose.md, docs/right-size.md, `weft analyze --explain CODE`."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use weft_core::Resource;
 use weft_core::analyze::Index;
+use weft_core::annotations::ProxySettings;
+use weft_core::meta::ObjectMeta;
 use weft_core::resources::mesh::{ProxyResources, ResourceAmounts};
 use weft_core::sizing::{self, Point, Price};
 use weft_local::usage;
@@ -31,7 +34,9 @@ pub use report::Sized;
   weft right-size --apply                the diff of the config files; --yes writes it
 
 Requests = p90 + 25 % headroom; CPU limit = max(p99 x 2, peak); memory limit = peak x 1.5;
-each at least the floor the analyzer checks (docs/right-size.md).")]
+each at least the floor the analyzer checks (docs/right-size.md).
+Exit status: 0 done; 1 when --apply left a Workload to edit by hand; 2 on errors (no mesh, an
+unknown workload, no samples yet).")]
 pub struct Args {
     /// Workloads to size, as NAME or NAMESPACE/NAME. Default: every workload whose proxies
     /// were sampled.
@@ -39,12 +44,13 @@ pub struct Args {
     workloads: Vec<String>,
     #[command(flatten)]
     instance: Instance,
-    /// How far back to read samples (`30m`, `1h`, `6h`; the file holds a few hours).
+    /// How far back to read samples (`30m`, `1h`, `6h`; the usage file keeps its last 32 to
+    /// 64 MiB: hours of a small mesh).
     #[arg(long, default_value = "1h")]
     since: weft_core::duration::Duration,
     /// Dollars per core-hour and per GiB-hour of requests, `CORE_HOUR,GIB_HOUR`, for the
-    /// money saved (a month is 730 h). Default 0.04,0.005: round figures near on-demand
-    /// cloud prices for a general-purpose vCPU and GiB.
+    /// money saved (a month is 730 h). The default: round figures near on-demand cloud prices
+    /// for a general-purpose vCPU and GiB.
     #[arg(long, value_name = "CORE_HOUR,GIB_HOUR", default_value_t = Price::DEFAULT)]
     price: Price,
     /// Write the recommendations as `weft.dev/proxy-{cpu,memory}-{request,limit}` annotations
@@ -55,6 +61,8 @@ pub struct Args {
     /// it finds an error).
     #[arg(long, requires = "apply")]
     yes: bool,
+    /// Output format: a table with the reasoning, or the data with the samples' percentiles
+    /// and the formula's constants.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     output: Format,
 }
@@ -87,10 +95,9 @@ read from what does",
             throttled: s.throttled,
         });
     }
-    let ix = Index::new(&outcome.config);
-    let workloads: Vec<_> = ix.workloads().collect();
-    let ids: Vec<(&str, &str)> = (workloads.iter())
-        .map(|(_, w)| (w.metadata.namespace(), w.metadata.name.as_str()))
+    let targets = targets(&outcome.config);
+    let ids: Vec<(&str, &str)> = (targets.iter())
+        .map(|t| (t.namespace.as_str(), t.name.as_str()))
         .collect();
     let chosen: Vec<usize> = if args.workloads.is_empty() {
         (0..ids.len())
@@ -116,27 +123,10 @@ representative load for a while first (`weft up` samples every proxy every {}s);
     }
     let sized: Vec<Sized> = (chosen.iter())
         .map(|i| {
-            let (loaded, w) = workloads[*i];
-            let s = ix.settings(w);
-            let current = ProxyResources {
-                requests: ResourceAmounts {
-                    cpu: s.cpu_request,
-                    memory: s.memory_request,
-                },
-                limits: ResourceAmounts {
-                    cpu: s.cpu_limit,
-                    memory: s.memory_limit,
-                },
-            };
+            let mut t = targets[*i].clone();
             let pts = points.get(&owned(ids[*i])).map_or(&[][..], Vec::as_slice);
-            Sized {
-                namespace: ids[*i].0.to_string(),
-                name: ids[*i].1.to_string(),
-                file: loaded.origin.file.clone(),
-                replicas: w.spec.replicas,
-                recommendation: sizing::recommend(pts, &current),
-                current,
-            }
+            t.recommendation = sizing::recommend(pts, &t.current);
+            t
         })
         .collect();
     let not_sized: Vec<String> = (points.keys())
@@ -165,6 +155,47 @@ representative load for a while first (`weft up` samples every proxy every {}s);
     // to stderr so stdout stays one document.
     let to_stdout = args.output == Format::Table;
     apply::run(&plan.config_dir, &sized, args.yes, to_stdout)
+}
+
+/// What can be sized in `config`, not yet sized: each Workload with its proxy settings (the
+/// Mesh's, its Namespace's and its own annotations), then each waypoint with its Gateway's
+/// (as `weft up` runs it).
+fn targets(config: &weft_core::Config) -> Vec<Sized> {
+    let ix = Index::new(config);
+    let resources = |s: ProxySettings| ProxyResources {
+        requests: ResourceAmounts {
+            cpu: s.cpu_request,
+            memory: s.memory_request,
+        },
+        limits: ResourceAmounts {
+            cpu: s.cpu_limit,
+            memory: s.memory_limit,
+        },
+    };
+    let target = |kind, l: &weft_core::Loaded, m: &ObjectMeta, replicas, current| Sized {
+        kind,
+        namespace: m.namespace().to_string(),
+        name: m.name.clone(),
+        file: l.origin.file.clone(),
+        replicas,
+        current,
+        recommendation: None,
+    };
+    let mut out: Vec<Sized> = (ix.workloads())
+        .map(|(l, w)| {
+            let current = resources(ix.settings(w));
+            target("Workload", l, &w.metadata, w.spec.replicas, current)
+        })
+        .collect();
+    for l in &config.resources {
+        if let Resource::Gateway(g) = &l.resource
+            && g.is_waypoint()
+        {
+            let s = ProxySettings::resolve(&ix.mesh, &[&g.metadata.annotations], &[]);
+            out.push(target("Gateway", l, &g.metadata, 1, resources(s)));
+        }
+    }
+    out
 }
 
 fn owned((ns, name): (&str, &str)) -> (String, String) {

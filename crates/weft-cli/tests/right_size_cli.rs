@@ -34,6 +34,13 @@ apiVersion: weft.dev/v1alpha1
 kind: Workload
 metadata: {name: bare, namespace: rs, labels: {app: bare, weft.dev/dataplane-mode: none}}
 spec: {command: [sleep, \"600\"]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint, namespace: rs}
+spec:
+  gatewayClassName: weft-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
 ";
 
 /// A stopped mesh `name` over `cfg`, with `samples` in its usage file.
@@ -67,6 +74,8 @@ fn samples() -> Vec<Value> {
         out.push(s("api", "api-1", "proxy", 40 + i % 10, 20));
         out.push(s("api", "api-0", "app", 900, 500));
         out.push(s("idle", "idle-0", "proxy", 1, 5));
+        out.push(s("waypoint", "waypoint-0", "proxy", 30, 40));
+        out.push(s("gone", "gone-0", "proxy", 30, 40));
     }
     out
 }
@@ -97,7 +106,19 @@ fn recommends_from_the_samples_and_applies_through_the_analyzer() {
     let v: Value = serde_json::from_str(&out).unwrap();
     let ws = v["workloads"].as_array().unwrap();
     let ids: Vec<&str> = ws.iter().map(|w| w["workload"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["rs/api", "rs/idle"], "bare has no proxy: {out}");
+    assert_eq!(
+        ids,
+        ["rs/api", "rs/idle", "rs/waypoint"],
+        "bare has no proxy: {out}"
+    );
+    assert_eq!(v["notSized"], json!(["rs/gone"]));
+    let waypoint = &ws[2];
+    assert_eq!(waypoint["kind"], "Gateway");
+    // 30m × 1.25 = 37.5 → 40m; 40Mi × 1.25 = 50Mi → 52Mi; 40Mi × 1.5 = 60Mi.
+    assert_eq!(
+        waypoint["recommended"],
+        json!({"requests": {"cpu": "40m", "memory": "52Mi"}, "limits": {"cpu": "100m", "memory": "60Mi"}})
+    );
     let api = &ws[0];
     assert_eq!(api["observed"]["samples"], 120);
     assert_eq!(api["observed"]["cpuP90M"], 48);
@@ -115,9 +136,9 @@ fn recommends_from_the_samples_and_applies_through_the_analyzer() {
     let idle = &ws[1];
     assert_eq!(idle["current"]["requests"]["cpu"], "100m");
     assert_eq!(idle["recommended"]["requests"]["cpu"], "10m");
-    // 90m saved on idle, 40m × 2 more on api.
-    assert_eq!(v["total"]["vsCurrent"]["cores"], 0.01);
-    assert_eq!(v["total"]["pods"], 3);
+    // 90m saved on idle, 40m × 2 more on api, 20m more on the waypoint.
+    assert_eq!(v["total"]["vsCurrent"]["cores"], -0.01);
+    assert_eq!(v["total"]["pods"], 4);
 
     let (code, out, err) = weft(&root, &["right-size", "idle", "--name", "rsc"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -165,6 +186,10 @@ fn recommends_from_the_samples_and_applies_through_the_analyzer() {
         text.contains(
             "annotations: {weft.dev/proxy-cpu-request: 10m, weft.dev/proxy-cpu-limit: 100m, "
         ),
+        "{text}"
+    );
+    assert!(
+        text.contains("metadata: {name: waypoint, namespace: rs, annotations: {weft.dev/proxy-cpu-request: 40m, "),
         "{text}"
     );
     let (code, out, err) = weft(&root, &["analyze", cfg.to_str().unwrap()]);

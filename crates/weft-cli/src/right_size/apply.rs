@@ -18,9 +18,10 @@ use weft_core::sizing::Recommendation;
 
 use super::{Sized, diff, edit};
 
-/// One Workload's annotations to write.
+/// One Workload's (or waypoint Gateway's) annotations to write.
 #[derive(Debug, Clone)]
 struct Change {
+    kind: &'static str,
     namespace: String,
     name: String,
     values: Vec<(&'static str, String)>,
@@ -53,6 +54,7 @@ pub fn run(
     for s in sized {
         if let Some(r) = &s.recommendation {
             by_file.entry(&s.file).or_default().push(Change {
+                kind: s.kind,
                 namespace: s.namespace.clone(),
                 name: s.name.clone(),
                 values: values(r),
@@ -69,7 +71,7 @@ pub fn run(
             let edited = if file.ends_with(".json") {
                 Err(edit::Refused("JSON files are not edited".into()))
             } else {
-                edit::set_annotations(&new, &c.namespace, &c.name, &c.values)
+                edit::set_annotations(&new, c.kind, &c.namespace, &c.name, &c.values)
             };
             match edited {
                 Ok(text) => {
@@ -94,9 +96,9 @@ pub fn run(
     }
     for (file, c, why) in &refused {
         text += &format!(
-            "not edited: {}/{} in {file}: {why}. Set these under its metadata.annotations by \
-hand:\n",
-            c.namespace, c.name
+            "not edited: {} {}/{} in {file}: {why}. Set these under its metadata.annotations \
+by hand:\n",
+            c.kind, c.namespace, c.name
         );
         for (k, v) in &c.values {
             text += &format!("    {k}: \"{v}\"\n");
@@ -132,7 +134,7 @@ hand:\n",
         std::fs::write(file, new).with_context(|| format!("writing {file}"))?;
     }
     let touched: BTreeSet<String> = (by_file.values().flatten())
-        .map(|c| format!("Workload/{}/{}", c.namespace, c.name))
+        .map(|c| format!("{}/{}/{}", c.kind, c.namespace, c.name))
         .collect();
     let after = findings(config_dir);
     let bad: Vec<&String> = (after.iter())
@@ -198,30 +200,27 @@ fn verify(file: &str, old: &str, new: &str, changes: &[Change]) -> Result<(), St
     }
     for (x, y) in ra.iter().zip(rb) {
         let (x, y) = (&x.resource, &y.resource);
-        let change = match (x, y) {
-            (Resource::Workload(w), Resource::Workload(_)) => changes
-                .iter()
-                .find(|c| w.metadata.name == c.name && w.metadata.namespace() == c.namespace),
-            _ => None,
-        };
-        let want = match (change, x) {
-            (Some(c), Resource::Workload(w)) => {
-                let mut w = w.clone();
-                for (k, v) in &c.values {
-                    w.metadata.annotations.insert(k.to_string(), v.clone());
-                }
-                Resource::Workload(w)
+        let change = changes.iter().find(|c| {
+            edit::meta(x, c.kind).is_some_and(|m| m.name == c.name && m.namespace() == c.namespace)
+        });
+        let mut want = x.clone();
+        if let Some(c) = change {
+            let annotations = match &mut want {
+                Resource::Workload(w) => &mut w.metadata.annotations,
+                Resource::Gateway(g) => &mut g.metadata.annotations,
+                _ => unreachable!("edit::meta matches Workloads and Gateways only"),
+            };
+            for (k, v) in &c.values {
+                annotations.insert(k.to_string(), v.clone());
             }
-            _ => x.clone(),
-        };
+        }
         if &want != y {
+            let names: Vec<String> = (changes.iter())
+                .map(|c| format!("{}/{}", c.namespace, c.name))
+                .collect();
             return Err(format!(
                 "the edit would change more than the annotations of {}; edit it by hand",
-                changes
-                    .iter()
-                    .map(|c| format!("{}/{}", c.namespace, c.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names.join(", ")
             ));
         }
     }

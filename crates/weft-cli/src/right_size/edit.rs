@@ -1,4 +1,5 @@
-//! The smallest textual edit that sets annotations on one Workload of a YAML file, leaving
+//! The smallest textual edit that sets annotations on one Workload (or waypoint Gateway) of a
+//! YAML file, leaving
 //! every other byte alone: comments, key order, quoting, other documents. It understands
 //! `metadata` and `annotations` written as block mappings or as one-line flow mappings
 //! (`annotations: {a: b}`), with or without an annotations map yet. Anything else (a flow
@@ -21,17 +22,18 @@ fn refuse<T>(why: impl Into<String>) -> Result<T, Refused> {
     Err(Refused(why.into()))
 }
 
-/// `text` with `values` set in the annotations of the Workload `namespace/name` (one with
-/// no `metadata.namespace` is in `default`).
+/// `text` with `values` set in the annotations of the `kind` (`Workload` or `Gateway`)
+/// `namespace/name` (one with no `metadata.namespace` is in `default`).
 pub fn set_annotations(
     text: &str,
+    kind: &str,
     namespace: &str,
     name: &str,
     values: &[(&str, String)],
 ) -> Result<String, Refused> {
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let (start, end) = document(&lines, namespace, name)?;
+    let (start, end) = document(&lines, kind, namespace, name)?;
     let doc = &lines[start..end];
     let Some(meta) = doc
         .iter()
@@ -60,8 +62,13 @@ pub fn set_annotations(
     Ok(join(lines, newline, text))
 }
 
-/// The lines `[start, end)` of the one document in `lines` that is the Workload.
-fn document(lines: &[String], namespace: &str, name: &str) -> Result<(usize, usize), Refused> {
+/// The lines `[start, end)` of the one document in `lines` that is the `kind` `namespace/name`.
+fn document(
+    lines: &[String],
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<(usize, usize), Refused> {
     let mut bounds = vec![0];
     for (i, l) in lines.iter().enumerate() {
         if is_separator(l) {
@@ -75,11 +82,9 @@ fn document(lines: &[String], namespace: &str, name: &str) -> Result<(usize, usi
         let (s, e) = (pair[0], pair[1]);
         let text = lines[s..e].join("\n");
         let out = weft_core::load::parse_str("doc", &text);
-        let hit = out.config.resources.iter().any(|l| match &l.resource {
-            weft_core::Resource::Workload(w) => {
-                w.metadata.name == name && w.metadata.namespace() == namespace
-            }
-            _ => false,
+        let hit = out.config.resources.iter().any(|l| {
+            let m = meta(&l.resource, kind);
+            m.is_some_and(|m| m.name == name && m.namespace() == namespace)
         });
         if hit {
             found.push((s, e));
@@ -87,24 +92,33 @@ fn document(lines: &[String], namespace: &str, name: &str) -> Result<(usize, usi
     }
     let [(s, e)] = found[..] else {
         return refuse(match found.len() {
-            0 => format!("no Workload {namespace}/{name} found in it"),
-            n => format!("{n} documents define Workload {namespace}/{name}"),
+            0 => format!("no {kind} {namespace}/{name} found in it"),
+            n => format!("{n} documents define {kind} {namespace}/{name}"),
         });
     };
     if s > 0 && lines[s - 1].trim_end() != "---" {
         return refuse("its document starts with content on the `---` line");
     }
-    let kind = lines[s..e].iter().find_map(|l| match split_key(l) {
+    let written = lines[s..e].iter().find_map(|l| match split_key(l) {
         Some(("kind", v, _)) if !l.starts_with(' ') => Some(unquote(v.trim())),
         _ => None,
     });
-    if kind.as_deref() != Some("Workload") {
+    if written.as_deref() != Some(kind) {
         return refuse(format!(
             "it is a {} here: set the annotations on its pod template by hand",
-            kind.unwrap_or_else(|| "document without a `kind`".into())
+            written.unwrap_or_else(|| "document without a `kind`".into())
         ));
     }
     Ok((s, e))
+}
+
+/// The metadata of `r` when it is of `kind` (`Workload` or `Gateway`).
+pub fn meta<'r>(r: &'r weft_core::Resource, kind: &str) -> Option<&'r weft_core::meta::ObjectMeta> {
+    match (r, kind) {
+        (weft_core::Resource::Workload(w), "Workload") => Some(&w.metadata),
+        (weft_core::Resource::Gateway(g), "Gateway") => Some(&g.metadata),
+        _ => None,
+    }
 }
 
 fn is_separator(line: &str) -> bool {

@@ -8,9 +8,11 @@ use weft_core::quantity::{Cpu, Memory};
 use weft_core::resources::mesh::ProxyResources;
 use weft_core::sizing::{self, Footprint, ISTIO_DEFAULTS, Price, Recommendation};
 
-/// One workload, sized.
+/// One workload (or waypoint), sized.
 #[derive(Debug, Clone)]
 pub struct Sized {
+    /// `Workload`, or `Gateway` for a waypoint.
+    pub kind: &'static str,
     pub namespace: String,
     pub name: String,
     /// The config file that defines it.
@@ -25,6 +27,14 @@ pub struct Sized {
 impl Sized {
     pub fn id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The id, marked when it is a waypoint.
+    fn label(&self) -> String {
+        match self.kind {
+            "Gateway" => format!("{} (waypoint)", self.id()),
+            _ => self.id(),
+        }
     }
 
     /// Requests freed across its pods (negative: needed) against the current settings and
@@ -46,7 +56,7 @@ pub struct Report<'a> {
     pub since: Duration,
     pub price: Price,
     pub workloads: &'a [Sized],
-    /// Workloads sampled that are not Workloads of the config (waypoints, gateways).
+    /// Workloads sampled that are neither Workloads nor waypoints of the config.
     pub not_sized: &'a [String],
 }
 
@@ -75,6 +85,7 @@ impl Report<'_> {
                 let r = w.recommendation.as_ref();
                 json!({
                     "workload": w.id(),
+                    "kind": w.kind,
                     "namespace": w.namespace,
                     "name": w.name,
                     "file": w.file,
@@ -129,7 +140,7 @@ impl Report<'_> {
         for w in self.workloads {
             let c = &w.current;
             let Some(r) = &w.recommendation else {
-                rows.push(vec![w.id(), w.replicas.to_string(), "none".into()]);
+                rows.push(vec![w.label(), w.replicas.to_string(), "none".into()]);
                 rows.last_mut().unwrap().resize(7, "-".into());
                 continue;
             };
@@ -139,7 +150,7 @@ impl Report<'_> {
                 samples += " (low)";
             }
             rows.push(vec![
-                w.id(),
+                w.label(),
                 w.replicas.to_string(),
                 samples,
                 arrow(cpu(c.requests.cpu), cpu(r.requests.cpu)),
@@ -150,7 +161,7 @@ impl Report<'_> {
         }
         let mut out = crate::get::table(&rows);
         for w in self.workloads {
-            out += &format!("\n{} ({}):\n", w.id(), w.file);
+            out += &format!("\n{} ({}):\n", w.label(), w.file);
             let Some(r) = &w.recommendation else {
                 out += &format!(
                     "  no proxy samples in the last {}: does it run with a sidecar, under load?\n",
@@ -188,7 +199,7 @@ requests, which are reserved whether used or not.\n",
         );
         if !self.not_sized.is_empty() {
             out += &format!(
-                "Not sized (no Workload in the config): {}.\n",
+                "Not sized (neither a Workload nor a waypoint of the config): {}.\n",
                 self.not_sized.join(", ")
             );
         }

@@ -172,6 +172,10 @@ fn rule_texts_name_the_floors() {
     assert!(text("WEFT0301").contains(&format!("under {PROXY_MEMORY_FLOOR}")));
     assert!(text("WEFT0302").contains(&format!("under {PROXY_CPU_FLOOR}")));
     assert!(text("WEFT0310").contains(&format!("{OVERSIZED_CPU} CPU and {OVERSIZED_MEMORY}")));
+    // And so do the annotations' docs (docs/config.md).
+    let doc = |k| crate::annotations::key(k).unwrap().doc;
+    assert!(doc(PROXY_CPU_LIMIT).contains(&format!("at least {PROXY_CPU_FLOOR}")));
+    assert!(doc(PROXY_MEMORY_LIMIT).contains(&format!("at least {PROXY_MEMORY_FLOOR}")));
 }
 
 /// A Workload annotated with `r`, analyzed: its resource findings.

@@ -36,6 +36,7 @@ fn sized(dir: &TempDir) -> Vec<Sized> {
     ["cart", "web"]
         .iter()
         .map(|name| Sized {
+            kind: "Workload",
             namespace: "shop".into(),
             name: name.to_string(),
             file: file.clone(),
@@ -127,6 +128,7 @@ fn a_document_it_cannot_edit_is_named_with_the_values_to_set() {
 #[test]
 fn an_edit_that_changes_more_than_annotations_is_caught() {
     let change = Change {
+        kind: "Workload",
         namespace: "shop".into(),
         name: "cart".into(),
         values: vec![(PROXY_CPU_LIMIT, "100m".into())],

@@ -27,7 +27,8 @@ fn load(text: &str) -> Vec<Resource> {
 /// Edits `text` for `ns/name` and checks that the result loads to the same resources but
 /// for that Workload's annotations, which gain `values()` over `before`.
 fn edit(text: &str, ns: &str, name: &str) -> String {
-    let out = set_annotations(text, ns, name, &values()).unwrap_or_else(|e| panic!("{e}"));
+    let out =
+        set_annotations(text, "Workload", ns, name, &values()).unwrap_or_else(|e| panic!("{e}"));
     let (old, new) = (load(text), load(&out));
     assert_eq!(old.len(), new.len(), "{out}");
     for (o, n) in old.iter().zip(&new) {
@@ -205,7 +206,7 @@ fn forms_it_cannot_edit_safely_are_refused_with_the_reason() {
         ),
     ];
     for (text, why) in cases {
-        let err = set_annotations(text, "default", "api", &values()).unwrap_err();
+        let err = set_annotations(text, "Workload", "default", "api", &values()).unwrap_err();
         assert!(err.0.contains(why), "{err} for\n{text}");
     }
 }
@@ -226,7 +227,7 @@ spec:
     // The loader reads it as a Workload; its annotations live in the pod template.
     let loaded = load(text);
     assert!(matches!(loaded[..], [Resource::Workload(_)]), "{loaded:?}");
-    let err = set_annotations(text, "shop", "api", &values()).unwrap_err();
+    let err = set_annotations(text, "Workload", "shop", "api", &values()).unwrap_err();
     assert!(err.0.contains("a Deployment here"), "{err}");
 }
 
@@ -237,4 +238,33 @@ fn scalars_that_would_read_as_numbers_are_quoted() {
     assert_eq!(scalar("1.5"), "\"1.5\"");
     assert_eq!(scalar("64Mi"), "64Mi");
     assert_eq!(scalar("true"), "\"true\"");
+}
+
+#[test]
+fn a_waypoint_gateway_is_edited_like_a_workload() {
+    let text = "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: waypoint
+  namespace: shop
+spec:
+  gatewayClassName: weft-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+";
+    let out = set_annotations(text, "Gateway", "shop", "waypoint", &values()).unwrap();
+    assert!(
+        out.contains("  namespace: shop\n  annotations:\n    weft.dev/proxy-cpu-request: 15m\n"),
+        "{out}"
+    );
+    let loaded = load(&out);
+    let Resource::Gateway(g) = &loaded[0] else {
+        panic!("{loaded:?}")
+    };
+    assert_eq!(
+        g.metadata.annotations["weft.dev/proxy-memory-limit"],
+        "32Mi"
+    );
+    // Not a Workload of that name.
+    let err = set_annotations(text, "Workload", "shop", "waypoint", &values()).unwrap_err();
+    assert!(err.0.contains("no Workload shop/waypoint"), "{err}");
 }

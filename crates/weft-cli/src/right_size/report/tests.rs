@@ -17,6 +17,7 @@ fn points(cpu_m: u64, mib: u64, n: u64) -> Vec<Point> {
 fn workloads() -> Vec<Sized> {
     let current = ProxyDefaults::default().resources;
     let one = |name: &str, replicas, pts: &[Point]| Sized {
+        kind: "Workload",
         namespace: "shop".into(),
         name: name.into(),
         file: format!("cfg/{name}.yaml"),
