@@ -20,6 +20,7 @@ mod proxy;
 mod proxy_config;
 mod restart;
 mod revision;
+mod right_size;
 mod rollout;
 mod running;
 mod stat;
@@ -47,7 +48,7 @@ shutdown, metrics and JSON access logs are on.",
     after_help = "Start with `weft analyze examples/shop` to check a configuration, `weft up examples/shop` to run it.\n\
 Something wrong in a running mesh? `weft analyze --live` lists every fault with its fix; \
 `weft diagnose POD SERVICE[:PORT][/PATH]` explains one request end to end; `weft check` checks the machine and the mesh.\n\
-Docs: docs/config.md (every kind and field), docs/diagnose.md, `weft analyze --explain CODE`."
+Docs: docs/config.md (every kind and field), docs/diagnose.md, docs/right-size.md, `weft analyze --explain CODE`."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -91,6 +92,9 @@ enum Command {
     /// Per workload, Service or pod: meshed pods, success rate, requests a second, latency
     /// percentiles and open connections, from two scrapes of every proxy (no Prometheus).
     Stat(stat::Args),
+    /// Recommend proxy CPU and memory requests and limits per workload from what its proxies
+    /// were measured using, with the reasoning and the saving; --apply writes them.
+    RightSize(right_size::Args),
     /// Run a whole mesh on this machine: pods as network namespaces, sidecars, ingress.
     Up(up::Args),
     /// Stop a mesh started by `weft up` and remove everything it created.
@@ -182,6 +186,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Top(args) => top::run(args),
         Command::Stat(args) => stat::run(args),
+        Command::RightSize(args) => right_size::run(args),
         Command::Up(args) => up::run(args),
         Command::Down(args) => up::down(args),
         Command::Restart(args) => restart::run(args),

@@ -15,6 +15,7 @@ pub mod model;
 pub mod quantity;
 pub mod resources;
 pub mod schema;
+pub mod sizing;
 
 pub use load::{Config, ConfigError, Loaded, Location, load_paths, parse_str};
 pub use resources::{Kind, Resource};

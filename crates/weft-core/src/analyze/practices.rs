@@ -10,7 +10,8 @@ use crate::duration::Duration;
 use crate::load::Loaded;
 use crate::quantity::{Cpu, Memory};
 use crate::resources::Resource;
-use crate::resources::mesh::{MtlsMode, PROXY_CPU_FLOOR, PROXY_MEMORY_FLOOR};
+use crate::resources::mesh::MtlsMode;
+use crate::sizing::{OVERSIZED_CPU, OVERSIZED_MEMORY, PROXY_CPU_FLOOR, PROXY_MEMORY_FLOOR};
 
 pub const RULES: &[Rule] = &[
     Rule {
@@ -229,9 +230,6 @@ spec:
 "#,
     },
 ];
-
-const OVERSIZED_CPU: Cpu = Cpu(100);
-const OVERSIZED_MEMORY: Memory = Memory(128 << 20);
 
 /// Where a proxy setting can be written: a Mesh field, or an annotation.
 struct Site<'a> {

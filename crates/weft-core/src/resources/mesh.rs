@@ -182,10 +182,6 @@ fn default_limits() -> ResourceAmounts {
     }
 }
 
-/// The smallest limits a weft proxy can run under without being throttled or killed.
-pub const PROXY_CPU_FLOOR: Cpu = Cpu(100);
-pub const PROXY_MEMORY_FLOOR: Memory = Memory(32 << 20);
-
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
