@@ -268,7 +268,8 @@ fn a_local_ratelimit_envoy_filter_becomes_a_traffic_policy_on_the_selected_servi
     );
     let extras = STRUCT.replace("stat_prefix:", "status: {code: 503}, stat_prefix:");
     // (typed_config, selector, context, the TrafficPolicy's spec or None, notes it must carry)
-    let cases: [(&str, &str, &str, Option<Value>, &[&str]); 7] = [
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<Value>, &'a [&'a str]);
+    let cases: [Case; 7] = [
         (
             STRUCT,
             "{app: reviews}",
