@@ -183,8 +183,9 @@ impl Report<'_> {
         let (pods, current, istio) = self.totals();
         let i = &ISTIO_DEFAULTS.requests;
         out += &format!(
-            "\nTotal over {pods} pods: {} against the current settings; {} against Istio's \
+            "\nTotal over {pods} {}: {} against the current settings; {} against Istio's \
 defaults ({}/{} requests per proxy).\n",
+            if pods == 1 { "pod" } else { "pods" },
             self.saving(current),
             self.saving(istio),
             cpu(i.cpu),
