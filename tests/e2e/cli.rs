@@ -230,6 +230,15 @@ fn a_rejected_change_shows_in_status_with_its_problem_and_in_events() {
     mesh.eventually("every proxy in sync", T, || {
         mesh.weft(&["status"]).status.success()
     });
+    // A fresh mesh: every pod runs the revision it asks for.
+    let fresh = text(&mesh.weft(&["status"]));
+    let pods: Vec<&str> = (fresh.lines())
+        .skip_while(|l| !l.starts_with("POD "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(pods.len(), 7, "{fresh}");
+    assert!(pods.iter().all(|l| l.ends_with("CURRENT")), "{fresh}");
 
     cfg.write("broken.yaml", BROKEN);
     mesh.eventually("the change is rejected", T, || {

@@ -253,6 +253,8 @@ async fn launch(t: &mut Teardown, weft: &Path) -> anyhow::Result<(Addresses, Rea
     forwarding.push(forward::bind(plan.discovery(), "mTLS discovery", host, discovery).await?);
     forwarding.push(forward::bind(plan.admin, "control-plane admin", local, admin).await?);
     let first = controls.start(0).await?;
+    // Every pod asks for the first revision (its `default` tag) or names another.
+    pods.refresh_wanted();
     // The first revision's own ports, but the admin everyone knows.
     let cp = ControlAddresses {
         admin: plan.admin,
