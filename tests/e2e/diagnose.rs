@@ -345,7 +345,12 @@ fn diagnose_names_each_fault_and_its_fix() {
                 && text(&out).contains("FAIL config accepted: the last change was rejected")
         },
     );
+    // The diagnosis goes on from the documents that load, the broken directory its problem.
     let (ok, out) = diagnose(&mesh, "frontend", "catalog:8080/items");
-    assert!(!ok && out.contains("does not load"), "{out}");
+    assert!(!ok && out.contains("does not load (1 error)"), "{out}");
+    assert!(out.contains("broken.yaml"), "{out}");
+    assert!(out.contains("fix what `weft analyze"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("FAIL Config ")), "{out}");
+    assert!(out.lines().any(|l| l.contains(" Route ")), "{out}");
     mesh.down();
 }

@@ -151,6 +151,22 @@ async fn diagnose(
     headers: &[(String, String)],
 ) -> anyhow::Result<Report> {
     let mut r = Report::default();
+    if let Some(why) = &facts.unloaded {
+        let lines = vec![
+            why.clone(),
+            "the control plane keeps its last good config; what follows reads the documents \
+             that load, which may differ from what the mesh runs"
+                .into(),
+        ];
+        r.step("Config", Mark::Fail, lines);
+        r.problem(Problem::new(
+            why.clone(),
+            format!(
+                "fix what `weft analyze {}` reports; the mesh applies the directory once it loads",
+                facts.plan.config_dir.display()
+            ),
+        ));
+    }
     let (src, src_status) = facts.source(&args.source)?;
     let ask = checks::Request { method, headers };
     let Some((svc, port)) = checks::name(facts, src, dst, &mut r) else {

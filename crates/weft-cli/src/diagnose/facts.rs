@@ -19,6 +19,10 @@ pub struct Facts {
     pub snapshot: Snapshot,
     pub pods: Vec<Pod>,
     pub config: weft_core::Config,
+    /// Why the configuration directory does not load as a whole, when it does not: the
+    /// control plane keeps its last good config, and what is read here are the documents
+    /// that do load.
+    pub unloaded: Option<String>,
 }
 
 impl Facts {
@@ -27,14 +31,14 @@ impl Facts {
             .status()
             .context("the mesh has no status yet (is it starting?)")?;
         let loaded = weft_core::load_paths(&[&plan.config_dir]);
-        if !loaded.errors.is_empty() {
-            let first = &loaded.errors[0];
-            bail!(
-                "the config in {} does not load ({} errors; the control plane keeps the last good one): {first}",
+        let unloaded = loaded.errors.first().map(|first| {
+            format!(
+                "the config in {} does not load ({} error{}): {first}",
                 plan.config_dir.display(),
-                loaded.errors.len()
-            );
-        }
+                loaded.errors.len(),
+                if loaded.errors.len() == 1 { "" } else { "s" }
+            )
+        });
         let pods_file = Plan::pods_file(&dir.path);
         let listed: PodList = std::fs::read(&pods_file)
             .ok()
@@ -48,6 +52,7 @@ impl Facts {
             snapshot,
             pods: listed.pods,
             config: loaded.config,
+            unloaded,
         })
     }
 
