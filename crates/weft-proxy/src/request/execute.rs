@@ -88,8 +88,8 @@ async fn attempts(
             // The last try owns the upgrade, if any.
             p.extensions = std::mem::take(&mut parts.extensions);
         }
-        // The first attempt streams the body; a retry was decided only with its copy whole.
-        let b = (body.take().or_else(|| replay.again())).unwrap_or_else(body::empty);
+        // The first attempt streams the body; a retry is decided with its copy in hand.
+        let b = body.take().unwrap_or_else(body::empty);
         // Boxed: the timeout moves it, and it is several KiB.
         let sent = Box::pin(forward::forward(
             &shared.pool,
@@ -113,11 +113,10 @@ async fn attempts(
                 } else {
                     pick.success()
                 }
-                if !retry.again_after_status(attempt, status.as_u16(), res.headers())
-                    || !replay.ready()
-                    || !budget(shared, &mut in_flight, plan)
-                {
-                    return Ok(respond(res, &plan.response_filters));
+                let again = retry.again_after_status(attempt, status.as_u16(), res.headers());
+                match again.then(|| replay.again()).flatten() {
+                    Some(next) if budget(shared, &mut in_flight, plan) => body = Some(next),
+                    _ => return Ok(respond(res, &plan.response_filters)),
                 }
                 drop(res);
             }
@@ -125,11 +124,10 @@ async fn attempts(
                 if e.endpoint_failed() {
                     pick.failure();
                 }
-                if !retry.again_after_error(attempt, &e, &parts.method)
-                    || !replay.ready()
-                    || !budget(shared, &mut in_flight, plan)
-                {
-                    return Err(e);
+                let again = retry.again_after_error(attempt, &e, &parts.method);
+                match again.then(|| replay.again()).flatten() {
+                    Some(next) if budget(shared, &mut in_flight, plan) => body = Some(next),
+                    _ => return Err(e),
                 }
             }
         }
