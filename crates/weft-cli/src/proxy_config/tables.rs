@@ -3,7 +3,7 @@
 //! proxy's own live state (FETCHED, OUTLIER CHECK) are named in a closing note.
 
 use weft_core::model::effective::{Cluster, Direction, Effective, RouteEntry, Tls};
-use weft_core::model::{Backend, ClientPolicy};
+use weft_core::model::{Backend, ClientPolicy, Retry};
 use weft_core::resources::http_route::{HttpRouteMatch, PathMatchType};
 use weft_core::resources::route_common::StringMatchType;
 
@@ -72,15 +72,23 @@ pub fn routes(e: &Effective) -> String {
                 matcher(entry),
                 backends(&entry.backends, ns, r.port, entry),
                 entry.timeout.map_or("-".into(), |t| t.to_string()),
-                entry.retry.as_ref().map_or("-".into(), |r| {
-                    let codes: Vec<String> = r.codes.iter().map(u16::to_string).collect();
-                    format!("{}x {}", r.attempts, codes.join(","))
-                }),
+                entry.retry.as_ref().map_or("-".into(), retries),
                 entry.rule.clone(),
             ]);
         }
     }
     table(&rows)
+}
+
+/// Retries, status codes and gRPC statuses retried: `2x 503`, `2x 503 grpc 14`.
+fn retries(r: &Retry) -> String {
+    let codes: Vec<String> = r.codes.iter().map(u16::to_string).collect();
+    let mut cell = format!("{}x {}", r.attempts, codes.join(","));
+    if !r.grpc_codes.is_empty() {
+        let grpc: Vec<String> = r.grpc_codes.iter().map(u32::to_string).collect();
+        cell = format!("{} grpc {}", cell.trim_end(), grpc.join(","));
+    }
+    cell
 }
 
 /// A Service's names in a line: the first two and how many more.

@@ -209,8 +209,12 @@ fn typed(kind: Kind, v: Value) -> Result<Resource, serde_path_to_error::Error<se
 fn invalid(resource: &Resource) -> Option<(String, String, String)> {
     match resource {
         Resource::TrafficPolicy(p) => {
-            let (field, message, hint) = p.spec.local_rate_limit.as_ref()?.problem()?;
-            Some((format!("spec.localRateLimit.{field}"), message, hint))
+            let limit = p.spec.local_rate_limit.as_ref().and_then(|l| l.problem());
+            if let Some((field, message, hint)) = limit {
+                return Some((format!("spec.localRateLimit.{field}"), message, hint));
+            }
+            let (field, message, hint) = p.spec.retries.as_ref()?.problem()?;
+            Some((format!("spec.retries.{field}"), message, hint))
         }
         _ => None,
     }

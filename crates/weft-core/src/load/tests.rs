@@ -274,3 +274,42 @@ fn a_local_rate_limit_that_cannot_work_names_its_field() {
     );
     assert!(ok.errors.is_empty(), "{:#?}", ok.errors);
 }
+
+#[test]
+fn an_unknown_retry_condition_names_its_field() {
+    let policy = |retry_on: &str| {
+        format!(
+            "apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {{name: web}}\nspec:\n  targetRefs: [{{kind: Service, name: web}}]\n  retries:\n    retryOn: {retry_on}\n"
+        )
+    };
+    for (retry_on, path, message) in [
+        (
+            "[unavailable, unavailabel]",
+            "spec.retries.retryOn[1]",
+            "\"unavailabel\"",
+        ),
+        (
+            "[retriable-4xx]",
+            "spec.retries.retryOn[0]",
+            "\"retriable-4xx\"",
+        ),
+        ("[\"700\"]", "spec.retries.retryOn[0]", "\"700\""),
+    ] {
+        let e = one_error(&policy(retry_on));
+        assert_eq!(e.path.as_deref(), Some(path), "{retry_on}");
+        assert!(e.message.contains(message), "{}", e.message);
+        assert!(
+            e.hint.as_deref().is_some_and(|h| h.contains("unavailable")),
+            "{:?}",
+            e.hint
+        );
+        assert_eq!(e.location.line, 7, "{retry_on}");
+    }
+    let ok = parse_str(
+        "mesh.yaml",
+        &policy(
+            "[connect-failure, reset, 5xx, gateway-error, \"429\", unavailable, cancelled, deadline-exceeded, resource-exhausted, internal]",
+        ),
+    );
+    assert!(ok.errors.is_empty(), "{:#?}", ok.errors);
+}

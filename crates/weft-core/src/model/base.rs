@@ -483,9 +483,11 @@ fn traffic_policies(
                 c.max_ejection_percent = o.max_ejection_percent;
             }
             if let Some(r) = &p.spec.retries {
+                let on = r.conditions();
                 c.retry = Some(Retry {
                     attempts: r.attempts,
-                    codes: r.retry_on.iter().filter_map(|s| s.parse().ok()).collect(),
+                    codes: on.codes,
+                    grpc_codes: on.grpc_codes,
                     backoff: crate::duration::Duration::from_millis(25),
                 });
                 c.per_try_timeout = r.per_try_timeout;

@@ -256,6 +256,10 @@ pub struct Retry {
     pub attempts: u32,
     /// Status codes that are retried (connection failures always are).
     pub codes: Vec<u16>,
+    /// gRPC status codes that are retried when a response head carries them (a trailers-only
+    /// gRPC answer), as Envoy's `retryOn: unavailable` etc. Absent for older proxies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grpc_codes: Vec<u32>,
     pub backoff: Duration,
 }
 
@@ -470,5 +474,7 @@ mod tests_gamma;
 mod tests_pods;
 #[cfg(test)]
 mod tests_ratelimit;
+#[cfg(test)]
+mod tests_retry;
 #[cfg(test)]
 mod tests_waypoint;

@@ -92,6 +92,8 @@ pub(super) fn attach(
                             } else {
                                 x.codes.clone()
                             },
+                            // The Gateway API's route retry has no gRPC conditions.
+                            grpc_codes: Vec::new(),
                             backoff: x.backoff.unwrap_or(Duration::from_millis(25)),
                         });
                         let mut filters = rule.filters.clone();

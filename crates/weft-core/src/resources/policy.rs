@@ -338,10 +338,92 @@ pub struct Retries {
     /// Timeout of each attempt. Default: none (the request timeout applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_try_timeout: Option<Duration>,
-    /// Conditions: `connect-failure`, `reset`, `5xx`, `gateway-error`, or a status code.
-    /// Default: connect-failure, reset, 503.
+    /// Conditions: `connect-failure`, `reset`, `5xx` (500–599), `gateway-error` (502, 503,
+    /// 504), a status code, or a gRPC status a response head carries (a trailers-only gRPC
+    /// answer, which arrives as HTTP 200): `cancelled`, `deadline-exceeded`,
+    /// `resource-exhausted`, `internal`, `unavailable`. As in Envoy, a gRPC status that arrives
+    /// after a streamed body is not retried. Connection failures and resets are always retried
+    /// when the request can be sent again: one without a body, or a gRPC call whose body (up to
+    /// 64 KiB) the proxy has read whole. Default: connect-failure, reset, 503.
     #[serde(default = "default_retry_on")]
     pub retry_on: Vec<String>,
+}
+
+/// The gRPC conditions of `retryOn` (Envoy's names) and the `grpc-status` each retries.
+pub const GRPC_RETRY_ON: [(&str, u32); 5] = [
+    ("cancelled", 1),
+    ("deadline-exceeded", 4),
+    ("resource-exhausted", 8),
+    ("internal", 13),
+    ("unavailable", 14),
+];
+
+/// What `retryOn` retries besides connection failures and resets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryOn {
+    /// HTTP status codes, sorted, without duplicates.
+    pub codes: Vec<u16>,
+    /// gRPC status codes, sorted, without duplicates.
+    pub grpc_codes: Vec<u32>,
+}
+
+impl Retries {
+    /// The codes `retryOn` names; conditions it does not know (loading refuses them, see
+    /// [`Retries::problem`]) are skipped.
+    pub fn conditions(&self) -> RetryOn {
+        let mut on = RetryOn::default();
+        for cond in &self.retry_on {
+            match condition(cond) {
+                Some(Condition::Status(codes)) => on.codes.extend(codes),
+                Some(Condition::Grpc(code)) => on.grpc_codes.push(code),
+                Some(Condition::Connection) | None => {}
+            }
+        }
+        on.codes.sort_unstable();
+        on.codes.dedup();
+        on.grpc_codes.sort_unstable();
+        on.grpc_codes.dedup();
+        on
+    }
+
+    /// What is wrong with the retries, if anything: the field (under `retries`), the problem,
+    /// and the fix.
+    pub fn problem(&self) -> Option<(String, String, String)> {
+        let (i, cond) = (self.retry_on.iter().enumerate()).find(|(_, c)| condition(c).is_none())?;
+        let grpc: Vec<&str> = GRPC_RETRY_ON.iter().map(|(n, _)| *n).collect();
+        Some((
+            format!("retryOn[{i}]"),
+            format!("unknown retry condition {cond:?}"),
+            format!(
+                "write connect-failure, reset, 5xx, gateway-error, a status code (100-599), or a gRPC condition: {}",
+                grpc.join(", ")
+            ),
+        ))
+    }
+}
+
+/// One `retryOn` condition.
+enum Condition {
+    /// A connection failure or reset: always retried.
+    Connection,
+    Status(Vec<u16>),
+    Grpc(u32),
+}
+
+/// The condition `name` stands for; None when it is not one.
+fn condition(name: &str) -> Option<Condition> {
+    Some(match name {
+        "connect-failure" | "reset" => Condition::Connection,
+        "5xx" => Condition::Status((500..=599).collect()),
+        "gateway-error" => Condition::Status(vec![502, 503, 504]),
+        other => match GRPC_RETRY_ON.iter().find(|(n, _)| *n == other) {
+            Some((_, code)) => Condition::Grpc(*code),
+            None => match other.parse::<u16>() {
+                Ok(code) if (100..=599).contains(&code) => Condition::Status(vec![code]),
+                _ => return None,
+            },
+        },
+    })
 }
 
 fn default_attempts() -> u32 {

@@ -1,7 +1,8 @@
 //! Carrying out a [`Forward`] plan: mirrors sent, then attempts, each to an endpoint the
 //! backend's balancer picks (avoiding those already tried), under the per-try timeout, until
-//! one answers or [`retry`](super::retry) and the destination's retry budget say stop; all
-//! under the request timeout. Endpoint health learns from every attempt.
+//! one answers or [`retry`](super::retry) and the destination's retry budget say stop, or the
+//! body cannot be sent again ([`replay`](super::replay)); all under the request timeout.
+//! Endpoint health learns from every attempt.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use http_body_util::BodyExt;
 use weft_core::resources::http_route::HttpRouteFilter;
 
 use super::plan::{Forward, Mirror};
+use super::replay::Replay;
 use crate::balance::{InFlight, Tried};
 use crate::body::{self, Body};
 use crate::error::{Kind, ProxyError};
@@ -53,7 +55,8 @@ async fn attempts(
     let no_endpoint = || ProxyError::from(Kind::NoHealthyEndpoint(svc.config.key()));
     // A backend with a waypoint is reached through it: each attempt picks an instance.
     let via = Via::of(shared, &svc.config, plan.port).await?;
-    let mut body = Some(body);
+    let (first, replay) = Replay::new(body, retry.attempts > 1);
+    let mut body = Some(first);
     let mut tried = Tried::default();
     let mut in_flight = svc.balancer.budget().request();
     let mut attempt = 0;
@@ -85,6 +88,7 @@ async fn attempts(
             // The last try owns the upgrade, if any.
             p.extensions = std::mem::take(&mut parts.extensions);
         }
+        // The first attempt streams the body; a retry is decided with its copy in hand.
         let b = body.take().unwrap_or_else(body::empty);
         // Boxed: the timeout moves it, and it is several KiB.
         let sent = Box::pin(forward::forward(
@@ -109,10 +113,10 @@ async fn attempts(
                 } else {
                     pick.success()
                 }
-                if !retry.again_after_status(attempt, status.as_u16())
-                    || !budget(shared, &mut in_flight, plan)
-                {
-                    return Ok(respond(res, &plan.response_filters));
+                let again = retry.again_after_status(attempt, status.as_u16(), res.headers());
+                match again.then(|| replay.again()).flatten() {
+                    Some(next) if budget(shared, &mut in_flight, plan) => body = Some(next),
+                    _ => return Ok(respond(res, &plan.response_filters)),
                 }
                 drop(res);
             }
@@ -120,10 +124,10 @@ async fn attempts(
                 if e.endpoint_failed() {
                     pick.failure();
                 }
-                if !retry.again_after_error(attempt, &e, &parts.method)
-                    || !budget(shared, &mut in_flight, plan)
-                {
-                    return Err(e);
+                let again = retry.again_after_error(attempt, &e, &parts.method);
+                match again.then(|| replay.again()).flatten() {
+                    Some(next) if budget(shared, &mut in_flight, plan) => body = Some(next),
+                    _ => return Err(e),
                 }
             }
         }

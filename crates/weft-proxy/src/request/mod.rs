@@ -8,7 +8,8 @@
 //! 4. [`plan::plan`] (pure): filters applied, then either an answer (a redirect) or a
 //!    [`plan::Forward`]: backend, port, upstream HTTP version, timeouts, retry policy, mirrors.
 //! 5. [`execute`]: attempts against endpoints the balancer picks, with per-try timeouts and
-//!    the retry decisions of [`retry`]; mirrors sent; response filters applied.
+//!    the retry decisions of [`retry`] (a gRPC call's body kept for them by [`replay`]);
+//!    mirrors sent; response filters applied.
 //! 6. [`Shared::finish`]: an error becomes its `weft-error` response; the access log and
 //!    metrics get the record.
 
@@ -28,6 +29,7 @@ use crate::shared::Shared;
 pub(crate) mod execute;
 pub(crate) mod fault;
 pub(crate) mod plan;
+pub(crate) mod replay;
 pub(crate) mod retry;
 pub(crate) mod table;
 

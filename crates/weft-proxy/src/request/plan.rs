@@ -119,10 +119,18 @@ pub(crate) fn route<'a>(
     })
 }
 
+/// Whether the request is a gRPC call (`content-type: application/grpc`, `+proto` etc.).
+fn is_grpc(parts: &Parts) -> bool {
+    let ct = parts.headers.get(http::header::CONTENT_TYPE);
+    ct.and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
 /// Applies the filters to the request and decides how to send it to `service`, the Service of
 /// `route.backend` (`None` only when the route answers by itself). Timeouts and retries come
 /// from the rule, else the called Service's policy (the table's), else the backend's.
-/// `bodiless`: the request has no body, so it can be sent again and mirrored.
+/// `bodiless`: the request has no body, so it can be sent again and mirrored (a gRPC call with
+/// a body can be sent again too).
 pub(crate) fn plan(
     route: Route<'_>,
     service: Option<Arc<ServiceEntry>>,
@@ -164,9 +172,11 @@ pub(crate) fn plan(
     let per_try = rule
         .and_then(|r| r.per_try_timeout)
         .or(policy.per_try_timeout);
-    // A body can be sent once, and an upgrade hands the connection over on the first answer:
-    // neither is sent again.
-    let retry = Policy::new(retry, per_try.map(|d| d.as_std()), bodiless && !upgrade);
+    // A body is streamed, and sent once — but a gRPC call always has one, and is kept for its
+    // retries (see `replay`). An upgrade hands the connection over on the first answer: it is
+    // never sent again.
+    let replayable = (bodiless || is_grpc(parts)) && !upgrade;
+    let retry = Policy::new(retry, per_try.map(|d| d.as_std()), replayable);
     let mut response_filters = Vec::new();
     let mut mirrors = Vec::new();
     if let Some(rule) = rule {

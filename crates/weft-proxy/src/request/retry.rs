@@ -1,9 +1,13 @@
 //! When an attempt is sent again, and after how long. Pure, and table-tested below: the
 //! caller also asks the destination's retry budget before each retry.
+//!
+//! An answer is retried on its head only, before any of its body is passed on: on its HTTP
+//! status, or, as Envoy does, on the `grpc-status` a trailers-only gRPC answer carries in its
+//! head. A gRPC status that arrives in trailers, after a streamed body, is final.
 
 use std::time::Duration;
 
-use http::Method;
+use http::{HeaderMap, Method};
 use weft_core::model::Retry;
 
 use crate::error::ProxyError;
@@ -18,6 +22,8 @@ pub(crate) struct Policy {
     pub attempts: u32,
     /// Response status codes that are tried again.
     pub codes: Vec<u16>,
+    /// `grpc-status` codes of a response head that are tried again.
+    pub grpc_codes: Vec<u32>,
     /// Wait before the first retry; doubled for each further one.
     pub backoff: Duration,
     /// Limit on each attempt.
@@ -36,14 +42,23 @@ impl Policy {
         Policy {
             attempts: if replayable { retries + 1 } else { 1 },
             codes: retry.map(|r| r.codes.clone()).unwrap_or_default(),
+            grpc_codes: retry.map(|r| r.grpc_codes.clone()).unwrap_or_default(),
             backoff: retry.map_or(DEFAULT_BACKOFF, |r| r.backoff.as_std()),
             per_try_timeout,
         }
     }
 
-    /// Whether attempt number `attempt` (from 1), answered with `status`, is tried again.
-    pub(crate) fn again_after_status(&self, attempt: u32, status: u16) -> bool {
-        attempt < self.attempts && self.codes.contains(&status)
+    /// Whether attempt number `attempt` (from 1), answered with `status` and the response
+    /// head `headers`, is tried again.
+    pub(crate) fn again_after_status(
+        &self,
+        attempt: u32,
+        status: u16,
+        headers: &HeaderMap,
+    ) -> bool {
+        attempt < self.attempts
+            && (self.codes.contains(&status)
+                || grpc_status(headers).is_some_and(|c| self.grpc_codes.contains(&c)))
     }
 
     /// Whether attempt number `attempt` of a `method` request, failed with `e`, is tried
@@ -60,6 +75,17 @@ impl Policy {
     }
 }
 
+/// The `grpc-status` of a response head: present in a trailers-only gRPC answer.
+fn grpc_status(headers: &HeaderMap) -> Option<u32> {
+    headers
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use weft_core::duration::Duration as ModelDuration;
@@ -68,12 +94,26 @@ mod tests {
     use crate::error::Kind;
 
     fn policy(attempts: u32, codes: &[u16], replayable: bool) -> Policy {
+        grpc_policy(attempts, codes, &[], replayable)
+    }
+
+    fn grpc_policy(attempts: u32, codes: &[u16], grpc: &[u32], replayable: bool) -> Policy {
         let retry = Retry {
             attempts,
             codes: codes.to_vec(),
+            grpc_codes: grpc.to_vec(),
             backoff: ModelDuration::from_millis(10),
         };
         Policy::new(Some(&retry), None, replayable)
+    }
+
+    /// A response head with these headers.
+    fn head(headers: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(*k, http::HeaderValue::from_static(v));
+        }
+        h
     }
 
     #[test]
@@ -81,17 +121,54 @@ mod tests {
         assert_eq!(policy(2, &[503], true).attempts, 3);
         assert_eq!(policy(2, &[503], false).attempts, 1);
         assert_eq!(Policy::new(None, None, true).attempts, 1);
-        assert!(!policy(2, &[503], false).again_after_status(1, 503));
+        assert!(!policy(2, &[503], false).again_after_status(1, 503, &head(&[])));
+        let grpc = [("grpc-status", "14")];
+        assert!(!grpc_policy(2, &[], &[14], false).again_after_status(1, 200, &head(&grpc)));
     }
 
     #[test]
     fn statuses_are_retried_only_when_listed_and_attempts_remain() {
         let p = policy(2, &[503, 429], true);
-        assert!(p.again_after_status(1, 503));
-        assert!(p.again_after_status(2, 429));
-        assert!(!p.again_after_status(3, 503), "the last attempt is final");
-        assert!(!p.again_after_status(1, 500));
-        assert!(!p.again_after_status(1, 200));
+        let none = head(&[]);
+        assert!(p.again_after_status(1, 503, &none));
+        assert!(p.again_after_status(2, 429, &none));
+        assert!(
+            !p.again_after_status(3, 503, &none),
+            "the last attempt is final"
+        );
+        assert!(!p.again_after_status(1, 500, &none));
+        assert!(!p.again_after_status(1, 200, &none));
+    }
+
+    #[test]
+    fn grpc_statuses_in_the_head_are_retried_only_when_listed_and_attempts_remain() {
+        // unavailable, resource-exhausted; 503 as a status code.
+        let p = grpc_policy(2, &[503], &[8, 14], true);
+        let ct = ("content-type", "application/grpc");
+        // (attempt, status, head, retried)
+        let cases = [
+            (1, 200, head(&[ct, ("grpc-status", "14")]), true),
+            (2, 200, head(&[ct, ("grpc-status", "8")]), true),
+            (3, 200, head(&[ct, ("grpc-status", "14")]), false),
+            (1, 200, head(&[ct, ("grpc-status", "5")]), false),
+            (1, 200, head(&[ct, ("grpc-status", "0")]), false),
+            (1, 200, head(&[ct]), false),
+            (1, 200, head(&[ct, ("grpc-status", " 14 ")]), true),
+            (1, 200, head(&[ct, ("grpc-status", "unavailable")]), false),
+            (1, 200, head(&[ct, ("grpc-status", "-14")]), false),
+            (1, 503, head(&[ct, ("grpc-status", "0")]), true),
+        ];
+        for (attempt, status, h, retried) in cases {
+            assert_eq!(
+                p.again_after_status(attempt, status, &h),
+                retried,
+                "{attempt} {status} {h:?}"
+            );
+        }
+        let statuses_only = policy(2, &[503], true);
+        let unavailable = head(&[ct, ("grpc-status", "14")]);
+        assert!(!statuses_only.again_after_status(1, 200, &unavailable));
+        assert!(!Policy::new(None, None, true).again_after_status(1, 200, &unavailable));
     }
 
     #[test]

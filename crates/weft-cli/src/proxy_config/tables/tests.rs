@@ -91,6 +91,19 @@ fn routes_show_domains_matches_weighted_backends_timeouts_retries_and_rules() {
 }
 
 #[test]
+fn retries_show_status_codes_and_grpc_statuses() {
+    let r = |codes: &[u16], grpc: &[u32]| Retry {
+        attempts: 2,
+        codes: codes.to_vec(),
+        grpc_codes: grpc.to_vec(),
+        backoff: weft_core::duration::Duration::from_millis(25),
+    };
+    assert_eq!(retries(&r(&[503], &[])), "2x 503");
+    assert_eq!(retries(&r(&[502, 503], &[14])), "2x 502,503 grpc 14");
+    assert_eq!(retries(&r(&[], &[1, 14])), "2x grpc 1,14");
+}
+
+#[test]
 fn clusters_show_policy_tls_identities_and_what_the_proxy_fetched() {
     let e = frontend();
     let version = |key: &str| {

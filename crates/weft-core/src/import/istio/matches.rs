@@ -255,6 +255,7 @@ pub fn retry(r: &Retries, at: &str, notes: &mut Vec<String>) -> Result<Retry, St
     });
     let explicit = r.retry_on.is_some();
     let mut retriable = false;
+    let mut grpc: Vec<&str> = Vec::new();
     for cond in on.split(',').map(str::trim).filter(|c| !c.is_empty()) {
         match cond {
             "5xx" => codes.extend(500..=599),
@@ -265,18 +266,19 @@ pub fn retry(r: &Retries, at: &str, notes: &mut Vec<String>) -> Result<Retry, St
                 connect = true;
             }
             "cancelled" | "deadline-exceeded" | "internal" | "resource-exhausted"
-            | "unavailable" => {
-                if explicit {
-                    notes.push(format!(
-                        "{at}.retryOn {cond}: not converted (weft retries on HTTP status codes, and a gRPC error arrives as status 200)"
-                    ));
-                }
-            }
+            | "unavailable" => grpc.push(cond),
             code if code.parse::<u16>().is_ok() => codes.extend(code.parse::<u16>().ok()),
             other => notes.push(format!(
                 "{at}.retryOn {other}: not converted (weft retries connection failures, resets and status codes)"
             )),
         }
+    }
+    if explicit && !grpc.is_empty() {
+        let list = grpc.join(", ");
+        notes.push(format!(
+            "{at}.retryOn {}: not converted: a route's retry names HTTP status codes only, and a gRPC error arrives as status 200. weft retries these gRPC statuses with a TrafficPolicy on the Service (retries.retryOn: [{list}]), but a route's retry replaces the Service's: to use it, move this rule's retry there (it then applies to every route to the Service without a retry of its own)",
+            grpc.join(",")
+        ));
     }
     if retriable && codes.is_empty() {
         codes.push(503);

@@ -186,9 +186,21 @@ fn rules_pick_backends_and_override_the_called_services_policy() {
     assert_eq!(f.timeout, Some(Duration::from_secs(2)));
     assert_eq!(f.retry.per_try_timeout, Some(Duration::from_millis(500)));
     assert_eq!((f.retry.attempts, f.retry.codes.clone()), (3, vec![503]));
-    // With a body the request is sent once, whatever the rule says.
+    // With a body the request is sent once, whatever the rule says — unless it is a gRPC
+    // call, whose body is kept for its retries.
     let f = forward(both(&table(&web), 80, &mut get("/v2/x"), false, &[&v2]));
     assert_eq!(f.retry.attempts, 1);
+    for (content_type, attempts) in [
+        ("application/grpc", 3),
+        ("application/grpc+proto", 3),
+        ("application/json", 1),
+    ] {
+        let mut call = get("/v2/x");
+        call.headers
+            .insert("content-type", content_type.parse().unwrap());
+        let f = forward(both(&table(&web), 80, &mut call, false, &[&v2]));
+        assert_eq!(f.retry.attempts, attempts, "{content_type}");
+    }
     // Rule 1 sets nothing: the called Service's policy; port 0 is the Service port.
     let f = forward(both(&table(&web), 80, &mut get("/"), true, &[]));
     assert_eq!((f.service.config.key().as_str(), f.port), ("shop/web", 80));

@@ -115,6 +115,23 @@ fn virtual_services_convert_feature_by_feature() {
             },
         ),
         (
+            "retryOn a gRPC condition: noted, with the TrafficPolicy that does it",
+            "  - route: [{destination: {host: reviews}}]\n    retries: {attempts: 2, retryOn: \"unavailable,connect-failure\"}\n",
+            |c| {
+                // No status code named: the route's retry keeps weft's default codes.
+                let r = &rules(c, "reviews")[0];
+                assert_eq!(r["retry"], json!({"attempts": 2}));
+                let n = c.notes();
+                assert!(
+                    n.contains("http[0].retries.retryOn unavailable: not converted"),
+                    "{n}"
+                );
+                assert!(n.contains("retries.retryOn: [unavailable]"), "{n}");
+                assert!(n.contains("a route's retry replaces the Service's"), "{n}");
+                assert!(!n.contains("also retries connection failures"), "{n}");
+            },
+        ),
+        (
             "Istio's default retry conditions",
             "  - route: [{destination: {host: reviews}}]\n    retries: {attempts: 1}\n",
             |c| {
