@@ -254,7 +254,8 @@ pub fn proxies_table(dir: &RunDir) -> Option<String> {
             .to_vec(),
     ];
     for (p, s) in plan.pods.iter().zip(&status.pods) {
-        if s.revision.is_empty() {
+        // Only pods with a proxy of their own: a sidecar, or a waypoint's.
+        if s.revision.is_empty() || !(p.sidecar() || p.waypoint) {
             continue;
         }
         let (wants, state) = match (&s.revision_problem, s.wanted_revision == s.revision) {
