@@ -69,14 +69,17 @@ fn refused(mesh: &Mesh, args: &[&str]) -> String {
 fn revisions(mesh: &Mesh) -> Vec<(String, String, String)> {
     let status = text(&mesh.weft(&["status"]));
     let table = status.split("POD ").nth(1).expect("a POD REVISION table");
-    table
+    let rows: Vec<(String, String, String)> = table
         .lines()
         .skip(1)
         .filter_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
             (w.len() >= 4).then(|| (w[0].to_string(), w[1].to_string(), w[3].to_string()))
         })
-        .collect()
+        .collect();
+    // The shop's six pods with a sidecar: a check over every row means something.
+    assert_eq!(rows.len(), 6, "{status}");
+    rows
 }
 
 #[test]
