@@ -7,6 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::status::{PodStatus, Process};
+use crate::supervise::limits::oom_kill;
 
 /// Why something is not ready, and what fixes it when that is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,10 +108,10 @@ fn exited(who: &str, p: &Process, now_ms: u64, pod: &str) -> NotReady {
         "exited with status 127" => {
             format!("its command was not found: check the Workload's spec.command and PATH ({log})")
         }
-        oom if oom.starts_with("OOMKilled") && who == "proxy" => {
+        oom if oom_kill(oom) && who == "proxy" => {
             "raise its weft.dev/proxy-memory-limit annotation, from `weft right-size` once it ran under load".to_string()
         }
-        oom if oom.starts_with("OOMKilled") => {
+        oom if oom_kill(oom) => {
             "raise the Workload's spec.resources.limits.memory, or find what it holds on to".to_string()
         }
         _ => format!("see why in its log: {log}"),

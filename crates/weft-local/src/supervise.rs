@@ -416,8 +416,8 @@ fn crash_event(
         ran.as_secs_f64(),
         restarting(delay)
     );
-    let reason = match how.starts_with("OOMKilled") {
-        true => "OOMKilled",
+    let reason = match limits::oom_kill(how) {
+        true => limits::OOM_KILLED,
         false => "Crashed",
     };
     let mut event = board.event(spec.slot, Type::Warning, reason, &what);

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use weft_local::plan::Plan;
 use weft_local::runtime::{NODE_NAMESPACE, gateway_pod};
 use weft_local::status::{PodStatus, Process, Status};
+use weft_local::supervise::limits::{OOM_KILLED, oom_kill};
 
 use super::{Item, age};
 
@@ -132,7 +133,7 @@ fn proxy(p: &PodStatus) -> String {
 /// One word for a pod, with the reason when it is not running.
 fn pod_state(p: &PodStatus) -> String {
     let crash = |who: &str, proc: &Process| match proc.last_exit.as_deref() {
-        Some(e) if e.starts_with("OOMKilled") => format!("OOMKilled({who})"),
+        Some(e) if oom_kill(e) => format!("{OOM_KILLED}({who})"),
         e => format!("CrashLoop({who}: {})", e.unwrap_or("exited")),
     };
     match (p.proxy.state.as_str(), p.app.state.as_str()) {

@@ -44,25 +44,22 @@ pub(super) async fn run(board: Arc<Board>, dir: RunDir) {
                 continue;
             }
             let waypoint = pod.mode == "waypoint";
+            // (slot, its group's name, what it is sampled as, whether it runs, the process)
             let procs = [
-                (Slot::Proxy(i), "proxy", pod.sidecar, &pod.proxy),
+                (Slot::Proxy(i), "proxy", "proxy", pod.sidecar, &pod.proxy),
                 // A waypoint's program is its proxy.
                 (
                     Slot::App(i),
+                    "app",
                     if waypoint { "proxy" } else { "app" },
                     true,
                     &pod.app,
                 ),
             ];
-            for (slot, container, runs, process) in procs {
+            for (slot, kind, container, runs, process) in procs {
                 let Some(pid) = process.pid.filter(|_| runs) else {
                     last.remove(&slot);
                     continue;
-                };
-                let kind = if slot == Slot::Proxy(i) {
-                    "proxy"
-                } else {
-                    "app"
                 };
                 let group = group(&instance, pod, kind);
                 let Some(now) = read(group.as_ref(), pid) else {

@@ -8,6 +8,14 @@ use weft_core::quantity::Memory;
 use super::{Board, Report, Spec};
 use crate::cgroup::{Group, Limits};
 
+/// The word that starts how a run ended when the OOM killer ended it (Kubernetes' reason).
+pub const OOM_KILLED: &str = "OOMKilled";
+
+/// Whether a run that ended `how` (a process's `lastExit`) was ended by the OOM killer.
+pub fn oom_kill(how: &str) -> bool {
+    how.starts_with(OOM_KILLED)
+}
+
 /// The limits of a process and the group that enforces them (`Err`: why none can).
 #[derive(Debug, Clone)]
 pub struct Limited {
@@ -75,7 +83,7 @@ pub(super) fn oom_killed(spec: &Spec, group: Option<&Group>) -> Option<String> {
     }
     let limit = spec.limits.as_ref()?.limits.memory_limit?;
     Some(format!(
-        "OOMKilled: it went over its memory limit of {}",
+        "{OOM_KILLED}: it went over its memory limit of {}",
         Memory(limit)
     ))
 }
